@@ -1,0 +1,33 @@
+# Two entry points do all set-up on a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs the package (editable, with dev tools) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint data bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/outreach demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Rebuild data/*.csv from ../shared/reference and the ZIP sources (see data/README.md).
+data: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[build-data]'
+	$(BIN)/python scripts/build_data.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

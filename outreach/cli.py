@@ -1,0 +1,159 @@
+"""The `outreach` command: one subcommand per step, a thin shell around the library.
+
+Each command parses arguments, calls the function of the same name in its module, and prints a
+human summary or, with --json, one JSON object. Bad input exits 2 with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from outreach.census import GeocoderError
+from outreach.config import ConfigError, Settings
+from outreach.counties import load_counties
+from outreach.geo import AddressError, Lookup, build_geo
+from outreach.roster import RosterError, coverage_report, load_roster
+
+DEMO_ADDRESSES = (
+    "1421 Arch Street, Philadelphia, PA 19102",
+    "Athens, GA",
+    "Richmond, VA 23219",
+    "350 Jay St, Brooklyn, NY 11201",
+    "1000 Congress Ave, Austin, TX 78701",
+    "632 W 4th Ave, Anchorage, AK 99501",
+    "30517",
+)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"outreach: error: {message}", err=True)
+    sys.exit(2)
+
+
+def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's input errors into one line on stderr and exit code 2."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (RosterError, AddressError, ConfigError, GeocoderError) as error:
+            _fail(str(error))
+
+    return wrapper
+
+
+def _print_json(payload: object) -> None:
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+@click.group()
+@click.version_option(package_name="outreach")
+def cli() -> None:
+    """Reach every local chief prosecutor through their own voters."""
+
+
+@cli.group()
+def roster() -> None:
+    """The roster of local prosecutor offices (data/prosecutors.csv)."""
+
+
+@roster.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def roster_check(as_json: bool) -> None:
+    """Validate the roster and report its coverage and gaps."""
+    settings = Settings.from_env()
+    counties = load_counties(settings.data_dir / "counties.csv")
+    report = coverage_report(load_roster(settings.roster_path, counties), counties)
+    if as_json:
+        _print_json(report)
+    else:
+        click.echo(format_coverage(report))
+    if report["counties_uncovered"]:
+        sys.exit(1)
+
+
+def format_coverage(report: dict[str, Any]) -> str:
+    per_state = ", ".join(f"{s} {n}" for s, n in report["offices_per_state"].items())
+    uncovered = report["counties_uncovered"]
+    lines = [
+        f"Roster: {report['offices']} offices in {report['states']} states (DC counted) "
+        f"({report['felony_offices']} prosecute felonies, "
+        f"{report['misdemeanor_only_offices']} misdemeanors only, "
+        f"{report['appointed_offices']} appointed)",
+        f"Counties: {report['counties_total']}; without a felony prosecutor: "
+        + (", ".join(uncovered) if uncovered else "none"),
+        f"Counties without a misdemeanor office: "
+        f"{len(report['counties_without_misdemeanor_office'])} "
+        "(New Jersey: municipal prosecutors, not in the roster)",
+        f"Counties split by town between offices: {', '.join(report['counties_split_by_place'])}",
+        "Gaps: "
+        f"{report['offices_without_email']} offices without email, "
+        f"{report['offices_without_phone']} without phone, "
+        f"{report['offices_without_website']} without website, "
+        f"{report['offices_without_officeholder']} without a named officeholder; "
+        f"{report['offices_without_any_contact']} with no contact at all; "
+        f"{report['offices_to_verify']} rows marked 'verify'",
+        f"Offices per state: {per_state}",
+    ]
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def lookup(address: str, as_json: bool) -> None:
+    """The prosecutor office(s) for one U.S. address, ZIP code, or "City, ST"."""
+    answer = build_geo(Settings.from_env()).lookup(address)
+    if as_json:
+        _print_json(answer.to_dict())
+    else:
+        click.echo(format_lookup(answer))
+
+
+def format_lookup(answer: Lookup) -> str:
+    where = answer.county_name or "several counties"
+    lines = [f"{answer.input} -> {where} ({answer.state}); confidence: {answer.confidence}"
+             + (f", via {answer.source}" if answer.source != "offline" else "")]
+    if answer.geocoder_note:
+        lines.append(f"  note: {answer.geocoder_note}")
+    if answer.confidence == "ambiguous":
+        for candidate in answer.candidates:
+            names = "; ".join(o["office_name"] for o in candidate.offices)
+            lines.append(f"  candidate {candidate.county_fips} {candidate.county_name}: {names}")
+    for office in answer.offices:
+        contact = office["phone"] or office["website"] or "no contact on file"
+        holder = f", {office['officeholder']}" if office["officeholder"] else ""
+        lines.append(f"  {office['office_name']} [{office['handles']}, {office['selection']}]"
+                     f"{holder} - {contact}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@clear_errors
+def demo() -> None:
+    """The main job on the embedded default: roster check, then a few lookups."""
+    settings = Settings.from_env()
+    counties = load_counties(settings.data_dir / "counties.csv")
+    report = coverage_report(load_roster(settings.roster_path, counties), counties)
+    click.echo(format_coverage(report))
+    geo = build_geo(settings)
+    click.echo("\nWho prosecutes where:")
+    for address in DEMO_ADDRESSES:
+        click.echo(format_lookup(geo.lookup(address)))
+
+
+def main() -> None:
+    cli(prog_name="outreach")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The roster of local prosecutor offices (data/prosecutors.csv): load, validate, index, report.
+
+Every other step trusts the roster to answer "who prosecutes here?", so loading is strict: a row
+that names an unknown state, a FIPS code that is not a county of that state, a duplicate id or a
+value outside the allowed sets stops the load with the file, line and column at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from outreach.counties import Counties
+
+ROSTER_COLUMNS = [
+    "office_id",
+    "state",
+    "office_name",
+    "title",
+    "kind",
+    "county_fips",
+    "places",
+    "selection",
+    "handles",
+    "officeholder",
+    "officeholder_as_of",
+    "email",
+    "phone",
+    "website",
+    "source_url",
+    "notes",
+]
+REQUIRED_VALUES = ("office_id", "state", "office_name", "title", "kind", "county_fips",
+                   "selection", "handles", "source_url")
+KINDS = ("county", "multi_county", "city", "state")
+SELECTIONS = ("elected", "appointed")
+HANDLES = ("felony_and_misdemeanor", "felony", "misdemeanor")
+
+_OFFICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_FIPS = re.compile(r"^\d{5}$")
+_AS_OF = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_URL = re.compile(r"^https?://\S+$")
+
+
+class RosterError(ValueError):
+    """The roster file cannot be used; `problems` lists every problem found, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+
+
+def normalize_place(name: str) -> str:
+    """Fold a town/city name for comparison: "WEST  HAVEN", "West Haven" -> "west haven"."""
+    return " ".join(re.sub(r"[.'’]", "", name).casefold().split())
+
+
+@dataclass(frozen=True)
+class Office:
+    office_id: str
+    state: str
+    office_name: str
+    title: str
+    kind: str
+    county_fips: tuple[str, ...]
+    selection: str
+    handles: str
+    officeholder: str = ""
+    officeholder_as_of: str = ""
+    email: str = ""
+    phone: str = ""
+    website: str = ""
+    source_url: str = ""
+    notes: str = ""
+    # county FIPS -> the normalized places this office serves there; a county absent from this
+    # map is served whole (or as "the rest of the county" where another office claims places).
+    places: dict[str, frozenset[str]] = field(default_factory=dict, compare=False)
+
+    @property
+    def prosecutes_felonies(self) -> bool:
+        return self.handles in ("felony", "felony_and_misdemeanor")
+
+    @property
+    def prosecutes_misdemeanors(self) -> bool:
+        return self.handles in ("misdemeanor", "felony_and_misdemeanor")
+
+    def roles(self) -> set[str]:
+        return {r for r, on in (("felony", self.prosecutes_felonies),
+                                ("misdemeanor", self.prosecutes_misdemeanors)) if on}
+
+    def summary(self) -> dict[str, str]:
+        """The fields a lookup answer shows for this office."""
+        return {
+            "office_id": self.office_id,
+            "office_name": self.office_name,
+            "title": self.title,
+            "handles": self.handles,
+            "selection": self.selection,
+            "officeholder": self.officeholder,
+            "phone": self.phone,
+            "email": self.email,
+            "website": self.website,
+        }
+
+
+@dataclass(frozen=True)
+class OfficeChoice:
+    """The offices for one county (and place, if known); `ambiguous` when the place decides."""
+
+    offices: tuple[Office, ...]
+    ambiguous: bool
+
+
+@dataclass(frozen=True)
+class Roster:
+    offices: tuple[Office, ...]
+    by_county: dict[str, tuple[Office, ...]]
+    source: Path
+
+    def __len__(self) -> int:
+        return len(self.offices)
+
+    def office(self, office_id: str) -> Office:
+        for office in self.offices:
+            if office.office_id == office_id:
+                return office
+        raise KeyError(office_id)
+
+    def offices_for(self, county_fips: str, place: str | None = None) -> OfficeChoice:
+        """The offices that prosecute in a county, narrowed by town where an office splits it.
+
+        A few offices serve only named towns of a county (Connecticut's judicial districts, Athol
+        in Worcester County, the Bessemer Cutoff of Jefferson County AL). There the address's
+        town picks the office; an office with no place list for that county serves the rest. Without
+        a town, or with a town no list names and no office serving the rest, every candidate is
+        returned and the choice is `ambiguous` rather than guessed.
+        """
+        candidates = self.by_county.get(county_fips, ())
+        by_place = [o for o in candidates if county_fips in o.places]
+        rest = [o for o in candidates if county_fips not in o.places]
+        if not by_place:
+            return OfficeChoice(candidates, ambiguous=False)
+        wanted = normalize_place(place) if place else ""
+        chosen = [o for o in by_place if wanted and wanted in o.places[county_fips]]
+        if chosen:
+            covered = set().union(*(o.roles() for o in chosen))
+            # Keep a county-wide office only for a role (felony/misdemeanor) the towns' offices lack.
+            extra = [o for o in rest if not o.roles() <= covered]
+            return OfficeChoice(tuple(chosen + extra), ambiguous=False)
+        if wanted and rest:
+            return OfficeChoice(tuple(rest), ambiguous=False)
+        return OfficeChoice(candidates, ambiguous=True)
+
+
+def _parse_places(raw: str, counties: tuple[str, ...]) -> tuple[dict[str, frozenset[str]], str]:
+    """Parse "09001:Shelton;09009:Ansonia|Derby" -> ({fips: places}, problem or "")."""
+    places: dict[str, frozenset[str]] = {}
+    for part in filter(None, (p.strip() for p in raw.split(";"))):
+        fips, sep, names = part.partition(":")
+        if not sep or not _FIPS.match(fips) or not names.strip():
+            return {}, f"{part!r} is not COUNTYFIPS:Town|Town"
+        if fips not in counties:
+            return {}, f"county {fips} is not one of this office's county_fips"
+        places[fips] = frozenset(normalize_place(n) for n in names.split("|") if n.strip())
+    return places, ""
+
+
+def _row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str]]:
+    """(column, problem) pairs for one roster row."""
+    problems: list[tuple[str, str]] = []
+    for column in REQUIRED_VALUES:
+        if not row[column]:
+            problems.append((column, "is empty"))
+    if problems:
+        return problems
+    if not _OFFICE_ID.match(row["office_id"]):
+        problems.append(("office_id", f"{row['office_id']!r} is not lower-case-with-dashes"))
+    state = row["state"]
+    if state not in counties.states:
+        problems.append(("state", f"{state!r} is not a U.S. state or DC"))
+    for column, allowed in (("kind", KINDS), ("selection", SELECTIONS), ("handles", HANDLES)):
+        if row[column] not in allowed:
+            problems.append((column, f"{row[column]!r} is not one of {'|'.join(allowed)}"))
+    for fips in row["county_fips"].split(";"):
+        if not _FIPS.match(fips):
+            problems.append(("county_fips", f"{fips!r} is not a 5-digit county FIPS code"))
+        elif fips not in counties:
+            problems.append(("county_fips", f"{fips} is not a county FIPS code"))
+        elif state in counties.states and counties[fips].state != state:
+            problems.append(("county_fips", f"{fips} ({counties[fips].name}) is in "
+                                            f"{counties[fips].state}, not {state}"))
+    if row["officeholder_as_of"] and not _AS_OF.match(row["officeholder_as_of"]):
+        problems.append(("officeholder_as_of", f"{row['officeholder_as_of']!r} is not YYYY, "
+                                               "YYYY-MM or YYYY-MM-DD"))
+    if row["email"] and not _EMAIL.match(row["email"]):
+        problems.append(("email", f"{row['email']!r} is not an email address"))
+    if row["phone"] and len(re.sub(r"\D", "", row["phone"]).removeprefix("1")) != 10:
+        problems.append(("phone", f"{row['phone']!r} is not a 10-digit U.S. phone number"))
+    for column in ("website", "source_url"):
+        if row[column] and not _URL.match(row[column]):
+            problems.append((column, f"{row[column]!r} is not an http(s) URL"))
+    return problems
+
+
+def load_roster(path: Path, counties: Counties) -> Roster:
+    """Read and validate the roster; raise RosterError naming file, line and column."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except FileNotFoundError:
+        raise RosterError([f"{path}: no such roster file"]) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise RosterError([f"{path}: not a readable CSV file: {first_line}"]) from None
+    missing = [c for c in ROSTER_COLUMNS if c not in frame.columns]
+    if missing:
+        raise RosterError([f"{path}: line 1: missing column(s) {', '.join(missing)}"])
+    frame = frame[ROSTER_COLUMNS].apply(lambda column: column.str.strip())
+
+    problems: list[str] = []
+    offices: list[Office] = []
+    seen: dict[str, int] = {}
+    for index, row in enumerate(frame.to_dict("records")):
+        line = index + 2  # the header is line 1
+        row_problems = _row_problems(row, counties)
+        if row["office_id"] in seen:
+            row_problems.append(("office_id", f"duplicate id {row['office_id']!r} (first on "
+                                              f"line {seen[row['office_id']]})"))
+        seen.setdefault(row["office_id"], line)
+        county_fips = tuple(row["county_fips"].split(";"))
+        places, place_problem = _parse_places(row["places"], county_fips)
+        if place_problem:
+            row_problems.append(("places", place_problem))
+        problems.extend(f"{path}: line {line}: column {column}: {problem}"
+                        for column, problem in row_problems)
+        if row_problems:
+            continue
+        values = {c: row[c] for c in ROSTER_COLUMNS if c not in ("county_fips", "places")}
+        offices.append(Office(county_fips=county_fips, places=places, **values))
+    if problems:
+        raise RosterError(problems)
+    by_county: dict[str, list[Office]] = defaultdict(list)
+    # Felony prosecutors first: they are the campaign's main target wherever a county has both.
+    for office in sorted(offices, key=lambda o: (not o.prosecutes_felonies, o.office_id)):
+        for fips in office.county_fips:
+            by_county[fips].append(office)
+    return Roster(tuple(offices), {k: tuple(v) for k, v in by_county.items()}, path)
+
+
+def _missing(offices: Iterable[Office], attribute: str) -> int:
+    return sum(1 for office in offices if not getattr(office, attribute))
+
+
+def coverage_report(roster: Roster, counties: Counties) -> dict[str, object]:
+    """What the roster covers and what it lacks: the `outreach roster check` report."""
+    felony_counties = {f for o in roster.offices if o.prosecutes_felonies for f in o.county_fips}
+    misdemeanor_counties = {f for o in roster.offices if o.prosecutes_misdemeanors
+                            for f in o.county_fips}
+    split_counties = sorted({f for o in roster.offices for f in o.places})
+    no_contact = [o.office_id for o in roster.offices if not (o.email or o.phone or o.website)]
+    return {
+        "offices": len(roster),
+        "states": len({o.state for o in roster.offices}),
+        "offices_per_state": dict(sorted(Counter(o.state for o in roster.offices).items())),
+        "felony_offices": sum(1 for o in roster.offices if o.prosecutes_felonies),
+        "misdemeanor_only_offices": sum(1 for o in roster.offices if o.handles == "misdemeanor"),
+        "appointed_offices": sum(1 for o in roster.offices if o.selection == "appointed"),
+        "counties_total": len(counties),
+        "counties_uncovered": sorted(set(counties.by_fips) - felony_counties),
+        "counties_without_misdemeanor_office": sorted(set(counties.by_fips)
+                                                      - misdemeanor_counties),
+        "counties_split_by_place": split_counties,
+        "offices_without_email": _missing(roster.offices, "email"),
+        "offices_without_phone": _missing(roster.offices, "phone"),
+        "offices_without_website": _missing(roster.offices, "website"),
+        "offices_without_officeholder": _missing(roster.offices, "officeholder"),
+        "offices_without_any_contact": len(no_contact),
+        "offices_to_verify": sum(1 for o in roster.offices if "verify" in o.notes.lower()),
+    }
