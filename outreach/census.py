@@ -65,7 +65,7 @@ class BatchResult:
     matched_address: str = ""
 
 
-def _session(retries: int) -> requests.Session:
+def _session(retries: int, backoff_factor: float) -> requests.Session:
     """A session that retries connection errors, 429 and 5xx with exponential backoff.
 
     Retries and Retry-After handling come from urllib3 rather than a loop of our own.
@@ -75,7 +75,7 @@ def _session(retries: int) -> requests.Session:
         connect=retries,
         read=retries,
         status=retries,
-        backoff_factor=0.5,
+        backoff_factor=backoff_factor,
         backoff_max=30,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET", "POST"}),
@@ -91,11 +91,11 @@ def _session(retries: int) -> requests.Session:
 
 class CensusGeocoder:
     def __init__(self, base_url: str, *, timeout: float = 15.0, retries: int = 3,
-                 session: requests.Session | None = None):
+                 backoff_factor: float = 0.5):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
-        self.session = session or _session(retries)
+        self.session = _session(retries, backoff_factor)
 
     def _request(self, method: str, path: str, **kwargs: object) -> requests.Response:
         url = f"{self.base_url}/{path}"

@@ -7,7 +7,7 @@ time zone for a FIPS), so both agree on what a county is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +25,7 @@ class County:
 class Counties:
     by_fips: dict[str, County]
 
-    @property
+    @cached_property
     def states(self) -> frozenset[str]:
         return frozenset(c.state for c in self.by_fips.values())
 

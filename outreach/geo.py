@@ -158,7 +158,8 @@ class GeoData:
         self.by_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
         self.by_other_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
         for r in zip_table.itertuples(index=False):
-            row = ZipRow(r.zip, r.state, r.city, tuple(filter(None, r.acceptable_cities.split("|"))),
+            row = ZipRow(r.zip, r.state, r.city,
+                         tuple(filter(None, r.acceptable_cities.split("|"))),
                          r.county_fips, tuple(filter(None, r.other_county_fips.split(";"))),
                          r.time_zone)
             self.by_zip[row.zip] = row

@@ -151,7 +151,7 @@ class Roster:
         chosen = [o for o in by_place if wanted and wanted in o.places[county_fips]]
         if chosen:
             covered = set().union(*(o.roles() for o in chosen))
-            # Keep a county-wide office only for a role (felony/misdemeanor) the towns' offices lack.
+            # Keep a county-wide office only for a role (felony/misdemeanor) the towns' lack.
             extra = [o for o in rest if not o.roles() <= covered]
             return OfficeChoice(tuple(chosen + extra), ambiguous=False)
         if wanted and rest:

@@ -1,0 +1,103 @@
+"""The `outreach` command as scripts use it: JSON on demand, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from outreach.cli import cli
+from tests.census_standin import KnownAddress
+from tests.conftest import shipped_rows, write_roster
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_roster_check_json_has_the_contract_keys():
+    result = run("roster", "check", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["offices"] >= 2300 and report["states"] == 51
+    assert report["counties_total"] == 3143 and report["counties_uncovered"] == []
+    assert isinstance(report["offices_without_email"], int)
+
+
+def test_roster_check_text_report():
+    result = run("roster", "check")
+    assert result.exit_code == 0
+    assert "without a felony prosecutor: none" in result.output
+    assert "offices without email" in result.output
+
+
+def test_malformed_roster_exits_2_with_one_line_naming_row_and_column(tmp_path):
+    rows = shipped_rows()[:3]
+    rows[1]["county_fips"] = "99999"
+    path = write_roster(tmp_path / "bad.csv", rows)
+    result = run("roster", "check", "--json", env={"OUTREACH_ROSTER_PATH": str(path)})
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line == (f"outreach: error: {path}: line 3: column county_fips: "
+                    "99999 is not a county FIPS code")
+
+
+def test_roster_missing_a_county_exits_1_and_lists_it(tmp_path):
+    rows = [r for r in shipped_rows() if r["office_id"] != "va-richmond-city"]
+    path = write_roster(tmp_path / "roster.csv", rows)
+    result = run("roster", "check", "--json", env={"OUTREACH_ROSTER_PATH": str(path)})
+    assert result.exit_code == 1
+    assert json.loads(result.output)["counties_uncovered"] == ["51760"]
+
+
+def test_lookup_json_has_the_contract_keys():
+    result = run("lookup", "19107", "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert {"input", "zip", "county_fips", "county_name", "state", "time_zone", "confidence",
+            "offices"} <= set(answer)
+    assert set(answer["offices"][0]) >= {"office_id", "office_name", "title", "handles",
+                                         "officeholder", "phone", "email"}
+    assert answer["confidence"] == "zip" and answer["county_fips"] == "42101"
+
+
+def test_lookup_text_lists_candidates_when_ambiguous():
+    result = run("lookup", "30517")
+    assert result.exit_code == 0
+    assert "confidence: ambiguous" in result.output
+    assert result.output.count("candidate ") == 4
+
+
+def test_unreadable_address_exits_2_with_one_line():
+    result = run("lookup", "PA", "--json")
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert result.output.startswith("outreach: error: no ZIP code and no city found")
+
+
+def test_bad_setting_exits_2():
+    result = run("lookup", "19107", env={"OUTREACH_GEOCODER": "google"})
+    assert result.exit_code == 2
+    assert "OUTREACH_GEOCODER='google'" in result.output
+
+
+def test_lookup_in_census_mode_uses_the_configured_geocoder(census):
+    address = "1421 Arch Street, Philadelphia, PA 19102"
+    census.standin.add(address, KnownAddress("1421 ARCH ST", "42101", "Philadelphia County"))
+    result = run("lookup", address, "--json", env={"OUTREACH_GEOCODER": "census",
+                                                   "OUTREACH_CENSUS_GEOCODER_URL": census.url})
+    answer = json.loads(result.output)
+    assert (answer["confidence"], answer["source"]) == ("exact", "census")
+
+
+def test_installed_command_runs_the_demo():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    done = subprocess.run([sys.executable, "-m", "outreach.cli", "demo"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Philadelphia District Attorney" in done.stdout
+    assert "Western Judicial Circuit District Attorney" in done.stdout
+    assert "confidence: ambiguous" in done.stdout
