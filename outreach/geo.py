@@ -22,7 +22,7 @@ import usaddress
 from outreach.census import CensusGeocoder, CensusMatch, GeocoderError
 from outreach.config import Settings
 from outreach.counties import Counties, load_counties
-from outreach.roster import Office, Roster, load_roster, normalize_place
+from outreach.roster import OfficeChoice, Roster, load_roster, normalize_place
 
 STATE_NAMES = {
     "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
@@ -41,6 +41,10 @@ STATE_NAMES = {
 # Places with U.S. postal addresses but no county prosecutor in the roster.
 OUTSIDE_ROSTER = {"PR", "VI", "GU", "AS", "MP", "FM", "MH", "PW", "AA", "AE", "AP"}
 _ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
+# "City, ST" / "City, State 12345": no street part. usaddress, trained on street addresses,
+# misreads some of these ("La Jolla, CA" -> a landmark "La" in "Jolla").
+_CITY_STATE = re.compile(r"^(?P<city>[^,\d]+),\s*(?P<state>[A-Za-z][A-Za-z .]*?)\.?"
+                         r"(?:\s+(?P<zip>\d{5}(?:-?\d{4})?))?$")
 CONFIDENCES = ("exact", "zip", "city", "ambiguous")
 
 
@@ -65,6 +69,7 @@ class CountyCandidate:
     offices: list[dict[str, str]]
     # True where the county alone does not decide the office (a town-split county, no town known)
     office_ambiguous: bool = False
+    certain_office_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,9 @@ def parse_address(text: str) -> ParsedAddress:
         raise AddressError("the address is empty")
     if match := _ZIP.match(text):
         return ParsedAddress("", "", "", match.group(1))
+    if match := _CITY_STATE.match(text):
+        return ParsedAddress("", match["city"].strip().title(), _state_code(match["state"]),
+                             (match["zip"] or "")[:5])
     try:
         tagged, _ = usaddress.tag(text)
     except usaddress.RepeatedLabelError:
@@ -190,6 +198,9 @@ class _Resolution:
     places: list[str]  # town names that may pick the office in a town-split county
     confidence: str
     zip_row: ZipRow | None = None
+    # True: `places` are in order of trust and the first one a town list names decides
+    # (the Census town before the typed city). False: they must all agree (a ZIP's names).
+    first_place_decides: bool = False
 
 
 class Geo:
@@ -235,10 +246,12 @@ class Geo:
                 raise GeocoderError(f"county {fips} is not in the county list")
             if fips not in counties:
                 counties.append(fips)
-        towns = [m.town for m in matches if m.town] or ([parsed.city] if parsed.city else [])
+        # The Census town (county subdivision) and the typed city both speak for the town;
+        # where they pick different offices the answer says ambiguous.
+        towns = [t for t in (matches[0].town, parsed.city) if t]
         zip_row = self.data.by_zip.get(matches[0].zip or parsed.zip)
         confidence = "exact" if len(counties) == 1 else "ambiguous"
-        return _Resolution(counties, towns[:1], confidence, zip_row)
+        return _Resolution(counties, towns, confidence, zip_row, first_place_decides=True)
 
     def _resolve_offline(self, parsed: ParsedAddress) -> _Resolution:
         if parsed.zip:
@@ -263,27 +276,32 @@ class Geo:
         counties = [fips for fips, _ in counted.most_common()]
         return _Resolution(counties, [parsed.city], "city", rows[0] if len(rows) == 1 else None)
 
-    def _offices(self, county_fips: str, places: list[str]) -> tuple[tuple[Office, ...], bool]:
+    def _offices(self, county_fips: str, places: list[str], first_decides: bool) -> OfficeChoice:
         """Offices for a county; ambiguous when the candidate places disagree or none decides."""
-        choices = [self.roster.offices_for(county_fips, p) for p in places] or \
+        if first_decides:
+            named = [p for p in places if self.roster.names_place(county_fips, p)]
+            places = named[:1] or places
+        choices = [self.roster.offices_for(county_fips, p) for p in dict.fromkeys(places)] or \
                   [self.roster.offices_for(county_fips)]
         first = choices[0]
         if all(c.offices == first.offices and not c.ambiguous for c in choices):
-            return first.offices, False
+            return first
         union = tuple(dict.fromkeys(o for c in choices for o in c.offices))
-        return union or self.roster.offices_for(county_fips).offices, True
+        certain = tuple(o for o in first.certain if all(o in c.certain for c in choices))
+        return OfficeChoice(union, ambiguous=True, certain=certain)
 
     def _answer(self, address: str, parsed: ParsedAddress, resolution: _Resolution,
                 source: str, note: str) -> Lookup:
         candidates = []
-        office_sets = []
         for fips in resolution.counties:
             county = self.data.counties[fips]
-            offices, office_ambiguous = self._offices(fips, resolution.places)
-            office_sets.append({o.office_id for o in offices} if not office_ambiguous else set())
-            candidates.append(CountyCandidate(fips, county.name, county.state, county.time_zone,
-                                              [o.summary() for o in offices], office_ambiguous))
-        certain_ids = set.intersection(*office_sets) if office_sets else set()
+            choice = self._offices(fips, resolution.places, resolution.first_place_decides)
+            candidates.append(CountyCandidate(
+                fips, county.name, county.state, county.time_zone,
+                [o.summary() for o in choice.offices], choice.ambiguous,
+                [o.office_id for o in choice.certain]))
+        certain_ids = set.intersection(*(set(c.certain_office_ids) for c in candidates)) \
+            if candidates else set()
         offices = [s for s in candidates[0].offices if s["office_id"] in certain_ids] \
             if candidates else []
         single = len(candidates) == 1

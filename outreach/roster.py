@@ -112,10 +112,19 @@ class Office:
 
 @dataclass(frozen=True)
 class OfficeChoice:
-    """The offices for one county (and place, if known); `ambiguous` when the place decides."""
+    """The offices for one county (and place, if known); `ambiguous` when the place decides.
+
+    `certain` are the offices that serve the address whichever town it is in (all of `offices`
+    unless ambiguous): a county-wide felony DA stays certain beside a city's misdemeanor office.
+    """
 
     offices: tuple[Office, ...]
     ambiguous: bool
+    certain: tuple[Office, ...] = ()
+
+    @classmethod
+    def decided(cls, offices: tuple[Office, ...]) -> OfficeChoice:
+        return cls(offices, ambiguous=False, certain=offices)
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,12 @@ class Roster:
                 return office
         raise KeyError(office_id)
 
+    def names_place(self, county_fips: str, place: str) -> bool:
+        """Whether some office's town list for this county names the place."""
+        wanted = normalize_place(place)
+        offices = self.by_county.get(county_fips, ())
+        return any(wanted in o.places.get(county_fips, ()) for o in offices)
+
     def offices_for(self, county_fips: str, place: str | None = None) -> OfficeChoice:
         """The offices that prosecute in a county, narrowed by town where an office splits it.
 
@@ -146,17 +161,20 @@ class Roster:
         by_place = [o for o in candidates if county_fips in o.places]
         rest = [o for o in candidates if county_fips not in o.places]
         if not by_place:
-            return OfficeChoice(candidates, ambiguous=False)
+            return OfficeChoice.decided(candidates)
         wanted = normalize_place(place) if place else ""
         chosen = [o for o in by_place if wanted and wanted in o.places[county_fips]]
         if chosen:
             covered = set().union(*(o.roles() for o in chosen))
             # Keep a county-wide office only for a role (felony/misdemeanor) the towns' lack.
             extra = [o for o in rest if not o.roles() <= covered]
-            return OfficeChoice(tuple(chosen + extra), ambiguous=False)
+            keep = set(chosen + extra)
+            return OfficeChoice.decided(tuple(o for o in candidates if o in keep))
         if wanted and rest:
-            return OfficeChoice(tuple(rest), ambiguous=False)
-        return OfficeChoice(candidates, ambiguous=True)
+            return OfficeChoice.decided(tuple(rest))
+        never_displaced = tuple(o for o in rest
+                                if all(not o.roles() <= p.roles() for p in by_place))
+        return OfficeChoice(candidates, ambiguous=True, certain=never_displaced)
 
 
 def _parse_places(raw: str, counties: tuple[str, ...]) -> tuple[dict[str, frozenset[str]], str]:

@@ -152,3 +152,13 @@ def test_census_outage_falls_back_to_offline_and_says_so(census, roster, geo_dat
 def test_zip_or_city_alone_never_calls_the_geocoder(census, roster, geo_data):
     Geo(roster, geo_data, client(census)).lookup("Athens, GA")
     assert census.standin.requests == []
+
+
+def test_census_town_decides_before_the_typed_village(census, roster, geo_data):
+    # Northford is a village of North Branford: the Census town names the judicial district.
+    address = "10 Village St, Northford, CT 06472"
+    census.standin.add(address, KnownAddress("10 VILLAGE ST, NORTHFORD, CT, 06472", "09009",
+                                             "New Haven County", "North Branford", "06472"))
+    answer = Geo(roster, geo_data, client(census)).lookup(address)
+    assert answer.confidence == "exact"
+    assert [o["office_id"] for o in answer.offices] == ["ct-new-haven"]

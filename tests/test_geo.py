@@ -173,3 +173,32 @@ def test_public_api_lookup_reads_settings_from_environment():
 
     answer = lookup("Richmond, VA 23219")
     assert answer.to_dict()["offices"][0]["office_id"] == "va-richmond-city"
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("Van Nuys, CA", ["ca-los-angeles-da", "ca-los-angeles-city-attorney"]),
+    ("90012", ["ca-los-angeles-da", "ca-los-angeles-city-attorney"]),
+    ("Long Beach, CA 90802", ["ca-los-angeles-da", "ca-long-beach-city-prosecutor"]),
+    ("Pasadena, CA", ["ca-los-angeles-da"]),
+    ("La Jolla, CA", ["ca-san-diego-da", "ca-san-diego-city-attorney"]),
+    ("Chula Vista, CA", ["ca-san-diego-da"]),
+])
+def test_city_misdemeanor_offices_serve_their_city_only(geo: Geo, address, expected):
+    answer = geo.lookup(address)
+    assert answer.confidence in ("zip", "city")
+    assert office_ids(answer) == expected
+
+
+def test_county_wide_felony_da_stays_certain_when_only_the_city_office_is_in_doubt(roster):
+    choice = roster.offices_for("06037")  # Los Angeles County, no town known
+    assert choice.ambiguous
+    assert [o.office_id for o in choice.certain] == ["ca-los-angeles-da"]
+    worcester = roster.offices_for("25027")  # Athol's DA replaces the Worcester DA entirely
+    assert worcester.ambiguous and worcester.certain == ()
+
+
+def test_st_louis_mailing_name_spans_the_city_and_the_county(geo: Geo):
+    answer = geo.lookup("St. Louis, MO")
+    assert answer.confidence == "ambiguous"
+    assert [c.county_fips for c in answer.candidates][:2] in (["29510", "29189"],
+                                                              ["29189", "29510"])
