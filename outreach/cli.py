@@ -10,15 +10,19 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
 
-from outreach.census import GeocoderError
+from outreach.census import CensusGeocoder, GeocoderError
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
 from outreach.geo import AddressError, Lookup, build_geo
+from outreach.intake import IntakeError, intake
+from outreach.match import match
 from outreach.roster import RosterError, coverage_report, load_roster
+from outreach.store import db
 
 DEMO_ADDRESSES = (
     "1421 Arch Street, Philadelphia, PA 19102",
@@ -43,7 +47,7 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (RosterError, AddressError, ConfigError, GeocoderError) as error:
+        except (RosterError, AddressError, ConfigError, GeocoderError, IntakeError) as error:
             _fail(str(error))
 
     return wrapper
@@ -135,6 +139,67 @@ def format_lookup(answer: Lookup) -> str:
         lines.append(f"  {office['office_name']} [{office['handles']}, {office['selection']}]"
                      f"{holder} - {contact}")
     return "\n".join(lines)
+
+
+@cli.group("db")
+def database() -> None:
+    """The store (OUTREACH_DATABASE_URL; default: SQLite file outreach.sqlite3 here)."""
+
+
+@database.command("upgrade")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def db_upgrade(as_json: bool) -> None:
+    """Migrate the database to the newest schema (other commands do it on first use)."""
+    before, after = db.upgrade(db.make_engine(Settings.from_env().database_url))
+    if as_json:
+        _print_json({"from": before, "to": after})
+    else:
+        click.echo(f"database at revision {after}" + (f" (was {before})" if before != after
+                                                      else " (already current)"))
+
+
+@cli.command("intake")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--source", help="Source label for rows without one (default: the file name).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def intake_command(file: Path, source: str | None, as_json: bool) -> None:
+    """Import petition signers from a CSV file: validate, normalize, dedupe, store."""
+    engine = db.open_store(Settings.from_env().database_url)
+    summary = intake(file, engine, source=source)
+    if as_json:
+        _print_json(summary.to_dict())
+        return
+    click.echo(f"{summary.rows} rows: {summary.imported} imported, {summary.duplicates} "
+               f"duplicates merged, {summary.rejected} rejected "
+               f"({summary.encoding}, delimiter {summary.delimiter!r})")
+    if summary.rejects_file:
+        click.echo(f"  rejected rows and reasons: {summary.rejects_file}")
+    if summary.warnings_file:
+        click.echo(f"  {summary.warnings} warnings: {summary.warnings_file}")
+
+
+@cli.command("match")
+@click.option("--rematch", is_flag=True, help="Match every signer again, not only new ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def match_command(rematch: bool, as_json: bool) -> None:
+    """Match signers to their county and prosecutor office(s)."""
+    settings = Settings.from_env()
+    geo = build_geo(settings)
+    geocoder = geo.geocoder if isinstance(geo.geocoder, CensusGeocoder) else None
+    summary = match(db.open_store(settings.database_url), geo, rematch_all=rematch,
+                    geocoder=geocoder)
+    if as_json:
+        _print_json(summary.to_dict())
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in summary.by_confidence.items())
+    click.echo(f"{summary.signers} signers: {summary.matched} matched, {summary.ambiguous} "
+               f"ambiguous, {summary.unmatched} unmatched ({counts}); "
+               f"{summary.with_felony_office} know their felony prosecutor")
+    if summary.geocoder_note:
+        click.echo(f"  note: {summary.geocoder_note}")
 
 
 @cli.command()

@@ -27,6 +27,7 @@ class Settings:
     census_geocoder_url: str
     census_timeout_seconds: float
     census_retries: int
+    database_url: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -44,6 +45,8 @@ class Settings:
             census_geocoder_url=env.get("OUTREACH_CENSUS_GEOCODER_URL", CENSUS_GEOCODER_URL),
             census_timeout_seconds=_positive_float(env, "OUTREACH_CENSUS_TIMEOUT", 15.0),
             census_retries=int(_positive_float(env, "OUTREACH_CENSUS_RETRIES", 3)),
+            # The embedded default: a SQLite file in the working directory.
+            database_url=env.get("OUTREACH_DATABASE_URL", "sqlite:///outreach.sqlite3"),
         )
 
 

@@ -234,6 +234,16 @@ class Geo:
             resolution = self._resolve_offline(parsed)
         return self._answer(address, parsed, resolution, source, note)
 
+    def for_county(self, county_fips: str, town: str = "", *, label: str = "") -> Lookup:
+        """The answer for an address already placed in a county (by the Census batch geocoder),
+        with its town to decide a county split between offices."""
+        fips = self.data.legacy_ct_county(county_fips, town)
+        if fips not in self.data.counties:
+            raise AddressError(f"county {fips} is not in the county list")
+        resolution = _Resolution([fips], [town] if town else [], "exact")
+        return self._answer(label, ParsedAddress("", town, self.data.counties[fips].state, ""),
+                            resolution, "census", "")
+
     def _resolve_census(self, address: str, parsed: ParsedAddress) -> _Resolution | None:
         assert self.geocoder is not None
         matches: list[CensusMatch] = self.geocoder.geocode(address)

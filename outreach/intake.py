@@ -1,0 +1,511 @@
+"""Signer files -> validated, normalized, deduplicated signers in the store, plus a rejects file.
+
+Every data row of the input ends in exactly one of: imported (a new signer), duplicate (merged
+into a signer already stored or earlier in the file: the newest row wins for the fields it has,
+and never erases one), or rejected (written to `<input>.rejects.csv` with its line number and the
+reason). Rows that are imported with a caveat (a field cut to length, an unreadable email beside a
+valid phone...) are listed in `<input>.warnings.csv`. Neither file nor the log repeats a signer's
+contact details beyond the rejected row itself, which the organizer already holds.
+
+The file is read in chunks, so memory stays flat for any size; email and phone checks, the costly
+part, run in a process pool for large files.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from operator import itemgetter
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from outreach import signer_fields as fields
+from outreach.csvsafe import SafeCsvWriter
+from outreach.store import signers as store
+from outreach.store.signers import Identity
+
+CHUNK_ROWS = 50_000
+POOL_THRESHOLD_BYTES = 2_000_000  # below this a process pool costs more than it saves
+
+# Canonical column -> the header spellings petition platforms use (compared case-insensitively,
+# with spaces, dashes and dots read as underscores).
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "first_name": ("first_name", "first", "firstname", "given_name", "given", "fname",
+                   "forename"),
+    "last_name": ("last_name", "last", "lastname", "surname", "family_name", "lname"),
+    "full_name": ("name", "full_name", "fullname", "signer", "signer_name"),
+    "email": ("email", "email_address", "e_mail", "emailaddress", "mail"),
+    "phone": ("phone", "phone_number", "mobile", "mobile_phone", "mobile_number", "cell",
+              "cell_phone", "cellphone", "telephone", "tel", "sms", "sms_number"),
+    "street": ("street", "address", "address1", "address_1", "street_address",
+               "address_line_1", "addr", "street1", "street_1"),
+    "street2": ("address2", "address_2", "address_line_2", "street2", "street_2", "apt",
+                "unit"),
+    "city": ("city", "town", "locality"),
+    "state": ("state", "st", "state_code", "province", "region"),
+    "zip": ("zip", "zipcode", "zip_code", "postal_code", "postcode", "postal", "zip5"),
+    "country": ("country", "country_code"),
+    "email_opt_in": ("email_opt_in", "email_optin", "email_consent", "opt_in_email",
+                     "email_ok", "email_opt_in_status"),
+    "sms_opt_in": ("sms_opt_in", "sms_optin", "sms_consent", "text_opt_in", "opt_in_sms",
+                   "sms_ok", "text_ok", "texts_ok"),
+    "source": ("source", "utm_source", "referrer", "campaign_source"),
+    "signed_at": ("signed_at", "signed", "date_signed", "signature_date", "date", "created_at",
+                  "created", "timestamp", "signup_date"),
+}
+_ALIAS_TO_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items()
+                    for alias in aliases}
+
+
+class IntakeError(ValueError):
+    """The file as a whole cannot be imported (one line, no personal data)."""
+
+
+@dataclass
+class IntakeSummary:
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejects_file: str | None = None
+    warnings: int = 0
+    warnings_file: str | None = None
+    encoding: str = ""
+    delimiter: str = ""
+    columns: dict[str, str] = field(default_factory=dict)  # canonical -> header as in the file
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileShape:
+    encoding: str
+    delimiter: str
+    header: list[str]
+    columns: dict[str, int]  # canonical column -> position in the header
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+
+
+def _detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 / Latin-1."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while block := handle.read(1 << 20):
+                if b"\x00" in block:
+                    raise IntakeError("the file is not text (it contains NUL bytes): "
+                                      "export it as CSV")
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+        handle.seek(0)
+        try:
+            codecs.decode(handle.read(), "cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:
+            return "latin-1"
+
+
+def inspect_file(path: Path) -> FileShape:
+    """Encoding, delimiter and the meaning of each header cell, or an IntakeError."""
+    if not path.exists():
+        raise IntakeError(f"{path}: no such file")
+    if not path.is_file():
+        raise IntakeError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise IntakeError(f"{path}: the file is empty")
+    encoding = _detect_encoding(path)
+    with path.open(encoding=encoding, newline="") as handle:
+        first_line = handle.readline()
+    if not first_line.strip():
+        raise IntakeError(f"{path}: the first line is empty: expected a header row")
+    delimiter = max((",", ";", "\t"), key=first_line.count)
+    header = next(csv.reader([first_line], delimiter=delimiter))
+    columns: dict[str, int] = {}
+    for position, name in enumerate(header):
+        column = _ALIAS_TO_COLUMN.get(_header_key(name))
+        if column and column not in columns:
+            columns[column] = position
+    if "email" not in columns and "phone" not in columns:
+        raise IntakeError(f"{path}: no email column and no phone column in the header "
+                          f"({len(header)} columns): nothing to reach a signer by")
+    return FileShape(encoding, delimiter, header, columns)
+
+
+@dataclass
+class _Chunk:
+    frame: pd.DataFrame  # canonical columns as text, plus "line"
+    raws: list[list[str]]  # the rows as read, by frame position (for the rejects file)
+    malformed: list[tuple[int, str, list[str]]]  # (line, reason, row) of rows we cannot split
+
+
+def _read_chunks(path: Path, shape: FileShape, chunk_rows: int) -> Iterator[_Chunk]:
+    """Rows in chunks, with the line each row starts on (quoted cells may span lines)."""
+    width = len(shape.header)
+    wanted = list(shape.columns.items())
+    pick = itemgetter(*(i for _, i in wanted), width)  # the extra index: a padding cell
+    padding = [""] * (width + 1)
+    with path.open(encoding=shape.encoding, newline="") as handle:
+        reader = csv.reader(handle, delimiter=shape.delimiter)
+        next(reader)  # header
+        line = reader.line_num + 1
+        records: list[tuple[str, ...]] = []
+        lines: list[int] = []
+        raws: list[list[str]] = []
+        malformed: list[tuple[int, str, list[str]]] = []
+        for row in reader:
+            start, line = line, reader.line_num + 1
+            if not "".join(row).strip():
+                continue  # blank lines are not rows
+            if len(row) > width:
+                malformed.append((start, f"row has {len(row)} fields, the header {width}", row))
+            else:
+                records.append(pick(row + padding[len(row):]))
+                lines.append(start)
+                raws.append(row)
+            if len(records) + len(malformed) >= chunk_rows:
+                yield _Chunk(_frame(records, lines, wanted), raws, malformed)
+                records, lines, raws, malformed = [], [], [], []
+        if records or malformed:
+            yield _Chunk(_frame(records, lines, wanted), raws, malformed)
+
+
+def _frame(records: list[tuple[str, ...]], lines: list[int],
+           wanted: list[tuple[str, int]]) -> pd.DataFrame:
+    frame = pd.DataFrame(records, columns=[*(c for c, _ in wanted), "_padding"], dtype=object)
+    frame = frame.drop(columns="_padding")
+    for column in HEADER_ALIASES:
+        if column not in frame:
+            frame[column] = ""
+    frame["line"] = lines
+    return frame.fillna("")
+
+
+def _first(reason: pd.Series, new: pd.Series) -> pd.Series:
+    return reason.mask((reason == "") & (new != ""), new)
+
+
+@dataclass
+class _Prepared:
+    rows: pd.DataFrame  # valid rows, normalized, ready to dedupe and store
+    rejected: pd.DataFrame  # position, line, reason
+    warnings: list[tuple[int, str]]  # (line, text)
+
+
+def prepare_chunk(frame: pd.DataFrame, source: str, now: pd.Timestamp) -> _Prepared:
+    """Check and normalize one chunk: the CPU-heavy part, run in a pool for large files."""
+    frame = frame.astype({c: "str" for c in HEADER_ALIASES})
+    emails, phones = fields.check_values(list(frame["email"].str.strip()),
+                                         list(frame["phone"].str.strip()))
+    return _normalize(frame, emails, phones, source, now)
+
+
+def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[fields.Checked],
+               source: str, now: pd.Timestamp) -> _Prepared:
+    """Valid rows, rejected rows and warnings of one chunk, vectorized over its columns."""
+    out = pd.DataFrame({"line": frame["line"]})
+    warnings: list[tuple[int, str]] = []
+
+    def warn(mask: pd.Series, text: pd.Series | str) -> None:
+        texts = text if isinstance(text, pd.Series) else pd.Series(text, index=frame.index)
+        warnings.extend(zip(frame["line"][mask], texts[mask], strict=True))
+
+    first, last = fields.clean_text(frame["first_name"]), fields.clean_text(frame["last_name"])
+    full_first, full_last = fields.split_full_name(fields.clean_text(frame["full_name"]))
+    out["first_name"] = first.mask(first == "", full_first)
+    out["last_name"] = last.mask(last == "", full_last)
+    street = fields.clean_text(frame["street"] + " " + frame["street2"])
+    out["street"], out["city"] = street, fields.clean_text(frame["city"])
+    out["source"] = fields.clean_text(frame["source"]).mask(lambda s: s == "", source)
+    for column, limit in fields.MAX_LENGTHS.items():
+        too_long = out[column].str.len() > limit
+        if too_long.any():
+            out[column] = out[column].str.slice(0, limit)
+            warn(too_long, f"{column} longer than {limit} characters: cut")
+
+    reason = pd.Series("", index=frame.index, dtype="string")
+    reason = _first(reason, fields.country_problem(frame["country"]))
+    out["state"] = fields.normalize_state(frame["state"])
+    reason = _first(reason, fields.state_problem(out["state"]))
+    out["zip"], zip_problem = fields.normalize_zip(frame["zip"])
+    foreign_zip = zip_problem.str.startswith("not a U.S.")
+    reason = _first(reason, zip_problem.where(foreign_zip, ""))
+    warn((zip_problem != "") & ~foreign_zip, "ZIP code not 5 digits: stored without ZIP")
+
+    email_value = pd.Series([c.value for c in emails], index=frame.index, dtype=object)
+    email_error = pd.Series([c.error or "" for c in emails], index=frame.index)
+    phone_value = pd.Series([c.value for c in phones], index=frame.index, dtype=object)
+    phone_type = pd.Series([c.kind for c in phones], index=frame.index, dtype=object)
+    phone_error = pd.Series([c.error or "" for c in phones], index=frame.index)
+    email_given, phone_given = frame["email"].str.strip() != "", frame["phone"].str.strip() != ""
+    email_ok, phone_ok = email_value.notna() & email_given, phone_value.notna() & phone_given
+    unreachable = pd.Series("", index=frame.index).mask(
+        ~email_ok & ~phone_ok,
+        pd.Series("no email and no phone", index=frame.index)
+        .mask(email_given & ~phone_given, email_error)
+        .mask(~email_given & phone_given, phone_error)
+        .mask(email_given & phone_given, email_error + "; " + phone_error))
+    reason = _first(reason, unreachable)
+    warn(email_given & ~email_ok & phone_ok, email_error + ": kept the phone")
+    warn(phone_given & ~phone_ok & email_ok, phone_error + ": kept the email")
+    out["email"] = email_value.where(email_ok, None)
+    out["email_key"] = out["email"].str.lower().where(out["email"].notna(), None)
+    out["phone"] = phone_value.where(phone_ok, None)
+    out["phone_type"] = phone_type.where(phone_ok, None)
+
+    for column in ("email_opt_in", "sms_opt_in"):
+        out[column], consent_warning = fields.parse_consent(frame[column])
+        warn(consent_warning != "", consent_warning)
+    out["signed_at"], date_warning = fields.parse_signed_at(frame["signed_at"], now)
+    warn(date_warning != "", date_warning)
+    for column in ("first_name", "last_name", "street", "city", "state", "zip", "source"):
+        out[column] = out[column].astype(object).where(out[column] != "", None)
+    out["address_given"] = out[["street", "city", "zip"]].notna().any(axis=1)
+
+    rejected = pd.DataFrame({"line": frame["line"], "reason": reason})[reason != ""]
+    # Missing is None everywhere below (the database layer refuses NaN).
+    text_columns = [c for c in out.columns if c not in ("line", "signed_at", "address_given")]
+    out[text_columns] = out[text_columns].astype(object).where(out[text_columns].notna(), None)
+    return _Prepared(out[reason == ""], rejected, warnings)
+
+
+class _Merger:
+    """Dedupe against the store and within the file; newest row wins for the fields it has."""
+
+    def __init__(self, by_email: dict[str, int], by_phone: dict[str, int]):
+        self.by_email = by_email
+        self.by_phone = by_phone
+
+    def split(self, rows: pd.DataFrame, now: datetime,
+              fetch: Callable[[list[int]], dict[int, Identity]]
+              ) -> tuple[pd.DataFrame, list[dict], list[dict], list[tuple[int, str]]]:
+        """(new signers, merges where the row is newer, merges where older, warnings).
+
+        Most rows are new and unrepeated: they pass through as a frame. Only rows that repeat
+        an email or phone (stored, or elsewhere in the chunk) are walked one by one, oldest
+        first, so that the newest ends up winning.
+        """
+        warnings: list[tuple[int, str]] = []
+        # dict.get per value: pandas' map would rebuild a Series of the whole dict each chunk.
+        known_email = pd.Series([self.by_email.get(k) for k in rows["email_key"]],
+                                index=rows.index, dtype=object)
+        known_phone = pd.Series([self.by_phone.get(k) for k in rows["phone"]],
+                                index=rows.index, dtype=object)
+        repeated = (rows["email_key"].notna() & rows["email_key"].duplicated(keep=False)) | \
+                   (rows["phone"].notna() & rows["phone"].duplicated(keep=False))
+        plain = known_email.isna() & known_phone.isna() & ~repeated
+        stored_ids = pd.concat([known_email[~plain], known_phone[~plain]]).dropna()
+        identities = fetch(sorted({int(i) for i in stored_ids}))
+        pending: list[dict] = []
+        pending_email: dict[str, int] = {}
+        pending_phone: dict[str, int] = {}
+        newer_merges: list[dict] = []
+        older_merges: list[dict] = []
+
+        def owner(key: str | None, stored: dict, new: dict) -> tuple[str, int] | None:
+            if not key:
+                return None
+            if key in stored:
+                return ("stored", stored[key])
+            return ("new", new[key]) if key in new else None
+
+        ordered = rows[~plain].sort_values(["signed_at", "line"], kind="stable")
+        for row in ordered.to_dict("records"):
+            line = row.pop("line")
+            by_email = owner(row["email_key"], self.by_email, pending_email)
+            by_phone = owner(row["phone"], self.by_phone, pending_phone)
+            target = by_email or by_phone
+            if by_email and by_phone and by_email != by_phone:
+                # Same email as one signer, same phone as another: the email decides.
+                warnings.append((line, "phone belongs to another signer: not changed"))
+                row["phone"] = row["phone_type"] = None
+            if target and target[0] == "stored":
+                merge = self._merge_stored(identities[target[1]], target[1], row, now)
+                (newer_merges if merge.pop("_newer") else older_merges).append(merge)
+                continue
+            row.pop("address_given")
+            if target is None:
+                pending.append(row)
+                index = len(pending) - 1
+            else:
+                index = target[1]
+                pending[index] = _merge_rows(pending[index], row)
+            for key, table in ((pending[index]["email_key"], pending_email),
+                               (pending[index]["phone"], pending_phone)):
+                if key:
+                    table[key] = index
+        new = rows[plain].drop(columns=["line", "address_given"])
+        if pending:
+            new = pd.concat([new, pd.DataFrame(pending, columns=new.columns)],
+                            ignore_index=True)
+        return new, newer_merges, older_merges, warnings
+
+    def _merge_stored(self, stored: Identity, target: int, row: dict, now: datetime) -> dict:
+        signed_at = row["signed_at"].to_pydatetime()
+        newer = signed_at >= stored.signed_at
+        for key, table, name in ((row["email_key"], self.by_email, "email_key"),
+                                 (row["phone"], self.by_phone, "phone")):
+            current = getattr(stored, name)
+            if key and key != current and (newer or current is None):
+                if current:
+                    table.pop(current, None)
+                table[key] = target
+                setattr(stored, name, key)
+            elif key != current:  # an older row never replaces a stored email or phone
+                if name == "email_key":
+                    row["email"] = row["email_key"] = None
+                else:
+                    row["phone"] = row["phone_type"] = None
+        stored.signed_at = max(stored.signed_at, signed_at)
+        merge = {f"new_{name}": row[name] for name in store.MERGED_FIELDS}
+        merge.update(target_id=target, now=now, new_signed_at=signed_at,
+                     new_address_given=bool(row["address_given"]), _newer=newer)
+        return merge
+
+    def remember(self, new: pd.DataFrame, ids: list[int]) -> None:
+        emails, phones = new["email_key"].notna().to_numpy(), new["phone"].notna().to_numpy()
+        id_array = pd.Series(ids)
+        self.by_email.update(zip(new["email_key"][emails], id_array[emails], strict=True))
+        self.by_phone.update(zip(new["phone"][phones], id_array[phones], strict=True))
+
+
+def _merge_rows(older: dict, newer: dict) -> dict:
+    """Two rows of one new signer: the newer's values win, the older's fill its gaps."""
+    if newer["signed_at"] < older["signed_at"]:
+        older, newer = newer, older
+    return {k: (newer[k] if newer[k] is not None else older[k]) for k in newer}
+
+
+def _with_defaults(new: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    # Absent consent: email yes (CAN-SPAM allows it, with an unsubscribe in every message);
+    # SMS no, since the TCPA requires prior express consent for texts.
+    return new.assign(
+        email_opt_in=new["email_opt_in"].map({True: True, False: False}).fillna(True)
+        .astype(bool),
+        sms_opt_in=new["sms_opt_in"].map({True: True, False: False}).fillna(False).astype(bool),
+        created_at=now, updated_at=now)
+
+
+class _Report:
+    """The rejects and warnings files, opened on first use."""
+
+    def __init__(self, path: Path, header: list[str], suffix: str, first: list[str]):
+        self.path = path.with_name(f"{path.stem}.{suffix}.csv")
+        self.header = [*first, *header]
+        self.count = 0
+        self._handle = None
+        self._writer: SafeCsvWriter | None = None
+
+    def write(self, row: list[object]) -> None:
+        if self._writer is None:
+            self._handle = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = SafeCsvWriter(self._handle, self.header)
+        self._writer.writerow(row)
+        self.count += 1
+
+    def close(self) -> str | None:
+        if self._handle is not None:
+            self._handle.close()
+            return str(self.path)
+        if self.path.exists():
+            self.path.unlink()  # a stale report from an earlier run would mislead
+        return None
+
+
+def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int,
+                     source: str, now: pd.Timestamp) -> Iterator[tuple[_Chunk, _Prepared]]:
+    """Chunks with their checked, normalized rows; a pool works ahead on the next chunks."""
+    chunks = _read_chunks(path, shape, chunk_rows)
+    if workers <= 1:
+        for chunk in chunks:
+            yield chunk, prepare_chunk(chunk.frame, source, now)
+        return
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        ahead: list[tuple[_Chunk, Future[_Prepared]]] = []
+        for chunk in chunks:
+            ahead.append((chunk, pool.submit(prepare_chunk, chunk.frame, source, now)))
+            if len(ahead) > workers:
+                done, future = ahead.pop(0)
+                yield done, future.result()
+        for done, future in ahead:
+            yield done, future.result()
+
+
+def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
+           workers: int | None = None, source: str | None = None) -> IntakeSummary:
+    """Import one signer file; see the module docstring for what happens to each row."""
+    path = Path(path)
+    shape = inspect_file(path)
+    if workers is None:
+        large = path.stat().st_size >= POOL_THRESHOLD_BYTES
+        workers = min(os.cpu_count() or 1, 4) if large else 1
+    started = datetime.now(UTC)
+    now = pd.Timestamp(started)
+    summary = IntakeSummary(encoding=shape.encoding, delimiter=shape.delimiter,
+                            columns={c: shape.header[i] for c, i in shape.columns.items()})
+    rejects = _Report(path, shape.header, "rejects", ["line", "reason"])
+    warnings = _Report(path, [], "warnings", ["line", "warning"])
+    with engine.connect() as connection:
+        merger = _Merger(*store.load_keys(connection))
+
+    def fetch(ids: list[int]) -> dict[int, Identity]:
+        if not ids:
+            return {}
+        with engine.connect() as connection:
+            return store.load_identities(connection, ids)
+
+    try:
+        for chunk, prepared in _prepared_chunks(path, shape, chunk_rows, workers,
+                                                source or path.name, now):
+            rows, row_warnings = prepared.rows, prepared.warnings
+            summary.rows += len(chunk.frame) + len(chunk.malformed)
+            for line, reason, raw in chunk.malformed:
+                rejects.write([line, reason, *raw])
+            for position, (line, reason) in zip(prepared.rejected.index,
+                                                prepared.rejected.itertuples(index=False),
+                                                strict=True):
+                rejects.write([line, reason, *chunk.raws[position]])
+            new, newer, older, merge_warnings = merger.split(rows, started, fetch)
+            new = _with_defaults(new, started)
+            with engine.begin() as connection:
+                # Merges first: one may free an email or phone that a new signer now takes.
+                store.merge_signers(connection, newer, older)
+                ids = store.insert_signers(connection, new)
+            merger.remember(new, ids)
+            summary.imported += len(new)
+            summary.duplicates += len(rows) - len(new)
+            for line, text in sorted(row_warnings + merge_warnings):
+                warnings.write([line, text])
+    finally:
+        summary.rejected = rejects.count
+        summary.rejects_file = rejects.close()
+        summary.warnings = warnings.count
+        summary.warnings_file = warnings.close()
+    if summary.rows == 0:
+        raise IntakeError(f"{path}: a header but no signer rows")
+    counts = {"rows": summary.rows, "imported": summary.imported,
+              "duplicates": summary.duplicates, "rejected": summary.rejected}
+    with engine.begin() as connection:
+        store.record_import(connection, path.name, started, counts)
+    return summary

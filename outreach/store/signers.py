@@ -1,0 +1,192 @@
+"""Every SQL statement about signers: identities for dedupe, inserts, merges, match results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
+
+from outreach.store.schema import imports, signer_matches, signers
+
+# Fields a newer row overwrites (where it has a value) and an older row only fills in.
+MERGED_FIELDS = ("email", "email_key", "phone", "phone_type", "first_name", "last_name",
+                 "street", "city", "state", "zip", "email_opt_in", "sms_opt_in", "source")
+MATCH_FIELDS = ("county_fips", "time_zone", "felony_office_id", "misdemeanor_office_id",
+                "office_ids", "candidate_counties", "confidence")
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; everything we store is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+INSERT_COLUMNS = ("id", "email", "email_key", "phone", "phone_type", "first_name", "last_name",
+                  "street", "city", "state", "zip", "email_opt_in", "sms_opt_in", "source",
+                  "signed_at", "created_at", "updated_at")
+SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores them in SQLite
+
+
+@dataclass
+class Identity:
+    email_key: str | None
+    phone: str | None
+    signed_at: datetime
+
+
+def load_keys(connection: Connection) -> tuple[dict[str, int], dict[str, int]]:
+    """(email_key -> id, phone -> id) of every stored signer: what dedupe compares against."""
+    by_email: dict[str, int] = {}
+    by_phone: dict[str, int] = {}
+    result = connection.execute(select(signers.c.id, signers.c.email_key, signers.c.phone))
+    for signer_id, email_key, phone in result:
+        if email_key:
+            by_email[email_key] = signer_id
+        if phone:
+            by_phone[phone] = signer_id
+    return by_email, by_phone
+
+
+def load_identities(connection: Connection, ids: Sequence[int]) -> dict[int, Identity]:
+    found: dict[int, Identity] = {}
+    for start in range(0, len(ids), 1000):
+        query = select(signers.c.id, signers.c.email_key, signers.c.phone,
+                       signers.c.signed_at).where(signers.c.id.in_(ids[start:start + 1000]))
+        for row in connection.execute(query):
+            found[row.id] = Identity(row.email_key, row.phone, as_utc(row.signed_at))
+    return found
+
+
+def allocate_ids(connection: Connection, count: int) -> list[int]:
+    """Ids for `count` new signers, so a bulk insert needs no RETURNING round trip per row.
+
+    SQLite: the transaction began IMMEDIATE, so nobody else inserts until it commits.
+    PostgreSQL: the table's sequence hands out the ids, safe under concurrency.
+    """
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence('signers', 'id')) "
+            f"FROM generate_series(1, {int(count)})")
+        return [row[0] for row in rows]
+    start = connection.execute(select(func.coalesce(func.max(signers.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + 1 + count))
+
+
+def _timestamps(connection: Connection, column: pd.Series) -> pd.Series:
+    """UTC timestamps as the driver takes them; for SQLite, the text SQLAlchemy reads back."""
+    when = pd.to_datetime(column, utc=True)
+    if connection.dialect.name != "sqlite":
+        return pd.Series(when.dt.to_pydatetime(), index=column.index)
+    naive = when.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    text = np.char.replace(np.datetime_as_string(naive, unit="us"), "T", " ")
+    return pd.Series(text, index=column.index, dtype=object)
+
+
+def insert_signers(connection: Connection, frame: pd.DataFrame) -> list[int]:
+    """Insert new signers (a frame with INSERT_COLUMNS but id); return their ids in order.
+
+    One executemany straight to the driver: SQLAlchemy's per-row parameter processing and a
+    RETURNING per row cost more than the insert itself at a million rows.
+    """
+    if frame.empty:
+        return []
+    ids = allocate_ids(connection, len(frame))
+    stamps = ("signed_at", "created_at", "updated_at")
+    values = frame.assign(id=ids)[[c for c in INSERT_COLUMNS if c not in stamps]].astype(object)
+    values = values.where(values.notna(), None)
+    for column in stamps:
+        values[column] = _timestamps(connection, frame[column])
+    values = values[list(INSERT_COLUMNS)]
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"INSERT INTO signers ({', '.join(INSERT_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(INSERT_COLUMNS))})",
+        list(values.itertuples(index=False, name=None)))
+    return ids
+
+
+def _merge_statement(newer: bool) -> Update:
+    """UPDATE for a duplicate row: a newer row wins where it has a value, an older one fills gaps.
+
+    SET expressions see the row's values from before the update on both SQLite and PostgreSQL.
+    """
+    values = {}
+    for name in MERGED_FIELDS:
+        column, new = signers.c[name], bindparam(f"new_{name}")
+        values[name] = func.coalesce(new, column) if newer else func.coalesce(column, new)
+    values["signed_at"] = bindparam("new_signed_at") if newer else signers.c.signed_at
+    values["updated_at"] = bindparam("now")
+    return update(signers).where(signers.c.id == bindparam("target_id")).values(**values)
+
+
+MERGE_NEWER = _merge_statement(newer=True)
+MERGE_OLDER = _merge_statement(newer=False)
+
+
+def merge_signers(connection: Connection, newer: Sequence[dict], older: Sequence[dict]) -> None:
+    """Apply duplicate rows to stored signers (keys: target_id, now, new_<field>...).
+
+    A row that brings an address drops the signer's match, so `outreach match` redoes it.
+    """
+    if newer:
+        connection.execute(MERGE_NEWER, list(newer))
+    if older:
+        connection.execute(MERGE_OLDER, list(older))
+    moved = sorted({m["target_id"] for m in (*newer, *older) if m["new_address_given"]})
+    for start in range(0, len(moved), 1000):
+        connection.execute(delete(signer_matches).where(
+            signer_matches.c.signer_id.in_(moved[start:start + 1000])))
+
+
+def record_import(connection: Connection, file_name: str, started_at: datetime,
+                  counts: dict[str, int]) -> None:
+    connection.execute(insert(imports).values(
+        file_name=file_name[:500], started_at=started_at, finished_at=datetime.now(UTC),
+        rows=counts["rows"], imported=counts["imported"], duplicates=counts["duplicates"],
+        rejected=counts["rejected"]))
+
+
+def _driver_rows(connection: Connection, sql: str) -> list[tuple]:
+    """Plain tuples from the driver: building a million SQLAlchemy Rows costs seconds."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def signers_to_match(connection: Connection, rematch_all: bool = False) -> pd.DataFrame:
+    """id, street, city, state, zip of the signers whose match is missing (or all)."""
+    columns = ["id", "street", "city", "state", "zip"]
+    sql = f"SELECT {', '.join('s.' + c for c in columns)} FROM signers s"
+    if not rematch_all:
+        sql += (" LEFT JOIN signer_matches m ON m.signer_id = s.id"
+                " WHERE m.signer_id IS NULL")
+    frame = pd.DataFrame(_driver_rows(connection, sql), columns=columns)
+    return frame.astype({"id": "int64"}).fillna("")
+
+
+def save_matches(connection: Connection, matches: pd.DataFrame, matched_at: datetime) -> None:
+    """Store match results (columns: id and MATCH_FIELDS), replacing earlier ones.
+
+    One executemany of an upsert straight to the driver (ON CONFLICT works on SQLite and
+    PostgreSQL alike).
+    """
+    if matches.empty:
+        return
+    columns = ["signer_id", *MATCH_FIELDS, "matched_at"]
+    rows = matches[["id", *MATCH_FIELDS]].astype(object)
+    rows = rows.where(rows.notna(), None)
+    stamp = matched_at.strftime(SQLITE_TIMESTAMP) if connection.dialect.name == "sqlite" \
+        else matched_at
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    connection.exec_driver_sql(
+        f"INSERT INTO signer_matches ({', '.join(columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))}) "
+        f"ON CONFLICT (signer_id) DO UPDATE SET {updates}",
+        [(*row, stamp) for row in rows.itertuples(index=False, name=None)])
