@@ -121,7 +121,8 @@ def run_engine(path: Path, db_path: Path) -> dict:
             break
         except Empty:
             if not process.is_alive():
-                raise SystemExit(f"the engine run failed (exit code {process.exitcode})")
+                raise SystemExit(
+                    f"the engine run failed (exit code {process.exitcode})") from None
     process.join()
     return result
 

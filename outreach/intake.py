@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -43,7 +44,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
                    "forename"),
     "last_name": ("last_name", "last", "lastname", "surname", "family_name", "lname"),
     "full_name": ("name", "full_name", "fullname", "signer", "signer_name"),
-    "email": ("email", "email_address", "e_mail", "emailaddress", "mail"),
+    "email": ("email", "email_address", "e_mail", "e_mail_address", "emailaddress", "mail"),
     "phone": ("phone", "phone_number", "mobile", "mobile_phone", "mobile_number", "cell",
               "cell_phone", "cellphone", "telephone", "tel", "sms", "sms_number"),
     "street": ("street", "address", "address1", "address_1", "street_address",
@@ -102,7 +103,13 @@ def _header_key(name: str) -> str:
 def _detect_encoding(path: Path) -> str:
     """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 / Latin-1."""
     with path.open("rb") as handle:
-        head = handle.read(4)
+        head = handle.read(1 << 16)
+        if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise IntakeError("this is a spreadsheet (Excel) file, not CSV: "
+                              "save it as CSV and import that")
+        if head.count(b"\x00") > len(head) // 100 and not head.startswith(
+                (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise IntakeError("the file is not text (it is full of NUL bytes): export it as CSV")
         if head.startswith(codecs.BOM_UTF8):
             return "utf-8-sig"
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -111,9 +118,6 @@ def _detect_encoding(path: Path) -> str:
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
             while block := handle.read(1 << 20):
-                if b"\x00" in block:
-                    raise IntakeError("the file is not text (it contains NUL bytes): "
-                                      "export it as CSV")
                 decoder.decode(block)
             decoder.decode(b"", final=True)
             return "utf-8"
@@ -318,43 +322,31 @@ class _Merger:
         stored_ids = pd.concat([known_email[~plain], known_phone[~plain]]).dropna()
         identities = fetch(sorted({int(i) for i in stored_ids}))
         pending: list[dict] = []
-        pending_email: dict[str, int] = {}
-        pending_phone: dict[str, int] = {}
         newer_merges: list[dict] = []
         older_merges: list[dict] = []
-
-        def owner(key: str | None, stored: dict, new: dict) -> tuple[str, int] | None:
-            if not key:
-                return None
-            if key in stored:
-                return ("stored", stored[key])
-            return ("new", new[key]) if key in new else None
-
         ordered = rows[~plain].sort_values(["signed_at", "line"], kind="stable")
-        for row in ordered.to_dict("records"):
-            line = row.pop("line")
-            by_email = owner(row["email_key"], self.by_email, pending_email)
-            by_phone = owner(row["phone"], self.by_phone, pending_phone)
-            target = by_email or by_phone
-            if by_email and by_phone and by_email != by_phone:
-                # Same email as one signer, same phone as another: the email decides.
-                warnings.append((line, "phone belongs to another signer: not changed"))
-                row["phone"] = row["phone_type"] = None
-            if target and target[0] == "stored":
-                merge = self._merge_stored(identities[target[1]], target[1], row, now)
-                (newer_merges if merge.pop("_newer") else older_merges).append(merge)
-                continue
-            row.pop("address_given")
+        for group in _same_person(ordered.to_dict("records")):
+            emails = [self.by_email.get(r["email_key"]) for r in group if r["email_key"]]
+            phones = [self.by_phone.get(r["phone"]) for r in group if r["phone"]]
+            target = next((i for i in [*emails, *phones] if i is not None), None)
             if target is None:
-                pending.append(row)
-                index = len(pending) - 1
-            else:
-                index = target[1]
-                pending[index] = _merge_rows(pending[index], row)
-            for key, table in ((pending[index]["email_key"], pending_email),
-                               (pending[index]["phone"], pending_phone)):
-                if key:
-                    table[key] = index
+                for row in group:
+                    del row["line"], row["address_given"]
+                pending.append(functools.reduce(_merge_rows, group))
+                continue
+            for row in group:  # oldest first, so the newest has the last word
+                line = row.pop("line")
+                for key, table, fields_ in ((row["email_key"], self.by_email,
+                                             ("email", "email_key")),
+                                            (row["phone"], self.by_phone,
+                                             ("phone", "phone_type"))):
+                    if key and table.get(key, target) != target:
+                        warnings.append((line, f"{fields_[0]} belongs to another signer: "
+                                               "not changed"))
+                        for name in fields_:
+                            row[name] = None
+                merge = self._merge_stored(identities[target], target, row, now)
+                (newer_merges if merge.pop("_newer") else older_merges).append(merge)
         new = rows[plain].drop(columns=["line", "address_given"])
         if pending:
             new = pd.concat([new, pd.DataFrame(pending, columns=new.columns)],
@@ -388,6 +380,32 @@ class _Merger:
         id_array = pd.Series(ids)
         self.by_email.update(zip(new["email_key"][emails], id_array[emails], strict=True))
         self.by_phone.update(zip(new["phone"][phones], id_array[phones], strict=True))
+
+
+def _same_person(rows: list[dict]) -> list[list[dict]]:
+    """Group rows that share an email or a phone, directly or through other rows (union-find):
+    A and B share an email, B and C a phone: one person. Groups keep the rows' order."""
+    parent = list(range(len(rows)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rows):
+        for key in (("email", row["email_key"]), ("phone", row["phone"])):
+            if key[1] is None:
+                continue
+            if key in first_with:
+                parent[root(i)] = root(first_with[key])
+            else:
+                first_with[key] = i
+    groups: dict[int, list[dict]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(root(i), []).append(row)
+    return list(groups.values())
 
 
 def _merge_rows(older: dict, newer: dict) -> dict:

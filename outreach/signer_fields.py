@@ -83,8 +83,8 @@ def clean_text(column: pd.Series) -> pd.Series:
 
 
 def split_full_name(full: pd.Series) -> tuple[pd.Series, pd.Series]:
-    parts = full.str.split(" ", n=1, expand=True).reindex(columns=[0, 1]).fillna("")
-    return parts[0], parts[1]
+    parts = full.str.split(" ", n=1, expand=True).reindex(columns=[0, 1]).astype(object)
+    return parts[0].fillna(""), parts[1].fillna("")
 
 
 def normalize_state(column: pd.Series) -> pd.Series:
@@ -160,4 +160,5 @@ def parse_signed_at(column: pd.Series, default: pd.Timestamp) -> tuple[pd.Series
     unreadable = parsed.isna() & (stripped != "")
     warning = pd.Series("", index=column.index).mask(unreadable,
                                                      "signed_at unreadable: import time used")
-    return parsed.fillna(default), warning
+    parsed = parsed.astype("datetime64[us, UTC]")
+    return parsed.fillna(default.as_unit("us")), warning

@@ -101,3 +101,31 @@ def test_installed_command_runs_the_demo():
     assert "Philadelphia District Attorney" in done.stdout
     assert "Western Judicial Circuit District Attorney" in done.stdout
     assert "confidence: ambiguous" in done.stdout
+
+
+def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path):
+    env = {"OUTREACH_DATABASE_URL": f"sqlite:///{tmp_path / 'o.sqlite3'}"}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip\na@example.com,19107\nb@example.com,30517\nnope,19107\n")
+    assert run("db", "upgrade", "--json", env=env).output.strip().startswith("{")
+    result = run("intake", str(path), "--json", env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["rows"], summary["imported"], summary["duplicates"],
+            summary["rejected"]) == (3, 2, 0, 1)
+    assert summary["rejects_file"] == str(tmp_path / "signers.rejects.csv")
+    result = run("match", "--json", env=env)
+    assert json.loads(result.output)["by_confidence"] == {
+        "exact": 0, "zip": 1, "city": 0, "ambiguous": 1, "none": 0}
+    text = run("match", env=env).output
+    assert text.startswith("0 signers")
+
+
+def test_intake_of_an_unusable_file_exits_2_with_one_line(tmp_path):
+    env = {"OUTREACH_DATABASE_URL": f"sqlite:///{tmp_path / 'o.sqlite3'}"}
+    path = tmp_path / "people.csv"
+    path.write_text("name,city\nAna,Austin\n")
+    result = run("intake", str(path), env=env)
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "no email column and no phone column" in \
+        result.output
