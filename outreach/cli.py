@@ -7,6 +7,7 @@ human summary or, with --json, one JSON object. Bad input exits 2 with one line 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -203,9 +204,11 @@ def match_command(rematch: bool, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--dir", "folder", type=click.Path(path_type=Path), default=Path("outreach-demo"),
+              show_default=True, help="Where the demo keeps its database and files.")
 @clear_errors
-def demo() -> None:
-    """The main job on the embedded default: roster check, then a few lookups."""
+def demo(folder: Path) -> None:
+    """The main job on the embedded default: roster, lookups, intake and match of a sample."""
     settings = Settings.from_env()
     counties = load_counties(settings.data_dir / "counties.csv")
     report = coverage_report(load_roster(settings.roster_path, counties), counties)
@@ -214,6 +217,19 @@ def demo() -> None:
     click.echo("\nWho prosecutes where:")
     for address in DEMO_ADDRESSES:
         click.echo(format_lookup(geo.lookup(address)))
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sample = folder / "sample_signers.csv"
+    shutil.copyfile(settings.data_dir / "sample_signers.csv", sample)
+    engine = db.open_store(f"sqlite:///{folder / 'outreach.sqlite3'}")
+    summary = intake(sample, engine)
+    click.echo(f"\nIntake of {sample}: {summary.rows} rows, {summary.imported} imported, "
+               f"{summary.duplicates} duplicates merged, {summary.rejected} rejected"
+               + (f" (reasons in {summary.rejects_file})" if summary.rejects_file else ""))
+    matched = match(engine, geo)
+    click.echo(f"Match: {matched.signers} signers matched now: {matched.matched} placed, "
+               f"{matched.ambiguous} ambiguous, {matched.unmatched} unplaceable; "
+               f"{matched.with_felony_office} know their felony prosecutor")
 
 
 def main() -> None:

@@ -285,11 +285,10 @@ def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[f
     warn(date_warning != "", date_warning)
     for column in ("first_name", "last_name", "street", "city", "state", "zip", "source"):
         out[column] = out[column].astype(object).where(out[column] != "", None)
-    out["address_given"] = out[["street", "city", "zip"]].notna().any(axis=1)
 
     rejected = pd.DataFrame({"line": frame["line"], "reason": reason})[reason != ""]
     # Missing is None everywhere below (the database layer refuses NaN).
-    text_columns = [c for c in out.columns if c not in ("line", "signed_at", "address_given")]
+    text_columns = [c for c in out.columns if c not in ("line", "signed_at")]
     out[text_columns] = out[text_columns].astype(object).where(out[text_columns].notna(), None)
     return _Prepared(out[reason == ""], rejected, warnings)
 
@@ -331,7 +330,7 @@ class _Merger:
             target = next((i for i in [*emails, *phones] if i is not None), None)
             if target is None:
                 for row in group:
-                    del row["line"], row["address_given"]
+                    del row["line"]
                 pending.append(functools.reduce(_merge_rows, group))
                 continue
             for row in group:  # oldest first, so the newest has the last word
@@ -347,7 +346,7 @@ class _Merger:
                             row[name] = None
                 merge = self._merge_stored(identities[target], target, row, now)
                 (newer_merges if merge.pop("_newer") else older_merges).append(merge)
-        new = rows[plain].drop(columns=["line", "address_given"])
+        new = rows[plain].drop(columns=["line"])
         if pending:
             new = pd.concat([new, pd.DataFrame(pending, columns=new.columns)],
                             ignore_index=True)
@@ -371,8 +370,7 @@ class _Merger:
                     row["phone"] = row["phone_type"] = None
         stored.signed_at = max(stored.signed_at, signed_at)
         merge = {f"new_{name}": row[name] for name in store.MERGED_FIELDS}
-        merge.update(target_id=target, now=now, new_signed_at=signed_at,
-                     new_address_given=bool(row["address_given"]), _newer=newer)
+        merge.update(target_id=target, now=now, new_signed_at=signed_at, _newer=newer)
         return merge
 
     def remember(self, new: pd.DataFrame, ids: list[int]) -> None:

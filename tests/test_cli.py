@@ -93,14 +93,20 @@ def test_lookup_in_census_mode_uses_the_configured_geocoder(census):
     assert (answer["confidence"], answer["source"]) == ("exact", "census")
 
 
-def test_installed_command_runs_the_demo():
+def test_installed_command_runs_the_demo(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
-    done = subprocess.run([sys.executable, "-m", "outreach.cli", "demo"], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    command = [sys.executable, "-m", "outreach.cli", "demo", "--dir", str(tmp_path)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 0, done.stderr
     assert "Philadelphia District Attorney" in done.stdout
     assert "Western Judicial Circuit District Attorney" in done.stdout
     assert "confidence: ambiguous" in done.stdout
+    assert "20 rows, 15 imported, 1 duplicates merged, 4 rejected" in done.stdout
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert "20 rows, 0 imported, 16 duplicates merged, 4 rejected" in again.stdout
+    assert "Match: 0 signers" in again.stdout
 
 
 def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path):

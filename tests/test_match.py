@@ -138,3 +138,10 @@ def test_census_outage_keeps_the_offline_match_and_says_so(tmp_path, store, geo,
     summary = match(store, geo, by_zip=by_zip, geocoder=geocoder)
     assert summary.geocoded == 0 and "HTTP 503" in summary.geocoder_note
     assert matches(store)["braselton@example.com"]["confidence"] == "ambiguous"
+
+
+def test_reimport_with_the_same_address_keeps_the_match(tmp_path, store, geo, by_zip):
+    load(tmp_path, store)
+    match(store, geo, by_zip=by_zip)
+    load(tmp_path, store)  # the same rows again: all duplicates, no address changed
+    assert match(store, geo, by_zip=by_zip).signers == 0

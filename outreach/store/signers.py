@@ -8,7 +8,20 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from outreach.store.schema import imports, signer_matches, signers
 
@@ -124,21 +137,39 @@ def _merge_statement(newer: bool) -> Update:
 
 MERGE_NEWER = _merge_statement(newer=True)
 MERGE_OLDER = _merge_statement(newer=False)
+ADDRESS_FIELDS = ("street", "city", "state", "zip")
+
+
+def _unmatch_statement(newer: bool) -> Delete:
+    """DELETE of the signer's match when a duplicate row changes the address (run before the
+    merge, which it compares against): a newer row where it differs, an older one where the
+    stored address has a gap it fills. An unchanged address keeps its match."""
+    changes = []
+    for name in ADDRESS_FIELDS:
+        column = signers.c[name]
+        new = bindparam(f"new_{name}", type_=column.type)  # typed: PostgreSQL must know it
+        changed = column.is_distinct_from(new) if newer else column.is_(None)
+        changes.append(and_(new.is_not(None), changed))
+    moved = exists().where(signers.c.id == bindparam("target_id"), or_(*changes))
+    return delete(signer_matches).where(signer_matches.c.signer_id == bindparam("target_id"),
+                                        moved)
+
+
+UNMATCH_NEWER = _unmatch_statement(newer=True)
+UNMATCH_OLDER = _unmatch_statement(newer=False)
 
 
 def merge_signers(connection: Connection, newer: Sequence[dict], older: Sequence[dict]) -> None:
     """Apply duplicate rows to stored signers (keys: target_id, now, new_<field>...).
 
-    A row that brings an address drops the signer's match, so `outreach match` redoes it.
+    A row that changes the address drops the signer's match, so `outreach match` redoes it.
     """
-    if newer:
-        connection.execute(MERGE_NEWER, list(newer))
-    if older:
-        connection.execute(MERGE_OLDER, list(older))
-    moved = sorted({m["target_id"] for m in (*newer, *older) if m["new_address_given"]})
-    for start in range(0, len(moved), 1000):
-        connection.execute(delete(signer_matches).where(
-            signer_matches.c.signer_id.in_(moved[start:start + 1000])))
+    for rows, unmatch, merge in ((newer, UNMATCH_NEWER, MERGE_NEWER),
+                                 (older, UNMATCH_OLDER, MERGE_OLDER)):
+        if rows:
+            keys = ["target_id", *(f"new_{name}" for name in ADDRESS_FIELDS)]
+            connection.execute(unmatch, [{k: r[k] for k in keys} for r in rows])
+            connection.execute(merge, list(rows))
 
 
 def record_import(connection: Connection, file_name: str, started_at: datetime,
