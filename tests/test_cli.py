@@ -109,8 +109,8 @@ def test_installed_command_runs_the_demo(tmp_path):
     assert "Match: 0 signers" in again.stdout
 
 
-def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path):
-    env = {"OUTREACH_DATABASE_URL": f"sqlite:///{tmp_path / 'o.sqlite3'}"}
+def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url}
     path = tmp_path / "signers.csv"
     path.write_text("email,zip\na@example.com,19107\nb@example.com,30517\nnope,19107\n")
     assert run("db", "upgrade", "--json", env=env).output.strip().startswith("{")
