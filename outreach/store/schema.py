@@ -75,3 +75,33 @@ imports = Table(
     Column("duplicates", Integer),
     Column("rejected", Integer),
 )
+
+# Every message the engine will ever send, one row each (DESIGN invariant 1). The row holds what
+# to render (template + context ids), never the rendered text: a message re-rendered at send time
+# sees the latest opt-outs and roster. The idempotency key makes planning repeatable.
+OUTBOX_STATES = ("queued", "claimed", "sending", "sent", "failed", "retry", "unknown", "skipped")
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("idempotency_key", String(300), nullable=False),
+    Column("campaign", String(100), nullable=False),
+    Column("step", String(100), nullable=False),
+    Column("channel", String(10), nullable=False),  # email | sms
+    Column("recipient_kind", String(10), nullable=False),  # signer | office
+    Column("recipient_id", String(80), nullable=False),
+    Column("template", String(200), nullable=False),
+    Column("context", Text, nullable=False),  # JSON of ids (signer, office, campaign...)
+    Column("state", String(10), nullable=False),
+    Column("not_before", DateTime(timezone=True), nullable=False),  # due; retry_at for retries
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_by", String(100)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("provider_message_id", String(100)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("outbox_idempotency_key", "idempotency_key", unique=True),
+    Index("outbox_due", "state", "not_before"),
+)

@@ -1,0 +1,191 @@
+"""Every outbox statement: enqueue, claim, the state machine, lease expiry, reconciliation.
+
+    queued -> claimed -> sending -> sent | failed | retry (not_before = retry at) | unknown
+    queued -> claimed -> skipped (reason) | queued again (deferred, or released at shutdown)
+
+The worker never writes SQL; it calls these. `sending` is committed before the provider is
+called, so after a crash a `sending` row means "may have been sent": it is reconciled, never
+blindly re-sent (DESIGN invariant 1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, Row, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from outreach.store.schema import OUTBOX_STATES, outbox
+from outreach.store.signers import as_utc
+
+CLAIMABLE = ("queued", "retry")
+TERMINAL = ("sent", "failed", "unknown", "skipped")
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to plan: what to render for whom, not the rendered text."""
+
+    campaign: str
+    step: str
+    channel: str  # email | sms
+    recipient_kind: str  # signer | office
+    recipient_id: str
+    template: str
+    context: dict[str, object]
+    not_before: datetime
+
+    @property
+    def idempotency_key(self) -> str:
+        return ":".join((self.campaign, self.step, self.recipient_kind, self.recipient_id,
+                         self.channel))
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    idempotency_key: str
+    campaign: str
+    step: str
+    channel: str
+    recipient_kind: str
+    recipient_id: str
+    template: str
+    context: dict[str, object]
+    state: str
+    attempts: int
+    claimed_by: str | None
+    provider_message_id: str | None
+    last_error: str | None
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> OutboxRow:
+        return cls(row.id, row.idempotency_key, row.campaign, row.step, row.channel,
+                   row.recipient_kind, row.recipient_id, row.template, json.loads(row.context),
+                   row.state, row.attempts, row.claimed_by, row.provider_message_id,
+                   row.last_error, as_utc(row.updated_at))
+
+
+def _insert(connection: Connection):  # type: ignore[no-untyped-def]
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(outbox)
+
+
+def enqueue(connection: Connection, messages: Iterable[NewMessage], now: datetime) -> int:
+    """Add messages; one whose idempotency key exists is left alone. Returns how many are new."""
+    rows = [{
+        "idempotency_key": m.idempotency_key, "campaign": m.campaign, "step": m.step,
+        "channel": m.channel, "recipient_kind": m.recipient_kind,
+        "recipient_id": m.recipient_id, "template": m.template,
+        "context": json.dumps(m.context, sort_keys=True), "state": "queued",
+        "not_before": m.not_before, "attempts": 0, "created_at": now, "updated_at": now,
+    } for m in messages]
+    if not rows:
+        return 0
+    statement = _insert(connection).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return len(connection.execute(statement.returning(outbox.c.id), rows).all())
+
+
+def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
+          now: datetime) -> list[OutboxRow]:
+    """Take up to `limit` due rows for this worker, in one short transaction.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED, so workers on several hosts never take the same row and
+    never wait for each other. SQLite: the transaction is BEGIN IMMEDIATE (one writer).
+    """
+    due = (select(outbox.c.id)
+           .where(outbox.c.state.in_(CLAIMABLE), outbox.c.not_before <= now)
+           .order_by(outbox.c.not_before, outbox.c.id).limit(limit))
+    if engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (update(outbox).where(outbox.c.id.in_(due.scalar_subquery()))
+                 .values(state="claimed", claimed_by=worker, lease_until=now + lease,
+                         updated_at=now)
+                 .returning(*outbox.c))
+    with engine.begin() as connection:
+        rows = [OutboxRow.from_row(r) for r in connection.execute(statement)]
+    return sorted(rows, key=lambda r: r.id)
+
+
+def _move(connection: Connection, row_id: int, from_states: tuple[str, ...], worker: str | None,
+          **values: object) -> bool:
+    """One guarded transition; False if the row was not where we thought (a lost claim)."""
+    condition = [outbox.c.id == row_id, outbox.c.state.in_(from_states)]
+    if worker is not None:
+        condition.append(outbox.c.claimed_by == worker)
+    return connection.execute(update(outbox).where(*condition).values(**values)).rowcount == 1
+
+
+def start_sending(engine: Engine, row_id: int, worker: str, now: datetime) -> bool:
+    """Commit `sending` before the provider call. False: our claim expired, do not send."""
+    with engine.begin() as connection:
+        return _move(connection, row_id, ("claimed",), worker, state="sending",
+                     attempts=outbox.c.attempts + 1, updated_at=now)
+
+
+def finish(engine: Engine, row_id: int, state: str, now: datetime, *,
+           provider_message_id: str | None = None, error: str | None = None,
+           retry_at: datetime | None = None) -> bool:
+    """Record the outcome of a send: sent, failed, retry (at retry_at) or unknown."""
+    if state not in ("sent", "failed", "retry", "unknown"):
+        raise ValueError(f"not an outcome: {state}")
+    values: dict[str, object] = {"state": state, "updated_at": now, "last_error": error,
+                                 "lease_until": None}
+    if provider_message_id:
+        values["provider_message_id"] = provider_message_id
+    if state == "sent":
+        values["sent_at"] = now
+    if state == "retry":
+        values["not_before"] = retry_at or now
+        values["claimed_by"] = None
+    with engine.begin() as connection:
+        return _move(connection, row_id, ("sending",), None, **values)
+
+
+def skip(engine: Engine, row_id: int, worker: str, reason: str, now: datetime) -> bool:
+    """The gate said no (opt-out, suppression...): terminal, with the reason."""
+    with engine.begin() as connection:
+        return _move(connection, row_id, ("claimed",), worker, state="skipped",
+                     last_error=reason, updated_at=now, lease_until=None)
+
+
+def defer(engine: Engine, row_id: int, worker: str, until: datetime, now: datetime) -> bool:
+    """The gate said later (quiet hours...): back in the queue, due at `until`."""
+    with engine.begin() as connection:
+        return _move(connection, row_id, ("claimed",), worker, state="queued", not_before=until,
+                     claimed_by=None, lease_until=None, updated_at=now)
+
+
+def release(engine: Engine, worker: str, now: datetime) -> int:
+    """Give back this worker's unstarted claims (graceful shutdown)."""
+    with engine.begin() as connection:
+        return connection.execute(
+            update(outbox).where(outbox.c.state == "claimed", outbox.c.claimed_by == worker)
+            .values(state="queued", claimed_by=None, lease_until=None, updated_at=now)).rowcount
+
+
+def expire_leases(engine: Engine, now: datetime) -> int:
+    """Claims whose worker died before starting to send go back to the queue."""
+    with engine.begin() as connection:
+        return connection.execute(
+            update(outbox).where(outbox.c.state == "claimed", outbox.c.lease_until < now)
+            .values(state="queued", claimed_by=None, lease_until=None, updated_at=now)).rowcount
+
+
+def stale_sending(engine: Engine, older_than: datetime) -> list[OutboxRow]:
+    """Rows left in `sending` (their worker died mid-call): reconcile them, never re-send."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(outbox).where(outbox.c.state == "sending",
+                                                       outbox.c.updated_at < older_than))
+        return [OutboxRow.from_row(r) for r in rows]
+
+
+def state_counts(connection: Connection) -> dict[str, int]:
+    rows = connection.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))
+    counts = dict.fromkeys(OUTBOX_STATES, 0)
+    counts.update({state: count for state, count in rows})
+    return counts
