@@ -1,0 +1,325 @@
+"""A local stand-in for SendGrid and Twilio, for tests and benchmarks (the real APIs are out of
+reach). Our transports reach it through the official SDKs by their base-URL settings.
+
+It speaks the documented shapes:
+  POST /v3/mail/send                                   SendGrid v3: 202 + X-Message-Id; errors
+       {"errors": [{"message", "field", "help"}]} with 400/401/403/413/429/5xx
+  POST /2010-04-01/Accounts/{sid}/Messages.json        Twilio create: 201 + message resource;
+       errors {"code", "message", "more_info", "status"} (21211 invalid, 21610 unsubscribed,
+       21614 not mobile, 20429 too many requests)
+  GET  /2010-04-01/Accounts/{sid}/Messages.json?To=&DateSent>=   Twilio list
+It adds latency, a rate limit, and faults on demand or at random: 5xx, 429 with Retry-After,
+a stall past the client's timeout, and "accepted but the answer is lost". Every accepted message
+is recorded, so a test can count duplicates and losses as the provider saw them.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+MESSAGES_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
+
+
+@dataclass
+class Fault:
+    kind: str  # "status" | "stall" | "lost"
+    status: int = 503
+    retry_after: str | None = None
+
+
+@dataclass
+class ProviderStandIn:
+    sendgrid_key: str = "SG.test-key"
+    twilio_sid: str = "AC" + "0" * 32
+    twilio_token: str = "test-token"
+    latency: float = 0.0  # seconds added to every answer
+    stall_seconds: float = 3.0  # how long a stalled answer hangs (past the client's timeout)
+    sms_per_second: float | None = None  # above it: 429 + Retry-After
+    email_per_second: float | None = None
+    random_faults: dict[str, float] = field(default_factory=dict)  # kind -> probability
+    invalid_numbers: set[str] = field(default_factory=set)
+    unsubscribed_numbers: set[str] = field(default_factory=set)
+    landline_numbers: set[str] = field(default_factory=set)
+    seed: int = 1
+    emails: list[dict] = field(default_factory=list)
+    sms: list[dict] = field(default_factory=list)
+    answered: collections.Counter = field(default_factory=collections.Counter)
+
+    def __post_init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._random = random.Random(self.seed)
+        self._recent: dict[str, collections.deque] = {"email": collections.deque(),
+                                                       "sms": collections.deque()}
+
+    # --- faults ---------------------------------------------------------------------------
+    def fail_next(self, count: int, status: int = 503, retry_after: str | None = None) -> None:
+        with self._lock:
+            self._faults.extend(Fault("status", status, retry_after) for _ in range(count))
+
+    def stall_next(self, count: int) -> None:
+        with self._lock:
+            self._faults.extend(Fault("stall") for _ in range(count))
+
+    def lose_next_answers(self, count: int) -> None:
+        """Accept and record the next messages, but never answer (the client times out)."""
+        with self._lock:
+            self._faults.extend(Fault("lost") for _ in range(count))
+
+    def next_fault(self) -> Fault | None:
+        with self._lock:
+            if self._faults:
+                return self._faults.pop(0)
+            roll = self._random.random()
+        for kind, probability in self.random_faults.items():
+            if roll < probability:
+                if kind == "429":
+                    return Fault("status", 429, "1")
+                if kind in ("stall", "lost"):
+                    return Fault(kind)
+                return Fault("status", int(kind))
+            roll -= probability
+        return None
+
+    def over_rate(self, channel: str) -> bool:
+        limit = self.sms_per_second if channel == "sms" else self.email_per_second
+        if not limit:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent[channel]
+            while recent and now - recent[0] >= 1.0:
+                recent.popleft()
+            if len(recent) >= limit:
+                return True
+            recent.append(now)
+            return False
+
+    def record(self, channel: str, entry: dict) -> None:
+        with self._lock:
+            (self.emails if channel == "email" else self.sms).append(entry)
+
+    def duplicates(self, channel: str, key: str) -> int:
+        seen = collections.Counter(entry[key] for entry in
+                                   (self.emails if channel == "email" else self.sms))
+        return sum(count - 1 for count in seen.values() if count > 1)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    @property
+    def standin(self) -> ProviderStandIn:
+        return self.server.standin
+
+    def _reply(self, status: int, payload: object | None, headers: dict | None = None) -> None:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+        self.standin.answered[status] += 1
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+    def _fault(self, channel: str) -> Fault | None:
+        """Apply latency and an injected fault; return a "lost" fault for the caller to honor."""
+        if self.standin.latency:
+            time.sleep(self.standin.latency)
+        fault = self.standin.next_fault()
+        if fault is None:
+            return None
+        if fault.kind == "stall":
+            time.sleep(self.standin.stall_seconds)
+            self.close_connection = True
+            return Fault("handled")
+        if fault.kind == "lost":
+            return fault
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        if channel == "email":
+            self._reply(fault.status, {"errors": [{"message": "stand-in fault", "field": None,
+                                                   "help": None}]}, headers)
+        else:
+            self._reply(fault.status, {"code": 20429 if fault.status == 429 else 20500,
+                                       "message": "stand-in fault", "more_info": "",
+                                       "status": fault.status}, headers)
+        return Fault("handled")
+
+    def _lose_answer(self) -> None:
+        time.sleep(self.standin.stall_seconds)
+        self.close_connection = True
+
+    # --- SendGrid ---------------------------------------------------------------------------
+    def _sendgrid(self) -> None:
+        raw = self._body()
+        if self.headers.get("Authorization") != f"Bearer {self.standin.sendgrid_key}":
+            self._reply(401, {"errors": [{"field": None, "help": None, "message":
+                                          "The provided authorization grant is invalid, "
+                                          "expired, or revoked"}]})
+            return
+        fault = self._fault("email")
+        if fault and fault.kind == "handled":
+            return
+        if self.standin.over_rate("email"):
+            self._reply(429, {"errors": [{"field": None, "help": None,
+                                          "message": "too many requests"}]},
+                        {"Retry-After": "1"})
+            return
+        try:
+            mail = json.loads(raw)
+            to = mail["personalizations"][0]["to"][0]["email"]
+            sender = mail["from"]["email"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            self._reply(400, {"errors": [{"field": "personalizations", "help": None,
+                                          "message": "The personalizations field is required "
+                                                     "and must have at least one "
+                                                     "personalization."}]})
+            return
+        if not mail.get("subject") and not mail["personalizations"][0].get("subject"):
+            self._reply(400, {"errors": [{"field": "subject", "help": None,
+                                          "message": "The subject is required."}]})
+            return
+        message_id = uuid.uuid4().hex[:22]
+        self.standin.record("email", {
+            "x_message_id": message_id, "to": to, "from": sender,
+            "subject": mail.get("subject"), "custom_args": mail.get("custom_args", {}),
+            "outreach_id": (mail.get("custom_args") or {}).get("outreach_id"),
+            "reply_to": (mail.get("reply_to") or {}).get("email"),
+            "headers": mail.get("headers", {}), "content": mail.get("content", [])})
+        if fault and fault.kind == "lost":
+            self._lose_answer()
+            return
+        self._reply(202, None, {"X-Message-Id": message_id})
+
+    # --- Twilio -----------------------------------------------------------------------------
+    def _twilio_authorized(self) -> bool:
+        expected = base64.b64encode(
+            f"{self.standin.twilio_sid}:{self.standin.twilio_token}".encode()).decode()
+        if self.headers.get("Authorization") == f"Basic {expected}":
+            return True
+        self._reply(401, {"code": 20003, "message": "Authenticate", "more_info":
+                          "https://www.twilio.com/docs/errors/20003", "status": 401})
+        return False
+
+    def _twilio_error(self, status: int, code: int, message: str) -> None:
+        self._reply(status, {"code": code, "message": message, "status": status,
+                             "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+
+    def _twilio_create(self) -> None:
+        form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
+        if not self._twilio_authorized():
+            return
+        fault = self._fault("sms")
+        if fault and fault.kind == "handled":
+            return
+        if self.standin.over_rate("sms"):
+            self._twilio_error(429, 20429, "Too Many Requests")
+            return
+        to = form.get("To", "")
+        if not to.startswith("+") or not to[1:].isdigit() or to in self.standin.invalid_numbers:
+            self._twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            return
+        if to in self.standin.unsubscribed_numbers:
+            self._twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
+            return
+        if to in self.standin.landline_numbers:
+            self._twilio_error(400, 21614, f"'To' number {to} is not a valid mobile number")
+            return
+        if not form.get("Body"):
+            self._twilio_error(400, 21602, "Message body is required.")
+            return
+        sid = "SM" + uuid.uuid4().hex
+        now = datetime.now(UTC)
+        resource = {
+            "sid": sid, "account_sid": self.standin.twilio_sid, "to": to,
+            "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form["Body"], "status": "queued", "num_segments": "1",
+            "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+            "date_sent": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+            "date_updated": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+            "direction": "outbound-api", "error_code": None, "error_message": None,
+            "price": None, "price_unit": "USD", "api_version": "2010-04-01",
+            "uri": MESSAGES_PATH.format(sid=self.standin.twilio_sid)[:-5] + f"/{sid}.json",
+            "status_callback": form.get("StatusCallback"),
+        }
+        self.standin.record("sms", {**resource, "sent_at": now})
+        if fault and fault.kind == "lost":
+            self._lose_answer()
+            return
+        self._reply(201, resource)
+
+    def _twilio_list(self, query: dict[str, list[str]]) -> None:
+        if not self._twilio_authorized():
+            return
+        to = query.get("To", [None])[0]
+        after = query.get("DateSent>", [None])[0]
+        since = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
+        found = [{k: v for k, v in m.items() if k != "sent_at"} for m in self.standin.sms
+                 if (to is None or m["to"] == to) and (since is None or m["sent_at"] >= since)]
+        self._reply(200, {"messages": found, "page": 0, "page_size": 50,
+                          "first_page_uri": self.path, "next_page_uri": None,
+                          "previous_page_uri": None, "uri": self.path, "start": 0, "end": 0})
+
+    def _route(self, method: str) -> None:
+        url = urlparse(self.path)
+        messages = MESSAGES_PATH.format(sid=self.standin.twilio_sid)
+        if method == "POST" and url.path == "/v3/mail/send":
+            self._sendgrid()
+        elif method == "POST" and url.path == messages:
+            self._twilio_create()
+        elif method == "GET" and url.path == messages:
+            self._twilio_list(parse_qs(url.query))
+        else:
+            self._body()
+            self._reply(404, {"errors": [{"message": "not found", "field": None,
+                                          "help": None}]})
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, standin: ProviderStandIn, port: int):
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.standin = standin
+
+
+class RunningProviders:
+    """The stand-in served on a loopback port (0: any free one) until `close()`."""
+
+    def __init__(self, standin: ProviderStandIn | None = None, port: int = 0):
+        self.standin = standin or ProviderStandIn()
+        self.server = _Server(self.standin, port)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+        self.url = "http://{}:{}".format(*self.server.server_address[:2])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,1 @@
+"""Transports: one small interface (base.Transport), one module per provider."""

@@ -1,0 +1,60 @@
+"""The transport interface: take one rendered message, hand it to a provider, say what happened.
+
+Pacing, retries, the compliance gate and the outbox live in the worker, above this line (like
+httpx's transports): a transport makes exactly one attempt and classifies its outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+OUTCOMES = ("sent", "retry", "failed", "unknown")
+
+
+@dataclass(frozen=True)
+class Message:
+    outbox_id: int
+    channel: str  # email | sms
+    to: str
+    sender: str  # email: "Name <address>"; SMS: a number or a messaging service
+    text: str
+    subject: str = ""
+    html: str | None = None
+    reply_to: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """One attempt's outcome.
+
+    sent: the provider accepted it. retry: it surely did not, try later (retry_after seconds,
+    when the provider said). failed: it never will (the provider's reason in `error`).
+    unknown: the request may have arrived but no answer came back; re-sending could duplicate.
+    """
+
+    outcome: str
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    suppress: bool = False  # the provider says never to send to this recipient again
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"not an outcome: {self.outcome}")
+
+
+class Transport(Protocol):
+    name: str
+    channel: str
+
+    def send(self, message: Message) -> SendResult:
+        """Make exactly one attempt."""
+        ...
+
+    def find_sent(self, message: Message, since: datetime) -> str | None:
+        """The provider id of this message if the provider has it (reconciliation after a
+        crash or a lost answer); None when it surely does not or cannot tell."""
+        ...

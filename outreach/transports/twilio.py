@@ -1,0 +1,91 @@
+"""Twilio Programmable Messaging through the official `twilio` SDK.
+
+Errors map to outcomes: 429 and 5xx retry; 21610 (the recipient texted STOP to Twilio) fails
+and suppresses the number; 21211 / 21614 (invalid / not a mobile number) and other 4xx fail at
+once with Twilio's message; a timeout after the request left is "unknown", which
+`find_sent` can settle by listing the messages sent to that number since the attempt.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from outreach.transports.base import Message, SendResult
+
+DEFAULT_BASE_URL = "https://api.twilio.com"
+SUPPRESSING_CODES = {21610}  # "Attempt to send to unsubscribed recipient"
+PERMANENT_CODES = {21211, 21614, 21610, 21408, 21612}
+
+
+class _BaseUrlHttpClient(TwilioHttpClient):
+    """The SDK's own HTTP client, aimed at another base URL (a stand-in, a proxy)."""
+
+    def __init__(self, base_url: str, timeout: float):
+        super().__init__(timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        self._answers = threading.local()  # worker threads share one client
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if url.startswith(DEFAULT_BASE_URL):
+            url = self.base_url + url[len(DEFAULT_BASE_URL):]
+        self._answers.headers = {}
+        response = super().request(method, url, *args, **kwargs)
+        self._answers.headers = dict(response.headers or {})
+        return response
+
+    def retry_after(self) -> float | None:
+        """Retry-After of this thread's last answer (the SDK's exception does not carry it)."""
+        value = getattr(self._answers, "headers", {}).get("Retry-After", "")
+        return float(value) if value.isdigit() else None
+
+
+class TwilioTransport:
+    name = "twilio"
+    channel = "sms"
+
+    def __init__(self, account_sid: str, auth_token: str, *, from_number: str | None = None,
+                 messaging_service_sid: str | None = None, base_url: str = DEFAULT_BASE_URL,
+                 status_callback: str | None = None, timeout: float = 10.0):
+        if not (from_number or messaging_service_sid):
+            raise ValueError("Twilio needs OUTREACH_TWILIO_FROM or "
+                             "OUTREACH_TWILIO_MESSAGING_SERVICE_SID")
+        self.http = _BaseUrlHttpClient(base_url, timeout)
+        self.client = Client(account_sid, auth_token, http_client=self.http)
+        self.sender = {"messaging_service_sid": messaging_service_sid} if messaging_service_sid \
+            else {"from_": from_number}
+        self.status_callback = status_callback
+
+    def send(self, message: Message) -> SendResult:
+        options = dict(self.sender)
+        if self.status_callback:
+            options["status_callback"] = self.status_callback
+        try:
+            created = self.client.messages.create(to=message.to, body=message.text, **options)
+        except TwilioRestException as error:
+            text = f"Twilio {error.status} error {error.code}: {error.msg}"
+            if error.status == 429 or error.status >= 500:
+                return SendResult("retry", error=text, retry_after=self.http.retry_after())
+            return SendResult("failed", error=text, suppress=error.code in SUPPRESSING_CODES)
+        except requests.exceptions.ConnectTimeout:
+            return SendResult("retry", error="Twilio unreachable (connect timeout)")
+        except requests.exceptions.Timeout:
+            return SendResult("unknown", error="Twilio did not answer in time")
+        except requests.exceptions.ConnectionError as error:
+            # Refused before anything was sent: safe to retry. Broken later: it may have arrived.
+            refused = "refused" in str(error).lower() or "newconnectionerror" in str(error).lower()
+            return SendResult("retry" if refused else "unknown",
+                              error=f"Twilio connection error ({type(error).__name__})")
+        return SendResult("sent", provider_message_id=created.sid)
+
+    def find_sent(self, message: Message, since: datetime) -> str | None:
+        """Twilio can be asked: the messages to this number since the attempt, same body."""
+        for sent in self.client.messages.list(to=message.to, date_sent_after=since, limit=50):
+            if sent.body == message.text:
+                return sent.sid
+        return None
