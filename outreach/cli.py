@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -22,8 +23,12 @@ from outreach.counties import load_counties
 from outreach.geo import AddressError, Lookup, build_geo
 from outreach.intake import IntakeError, intake
 from outreach.match import match
+from outreach.render import Renderer, Sender
 from outreach.roster import RosterError, coverage_report, load_roster
 from outreach.store import db
+from outreach.store.outbox import outbox_report
+from outreach.transports.select import build_transports
+from outreach.worker import Worker, WorkerOptions
 
 DEMO_ADDRESSES = (
     "1421 Arch Street, Philadelphia, PA 19102",
@@ -201,6 +206,56 @@ def match_command(rematch: bool, as_json: bool) -> None:
                f"{summary.with_felony_office} know their felony prosecutor")
     if summary.geocoder_note:
         click.echo(f"  note: {summary.geocoder_note}")
+
+
+def build_worker(settings: Settings, concurrency: int) -> Worker:
+    counties = load_counties(settings.data_dir / "counties.csv")
+    engine = db.open_store(settings.database_url)
+    renderer = Renderer(engine, load_roster(settings.roster_path, counties),
+                        settings.templates_dir,
+                        Sender(settings.email_from, settings.twilio_from or "files",
+                               settings.organization, settings.mailing_address))
+    options = WorkerOptions(concurrency=concurrency,
+                            rates={"email": settings.email_rate, "sms": settings.sms_rate})
+    return Worker(engine, build_transports(settings), renderer, options=options)
+
+
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
+              help="Messages in flight at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@clear_errors
+def worker_command(once: bool, concurrency: int, as_json: bool) -> None:
+    """Send due outbox messages (SIGTERM/SIGINT: finish in-flight sends, release the rest)."""
+    worker = build_worker(Settings.from_env(), concurrency)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop.set())
+    stats = dict(worker.run(once=once))
+    if as_json:
+        _print_json(stats)
+    else:
+        click.echo(", ".join(f"{k} {v}" for k, v in sorted(stats.items())) or "nothing due")
+
+
+@cli.command("report")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def report_command(as_json: bool) -> None:
+    """Outbox totals by state, per campaign and channel; unknown and failed rows listed."""
+    engine = db.open_store(Settings.from_env().database_url)
+    with engine.connect() as connection:
+        report = outbox_report(connection)
+    if as_json:
+        _print_json(report)
+        return
+    click.echo("Outbox: " + ", ".join(f"{k} {v}" for k, v in report["states"].items() if v))
+    for group in report["by_campaign"]:
+        counts = ", ".join(f"{k} {v}" for k, v in group["states"].items())
+        click.echo(f"  {group['campaign']} / {group['channel']}: {counts}")
+    for row in report["attention"]:
+        click.echo(f"  {row['state']}: outbox {row['id']} ({row['campaign']}/{row['step']}/"
+                   f"{row['channel']}): {row['last_error']}")
 
 
 @cli.command()

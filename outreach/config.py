@@ -28,6 +28,24 @@ class Settings:
     census_timeout_seconds: float
     census_retries: int
     database_url: str
+    outbox_dir: Path
+    email_transport: str
+    sms_transport: str
+    smtp_url: str | None
+    sendgrid_api_key: str | None
+    sendgrid_base_url: str
+    twilio_account_sid: str | None
+    twilio_auth_token: str | None
+    twilio_from: str | None
+    twilio_messaging_service_sid: str | None
+    twilio_base_url: str
+    public_url: str | None
+    email_rate: float | None
+    sms_rate: float | None
+    email_from: str
+    templates_dir: Path
+    organization: str
+    mailing_address: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -47,7 +65,36 @@ class Settings:
             census_retries=int(_positive_float(env, "OUTREACH_CENSUS_RETRIES", 3)),
             # The embedded default: a SQLite file in the working directory.
             database_url=env.get("OUTREACH_DATABASE_URL", "sqlite:///outreach.sqlite3"),
+            outbox_dir=Path(env.get("OUTREACH_OUTBOX_DIR", "outbox")),
+            email_transport=_choice(env, "OUTREACH_EMAIL_TRANSPORT", "files",
+                                    ("files", "smtp", "sendgrid")),
+            sms_transport=_choice(env, "OUTREACH_SMS_TRANSPORT", "files", ("files", "twilio")),
+            smtp_url=env.get("OUTREACH_SMTP_URL") or None,
+            sendgrid_api_key=env.get("OUTREACH_SENDGRID_API_KEY") or None,
+            sendgrid_base_url=env.get("OUTREACH_SENDGRID_BASE_URL", "https://api.sendgrid.com"),
+            twilio_account_sid=env.get("OUTREACH_TWILIO_ACCOUNT_SID") or None,
+            twilio_auth_token=env.get("OUTREACH_TWILIO_AUTH_TOKEN") or None,
+            twilio_from=env.get("OUTREACH_TWILIO_FROM") or None,
+            twilio_messaging_service_sid=env.get("OUTREACH_TWILIO_MESSAGING_SERVICE_SID")
+            or None,
+            twilio_base_url=env.get("OUTREACH_TWILIO_BASE_URL", "https://api.twilio.com"),
+            public_url=(env.get("OUTREACH_PUBLIC_URL") or "").rstrip("/") or None,
+            email_rate=_positive_float(env, "OUTREACH_EMAIL_RATE", 0.0) or None,
+            sms_rate=_positive_float(env, "OUTREACH_SMS_RATE", 0.0) or None,
+            email_from=env.get("OUTREACH_EMAIL_FROM", "Outreach <outreach@localhost>"),
+            templates_dir=Path(env.get("OUTREACH_TEMPLATES_DIR", PACKAGE_ROOT / "templates")),
+            organization=env.get("OUTREACH_ORGANIZATION", "Marijuana Justice Campaign"),
+            mailing_address=env.get("OUTREACH_MAILING_ADDRESS",
+                                    "(set OUTREACH_MAILING_ADDRESS: CAN-SPAM requires a postal "
+                                    "address)"),
         )
+
+
+def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip().lower() or default
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
 
 
 def _positive_float(env: dict[str, str], name: str, default: float) -> float:

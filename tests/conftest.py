@@ -10,12 +10,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 
 from outreach.counties import Counties, load_counties
 from outreach.geo import Geo, GeoData
+from outreach.match import zip_answers
 from outreach.roster import ROSTER_COLUMNS, Roster, load_roster
 from outreach.store.db import open_store
 from tests.census_standin import RunningStandIn
@@ -41,6 +43,12 @@ def geo_data() -> GeoData:
 @pytest.fixture(scope="session")
 def geo(roster: Roster, geo_data: GeoData) -> Geo:
     return Geo(roster, geo_data)
+
+
+@pytest.fixture(scope="session")
+def by_zip(geo: Geo) -> pd.DataFrame:
+    """The per-ZIP match answers, worked out once for the whole session."""
+    return zip_answers(geo)
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from outreach.census import CensusGeocoder
 from outreach.intake import intake
-from outreach.match import answer_columns, match, zip_answers
+from outreach.match import answer_columns, match
 from outreach.store.schema import signer_matches, signers
 from tests.census_standin import KnownAddress
 
@@ -25,11 +24,6 @@ nowhere@example.com,,,,
 ghost@example.com,,Gotham City,NJ,
 vannuys@example.com,1 Main St,Van Nuys,CA,91401
 """
-
-
-@pytest.fixture(scope="module")
-def by_zip(geo):
-    return zip_answers(geo)
 
 
 def load(tmp_path: Path, store, text: str = SIGNERS) -> None:

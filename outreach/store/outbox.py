@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from outreach.store.schema import OUTBOX_STATES, outbox
+from outreach.store.schema import OUTBOX_STATES, outbox, suppressions
 from outreach.store.signers import as_utc
 
 CLAIMABLE = ("queued", "retry")
@@ -127,6 +127,14 @@ def start_sending(engine: Engine, row_id: int, worker: str, now: datetime) -> bo
                      attempts=outbox.c.attempts + 1, updated_at=now)
 
 
+def unstart(engine: Engine, row_id: int, worker: str, now: datetime) -> bool:
+    """Back to the queue from `sending` when the provider was certainly not called."""
+    with engine.begin() as connection:
+        return _move(connection, row_id, ("sending",), worker, state="queued",
+                     attempts=outbox.c.attempts - 1, claimed_by=None, lease_until=None,
+                     updated_at=now)
+
+
 def finish(engine: Engine, row_id: int, state: str, now: datetime, *,
            provider_message_id: str | None = None, error: str | None = None,
            retry_at: datetime | None = None) -> bool:
@@ -189,3 +197,52 @@ def state_counts(connection: Connection) -> dict[str, int]:
     counts = dict.fromkeys(OUTBOX_STATES, 0)
     counts.update({state: count for state, count in rows})
     return counts
+
+
+def fail_unsent(engine: Engine, row_id: int, worker: str, error: str, now: datetime) -> bool:
+    """A claimed row that cannot be sent at all (its template fails, its recipient is gone)."""
+    with engine.begin() as connection:
+        return _move(connection, row_id, ("claimed",), worker, state="failed", last_error=error,
+                     updated_at=now, lease_until=None)
+
+
+def suppress(engine: Engine, channel: str, address: str, source: str, reason: str,
+             now: datetime) -> None:
+    """Put an address on the global suppression list (idempotent)."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(suppressions).values(
+        channel=channel, address=address.lower(), source=source, reason=reason,
+        created_at=now).on_conflict_do_nothing(index_elements=["channel", "address"])
+    with engine.begin() as connection:
+        connection.execute(statement)
+
+
+def is_suppressed(connection: Connection, channel: str, address: str) -> bool:
+    query = select(suppressions.c.id).where(suppressions.c.channel == channel,
+                                            suppressions.c.address == address.lower())
+    return connection.execute(query).first() is not None
+
+
+def rows_in(connection: Connection, states: tuple[str, ...]) -> list[OutboxRow]:
+    return [OutboxRow.from_row(r) for r in connection.execute(
+        select(outbox).where(outbox.c.state.in_(states)).order_by(outbox.c.id))]
+
+
+def outbox_report(connection: Connection) -> dict[str, object]:
+    """Totals by state, by campaign and channel, and the rows that need a person's eyes
+    (unknown: maybe sent; failed: with the provider's reason)."""
+    groups: dict[tuple[str, str], dict[str, int]] = {}
+    query = (select(outbox.c.campaign, outbox.c.channel, outbox.c.state, func.count())
+             .group_by(outbox.c.campaign, outbox.c.channel, outbox.c.state))
+    for campaign, channel, state, count in connection.execute(query):
+        groups.setdefault((campaign, channel), {})[state] = count
+    attention = connection.execute(
+        select(outbox.c.id, outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state,
+               outbox.c.last_error)
+        .where(outbox.c.state.in_(("unknown", "failed"))).order_by(outbox.c.id).limit(200))
+    return {
+        "states": state_counts(connection),
+        "by_campaign": [{"campaign": c, "channel": ch, "states": s}
+                        for (c, ch), s in sorted(groups.items())],
+        "attention": [dict(r._mapping) for r in attention],
+    }

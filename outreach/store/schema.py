@@ -105,3 +105,17 @@ outbox = Table(
     Index("outbox_idempotency_key", "idempotency_key", unique=True),
     Index("outbox_due", "state", "not_before"),
 )
+
+# Addresses nobody may message again on a channel, whatever the campaign: provider signals
+# (Twilio 21610) now; STOP keywords, unsubscribe links and organizer imports with compliance.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(10), nullable=False),  # email | sms
+    Column("address", String(254), nullable=False),  # lower-cased email or E.164 phone
+    Column("source", String(50), nullable=False),  # e.g. twilio-21610, sms-stop, unsubscribe
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("suppressions_address", "channel", "address", unique=True),
+)

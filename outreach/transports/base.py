@@ -49,6 +49,7 @@ class SendResult:
 class Transport(Protocol):
     name: str
     channel: str
+    can_reconcile: bool  # True: find_sent's None means "surely not sent"
 
     def send(self, message: Message) -> SendResult:
         """Make exactly one attempt."""

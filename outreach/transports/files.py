@@ -37,6 +37,7 @@ def build_email(message: Message) -> EmailMessage:
 
 class FilesTransport:
     name = "files"
+    can_reconcile = True  # the folder says what was written
 
     def __init__(self, folder: Path, channel: str):
         self.folder = Path(folder)

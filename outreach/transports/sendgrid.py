@@ -41,6 +41,7 @@ def _error_text(error: HTTPError) -> str:
 class SendGridTransport:
     name = "sendgrid"
     channel = "email"
+    can_reconcile = False
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0):
         self.client = SendGridAPIClient(api_key=api_key, host=base_url.rstrip("/"))

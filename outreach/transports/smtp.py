@@ -20,6 +20,7 @@ from outreach.transports.files import build_email
 class SmtpTransport:
     name = "smtp"
     channel = "email"
+    can_reconcile = False
 
     def __init__(self, url: str, timeout: float = 30.0):
         parsed = urlparse(url)

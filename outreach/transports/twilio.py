@@ -48,6 +48,7 @@ class _BaseUrlHttpClient(TwilioHttpClient):
 class TwilioTransport:
     name = "twilio"
     channel = "sms"
+    can_reconcile = True  # the Messages list says what Twilio accepted
 
     def __init__(self, account_sid: str, auth_token: str, *, from_number: str | None = None,
                  messaging_service_sid: str | None = None, base_url: str = DEFAULT_BASE_URL,

@@ -1,4 +1,4 @@
-"""The outbox: one row per message, with its state machine.
+"""The outbox (one row per message, with its state machine) and the suppression list.
 
 Revision ID: 0002
 Revises: 0001
@@ -39,7 +39,19 @@ def upgrade() -> None:
     )
     op.create_index("outbox_idempotency_key", "outbox", ["idempotency_key"], unique=True)
     op.create_index("outbox_due", "outbox", ["state", "not_before"])
+    op.create_table(
+        "suppressions",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("channel", sa.String(10), nullable=False),
+        sa.Column("address", sa.String(254), nullable=False),
+        sa.Column("source", sa.String(50), nullable=False),
+        sa.Column("reason", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("suppressions_address", "suppressions", ["channel", "address"],
+                    unique=True)
 
 
 def downgrade() -> None:
+    op.drop_table("suppressions")
     op.drop_table("outbox")

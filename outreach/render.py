@@ -1,0 +1,114 @@
+"""Outbox row (template + context ids) -> a rendered Message, at send time.
+
+Templates live in templates/ (email/NAME.subject.txt, NAME.txt, NAME.html; sms/NAME.txt) and
+render in Jinja2's sandbox with StrictUndefined (a missing variable is an error, not a blank),
+HTML autoescaped. The recipient's data is read when the message is sent, so a changed address
+or office is reflected. This is the worker's minimal renderer; the campaigns issue grows it
+(filters, segments, plan-time checks against real audiences).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    select_autoescape,
+)
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import Engine, select
+
+from outreach.roster import Roster
+from outreach.store.outbox import OutboxRow
+from outreach.store.schema import signer_matches, signers
+from outreach.transports.base import Message
+
+
+class RenderError(ValueError):
+    """This row cannot become a message (no template, no address, a template error)."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    email: str  # "Name <address>", the organization's own domain
+    sms: str  # a number or messaging service label, for the record
+    organization: str
+    mailing_address: str  # CAN-SPAM: a valid physical postal address in every email
+
+
+class Renderer:
+    def __init__(self, engine: Engine, roster: Roster, templates: Path, sender: Sender):
+        self.engine = engine
+        self.roster = roster
+        self.sender = sender
+        self.environment = SandboxedEnvironment(
+            loader=FileSystemLoader(str(templates)), undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            keep_trailing_newline=False)
+
+    def render_batch(self, rows: Sequence[OutboxRow]) -> dict[int, Message | RenderError]:
+        """Render a claimed batch, reading its recipients in one query."""
+        ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
+        people: dict[int, dict] = {}
+        if ids:
+            query = (select(signers, signer_matches.c.felony_office_id)
+                     .join(signer_matches, signer_matches.c.signer_id == signers.c.id,
+                           isouter=True)
+                     .where(signers.c.id.in_(ids)))
+            with self.engine.connect() as connection:
+                people = {r.id: dict(r._mapping) for r in connection.execute(query)}
+        results: dict[int, Message | RenderError] = {}
+        for row in rows:
+            try:
+                results[row.id] = self._render(row, people)
+            except RenderError as error:
+                results[row.id] = error
+        return results
+
+    def _render(self, row: OutboxRow, people: dict[int, dict]) -> Message:
+        if row.recipient_kind != "signer":
+            raise RenderError(f"recipients of kind {row.recipient_kind!r} are not supported yet")
+        signer = people.get(int(row.recipient_id))
+        if signer is None:
+            raise RenderError(f"signer {row.recipient_id} no longer exists")
+        office = None
+        if signer.get("felony_office_id"):
+            try:
+                office = self.roster.office(signer["felony_office_id"]).summary() | {
+                    "title": self.roster.office(signer["felony_office_id"]).title}
+            except KeyError:
+                office = None
+        context = {"signer": signer, "office": office, "organization": self.sender.organization,
+                   "mailing_address": self.sender.mailing_address, **row.context}
+        if row.channel == "email":
+            if not signer.get("email"):
+                raise RenderError("the signer has no email address")
+            return Message(row.id, "email", signer["email"], self.sender.email,
+                           text=self._text(f"email/{row.template}.txt", context),
+                           subject=" ".join(self._text(f"email/{row.template}.subject.txt",
+                                                       context).split()),
+                           html=self._text(f"email/{row.template}.html", context,
+                                           optional=True))
+        if not signer.get("phone"):
+            raise RenderError("the signer has no phone number")
+        return Message(row.id, "sms", signer["phone"], self.sender.sms,
+                       text=" ".join(self._text(f"sms/{row.template}.txt", context).split()))
+
+    def _text(self, name: str, context: dict, *, optional: bool = False) -> str | None:
+        try:
+            template = self.environment.get_template(name)
+        except TemplateNotFound:
+            if optional:
+                return None
+            raise RenderError(f"template {name} not found") from None
+        except TemplateError as error:
+            raise RenderError(f"template {name}: {error}") from None
+        try:
+            return template.render(context)
+        except TemplateError as error:
+            raise RenderError(f"template {name}: {error}") from None

@@ -1,0 +1,255 @@
+"""The worker: every message sent once, or failed/unknown with a reason; paced; safe to stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from outreach.intake import intake
+from outreach.match import match
+from outreach.render import Renderer, Sender
+from outreach.store import outbox as box
+from outreach.store.schema import outbox
+from outreach.testing.providers import ProviderStandIn, RunningProviders
+from outreach.transports.files import FilesTransport
+from outreach.transports.sendgrid import SendGridTransport
+from outreach.transports.twilio import TwilioTransport
+from outreach.worker import Decision, Worker, WorkerOptions
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+
+
+@pytest.fixture
+def providers() -> Iterator[RunningProviders]:
+    running = RunningProviders(ProviderStandIn(stall_seconds=1.0))
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def add_signers(geo, by_zip):
+    def add(tmp_path: Path, store, count: int) -> None:
+        rows = ["first_name,email,phone,zip,sms_opt_in"] + [
+            f"N{i},n{i}@example.org,+1215555{i:04d},19107,yes" for i in range(count)]
+        path = tmp_path / "signers.csv"
+        path.write_text("\n".join(rows) + "\n")
+        intake(path, store)
+        match(store, geo, by_zip=by_zip)
+
+    return add
+
+
+def plan(store, count: int, channel: str = "email", step: str = "welcome") -> None:
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", step, channel, "signer", str(i + 1),
+                                                "welcome", {}, now) for i in range(count)], now)
+
+
+def make_worker(store, roster, transports, **options) -> Worker:
+    options.setdefault("concurrency", 8)
+    options.setdefault("backoff_base_seconds", 0.01)
+    options.setdefault("backoff_cap_seconds", 0.05)
+    return Worker(store, transports, Renderer(store, roster, TEMPLATES, SENDER),
+                  options=WorkerOptions(**options))
+
+
+def drain(*workers: Worker, deadline: float = 30.0) -> None:
+    """Run the workers until nothing is queued or waiting for a retry."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        threads = [threading.Thread(target=w.run, kwargs={"once": True}) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with workers[0].engine.connect() as connection:
+            counts = box.state_counts(connection)
+        if counts["queued"] + counts["retry"] + counts["claimed"] + counts["sending"] == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"outbox not drained: {counts}")
+
+
+def states(store) -> dict[int, tuple[str, str | None]]:
+    with store.connect() as connection:
+        return {r.id: (r.state, r.last_error) for r in
+                connection.execute(select(outbox.c.id, outbox.c.state, outbox.c.last_error))}
+
+
+def test_files_transport_sends_each_message_once(add_signers, tmp_path, store, roster):
+    add_signers(tmp_path, store, 5)
+    plan(store, 5)
+    plan(store, 5, channel="sms")
+    transports = {"email": FilesTransport(tmp_path / "out", "email"),
+                  "sms": FilesTransport(tmp_path / "out", "sms")}
+    worker = make_worker(store, roster, transports)
+    stats = worker.run(once=True)
+    assert stats["sent"] == 10
+    assert len(list((tmp_path / "out" / "email").glob("*.eml"))) == 5
+    assert len((tmp_path / "out" / "sms.jsonl").read_text().splitlines()) == 5
+    text = next((tmp_path / "out" / "email").glob("*.eml")).read_text()
+    assert "Philadelphia District Attorney" in text  # rendered from the signer's match
+    plan(store, 5)  # planning again adds nothing, sending again sends nothing
+    assert make_worker(store, roster, transports).run(once=True)["sent"] == 0
+
+
+def test_two_workers_under_a_fault_mix_send_each_message_exactly_once(
+        add_signers, tmp_path, store, roster, providers):
+    add_signers(tmp_path, store, 150)
+    plan(store, 150)
+    providers.standin.random_faults = {"500": 0.10, "429": 0.05, "stall": 0.02}
+    transport = SendGridTransport(providers.standin.sendgrid_key, providers.url, timeout=0.5)
+    first = make_worker(store, roster, {"email": transport})
+    second = make_worker(store, roster, {"email": transport})
+    drain(first, second, deadline=90)
+    final = states(store)
+    accepted = [e["outreach_id"] for e in providers.standin.emails]
+    assert len(accepted) == len(set(accepted))  # never twice
+    for row_id, (state, error) in final.items():
+        assert state in ("sent", "unknown", "failed"), (row_id, state)
+        if state == "sent":
+            assert str(row_id) in accepted
+        else:
+            assert error  # with a reason
+    assert sum(1 for s, _ in final.values() if s == "sent") >= 120
+    assert first.stats["retry"] + second.stats["retry"] > 0  # the faults did happen
+
+
+def test_twilio_unsubscribed_number_is_suppressed_for_later_messages(
+        add_signers, tmp_path, store, roster, providers):
+    add_signers(tmp_path, store, 2)
+    providers.standin.unsubscribed_numbers.add("+12155550000")
+    plan(store, 2, channel="sms")
+    transport = TwilioTransport(providers.standin.twilio_sid, providers.standin.twilio_token,
+                                from_number="+12155550199", base_url=providers.url, timeout=1)
+    make_worker(store, roster, {"sms": transport}).run(once=True)
+    first = states(store)
+    assert first[1][0] == "failed" and "21610" in first[1][1]
+    assert first[2][0] == "sent"
+    plan(store, 2, channel="sms", step="follow_up")
+    make_worker(store, roster, {"sms": transport}).run(once=True)
+    after = states(store)
+    assert after[3] == ("skipped", "recipient is on the suppression list")
+    assert after[4][0] == "sent"
+    assert len(providers.standin.sms) == 2  # the STOPped number got nothing more
+
+
+def test_lost_twilio_answer_is_reconciled_not_resent(
+        add_signers, tmp_path, store, roster, providers):
+    add_signers(tmp_path, store, 1)
+    plan(store, 1, channel="sms")
+    providers.standin.lose_next_answers(1)
+    transport = TwilioTransport(providers.standin.twilio_sid, providers.standin.twilio_token,
+                                from_number="+12155550199", base_url=providers.url,
+                                timeout=0.5)
+    make_worker(store, roster, {"sms": transport}).run(once=True)
+    assert states(store)[1][0] == "sent"
+    assert len(providers.standin.sms) == 1
+
+
+def test_lost_sendgrid_answer_is_unknown_and_reported(
+        add_signers, tmp_path, store, roster, providers):
+    add_signers(tmp_path, store, 1)
+    plan(store, 1)
+    providers.standin.lose_next_answers(1)
+    transport = SendGridTransport(providers.standin.sendgrid_key, providers.url, timeout=0.5)
+    make_worker(store, roster, {"email": transport}).run(once=True)
+    assert states(store)[1][0] == "unknown"
+    with store.connect() as connection:
+        report = box.outbox_report(connection)
+    assert [r["id"] for r in report["attention"]] == [1]
+
+
+def test_crashed_sends_are_reconciled(add_signers, tmp_path, store, roster, providers):
+    add_signers(tmp_path, store, 3)
+    plan(store, 2, channel="sms")
+    plan(store, 1)
+    twilio = TwilioTransport(providers.standin.twilio_sid, providers.standin.twilio_token,
+                             from_number="+12155550199", base_url=providers.url, timeout=1)
+    sendgrid = SendGridTransport(providers.standin.sendgrid_key, providers.url, timeout=1)
+    worker = make_worker(store, roster, {"sms": twilio, "email": sendgrid})
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    rows = box.claim(store, "dead", 10, timedelta(minutes=5), datetime.now(UTC))
+    for row in rows:
+        box.start_sending(store, row.id, "dead", long_ago)
+    # The dead worker had reached Twilio for the first SMS only.
+    rendered = worker.renderer.render_batch(rows)
+    twilio.send(rendered[rows[0].id])
+    worker.maintain()
+    final = states(store)
+    assert final[rows[0].id][0] == "sent"  # Twilio has it: recorded, not re-sent
+    assert final[rows[1].id][0] == "retry"  # Twilio does not: safe to send again
+    assert final[rows[2].id] == ("unknown", "the worker stopped during the provider call; "
+                                            "not re-sent")
+    assert len(providers.standin.sms) == 1
+
+
+def test_render_errors_fail_with_their_reason(add_signers, tmp_path, store, roster):
+    add_signers(tmp_path, store, 1)
+    now = datetime.now(UTC)
+    with store.begin() as connection:
+        box.enqueue(connection, [
+            box.NewMessage("mj", "x", "email", "signer", "1", "no_such_template", {}, now),
+            box.NewMessage("mj", "y", "email", "signer", "999", "welcome", {}, now)], now)
+    make_worker(store, roster, {"email": FilesTransport(tmp_path, "email")}).run(once=True)
+    final = states(store)
+    assert final[1] == ("failed", "render: template email/no_such_template.txt not found")
+    assert final[2] == ("failed", "render: signer 999 no longer exists")
+
+
+def test_gate_can_defer_and_skip(add_signers, tmp_path, store, roster):
+    add_signers(tmp_path, store, 2)
+    plan(store, 2)
+    later = datetime.now(UTC) + timedelta(hours=9)
+
+    def gate(row, message, now):
+        return Decision("defer", until=later) if row.id == 1 else Decision("skip",
+                                                                        reason="opted out")
+
+    worker = make_worker(store, roster, {"email": FilesTransport(tmp_path, "email")})
+    worker.gate = gate
+    worker.run(once=True)
+    assert states(store) == {1: ("queued", None), 2: ("skipped", "opted out")}
+
+
+def test_stop_finishes_in_flight_and_releases_the_rest(
+        add_signers, tmp_path, store, roster, providers):
+    add_signers(tmp_path, store, 40)
+    plan(store, 40)
+    providers.standin.latency = 0.2
+    transport = SendGridTransport(providers.standin.sendgrid_key, providers.url, timeout=2)
+    worker = make_worker(store, roster, {"email": transport}, concurrency=4, batch_size=40)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    time.sleep(0.5)
+    worker.stop.set()
+    thread.join(timeout=10)
+    final = states(store)
+    counts = {s: sum(1 for state, _ in final.values() if state == s) for s in
+              ("sent", "queued", "claimed", "sending")}
+    assert counts["claimed"] == counts["sending"] == 0
+    assert counts["sent"] + counts["queued"] == 40 and counts["queued"] > 0
+    assert counts["sent"] == len(providers.standin.emails)
+
+
+def test_sms_rate_is_held_without_429s(add_signers, tmp_path, store, roster, providers):
+    add_signers(tmp_path, store, 20)
+    plan(store, 20, channel="sms")
+    providers.standin.sms_per_second = 10
+    transport = TwilioTransport(providers.standin.twilio_sid, providers.standin.twilio_token,
+                                from_number="+12155550199", base_url=providers.url, timeout=2)
+    worker = make_worker(store, roster, {"sms": transport}, rates={"sms": 10}, concurrency=2)
+    started = time.monotonic()
+    drain(worker)
+    elapsed = time.monotonic() - started
+    assert len(providers.standin.sms) == 20
+    assert providers.standin.answered[429] == 0
+    assert elapsed >= 1.8  # 20 messages at 10 per second, evenly spaced
