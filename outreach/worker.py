@@ -114,6 +114,12 @@ class WorkerOptions:
     rates: dict[str, float | None] = field(default_factory=dict)  # channel -> messages/second
 
 
+@dataclass
+class _Job:
+    row: OutboxRow
+    message: Message
+
+
 class Worker:
     def __init__(self, engine: Engine, transports: dict[str, Transport], renderer: Renderer,
                  gate: Gate = gate_stub, options: WorkerOptions | None = None,
@@ -132,24 +138,28 @@ class Worker:
         self._backoff = wait_random_exponential(multiplier=self.options.backoff_base_seconds,
                                                 max=self.options.backoff_cap_seconds)
 
-    def count(self, key: str) -> None:
+    def count(self, key: str, amount: int = 1) -> None:
         with self._stats_lock:
-            self.stats[key] += 1
+            self.stats[key] += amount
 
     # --- the loop -------------------------------------------------------------------------
     def run(self, once: bool = False) -> Counter[str]:
-        """Send until stopped (or, with once, until nothing is due); return what happened."""
-        work: queue.Queue[tuple[OutboxRow, Message | RenderError] | None] = queue.Queue()
-        senders = [threading.Thread(target=self._sender, args=(work,), daemon=True)
+        """Send until stopped (or, with once, until nothing is due); return what happened.
+
+        Three kinds of threads: this one claims, checks and marks rows `sending` a few at a
+        time (never more than the senders can start soon); `concurrency` senders call the
+        provider; one recorder commits the outcomes in batches.
+        """
+        jobs: queue.Queue[_Job | None] = queue.Queue()
+        results: queue.Queue[tuple[_Job, SendResult] | None] = queue.Queue()
+        senders = [threading.Thread(target=self._sender, args=(jobs, results), daemon=True)
                    for _ in range(self.options.concurrency)]
-        for thread in senders:
+        recorder = threading.Thread(target=self._recorder, args=(results,), daemon=True)
+        for thread in [*senders, recorder]:
             thread.start()
         try:
             self.maintain()
             while not self.stop.is_set():
-                if work.qsize() >= self.options.concurrency:
-                    time.sleep(0.005)
-                    continue
                 rows = outbox.claim(self.engine, self.options.worker_id,
                                     self.options.batch_size, self.options.lease, self.clock())
                 if not rows:
@@ -158,97 +168,144 @@ class Worker:
                     self.stop.wait(self.options.poll_seconds)
                     self.maintain()
                     continue
-                rendered = self.renderer.render_batch(rows)
-                for row in rows:
-                    work.put((row, rendered[row.id]))
-            if once:
-                work.join()
+                self._dispatch(rows, jobs)
+            jobs.join()
         finally:
             for _ in senders:
-                work.put(None)
+                jobs.put(None)
             for thread in senders:
                 thread.join()
+            results.put(None)
+            recorder.join()
             released = outbox.release(self.engine, self.options.worker_id, self.clock())
             if released:
-                self.stats["released"] += released
+                self.count("released", released)
         return self.stats
 
-    def _sender(self, work: queue.Queue) -> None:
+    def _dispatch(self, rows: list[OutboxRow], jobs: queue.Queue) -> None:
+        """Check a claimed batch, then hand it to the senders a group at a time."""
+        worker, now = self.options.worker_id, self.clock()
+        rendered = self.renderer.render_batch(rows)
+        ready: list[_Job] = []
+        for row in rows:
+            message = rendered[row.id]
+            if isinstance(message, RenderError):
+                outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
+                self.count("failed")
+            else:
+                ready.append(_Job(row, message))
+        with self.engine.connect() as connection:
+            suppressed = {channel: outbox.suppressed_among(
+                connection, channel, [j.message.to for j in ready if j.row.channel == channel])
+                for channel in {j.row.channel for j in ready}}
+        sendable: list[_Job] = []
+        for job in ready:
+            if job.message.to.lower() in suppressed[job.row.channel]:
+                decision = Decision("skip", reason="recipient is on the suppression list")
+            else:
+                decision = self.gate(job.row, job.message, now)
+            if decision.action == "skip":
+                outbox.skip(self.engine, job.row.id, worker, decision.reason, now)
+                self.count("skipped")
+            elif decision.action == "defer":
+                outbox.defer(self.engine, job.row.id, worker, decision.until or now, now)
+                self.count("deferred")
+            else:
+                sendable.append(job)
+        group = max(1, self.options.concurrency)
+        for start in range(0, len(sendable), group):
+            while jobs.unfinished_tasks >= group and not self.stop.is_set():
+                time.sleep(0.002)
+            if self.stop.is_set():
+                return  # the rest stay claimed and are released
+            part = sendable[start:start + group]
+            started = outbox.start_sending_many(self.engine, [j.row.id for j in part],
+                                                worker, self.clock())
+            self.count("lost_claim", len(part) - len(started))
+            for job in part:
+                if job.row.id in started:
+                    jobs.put(job)
+
+    def _sender(self, jobs: queue.Queue, results: queue.Queue) -> None:
         while True:
-            item = work.get()
+            job = jobs.get()
             try:
-                if item is None:
+                if job is None:
                     return
-                if not self.stop.is_set():
-                    self.deliver(*item)
+                # The token is taken after the `sending` commit, right before the call: a slow
+                # commit in between would bunch calls up and break a per-second window.
+                if self.stop.is_set() or not self.buckets[job.row.channel].acquire(self.stop):
+                    outbox.unstart(self.engine, [job.row.id], self.options.worker_id,
+                                   self.clock())  # stopping, and the provider was never called
+                    continue
+                results.put((job, self.call(job)))
             except Exception:  # one message's surprise must not kill the sender thread
-                log.exception("unexpected error delivering outbox row %s", item[0].id)
+                log.exception("unexpected error delivering outbox row %s", job.row.id)
                 self.count("errors")
             finally:
-                work.task_done()
+                jobs.task_done()
 
-    # --- one message --------------------------------------------------------------------------
-    def deliver(self, row: OutboxRow, message: Message | RenderError) -> None:
-        worker, now = self.options.worker_id, self.clock()
-        if isinstance(message, RenderError):
-            outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
-            self.count("failed")
-            return
-        with self.engine.connect() as connection:
-            suppressed = outbox.is_suppressed(connection, row.channel, message.to)
-        if suppressed:
-            outbox.skip(self.engine, row.id, worker, "recipient is on the suppression list", now)
-            self.count("skipped")
-            return
-        decision = self.gate(row, message, now)
-        if decision.action == "skip":
-            outbox.skip(self.engine, row.id, worker, decision.reason, now)
-            self.count("skipped")
-            return
-        if decision.action == "defer":
-            outbox.defer(self.engine, row.id, worker, decision.until or now, now)
-            self.count("deferred")
-            return
-        transport = self.transports[row.channel]
-        if not outbox.start_sending(self.engine, row.id, worker, self.clock()):
-            self.count("lost_claim")
-            return
-        # The token is taken right before the call, after the database write: a slow commit
-        # between the two would bunch calls up and break the provider's per-second window.
-        if not self.buckets[row.channel].acquire(self.stop):
-            outbox.unstart(self.engine, row.id, worker, self.clock())  # stopping; never called
-            return
+    def call(self, job: _Job) -> SendResult:
+        transport = self.transports[job.row.channel]
         started = self.clock()
-        result = transport.send(message)
+        result = transport.send(job.message)
+        if result.outcome == "retry" and result.retry_after:
+            self.buckets[job.row.channel].pause(result.retry_after)
         if result.outcome == "unknown" and getattr(transport, "can_reconcile", False):
-            found = transport.find_sent(message, started - timedelta(minutes=1))
+            found = transport.find_sent(job.message, started - timedelta(minutes=1))
             if found:
                 result = SendResult("sent", provider_message_id=found)
-        self.record(row, message, result)
+        return result
 
-    def record(self, row: OutboxRow, message: Message, result: SendResult) -> None:
+    def _recorder(self, results: queue.Queue) -> None:
+        """Commit outcomes in batches: one transaction per few hundred sends, not one each."""
+        done = False
+        while not done:
+            batch: list[tuple[_Job, SendResult]] = []
+            item = results.get()
+            deadline = time.monotonic() + 0.02
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= 500:
+                    break
+                try:
+                    item = results.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+            done = item is None
+            if batch:
+                self.record(batch)
+
+    def record(self, batch: list[tuple[_Job, SendResult]]) -> None:
         now = self.clock()
-        if result.outcome == "retry":
-            if result.retry_after:
-                self.buckets[row.channel].pause(result.retry_after)
-            attempts = row.attempts + 1
-            if attempts >= self.options.max_attempts:
-                outbox.finish(self.engine, row.id, "failed", now,
-                              error=f"gave up after {attempts} attempts: {result.error}")
-                self.count("failed")
-                return
-            wait = max(result.retry_after or 0.0,
-                       self._backoff(SimpleNamespace(attempt_number=attempts)))
-            outbox.finish(self.engine, row.id, "retry", now, error=result.error,
-                          retry_at=now + timedelta(seconds=wait))
-            self.count("retry")
-            return
-        if result.suppress:
-            outbox.suppress(self.engine, row.channel, message.to, f"{row.channel}-provider",
-                            result.error or "", now)
-        outbox.finish(self.engine, row.id, result.outcome, now,
-                      provider_message_id=result.provider_message_id, error=result.error)
-        self.count(result.outcome)
+        outcomes = []
+        for job, result in batch:
+            outcome = self._outcome(job, result, now)
+            if result.suppress:
+                outbox.suppress(self.engine, job.row.channel, job.message.to,
+                                f"{job.row.channel}-provider", result.error or "", now)
+            outcomes.append(outcome)
+            self.count(outcome.state)
+        try:
+            outbox.finish_many(self.engine, outcomes, now)
+        except Exception:
+            # Rows stay `sending`: the stale-send sweep reconciles them; never re-sent blindly.
+            log.exception("could not record %d outcomes", len(outcomes))
+            self.count("errors")
+
+    def _outcome(self, job: _Job, result: SendResult, now: datetime) -> outbox.Outcome:
+        row = job.row
+        if result.outcome != "retry":
+            return outbox.Outcome(row.id, result.outcome, result.provider_message_id,
+                                  result.error)
+        attempts = row.attempts + 1
+        if attempts >= self.options.max_attempts:
+            return outbox.Outcome(row.id, "failed",
+                                  error=f"gave up after {attempts} attempts: {result.error}")
+        wait = max(result.retry_after or 0.0,
+                   self._backoff(SimpleNamespace(attempt_number=attempts)))
+        return outbox.Outcome(row.id, "retry", error=result.error,
+                              retry_at=now + timedelta(seconds=wait))
 
     # --- after a crash ------------------------------------------------------------------------
     def maintain(self) -> None:
@@ -256,7 +313,7 @@ class Worker:
         now = self.clock()
         expired = outbox.expire_leases(self.engine, now)
         if expired:
-            self.stats["leases_expired"] += expired
+            self.count("leases_expired", expired)
         stale = outbox.stale_sending(self.engine, now - self.options.stale_sending_after)
         if not stale:
             return

@@ -15,7 +15,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, Row, func, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Row,
+    String,
+    Text,
+    Update,
+    bindparam,
+    case,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from outreach.store.schema import OUTBOX_STATES, outbox, suppressions
@@ -120,38 +133,93 @@ def _move(connection: Connection, row_id: int, from_states: tuple[str, ...], wor
     return connection.execute(update(outbox).where(*condition).values(**values)).rowcount == 1
 
 
+def start_sending_many(engine: Engine, row_ids: Iterable[int], worker: str,
+                       now: datetime) -> set[int]:
+    """Commit `sending` for claimed rows before their provider calls, in one transaction.
+    Returns the rows still ours; any other (our claim expired) must not be sent."""
+    ids = list(row_ids)
+    if not ids:
+        return set()
+    statement = (update(outbox)
+                 .where(outbox.c.id.in_(ids), outbox.c.state == "claimed",
+                        outbox.c.claimed_by == worker)
+                 .values(state="sending", attempts=outbox.c.attempts + 1, updated_at=now)
+                 .returning(outbox.c.id))
+    with engine.begin() as connection:
+        return {row.id for row in connection.execute(statement)}
+
+
 def start_sending(engine: Engine, row_id: int, worker: str, now: datetime) -> bool:
-    """Commit `sending` before the provider call. False: our claim expired, do not send."""
-    with engine.begin() as connection:
-        return _move(connection, row_id, ("claimed",), worker, state="sending",
-                     attempts=outbox.c.attempts + 1, updated_at=now)
+    return row_id in start_sending_many(engine, [row_id], worker, now)
 
 
-def unstart(engine: Engine, row_id: int, worker: str, now: datetime) -> bool:
+def unstart(engine: Engine, row_ids: Iterable[int], worker: str, now: datetime) -> int:
     """Back to the queue from `sending` when the provider was certainly not called."""
+    ids = list(row_ids)
+    if not ids:
+        return 0
     with engine.begin() as connection:
-        return _move(connection, row_id, ("sending",), worker, state="queued",
-                     attempts=outbox.c.attempts - 1, claimed_by=None, lease_until=None,
-                     updated_at=now)
+        return connection.execute(
+            update(outbox).where(outbox.c.id.in_(ids), outbox.c.state == "sending",
+                                 outbox.c.claimed_by == worker)
+            .values(state="queued", attempts=outbox.c.attempts - 1, claimed_by=None,
+                    lease_until=None, updated_at=now)).rowcount
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one send ended: sent, failed, retry (due again at retry_at) or unknown."""
+
+    row_id: int
+    state: str
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in ("sent", "failed", "retry", "unknown"):
+            raise ValueError(f"not an outcome: {self.state}")
+
+    def parameters(self, now: datetime) -> dict[str, object]:
+        return {"row_id": self.row_id, "new_state": self.state, "now": now,
+                "error": self.error, "provider_id": self.provider_message_id,
+                "retry_at": self.retry_at if self.state == "retry" else None}
+
+
+def _finish_statement() -> Update:
+    state = bindparam("new_state", type_=String)
+    now = bindparam("now", type_=DateTime(timezone=True))
+    return (update(outbox)
+            .where(outbox.c.id == bindparam("row_id"), outbox.c.state == "sending")
+            .values(state=state, updated_at=now, last_error=bindparam("error", type_=Text),
+                    lease_until=None,
+                    provider_message_id=func.coalesce(bindparam("provider_id", type_=String),
+                                                      outbox.c.provider_message_id),
+                    sent_at=case((state == "sent", now), else_=outbox.c.sent_at),
+                    not_before=func.coalesce(bindparam("retry_at",
+                                                       type_=DateTime(timezone=True)),
+                                             outbox.c.not_before),
+                    claimed_by=case((state == "retry", None), else_=outbox.c.claimed_by)))
+
+
+FINISH = _finish_statement()
+
+
+def finish_many(engine: Engine, outcomes: Iterable[Outcome], now: datetime) -> None:
+    """Record many outcomes in one transaction (rows no longer `sending` are left alone)."""
+    parameters = [o.parameters(now) for o in outcomes]
+    if parameters:
+        with engine.begin() as connection:
+            connection.execute(FINISH, parameters)
 
 
 def finish(engine: Engine, row_id: int, state: str, now: datetime, *,
            provider_message_id: str | None = None, error: str | None = None,
            retry_at: datetime | None = None) -> bool:
-    """Record the outcome of a send: sent, failed, retry (at retry_at) or unknown."""
-    if state not in ("sent", "failed", "retry", "unknown"):
-        raise ValueError(f"not an outcome: {state}")
-    values: dict[str, object] = {"state": state, "updated_at": now, "last_error": error,
-                                 "lease_until": None}
-    if provider_message_id:
-        values["provider_message_id"] = provider_message_id
-    if state == "sent":
-        values["sent_at"] = now
-    if state == "retry":
-        values["not_before"] = retry_at or now
-        values["claimed_by"] = None
+    """Record one outcome; False if the row was not `sending`."""
+    outcome = Outcome(row_id, state, provider_message_id, error, retry_at)
     with engine.begin() as connection:
-        return _move(connection, row_id, ("sending",), None, **values)
+        return connection.execute(FINISH, outcome.parameters(now)).rowcount == 1
 
 
 def skip(engine: Engine, row_id: int, worker: str, reason: str, now: datetime) -> bool:
@@ -217,10 +285,17 @@ def suppress(engine: Engine, channel: str, address: str, source: str, reason: st
         connection.execute(statement)
 
 
-def is_suppressed(connection: Connection, channel: str, address: str) -> bool:
-    query = select(suppressions.c.id).where(suppressions.c.channel == channel,
-                                            suppressions.c.address == address.lower())
-    return connection.execute(query).first() is not None
+def suppressed_among(connection: Connection, channel: str,
+                     addresses: Iterable[str]) -> set[str]:
+    """Which of these addresses are on the suppression list (lower-cased)."""
+    wanted = sorted({a.lower() for a in addresses})
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        query = select(suppressions.c.address).where(
+            suppressions.c.channel == channel,
+            suppressions.c.address.in_(wanted[start:start + 500]))
+        found.update(connection.execute(query).scalars())
+    return found
 
 
 def rows_in(connection: Connection, states: tuple[str, ...]) -> list[OutboxRow]:
