@@ -155,6 +155,9 @@ class Worker:
         senders = [threading.Thread(target=self._sender, args=(jobs, results), daemon=True)
                    for _ in range(self.options.concurrency)]
         recorder = threading.Thread(target=self._recorder, args=(results,), daemon=True)
+        for transport in self.transports.values():
+            if hasattr(transport, "warm_up"):
+                transport.warm_up()
         for thread in [*senders, recorder]:
             thread.start()
         try:

@@ -109,6 +109,14 @@ class ProviderStandIn:
         with self._lock:
             (self.emails if channel == "email" else self.sms).append(entry)
 
+    def summary(self) -> dict[str, object]:
+        """What the provider saw, for a benchmark in another process: every accepted id."""
+        with self._lock:
+            return {"email_ids": [e["outreach_id"] for e in self.emails],
+                    "sms_bodies": [m["body"] for m in self.sms],
+                    "sms_arrivals": [m["sent_at"].timestamp() for m in self.sms],
+                    "answered": {str(k): v for k, v in self.answered.items()}}
+
     def duplicates(self, channel: str, key: str) -> int:
         seen = collections.Counter(entry[key] for entry in
                                    (self.emails if channel == "email" else self.sms))
@@ -282,7 +290,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         url = urlparse(self.path)
         messages = MESSAGES_PATH.format(sid=self.standin.twilio_sid)
-        if method == "POST" and url.path == "/v3/mail/send":
+        if method == "GET" and url.path == "/_standin/summary":
+            self._reply(200, self.standin.summary())
+        elif method == "POST" and url.path == "/v3/mail/send":
             self._sendgrid()
         elif method == "POST" and url.path == messages:
             self._twilio_create()

@@ -1,0 +1,228 @@
+"""Benchmark: a blast through the worker against the provider stand-in, and a naive baseline.
+
+    python bench/blast.py --messages 20000 --latency-ms 50
+    OUTREACH_SMS_RATE=50 python bench/blast.py --channel sms --messages 1000 --latency-ms 50
+
+Enqueues N messages to N synthetic signers in a fresh SQLite store, runs one worker process
+(`concurrency` sender threads) against the stand-in running in its own process with the given
+latency, then a serial loop calling the SendGrid SDK once per message (what a small team writes
+first) on a smaller N, and prints one JSON object: messages, seconds, msgs_per_s, duplicates and
+lost as the stand-in saw them, the baseline, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def serve(port_queue: multiprocessing.Queue, latency: float, sms_rate: float | None,
+          email_rate: float | None) -> None:
+    from outreach.testing.providers import ProviderStandIn, RunningProviders
+
+    running = RunningProviders(ProviderStandIn(latency=latency, sms_per_second=sms_rate,
+                                               email_per_second=email_rate))
+    port_queue.put(running.url)
+    while True:
+        time.sleep(3600)
+
+
+def start_standin(latency: float, sms_rate: float | None = None,
+                  email_rate: float | None = None) -> tuple[multiprocessing.Process, str]:
+    context = multiprocessing.get_context("spawn")
+    urls = context.Queue()
+    process = context.Process(target=serve, args=(urls, latency, sms_rate, email_rate),
+                              daemon=True)
+    process.start()
+    return process, urls.get(timeout=60)
+
+
+def standin_summary(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/_standin/summary", timeout=30) as response:
+        return json.loads(response.read())
+
+
+def prepare_store(path: Path, count: int, channel: str):  # type: ignore[no-untyped-def]
+    """A store with `count` signers and one queued welcome message to each."""
+    import pandas as pd
+
+    from outreach.store import outbox as box
+    from outreach.store.db import open_store
+    from outreach.store.signers import insert_signers
+
+    engine = open_store(f"sqlite:///{path}")
+    now = datetime.now(UTC)
+    signers = pd.DataFrame({
+        "email": [f"s{i}@example.org" for i in range(count)],
+        "email_key": [f"s{i}@example.org" for i in range(count)],
+        "phone": [f"+1215{2000000 + i:07d}" for i in range(count)],
+        "phone_type": None, "first_name": [f"S{i}" for i in range(count)], "last_name": None,
+        "street": None, "city": None, "state": None, "zip": None, "email_opt_in": True,
+        "sms_opt_in": True, "source": "bench", "signed_at": now, "created_at": now,
+        "updated_at": now})
+    with engine.begin() as connection:
+        ids = insert_signers(connection, signers)
+        box.enqueue(connection, [box.NewMessage("bench", "welcome", channel, "signer",
+                                                str(i), "welcome", {}, now - timedelta(1))
+                                 for i in ids], now)
+    return engine
+
+
+def run_worker(engine, url: str, concurrency: int, channel: str):  # type: ignore[no-untyped-def]
+    from outreach.config import Settings
+    from outreach.counties import load_counties
+    from outreach.render import Renderer, Sender
+    from outreach.roster import load_roster
+    from outreach.transports.sendgrid import SendGridTransport
+    from outreach.transports.twilio import TwilioTransport
+    from outreach.worker import Worker, WorkerOptions
+
+    settings = Settings.from_env()
+    roster = load_roster(settings.roster_path, load_counties(settings.data_dir / "counties.csv"))
+    renderer = Renderer(engine, roster, settings.templates_dir,
+                        Sender("Bench <bench@example.org>", "+12155550199", "Bench", "Nowhere"))
+    from outreach.testing.providers import ProviderStandIn
+
+    keys = ProviderStandIn()
+    transports = {
+        "email": SendGridTransport(keys.sendgrid_key, url, timeout=10),
+        "sms": TwilioTransport(keys.twilio_sid, keys.twilio_token, from_number="+12155550199",
+                               base_url=url, timeout=10),
+    }
+    worker = Worker(engine, transports, renderer, options=WorkerOptions(
+        concurrency=concurrency, batch_size=max(200, concurrency * 4),
+        rates={"email": settings.email_rate, "sms": settings.sms_rate}))
+    started = time.perf_counter()
+    stats = worker.run(once=True)
+    return time.perf_counter() - started, dict(stats)
+
+
+def _worker_process(db_path: str, url: str, concurrency: int, channel: str,
+                    results: multiprocessing.Queue) -> None:
+    from outreach.store.db import open_store
+
+    results.put(run_worker(open_store(f"sqlite:///{db_path}"), url, concurrency, channel))
+
+
+def run_workers(db_path: Path, url: str, concurrency: int, channel: str,
+                processes: int) -> tuple[float, dict]:
+    """`processes` worker processes sharing the store, as several hosts would."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_worker_process,
+                               args=(str(db_path), url, concurrency, channel, results))
+               for _ in range(processes)]
+    started = time.perf_counter()
+    for process in workers:
+        process.start()
+    outcomes = [results.get(timeout=3600) for _ in workers]
+    seconds = time.perf_counter() - started
+    for process in workers:
+        process.join()
+    stats: dict[str, int] = {}
+    for _, worker_stats in outcomes:
+        for key, value in worker_stats.items():
+            stats[key] = stats.get(key, 0) + value
+    return seconds, stats
+
+
+def naive_sendgrid(url: str, count: int) -> float:
+    """A serial loop, one SDK call per message: the baseline."""
+    from sendgrid import SendGridAPIClient
+    from sendgrid.helpers.mail import Mail
+
+    from outreach.testing.providers import ProviderStandIn
+
+    client = SendGridAPIClient(api_key=ProviderStandIn().sendgrid_key, host=url)
+    started = time.perf_counter()
+    for i in range(count):
+        client.send(Mail(from_email="bench@example.org", to_emails=f"n{i}@example.org",
+                         subject="Thank you", plain_text_content="Thanks for signing."))
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--channel", choices=("email", "sms"), default="email")
+    parser.add_argument("--baseline-messages", type=int, default=200)
+    parser.add_argument("--processes", type=int, default=2,
+                        help="worker processes sharing the store (timed from their start)")
+    args = parser.parse_args()
+    sms_rate = float(os.environ["OUTREACH_SMS_RATE"]) if os.environ.get("OUTREACH_SMS_RATE") \
+        else None
+    process, url = start_standin(args.latency_ms / 1000, sms_rate=sms_rate)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            db_path = Path(folder) / "blast.sqlite3"
+            engine = prepare_store(db_path, args.messages, args.channel)
+            if args.processes > 1:
+                seconds, stats = run_workers(db_path, url, args.concurrency, args.channel,
+                                             args.processes)
+            else:
+                seconds, stats = run_worker(engine, url, args.concurrency, args.channel)
+            from outreach.store import outbox as box
+
+            with engine.connect() as connection:
+                rows = {r.id: r.state for r in box.rows_in(connection, box.OUTBOX_STATES)}
+        seen = standin_summary(url)
+        if args.channel == "email":
+            accepted = [int(i) for i in seen["email_ids"]]
+        else:
+            accepted = list(range(len(seen["sms_bodies"])))  # bodies repeat: count only
+        duplicates = len(accepted) - len(set(accepted))
+        reported = {i for i, s in rows.items() if s in ("failed", "unknown", "skipped")}
+        if args.channel == "email":
+            lost = sum(1 for i in rows if i not in set(accepted) and i not in reported)
+        else:
+            lost = len(rows) - len(reported) - len(accepted)
+        naive_count = min(args.baseline_messages, args.messages)
+        naive_seconds = naive_sendgrid(url, naive_count) if args.channel == "email" else None
+    finally:
+        process.kill()
+    rate = args.messages / seconds
+    result = {
+        "channel": args.channel,
+        "messages": args.messages,
+        "latency_ms": args.latency_ms,
+        "processes": args.processes,
+        "concurrency_per_process": args.concurrency,
+        "seconds": round(seconds, 2),
+        "msgs_per_s": round(rate, 1),
+        "duplicates": duplicates,
+        "lost": lost,
+        "states": {s: sum(1 for v in rows.values() if v == s) for s in set(rows.values())},
+        "provider_answers": seen["answered"],
+        "worker": stats,
+    }
+    if sms_rate:
+        # The rate the provider saw: from its first to its last arrival.
+        arrivals = sorted(seen["sms_arrivals"])
+        provider_rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+        result["sms_rate_asked"] = sms_rate
+        result["sms_rate_at_provider"] = round(provider_rate, 2)
+        result["sms_rate_within_5_percent"] = abs(provider_rate - sms_rate) <= 0.05 * sms_rate
+    if naive_seconds:
+        baseline_rate = naive_count / naive_seconds
+        result["baseline"] = {"messages": naive_count, "seconds": round(naive_seconds, 2),
+                              "msgs_per_s": round(baseline_rate, 1)}
+        result["ratio"] = round(rate / baseline_rate, 1)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
