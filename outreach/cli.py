@@ -11,11 +11,14 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import select
 
 from outreach.census import CensusGeocoder, GeocoderError
 from outreach.config import ConfigError, Settings
@@ -26,7 +29,8 @@ from outreach.match import match
 from outreach.render import Renderer, Sender
 from outreach.roster import RosterError, coverage_report, load_roster
 from outreach.store import db
-from outreach.store.outbox import outbox_report
+from outreach.store.outbox import NewMessage, enqueue, outbox_report
+from outreach.store.schema import signers
 from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
 
@@ -215,8 +219,10 @@ def build_worker(settings: Settings, concurrency: int) -> Worker:
                         settings.templates_dir,
                         Sender(settings.email_from, settings.twilio_from or "files",
                                settings.organization, settings.mailing_address))
-    options = WorkerOptions(concurrency=concurrency,
-                            rates={"email": settings.email_rate, "sms": settings.sms_rate})
+    options = WorkerOptions(
+        concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        stale_sending_after=timedelta(seconds=settings.stale_sending_seconds))
     return Worker(engine, build_transports(settings), renderer, options=options)
 
 
@@ -285,6 +291,21 @@ def demo(folder: Path) -> None:
     click.echo(f"Match: {matched.signers} signers matched now: {matched.matched} placed, "
                f"{matched.ambiguous} ambiguous, {matched.unmatched} unplaceable; "
                f"{matched.with_felony_office} know their felony prosecutor")
+
+    # Until campaigns exist (jobs/*.toml), the demo queues one welcome email per signer who
+    # accepts email, and sends them with the files transport into the demo folder.
+    with engine.begin() as connection:
+        ids = connection.execute(select(signers.c.id).where(
+            signers.c.email.is_not(None), signers.c.email_opt_in.is_(True))).scalars().all()
+        now = datetime.now(UTC)
+        queued = enqueue(connection, [NewMessage("demo", "welcome", "email", "signer", str(i),
+                                                 "welcome", {}, now) for i in ids], now)
+    demo_settings = replace(settings, database_url=f"sqlite:///{folder / 'outreach.sqlite3'}",
+                            email_transport="files", sms_transport="files",
+                            outbox_dir=folder / "outbox")
+    stats = build_worker(demo_settings, concurrency=4).run(once=True)
+    click.echo(f"Outbox: {queued} welcome emails queued now; worker sent {stats['sent']} "
+               f"into {folder / 'outbox' / 'email'}")
 
 
 def main() -> None:

@@ -139,8 +139,9 @@ class Worker:
                                                 max=self.options.backoff_cap_seconds)
 
     def count(self, key: str, amount: int = 1) -> None:
-        with self._stats_lock:
-            self.stats[key] += amount
+        if amount:
+            with self._stats_lock:
+                self.stats[key] += amount
 
     # --- the loop -------------------------------------------------------------------------
     def run(self, once: bool = False) -> Counter[str]:

@@ -103,10 +103,13 @@ def test_installed_command_runs_the_demo(tmp_path):
     assert "Western Judicial Circuit District Attorney" in done.stdout
     assert "confidence: ambiguous" in done.stdout
     assert "20 rows, 15 imported, 1 duplicates merged, 4 rejected" in done.stdout
+    assert "Outbox: 15 welcome emails queued now; worker sent 15" in done.stdout
+    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 15
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
                            check=False)
     assert "20 rows, 0 imported, 16 duplicates merged, 4 rejected" in again.stdout
     assert "Match: 0 signers" in again.stdout
+    assert "Outbox: 0 welcome emails queued now; worker sent 0" in again.stdout
 
 
 def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path, store_url):
@@ -135,3 +138,37 @@ def test_intake_of_an_unusable_file_exits_2_with_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "no email column and no phone column" in \
         result.output
+
+
+def test_worker_and_report_commands(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_OUTBOX_DIR": str(tmp_path / "out")}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip\na@example.com,19107\n")
+    run("intake", str(path), env=env)
+    from outreach.store.db import open_store
+    from outreach.store.outbox import NewMessage, enqueue
+
+    engine = open_store(store_url)
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        enqueue(connection, [NewMessage("mj", "welcome", "email", "signer", "1", "welcome", {},
+                                        now),
+                             NewMessage("mj", "broken", "email", "signer", "1", "nope", {},
+                                        now)], now)
+    result = run("worker", "--once", "--json", env=env)
+    assert json.loads(result.output) == {"sent": 1, "failed": 1}
+    report = json.loads(run("report", "--json", env=env).output)
+    assert report["states"]["sent"] == 1 and report["states"]["failed"] == 1
+    assert report["attention"][0]["last_error"] == "render: template email/nope.txt not found"
+    text = run("report", env=env).output
+    assert "mj / email: failed 1, sent 1" in text
+
+
+def test_worker_with_missing_provider_settings_exits_2(tmp_path):
+    env = {"OUTREACH_DATABASE_URL": f"sqlite:///{tmp_path / 'o.sqlite3'}",
+           "OUTREACH_EMAIL_TRANSPORT": "sendgrid"}
+    result = run("worker", "--once", env=env)
+    assert result.exit_code == 2
+    assert result.output == "outreach: error: OUTREACH_SENDGRID_API_KEY is not set\n"

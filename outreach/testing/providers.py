@@ -19,6 +19,7 @@ import base64
 import collections
 import json
 import random
+import sys
 import threading
 import time
 import uuid
@@ -313,6 +314,12 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        # A client killed mid-request (the chaos benchmark does it on purpose) is not news.
+        if isinstance(sys.exc_info()[1], (ConnectionError, ValueError)):
+            return
+        super().handle_error(request, client_address)
 
     def __init__(self, standin: ProviderStandIn, port: int):
         super().__init__(("127.0.0.1", port), _Handler)
