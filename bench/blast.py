@@ -79,7 +79,9 @@ def prepare_store(path: Path, count: int, channel: str):  # type: ignore[no-unty
     return engine
 
 
-def run_worker(engine, url: str, concurrency: int, channel: str):  # type: ignore[no-untyped-def]
+def run_worker(engine, url: str, concurrency: int, channel: str,  # type: ignore[no-untyped-def]
+               share: int = 1):
+    """One worker; with `share` workers running, each paces at its share of the rates."""
     from outreach.config import Settings
     from outreach.counties import load_counties
     from outreach.render import Renderer, Sender
@@ -102,17 +104,19 @@ def run_worker(engine, url: str, concurrency: int, channel: str):  # type: ignor
     }
     worker = Worker(engine, transports, renderer, options=WorkerOptions(
         concurrency=concurrency, batch_size=max(200, concurrency * 4),
-        rates={"email": settings.email_rate, "sms": settings.sms_rate}))
+        rates={"email": settings.email_rate and settings.email_rate / share,
+               "sms": settings.sms_rate and settings.sms_rate / share}))
     started = time.perf_counter()
     stats = worker.run(once=True)
     return time.perf_counter() - started, dict(stats)
 
 
-def _worker_process(db_path: str, url: str, concurrency: int, channel: str,
+def _worker_process(db_path: str, url: str, concurrency: int, channel: str, share: int,
                     results: multiprocessing.Queue) -> None:
     from outreach.store.db import open_store
 
-    results.put(run_worker(open_store(f"sqlite:///{db_path}"), url, concurrency, channel))
+    results.put(run_worker(open_store(f"sqlite:///{db_path}"), url, concurrency, channel,
+                           share))
 
 
 def run_workers(db_path: Path, url: str, concurrency: int, channel: str,
@@ -121,7 +125,8 @@ def run_workers(db_path: Path, url: str, concurrency: int, channel: str,
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [context.Process(target=_worker_process,
-                               args=(str(db_path), url, concurrency, channel, results))
+                               args=(str(db_path), url, concurrency, channel, processes,
+                                     results))
                for _ in range(processes)]
     started = time.perf_counter()
     for process in workers:
@@ -156,12 +161,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int,
+                        help="sender threads per process (default: 64 for email, 8 for sms, "
+                             "where a paced rate needs few calls in flight)")
     parser.add_argument("--channel", choices=("email", "sms"), default="email")
     parser.add_argument("--baseline-messages", type=int, default=200)
-    parser.add_argument("--processes", type=int, default=2,
-                        help="worker processes sharing the store (timed from their start)")
+    parser.add_argument("--processes", type=int,
+                        help="worker processes sharing the store, timed from their start "
+                             "(default: 2 for email; 1 for sms, whose rate one process paces)")
     args = parser.parse_args()
+    args.concurrency = args.concurrency or (64 if args.channel == "email" else 8)
+    args.processes = args.processes or (2 if args.channel == "email" else 1)
     sms_rate = float(os.environ["OUTREACH_SMS_RATE"]) if os.environ.get("OUTREACH_SMS_RATE") \
         else None
     process, url = start_standin(args.latency_ms / 1000, sms_rate=sms_rate)
