@@ -253,3 +253,38 @@ def test_sms_rate_is_held_without_429s(add_signers, tmp_path, store, roster, pro
     assert len(providers.standin.sms) == 20
     assert providers.standin.answered[429] == 0
     assert elapsed >= 1.8  # 20 messages at 10 per second, evenly spaced
+
+
+def test_sigterm_lets_the_worker_process_finish_in_flight_and_exit_0(
+        add_signers, tmp_path, store_url, roster, providers):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from outreach.store.db import open_store
+
+    store = open_store(store_url)
+    add_signers(tmp_path, store, 60)
+    plan(store, 60)
+    providers.standin.latency = 0.3
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    env.update({"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "sendgrid",
+                "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
+                "OUTREACH_SENDGRID_BASE_URL": providers.url})
+    worker = subprocess.Popen([sys.executable, "-m", "outreach.cli", "worker", "--concurrency",
+                               "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    deadline = time.monotonic() + 30
+    while not providers.standin.emails and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    final = states(store)
+    by_state = {s: sum(1 for state, _ in final.values() if state == s) for s in
+                ("sent", "queued", "claimed", "sending")}
+    assert by_state["claimed"] == by_state["sending"] == 0
+    assert by_state["sent"] == len(providers.standin.emails) > 0
+    assert by_state["sent"] + by_state["queued"] == 60
+    assert "released" in out
