@@ -111,6 +111,7 @@ class WorkerOptions:
     backoff_cap_seconds: float = 3600.0
     stale_sending_after: timedelta = timedelta(minutes=10)
     poll_seconds: float = 1.0
+    maintain_every_seconds: float = 30.0
     rates: dict[str, float | None] = field(default_factory=dict)  # channel -> messages/second
 
 
@@ -163,7 +164,11 @@ class Worker:
             thread.start()
         try:
             self.maintain()
+            maintained = time.monotonic()
             while not self.stop.is_set():
+                if time.monotonic() - maintained > self.options.maintain_every_seconds:
+                    self.maintain()  # a busy worker still frees a dead one's claims
+                    maintained = time.monotonic()
                 rows = outbox.claim(self.engine, self.options.worker_id,
                                     self.options.batch_size, self.options.lease, self.clock())
                 if not rows:

@@ -17,6 +17,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, CustomArg, Email, Header, Mail, ReplyTo, To
 
+from outreach.privacy import scrub
 from outreach.transports.base import Message, SendResult
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
@@ -67,11 +68,12 @@ class SendGridTransport:
             response = self.client.send(self.build(message))
         except HTTPError as error:
             status = error.status_code
+            text = scrub(_error_text(error), message.to)
             if status == 429 or status >= 500:
                 headers = error.headers or {}
-                return SendResult("retry", error=_error_text(error),
+                return SendResult("retry", error=text,
                                   retry_after=_seconds(headers.get("Retry-After")))
-            return SendResult("failed", error=_error_text(error))
+            return SendResult("failed", error=text)
         except TimeoutError:
             return SendResult("unknown", error="SendGrid did not answer in time")
         except urllib.error.URLError as error:

@@ -13,6 +13,7 @@ import ssl
 from datetime import datetime
 from urllib.parse import parse_qs, unquote, urlparse
 
+from outreach.privacy import scrub
 from outreach.transports.base import Message, SendResult
 from outreach.transports.files import build_email
 
@@ -63,8 +64,9 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as error:
             # RFC 5321: 4xx is transient, 5xx permanent.
             outcome = "retry" if 400 <= error.smtp_code < 500 else "failed"
-            return SendResult(outcome, error=f"SMTP {error.smtp_code}: "
-                                             f"{error.smtp_error.decode(errors='replace')}")
+            reply = error.smtp_error.decode(errors="replace")
+            return SendResult(outcome, error=scrub(f"SMTP {error.smtp_code}: {reply}",
+                                                   message.to))
         except smtplib.SMTPRecipientsRefused as error:
             code = next(iter(error.recipients.values()))[0]
             return SendResult("retry" if 400 <= code < 500 else "failed",

@@ -16,6 +16,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from outreach.privacy import scrub
 from outreach.transports.base import Message, SendResult
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -74,7 +75,7 @@ class TwilioTransport:
         try:
             created = self.client.messages.create(to=message.to, body=message.text, **options)
         except TwilioRestException as error:
-            text = f"Twilio {error.status} error {error.code}: {error.msg}"
+            text = scrub(f"Twilio {error.status} error {error.code}: {error.msg}", message.to)
             if error.status == 429 or error.status >= 500:
                 return SendResult("retry", error=text, retry_after=self.http.retry_after())
             return SendResult("failed", error=text, suppress=error.code in SUPPRESSING_CODES)
