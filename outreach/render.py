@@ -24,6 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Engine, select
 
 from outreach.roster import Roster
+from outreach.sms import SmsSegments, sms_segments  # noqa: F401  (the stable API names it here)
 from outreach.store.outbox import OutboxRow
 from outreach.store.schema import signer_matches, signers
 from outreach.transports.base import Message
