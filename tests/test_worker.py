@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -288,3 +289,30 @@ def test_sigterm_lets_the_worker_process_finish_in_flight_and_exit_0(
     assert by_state["sent"] == len(providers.standin.emails) > 0
     assert by_state["sent"] + by_state["queued"] == 60
     assert "released" in out
+
+
+def test_two_worker_processes_never_send_a_row_twice(
+        add_signers, tmp_path, store_url, roster, providers):
+    import os
+    import subprocess
+    import sys
+
+    from outreach.store.db import open_store
+
+    store = open_store(store_url)
+    add_signers(tmp_path, store, 1200)  # several claim batches (200 each): both get work
+    plan(store, 1200)
+    providers.standin.latency = 0.02
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    env.update({"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "sendgrid",
+                "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
+                "OUTREACH_SENDGRID_BASE_URL": providers.url})
+    command = [sys.executable, "-m", "outreach.cli", "worker", "--once", "--concurrency", "8",
+               "--json"]
+    workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [json.loads(w.communicate(timeout=120)[0]) for w in workers]
+    accepted = [e["outreach_id"] for e in providers.standin.emails]
+    assert len(accepted) == len(set(accepted)) == 1200
+    assert sum(o.get("sent", 0) for o in outputs) == 1200
+    assert all(o.get("sent", 0) > 0 for o in outputs)  # both took part
