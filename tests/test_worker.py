@@ -302,7 +302,7 @@ def test_two_worker_processes_never_send_a_row_twice(
     store = open_store(store_url)
     add_signers(tmp_path, store, 1200)  # several claim batches (200 each): both get work
     plan(store, 1200)
-    providers.standin.latency = 0.02
+    providers.standin.latency = 0.05  # a blast of seconds: the later process starts in time
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env.update({"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "sendgrid",
                 "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
