@@ -6,6 +6,7 @@ human summary or, with --json, one JSON object. Bad input exits 2 with one line 
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import signal
@@ -18,19 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
+from outreach.campaigns import CampaignError, find_campaign
 from outreach.census import CensusGeocoder, GeocoderError
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
 from outreach.geo import AddressError, Lookup, build_geo
 from outreach.intake import IntakeError, intake
 from outreach.match import match
+from outreach.planner import StepPlan, launch, plan_campaign
 from outreach.render import Renderer, Sender
 from outreach.roster import RosterError, coverage_report, load_roster
 from outreach.store import db
-from outreach.store.outbox import NewMessage, enqueue, outbox_report
-from outreach.store.schema import signers
+from outreach.store.outbox import outbox_report
 from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
 
@@ -57,7 +58,8 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (RosterError, AddressError, ConfigError, GeocoderError, IntakeError) as error:
+        except (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,
+                CampaignError) as error:
             _fail(str(error))
 
     return wrapper
@@ -215,10 +217,21 @@ def match_command(rematch: bool, as_json: bool) -> None:
 def build_worker(settings: Settings, concurrency: int) -> Worker:
     counties = load_counties(settings.data_dir / "counties.csv")
     engine = db.open_store(settings.database_url)
+    default = Sender(settings.email_from, settings.twilio_from or "files",
+                     settings.organization, settings.mailing_address,
+                     settings.public_url or "")
+
+    @functools.cache
+    def campaign_sender(name: str) -> Sender | None:
+        try:
+            sender = find_campaign(settings.jobs_dir, name).sender
+        except CampaignError:
+            return None
+        return Sender(sender.email_from, sender.sms_from or default.sms, sender.organization,
+                      sender.mailing_address, default.public_url)
+
     renderer = Renderer(engine, load_roster(settings.roster_path, counties),
-                        settings.templates_dir,
-                        Sender(settings.email_from, settings.twilio_from or "files",
-                               settings.organization, settings.mailing_address))
+                        settings.templates_dir, default, campaign_sender)
     options = WorkerOptions(
         concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
         lease=timedelta(seconds=settings.claim_lease_seconds),
@@ -242,6 +255,57 @@ def worker_command(once: bool, concurrency: int, as_json: bool) -> None:
         _print_json(stats)
     else:
         click.echo(", ".join(f"{k} {v}" for k, v in sorted(stats.items())) or "nothing due")
+
+
+@cli.command("plan")
+@click.argument("campaign")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def plan_command(campaign: str, as_json: bool) -> None:
+    """Preview a campaign: messages per step and who is left out, and why. Queues nothing."""
+    settings = Settings.from_env()
+    chosen = find_campaign(settings.jobs_dir, campaign)
+    plans = plan_campaign(db.open_store(settings.database_url), chosen, datetime.now(UTC))
+    _show_plans(chosen.name, plans, as_json)
+
+
+def _show_plans(name: str, plans: list[StepPlan], as_json: bool,
+                launched: dict | None = None) -> None:
+    if as_json:
+        steps = [p.summary() | (launched or {}).get(p.step.name, {}) for p in plans]
+        _print_json({"campaign": name, "steps": steps})
+        return
+    click.echo(f"Campaign {name}:")
+    for plan in plans:
+        skipped = ", ".join(f"{k} {v}" for k, v in plan.skipped.most_common()) or "none"
+        line = (f"  {plan.step.name} ({plan.step.channel} to {plan.step.to}): "
+                f"{len(plan.messages)} messages; left out: {skipped}")
+        if launched:
+            done = launched[plan.step.name]
+            line += f"; queued now {done['queued_now']}, already queued {done['already_queued']}"
+        click.echo(line + (f" [{plan.note}]" if plan.note else ""))
+
+
+@cli.command("launch")
+@click.argument("campaign")
+@click.option("--yes", is_flag=True, help="Queue without asking.")
+@click.option("--grace", type=click.IntRange(0), default=600, show_default=True,
+              help="Seconds before the first message may go out.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
+    """Queue a campaign's messages (again: nothing is queued twice)."""
+    settings = Settings.from_env()
+    chosen = find_campaign(settings.jobs_dir, campaign)
+    engine = db.open_store(settings.database_url)
+    now = datetime.now(UTC)
+    plans = plan_campaign(engine, chosen, now, timedelta(seconds=grace))
+    if not yes:
+        _show_plans(chosen.name, plans, False)
+        if not sys.stdin.isatty():
+            _fail("launch needs --yes when not run from a terminal")
+        click.confirm("Queue these messages?", abort=True)
+    _show_plans(chosen.name, plans, as_json, launch(engine, plans, now))
 
 
 @cli.command("report")
@@ -292,20 +356,17 @@ def demo(folder: Path) -> None:
                f"{matched.ambiguous} ambiguous, {matched.unmatched} unplaceable; "
                f"{matched.with_felony_office} know their felony prosecutor")
 
-    # Until campaigns exist (jobs/*.toml), the demo queues one welcome email per signer who
-    # accepts email, and sends them with the files transport into the demo folder.
-    with engine.begin() as connection:
-        ids = connection.execute(select(signers.c.id).where(
-            signers.c.email.is_not(None), signers.c.email_opt_in.is_(True))).scalars().all()
-        now = datetime.now(UTC)
-        queued = enqueue(connection, [NewMessage("demo", "welcome", "email", "signer", str(i),
-                                                 "welcome", {}, now) for i in ids], now)
+    # The sample campaign, launched with no grace period, sent with the files transport.
+    campaign = find_campaign(settings.jobs_dir, "marijuana_justice")
+    now = datetime.now(UTC)
+    launched = launch(engine, plan_campaign(engine, campaign, now, timedelta(0)), now)
+    queued = sum(step["queued_now"] for step in launched.values())
     demo_settings = replace(settings, database_url=f"sqlite:///{folder / 'outreach.sqlite3'}",
                             email_transport="files", sms_transport="files",
                             outbox_dir=folder / "outbox")
     stats = build_worker(demo_settings, concurrency=4).run(once=True)
-    click.echo(f"Outbox: {queued} welcome emails queued now; worker sent {stats['sent']} "
-               f"into {folder / 'outbox' / 'email'}")
+    click.echo(f"Campaign {campaign.name}: {queued} messages queued now; worker sent "
+               f"{stats['sent']} into {folder / 'outbox'} (email/*.eml, sms.jsonl)")
 
 
 def main() -> None:

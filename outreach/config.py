@@ -44,6 +44,7 @@ class Settings:
     sms_rate: float | None
     email_from: str
     templates_dir: Path
+    jobs_dir: Path
     claim_lease_seconds: float
     stale_sending_seconds: float
     organization: str
@@ -85,6 +86,7 @@ class Settings:
             sms_rate=_positive_float(env, "OUTREACH_SMS_RATE", 0.0) or None,
             email_from=env.get("OUTREACH_EMAIL_FROM", "Outreach <outreach@localhost>"),
             templates_dir=Path(env.get("OUTREACH_TEMPLATES_DIR", PACKAGE_ROOT / "templates")),
+            jobs_dir=Path(env.get("OUTREACH_JOBS_DIR", PACKAGE_ROOT / "jobs")),
             # A dead worker's unstarted claims wait this long before others take them...
             claim_lease_seconds=_positive_float(env, "OUTREACH_CLAIM_LEASE_SECONDS", 300.0),
             # ...and its interrupted sends this long before they are reconciled.

@@ -9,7 +9,7 @@ or office is reflected. This is the worker's minimal renderer; the campaigns iss
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +40,16 @@ class Sender:
     sms: str  # a number or messaging service label, for the record
     organization: str
     mailing_address: str  # CAN-SPAM: a valid physical postal address in every email
+    public_url: str = ""  # the petition's address, for share links
 
 
 class Renderer:
-    def __init__(self, engine: Engine, roster: Roster, templates: Path, sender: Sender):
+    def __init__(self, engine: Engine, roster: Roster, templates: Path, sender: Sender,
+                 campaign_sender: Callable[[str], Sender | None] = lambda name: None):
         self.engine = engine
         self.roster = roster
         self.sender = sender
+        self.campaign_sender = campaign_sender  # a campaign's own sender identity wins
         self.environment = SandboxedEnvironment(
             loader=FileSystemLoader(str(templates)), undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
@@ -84,12 +87,15 @@ class Renderer:
                     "title": self.roster.office(signer["felony_office_id"]).title}
             except KeyError:
                 office = None
-        context = {"signer": signer, "office": office, "organization": self.sender.organization,
-                   "mailing_address": self.sender.mailing_address, **row.context}
+        sender = self.campaign_sender(row.campaign) or self.sender
+        context = {"signer": signer, "office": office, "organization": sender.organization,
+                   "mailing_address": sender.mailing_address,
+                   "share_url": (sender.public_url or "(set OUTREACH_PUBLIC_URL)") + "/",
+                   **row.context}
         if row.channel == "email":
             if not signer.get("email"):
                 raise RenderError("the signer has no email address")
-            return Message(row.id, "email", signer["email"], self.sender.email,
+            return Message(row.id, "email", signer["email"], sender.email,
                            text=self._text(f"email/{row.template}.txt", context),
                            subject=" ".join(self._text(f"email/{row.template}.subject.txt",
                                                        context).split()),
@@ -97,7 +103,7 @@ class Renderer:
                                            optional=True))
         if not signer.get("phone"):
             raise RenderError("the signer has no phone number")
-        return Message(row.id, "sms", signer["phone"], self.sender.sms,
+        return Message(row.id, "sms", signer["phone"], sender.sms,
                        text=" ".join(self._text(f"sms/{row.template}.txt", context).split()))
 
     def _text(self, name: str, context: dict, *, optional: bool = False) -> str | None:

@@ -103,13 +103,13 @@ def test_installed_command_runs_the_demo(tmp_path):
     assert "Western Judicial Circuit District Attorney" in done.stdout
     assert "confidence: ambiguous" in done.stdout
     assert "20 rows, 15 imported, 1 duplicates merged, 4 rejected" in done.stdout
-    assert "Outbox: 15 welcome emails queued now; worker sent 15" in done.stdout
-    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 15
+    assert "Campaign marijuana_justice: 59 messages queued now; worker sent 59" in done.stdout
+    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 45
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
                            check=False)
     assert "20 rows, 0 imported, 16 duplicates merged, 4 rejected" in again.stdout
     assert "Match: 0 signers" in again.stdout
-    assert "Outbox: 0 welcome emails queued now; worker sent 0" in again.stdout
+    assert "Campaign marijuana_justice: 0 messages queued now; worker sent 0" in again.stdout
 
 
 def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path, store_url):
@@ -172,3 +172,21 @@ def test_worker_with_missing_provider_settings_exits_2(tmp_path):
     result = run("worker", "--once", env=env)
     assert result.exit_code == 2
     assert result.output == "outreach: error: OUTREACH_SENDGRID_API_KEY is not set\n"
+
+
+def test_plan_and_launch_commands(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip\na@example.com,19107\nb@example.com,30303\n")
+    run("intake", str(path), env=env)
+    plan = json.loads(run("plan", "marijuana_justice", "--json", env=env).output)
+    assert plan["steps"][0] == {"step": "welcome_email", "channel": "email",
+                                "to": "supporters", "messages": 2, "skipped": {}}
+    refused = run("launch", "marijuana_justice", env=env)
+    assert refused.exit_code == 2
+    assert "launch needs --yes when not run from a terminal" in refused.output
+    first = json.loads(run("launch", "marijuana_justice", "--yes", "--json", env=env).output)
+    again = json.loads(run("launch", "marijuana_justice", "--yes", "--json", env=env).output)
+    assert first["steps"][0]["queued_now"] == 2 and again["steps"][0]["queued_now"] == 0
+    unknown = run("plan", "no_such_campaign", env=env)
+    assert unknown.exit_code == 2 and "no campaign 'no_such_campaign'" in unknown.output

@@ -221,3 +221,18 @@ def save_matches(connection: Connection, matches: pd.DataFrame, matched_at: date
         f"VALUES ({', '.join([marker] * len(columns))}) "
         f"ON CONFLICT (signer_id) DO UPDATE SET {updates}",
         [(*row, stamp) for row in rows.itertuples(index=False, name=None)])
+
+
+def audience_frame(connection: Connection) -> pd.DataFrame:
+    """Every signer with the fields campaigns select and address on, and its match."""
+    columns = ["id", "email", "phone", "email_opt_in", "sms_opt_in", "state", "source",
+               "signed_at"]
+    match_columns = ["county_fips", "office_ids", "felony_office_id", "confidence"]
+    sql = (f"SELECT {', '.join('s.' + c for c in columns)}, "
+           f"{', '.join('m.' + c for c in match_columns)} FROM signers s "
+           "LEFT JOIN signer_matches m ON m.signer_id = s.id")
+    frame = pd.DataFrame(_driver_rows(connection, sql), columns=[*columns, *match_columns])
+    frame["signed_at"] = pd.to_datetime(frame["signed_at"], utc=True, format="ISO8601")
+    for column in ("email_opt_in", "sms_opt_in"):
+        frame[column] = frame[column].astype(bool)
+    return frame.astype({"id": "int64"})

@@ -1,0 +1,167 @@
+"""Campaign definitions: jobs/*.toml -> validated Campaign objects.
+
+Organizers edit these files, so a mistake must come back as one clear line naming the file, the
+key and the reason ("jobs/x.toml: steps[2].delay: '3 days' is not a duration like 3d, 12h or
+30m"), never as a stack trace or a silently ignored key. Validation is pydantic's; the messages
+are ours.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+CONFIDENCES = ("exact", "zip", "city", "ambiguous", "none")
+
+
+class CampaignError(ValueError):
+    """A campaign file cannot be used (one line: file, key, reason)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sender(_Strict):
+    organization: str = Field(min_length=1)
+    email_from: str = Field(min_length=3)  # "Name <address>" on the organization's own domain
+    sms_from: str | None = None
+    # CAN-SPAM 15 U.S.C. 7704(a)(5)(A)(iii): a valid physical postal address in every email.
+    mailing_address: str = Field(min_length=5)
+
+
+class Audience(_Strict):
+    states: list[str] = []
+    office_ids: list[str] = []
+    counties: list[str] = []
+    signed_after: date | None = None
+    signed_before: date | None = None
+    confidence: list[Literal["exact", "zip", "city", "ambiguous", "none"]] = \
+        ["exact", "zip", "city", "ambiguous"]
+    sources: list[str] = []
+    limit: int | None = Field(default=None, gt=0)
+
+    @field_validator("states")
+    @classmethod
+    def _states(cls, states: list[str]) -> list[str]:
+        for state in states:
+            if not re.fullmatch(r"[A-Z]{2}", state):
+                raise ValueError(f"{state!r} is not a two-letter state code")
+        return states
+
+    @field_validator("counties")
+    @classmethod
+    def _counties(cls, counties: list[str]) -> list[str]:
+        for county in counties:
+            if not re.fullmatch(r"\d{5}", county):
+                raise ValueError(f"{county!r} is not a 5-digit county FIPS code")
+        return counties
+
+
+class Step(_Strict):
+    name: str
+    channel: Literal["email", "sms"]
+    to: Literal["supporters", "offices"]
+    template: str = Field(min_length=1)
+    delay: timedelta = timedelta(0)  # after the signer signed
+    # Offices: one message per constituent (letter, Reply-To the signer) or one per office per
+    # day listing its constituents (digest); letters switch to a digest above the threshold.
+    delivery: Literal["letter", "digest"] = "letter"
+    digest_threshold: int = Field(default=25, gt=0)
+    daily_cap: int | None = Field(default=None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r} is not lower_case_with_underscores")
+        return name
+
+    @field_validator("delay", mode="before")
+    @classmethod
+    def _delay(cls, value: object) -> object:
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if not match:
+                raise ValueError(f"{value!r} is not a duration like 3d, 12h or 30m")
+            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return value
+
+
+class Campaign(_Strict):
+    name: str
+    description: str = ""
+    sender: Sender
+    audience: Audience = Audience()
+    steps: list[Step] = Field(min_length=1)
+    source: Path | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r} is not lower_case_with_underscores")
+        return name
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_steps(cls, steps: list[Step]) -> list[Step]:
+        names = [s.name for s in steps]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"step names must be unique; repeated: {', '.join(duplicated)}")
+        return steps
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+
+def _where(location: tuple) -> str:
+    parts: list[str] = []
+    for part in location:
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+        else:
+            parts.append(str(part))
+    return ".".join(parts) or "(file)"
+
+
+def load_campaign(path: Path) -> Campaign:
+    """Read and validate one campaign file, or raise CampaignError naming file, key, reason."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CampaignError(f"{path}: no such campaign file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise CampaignError(f"{path}: not valid TOML: {error}") from None
+    try:
+        campaign = Campaign.model_validate({**raw, "source": path})
+    except ValidationError as error:
+        first = error.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        raise CampaignError(f"{path}: {_where(first['loc'])}: {message}{more}") from None
+    if campaign.name != path.stem:
+        raise CampaignError(f"{path}: name: {campaign.name!r} must match the file name "
+                            f"{path.stem!r}")
+    return campaign
+
+
+def find_campaign(jobs_dir: Path, name: str) -> Campaign:
+    """The campaign called `name` in jobs/ (jobs/NAME.toml), or a path to a file."""
+    path = Path(name) if name.endswith(".toml") else jobs_dir / f"{name}.toml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in jobs_dir.glob("*.toml"))) or "none"
+        raise CampaignError(f"no campaign {name!r} in {jobs_dir} (known: {known})")
+    return load_campaign(path)

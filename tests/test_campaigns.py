@@ -1,0 +1,130 @@
+"""Campaign files: validated with clear errors; planning is repeatable and explains exclusions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from outreach.campaigns import CampaignError, find_campaign, load_campaign
+from outreach.intake import intake
+from outreach.match import match
+from outreach.planner import launch, plan_campaign
+from outreach.store import outbox as box
+
+JOBS = Path(__file__).resolve().parent.parent / "jobs"
+VALID = """name = "spring"
+[sender]
+organization = "Org"
+email_from = "Org <team@org.example>"
+mailing_address = "1 Main St, Town, ST 00000"
+[[steps]]
+name = "hello"
+channel = "email"
+to = "supporters"
+template = "welcome"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "spring") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_campaign_loads():
+    campaign = find_campaign(JOBS, "marijuana_justice")
+    assert [s.name for s in campaign.steps][:3] == ["welcome_email", "welcome_sms",
+                                                    "call_your_da"]
+    assert campaign.step("call_your_da").delay == timedelta(days=3)
+    assert campaign.step("office_digest").delivery == "digest"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('template = "welcome"', 'template = "welcome"\ndelay = "3 days"'),
+     "steps[0].delay: '3 days' is not a duration like 3d, 12h or 30m"),
+    (('channel = "email"', 'channel = "fax"'), "steps[0].channel: Input should be 'email'"),
+    (('to = "supporters"', 'to = "supporters"\ncolour = "red"'),
+     "steps[0].colour: Extra inputs are not permitted"),
+    (('mailing_address = "1 Main St, Town, ST 00000"\n', ''), "sender.mailing_address: Field "
+                                                              "required"),
+    (('[sender]', '[audience]\nstates = ["Georgia"]\n[sender]'),
+     "audience.states: 'Georgia' is not a two-letter state code"),
+    (('name = "spring"', 'name = "autumn"'), "name: 'autumn' must match the file name"),
+    (('name = "spring"', 'name = "spring'), "not valid TOML"),
+])
+def test_mistakes_come_back_as_one_line_with_file_and_key(tmp_path, change, message):
+    path = write(tmp_path, VALID.replace(*change))
+    with pytest.raises(CampaignError) as caught:
+        load_campaign(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_duplicate_step_names_are_refused(tmp_path):
+    text = VALID + VALID[VALID.index("[[steps]]"):]
+    with pytest.raises(CampaignError, match="repeated: hello"):
+        load_campaign(write(tmp_path, text))
+
+
+def test_unknown_campaign_lists_the_known_ones(tmp_path):
+    write(tmp_path, VALID)
+    with pytest.raises(CampaignError, match=r"no campaign 'nope' .* \(known: spring\)"):
+        find_campaign(tmp_path, "nope")
+
+
+@pytest.fixture
+def signed_up(tmp_path, store, geo, by_zip):
+    path = tmp_path / "signers.csv"
+    path.write_text("email,phone,sms_opt_in,zip,state,signed_at\n"
+                    "ga@example.org,+14045550101,yes,30303,GA,2026-11-01\n"
+                    "tx@example.org,+15125550102,no,78701,TX,2026-11-27T12:00:00Z\n"
+                    ",+12155550103,yes,19107,PA,2026-11-02\n"
+                    "pa@example.org,,,19107,PA,2026-11-03\n")
+    intake(path, store)
+    match(store, geo, by_zip=by_zip)
+    return store
+
+
+def test_plan_explains_who_is_left_out(signed_up, tmp_path):
+    campaign = find_campaign(JOBS, "marijuana_justice")
+    plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, datetime.now(UTC))}
+    assert len(plans["welcome_email"].messages) == 3
+    assert plans["welcome_email"].skipped == {"no email address": 1}
+    assert len(plans["welcome_sms"].messages) == 2
+    assert plans["welcome_sms"].skipped == {"no SMS consent": 1, "no mobile number": 1}
+    assert plans["office_digest"].messages == [] and plans["office_digest"].note
+
+
+def test_suppressed_and_filtered_signers_are_not_planned(signed_up, tmp_path):
+    box.suppress(signed_up, "email", "GA@example.org", "test", "", datetime.now(UTC))
+    path = write(tmp_path, VALID.replace('[sender]', '[audience]\nstates = ["GA", "TX"]\n'
+                                                     '[sender]'))
+    [plan] = plan_campaign(signed_up, load_campaign(path), datetime.now(UTC))
+    assert len(plan.messages) == 1  # TX only: GA is suppressed, PA filtered out
+    assert plan.skipped == {"on the suppression list": 1}
+
+
+def test_messages_are_due_after_their_delay_and_never_within_the_grace(signed_up):
+    campaign = find_campaign(JOBS, "marijuana_justice")
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, now,
+                                                   timedelta(minutes=10))}
+    due = {m.recipient_id: m.not_before for m in plans["call_your_da"].messages}
+    # Signed 2026-11-27 12:00: three days later. Signed early November: now plus the grace.
+    assert due["2"] == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert due["1"] == now + timedelta(minutes=10)
+
+
+def test_launching_twice_queues_once(signed_up):
+    campaign = find_campaign(JOBS, "marijuana_justice")
+    now = datetime.now(UTC)
+    first = launch(signed_up, plan_campaign(signed_up, campaign, now), now)
+    again = launch(signed_up, plan_campaign(signed_up, campaign, now), now)
+    assert first["welcome_email"] == {"planned": 3, "queued_now": 3, "already_queued": 0}
+    assert again["welcome_email"] == {"planned": 3, "queued_now": 0, "already_queued": 3}
+    with signed_up.connect() as connection:
+        assert box.state_counts(connection)["queued"] == sum(
+            r["queued_now"] for r in first.values())
