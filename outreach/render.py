@@ -30,6 +30,28 @@ from outreach.store.schema import signer_matches, signers
 from outreach.transports.base import Message
 
 
+def first_name(value: object, fallback: str = "Friend") -> str:
+    """A greeting name: the first word of what the signer typed, or the fallback."""
+    words = str(value or "").split()
+    return words[0] if words else fallback
+
+
+def format_phone(value: object) -> str:
+    """+12156868000 or 2156868000 -> (215) 686-8000; anything else unchanged."""
+    digits = "".join(c for c in str(value or "") if c.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10:
+        return str(value or "")
+    return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """1 signer, 2 signers (plural_form for irregular words)."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:,} {word}"
+
+
 class RenderError(ValueError):
     """This row cannot become a message (no template, no address, a template error)."""
 
@@ -54,13 +76,16 @@ class Renderer:
             loader=FileSystemLoader(str(templates)), undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             keep_trailing_newline=False)
+        self.environment.filters.update(first_name=first_name, phone=format_phone,
+                                        plural=plural)
 
     def render_batch(self, rows: Sequence[OutboxRow]) -> dict[int, Message | RenderError]:
         """Render a claimed batch, reading its recipients in one query."""
         ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
         people: dict[int, dict] = {}
         if ids:
-            query = (select(signers, signer_matches.c.felony_office_id)
+            query = (select(signers, signer_matches.c.felony_office_id,
+                            signer_matches.c.misdemeanor_office_id)
                      .join(signer_matches, signer_matches.c.signer_id == signers.c.id,
                            isouter=True)
                      .where(signers.c.id.in_(ids)))
@@ -80,15 +105,11 @@ class Renderer:
         signer = people.get(int(row.recipient_id))
         if signer is None:
             raise RenderError(f"signer {row.recipient_id} no longer exists")
-        office = None
-        if signer.get("felony_office_id"):
-            try:
-                office = self.roster.office(signer["felony_office_id"]).summary() | {
-                    "title": self.roster.office(signer["felony_office_id"]).title}
-            except KeyError:
-                office = None
+        office = self._office(signer.get("felony_office_id"))
+        misdemeanor_office = self._office(signer.get("misdemeanor_office_id"))
         sender = self.campaign_sender(row.campaign) or self.sender
-        context = {"signer": signer, "office": office, "organization": sender.organization,
+        context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
+                   "organization": sender.organization,
                    "mailing_address": sender.mailing_address,
                    "share_url": (sender.public_url or "(set OUTREACH_PUBLIC_URL)") + "/",
                    **row.context}
@@ -105,6 +126,15 @@ class Renderer:
             raise RenderError("the signer has no phone number")
         return Message(row.id, "sms", signer["phone"], sender.sms,
                        text=" ".join(self._text(f"sms/{row.template}.txt", context).split()))
+
+    def _office(self, office_id: str | None) -> dict[str, str] | None:
+        """The template's view of an office (the roster may have dropped it since the match)."""
+        if not office_id:
+            return None
+        try:
+            return self.roster.office(office_id).summary()
+        except KeyError:
+            return None
 
     def _text(self, name: str, context: dict, *, optional: bool = False) -> str | None:
         try:

@@ -1,0 +1,84 @@
+"""Rendered messages name the signer's own prosecutors, safely."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from outreach.intake import intake
+from outreach.match import match
+from outreach.render import Renderer, RenderError, Sender, first_name, format_phone, plural
+from outreach.store import outbox as box
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+
+
+@pytest.fixture
+def rendered(tmp_path, store, roster, geo, by_zip):
+    path = tmp_path / "signers.csv"
+    path.write_text("first_name,email,phone,address,city,state,zip,sms_opt_in\n"
+                    "Ana,fulton@example.org,+14045550101,55 Trinity Ave,Atlanta,GA,30303,yes\n"
+                    "<b>Bo</b>,travis@example.org,+15125550102,1000 Congress Ave,Austin,TX,"
+                    "78701,yes\n"
+                    ",nobody@example.org,,,,,,\n")
+    intake(path, store)
+    match(store, geo, by_zip=by_zip)
+    now = datetime.now(UTC)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "w", channel, "signer", str(i), template,
+                                                {}, now)
+                                 for i in (1, 2, 3)
+                                 for channel, template in (("email", "welcome"),
+                                                           ("sms", "welcome"))], now)
+    rows = box.claim(store, "t", 50, timedelta(minutes=5), now)
+    renderer = Renderer(store, roster, TEMPLATES, SENDER)
+    messages = renderer.render_batch(rows)
+    return {(r.recipient_id, r.channel): messages[r.id] for r in rows}
+
+
+def test_fulton_county_email_names_the_atlanta_da_and_the_solicitor_general(rendered):
+    email = rendered[("1", "email")]
+    assert "Atlanta Judicial Circuit District Attorney" in email.text
+    assert "Solicitor-General" in email.text and "Fulton" in email.text
+    assert email.subject.startswith("Ana, thank you")
+
+
+def test_travis_county_email_names_the_da_and_the_county_attorney(rendered):
+    email = rendered[("2", "email")]
+    assert "District Attorney, 53rd Judicial District (Travis County)" in email.text
+    assert "Travis County Attorney" in email.text
+
+
+def test_html_in_a_name_is_escaped_in_html_and_kept_in_text(rendered):
+    email = rendered[("2", "email")]
+    assert "&lt;b&gt;Bo&lt;/b&gt;" in email.html and "<b>Bo</b>" not in email.html
+    assert email.text.startswith("Dear <b>Bo</b>,")
+
+
+def test_missing_first_name_and_missing_phone(rendered):
+    assert rendered[("3", "email")].text.startswith("Dear Friend,")
+    assert isinstance(rendered[("3", "sms")], RenderError)
+    assert str(rendered[("3", "sms")]) == "the signer has no phone number"
+
+
+def test_sms_is_one_line_with_the_opt_out(rendered):
+    sms = rendered[("1", "sms")].text
+    assert "\n" not in sms and sms.endswith("Reply STOP to opt out.")
+    assert sms.startswith("MJ Campaign: thanks for signing, Ana!")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("+12156868000", "(215) 686-8000"), ("215.686.8000", "(215) 686-8000"),
+    ("(215) 686-8000", "(215) 686-8000"), ("911", "911"), (None, "")])
+def test_phone_filter(value, expected):
+    assert format_phone(value) == expected
+
+
+def test_name_and_plural_filters():
+    assert first_name("  María José ") == "María" and first_name("") == "Friend"
+    assert first_name(None, "friend") == "friend"
+    assert plural(1, "signer") == "1 signer" and plural(1200, "signer") == "1,200 signers"
+    assert plural(2, "person", "people") == "2 people"
