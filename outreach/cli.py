@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import Engine
 
 from outreach.campaigns import CampaignError, find_campaign
 from outreach.census import CensusGeocoder, GeocoderError
@@ -28,6 +29,7 @@ from outreach.geo import AddressError, Lookup, build_geo
 from outreach.intake import IntakeError, intake
 from outreach.match import match
 from outreach.planner import StepPlan, launch, plan_campaign
+from outreach.preview import PlanError, Prices, preview
 from outreach.render import Renderer, Sender
 from outreach.roster import RosterError, coverage_report, load_roster
 from outreach.store import db
@@ -59,7 +61,7 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,
-                CampaignError) as error:
+                CampaignError, PlanError) as error:
             _fail(str(error))
 
     return wrapper
@@ -214,9 +216,9 @@ def match_command(rematch: bool, as_json: bool) -> None:
         click.echo(f"  note: {summary.geocoder_note}")
 
 
-def build_worker(settings: Settings, concurrency: int) -> Worker:
+def build_renderer(settings: Settings, engine: Engine) -> Renderer:
+    """The renderer, with each campaign's own sender identity and the default for the rest."""
     counties = load_counties(settings.data_dir / "counties.csv")
-    engine = db.open_store(settings.database_url)
     default = Sender(settings.email_from, settings.twilio_from or "files",
                      settings.organization, settings.mailing_address,
                      settings.public_url or "")
@@ -230,8 +232,13 @@ def build_worker(settings: Settings, concurrency: int) -> Worker:
         return Sender(sender.email_from, sender.sms_from or default.sms, sender.organization,
                       sender.mailing_address, default.public_url)
 
-    renderer = Renderer(engine, load_roster(settings.roster_path, counties),
-                        settings.templates_dir, default, campaign_sender)
+    return Renderer(engine, load_roster(settings.roster_path, counties), settings.templates_dir,
+                    default, campaign_sender)
+
+
+def build_worker(settings: Settings, concurrency: int) -> Worker:
+    engine = db.open_store(settings.database_url)
+    renderer = build_renderer(settings, engine)
     options = WorkerOptions(
         concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
         lease=timedelta(seconds=settings.claim_lease_seconds),
@@ -265,8 +272,27 @@ def plan_command(campaign: str, as_json: bool) -> None:
     """Preview a campaign: messages per step and who is left out, and why. Queues nothing."""
     settings = Settings.from_env()
     chosen = find_campaign(settings.jobs_dir, campaign)
-    plans = plan_campaign(db.open_store(settings.database_url), chosen, datetime.now(UTC))
-    _show_plans(chosen.name, plans, as_json)
+    engine = db.open_store(settings.database_url)
+    plans = plan_campaign(engine, chosen, datetime.now(UTC))
+    shown = preview(plans, build_renderer(settings, engine),
+                    Prices(settings.email_price, settings.sms_segment_price))
+    if as_json:
+        _print_json({"campaign": chosen.name, **shown})
+        return
+    _show_plans(chosen.name, plans, False)
+    for step in shown["steps"]:
+        if step["samples"]:
+            sample = step["samples"][0]
+            heading = f"{sample['subject']} | " if "subject" in sample else ""
+            click.echo(f"  sample {step['step']} to {sample['to']}: {heading}"
+                       f"{' '.join(str(sample['text']).split())[:160]}")
+        if "sms" in step:
+            sms = step["sms"]
+            click.echo(f"    {sms['segments']} segments (max {sms['max_segments_per_message']} "
+                       f"per message; {sms['ucs2_messages']} UCS-2"
+                       + (f" because of {' '.join(sms['ucs2_because_of'])}"
+                          if sms["ucs2_because_of"] else "") + ")")
+    click.echo(f"  estimated cost: ${shown['estimated_cost_usd']:,.2f}")
 
 
 def _show_plans(name: str, plans: list[StepPlan], as_json: bool,

@@ -45,6 +45,8 @@ class Settings:
     email_from: str
     templates_dir: Path
     jobs_dir: Path
+    email_price: float
+    sms_segment_price: float
     claim_lease_seconds: float
     stale_sending_seconds: float
     organization: str
@@ -87,6 +89,9 @@ class Settings:
             email_from=env.get("OUTREACH_EMAIL_FROM", "Outreach <outreach@localhost>"),
             templates_dir=Path(env.get("OUTREACH_TEMPLATES_DIR", PACKAGE_ROOT / "templates")),
             jobs_dir=Path(env.get("OUTREACH_JOBS_DIR", PACKAGE_ROOT / "jobs")),
+            # Plan estimates only: a U.S. long-code list price per SMS segment; email often 0.
+            email_price=_positive_float(env, "OUTREACH_EMAIL_PRICE", 0.0),
+            sms_segment_price=_positive_float(env, "OUTREACH_SMS_SEGMENT_PRICE", 0.0083),
             # A dead worker's unstarted claims wait this long before others take them...
             claim_lease_seconds=_positive_float(env, "OUTREACH_CLAIM_LEASE_SECONDS", 300.0),
             # ...and its interrupted sends this long before they are reconciled.

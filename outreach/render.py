@@ -9,6 +9,7 @@ or office is reflected. This is the worker's minimal renderer; the campaigns iss
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,11 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Engine, select
 
 from outreach.roster import Roster
-from outreach.sms import SmsSegments, sms_segments  # noqa: F401  (the stable API names it here)
+from outreach.sms import (  # noqa: F401  (sms_segments: the stable API names it here)
+    SmsSegments,
+    normalize_typography,
+    sms_segments,
+)
 from outreach.store.outbox import OutboxRow
 from outreach.store.schema import signer_matches, signers
 from outreach.transports.base import Message
@@ -124,8 +129,10 @@ class Renderer:
                                            optional=True))
         if not signer.get("phone"):
             raise RenderError("the signer has no phone number")
-        return Message(row.id, "sms", signer["phone"], sender.sms,
-                       text=" ".join(self._text(f"sms/{row.template}.txt", context).split()))
+        # One line, and typographic quotes/dashes as their GSM-7 twins: a single curly quote
+        # would make the message UCS-2 and halve what fits in a segment.
+        text = normalize_typography(self._text(f"sms/{row.template}.txt", context))
+        return Message(row.id, "sms", signer["phone"], sender.sms, text=" ".join(text.split()))
 
     def _office(self, office_id: str | None) -> dict[str, str] | None:
         """The template's view of an office (the roster may have dropped it since the match)."""
@@ -148,4 +155,8 @@ class Renderer:
         try:
             return template.render(context)
         except TemplateError as error:
-            raise RenderError(f"template {name}: {error}") from None
+            # Jinja rewrites tracebacks to template lines: the innermost one in this file.
+            lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
+                     if f.filename == template.filename]
+            where = f" line {lines[-1]}" if lines else ""
+            raise RenderError(f"template {name}{where}: {error}") from None

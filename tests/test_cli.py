@@ -180,8 +180,11 @@ def test_plan_and_launch_commands(tmp_path, store_url):
     path.write_text("email,zip\na@example.com,19107\nb@example.com,30303\n")
     run("intake", str(path), env=env)
     plan = json.loads(run("plan", "marijuana_justice", "--json", env=env).output)
-    assert plan["steps"][0] == {"step": "welcome_email", "channel": "email",
-                                "to": "supporters", "messages": 2, "skipped": {}}
+    assert {k: plan["steps"][0][k] for k in ("step", "channel", "to", "messages",
+                                             "skipped")} == {
+        "step": "welcome_email", "channel": "email", "to": "supporters", "messages": 2,
+        "skipped": {}}
+    assert len(plan["steps"][0]["samples"]) == 2
     refused = run("launch", "marijuana_justice", env=env)
     assert refused.exit_code == 2
     assert "launch needs --yes when not run from a terminal" in refused.output
@@ -190,3 +193,43 @@ def test_plan_and_launch_commands(tmp_path, store_url):
     assert first["steps"][0]["queued_now"] == 2 and again["steps"][0]["queued_now"] == 0
     unknown = run("plan", "no_such_campaign", env=env)
     assert unknown.exit_code == 2 and "no campaign 'no_such_campaign'" in unknown.output
+
+
+def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(tmp_path,
+                                                                           store_url):
+    jobs, templates = tmp_path / "jobs", tmp_path / "templates"
+    (templates / "email").mkdir(parents=True)
+    jobs.mkdir()
+    (templates / "email" / "hello.subject.txt").write_text("Hello")
+    (templates / "email" / "hello.txt").write_text("Dear {{ signer.first_name }},\n"
+                                                   "Your DA: {{ prosecutor_name }}\n")
+    (jobs / "spring.toml").write_text(
+        'name = "spring"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
+        'mailing_address = "1 Main St, T"\n[audience]\nconfidence = ["none"]\n'
+        '[[steps]]\nname = "hello"\nchannel = "email"\n'
+        'to = "supporters"\ntemplate = "hello"\n')
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_JOBS_DIR": str(jobs),
+           "OUTREACH_TEMPLATES_DIR": str(templates)}
+    path = tmp_path / "signers.csv"
+    path.write_text("email\na@example.com\n")
+    run("intake", str(path), env=env)
+    result = run("plan", "spring", env=env)
+    assert result.exit_code == 2
+    assert result.output == ("outreach: error: step hello: template email/hello.txt line 2: "
+                             "'prosecutor_name' is undefined (recipient signer 1)\n")
+
+
+def test_plan_json_has_segments_cost_and_masked_samples(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_SMS_SEGMENT_PRICE": "0.01"}
+    path = tmp_path / "signers.csv"
+    path.write_text("first_name,email,phone,sms_opt_in,zip\n"
+                    "Lucía,l@example.com,+15125550102,yes,78701\n")
+    run("intake", str(path), env=env)
+    run("match", env=env)
+    shown = json.loads(run("plan", "marijuana_justice", "--json", env=env).output)
+    sms = next(s for s in shown["steps"] if s["step"] == "welcome_sms")
+    assert sms["sms"]["ucs2_because_of"] == ["í"]  # one accented name doubles the cost
+    assert sms["estimated_cost_usd"] == round(sms["sms"]["segments"] * 0.01, 2)
+    assert sms["samples"][0]["to"] == "+1512***0102"
+    email = shown["steps"][0]["samples"][0]
+    assert email["to"] == "l***@example.com" and "Travis County Attorney" in email["text"]
