@@ -77,6 +77,8 @@ class Step(_Strict):
     delivery: Literal["letter", "digest"] = "letter"
     digest_threshold: int = Field(default=25, gt=0)
     daily_cap: int | None = Field(default=None, gt=0)
+    # Which of a constituent's offices hear from them (where a county has both).
+    offices: Literal["felony", "misdemeanor", "both"] = "felony"
 
     @field_validator("name")
     @classmethod

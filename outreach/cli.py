@@ -33,7 +33,7 @@ from outreach.preview import PlanError, Prices, preview
 from outreach.render import Renderer, Sender
 from outreach.roster import RosterError, coverage_report, load_roster
 from outreach.store import db
-from outreach.store.outbox import outbox_report
+from outreach.store.outbox import outbox_report, set_run_state
 from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
 
@@ -273,8 +273,9 @@ def plan_command(campaign: str, as_json: bool) -> None:
     settings = Settings.from_env()
     chosen = find_campaign(settings.jobs_dir, campaign)
     engine = db.open_store(settings.database_url)
-    plans = plan_campaign(engine, chosen, datetime.now(UTC))
-    shown = preview(plans, build_renderer(settings, engine),
+    renderer = build_renderer(settings, engine)
+    plans = plan_campaign(engine, chosen, datetime.now(UTC), roster=renderer.roster)
+    shown = preview(plans, renderer,
                     Prices(settings.email_price, settings.sms_segment_price))
     if as_json:
         _print_json({"campaign": chosen.name, **shown})
@@ -325,13 +326,53 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     chosen = find_campaign(settings.jobs_dir, campaign)
     engine = db.open_store(settings.database_url)
     now = datetime.now(UTC)
-    plans = plan_campaign(engine, chosen, now, timedelta(seconds=grace))
+    plans = plan_campaign(engine, chosen, now, timedelta(seconds=grace),
+                          roster=build_renderer(settings, engine).roster)
     if not yes:
         _show_plans(chosen.name, plans, False)
         if not sys.stdin.isatty():
             _fail("launch needs --yes when not run from a terminal")
         click.confirm("Queue these messages?", abort=True)
     _show_plans(chosen.name, plans, as_json, launch(engine, plans, now))
+
+
+def _switch(campaign: str, state: str, as_json: bool) -> None:
+    settings = Settings.from_env()
+    chosen = find_campaign(settings.jobs_dir, campaign)
+    withdrawn = set_run_state(db.open_store(settings.database_url), chosen.name, state,
+                              datetime.now(UTC))
+    if as_json:
+        _print_json({"campaign": chosen.name, "state": state, "withdrawn": withdrawn})
+    else:
+        click.echo(f"{chosen.name}: {state}" + (f"; {withdrawn} queued messages withdrawn"
+                                                 if state == "cancelled" else ""))
+
+
+@cli.command("cancel")
+@click.argument("campaign")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def cancel_command(campaign: str, as_json: bool) -> None:
+    """Withdraw a launched campaign's queued messages (those already sent stay sent)."""
+    _switch(campaign, "cancelled", as_json)
+
+
+@cli.command("pause")
+@click.argument("campaign")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def pause_command(campaign: str, as_json: bool) -> None:
+    """Stop sending a campaign; its queued messages wait for resume."""
+    _switch(campaign, "paused", as_json)
+
+
+@cli.command("resume")
+@click.argument("campaign")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def resume_command(campaign: str, as_json: bool) -> None:
+    """Send a paused campaign again."""
+    _switch(campaign, "active", as_json)
 
 
 @cli.command("report")
@@ -385,7 +426,8 @@ def demo(folder: Path) -> None:
     # The sample campaign, launched with no grace period, sent with the files transport.
     campaign = find_campaign(settings.jobs_dir, "marijuana_justice")
     now = datetime.now(UTC)
-    launched = launch(engine, plan_campaign(engine, campaign, now, timedelta(0)), now)
+    plans = plan_campaign(engine, campaign, now, timedelta(0), roster=geo.roster)
+    launched = launch(engine, plans, now)
     queued = sum(step["queued_now"] for step in launched.values())
     demo_settings = replace(settings, database_url=f"sqlite:///{folder / 'outreach.sqlite3'}",
                             email_transport="files", sms_transport="files",

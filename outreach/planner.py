@@ -15,12 +15,14 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from outreach.campaigns import Campaign, Step
+from outreach.roster import Roster
 from outreach.store import outbox as box
 from outreach.store.signers import audience_frame
 
 
 @dataclass
 class StepPlan:
+    campaign: str
     step: Step
     messages: list[box.NewMessage] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -57,7 +59,7 @@ def select_audience(frame: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:
 
 def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
                     suppressed: set[str], launch_at: datetime) -> StepPlan:
-    plan = StepPlan(step)
+    plan = StepPlan(campaign.name, step)
     if step.channel == "email":
         address, consent = audience["email"], audience["email_opt_in"]
         missing, refused = "no email address", "no email consent"
@@ -80,8 +82,44 @@ def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
     return plan
 
 
+def _office_step(step: Step, campaign: Campaign, audience: pd.DataFrame, roster: Roster,
+                 launch_at: datetime) -> StepPlan:
+    """Constituent mail to offices: a letter per constituent (Reply-To the signer), or one
+    digest per office per signing day when the step asks for it or a day's letters to one
+    office would pass the step's threshold. A daily cap limits letters per office per day."""
+    plan = StepPlan(campaign.name, step)
+    columns = {"felony": ["felony_office_id"], "misdemeanor": ["misdemeanor_office_id"],
+               "both": ["felony_office_id", "misdemeanor_office_id"]}[step.offices]
+    pairs = pd.concat([audience[["id", "signed_at", c]].rename(columns={c: "office_id"})
+                       for c in columns]).dropna(subset=["office_id"])
+    plan.skipped["no office for the address"] = int(audience[columns[0]].isna().sum())
+    emails = {o.office_id: o.email for o in roster.offices}
+    no_email = pairs["office_id"].map(emails).fillna("") == ""
+    plan.skipped["office has no email address"] = int(no_email.sum())
+    pairs = pairs[~no_email].assign(day=pairs["signed_at"].dt.date)
+    for (office_id, day), group in pairs.sort_values("signed_at").groupby(
+            ["office_id", "day"], sort=True):
+        day_end = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+        due = max((day_end + step.delay).to_pydatetime(), launch_at)
+        if step.delivery == "digest" or len(group) > step.digest_threshold:
+            plan.messages.append(box.NewMessage(
+                campaign.name, step.name, step.channel, "office", f"{office_id}@{day}",
+                step.template, {"office_id": office_id, "day": str(day),
+                                "signer_ids": [int(i) for i in group["id"]]}, due))
+            continue
+        letters = group if step.daily_cap is None else group.head(step.daily_cap)
+        plan.skipped["office daily cap"] += len(group) - len(letters)
+        plan.messages.extend(box.NewMessage(
+            campaign.name, step.name, step.channel, "office", f"{office_id}/{int(signer)}",
+            step.template, {"office_id": office_id, "signer_id": int(signer)}, due)
+            for signer in letters["id"])
+    plan.skipped = Counter({k: v for k, v in plan.skipped.items() if v})
+    return plan
+
+
 def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
-                  grace: timedelta = timedelta(minutes=10)) -> list[StepPlan]:
+                  grace: timedelta = timedelta(minutes=10),
+                  roster: Roster | None = None) -> list[StepPlan]:
     """What launching now would queue, step by step, and who is left out and why."""
     with engine.connect() as connection:
         frame = audience_frame(connection)
@@ -93,18 +131,23 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
         if step.to == "supporters":
             plans.append(_supporter_step(step, campaign, audience, suppressed[step.channel],
                                          now + grace))
+        elif roster is None:
+            raise ValueError("office steps need the roster")
         else:
-            plans.append(StepPlan(step, note="office letters and digests are not planned yet "
-                                             "(the rest of the campaigns issue)"))
+            plans.append(_office_step(step, campaign, audience, roster, now + grace))
     return plans
 
 
 def launch(engine: Engine, plans: list[StepPlan], now: datetime) -> dict[str, dict[str, int]]:
-    """Queue the planned messages; a message already queued by an earlier launch is kept."""
+    """Queue the planned messages; a message already queued by an earlier launch is kept.
+    The campaign's run becomes active (launching again resumes a paused one)."""
     result = {}
+    if plans:
+        box.set_run_state(engine, plans[0].campaign, "active", now)
     with engine.begin() as connection:
         for plan in plans:
             new = box.enqueue(connection, plan.messages, now)
             result[plan.step.name] = {"planned": len(plan.messages), "queued_now": new,
                                       "already_queued": len(plan.messages) - new}
     return result
+

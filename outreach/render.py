@@ -87,6 +87,11 @@ class Renderer:
     def render_batch(self, rows: Sequence[OutboxRow]) -> dict[int, Message | RenderError]:
         """Render a claimed batch, reading its recipients in one query."""
         ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
+        for row in rows:  # office mail quotes its constituents
+            if row.recipient_kind == "office":
+                ids.extend(int(i) for i in row.context.get("signer_ids", []))
+                if "signer_id" in row.context:
+                    ids.append(int(row.context["signer_id"]))
         people: dict[int, dict] = {}
         if ids:
             query = (select(signers, signer_matches.c.felony_office_id,
@@ -105,8 +110,8 @@ class Renderer:
         return results
 
     def _render(self, row: OutboxRow, people: dict[int, dict]) -> Message:
-        if row.recipient_kind != "signer":
-            raise RenderError(f"recipients of kind {row.recipient_kind!r} are not supported yet")
+        if row.recipient_kind == "office":
+            return self._render_office(row, people)
         signer = people.get(int(row.recipient_id))
         if signer is None:
             raise RenderError(f"signer {row.recipient_id} no longer exists")
@@ -133,6 +138,33 @@ class Renderer:
         # would make the message UCS-2 and halve what fits in a segment.
         text = normalize_typography(self._text(f"sms/{row.template}.txt", context))
         return Message(row.id, "sms", signer["phone"], sender.sms, text=" ".join(text.split()))
+
+    def _render_office(self, row: OutboxRow, people: dict[int, dict]) -> Message:
+        """A constituent letter (Reply-To the signer, never From them) or an office digest."""
+        office_id = str(row.context["office_id"])
+        office = self._office(office_id)
+        if office is None:
+            raise RenderError(f"office {office_id} is no longer in the roster")
+        address = self.roster.office(office_id).email
+        if not address:
+            raise RenderError(f"office {office_id} has no email address")
+        sender = self.campaign_sender(row.campaign) or self.sender
+        constituents = [people[int(i)] for i in row.context.get("signer_ids", [])
+                        if int(i) in people]
+        signer = people.get(int(row.context["signer_id"])) if "signer_id" in row.context \
+            else None
+        if "signer_id" in row.context and signer is None:
+            raise RenderError(f"signer {row.context['signer_id']} no longer exists")
+        context = {"office": office, "signer": signer, "constituents": constituents,
+                   "count": len(constituents), "day": row.context.get("day"),
+                   "organization": sender.organization,
+                   "mailing_address": sender.mailing_address}
+        reply_to = signer.get("email") if signer else None
+        return Message(row.id, "email", address, sender.email, reply_to=reply_to,
+                       text=self._text(f"email/{row.template}.txt", context),
+                       subject=" ".join(self._text(f"email/{row.template}.subject.txt",
+                                                   context).split()),
+                       html=self._text(f"email/{row.template}.html", context, optional=True))
 
     def _office(self, office_id: str | None) -> dict[str, str] | None:
         """The template's view of an office (the roster may have dropped it since the match)."""

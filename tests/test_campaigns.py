@@ -88,14 +88,14 @@ def signed_up(tmp_path, store, geo, by_zip):
     return store
 
 
-def test_plan_explains_who_is_left_out(signed_up, tmp_path):
+def test_plan_explains_who_is_left_out(signed_up, tmp_path, roster):
     campaign = find_campaign(JOBS, "marijuana_justice")
-    plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, datetime.now(UTC))}
+    plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, datetime.now(UTC),
+                                                   roster=roster)}
     assert len(plans["welcome_email"].messages) == 3
     assert plans["welcome_email"].skipped == {"no email address": 1}
     assert len(plans["welcome_sms"].messages) == 2
     assert plans["welcome_sms"].skipped == {"no SMS consent": 1, "no mobile number": 1}
-    assert plans["office_digest"].messages == [] and plans["office_digest"].note
 
 
 def test_suppressed_and_filtered_signers_are_not_planned(signed_up, tmp_path):
@@ -107,24 +107,108 @@ def test_suppressed_and_filtered_signers_are_not_planned(signed_up, tmp_path):
     assert plan.skipped == {"on the suppression list": 1}
 
 
-def test_messages_are_due_after_their_delay_and_never_within_the_grace(signed_up):
+def test_messages_are_due_after_their_delay_and_never_within_the_grace(signed_up, roster):
     campaign = find_campaign(JOBS, "marijuana_justice")
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, now,
-                                                   timedelta(minutes=10))}
+                                                   timedelta(minutes=10), roster=roster)}
     due = {m.recipient_id: m.not_before for m in plans["call_your_da"].messages}
     # Signed 2026-11-27 12:00: three days later. Signed early November: now plus the grace.
     assert due["2"] == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     assert due["1"] == now + timedelta(minutes=10)
 
 
-def test_launching_twice_queues_once(signed_up):
+def test_launching_twice_queues_once(signed_up, roster):
     campaign = find_campaign(JOBS, "marijuana_justice")
     now = datetime.now(UTC)
-    first = launch(signed_up, plan_campaign(signed_up, campaign, now), now)
-    again = launch(signed_up, plan_campaign(signed_up, campaign, now), now)
+    first = launch(signed_up, plan_campaign(signed_up, campaign, now, roster=roster), now)
+    again = launch(signed_up, plan_campaign(signed_up, campaign, now, roster=roster), now)
     assert first["welcome_email"] == {"planned": 3, "queued_now": 3, "already_queued": 0}
     assert again["welcome_email"] == {"planned": 3, "queued_now": 0, "already_queued": 3}
     with signed_up.connect() as connection:
         assert box.state_counts(connection)["queued"] == sum(
             r["queued_now"] for r in first.values())
+
+
+OFFICE_STEP = """name = "offices"
+[sender]
+organization = "Org"
+email_from = "Org <team@org.example>"
+mailing_address = "1 Main St, Town, ST 00000"
+[[steps]]
+name = "to_da"
+channel = "email"
+to = "offices"
+template = "{template}"
+delivery = "{delivery}"
+daily_cap = 2
+"""
+
+
+@pytest.fixture
+def roster_with_contacts(tmp_path, counties):
+    from outreach.roster import load_roster
+    from tests.conftest import shipped_rows, write_roster
+
+    rows = shipped_rows()
+    for row in rows:
+        if row["office_id"] in ("pa-philadelphia", "tx-travis-county-da"):
+            row["email"] = f"{row['office_id']}@da.example.gov"
+    return load_roster(write_roster(tmp_path / "roster.csv", rows), counties)
+
+
+def many_signers(tmp_path, store, geo, by_zip, count, zip_code="19107"):
+    path = tmp_path / "many.csv"
+    path.write_text("first_name,last_name,email,city,zip,signed_at\n" + "".join(
+        f"P{i},Q,p{i}@example.org,Philadelphia,{zip_code},2026-11-20T{10 + i % 10}:00:00Z\n"
+        for i in range(count)))
+    intake(path, store)
+    match(store, geo, by_zip=by_zip)
+
+
+def test_a_days_1200_constituents_make_one_digest(tmp_path, store, geo, by_zip,
+                                                   roster_with_contacts):
+    many_signers(tmp_path, store, geo, by_zip, 1200)
+    campaign = load_campaign(write(tmp_path, OFFICE_STEP.format(template="office_digest",
+                                                                delivery="digest"), "offices"))
+    [plan] = plan_campaign(store, campaign, datetime.now(UTC), roster=roster_with_contacts)
+    [digest] = plan.messages
+    assert digest.recipient_id == "pa-philadelphia@2026-11-20"
+    assert len(digest.context["signer_ids"]) == 1200
+
+
+def test_letters_above_the_threshold_become_a_digest(tmp_path, store, geo, by_zip,
+                                                      roster_with_contacts):
+    many_signers(tmp_path, store, geo, by_zip, 30)  # default threshold: 25 a day
+    campaign = load_campaign(write(tmp_path, OFFICE_STEP.format(template="office_letter",
+                                                                delivery="letter"), "offices"))
+    [plan] = plan_campaign(store, campaign, datetime.now(UTC), roster=roster_with_contacts)
+    assert [m.recipient_id for m in plan.messages] == ["pa-philadelphia@2026-11-20"]
+
+
+def test_letters_respect_the_daily_cap_and_reply_to_the_signer(tmp_path, store, geo, by_zip,
+                                                               roster_with_contacts):
+    many_signers(tmp_path, store, geo, by_zip, 5)
+    campaign = load_campaign(write(tmp_path, OFFICE_STEP.format(template="office_letter",
+                                                                delivery="letter"), "offices"))
+    [plan] = plan_campaign(store, campaign, datetime.now(UTC), roster=roster_with_contacts)
+    assert len(plan.messages) == 2  # daily_cap = 2
+    assert plan.skipped == {"office daily cap": 3}
+    from outreach.preview import Prices, preview
+    from outreach.render import Renderer, Sender
+
+    renderer = Renderer(store, roster_with_contacts,
+                        Path(__file__).resolve().parent.parent / "templates",
+                        Sender("Org <team@org.example>", "+1", "Org", "1 Main St"))
+    shown = preview([plan], renderer, Prices())
+    sample = shown["steps"][0]["samples"][0]
+    assert sample["to"] == "p***@da.example.gov"
+    assert "Philadelphia District Attorney" in sample["text"]
+
+
+def test_offices_without_email_are_counted_not_hidden(signed_up, roster):
+    campaign = find_campaign(JOBS, "marijuana_justice")
+    plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, datetime.now(UTC),
+                                                   roster=roster)}
+    assert plans["office_digest"].messages == []
+    assert plans["office_digest"].skipped["office has no email address"] == 4

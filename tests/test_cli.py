@@ -233,3 +233,17 @@ def test_plan_json_has_segments_cost_and_masked_samples(tmp_path, store_url):
     assert sms["samples"][0]["to"] == "+1512***0102"
     email = shown["steps"][0]["samples"][0]
     assert email["to"] == "l***@example.com" and "Travis County Attorney" in email["text"]
+
+
+def test_cancel_pause_resume_commands(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip\na@example.com,19107\n")
+    run("intake", str(path), env=env)
+    run("launch", "marijuana_justice", "--yes", env=env)
+    assert run("pause", "marijuana_justice", env=env).output == "marijuana_justice: paused\n"
+    assert json.loads(run("resume", "marijuana_justice", "--json", env=env).output)[
+        "state"] == "active"
+    cancelled = json.loads(run("cancel", "marijuana_justice", "--json", env=env).output)
+    assert cancelled == {"campaign": "marijuana_justice", "state": "cancelled",
+                         "withdrawn": 3}

@@ -108,3 +108,17 @@ def test_concurrent_claimers_never_share_a_row(store):
         thread.join()
     ids = [i for batch in taken for i in batch]
     assert len(ids) == len(set(ids)) == 300
+
+
+def test_paused_campaign_waits_and_cancelled_one_is_withdrawn(store):
+    enqueue(store, messages(4))
+    assert box.set_run_state(store, "mj", "paused", NOW) == 0
+    assert box.claim(store, "w1", 10, LEASE, NOW) == []  # paused: nothing goes out
+    box.set_run_state(store, "mj", "active", NOW)
+    assert len(box.claim(store, "w1", 1, LEASE, NOW)) == 1
+    assert box.set_run_state(store, "mj", "cancelled", NOW) == 3  # the 3 still queued
+    with store.connect() as connection:
+        counts = box.state_counts(connection)
+        assert box.run_states(connection) == {"mj": "cancelled"}
+    assert (counts["skipped"], counts["claimed"]) == (3, 1)  # the claimed one finishes
+    assert box.claim(store, "w2", 10, LEASE, NOW) == []

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from outreach.store.schema import OUTBOX_STATES, outbox, suppressions
+from outreach.store.schema import OUTBOX_STATES, campaign_runs, outbox, suppressions
 from outreach.store.signers import as_utc
 
 CLAIMABLE = ("queued", "retry")
@@ -110,8 +110,10 @@ def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
     PostgreSQL: FOR UPDATE SKIP LOCKED, so workers on several hosts never take the same row and
     never wait for each other. SQLite: the transaction is BEGIN IMMEDIATE (one writer).
     """
+    halted = select(campaign_runs.c.campaign).where(campaign_runs.c.state != "active")
     due = (select(outbox.c.id)
-           .where(outbox.c.state.in_(CLAIMABLE), outbox.c.not_before <= now)
+           .where(outbox.c.state.in_(CLAIMABLE), outbox.c.not_before <= now,
+                  outbox.c.campaign.not_in(halted))
            .order_by(outbox.c.not_before, outbox.c.id).limit(limit))
     if engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
@@ -321,3 +323,29 @@ def outbox_report(connection: Connection) -> dict[str, object]:
                         for (c, ch), s in sorted(groups.items())],
         "attention": [dict(r._mapping) for r in attention],
     }
+
+
+RUN_STATES = ("active", "paused", "cancelled")
+
+
+def set_run_state(engine: Engine, campaign: str, state: str, now: datetime) -> int:
+    """Switch a campaign: paused rows wait, cancelled ones are withdrawn (skipped), never lost.
+    Returns how many queued rows a cancel withdrew."""
+    if state not in RUN_STATES:
+        raise ValueError(f"not a campaign state: {state}")
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(campaign_runs).values(campaign=campaign, state=state,
+                                                  launched_at=now, updated_at=now)
+    upsert = upsert.on_conflict_do_update(index_elements=["campaign"],
+                                          set_={"state": state, "updated_at": now})
+    with engine.begin() as connection:
+        connection.execute(upsert)
+        if state != "cancelled":
+            return 0
+        return connection.execute(
+            update(outbox).where(outbox.c.campaign == campaign, outbox.c.state.in_(CLAIMABLE))
+            .values(state="skipped", last_error="campaign cancelled", updated_at=now)).rowcount
+
+
+def run_states(connection: Connection) -> dict[str, str]:
+    return {r.campaign: r.state for r in connection.execute(select(campaign_runs))}

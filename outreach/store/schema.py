@@ -42,8 +42,11 @@ signers = Table(
     Column("signed_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("referral_code", String(16)),  # the signer's share link: PUBLIC_URL/?ref=CODE
+    Column("referred_by", Integer),  # the signer whose link brought this one
     Index("signers_email_key", "email_key", unique=True),
     Index("signers_phone", "phone", unique=True),
+    Index("signers_referral_code", "referral_code", unique=True),
 )
 
 # What `outreach match` derived from a signer's address: recomputable, so kept apart from what
@@ -118,4 +121,14 @@ suppressions = Table(
     Column("reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("suppressions_address", "channel", "address", unique=True),
+)
+
+# A launched campaign's switch: active, paused (its queued rows wait) or cancelled (withdrawn).
+campaign_runs = Table(
+    "campaign_runs",
+    metadata,
+    Column("campaign", String(100), primary_key=True),
+    Column("state", String(10), nullable=False),
+    Column("launched_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
