@@ -69,7 +69,8 @@ def prepare_store(path: Path, count: int, channel: str):  # type: ignore[no-unty
         "phone": [f"+1215{2000000 + i:07d}" for i in range(count)],
         "phone_type": None, "first_name": [f"S{i}" for i in range(count)], "last_name": None,
         "street": None, "city": None, "state": None, "zip": None, "email_opt_in": True,
-        "sms_opt_in": True, "source": "bench", "signed_at": now, "created_at": now,
+        "sms_opt_in": True, "source": "bench", "referred_by": None, "signed_at": now,
+        "created_at": now,
         "updated_at": now})
     with engine.begin() as connection:
         ids = insert_signers(connection, signers)

@@ -62,6 +62,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "source": ("source", "utm_source", "referrer", "campaign_source"),
     "signed_at": ("signed_at", "signed", "date_signed", "signature_date", "date", "created_at",
                   "created", "timestamp", "signup_date"),
+    "ref": ("ref", "referral", "referral_code", "referrer", "referred_by"),
 }
 _ALIAS_TO_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items()
                     for alias in aliases}
@@ -242,6 +243,7 @@ def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[f
     street = fields.clean_text(frame["street"] + " " + frame["street2"])
     out["street"], out["city"] = street, fields.clean_text(frame["city"])
     out["source"] = fields.clean_text(frame["source"]).mask(lambda s: s == "", source)
+    out["ref"] = frame["ref"].str.strip().str.slice(0, 16)  # a share link's ?ref= code
     for column, limit in fields.MAX_LENGTHS.items():
         too_long = out[column].str.len() > limit
         if too_long.any():
@@ -283,7 +285,8 @@ def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[f
         warn(consent_warning != "", consent_warning)
     out["signed_at"], date_warning = fields.parse_signed_at(frame["signed_at"], now)
     warn(date_warning != "", date_warning)
-    for column in ("first_name", "last_name", "street", "city", "state", "zip", "source"):
+    for column in ("first_name", "last_name", "street", "city", "state", "zip", "source",
+                   "ref"):
         out[column] = out[column].astype(object).where(out[column] != "", None)
 
     rejected = pd.DataFrame({"line": frame["line"], "reason": reason})[reason != ""]
@@ -370,6 +373,7 @@ class _Merger:
                     row["phone"] = row["phone_type"] = None
         stored.signed_at = max(stored.signed_at, signed_at)
         merge = {f"new_{name}": row[name] for name in store.MERGED_FIELDS}
+        merge["new_ref"] = row.get("ref")
         merge.update(target_id=target, now=now, new_signed_at=signed_at, _newer=newer)
         return merge
 
@@ -504,6 +508,13 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
                 rejects.write([line, reason, *chunk.raws[position]])
             new, newer, older, merge_warnings = merger.split(rows, started, fetch)
             new = _with_defaults(new, started)
+            codes = [c for c in new["ref"].dropna()] + [m["new_ref"] for m in newer + older
+                                                        if m.get("new_ref")]
+            with engine.connect() as connection:
+                referrers = store.signer_ids_by_referral_code(connection, codes)
+            new = new.assign(referred_by=new["ref"].map(referrers)).drop(columns=["ref"])
+            for merge in newer + older:
+                merge["new_referred_by"] = referrers.get(merge.pop("new_ref", None) or "")
             with engine.begin() as connection:
                 # Merges first: one may free an email or phone that a new signer now takes.
                 store.merge_signers(connection, newer, older)

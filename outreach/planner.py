@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from outreach.campaigns import Campaign, Step
 from outreach.roster import Roster
 from outreach.store import outbox as box
-from outreach.store.signers import audience_frame
+from outreach.store.signers import assign_referral_codes, audience_frame
 
 
 @dataclass
@@ -144,7 +144,10 @@ def launch(engine: Engine, plans: list[StepPlan], now: datetime) -> dict[str, di
     result = {}
     if plans:
         box.set_run_state(engine, plans[0].campaign, "active", now)
+    supporters = sorted({int(m.recipient_id) for p in plans for m in p.messages
+                         if m.recipient_kind == "signer"})
     with engine.begin() as connection:
+        assign_referral_codes(connection, supporters)  # their share links
         for plan in plans:
             new = box.enqueue(connection, plan.messages, now)
             result[plan.step.name] = {"planned": len(plan.messages), "queued_now": new,

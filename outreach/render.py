@@ -121,7 +121,8 @@ class Renderer:
         context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
                    "organization": sender.organization,
                    "mailing_address": sender.mailing_address,
-                   "share_url": (sender.public_url or "(set OUTREACH_PUBLIC_URL)") + "/",
+                   "share_url": (sender.public_url or "(set OUTREACH_PUBLIC_URL)") + "/"
+                   + (f"?ref={signer['referral_code']}" if signer.get("referral_code") else ""),
                    **row.context}
         if row.channel == "email":
             if not signer.get("email"):

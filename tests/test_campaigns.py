@@ -212,3 +212,37 @@ def test_offices_without_email_are_counted_not_hidden(signed_up, roster):
                                                    roster=roster)}
     assert plans["office_digest"].messages == []
     assert plans["office_digest"].skipped["office has no email address"] == 4
+
+
+def test_launch_gives_share_links_and_intake_credits_the_referrer(signed_up, tmp_path, roster):
+    from sqlalchemy import select
+
+    from outreach.render import Renderer, Sender
+    from outreach.store.schema import signers
+
+    campaign = find_campaign(JOBS, "marijuana_justice")
+    now = datetime.now(UTC)
+    plans = plan_campaign(signed_up, campaign, now, roster=roster)
+    launch(signed_up, plans, now)
+    with signed_up.connect() as connection:
+        codes = dict(connection.execute(select(signers.c.id, signers.c.referral_code)).all())
+    assert all(codes.values()) and len(set(codes.values())) == len(codes)
+    share = next(p for p in plans if p.step.name == "share")
+    rows = box.claim(signed_up, "t", 100, timedelta(minutes=5), now + timedelta(days=30))
+    renderer = Renderer(signed_up, roster, JOBS.parent / "templates",
+                        Sender("O <o@o.example>", "+1", "Org", "1 Main St",
+                               "https://sign.example.org"))
+    share_rows = [r for r in rows if r.step == "share"]
+    rendered = renderer.render_batch(share_rows)
+    for row in share_rows:
+        code = codes[int(row.recipient_id)]
+        assert f"https://sign.example.org/?ref={code}" in rendered[row.id].text
+    assert len(share.messages) == 3
+    path = tmp_path / "friends.csv"
+    path.write_text(f"email,ref\nfriend@example.org,{codes[1]}\nstranger@example.org,nope\n")
+    intake(path, signed_up)
+    with signed_up.connect() as connection:
+        referred = dict(connection.execute(
+            select(signers.c.email, signers.c.referred_by)
+            .where(signers.c.email.in_(["friend@example.org", "stranger@example.org"]))).all())
+    assert referred == {"friend@example.org": 1, "stranger@example.org": None}

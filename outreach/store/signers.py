@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ import pandas as pd
 from sqlalchemy import (
     Connection,
     Delete,
+    Integer,
     Update,
     and_,
     bindparam,
@@ -39,7 +41,7 @@ def as_utc(value: datetime) -> datetime:
 
 INSERT_COLUMNS = ("id", "email", "email_key", "phone", "phone_type", "first_name", "last_name",
                   "street", "city", "state", "zip", "email_opt_in", "sms_opt_in", "source",
-                  "signed_at", "created_at", "updated_at")
+                  "referred_by", "signed_at", "created_at", "updated_at")
 SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores them in SQLite
 
 
@@ -130,6 +132,9 @@ def _merge_statement(newer: bool) -> Update:
     for name in MERGED_FIELDS:
         column, new = signers.c[name], bindparam(f"new_{name}")
         values[name] = func.coalesce(new, column) if newer else func.coalesce(column, new)
+    # The first referrer keeps the credit, whichever row is newer.
+    values["referred_by"] = func.coalesce(signers.c.referred_by,
+                                          bindparam("new_referred_by", type_=Integer))
     values["signed_at"] = bindparam("new_signed_at") if newer else signers.c.signed_at
     values["updated_at"] = bindparam("now")
     return update(signers).where(signers.c.id == bindparam("target_id")).values(**values)
@@ -237,3 +242,29 @@ def audience_frame(connection: Connection) -> pd.DataFrame:
     for column in ("email_opt_in", "sms_opt_in"):
         frame[column] = frame[column].astype(bool)
     return frame.astype({"id": "int64"})
+
+
+def assign_referral_codes(connection: Connection, signer_ids: Sequence[int]) -> int:
+    """Give each of these signers without one a short, unguessable referral code."""
+    missing = [row[0] for start in range(0, len(signer_ids), 1000) for row in connection.execute(
+        select(signers.c.id).where(signers.c.id.in_(list(signer_ids[start:start + 1000])),
+                                   signers.c.referral_code.is_(None)))]
+    if not missing:
+        return 0
+    statement = update(signers).where(signers.c.id == bindparam("signer_id")).values(
+        referral_code=bindparam("code"))
+    # 48 random bits per code: a collision in a million signers is a one-in-500 event, and
+    # the unique index would refuse it rather than mix two signers' referrals.
+    connection.execute(statement, [{"signer_id": i, "code": secrets.token_urlsafe(6)}
+                                   for i in missing])
+    return len(missing)
+
+
+def signer_ids_by_referral_code(connection: Connection, codes: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    wanted = sorted(set(codes))
+    for start in range(0, len(wanted), 1000):
+        query = select(signers.c.referral_code, signers.c.id).where(
+            signers.c.referral_code.in_(wanted[start:start + 1000]))
+        found.update({code: signer_id for code, signer_id in connection.execute(query)})
+    return found
