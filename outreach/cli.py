@@ -388,8 +388,15 @@ def report_command(as_json: bool) -> None:
         return
     click.echo("Outbox: " + ", ".join(f"{k} {v}" for k, v in report["states"].items() if v))
     for group in report["by_campaign"]:
-        counts = ", ".join(f"{k} {v}" for k, v in group["states"].items())
-        click.echo(f"  {group['campaign']} / {group['channel']}: {counts}")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(group["states"].items()))
+        run = report["runs"].get(group["campaign"], "")
+        click.echo(f"  {group['campaign']}{f' ({run})' if run else ''} / {group['step']} / "
+                   f"{group['channel']}: {counts}")
+        for reason, count in group["skipped_by_reason"].items():
+            click.echo(f"      skipped {count}: {reason}")
+    opt_outs = ", ".join(f"{k} {v}" for k, v in report["opt_outs_by_source"].items())
+    click.echo(f"Opt-outs: {opt_outs or 'none'}; signers who came through a referral: "
+               f"{report['referrals']}")
     for row in report["attention"]:
         click.echo(f"  {row['state']}: outbox {row['id']} ({row['campaign']}/{row['step']}/"
                    f"{row['channel']}): {row['last_error']}")

@@ -163,7 +163,8 @@ def test_worker_and_report_commands(tmp_path, store_url):
     assert report["states"]["sent"] == 1 and report["states"]["failed"] == 1
     assert report["attention"][0]["last_error"] == "render: template email/nope.txt not found"
     text = run("report", env=env).output
-    assert "mj / email: failed 1, sent 1" in text
+    assert "mj / welcome / email: sent 1" in text and "mj / broken / email: failed 1" in text
+    assert report["referrals"] == 0 and report["opt_outs_by_source"] == {}
 
 
 def test_worker_with_missing_provider_settings_exits_2(tmp_path):

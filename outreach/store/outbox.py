@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from outreach.store.schema import OUTBOX_STATES, campaign_runs, outbox, suppressions
+from outreach.store.schema import OUTBOX_STATES, campaign_runs, outbox, signers, suppressions
 from outreach.store.signers import as_utc
 
 CLAIMABLE = ("queued", "retry")
@@ -308,19 +308,36 @@ def rows_in(connection: Connection, states: tuple[str, ...]) -> list[OutboxRow]:
 def outbox_report(connection: Connection) -> dict[str, object]:
     """Totals by state, by campaign and channel, and the rows that need a person's eyes
     (unknown: maybe sent; failed: with the provider's reason)."""
-    groups: dict[tuple[str, str], dict[str, int]] = {}
-    query = (select(outbox.c.campaign, outbox.c.channel, outbox.c.state, func.count())
-             .group_by(outbox.c.campaign, outbox.c.channel, outbox.c.state))
-    for campaign, channel, state, count in connection.execute(query):
-        groups.setdefault((campaign, channel), {})[state] = count
+    groups: dict[tuple[str, str, str], dict[str, int]] = {}
+    query = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state,
+                    func.count())
+             .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state))
+    for campaign, step, channel, state, count in connection.execute(query):
+        groups.setdefault((campaign, step, channel), {})[state] = count
+    skipped: dict[tuple[str, str, str], dict[str, int]] = {}
+    reasons = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
+                      func.count())
+               .where(outbox.c.state == "skipped")
+               .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel,
+                         outbox.c.last_error))
+    for campaign, step, channel, reason, count in connection.execute(reasons):
+        skipped.setdefault((campaign, step, channel), {})[reason or "no reason"] = count
+    opt_outs = dict(connection.execute(select(suppressions.c.source, func.count())
+                                       .group_by(suppressions.c.source)).all())
+    referrals = connection.execute(select(func.count()).select_from(signers)
+                                   .where(signers.c.referred_by.is_not(None))).scalar_one()
     attention = connection.execute(
         select(outbox.c.id, outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state,
                outbox.c.last_error)
         .where(outbox.c.state.in_(("unknown", "failed"))).order_by(outbox.c.id).limit(200))
     return {
         "states": state_counts(connection),
-        "by_campaign": [{"campaign": c, "channel": ch, "states": s}
-                        for (c, ch), s in sorted(groups.items())],
+        "by_campaign": [{"campaign": c, "step": st, "channel": ch, "states": s,
+                         "skipped_by_reason": skipped.get((c, st, ch), {})}
+                        for (c, st, ch), s in sorted(groups.items())],
+        "runs": run_states(connection),
+        "opt_outs_by_source": opt_outs,
+        "referrals": referrals,
         "attention": [dict(r._mapping) for r in attention],
     }
 
