@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.progress import Progress
 from sqlalchemy import Engine
 
 from outreach.campaigns import CampaignError, find_campaign
@@ -333,7 +334,14 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
         if not sys.stdin.isatty():
             _fail("launch needs --yes when not run from a terminal")
         click.confirm("Queue these messages?", abort=True)
-    _show_plans(chosen.name, plans, as_json, launch(engine, plans, now))
+    if sys.stdout.isatty() and not as_json:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("Queueing", total=sum(len(p.messages) for p in plans))
+            launched = launch(engine, plans, now,
+                              progress=lambda plan: bar.advance(task, len(plan.messages)))
+    else:
+        launched = launch(engine, plans, now)
+    _show_plans(chosen.name, plans, as_json, launched)
 
 
 def _switch(campaign: str, state: str, as_json: bool) -> None:

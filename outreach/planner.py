@@ -8,6 +8,7 @@ step's delay, and never before the launch's grace period ends (time to cancel a 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -138,7 +139,9 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
     return plans
 
 
-def launch(engine: Engine, plans: list[StepPlan], now: datetime) -> dict[str, dict[str, int]]:
+def launch(engine: Engine, plans: list[StepPlan], now: datetime,
+           progress: Callable[[StepPlan], None] = lambda plan: None
+           ) -> dict[str, dict[str, int]]:
     """Queue the planned messages; a message already queued by an earlier launch is kept.
     The campaign's run becomes active (launching again resumes a paused one)."""
     result = {}
@@ -150,6 +153,7 @@ def launch(engine: Engine, plans: list[StepPlan], now: datetime) -> dict[str, di
         assign_referral_codes(connection, supporters)  # their share links
         for plan in plans:
             new = box.enqueue(connection, plan.messages, now)
+            progress(plan)
             result[plan.step.name] = {"planned": len(plan.messages), "queued_now": new,
                                       "already_queued": len(plan.messages) - new}
     return result

@@ -102,12 +102,15 @@ def test_installed_command_runs_the_demo(tmp_path):
     assert "Philadelphia District Attorney" in done.stdout
     assert "Western Judicial Circuit District Attorney" in done.stdout
     assert "confidence: ambiguous" in done.stdout
-    assert "20 rows, 15 imported, 1 duplicates merged, 4 rejected" in done.stdout
-    assert "Campaign marijuana_justice: 59 messages queued now; worker sent 59" in done.stdout
-    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 45
+    assert "320 rows, 315 imported, 1 duplicates merged, 4 rejected" in done.stdout
+    assert "Campaign marijuana_justice: 1157 messages queued now; worker sent 1157" in \
+        done.stdout
+    emails = len(list((tmp_path / "outbox" / "email").glob("*.eml")))
+    texts = len((tmp_path / "outbox" / "sms.jsonl").read_text().splitlines())
+    assert emails + texts == 1157 and texts > 0
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
                            check=False)
-    assert "20 rows, 0 imported, 16 duplicates merged, 4 rejected" in again.stdout
+    assert "320 rows, 0 imported, 316 duplicates merged, 4 rejected" in again.stdout
     assert "Match: 0 signers" in again.stdout
     assert "Campaign marijuana_justice: 0 messages queued now; worker sent 0" in again.stdout
 
