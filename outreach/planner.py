@@ -28,11 +28,32 @@ class StepPlan:
     messages: list[box.NewMessage] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     note: str = ""
+    by_state: Counter[str] = field(default_factory=Counter)
+    by_office: Counter[str] = field(default_factory=Counter)  # recipients' felony offices
+    quiet_hours: dict[str, object] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         return {"step": self.step.name, "channel": self.step.channel, "to": self.step.to,
                 "messages": len(self.messages), "skipped": dict(self.skipped),
+                "by_state": dict(self.by_state.most_common()),
+                "top_offices": dict(self.by_office.most_common(10)),
+                **({"quiet_hours": self.quiet_hours} if self.quiet_hours else {}),
                 **({"note": self.note} if self.note else {})}
+
+
+# TCPA 47 CFR 64.1200(c)(1): no calls (texts included) before 8 a.m. or after 9 p.m. local time.
+# A preview only: the compliance gate, which decides at send time, applies stricter state rules.
+QUIET_START, QUIET_END = 21, 8
+
+
+def quiet_hours_preview(due: pd.Series, zones: pd.Series) -> dict[str, object]:
+    """How many texts would fall in the recipients' quiet hours and be held until 8 a.m."""
+    hours = pd.Series([ts.tz_convert(zone).hour if isinstance(zone, str) and zone else None
+                       for ts, zone in zip(due, zones, strict=True)], index=due.index)
+    unknown = int(hours.isna().sum())
+    quiet = hours.notna() & ((hours >= QUIET_START) | (hours < QUIET_END))
+    return {"deferred": int(quiet.sum()), "unknown_time_zone": unknown,
+            "window": "08:00-21:00 recipient's local time (federal TCPA; states may be stricter)"}
 
 
 def select_audience(frame: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:
@@ -76,6 +97,10 @@ def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
     chosen = audience[reason == ""]
     due = pd.to_datetime(chosen["signed_at"], utc=True) + step.delay
     due = due.where(due > launch_at, launch_at)
+    plan.by_state.update(chosen["state"].fillna("unknown").value_counts().to_dict())
+    plan.by_office.update(chosen["felony_office_id"].dropna().value_counts().to_dict())
+    if step.channel == "sms":
+        plan.quiet_hours = quiet_hours_preview(due, chosen["time_zone"])
     plan.messages = [
         box.NewMessage(campaign.name, step.name, step.channel, "signer", str(signer_id),
                        step.template, {}, when.to_pydatetime())
@@ -98,6 +123,7 @@ def _office_step(step: Step, campaign: Campaign, audience: pd.DataFrame, roster:
     no_email = pairs["office_id"].map(emails).fillna("") == ""
     plan.skipped["office has no email address"] = int(no_email.sum())
     pairs = pairs[~no_email].assign(day=pairs["signed_at"].dt.date)
+    plan.by_office.update(pairs["office_id"].value_counts().to_dict())
     for (office_id, day), group in pairs.sort_values("signed_at").groupby(
             ["office_id", "day"], sort=True):
         day_end = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)

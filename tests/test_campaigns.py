@@ -246,3 +246,19 @@ def test_launch_gives_share_links_and_intake_credits_the_referrer(signed_up, tmp
             select(signers.c.email, signers.c.referred_by)
             .where(signers.c.email.in_(["friend@example.org", "stranger@example.org"]))).all())
     assert referred == {"friend@example.org": 1, "stranger@example.org": None}
+
+
+def test_plan_counts_states_offices_and_texts_held_for_quiet_hours(signed_up, roster):
+    campaign = find_campaign(JOBS, "marijuana_justice")
+    night = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 1 a.m. in Atlanta, midnight in Austin
+    plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, night, timedelta(0),
+                                                   roster=roster)}
+    welcome = plans["welcome_email"].summary()
+    assert welcome["by_state"] == {"GA": 1, "TX": 1, "PA": 1}
+    assert "ga-atlanta-circuit" in welcome["top_offices"]
+    sms = plans["welcome_sms"].summary()
+    assert sms["quiet_hours"]["deferred"] == 2  # both texts would land at night
+    noon = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+    plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, noon, timedelta(0),
+                                                   roster=roster)}
+    assert plans["welcome_sms"].quiet_hours["deferred"] == 0

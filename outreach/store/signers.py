@@ -233,7 +233,7 @@ def audience_frame(connection: Connection) -> pd.DataFrame:
     columns = ["id", "email", "phone", "email_opt_in", "sms_opt_in", "state", "source",
                "signed_at"]
     match_columns = ["county_fips", "office_ids", "felony_office_id", "misdemeanor_office_id",
-                     "confidence"]
+                     "confidence", "time_zone"]
     sql = (f"SELECT {', '.join('s.' + c for c in columns)}, "
            f"{', '.join('m.' + c for c in match_columns)} FROM signers s "
            "LEFT JOIN signer_matches m ON m.signer_id = s.id")
