@@ -289,8 +289,11 @@ def plan_command(campaign: str, as_json: bool) -> None:
             click.echo(f"  sample {step['step']} to {sample['to']}: {heading}"
                        f"{' '.join(str(sample['text']).split())[:160]}")
         if step.get("quiet_hours"):
-            click.echo(f"    {step['quiet_hours']['deferred']} would wait for 8 a.m. in the "
-                       "recipient's time zone (TCPA window)")
+            held = step["quiet_hours"]
+            click.echo(f"    {held['deferred']} would wait for 8 a.m. in the recipient's time "
+                       "zone (TCPA window)" + (f", released {held['first_release']} to "
+                                               f"{held['last_release']}"
+                                               if held["deferred"] else ""))
         if "sms" in step:
             sms = step["sms"]
             click.echo(f"    {sms['segments']} segments (max {sms['max_segments_per_message']} "

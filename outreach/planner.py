@@ -48,12 +48,25 @@ QUIET_START, QUIET_END = 21, 8
 
 def quiet_hours_preview(due: pd.Series, zones: pd.Series) -> dict[str, object]:
     """How many texts would fall in the recipients' quiet hours and be held until 8 a.m."""
-    hours = pd.Series([ts.tz_convert(zone).hour if isinstance(zone, str) and zone else None
-                       for ts, zone in zip(due, zones, strict=True)], index=due.index)
-    unknown = int(hours.isna().sum())
-    quiet = hours.notna() & ((hours >= QUIET_START) | (hours < QUIET_END))
-    return {"deferred": int(quiet.sum()), "unknown_time_zone": unknown,
-            "window": "08:00-21:00 recipient's local time (federal TCPA; states may be stricter)"}
+    releases = []
+    unknown = 0
+    for ts, zone in zip(due, zones, strict=True):
+        if not (isinstance(zone, str) and zone):
+            unknown += 1
+            continue
+        local = ts.tz_convert(zone)
+        if QUIET_END <= local.hour < QUIET_START:
+            continue
+        morning = local.normalize() + pd.Timedelta(hours=QUIET_END)
+        releases.append(morning if local.hour < QUIET_END else morning + pd.Timedelta(days=1))
+    preview: dict[str, object] = {
+        "deferred": len(releases), "unknown_time_zone": unknown,
+        "window": "08:00-21:00 recipient's local time (federal TCPA; states may be stricter)"}
+    if releases:
+        utc = sorted(r.tz_convert("UTC") for r in releases)
+        preview["first_release"] = utc[0].isoformat()
+        preview["last_release"] = utc[-1].isoformat()
+    return preview
 
 
 def select_audience(frame: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:

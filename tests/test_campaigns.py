@@ -250,7 +250,7 @@ def test_launch_gives_share_links_and_intake_credits_the_referrer(signed_up, tmp
 
 def test_plan_counts_states_offices_and_texts_held_for_quiet_hours(signed_up, roster):
     campaign = find_campaign(JOBS, "marijuana_justice")
-    night = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 1 a.m. in Atlanta, midnight in Austin
+    night = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 1 a.m. Eastern
     plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, night, timedelta(0),
                                                    roster=roster)}
     welcome = plans["welcome_email"].summary()
@@ -258,6 +258,9 @@ def test_plan_counts_states_offices_and_texts_held_for_quiet_hours(signed_up, ro
     assert "ga-atlanta-circuit" in welcome["top_offices"]
     sms = plans["welcome_sms"].summary()
     assert sms["quiet_hours"]["deferred"] == 2  # both texts would land at night
+    # Atlanta and Philadelphia (Austin said no to texts): 8 a.m. Eastern is 13:00 UTC.
+    assert sms["quiet_hours"]["first_release"] == "2026-11-28T13:00:00+00:00"
+    assert sms["quiet_hours"]["last_release"] == "2026-11-28T13:00:00+00:00"
     noon = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
     plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, noon, timedelta(0),
                                                    roster=roster)}
