@@ -456,6 +456,14 @@ def demo(folder: Path) -> None:
     stats = build_worker(demo_settings, concurrency=4).run(once=True)
     click.echo(f"Campaign {campaign.name}: {queued} messages queued now; worker sent "
                f"{stats['sent']} into {folder / 'outbox'} (email/*.eml, sms.jsonl)")
+    with engine.connect() as connection:
+        report = outbox_report(connection)
+    per_channel: dict[str, int] = {}
+    for group in report["by_campaign"]:
+        per_channel[group["channel"]] = per_channel.get(group["channel"], 0) + \
+            group["states"].get("sent", 0)
+    click.echo("Sent so far: " + ", ".join(f"{n} {channel}" for channel, n in
+                                           sorted(per_channel.items())))
 
 
 def main() -> None:
