@@ -1,14 +1,16 @@
 """Chaos: kill -9 the worker at random points of a blast, restart it, count what arrived.
 
     python bench/chaos.py --kills 10
-    python bench/chaos.py --kills 10 --channel sms
+    python bench/chaos.py --kills 10 --channel sms   # between 13:00 and 21:00 Eastern
 
 Runs `outreach worker` as a real process against a SQLite store and the provider stand-in (in
 its own process), kills it with SIGKILL at a random moment K times, restarting it each time;
 then lets a last worker finish, reconciling the sends the kills interrupted. Prints one JSON
 object: duplicates and lost as the stand-in saw them (lost: neither accepted by the provider nor
 in a reported terminal state), the outbox states, and the `unknown` rows (maybe sent: SendGrid
-cannot be asked; `outreach report` lists them).
+cannot be asked; `outreach report` lists them). The worker is the real one, compliance gate
+included: its synthetic signers have no known time zone, so texts go out only in the hours
+open in every U.S. time zone (13:00-21:00 Eastern); at other hours the SMS run waits.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from outreach.campaigns import CampaignError, find_campaign
 from outreach.census import CensusGeocoder, GeocoderError
+from outreach.compliance import Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
 from outreach.geo import AddressError, Lookup, build_geo
@@ -240,11 +241,19 @@ def build_renderer(settings: Settings, engine: Engine) -> Renderer:
 def build_worker(settings: Settings, concurrency: int) -> Worker:
     engine = db.open_store(settings.database_url)
     renderer = build_renderer(settings, engine)
+    counties = load_counties(settings.data_dir / "counties.csv")
+    try:
+        windows = parse_windows(settings.sms_windows)
+    except ValueError:
+        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
+                          "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+    gate = Gate(engine, renderer.roster, windows,
+                {fips: c.time_zone for fips, c in counties.by_fips.items()})
     options = WorkerOptions(
         concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
         lease=timedelta(seconds=settings.claim_lease_seconds),
         stale_sending_after=timedelta(seconds=settings.stale_sending_seconds))
-    return Worker(engine, build_transports(settings), renderer, options=options)
+    return Worker(engine, build_transports(settings), renderer, gate=gate, options=options)
 
 
 @cli.command("worker")
@@ -455,7 +464,8 @@ def demo(folder: Path) -> None:
                             outbox_dir=folder / "outbox")
     stats = build_worker(demo_settings, concurrency=4).run(once=True)
     click.echo(f"Campaign {campaign.name}: {queued} messages queued now; worker sent "
-               f"{stats['sent']} into {folder / 'outbox'} (email/*.eml, sms.jsonl)")
+               f"{stats['sent']} into {folder / 'outbox'} (email/*.eml, sms.jsonl); "
+               f"{stats['deferred']} texts wait for 8 a.m. in their recipients' time zones")
     with engine.connect() as connection:
         report = outbox_report(connection)
     per_channel: dict[str, int] = {}

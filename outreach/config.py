@@ -46,6 +46,7 @@ class Settings:
     templates_dir: Path
     jobs_dir: Path
     email_price: float
+    sms_windows: str
     sms_segment_price: float
     claim_lease_seconds: float
     stale_sending_seconds: float
@@ -91,6 +92,8 @@ class Settings:
             jobs_dir=Path(env.get("OUTREACH_JOBS_DIR", PACKAGE_ROOT / "jobs")),
             # Plan estimates only: a U.S. long-code list price per SMS segment; email often 0.
             email_price=_positive_float(env, "OUTREACH_EMAIL_PRICE", 0.0),
+            # Stricter SMS windows of the organization's own, e.g. "TX=9-21,CA=9-20".
+            sms_windows=env.get("OUTREACH_SMS_WINDOWS", ""),
             sms_segment_price=_positive_float(env, "OUTREACH_SMS_SEGMENT_PRICE", 0.0083),
             # A dead worker's unstarted claims wait this long before others take them...
             claim_lease_seconds=_positive_float(env, "OUTREACH_CLAIM_LEASE_SECONDS", 300.0),

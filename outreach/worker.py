@@ -50,8 +50,8 @@ Gate = Callable[[OutboxRow, Message, datetime], Decision]
 
 
 def gate_stub(row: OutboxRow, message: Message, now: datetime) -> Decision:
-    """STUB until the compliance issue lands: allows everything (consent, quiet hours and caps
-    are not checked yet). The suppression list is checked by the worker itself."""
+    """Allows everything: for tests of the send loop alone. Deployments use
+    outreach.compliance.Gate (consent, quiet hours, frequency), which the CLI wires in."""
     return ALLOW
 
 
@@ -207,6 +207,8 @@ class Worker:
             suppressed = {channel: outbox.suppressed_among(
                 connection, channel, [j.message.to for j in ready if j.row.channel == channel])
                 for channel in {j.row.channel for j in ready}}
+        if hasattr(self.gate, "prepare"):
+            self.gate.prepare([job.row for job in ready])  # one query for the whole batch
         sendable: list[_Job] = []
         for job in ready:
             if job.message.to.lower() in suppressed[job.row.channel]:

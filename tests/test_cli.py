@@ -103,16 +103,21 @@ def test_installed_command_runs_the_demo(tmp_path):
     assert "Western Judicial Circuit District Attorney" in done.stdout
     assert "confidence: ambiguous" in done.stdout
     assert "320 rows, 315 imported, 1 duplicates merged, 4 rejected" in done.stdout
-    assert "Campaign marijuana_justice: 1157 messages queued now; worker sent 1157" in \
-        done.stdout
+    import re
+
+    sent, deferred = map(int, re.search(
+        r"Campaign marijuana_justice: 1157 messages queued now; worker sent (\d+) .*; "
+        r"(\d+) texts wait", done.stdout).groups())
     emails = len(list((tmp_path / "outbox" / "email").glob("*.eml")))
-    texts = len((tmp_path / "outbox" / "sms.jsonl").read_text().splitlines())
-    assert emails + texts == 1157 and texts > 0
+    journal = tmp_path / "outbox" / "sms.jsonl"
+    texts = len(journal.read_text().splitlines()) if journal.exists() else 0
+    # Texts go out only inside their recipients' hours: how many depends on the clock.
+    assert emails == 945 and sent == emails + texts and sent + deferred == 1157
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
                            check=False)
     assert "320 rows, 0 imported, 316 duplicates merged, 4 rejected" in again.stdout
     assert "Match: 0 signers" in again.stdout
-    assert "Campaign marijuana_justice: 0 messages queued now; worker sent 0" in again.stdout
+    assert "Campaign marijuana_justice: 0 messages queued now" in again.stdout
 
 
 def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path, store_url):

@@ -1,0 +1,175 @@
+"""The gate: at send time, may this message go now, later, or never? One answer per message.
+
+Checked when the worker is about to send (DESIGN invariant 2), so an opt-out or a window that
+closes between planning and sending wins:
+  * consent for the channel, read fresh from the store (email yes unless withdrawn; SMS only
+    with an explicit yes);
+  * SMS quiet hours in the recipient's own time zone: the strictest of the federal TCPA window
+    (47 CFR 64.1200(c)(1): 8 a.m. to 9 p.m.), the rule of the state of the signer's address and
+    the rule of the state of the number's area code (Oklahoma presumes an Oklahoma area code
+    means an Oklahoma resident). A recipient whose time zone is unknown waits for the window
+    that is open in every U.S. time zone at once, never assumed to be in New York;
+  * at most 3 texts per recipient per campaign in 24 hours (Florida, Oklahoma and Maryland
+    count attempts that way);
+  * mail to prosecutors' offices on business days and hours of the office's time zone.
+The suppression list is checked by the worker for a whole batch at once, before the gate.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+import phonenumbers
+from phonenumbers import geocoder
+from sqlalchemy import Engine, func, select
+
+from outreach.geo import STATE_NAMES
+from outreach.roster import Roster
+from outreach.store.outbox import OutboxRow
+from outreach.store.schema import outbox, signer_matches, signers
+from outreach.transports.base import Message
+from outreach.worker import ALLOW, Decision
+
+FEDERAL_WINDOW = (time(8), time(21))
+# Stricter state windows for texts, where the state's telephone-solicitation law sets one.
+# Whether a law reaches non-commercial advocacy texts varies: stricter is the safe side.
+STATE_WINDOWS: dict[str, tuple[time, time]] = {
+    "FL": (time(8), time(20)),  # Fla. Stat. 501.059(8)(a) (Florida Telephone Solicitation Act)
+    "OK": (time(8), time(20)),  # Okla. Stat. tit. 15, 775C.4 (Telephone Solicitation Act, 2022)
+    "MD": (time(8), time(20)),  # Md. Code, Com. Law 14-4503 (Stop the Spam Calls Act, 2023)
+    "WA": (time(8), time(20)),  # RCW 80.36.390(2)
+}
+US_ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
+            "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu")
+OFFICE_HOURS = (time(9), time(17))  # Monday to Friday, the office's own time zone
+TEXTS_PER_DAY = 3
+
+
+def parse_windows(text: str) -> dict[str, tuple[time, time]]:
+    """OUTREACH_SMS_WINDOWS, e.g. "TX=9-21,FL=8-20": organizers' own stricter rules."""
+    windows = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        state, _, hours = part.partition("=")
+        start, _, end = hours.partition("-")
+        windows[state.strip().upper()] = (time(int(start)), time(int(end)))
+    return windows
+
+
+def area_code_state(phone: str) -> str | None:
+    """The state a U.S. number's area code belongs to (None for non-geographic codes)."""
+    try:
+        number = phonenumbers.parse(phone, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    description = geocoder.description_for_number(number, "en")
+    if ", " in description:
+        return description.rsplit(", ", 1)[1]
+    return STATE_NAMES.get(description.lower())
+
+
+def _inside(local: datetime, window: tuple[time, time]) -> bool:
+    return window[0] <= local.time() < window[1]
+
+
+def next_opening(now: datetime, zone: str, window: tuple[time, time],
+                 weekdays_only: bool = False) -> datetime:
+    """The next moment (now, if already inside) the window is open in `zone`."""
+    tz = zoneinfo.ZoneInfo(zone)
+    local = now.astimezone(tz)
+    for days in range(0, 8):
+        day = (local + timedelta(days=days)).date()
+        if weekdays_only and day.weekday() >= 5:
+            continue
+        opening = datetime.combine(day, window[0], tz)
+        closing = datetime.combine(day, window[1], tz)
+        if local < closing:
+            return max(opening, local).astimezone(now.tzinfo)
+    raise ValueError("no opening within a week")
+
+
+@dataclass
+class _Recipient:
+    state: str | None
+    time_zone: str | None
+    email_opt_in: bool
+    sms_opt_in: bool
+
+
+class Gate:
+    """The worker's gate (replacing its stub): `prepare` reads a claimed batch's recipients in
+    one query, then the gate answers each message from memory plus one count for texts."""
+
+    def __init__(self, engine: Engine, roster: Roster,
+                 extra_windows: dict[str, tuple[time, time]] | None = None,
+                 county_zones: dict[str, str] | None = None):
+        self.engine = engine
+        self.roster = roster
+        self.windows = {**STATE_WINDOWS, **(extra_windows or {})}
+        self.county_zones = county_zones or {}
+        self.recipients: dict[int, _Recipient] = {}
+
+    def prepare(self, rows: Sequence[OutboxRow]) -> None:
+        ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
+        if not ids:
+            return
+        query = (select(signers.c.id, signers.c.state, signers.c.email_opt_in,
+                        signers.c.sms_opt_in, signer_matches.c.time_zone)
+                 .join(signer_matches, signer_matches.c.signer_id == signers.c.id,
+                       isouter=True)
+                 .where(signers.c.id.in_(ids)))
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                self.recipients[row.id] = _Recipient(row.state, row.time_zone,
+                                                     bool(row.email_opt_in),
+                                                     bool(row.sms_opt_in))
+
+    def sms_window(self, states: Sequence[str | None]) -> tuple[time, time]:
+        windows = [FEDERAL_WINDOW, *(self.windows[s] for s in states if s in self.windows)]
+        return max(w[0] for w in windows), min(w[1] for w in windows)
+
+    def __call__(self, row: OutboxRow, message: Message, now: datetime) -> Decision:
+        if row.recipient_kind == "office":
+            return self._office(row, now)
+        recipient = self.recipients.get(int(row.recipient_id))
+        if recipient is None:
+            return Decision("skip", reason="the signer no longer exists")
+        if row.channel == "email":
+            return ALLOW if recipient.email_opt_in else Decision(
+                "skip", reason="no email consent (withdrawn)")
+        if not recipient.sms_opt_in:
+            return Decision("skip", reason="no SMS consent")
+        window = self.sms_window([recipient.state, area_code_state(message.to)])
+        zones = [recipient.time_zone] if recipient.time_zone else list(US_ZONES)
+        opening = max(next_opening(now, zone, window) for zone in zones)
+        if opening > now:
+            return Decision("defer", until=opening,
+                            reason="quiet hours in the recipient's time zone")
+        if self._texts_in_last_day(row, now) >= TEXTS_PER_DAY:
+            return Decision("defer", until=now + timedelta(hours=24),
+                            reason=f"already {TEXTS_PER_DAY} texts in 24 hours")
+        return ALLOW
+
+    def _texts_in_last_day(self, row: OutboxRow, now: datetime) -> int:
+        query = select(func.count()).select_from(outbox).where(
+            outbox.c.channel == "sms", outbox.c.recipient_kind == "signer",
+            outbox.c.recipient_id == row.recipient_id, outbox.c.campaign == row.campaign,
+            outbox.c.state.in_(("sent", "sending", "unknown")),
+            outbox.c.updated_at >= now - timedelta(hours=24), outbox.c.id != row.id)
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar_one()
+
+    def _office(self, row: OutboxRow, now: datetime) -> Decision:
+        office_id = str(row.context.get("office_id", ""))
+        try:
+            office = self.roster.office(office_id)
+        except KeyError:
+            return Decision("skip", reason=f"office {office_id} is no longer in the roster")
+        zone = self.county_zones.get(office.county_fips[0])
+        opening = max(next_opening(now, z, OFFICE_HOURS, weekdays_only=True)
+                      for z in ([zone] if zone else US_ZONES))
+        if opening > now:
+            return Decision("defer", until=opening, reason="outside the office's business hours")
+        return ALLOW
