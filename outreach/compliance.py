@@ -70,8 +70,12 @@ def area_code_state(phone: str) -> str | None:
     return STATE_NAMES.get(description.lower())
 
 
-def _inside(local: datetime, window: tuple[time, time]) -> bool:
-    return window[0] <= local.time() < window[1]
+def strictest_window(states: Sequence[str | None],
+                     windows: dict[str, tuple[time, time]] = STATE_WINDOWS
+                     ) -> tuple[time, time]:
+    """The federal window narrowed by every named state's own rule."""
+    chosen = [FEDERAL_WINDOW, *(windows[s] for s in states if s in windows)]
+    return max(w[0] for w in chosen), min(w[1] for w in chosen)
 
 
 def next_opening(now: datetime, zone: str, window: tuple[time, time],
@@ -127,8 +131,7 @@ class Gate:
                                                      bool(row.sms_opt_in))
 
     def sms_window(self, states: Sequence[str | None]) -> tuple[time, time]:
-        windows = [FEDERAL_WINDOW, *(self.windows[s] for s in states if s in self.windows)]
-        return max(w[0] for w in windows), min(w[1] for w in windows)
+        return strictest_window(states, self.windows)
 
     def __call__(self, row: OutboxRow, message: Message, now: datetime) -> Decision:
         if row.recipient_kind == "office":

@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from outreach.campaigns import Campaign, Step
+from outreach.compliance import US_ZONES, area_code_state, next_opening, strictest_window
 from outreach.roster import Roster
 from outreach.store import outbox as box
 from outreach.store.signers import assign_referral_codes, audience_frame
@@ -41,31 +42,24 @@ class StepPlan:
                 **({"note": self.note} if self.note else {})}
 
 
-# TCPA 47 CFR 64.1200(c)(1): no calls (texts included) before 8 a.m. or after 9 p.m. local time.
-# A preview only: the compliance gate, which decides at send time, applies stricter state rules.
-QUIET_START, QUIET_END = 21, 8
-
-
-def quiet_hours_preview(due: pd.Series, zones: pd.Series) -> dict[str, object]:
-    """How many texts would fall in the recipients' quiet hours and be held until 8 a.m."""
+def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame) -> dict[str, object]:
+    """How many texts the compliance gate would hold for their recipients' hours, and until
+    when: the same rules (federal window, address state, area-code state, unknown zone)."""
     releases = []
-    unknown = 0
-    for ts, zone in zip(due, zones, strict=True):
-        if not (isinstance(zone, str) and zone):
-            unknown += 1
-            continue
-        local = ts.tz_convert(zone)
-        if QUIET_END <= local.hour < QUIET_START:
-            continue
-        morning = local.normalize() + pd.Timedelta(hours=QUIET_END)
-        releases.append(morning if local.hour < QUIET_END else morning + pd.Timedelta(days=1))
+    for when, (_, person) in zip(due, recipients.iterrows(), strict=True):
+        window = strictest_window([person["state"], area_code_state(person["phone"] or "")])
+        zone = person["time_zone"]
+        zones = [zone] if isinstance(zone, str) and zone else list(US_ZONES)
+        opening = max(next_opening(when.to_pydatetime(), z, window) for z in zones)
+        if opening > when:
+            releases.append(opening)
     preview: dict[str, object] = {
-        "deferred": len(releases), "unknown_time_zone": unknown,
-        "window": "08:00-21:00 recipient's local time (federal TCPA; states may be stricter)"}
+        "deferred": len(releases),
+        "window": "the strictest of 08:00-21:00 (TCPA), the address state's and the area-code "
+                  "state's, in the recipient's time zone"}
     if releases:
-        utc = sorted(r.tz_convert("UTC") for r in releases)
-        preview["first_release"] = utc[0].isoformat()
-        preview["last_release"] = utc[-1].isoformat()
+        preview["first_release"] = min(releases).isoformat()
+        preview["last_release"] = max(releases).isoformat()
     return preview
 
 
@@ -113,7 +107,7 @@ def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
     plan.by_state.update(chosen["state"].fillna("unknown").value_counts().to_dict())
     plan.by_office.update(chosen["felony_office_id"].dropna().value_counts().to_dict())
     if step.channel == "sms":
-        plan.quiet_hours = quiet_hours_preview(due, chosen["time_zone"])
+        plan.quiet_hours = quiet_hours_preview(due, chosen)
     plan.messages = [
         box.NewMessage(campaign.name, step.name, step.channel, "signer", str(signer_id),
                        step.template, {}, when.to_pydatetime())
