@@ -22,6 +22,7 @@ import click
 from rich.progress import Progress
 from sqlalchemy import Engine
 
+from outreach import suppressions
 from outreach.campaigns import CampaignError, find_campaign
 from outreach.census import CensusGeocoder, GeocoderError
 from outreach.compliance import Gate, parse_windows
@@ -32,9 +33,11 @@ from outreach.intake import IntakeError, intake
 from outreach.match import match
 from outreach.planner import StepPlan, launch, plan_campaign
 from outreach.preview import PlanError, Prices, preview
+from outreach.privacy import mask
 from outreach.render import Renderer, Sender
 from outreach.roster import RosterError, coverage_report, load_roster
 from outreach.store import db
+from outreach.store import outbox as box
 from outreach.store.outbox import outbox_report, set_run_state
 from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
@@ -63,7 +66,7 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,
-                CampaignError, PlanError) as error:
+                CampaignError, PlanError, suppressions.SuppressionError) as error:
             _fail(str(error))
 
     return wrapper
@@ -396,6 +399,80 @@ def pause_command(campaign: str, as_json: bool) -> None:
 def resume_command(campaign: str, as_json: bool) -> None:
     """Send a paused campaign again."""
     _switch(campaign, "active", as_json)
+
+
+@cli.group("suppress")
+def suppress_group() -> None:
+    """The global opt-out list (every campaign, every channel), with its evidence."""
+
+
+@suppress_group.command("add")
+@click.argument("address")
+@click.option("--reason", default="", help="Why (kept as evidence).")
+@click.option("--source", default="organizer", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def suppress_add(address: str, reason: str, source: str, as_json: bool) -> None:
+    """Never message this email address or phone number again."""
+    added = suppressions.add(_store(), address, source, reason, datetime.now(UTC))
+    _say({"channel": added.channel, "address": mask(added.value), "suppressed": True},
+         f"suppressed {added.channel} {mask(added.value)}", as_json)
+
+
+@suppress_group.command("remove")
+@click.argument("address")
+@click.option("--reason", required=True, help="Why it is lifted (kept as evidence).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def suppress_remove(address: str, reason: str, as_json: bool) -> None:
+    """Lift a suppression (the entry stays, marked removed, with the reason)."""
+    lifted = suppressions.remove(_store(), address, reason, datetime.now(UTC))
+    _say({"removed": lifted}, "lifted" if lifted else "was not on the list", as_json)
+
+
+@suppress_group.command("list")
+@click.option("--all", "include_removed", is_flag=True, help="Include lifted entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def suppress_list(include_removed: bool, as_json: bool) -> None:
+    """The list, addresses masked."""
+    with _store().connect() as connection:
+        entries = box.suppression_list(connection, include_removed)
+    shown = [{"channel": e["channel"], "address": mask(e["address"]), "source": e["source"],
+              "reason": e["reason"], "since": e["created_at"].isoformat(),
+              "removed": e["removed_at"].isoformat() if e["removed_at"] else None}
+             for e in entries]
+    if as_json:
+        _print_json({"suppressions": shown})
+        return
+    for entry in shown:
+        removed = f" (lifted {entry['removed']})" if entry["removed"] else ""
+        click.echo(f"{entry['channel']}\t{entry['address']}\t{entry['source']}\t"
+                   f"{entry['reason'] or ''}{removed}")
+
+
+@suppress_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--reason", default="imported opt-out list")
+@click.option("--source", default="import", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def suppress_import(file: Path, reason: str, source: str, as_json: bool) -> None:
+    """Suppress every email and phone in a CSV file's email/phone columns."""
+    result = suppressions.import_file(_store(), file, source, reason, datetime.now(UTC))
+    _say(result, f"{result['added']} addresses suppressed; {len(result['problems'])} cells "
+                 "could not be read", as_json)
+
+
+def _store() -> Engine:
+    return db.open_store(Settings.from_env().database_url)
+
+
+def _say(payload: dict, text: str, as_json: bool) -> None:
+    if as_json:
+        _print_json(payload)
+    else:
+        click.echo(text)
 
 
 @cli.command("report")

@@ -256,3 +256,34 @@ def test_cancel_pause_resume_commands(tmp_path, store_url):
     cancelled = json.loads(run("cancel", "marijuana_justice", "--json", env=env).output)
     assert cancelled == {"campaign": "marijuana_justice", "state": "cancelled",
                          "withdrawn": 3}
+
+
+def test_suppress_commands_keep_evidence_and_normalize(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    assert run("suppress", "add", "Ana@Example.org", "--reason", "asked", env=env).exit_code == 0
+    run("suppress", "add", "(215) 555-0100", env=env)
+    listed = json.loads(run("suppress", "list", "--json", env=env).output)["suppressions"]
+    assert [(e["channel"], e["address"]) for e in listed] == [
+        ("email", "a***@example.org"), ("sms", "+1215***0100")]
+    removed = run("suppress", "remove", "ana@example.org", "--reason", "re-subscribed",
+                  "--json", env=env)
+    assert json.loads(removed.output) == {"removed": True}
+    assert len(json.loads(run("suppress", "list", "--json", env=env).output)[
+        "suppressions"]) == 1
+    everything = json.loads(run("suppress", "list", "--all", "--json", env=env).output)
+    assert everything["suppressions"][0]["removed"] is not None  # recorded, not erased
+    from outreach.store.db import open_store
+    from outreach.store.outbox import suppressed_among
+
+    with open_store(store_url).connect() as connection:
+        assert suppressed_among(connection, "email", ["ana@example.org"]) == set()
+        assert suppressed_among(connection, "sms", ["+12155550100"]) == {"+12155550100"}
+    path = tmp_path / "optouts.csv"
+    path.write_text("Email,Mobile Phone,Note\nbob@example.org,,x\n,(312) 555-0101,y\nnope,,z\n")
+    imported = json.loads(run("suppress", "import", str(path), "--json", env=env).output)
+    assert imported["added"] == 2
+    assert imported["problems"] == [{"line": 4, "column": "Email",
+                                     "reason": "neither an email address nor a phone number "
+                                               "(phone not a phone number)"}]
+    bad = run("suppress", "add", "hello", env=env)
+    assert bad.exit_code == 2 and "neither an email address nor a phone number" in bad.output

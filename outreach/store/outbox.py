@@ -278,13 +278,35 @@ def fail_unsent(engine: Engine, row_id: int, worker: str, error: str, now: datet
 
 def suppress(engine: Engine, channel: str, address: str, source: str, reason: str,
              now: datetime) -> None:
-    """Put an address on the global suppression list (idempotent)."""
+    """Put an address on the global suppression list (idempotent; re-adds a removed one)."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(suppressions).values(
         channel=channel, address=address.lower(), source=source, reason=reason,
-        created_at=now).on_conflict_do_nothing(index_elements=["channel", "address"])
+        created_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=["channel", "address"],
+        set_={"source": source, "reason": reason, "created_at": now, "removed_at": None,
+              "removed_reason": None},
+        where=suppressions.c.removed_at.is_not(None))
     with engine.begin() as connection:
         connection.execute(statement)
+
+
+def unsuppress(engine: Engine, channel: str, address: str, reason: str, now: datetime) -> bool:
+    """Lift a suppression, keeping the entry and why it was lifted."""
+    with engine.begin() as connection:
+        return connection.execute(
+            update(suppressions).where(suppressions.c.channel == channel,
+                                       suppressions.c.address == address.lower(),
+                                       suppressions.c.removed_at.is_(None))
+            .values(removed_at=now, removed_reason=reason)).rowcount == 1
+
+
+def suppression_list(connection: Connection, include_removed: bool = False) -> list[dict]:
+    query = select(suppressions).order_by(suppressions.c.created_at, suppressions.c.id)
+    if not include_removed:
+        query = query.where(suppressions.c.removed_at.is_(None))
+    return [dict(r._mapping) for r in connection.execute(query)]
 
 
 def suppressed_among(connection: Connection, channel: str,
@@ -294,7 +316,7 @@ def suppressed_among(connection: Connection, channel: str,
     found: set[str] = set()
     for start in range(0, len(wanted), 500):
         query = select(suppressions.c.address).where(
-            suppressions.c.channel == channel,
+            suppressions.c.channel == channel, suppressions.c.removed_at.is_(None),
             suppressions.c.address.in_(wanted[start:start + 500]))
         found.update(connection.execute(query).scalars())
     return found
@@ -323,6 +345,7 @@ def outbox_report(connection: Connection) -> dict[str, object]:
     for campaign, step, channel, reason, count in connection.execute(reasons):
         skipped.setdefault((campaign, step, channel), {})[reason or "no reason"] = count
     opt_outs = dict(connection.execute(select(suppressions.c.source, func.count())
+                                       .where(suppressions.c.removed_at.is_(None))
                                        .group_by(suppressions.c.source)).all())
     referrals = connection.execute(select(func.count()).select_from(signers)
                                    .where(signers.c.referred_by.is_not(None))).scalar_one()

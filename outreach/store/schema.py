@@ -120,6 +120,9 @@ suppressions = Table(
     Column("source", String(50), nullable=False),  # e.g. twilio-21610, sms-stop, unsubscribe
     Column("reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # An organizer's removal is kept as evidence: the entry stays, marked removed.
+    Column("removed_at", DateTime(timezone=True)),
+    Column("removed_reason", Text),
     Index("suppressions_address", "channel", "address", unique=True),
 )
 
