@@ -33,7 +33,7 @@ from outreach.intake import IntakeError, intake
 from outreach.match import match
 from outreach.planner import StepPlan, launch, plan_campaign
 from outreach.preview import PlanError, Prices, preview
-from outreach.privacy import mask
+from outreach.privacy import install_log_masking, mask
 from outreach.render import Renderer, Sender
 from outreach.roster import RosterError, coverage_report, load_roster
 from outreach.store import db
@@ -554,6 +554,7 @@ def demo(folder: Path) -> None:
 
 
 def main() -> None:
+    install_log_masking()
     cli(prog_name="outreach")
 
 

@@ -6,6 +6,9 @@ phone number"); those texts are stored and shown to organizers, so they are scru
 
 from __future__ import annotations
 
+import logging
+import re
+
 
 def mask(value: str) -> str:
     """ana.lopez@example.org -> a***@example.org; +12155550100 -> +1215***0100."""
@@ -27,3 +30,38 @@ def scrub(text: str | None, *values: str) -> str | None:
             if value.startswith("+1"):  # providers also print national formats
                 text = text.replace(value[2:], mask(value[2:]))
     return text
+
+
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\w)(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?!\w)")
+_STREET = re.compile(r"\b\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w'.]*\s+){1,4}"
+                     r"(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Dr|Drive|Ln|Lane|Way|"
+                     r"Ct|Court|Pl|Place|Ter|Terrace|Pkwy|Parkway|Hwy|Highway)\b\.?")
+
+
+def mask_text(text: str) -> str:
+    """Any email, phone number or street address in free text, masked."""
+    text = _EMAIL.sub(lambda m: mask(m.group(0)), text)
+    text = _STREET.sub("[street address]", text)
+    return _PHONE.sub(lambda m: mask(re.sub(r"[^\d+]", "", m.group(0))), text)
+
+
+class MaskingFilter(logging.Filter):
+    """Masks contact details in every log record, whatever the code that logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args = mask_text(message), None
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        return True
+
+
+def install_log_masking(level: int = logging.WARNING) -> None:
+    """Log to stderr through the masking filter (every handler of the root logger)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
