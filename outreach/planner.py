@@ -19,7 +19,11 @@ from outreach.campaigns import Campaign, Step
 from outreach.compliance import US_ZONES, area_code_state, next_opening, strictest_window
 from outreach.roster import Roster
 from outreach.store import outbox as box
-from outreach.store.signers import assign_referral_codes, audience_frame
+from outreach.store.signers import (
+    assign_referral_codes,
+    assign_unsubscribe_tokens,
+    audience_frame,
+)
 
 
 @dataclass
@@ -184,6 +188,7 @@ def launch(engine: Engine, plans: list[StepPlan], now: datetime,
                          if m.recipient_kind == "signer"})
     with engine.begin() as connection:
         assign_referral_codes(connection, supporters)  # their share links
+        assign_unsubscribe_tokens(connection, supporters)  # their one-click unsubscribe
         for plan in plans:
             new = box.enqueue(connection, plan.messages, now)
             progress(plan)

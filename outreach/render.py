@@ -12,6 +12,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 
 from jinja2 import (
@@ -32,6 +33,7 @@ from outreach.sms import (  # noqa: F401  (sms_segments: the stable API names it
 )
 from outreach.store.outbox import OutboxRow
 from outreach.store.schema import signer_matches, signers
+from outreach.store.signers import assign_unsubscribe_tokens
 from outreach.transports.base import Message
 
 
@@ -127,7 +129,17 @@ class Renderer:
         if row.channel == "email":
             if not signer.get("email"):
                 raise RenderError("the signer has no email address")
+            if not signer.get("unsubscribe_token"):
+                with self.engine.begin() as connection:  # planned before tokens existed
+                    assign_unsubscribe_tokens(connection, [signer["id"]])
+                    signer["unsubscribe_token"] = connection.execute(
+                        select(signers.c.unsubscribe_token)
+                        .where(signers.c.id == signer["id"])).scalar_one()
+            unsubscribe = self._unsubscribe_url(sender, signer["unsubscribe_token"])
+            context["unsubscribe_url"] = unsubscribe
             return Message(row.id, "email", signer["email"], sender.email,
+                           headers=self._unsubscribe_headers(sender, unsubscribe,
+                                                             signer["unsubscribe_token"]),
                            text=self._text(f"email/{row.template}.txt", context),
                            subject=" ".join(self._text(f"email/{row.template}.subject.txt",
                                                        context).split()),
@@ -139,6 +151,18 @@ class Renderer:
         # would make the message UCS-2 and halve what fits in a segment.
         text = normalize_typography(self._text(f"sms/{row.template}.txt", context))
         return Message(row.id, "sms", signer["phone"], sender.sms, text=" ".join(text.split()))
+
+    @staticmethod
+    def _unsubscribe_url(sender: Sender, token: str) -> str:
+        return f"{sender.public_url or '(set OUTREACH_PUBLIC_URL)'}/u/{token}"
+
+    @staticmethod
+    def _unsubscribe_headers(sender: Sender, url: str, token: str) -> dict[str, str]:
+        """RFC 2369 List-Unsubscribe (web and mail) and RFC 8058 one-click, as Gmail and
+        Yahoo require of bulk senders; the mailto reaches the organization's own address."""
+        mailbox = parseaddr(sender.email)[1]
+        return {"List-Unsubscribe": f"<{url}>, <mailto:{mailbox}?subject=unsubscribe-{token}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
     def _render_office(self, row: OutboxRow, people: dict[int, dict]) -> Message:
         """A constituent letter (Reply-To the signer, never From them) or an office digest."""

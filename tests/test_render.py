@@ -82,3 +82,23 @@ def test_name_and_plural_filters():
     assert first_name(None, "friend") == "friend"
     assert plural(1, "signer") == "1 signer" and plural(1200, "signer") == "1,200 signers"
     assert plural(2, "person", "people") == "2 people"
+
+
+def test_every_email_carries_one_click_unsubscribe(rendered, store):
+    from sqlalchemy import select
+
+    from outreach.store.schema import signers
+
+    with store.connect() as connection:
+        tokens = dict(connection.execute(
+            select(signers.c.id, signers.c.unsubscribe_token)).all())
+    for person in ("1", "2", "3"):
+        email = rendered[(person, "email")]
+        token = tokens[int(person)]
+        assert token and len(token) >= 22  # 128 random bits
+        assert email.headers["List-Unsubscribe"] == (
+            f"<(set OUTREACH_PUBLIC_URL)/u/{token}>, "
+            f"<mailto:team@mj.example?subject=unsubscribe-{token}>")
+        assert email.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert f"/u/{token}" in email.text
+    assert len(set(tokens.values())) == 3

@@ -149,3 +149,15 @@ def test_twilio_unreachable_is_retry(providers):
     transport = TwilioTransport("AC" + "0" * 32, "t", from_number="+1", base_url=url,
                                 timeout=1.0)
     assert transport.send(SMS).outcome == "retry"
+
+
+def test_unsubscribe_headers_reach_every_email_transport(tmp_path, providers):
+    headers = {"List-Unsubscribe": "<https://x.example/u/t>, <mailto:u@x.example>",
+               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    message = Message(9, "email", "ana@example.org", "Org <o@x.example>", "hi", subject="s",
+                      headers=headers)
+    FilesTransport(tmp_path, "email").send(message)
+    parsed = email.message_from_bytes((tmp_path / "email" / "0000000009.eml").read_bytes())
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    sendgrid(providers).send(message)
+    assert providers.standin.emails[-1]["headers"] == headers

@@ -44,9 +44,11 @@ signers = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("referral_code", String(16)),  # the signer's share link: PUBLIC_URL/?ref=CODE
     Column("referred_by", Integer),  # the signer whose link brought this one
+    Column("unsubscribe_token", String(32)),  # 128 random bits: the link is the credential
     Index("signers_email_key", "email_key", unique=True),
     Index("signers_phone", "phone", unique=True),
     Index("signers_referral_code", "referral_code", unique=True),
+    Index("signers_unsubscribe_token", "unsubscribe_token", unique=True),
 )
 
 # What `outreach match` derived from a signer's address: recomputable, so kept apart from what

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -244,20 +244,31 @@ def audience_frame(connection: Connection) -> pd.DataFrame:
     return frame.astype({"id": "int64"})
 
 
-def assign_referral_codes(connection: Connection, signer_ids: Sequence[int]) -> int:
-    """Give each of these signers without one a short, unguessable referral code."""
+def _assign(connection: Connection, signer_ids: Sequence[int], column: str,
+            make: Callable[[], str]) -> int:
     missing = [row[0] for start in range(0, len(signer_ids), 1000) for row in connection.execute(
         select(signers.c.id).where(signers.c.id.in_(list(signer_ids[start:start + 1000])),
-                                   signers.c.referral_code.is_(None)))]
-    if not missing:
-        return 0
-    statement = update(signers).where(signers.c.id == bindparam("signer_id")).values(
-        referral_code=bindparam("code"))
-    # 48 random bits per code: a collision in a million signers is a one-in-500 event, and
-    # the unique index would refuse it rather than mix two signers' referrals.
-    connection.execute(statement, [{"signer_id": i, "code": secrets.token_urlsafe(6)}
-                                   for i in missing])
+                                   signers.c[column].is_(None)))]
+    if missing:
+        statement = update(signers).where(signers.c.id == bindparam("signer_id")).values(
+            {column: bindparam("code")})
+        connection.execute(statement, [{"signer_id": i, "code": make()} for i in missing])
     return len(missing)
+
+
+def assign_referral_codes(connection: Connection, signer_ids: Sequence[int]) -> int:
+    """Give each of these signers without one a short, unguessable referral code.
+
+    48 random bits per code: a collision in a million signers is a one-in-500 event, and the
+    unique index would refuse it rather than mix two signers' referrals.
+    """
+    return _assign(connection, signer_ids, "referral_code", lambda: secrets.token_urlsafe(6))
+
+
+def assign_unsubscribe_tokens(connection: Connection, signer_ids: Sequence[int]) -> int:
+    """Per-signer unsubscribe tokens, 128 random bits: whoever holds the link may use it."""
+    return _assign(connection, signer_ids, "unsubscribe_token",
+                   lambda: secrets.token_urlsafe(16))
 
 
 def signer_ids_by_referral_code(connection: Connection, codes: Sequence[str]) -> dict[str, int]:
