@@ -22,6 +22,13 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 CONFIDENCES = ("exact", "zip", "city", "ambiguous", "none")
 
 
+def _all_match(values: list[str], pattern: str, what: str) -> list[str]:
+    for value in values:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"{value!r} is not {what}")
+    return values
+
+
 class CampaignError(ValueError):
     """A campaign file cannot be used (one line: file, key, reason)."""
 
@@ -52,18 +59,12 @@ class Audience(_Strict):
     @field_validator("states")
     @classmethod
     def _states(cls, states: list[str]) -> list[str]:
-        for state in states:
-            if not re.fullmatch(r"[A-Z]{2}", state):
-                raise ValueError(f"{state!r} is not a two-letter state code")
-        return states
+        return _all_match(states, r"[A-Z]{2}", "a two-letter state code")
 
     @field_validator("counties")
     @classmethod
     def _counties(cls, counties: list[str]) -> list[str]:
-        for county in counties:
-            if not re.fullmatch(r"\d{5}", county):
-                raise ValueError(f"{county!r} is not a 5-digit county FIPS code")
-        return counties
+        return _all_match(counties, r"\d{5}", "a 5-digit county FIPS code")
 
 
 class Step(_Strict):
@@ -83,9 +84,7 @@ class Step(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError(f"{name!r} is not lower_case_with_underscores")
-        return name
+        return _all_match([name], _NAME.pattern, "lower_case_with_underscores")[0]
 
     @field_validator("delay", mode="before")
     @classmethod
@@ -109,9 +108,7 @@ class Campaign(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError(f"{name!r} is not lower_case_with_underscores")
-        return name
+        return _all_match([name], _NAME.pattern, "lower_case_with_underscores")[0]
 
     @field_validator("steps")
     @classmethod

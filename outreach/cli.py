@@ -374,31 +374,21 @@ def _switch(campaign: str, state: str, as_json: bool) -> None:
                                                  if state == "cancelled" else ""))
 
 
-@cli.command("cancel")
-@click.argument("campaign")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@clear_errors
-def cancel_command(campaign: str, as_json: bool) -> None:
-    """Withdraw a launched campaign's queued messages (those already sent stay sent)."""
-    _switch(campaign, "cancelled", as_json)
+def _switch_command(name: str, state: str, help_text: str) -> None:
+    """Register `outreach NAME CAMPAIGN [--json]`, which sets the campaign's run state."""
+
+    @cli.command(name, help=help_text)
+    @click.argument("campaign")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    @clear_errors
+    def command(campaign: str, as_json: bool) -> None:
+        _switch(campaign, state, as_json)
 
 
-@cli.command("pause")
-@click.argument("campaign")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@clear_errors
-def pause_command(campaign: str, as_json: bool) -> None:
-    """Stop sending a campaign; its queued messages wait for resume."""
-    _switch(campaign, "paused", as_json)
-
-
-@cli.command("resume")
-@click.argument("campaign")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@clear_errors
-def resume_command(campaign: str, as_json: bool) -> None:
-    """Send a paused campaign again."""
-    _switch(campaign, "active", as_json)
+_switch_command("cancel", "cancelled",
+                "Withdraw a launched campaign's queued messages (those already sent stay sent).")
+_switch_command("pause", "paused", "Stop sending a campaign; its queued messages wait.")
+_switch_command("resume", "active", "Send a paused campaign again.")
 
 
 @cli.group("suppress")
