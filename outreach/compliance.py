@@ -94,6 +94,23 @@ def next_opening(now: datetime, zone: str, window: tuple[time, time],
     raise ValueError("no opening within a week")
 
 
+def opening_everywhere(now: datetime, zones: Sequence[str], window: tuple[time, time],
+                       weekdays_only: bool = False) -> datetime:
+    """The first moment from `now` at which the window is open in every one of the zones.
+
+    Taking the latest of the zones' own next openings is not enough: at 21:30 Eastern the
+    next Eastern opening (8:00) falls in Honolulu's night. So the candidate moves forward
+    until every zone agrees (twice at most for U.S. zones, whose windows overlap daily).
+    """
+    candidate = now
+    for _ in range(16):
+        latest = max(next_opening(candidate, zone, window, weekdays_only) for zone in zones)
+        if latest == candidate:
+            return candidate
+        candidate = latest
+    raise ValueError("the windows of these time zones never overlap")
+
+
 @dataclass
 class _Recipient:
     state: str | None
@@ -146,7 +163,7 @@ class Gate:
             return Decision("skip", reason="no SMS consent")
         window = self.sms_window([recipient.state, area_code_state(message.to)])
         zones = [recipient.time_zone] if recipient.time_zone else list(US_ZONES)
-        opening = max(next_opening(now, zone, window) for zone in zones)
+        opening = opening_everywhere(now, zones, window)
         if opening > now:
             return Decision("defer", until=opening,
                             reason="quiet hours in the recipient's time zone")
@@ -171,8 +188,8 @@ class Gate:
         except KeyError:
             return Decision("skip", reason=f"office {office_id} is no longer in the roster")
         zone = self.county_zones.get(office.county_fips[0])
-        opening = max(next_opening(now, z, OFFICE_HOURS, weekdays_only=True)
-                      for z in ([zone] if zone else US_ZONES))
+        opening = opening_everywhere(now, [zone] if zone else list(US_ZONES), OFFICE_HOURS,
+                                     weekdays_only=True)
         if opening > now:
             return Decision("defer", until=opening, reason="outside the office's business hours")
         return ALLOW

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from outreach.campaigns import Campaign, Step
-from outreach.compliance import US_ZONES, area_code_state, next_opening, strictest_window
+from outreach.compliance import US_ZONES, area_code_state, opening_everywhere, strictest_window
 from outreach.roster import Roster
 from outreach.store import outbox as box
 from outreach.store.signers import (
@@ -54,7 +54,7 @@ def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame) -> dict[str, o
         window = strictest_window([person["state"], area_code_state(person["phone"] or "")])
         zone = person["time_zone"]
         zones = [zone] if isinstance(zone, str) and zone else list(US_ZONES)
-        opening = max(next_opening(when.to_pydatetime(), z, window) for z in zones)
+        opening = opening_everywhere(when.to_pydatetime(), zones, window)
         if opening > when:
             releases.append(opening)
     preview: dict[str, object] = {

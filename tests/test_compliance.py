@@ -94,6 +94,10 @@ def test_unknown_time_zone_waits_for_the_hours_open_everywhere(gate):
     assert decision.until == datetime(2026, 11, 27, 8, 0,
                                       tzinfo=ZoneInfo("Pacific/Honolulu")).astimezone(UTC)
     assert decide(gate, 8, at_eastern(14, 0)).action == "allow"
+    # At 21:30 Eastern the next Eastern 8 a.m. is 3 a.m. in Honolulu: wait for both.
+    late = decide(gate, 8, at_eastern(21, 30))
+    assert late.until == datetime(2026, 11, 28, 8, 0,
+                                  tzinfo=ZoneInfo("Pacific/Honolulu")).astimezone(UTC)
 
 
 def test_withdrawn_consent_wins_at_send_time(gate, store):
