@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-CONFIDENCES = ("exact", "zip", "city", "ambiguous", "none")
 
 
 def _all_match(values: list[str], pattern: str, what: str) -> list[str]:

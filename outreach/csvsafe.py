@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TextIO
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -30,9 +29,3 @@ class SafeCsvWriter:
     def writerow(self, row: Iterable[object]) -> None:
         self._writer.writerow([escape_cell(v) for v in row])
 
-
-def write_safe_csv(path: Path, header: Sequence[str], rows: Iterable[Iterable[object]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = SafeCsvWriter(handle, header)
-        for row in rows:
-            writer.writerow(row)

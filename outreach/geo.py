@@ -45,7 +45,6 @@ _ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
 # misreads some of these ("La Jolla, CA" -> a landmark "La" in "Jolla").
 _CITY_STATE = re.compile(r"^(?P<city>[^,\d]+),\s*(?P<state>[A-Za-z][A-Za-z .]*?)\.?"
                          r"(?:\s+(?P<zip>\d{5}(?:-?\d{4})?))?$")
-CONFIDENCES = ("exact", "zip", "city", "ambiguous")
 
 
 class AddressError(ValueError):

@@ -11,6 +11,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -136,11 +137,14 @@ class Roster:
     def __len__(self) -> int:
         return len(self.offices)
 
+    @cached_property
+    def _by_id(self) -> dict[str, Office]:
+        return {office.office_id: office for office in self.offices}
+
     def office(self, office_id: str) -> Office:
-        for office in self.offices:
-            if office.office_id == office_id:
-                return office
-        raise KeyError(office_id)
+        """The office by id (KeyError if the roster no longer has it); the renderer asks this
+        for every message, so it is a dictionary look-up, not a scan."""
+        return self._by_id[office_id]
 
     def names_place(self, county_fips: str, place: str) -> bool:
         """Whether some office's town list for this county names the place."""
