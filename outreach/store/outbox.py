@@ -21,6 +21,7 @@ from sqlalchemy import (
     Engine,
     Row,
     String,
+    Table,
     Text,
     Update,
     bindparam,
@@ -83,9 +84,10 @@ class OutboxRow:
                    row.last_error, as_utc(row.updated_at))
 
 
-def _insert(connection: Connection):  # type: ignore[no-untyped-def]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(outbox)
+def _insert(bind: Connection | Engine, table: Table):  # type: ignore[no-untyped-def]
+    """An INSERT that knows ON CONFLICT, in the dialect of the database at hand."""
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def enqueue(connection: Connection, messages: Iterable[NewMessage], now: datetime) -> int:
@@ -99,7 +101,8 @@ def enqueue(connection: Connection, messages: Iterable[NewMessage], now: datetim
     } for m in messages]
     if not rows:
         return 0
-    statement = _insert(connection).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    statement = _insert(connection, outbox).on_conflict_do_nothing(
+        index_elements=["idempotency_key"])
     return len(connection.execute(statement.returning(outbox.c.id), rows).all())
 
 
@@ -279,8 +282,7 @@ def fail_unsent(engine: Engine, row_id: int, worker: str, error: str, now: datet
 def suppress(engine: Engine, channel: str, address: str, source: str, reason: str,
              now: datetime) -> None:
     """Put an address on the global suppression list (idempotent; re-adds a removed one)."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(suppressions).values(
+    statement = _insert(engine, suppressions).values(
         channel=channel, address=address.lower(), source=source, reason=reason,
         created_at=now)
     statement = statement.on_conflict_do_update(
@@ -373,9 +375,8 @@ def set_run_state(engine: Engine, campaign: str, state: str, now: datetime) -> i
     Returns how many queued rows a cancel withdrew."""
     if state not in RUN_STATES:
         raise ValueError(f"not a campaign state: {state}")
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(campaign_runs).values(campaign=campaign, state=state,
-                                                  launched_at=now, updated_at=now)
+    upsert = _insert(engine, campaign_runs).values(campaign=campaign, state=state,
+                                                   launched_at=now, updated_at=now)
     upsert = upsert.on_conflict_do_update(index_elements=["campaign"],
                                           set_={"state": state, "updated_at": now})
     with engine.begin() as connection:

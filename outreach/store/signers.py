@@ -115,7 +115,7 @@ def insert_signers(connection: Connection, frame: pd.DataFrame) -> list[int]:
     for column in stamps:
         values[column] = _timestamps(connection, frame[column])
     values = values[list(INSERT_COLUMNS)]
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    marker = _marker(connection)
     connection.exec_driver_sql(
         f"INSERT INTO signers ({', '.join(INSERT_COLUMNS)}) "
         f"VALUES ({', '.join([marker] * len(INSERT_COLUMNS))})",
@@ -185,6 +185,11 @@ def record_import(connection: Connection, file_name: str, started_at: datetime,
         rejected=counts["rejected"]))
 
 
+def _marker(connection: Connection) -> str:
+    """The driver's placeholder, for statements sent straight to it (executemany)."""
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
 def _driver_rows(connection: Connection, sql: str) -> list[tuple]:
     """Plain tuples from the driver: building a million SQLAlchemy Rows costs seconds."""
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -219,7 +224,7 @@ def save_matches(connection: Connection, matches: pd.DataFrame, matched_at: date
     rows = rows.where(rows.notna(), None)
     stamp = matched_at.strftime(SQLITE_TIMESTAMP) if connection.dialect.name == "sqlite" \
         else matched_at
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    marker = _marker(connection)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
     connection.exec_driver_sql(
         f"INSERT INTO signer_matches ({', '.join(columns)}) "
