@@ -32,7 +32,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from outreach.store.schema import OUTBOX_STATES, campaign_runs, outbox, signers, suppressions
+from outreach.store.schema import (
+    OUTBOX_STATES,
+    campaign_runs,
+    outbox,
+    send_holds,
+    signers,
+    suppressions,
+)
 from outreach.store.signers import as_utc
 
 CLAIMABLE = ("queued", "retry")
@@ -114,9 +121,12 @@ def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
     never wait for each other. SQLite: the transaction is BEGIN IMMEDIATE (one writer).
     """
     halted = select(campaign_runs.c.campaign).where(campaign_runs.c.state != "active")
+    held = select(send_holds.c.id).where(
+        send_holds.c.campaign == outbox.c.campaign, send_holds.c.step == outbox.c.step,
+        send_holds.c.channel == outbox.c.channel, send_holds.c.lifted_at.is_(None))
     due = (select(outbox.c.id)
            .where(outbox.c.state.in_(CLAIMABLE), outbox.c.not_before <= now,
-                  outbox.c.campaign.not_in(halted))
+                  outbox.c.campaign.not_in(halted), ~held.exists())
            .order_by(outbox.c.not_before, outbox.c.id).limit(limit))
     if engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
@@ -363,6 +373,14 @@ def outbox_report(connection: Connection) -> dict[str, object]:
         "runs": run_states(connection),
         "opt_outs_by_source": opt_outs,
         "referrals": referrals,
+        "holds": [{"campaign": h.campaign, "step": h.step, "channel": h.channel,
+                   "reason": h.reason, "since": h.created_at.isoformat()}
+                  for h in connection.execute(select(send_holds)
+                                              .where(send_holds.c.lifted_at.is_(None)))],
+        "delivery": dict(connection.execute(
+            select(outbox.c.delivery_status, func.count())
+            .where(outbox.c.delivery_status.is_not(None))
+            .group_by(outbox.c.delivery_status)).all()),
         "attention": [dict(r._mapping) for r in attention],
     }
 
@@ -381,6 +399,11 @@ def set_run_state(engine: Engine, campaign: str, state: str, now: datetime) -> i
                                           set_={"state": state, "updated_at": now})
     with engine.begin() as connection:
         connection.execute(upsert)
+        if state == "active":  # an organizer's resume also lifts automatic holds
+            connection.execute(update(send_holds)
+                               .where(send_holds.c.campaign == campaign,
+                                      send_holds.c.lifted_at.is_(None))
+                               .values(lifted_at=now))
         if state != "cancelled":
             return 0
         return connection.execute(

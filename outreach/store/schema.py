@@ -107,8 +107,44 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
+    # What the provider told us afterwards (webhooks): delivered, undelivered, opened...
+    Column("delivery_status", String(20)),
+    Column("delivery_updated_at", DateTime(timezone=True)),
     Index("outbox_idempotency_key", "idempotency_key", unique=True),
     Index("outbox_due", "state", "not_before"),
+    Index("outbox_provider_message_id", "provider_message_id"),
+)
+
+# Every provider event we acted on, once: SendGrid retries webhooks for a day (a retry may carry
+# a new sg_event_id) and Twilio may call twice, so an event is keyed by what it says
+# (our message, the event, its time), and a second copy changes nothing.
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedupe_key", String(300), nullable=False),
+    Column("provider", String(20), nullable=False),  # twilio | sendgrid
+    Column("outbox_id", Integer),  # None: a message we cannot tie to the outbox
+    Column("event", String(40), nullable=False),
+    Column("error_code", String(20)),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("message_events_dedupe_key", "dedupe_key", unique=True),
+    Index("message_events_outbox_id", "outbox_id"),
+)
+
+# A campaign step's channel held back automatically (e.g. a spike of carrier spam filtering):
+# its rows wait in the queue until an organizer resumes the campaign. Lifting keeps the entry.
+send_holds = Table(
+    "send_holds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign", String(100), nullable=False),
+    Column("step", String(100), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("lifted_at", DateTime(timezone=True)),
 )
 
 # Addresses nobody may message again on a channel, whatever the campaign: provider signals
