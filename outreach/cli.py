@@ -487,9 +487,36 @@ def report_command(as_json: bool) -> None:
     opt_outs = ", ".join(f"{k} {v}" for k, v in report["opt_outs_by_source"].items())
     click.echo(f"Opt-outs: {opt_outs or 'none'}; signers who came through a referral: "
                f"{report['referrals']}")
+    for held in report["holds"]:
+        click.echo(f"HELD {held['campaign']}/{held['step']}/{held['channel']} since "
+                   f"{held['since']}: {held['reason']} (`outreach resume "
+                   f"{held['campaign']}` lifts it)")
+    if report["delivery"]:
+        click.echo("Delivery (provider reports): " + ", ".join(
+            f"{k} {v}" for k, v in sorted(report["delivery"].items())))
     for row in report["attention"]:
         click.echo(f"  {row['state']}: outbox {row['id']} ({row['campaign']}/{row['step']}/"
                    f"{row['channel']}): {row['last_error']}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@clear_errors
+def serve_command(host: str, port: int) -> None:
+    """The web app: petition page, webhooks, unsubscribe links, dashboard, /healthz."""
+    import uvicorn
+
+    from outreach.web import create_app
+
+    settings = Settings.from_env()
+    if not settings.public_url:
+        click.echo("outreach: warning: OUTREACH_PUBLIC_URL is not set: webhooks will be "
+                   "refused (their signatures cover the public URL) and links in messages "
+                   "will be wrong", err=True)
+    # No access log: request paths carry unsubscribe tokens, which are credentials.
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 
 
 @cli.command()

@@ -52,6 +52,11 @@ class Settings:
     stale_sending_seconds: float
     organization: str
     mailing_address: str
+    twilio_opt_out: str
+    sendgrid_webhook_public_key: str | None
+    spam_alarm_min_errors: int
+    spam_alarm_share: float
+    spam_alarm_window_minutes: float
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -103,6 +108,16 @@ class Settings:
             mailing_address=env.get("OUTREACH_MAILING_ADDRESS",
                                     "(set OUTREACH_MAILING_ADDRESS: CAN-SPAM requires a postal "
                                     "address)"),
+            # "twilio": Twilio's opt-out handling (on by default for long codes; Advanced
+            # Opt-Out) answers STOP and START itself, and a second answer from us would be
+            # refused with error 21610. "ours": we answer them.
+            twilio_opt_out=_choice(env, "OUTREACH_TWILIO_OPT_OUT", "twilio", ("twilio", "ours")),
+            # The "Verification Key" of SendGrid's signed Event Webhook (base64 DER).
+            sendgrid_webhook_public_key=env.get("OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
+            spam_alarm_min_errors=int(_positive_float(env, "OUTREACH_SPAM_ALARM_MIN_ERRORS", 5)),
+            spam_alarm_share=_positive_float(env, "OUTREACH_SPAM_ALARM_SHARE", 0.05),
+            spam_alarm_window_minutes=_positive_float(env, "OUTREACH_SPAM_ALARM_WINDOW_MINUTES",
+                                                      60),
         )
 
 

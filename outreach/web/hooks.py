@@ -1,0 +1,85 @@
+"""Provider webhooks: Twilio inbound texts (STOP/START/HELP) and status callbacks, SendGrid's
+Event Webhook. Every route verifies the provider's signature first (signatures.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from twilio.twiml.messaging_response import MessagingResponse
+
+from outreach.consent import opt_in_sms, opt_out, sms_keyword
+from outreach.delivery import SpamAlarm, sendgrid_events, twilio_status
+from outreach.signer_fields import check_phone
+from outreach.store import events as store
+from outreach.web.app import state_of
+from outreach.web.signatures import SendGridBody, TwilioParams
+
+log = logging.getLogger("outreach.web")
+router = APIRouter(prefix="/hooks")
+
+
+def _twiml(reply: str | None = None) -> Response:
+    answer = MessagingResponse()
+    if reply:
+        answer.message(reply)
+    return Response(str(answer), media_type="application/xml")
+
+
+@router.post("/twilio/inbound")
+def twilio_inbound(request: Request, params: TwilioParams) -> Response:
+    """A text to our number. Keywords act at once; anything else is only logged (masked)."""
+    state = state_of(request)
+    settings, now = state.settings, state.clock()
+    phone = check_phone(params.get("From", "")).value
+    keyword = sms_keyword(params.get("Body", ""))
+    if phone is None:
+        return _twiml()
+    with state.engine.begin() as connection:  # Twilio may deliver a webhook twice
+        first = store.record_event(connection, provider="twilio",
+                                   dedupe_key=f"twilio-inbound:{params.get('MessageSid', '')}",
+                                   outbox_id=None, event=f"inbound-{keyword or 'text'}",
+                                   occurred_at=now, now=now)
+    if not first:
+        return _twiml()
+    ours = settings.twilio_opt_out == "ours"
+    organization = settings.organization
+    if keyword == "stop":
+        withdrawn = opt_out(state.engine, "sms", phone, "sms-stop",
+                            f"texted {params.get('Body', '').strip()[:20]}", now)
+        log.info("SMS opt-out by keyword; %d queued texts withdrawn", withdrawn)
+        return _twiml(f"{organization}: you are unsubscribed and will get no more texts. "
+                      "Reply START to resubscribe." if ours else None)
+    if keyword == "start":
+        opt_in_sms(state.engine, phone, "texted START", now)
+        return _twiml(f"{organization}: you are subscribed again. Reply STOP to opt out."
+                      if ours else None)
+    if keyword == "help" and params.get("OptOutType", "").upper() != "HELP":
+        return _twiml(f"{organization}: petition updates and calls to action. "
+                      "Msg & data rates may apply. Reply STOP to opt out.")
+    return _twiml()
+
+
+@router.post("/twilio/status")
+def twilio_status_callback(request: Request, params: TwilioParams) -> Response:
+    state = state_of(request)
+    settings = state.settings
+    alarm = SpamAlarm(settings.spam_alarm_min_errors, settings.spam_alarm_share,
+                      timedelta(minutes=settings.spam_alarm_window_minutes))
+    outcome = twilio_status(state.engine, params, state.clock(), alarm)
+    log.debug("Twilio status callback: %s", outcome)
+    return Response(status_code=204)
+
+
+@router.post("/sendgrid/events")
+def sendgrid_event_webhook(request: Request, body: SendGridBody) -> dict:
+    try:
+        events = json.loads(body)
+    except ValueError:
+        raise HTTPException(400, "the body is not JSON") from None
+    if not isinstance(events, list):
+        raise HTTPException(400, "expected a JSON array of events")
+    state = state_of(request)
+    return dict(sendgrid_events(state.engine, events, state.clock()))

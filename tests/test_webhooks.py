@@ -1,0 +1,300 @@
+"""Webhooks: keywords, status callbacks, SendGrid events, unsubscribe links; signed or refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from outreach.consent import sms_keyword
+from outreach.intake import intake
+from outreach.store import outbox as box
+from outreach.store.outbox import outbox_report
+from outreach.store.schema import outbox, signers, suppressions
+from outreach.testing.webhooks import SendGridCaller, TwilioCaller
+from outreach.web import create_app
+from tests.web_helpers import TWILIO_TOKEN, snapshot, web_settings
+
+PUBLIC = "https://mj.example"
+PHONES = ["+12155550101", "+12155550102", "+12155550103"]
+NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def people(tmp_path, store):
+    path = tmp_path / "signers.csv"
+    path.write_text("first_name,email,phone,zip,sms_opt_in\n" + "".join(
+        f"P{i},p{i}@example.org,{phone},19107,yes\n" for i, phone in enumerate(PHONES)))
+    intake(path, store)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "welcome", channel, "signer", str(i + 1),
+                                                "welcome", {}, NOW)
+                                 for i in range(3) for channel in ("sms", "email")], NOW)
+    return store
+
+
+@pytest.fixture
+def sendgrid() -> SendGridCaller:
+    return SendGridCaller()
+
+
+@pytest.fixture
+def client(people, sendgrid):
+    settings = web_settings(PUBLIC, OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY=sendgrid.public_key)
+    app = create_app(settings, engine=people, clock=lambda: datetime.now(UTC))
+    with TestClient(app, base_url=PUBLIC) as test_client:
+        yield test_client
+
+
+twilio = TwilioCaller(TWILIO_TOKEN)
+
+
+def post_twilio(client, route: str, params: dict[str, str], signature: str | None = None):
+    signature = twilio.sign(PUBLIC + route, params) if signature is None else signature
+    return client.post(route, data=params, headers={"X-Twilio-Signature": signature})
+
+
+def post_sendgrid(client, events: list[dict], caller: SendGridCaller,
+                  timestamp: int | None = None):
+    body, headers = caller.request(events, timestamp)
+    return client.post("/hooks/sendgrid/events", content=body.encode(), headers=headers)
+
+
+def sms_states(engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        return {r.recipient_id: r.state for r in connection.execute(
+            select(outbox.c.recipient_id, outbox.c.state).where(outbox.c.channel == "sms"))}
+
+
+def suppressed(engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        return {r.address: r.source for r in connection.execute(
+            select(suppressions).where(suppressions.c.removed_at.is_(None)))}
+
+
+@pytest.mark.parametrize(("body", "keyword"), [
+    ("STOP", "stop"), ("stop", "stop"), ("  Stop. ", "stop"), ("STOP!!", "stop"),
+    ("stopall", "stop"), ("Unsubscribe", "stop"), ("cancel", "stop"), ("END", "stop"),
+    ("quit", "stop"), ("revoke", "stop"), ("optout", "stop"), ("start", "start"),
+    ("Unstop", "start"), ("yes", "start"), ("HELP", "help"), ("info?", "help"),
+    ("we have got to STOP this bill", None), ("stop it", None), ("STOPPED", None),
+    ("", None), ("thanks!", None),
+])
+def test_keywords_are_single_words(body, keyword):
+    assert sms_keyword(body) == keyword
+
+
+def test_stop_suppresses_clears_consent_and_withdraws_queued_texts(client, people):
+    response = post_twilio(client, "/hooks/twilio/inbound", twilio.inbound(PHONES[0], "Stop"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    assert "<Message>" not in response.text  # Twilio's own opt-out answers; never twice
+    assert suppressed(people) == {PHONES[0]: "sms-stop"}
+    assert sms_states(people) == {"1": "skipped", "2": "queued", "3": "queued"}
+    with people.connect() as connection:
+        consent = dict(connection.execute(select(signers.c.phone, signers.c.sms_opt_in)).all())
+    assert consent[PHONES[0]] is False and consent[PHONES[1]] is True
+
+
+def test_a_sentence_containing_stop_is_not_an_opt_out(client, people):
+    post_twilio(client, "/hooks/twilio/inbound",
+                twilio.inbound(PHONES[0], "we have got to STOP this bill"))
+    assert suppressed(people) == {}
+    assert sms_states(people)["1"] == "queued"
+
+
+def test_start_resubscribes_and_help_answers_with_name_and_opt_out(client, people):
+    post_twilio(client, "/hooks/twilio/inbound", twilio.inbound(PHONES[1], "STOPALL"))
+    assert PHONES[1] in suppressed(people)
+    post_twilio(client, "/hooks/twilio/inbound", twilio.inbound(PHONES[1], "unstop"))
+    assert PHONES[1] not in suppressed(people)
+    with people.connect() as connection:
+        history = connection.execute(select(suppressions.c.removed_reason)).scalars().all()
+    assert history == ["texted START"]  # the lifted entry stays as evidence
+    help_answer = post_twilio(client, "/hooks/twilio/inbound", twilio.inbound(PHONES[1], "help"))
+    assert "MJ Campaign" in help_answer.text and "Reply STOP to opt out" in help_answer.text
+    answered_by_twilio = post_twilio(client, "/hooks/twilio/inbound",
+                                     twilio.inbound(PHONES[1], "HELP", OptOutType="HELP"))
+    assert "<Message>" not in answered_by_twilio.text
+
+
+def test_our_own_confirmation_is_a_setting(people):
+    settings = web_settings(PUBLIC, OUTREACH_TWILIO_OPT_OUT="ours")
+    with TestClient(create_app(settings, engine=people), base_url=PUBLIC) as client:
+        answer = post_twilio(client, "/hooks/twilio/inbound", twilio.inbound(PHONES[2], "END"))
+    assert "unsubscribed" in answer.text and "START" in answer.text
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", "forged"])
+def test_forged_twilio_requests_get_403_and_change_nothing(client, people, signature):
+    before = snapshot(people)
+    stop = twilio.inbound(PHONES[0], "STOP")
+    assert post_twilio(client, "/hooks/twilio/inbound", stop, signature=signature
+                       ).status_code == 403
+    other_token = TwilioCaller("someone-elses-token").sign(PUBLIC + "/hooks/twilio/inbound", stop)
+    assert post_twilio(client, "/hooks/twilio/inbound", stop, signature=other_token
+                       ).status_code == 403
+    signed = twilio.sign(PUBLIC + "/hooks/twilio/inbound", stop)
+    tampered = {**stop, "From": PHONES[1]}  # a good signature over other parameters
+    assert post_twilio(client, "/hooks/twilio/inbound", tampered, signature=signed
+                       ).status_code == 403
+    status = twilio.status("SMxyz", PHONES[0], "undelivered", "30005")
+    assert post_twilio(client, "/hooks/twilio/status", status, signature=signature
+                       ).status_code == 403
+    assert snapshot(people) == before
+
+
+def test_a_replayed_twilio_request_changes_nothing_more(client, people):
+    stop = twilio.inbound(PHONES[0], "STOP")
+    post_twilio(client, "/hooks/twilio/inbound", stop)
+    post_twilio(client, "/hooks/twilio/inbound", twilio.inbound(PHONES[0], "START"))
+    after_start = snapshot(people)
+    assert post_twilio(client, "/hooks/twilio/inbound", stop).status_code == 200  # replayed
+    assert snapshot(people) == after_start  # the old STOP did not act a second time
+
+
+def _sent_sms(engine, recipient: str, sid: str) -> int:
+    with engine.begin() as connection:
+        return connection.execute(
+            update(outbox).where(outbox.c.channel == "sms", outbox.c.recipient_id == recipient)
+            .values(state="sent", provider_message_id=sid).returning(outbox.c.id)).scalar_one()
+
+
+def test_status_callbacks_update_delivery_and_suppress_dead_numbers(client, people):
+    row = _sent_sms(people, "1", "SM1")
+    _sent_sms(people, "2", "SM2")
+    for status in ("sent", "delivered", "sent"):  # out of order: delivered stays
+        assert post_twilio(client, "/hooks/twilio/status",
+                           twilio.status("SM1", PHONES[0], status)).status_code == 204
+    post_twilio(client, "/hooks/twilio/status",
+                twilio.status("SM2", PHONES[1], "undelivered", "30005"))
+    with people.connect() as connection:
+        status = connection.execute(select(outbox.c.delivery_status)
+                                    .where(outbox.c.id == row)).scalar_one()
+    assert status == "delivered"
+    assert suppressed(people) == {PHONES[1]: "twilio-30005"}
+
+
+def test_a_spike_of_carrier_filtering_holds_the_sms_step(tmp_path, store):
+    phones = [f"+1215555{i:04d}" for i in range(30)]
+    path = tmp_path / "many.csv"
+    path.write_text("email,phone,zip,sms_opt_in\n" + "".join(
+        f"m{i}@example.org,{p},19107,yes\n" for i, p in enumerate(phones)))
+    intake(path, store)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "call", "sms", "signer", str(i + 1),
+                                                "call_your_da", {}, NOW) for i in range(30)],
+                    NOW)
+        box.enqueue(connection, [box.NewMessage("mj", "call", "email", "signer", "1",
+                                                "call_your_da", {}, NOW)], NOW)
+    for i in range(10):
+        _sent_sms(store, str(i + 1), f"SM{i}")
+    settings = web_settings(PUBLIC, OUTREACH_SPAM_ALARM_MIN_ERRORS="3",
+                            OUTREACH_SPAM_ALARM_SHARE="0.2")
+    with TestClient(create_app(settings, engine=store), base_url=PUBLIC) as client:
+        for i in range(7):
+            post_twilio(client, "/hooks/twilio/status", twilio.status(f"SM{i}", phones[i],
+                                                                      "delivered"))
+        for i in range(7, 10):
+            post_twilio(client, "/hooks/twilio/status",
+                        twilio.status(f"SM{i}", phones[i], "undelivered", "30007"))
+    with store.connect() as connection:
+        report = outbox_report(connection)
+    assert len(report["holds"]) == 1
+    assert report["holds"][0]["step"] == "call" and "30007" in report["holds"][0]["reason"]
+    assert "3 of 10" in report["holds"][0]["reason"]
+    claimed = box.claim(store, "w", 100, timedelta(minutes=1), NOW + timedelta(minutes=1))
+    assert [r.channel for r in claimed] == ["email"]  # the held texts wait; email goes on
+    box.release(store, "w", NOW)
+    box.set_run_state(store, "mj", "active", NOW)  # `outreach resume mj`
+    assert len(box.claim(store, "w", 100, timedelta(minutes=1), NOW)) == 21
+
+
+def test_sendgrid_events_update_status_once_and_suppress(client, people, sendgrid):
+    with people.connect() as connection:
+        email_rows = dict(connection.execute(
+            select(outbox.c.recipient_id, outbox.c.id).where(outbox.c.channel == "email")).all())
+    stamp = int(datetime.now(UTC).timestamp())
+    delivered = sendgrid.event("delivered", "p0@example.org", email_rows["1"], stamp)
+    first = post_sendgrid(client, [delivered, sendgrid.event("open", "p0@example.org",
+                                                             email_rows["1"], stamp + 5)],
+                          caller=sendgrid)
+    assert first.status_code == 200 and first.json() == {"delivered": 1, "open": 1}
+    retry = {**delivered, "sg_event_id": "a-new-id-on-retry"}  # SendGrid's retry, new id
+    assert post_sendgrid(client, [retry], caller=sendgrid).json() == {"duplicate": 1}
+    events = [sendgrid.event("bounce", "p1@example.org", email_rows["2"], stamp,
+                             type="bounce", reason="550 5.1.1 p1@example.org unknown"),
+              sendgrid.event("bounce", "p2@example.org", email_rows["3"], stamp,
+                             type="blocked", reason="421 try later"),
+              sendgrid.event("spamreport", "P2@Example.org", email_rows["3"], stamp + 1)]
+    assert post_sendgrid(client, events, caller=sendgrid).json() == {"suppressed": 2,
+                                                                     "bounce": 1}
+    assert suppressed(people) == {"p1@example.org": "sendgrid-bounce",
+                                  "p2@example.org": "sendgrid-spamreport"}
+    with people.connect() as connection:
+        reasons = connection.execute(select(suppressions.c.reason)).scalars().all()
+        status = connection.execute(select(outbox.c.delivery_status)
+                                    .where(outbox.c.id == email_rows["1"])).scalar_one()
+    assert status == "open"
+    assert not any("p1@example.org" in r for r in reasons)  # the SMTP text is masked
+
+
+def test_forged_or_replayed_sendgrid_events_get_403_and_change_nothing(client, people,
+                                                                       sendgrid):
+    before = snapshot(people)
+    unsubscribe = [SendGridCaller.event("unsubscribe", "p0@example.org", 2)]
+    assert post_sendgrid(client, unsubscribe, caller=SendGridCaller()).status_code == 403
+    eleven_minutes_ago = int((datetime.now(UTC) - timedelta(minutes=11)).timestamp())
+    assert post_sendgrid(client, unsubscribe, timestamp=eleven_minutes_ago,
+                         caller=sendgrid).status_code == 403  # a captured request, replayed
+    body, headers = sendgrid.request(unsubscribe)
+    tampered = body.replace("p0@", "p1@").encode()
+    assert client.post("/hooks/sendgrid/events", content=tampered,
+                       headers=headers).status_code == 403
+    assert client.post("/hooks/sendgrid/events", content=body.encode()).status_code == 403
+    assert snapshot(people) == before
+
+
+def _token(engine, signer_id: int) -> str:
+    from outreach.store.signers import assign_unsubscribe_tokens
+
+    with engine.begin() as connection:
+        assign_unsubscribe_tokens(connection, [signer_id])
+        return connection.execute(select(signers.c.unsubscribe_token)
+                                  .where(signers.c.id == signer_id)).scalar_one()
+
+
+def test_unsubscribe_get_asks_and_a_bare_post_unsubscribes(client, people):
+    token = _token(people, 1)
+    page = client.get(f"/u/{token}")
+    assert page.status_code == 200 and "<form method=\"post\"" in page.text
+    assert suppressed(people) == {}  # a link scanner's GET unsubscribes nobody
+    done = client.post(f"/u/{token}")  # RFC 8058 clients may send no body at all
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert suppressed(people) == {"p0@example.org": "unsubscribe-link"}
+    with people.connect() as connection:
+        email_states = dict(connection.execute(
+            select(outbox.c.recipient_id, outbox.c.state)
+            .where(outbox.c.channel == "email")).all())
+    assert email_states == {"1": "skipped", "2": "queued", "3": "queued"}
+
+
+def test_one_click_post_with_the_rfc8058_body(client, people):
+    token = _token(people, 2)
+    response = client.post(f"/u/{token}", content=b"List-Unsubscribe=One-Click",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200
+    assert "p1@example.org" in suppressed(people)
+
+
+def test_unknown_unsubscribe_token_is_404_and_changes_nothing(client, people):
+    before = snapshot(people)
+    assert client.get("/u/not-a-token").status_code == 404
+    assert client.post("/u/not-a-token").status_code == 404
+    assert snapshot(people) == before
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
