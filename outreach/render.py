@@ -59,6 +59,16 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+def with_sms_identity(text: str, organization: str) -> str:
+    """Every text names its sender and says how to stop (CTIA guidelines, carriers' filters):
+    a template an organizer edited without them gets them added, not sent bare."""
+    if organization.lower() not in text.lower():
+        text = f"{organization}: {text}"
+    if "STOP" not in text:
+        text = f"{text} Reply STOP to opt out."
+    return text
+
+
 class RenderError(ValueError):
     """This row cannot become a message (no template, no address, a template error)."""
 
@@ -149,8 +159,10 @@ class Renderer:
             raise RenderError("the signer has no phone number")
         # One line, and typographic quotes/dashes as their GSM-7 twins: a single curly quote
         # would make the message UCS-2 and halve what fits in a segment.
-        text = normalize_typography(self._text(f"sms/{row.template}.txt", context))
-        return Message(row.id, "sms", signer["phone"], sender.sms, text=" ".join(text.split()))
+        text = " ".join(normalize_typography(self._text(f"sms/{row.template}.txt",
+                                                         context)).split())
+        return Message(row.id, "sms", signer["phone"], sender.sms,
+                       text=with_sms_identity(text, sender.organization))
 
     @staticmethod
     def _unsubscribe_url(sender: Sender, token: str) -> str:

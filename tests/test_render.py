@@ -70,6 +70,21 @@ def test_sms_is_one_line_with_the_opt_out(rendered):
     assert sms.startswith("MJ Campaign: thanks for signing, Ana!")
 
 
+def test_an_edited_sms_template_without_name_or_opt_out_gets_both(tmp_path, store, roster):
+    (tmp_path / "sms").mkdir()
+    (tmp_path / "sms" / "bare.txt").write_text("Call your DA today!")
+    path = tmp_path / "s.csv"
+    path.write_text("phone,zip,sms_opt_in\n+12155550123,19107,yes\n")
+    intake(path, store)
+    now = datetime.now(UTC)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "b", "sms", "signer", "1", "bare", {},
+                                                now)], now)
+    rows = box.claim(store, "t", 5, timedelta(minutes=5), now)
+    message = Renderer(store, roster, tmp_path, SENDER).render_batch(rows)[rows[0].id]
+    assert message.text == "MJ Campaign: Call your DA today! Reply STOP to opt out."
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     ("+12156868000", "(215) 686-8000"), ("215.686.8000", "(215) 686-8000"),
     ("(215) 686-8000", "(215) 686-8000"), ("911", "911"), (None, "")])
