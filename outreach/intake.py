@@ -473,7 +473,8 @@ def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int
 
 
 def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
-           workers: int | None = None, source: str | None = None) -> IntakeSummary:
+           workers: int | None = None, source: str | None = None,
+           sha256: str | None = None) -> IntakeSummary:
     """Import one signer file; see the module docstring for what happens to each row."""
     path = Path(path)
     shape = inspect_file(path)
@@ -534,5 +535,5 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
     counts = {"rows": summary.rows, "imported": summary.imported,
               "duplicates": summary.duplicates, "rejected": summary.rejected}
     with engine.begin() as connection:
-        store.record_import(connection, path.name, started, counts)
+        store.record_import(connection, path.name, started, counts, sha256)
     return summary

@@ -79,6 +79,8 @@ imports = Table(
     Column("imported", Integer),
     Column("duplicates", Integer),
     Column("rejected", Integer),
+    Column("sha256", String(64)),  # the file's content: the inbox imports each file once
+    Index("imports_sha256", "sha256"),
 )
 
 # Every message the engine will ever send, one row each (DESIGN invariant 1). The row holds what
@@ -172,4 +174,19 @@ campaign_runs = Table(
     Column("state", String(10), nullable=False),
     Column("launched_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per scheduled job run, keyed by the fire time it serves: two schedulers on two hosts
+# that both wake for the 03:00 run insert the same key, and only the first runs the job.
+scheduler_runs = Table(
+    "scheduler_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job", String(100), nullable=False),
+    Column("fire_time", DateTime(timezone=True), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    Index("scheduler_runs_job_fire_time", "job", "fire_time", unique=True),
 )

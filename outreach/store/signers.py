@@ -178,11 +178,17 @@ def merge_signers(connection: Connection, newer: Sequence[dict], older: Sequence
 
 
 def record_import(connection: Connection, file_name: str, started_at: datetime,
-                  counts: dict[str, int]) -> None:
+                  counts: dict[str, int], sha256: str | None = None) -> None:
     connection.execute(insert(imports).values(
         file_name=file_name[:500], started_at=started_at, finished_at=datetime.now(UTC),
         rows=counts["rows"], imported=counts["imported"], duplicates=counts["duplicates"],
-        rejected=counts["rejected"]))
+        rejected=counts["rejected"], sha256=sha256))
+
+
+def imported_before(connection: Connection, sha256: str) -> bool:
+    """Whether a file with exactly this content was imported to the end already."""
+    return connection.execute(select(imports.c.id).where(
+        imports.c.sha256 == sha256, imports.c.finished_at.is_not(None))).first() is not None
 
 
 def _marker(connection: Connection) -> str:

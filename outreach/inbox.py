@@ -1,0 +1,110 @@
+"""The inbox folder (OUTREACH_INBOX_DIR): signer files dropped there are imported once each.
+
+A file moves inbox/ -> inbox/processing/ (an atomic rename: no other run takes it) -> intake
+-> inbox/processed/ with its rejects and warnings reports, or inbox/failed/ with a
+`.error.txt` saying why. A crash mid-import leaves the file in processing/, where the next run
+takes it again; the content hash in the imports table tells a file that was already imported
+to the end (moved to processed/ without importing it twice), and re-importing a half-imported
+file is harmless: intake merges rows it has seen into the same signers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from outreach.intake import IntakeError, intake
+from outreach.store.signers import imported_before
+
+log = logging.getLogger("outreach.inbox")
+
+SETTLE_SECONDS = 2.0  # a file written to in the last moments may still be arriving
+IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+REPORT_SUFFIXES = (".rejects.csv", ".warnings.csv")
+
+
+@dataclass
+class InboxResult:
+    file: str
+    outcome: str  # imported | already imported | failed
+    detail: dict[str, object]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _arrivals(inbox: Path, settle_seconds: float) -> list[Path]:
+    cutoff = time.time() - settle_seconds
+    return sorted(p for p in inbox.iterdir()
+                  if p.is_file() and not p.name.startswith(".")
+                  and not p.name.endswith(IGNORED_SUFFIXES + REPORT_SUFFIXES)
+                  and p.stat().st_mtime <= cutoff)
+
+
+def _unique(folder: Path, name: str) -> Path:
+    """folder/name, or folder/name with a timestamp if a file of that name is there already."""
+    target = folder / name
+    if target.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        target = folder / f"{Path(name).stem}.{stamp}{Path(name).suffix}"
+    return target
+
+
+def _file_away(path: Path, folder: Path) -> Path:
+    """Move a file and the reports intake wrote beside it."""
+    folder.mkdir(exist_ok=True)
+    target = _unique(folder, path.name)
+    for suffix in REPORT_SUFFIXES:
+        report = path.with_name(path.stem + suffix)
+        if report.exists():
+            report.rename(folder / (target.stem + suffix))
+    path.rename(target)
+    return target
+
+
+def process_inbox(engine: Engine, inbox: Path,
+                  settle_seconds: float = SETTLE_SECONDS) -> list[InboxResult]:
+    """Import every settled file in the inbox (and any a crash left in processing/)."""
+    processing = inbox / "processing"
+    processing.mkdir(parents=True, exist_ok=True)
+    for arrival in _arrivals(inbox, settle_seconds):
+        arrival.rename(_unique(processing, arrival.name))
+    results = []
+    for path in _arrivals(processing, 0.0):
+        results.append(_import_one(engine, inbox, path))
+    return results
+
+
+def _import_one(engine: Engine, inbox: Path, path: Path) -> InboxResult:
+    digest = sha256_of(path)
+    with engine.connect() as connection:
+        if imported_before(connection, digest):
+            moved = _file_away(path, inbox / "processed")
+            log.info("inbox: %s was imported before; filed as %s", path.name, moved.name)
+            return InboxResult(path.name, "already imported", {"moved_to": str(moved)})
+    try:
+        summary = intake(path, engine, sha256=digest)
+    except IntakeError as error:
+        moved = _file_away(path, inbox / "failed")
+        moved.with_name(moved.name + ".error.txt").write_text(f"{error}\n", encoding="utf-8")
+        log.warning("inbox: %s failed: %s", path.name, error)
+        return InboxResult(path.name, "failed", {"error": str(error),
+                                                 "moved_to": str(moved)})
+    moved = _file_away(path, inbox / "processed")
+    for key, suffix in (("rejects_file", ".rejects.csv"), ("warnings_file", ".warnings.csv")):
+        if getattr(summary, key):
+            setattr(summary, key, str(moved.with_name(moved.stem + suffix)))
+    log.info("inbox: %s: %d rows, %d imported, %d duplicates, %d rejected", path.name,
+             summary.rows, summary.imported, summary.duplicates, summary.rejected)
+    return InboxResult(path.name, "imported", {**summary.to_dict(), "moved_to": str(moved)})
