@@ -28,6 +28,9 @@ def _all_match(values: list[str], pattern: str, what: str) -> list[str]:
     return values
 
 
+SCHEDULE_FILE = "schedule.toml"  # jobs/ also holds the scheduler's file: not a campaign
+
+
 class CampaignError(ValueError):
     """A campaign file cannot be used (one line: file, key, reason)."""
 
@@ -159,7 +162,8 @@ def load_campaign(path: Path) -> Campaign:
 def find_campaign(jobs_dir: Path, name: str) -> Campaign:
     """The campaign called `name` in jobs/ (jobs/NAME.toml), or a path to a file."""
     path = Path(name) if name.endswith(".toml") else jobs_dir / f"{name}.toml"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in jobs_dir.glob("*.toml"))) or "none"
+    if not path.exists() or path.name == SCHEDULE_FILE:
+        known = ", ".join(sorted(p.stem for p in jobs_dir.glob("*.toml")
+                                 if p.name != SCHEDULE_FILE)) or "none"
         raise CampaignError(f"no campaign {name!r} in {jobs_dir} (known: {known})")
     return load_campaign(path)

@@ -6,8 +6,9 @@ human summary or, with --json, one JSON object. Bad input exits 2 with one line 
 
 from __future__ import annotations
 
-import functools
 import json
+import logging
+import os
 import shutil
 import signal
 import sys
@@ -25,7 +26,6 @@ from sqlalchemy import Engine
 from outreach import suppressions
 from outreach.campaigns import CampaignError, find_campaign
 from outreach.census import CensusGeocoder, GeocoderError
-from outreach.compliance import Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
 from outreach.geo import AddressError, Lookup, build_geo
@@ -34,13 +34,12 @@ from outreach.match import match
 from outreach.planner import StepPlan, launch, plan_campaign
 from outreach.preview import PlanError, Prices, preview
 from outreach.privacy import install_log_masking, mask
-from outreach.render import Renderer, Sender
 from outreach.roster import RosterError, coverage_report, load_roster
+from outreach.scheduler import SchedulerError
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.store.outbox import outbox_report, set_run_state
-from outreach.transports.select import build_transports
-from outreach.worker import Worker, WorkerOptions
+from outreach.wiring import build_renderer, build_worker
 
 DEMO_ADDRESSES = (
     "1421 Arch Street, Philadelphia, PA 19102",
@@ -58,6 +57,10 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _wants_json_logs() -> bool:
+    return os.environ.get("OUTREACH_LOG_FORMAT", "").strip().lower() == "json"
+
+
 def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the library's input errors into one line on stderr and exit code 2."""
 
@@ -66,7 +69,8 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,
-                CampaignError, PlanError, suppressions.SuppressionError) as error:
+                CampaignError, PlanError, suppressions.SuppressionError,
+                SchedulerError) as error:
             _fail(str(error))
 
     return wrapper
@@ -219,44 +223,6 @@ def match_command(rematch: bool, as_json: bool) -> None:
                f"{summary.with_felony_office} know their felony prosecutor")
     if summary.geocoder_note:
         click.echo(f"  note: {summary.geocoder_note}")
-
-
-def build_renderer(settings: Settings, engine: Engine) -> Renderer:
-    """The renderer, with each campaign's own sender identity and the default for the rest."""
-    counties = load_counties(settings.data_dir / "counties.csv")
-    default = Sender(settings.email_from, settings.twilio_from or "files",
-                     settings.organization, settings.mailing_address,
-                     settings.public_url or "")
-
-    @functools.cache
-    def campaign_sender(name: str) -> Sender | None:
-        try:
-            sender = find_campaign(settings.jobs_dir, name).sender
-        except CampaignError:
-            return None
-        return Sender(sender.email_from, sender.sms_from or default.sms, sender.organization,
-                      sender.mailing_address, default.public_url)
-
-    return Renderer(engine, load_roster(settings.roster_path, counties), settings.templates_dir,
-                    default, campaign_sender)
-
-
-def build_worker(settings: Settings, concurrency: int) -> Worker:
-    engine = db.open_store(settings.database_url)
-    renderer = build_renderer(settings, engine)
-    counties = load_counties(settings.data_dir / "counties.csv")
-    try:
-        windows = parse_windows(settings.sms_windows)
-    except ValueError:
-        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
-                          "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
-    gate = Gate(engine, renderer.roster, windows,
-                {fips: c.time_zone for fips, c in counties.by_fips.items()})
-    options = WorkerOptions(
-        concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
-        lease=timedelta(seconds=settings.claim_lease_seconds),
-        stale_sending_after=timedelta(seconds=settings.stale_sending_seconds))
-    return Worker(engine, build_transports(settings), renderer, gate=gate, options=options)
 
 
 @cli.command("worker")
@@ -499,6 +465,42 @@ def report_command(as_json: bool) -> None:
                    f"{row['channel']}): {row['last_error']}")
 
 
+@cli.command("scheduler")
+@clear_errors
+def scheduler_command() -> None:
+    """Run the schedules (built-ins and jobs/schedule.toml) until SIGTERM/SIGINT."""
+    from outreach.runner import run_scheduler
+
+    settings = Settings.from_env()
+    _long_running_logs(settings)
+    run_scheduler(settings)
+
+
+@cli.command("run")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
+              help="Messages in flight at once.")
+@click.option("--health-every", type=click.FloatRange(0.1), default=60.0, show_default=True,
+              help="Seconds between health lines in the log.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Serve this process's Prometheus metrics on this port.")
+@clear_errors
+def run_command(concurrency: int, health_every: float, metrics_port: int | None) -> None:
+    """Scheduler and worker in one process (one machine); SIGTERM: finish, release, exit 0."""
+    from outreach.runner import run_all
+
+    settings = Settings.from_env()
+    _long_running_logs(settings)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    run_all(settings, concurrency, health_every)
+
+
+def _long_running_logs(settings: Settings) -> None:
+    install_log_masking(logging.INFO, json_lines=settings.log_format == "json")
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
@@ -571,7 +573,7 @@ def demo(folder: Path) -> None:
 
 
 def main() -> None:
-    install_log_masking()
+    install_log_masking(json_lines=_wants_json_logs())
     cli(prog_name="outreach")
 
 

@@ -1,18 +1,23 @@
-"""Settings, read once from the environment (OUTREACH_*).
+"""Settings, read once from the environment (OUTREACH_*) and an optional outreach.toml.
 
-One place for every knob, so a deployment is described by its environment alone and secrets never
-live in files. Later issues add an optional outreach.toml; the environment will still win.
+One place for every knob. A deployment is described by its environment, or by a TOML file
+(OUTREACH_CONFIG, else ./outreach.toml) whose keys are the variable names without the prefix,
+lower-cased (`database_url = "..."`); the environment wins over the file. Secrets (API keys,
+auth tokens, passwords) are refused in the file: they come from the environment only.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 CENSUS_GEOCODER_URL = "https://geocoding.geo.census.gov/geocoder"
 GEOCODERS = ("offline", "census")
+SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET")
 
 
 class ConfigError(ValueError):
@@ -57,10 +62,15 @@ class Settings:
     spam_alarm_min_errors: int
     spam_alarm_share: float
     spam_alarm_window_minutes: float
+    inbox_dir: Path
+    roster_stale_days: int
+    log_format: str
+    time_zone: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
+        env = {**config_file_values(env), **env}
         data_dir = Path(env.get("OUTREACH_DATA_DIR", PACKAGE_ROOT / "data"))
         geocoder = env.get("OUTREACH_GEOCODER", "offline").strip().lower()
         if geocoder not in GEOCODERS:
@@ -118,7 +128,47 @@ class Settings:
             spam_alarm_share=_positive_float(env, "OUTREACH_SPAM_ALARM_SHARE", 0.05),
             spam_alarm_window_minutes=_positive_float(env, "OUTREACH_SPAM_ALARM_WINDOW_MINUTES",
                                                       60),
+            # Signer files dropped here are imported by the scheduler, once each.
+            inbox_dir=Path(env.get("OUTREACH_INBOX_DIR", "inbox")),
+            roster_stale_days=int(_positive_float(env, "OUTREACH_ROSTER_STALE_DAYS", 365)),
+            log_format=_choice(env, "OUTREACH_LOG_FORMAT", "text", ("text", "json")),
+            # The zone the built-in schedules (the nightly roster check) are stated in.
+            time_zone=_time_zone(env, "OUTREACH_TIME_ZONE", "America/New_York"),
         )
+
+
+def config_file_values(env: dict[str, str]) -> dict[str, str]:
+    """OUTREACH_* values from the TOML file (OUTREACH_CONFIG, else ./outreach.toml if any)."""
+    named = env.get("OUTREACH_CONFIG")
+    path = Path(named) if named else Path("outreach.toml")
+    if not path.is_file():
+        if named:
+            raise ConfigError(f"OUTREACH_CONFIG={named!r}: no such file")
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    values = {}
+    for key, value in raw.items():
+        name = "OUTREACH_" + key.upper()
+        if any(word in name for word in SECRET_WORDS):
+            raise ConfigError(f"{path}: {key}: secrets come from the environment ({name}), "
+                              "never from a file")
+        if isinstance(value, dict | list):
+            raise ConfigError(f"{path}: {key}: expected a single value")
+        values[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return values
+
+
+def _time_zone(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}={value!r}: not an IANA time zone such as "
+                          "America/Chicago") from None
+    return value
 
 
 def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:

@@ -7,15 +7,17 @@ step's delay, and never before the launch's grace period ends (time to cancel a 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from outreach.campaigns import Campaign, Step
+from outreach.campaigns import Campaign, CampaignError, Step, find_campaign
 from outreach.compliance import US_ZONES, area_code_state, opening_everywhere, strictest_window
 from outreach.roster import Roster
 from outreach.store import outbox as box
@@ -24,6 +26,8 @@ from outreach.store.signers import (
     assign_unsubscribe_tokens,
     audience_frame,
 )
+
+log = logging.getLogger("outreach.planner")
 
 
 @dataclass
@@ -179,11 +183,18 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
 def launch(engine: Engine, plans: list[StepPlan], now: datetime,
            progress: Callable[[StepPlan], None] = lambda plan: None
            ) -> dict[str, dict[str, int]]:
-    """Queue the planned messages; a message already queued by an earlier launch is kept.
-    The campaign's run becomes active (launching again resumes a paused one)."""
-    result = {}
+    """An organizer's launch: the campaign's run becomes active (launching again resumes a
+    paused one and lifts automatic holds), then its messages are queued."""
     if plans:
         box.set_run_state(engine, plans[0].campaign, "active", now)
+    return enqueue_plans(engine, plans, now, progress)
+
+
+def enqueue_plans(engine: Engine, plans: list[StepPlan], now: datetime,
+                  progress: Callable[[StepPlan], None] = lambda plan: None
+                  ) -> dict[str, dict[str, int]]:
+    """Queue the planned messages; a message already queued by an earlier run is kept."""
+    result = {}
     supporters = sorted({int(m.recipient_id) for p in plans for m in p.messages
                          if m.recipient_kind == "signer"})
     with engine.begin() as connection:
@@ -196,3 +207,23 @@ def launch(engine: Engine, plans: list[StepPlan], now: datetime,
                                       "already_queued": len(plan.messages) - new}
     return result
 
+
+def plan_active_campaigns(engine: Engine, jobs_dir: Path, roster: Roster, now: datetime,
+                          only: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
+    """The scheduler's planning pass: every launched, active campaign planned again, so new
+    signers get the welcome steps now and follow-ups at signing time + their delay (queued
+    ahead, due then). No grace period: the organizer's launch had one. Paused, cancelled or
+    held campaigns stay as they are (this never changes a run's state)."""
+    with engine.connect() as connection:
+        active = sorted(name for name, state in box.run_states(connection).items()
+                        if state == "active" and only in (None, name))
+    results = {}
+    for name in active:
+        try:
+            campaign = find_campaign(jobs_dir, name)
+        except CampaignError as error:
+            log.warning("planning %s skipped: %s", name, error)
+            continue
+        plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster)
+        results[name] = enqueue_plans(engine, plans, now)
+    return results

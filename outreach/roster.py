@@ -11,6 +11,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -305,3 +306,19 @@ def coverage_report(roster: Roster, counties: Counties) -> dict[str, object]:
         "offices_without_any_contact": len(no_contact),
         "offices_to_verify": sum(1 for o in roster.offices if "verify" in o.notes.lower()),
     }
+
+
+def as_of_end(as_of: str) -> date:
+    """The latest day an as-of date can mean: 2024 -> 2024-12-31, 2024-03 -> 2024-03-31."""
+    parts = [int(p) for p in as_of.split("-")]
+    if len(parts) == 3:
+        return date(*parts)
+    year, month = parts[0], parts[1] if len(parts) == 2 else 12
+    return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
+def stale_officeholders(roster: Roster, today: date, max_age_days: int) -> list[Office]:
+    """Offices whose officeholder data is undated or older than `max_age_days`: the nightly
+    check's list of entries to verify before a message names the wrong prosecutor."""
+    return [o for o in roster.offices if not o.officeholder_as_of
+            or (today - as_of_end(o.officeholder_as_of)).days > max_age_days]

@@ -1,0 +1,57 @@
+"""The engine's parts built from settings: one place, so the CLI, the scheduler and `outreach
+run` assemble the same worker, renderer and gate."""
+
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from outreach.campaigns import CampaignError, find_campaign
+from outreach.compliance import Gate, parse_windows
+from outreach.config import ConfigError, Settings
+from outreach.counties import load_counties
+from outreach.render import Renderer, Sender
+from outreach.roster import load_roster
+from outreach.store import db
+from outreach.transports.select import build_transports
+from outreach.worker import Worker, WorkerOptions
+
+
+def build_renderer(settings: Settings, engine: Engine) -> Renderer:
+    """The renderer, with each campaign's own sender identity and the default for the rest."""
+    counties = load_counties(settings.data_dir / "counties.csv")
+    default = Sender(settings.email_from, settings.twilio_from or "files",
+                     settings.organization, settings.mailing_address,
+                     settings.public_url or "")
+
+    @functools.cache
+    def campaign_sender(name: str) -> Sender | None:
+        try:
+            sender = find_campaign(settings.jobs_dir, name).sender
+        except CampaignError:
+            return None
+        return Sender(sender.email_from, sender.sms_from or default.sms, sender.organization,
+                      sender.mailing_address, default.public_url)
+
+    return Renderer(engine, load_roster(settings.roster_path, counties), settings.templates_dir,
+                    default, campaign_sender)
+
+
+def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None) -> Worker:
+    engine = engine or db.open_store(settings.database_url)
+    renderer = build_renderer(settings, engine)
+    counties = load_counties(settings.data_dir / "counties.csv")
+    try:
+        windows = parse_windows(settings.sms_windows)
+    except ValueError:
+        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
+                          "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+    gate = Gate(engine, renderer.roster, windows,
+                {fips: c.time_zone for fips, c in counties.by_fips.items()})
+    options = WorkerOptions(
+        concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        stale_sending_after=timedelta(seconds=settings.stale_sending_seconds))
+    return Worker(engine, build_transports(settings), renderer, gate=gate, options=options)
