@@ -59,9 +59,18 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def install_log_masking(level: int = logging.WARNING) -> None:
-    """Log to stderr through the masking filter (every handler of the root logger)."""
+def install_log_masking(level: int = logging.WARNING, json_lines: bool = False) -> None:
+    """Log to stderr through the masking filter (every handler of the root logger); with
+    json_lines, one JSON object per record (OUTREACH_LOG_FORMAT=json, for log shippers)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in root.handlers:
+        if json_lines:
+            from pythonjsonlogger.json import JsonFormatter
+
+            handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                               rename_fields={"levelname": "level",
+                                                              "name": "logger"}))
         if not any(isinstance(f, MaskingFilter) for f in handler.filters):
             handler.addFilter(MaskingFilter())

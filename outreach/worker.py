@@ -26,6 +26,7 @@ from types import SimpleNamespace
 from sqlalchemy import Engine
 from tenacity import wait_random_exponential
 
+from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.render import Renderer, RenderError
 from outreach.store import outbox
 from outreach.store.outbox import OutboxRow
@@ -259,7 +260,11 @@ class Worker:
     def call(self, job: _Job) -> SendResult:
         transport = self.transports[job.row.channel]
         started = self.clock()
+        timer = time.perf_counter()
         result = transport.send(job.message)
+        PROVIDER_LATENCY.labels(job.row.channel, getattr(transport, "name", "other")).observe(
+            time.perf_counter() - timer)
+        SENDS.labels(job.row.channel, result.outcome).inc()
         if result.outcome == "retry" and result.retry_after:
             self.buckets[job.row.channel].pause(result.retry_after)
         if result.outcome == "unknown" and getattr(transport, "can_reconcile", False):
