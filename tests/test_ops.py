@@ -1,0 +1,79 @@
+"""Operations: /metrics, JSON logs, the optional outreach.toml, the SQLite scheduler guard."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from outreach.config import ConfigError, Settings
+from outreach.intake import intake
+from outreach.store import outbox as box
+from outreach.transports.files import FilesTransport
+from outreach.web import create_app
+from outreach.worker import Worker, WorkerOptions
+from tests.web_helpers import ROOT, web_settings
+
+
+def test_metrics_show_queue_depth_and_provider_latency(tmp_path, store, roster):
+    from outreach.render import Renderer, Sender
+
+    path = tmp_path / "s.csv"
+    path.write_text("email,zip\n" + "".join(f"m{i}@example.org,19107\n" for i in range(5)))
+    intake(path, store)
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "w", "email", "signer", str(i + 1),
+                                                "welcome", {}, now) for i in range(5)], now)
+        box.enqueue(connection, [box.NewMessage("mj", "later", "email", "signer", "1",
+                                                "welcome", {}, now + timedelta(days=3))], now)
+    Worker(store, {"email": FilesTransport(tmp_path / "out", "email")},
+           Renderer(store, roster, ROOT / "templates",
+                    Sender("A <a@x.example>", "+1", "Org", "PO Box 1")),
+           options=WorkerOptions(concurrency=2)).run(once=True)
+    app = create_app(web_settings("https://mj.example"), engine=store)
+    with TestClient(app) as client:
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert 'outreach_outbox_messages{channel="email",state="sent"} 5.0' in text
+    assert 'outreach_outbox_messages{channel="email",state="queued"} 1.0' in text
+    assert 'outreach_provider_latency_seconds_count{channel="email",provider="files"}' in text
+    assert 'outreach_sends_total{channel="email",outcome="sent"}' in text
+
+
+def test_json_logs_are_masked_too():
+    code = ("import logging; from outreach.privacy import install_log_masking; "
+            "install_log_masking(json_lines=True); "
+            "logging.getLogger('outreach.x').warning('bounce for %s', 'ana.lopez@example.org')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    record = json.loads(result.stderr.strip().splitlines()[-1])
+    assert record["message"] == "bounce for a***@example.org"
+    assert record["level"] == "WARNING" and record["logger"] == "outreach.x"
+
+
+def test_config_file_values_with_the_environment_winning(tmp_path: Path):
+    config = tmp_path / "outreach.toml"
+    config.write_text('database_url = "postgresql+psycopg://db.internal/outreach"\n'
+                      'email_rate = 50\nsms_transport = "twilio"\norganization = "File Org"\n')
+    settings = Settings.from_env({"OUTREACH_CONFIG": str(config),
+                                  "OUTREACH_ORGANIZATION": "Env Org"})
+    assert settings.database_url == "postgresql+psycopg://db.internal/outreach"
+    assert settings.email_rate == 50.0 and settings.sms_transport == "twilio"
+    assert settings.organization == "Env Org"
+    config.write_text('twilio_auth_token = "abc"\n')
+    with pytest.raises(ConfigError, match="secrets come from the environment"):
+        Settings.from_env({"OUTREACH_CONFIG": str(config)})
+    with pytest.raises(ConfigError, match="no such file"):
+        Settings.from_env({"OUTREACH_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_the_sample_deploy_config_loads():
+    settings = Settings.from_env({"OUTREACH_CONFIG": str(ROOT / "deploy" / "outreach.toml")})
+    assert settings.database_url.startswith("postgresql")
