@@ -13,12 +13,14 @@ from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine, text
 
 from outreach.config import Settings
+from outreach.metrics import exposition
 from outreach.store.db import open_store
 from outreach.worker import utcnow
 
@@ -55,6 +57,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         except Exception as error:  # the answer is the point: say what is wrong, 503
             return JSONResponse({"status": "error", "database": type(error).__name__}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get("/metrics")
+    def metrics(request: Request) -> Response:
+        """Prometheus: queue depth by state and channel (the whole deployment's, from the
+        database), and the sends and provider latency of any worker in this process."""
+        return Response(exposition(request.app.state.outreach.engine),
+                        media_type=CONTENT_TYPE_LATEST)
 
     return app
 
