@@ -83,19 +83,26 @@ def write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> Non
 
 
 def build_prosecutors(reference: Path) -> list[dict[str, str]]:
-    """Concatenate the per-state reference files, add `email` and the curated `places`."""
+    """Concatenate the per-state reference files, add `email`, the curated `places` and the
+    curated contacts (data/sources/contacts.csv: only where the reference has none)."""
     places: dict[str, list[str]] = collections.defaultdict(list)
     for row in read_csv(DATA / "sources" / "places.csv"):
         places[row["office_id"]].append(f"{row['county_fips']}:{row['places']}")
+    contacts = {row["office_id"]: row for row in read_csv(DATA / "sources" / "contacts.csv")}
     rows = []
     for path in sorted((reference / "jurisdictions").glob("*.csv")):
         for ref in read_csv(path):
             row = {column: ref.get(column, "").strip() for column in ROSTER_COLUMNS}
             row["county_fips"] = ";".join(f.strip() for f in ref["county_fips"].split(";"))
             row["places"] = ";".join(places.pop(ref["office_id"], []))
+            for column, value in contacts.pop(ref["office_id"], {}).items():
+                if column in ("phone", "email", "website") and value and not row[column]:
+                    row[column] = value
             rows.append(row)
     if places:
         raise SystemExit(f"data/sources/places.csv names unknown offices: {sorted(places)}")
+    if contacts:
+        raise SystemExit(f"data/sources/contacts.csv names unknown offices: {sorted(contacts)}")
     rows.sort(key=lambda r: (r["state"], r["office_id"]))
     return rows
 
