@@ -453,6 +453,92 @@ class _Report:
         return None
 
 
+def _store_rows(engine: Engine, merger: _Merger, rows: pd.DataFrame, started: datetime,
+                fetch: Callable[[list[int]], dict[int, Identity]]
+                ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Dedupe valid rows against the store and each other, then merge and insert them in one
+    transaction. Returns the new signers' rows and the merge warnings."""
+    new, newer, older, merge_warnings = merger.split(rows, started, fetch)
+    new = _with_defaults(new, started)
+    codes = [c for c in new["ref"].dropna()] + [m["new_ref"] for m in newer + older
+                                                if m.get("new_ref")]
+    with engine.connect() as connection:
+        referrers = store.signer_ids_by_referral_code(connection, codes)
+    new = new.assign(referred_by=new["ref"].map(referrers)).drop(columns=["ref"])
+    for merge in newer + older:
+        merge["new_referred_by"] = referrers.get(merge.pop("new_ref", None) or "")
+    with engine.begin() as connection:
+        # Merges first: one may free an email or phone that a new signer now takes.
+        store.merge_signers(connection, newer, older)
+        ids = store.insert_signers(connection, new)
+    merger.remember(new, ids)
+    return new, merge_warnings
+
+
+@dataclass
+class RecordResult:
+    """One pushed record's fate: imported or duplicate (with the signer it became), or
+    rejected with the reason; warnings say what was stored with a caveat."""
+
+    index: int
+    outcome: str  # imported | duplicate | rejected
+    signer_id: int | None = None
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def intake_records(records: list[dict[str, object]], engine: Engine, *,
+                   source: str) -> list[RecordResult]:
+    """Signers pushed one by one (the petition form, POST /api/signers) through the same checks,
+    normalization and dedupe as a file. Keys may use any header spelling a file may."""
+    started = datetime.now(UTC)
+    wanted = [(column, position) for position, column in enumerate(HEADER_ALIASES)]
+    table = [(*(_record_values(record).get(column, "") for column, _ in wanted), "")
+             for record in records]
+    frame = _frame(table, list(range(1, len(records) + 1)), wanted)
+    prepared = prepare_chunk(frame, source, pd.Timestamp(started))
+    rows = prepared.rows
+    with engine.connect() as connection:
+        merger = _Merger(*store.load_keys(connection, list(rows["email_key"].dropna()),
+                                          list(rows["phone"].dropna())))
+
+    def fetch(ids: list[int]) -> dict[int, Identity]:
+        with engine.connect() as connection:
+            return store.load_identities(connection, ids) if ids else {}
+
+    results = {line: RecordResult(line - 1, "rejected", reason=reason)
+               for line, reason in prepared.rejected.itertuples(index=False)}
+    warnings = list(prepared.warnings)
+    if len(rows):
+        new, merge_warnings = _store_rows(engine, merger, rows.copy(), started, fetch)
+        warnings += merge_warnings
+        new_keys = {*new["email_key"].dropna(), *new["phone"].dropna()}
+        seen: set[int | None] = set()
+        for line, email_key, phone in zip(rows["line"], rows["email_key"], rows["phone"],
+                                          strict=True):
+            signer_id = merger.by_email.get(email_key) if email_key else None
+            signer_id = signer_id or (merger.by_phone.get(phone) if phone else None)
+            fresh = ((email_key in new_keys) if email_key else (phone in new_keys)) \
+                and signer_id not in seen  # two records of one new person: one import
+            seen.add(signer_id)
+            results[line] = RecordResult(line - 1, "imported" if fresh else "duplicate",
+                                         signer_id=signer_id)
+    for line, text in warnings:
+        results[line].warnings.append(text)
+    return [results[line] for line in sorted(results)]
+
+
+def _record_values(record: dict[str, object]) -> dict[str, str]:
+    """A pushed record's values under canonical column names (any known header spelling)."""
+    values: dict[str, str] = {}
+    for key, value in record.items():
+        column = _ALIAS_TO_COLUMN.get(_header_key(str(key)))
+        if column and value is not None:
+            values[column] = ("yes" if value else "no") if isinstance(value, bool) \
+                else str(value)
+    return values
+
+
 def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int,
                      source: str, now: pd.Timestamp) -> Iterator[tuple[_Chunk, _Prepared]]:
     """Chunks with their checked, normalized rows; a pool works ahead on the next chunks."""
@@ -507,20 +593,7 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
                                                 prepared.rejected.itertuples(index=False),
                                                 strict=True):
                 rejects.write([line, reason, *chunk.raws[position]])
-            new, newer, older, merge_warnings = merger.split(rows, started, fetch)
-            new = _with_defaults(new, started)
-            codes = [c for c in new["ref"].dropna()] + [m["new_ref"] for m in newer + older
-                                                        if m.get("new_ref")]
-            with engine.connect() as connection:
-                referrers = store.signer_ids_by_referral_code(connection, codes)
-            new = new.assign(referred_by=new["ref"].map(referrers)).drop(columns=["ref"])
-            for merge in newer + older:
-                merge["new_referred_by"] = referrers.get(merge.pop("new_ref", None) or "")
-            with engine.begin() as connection:
-                # Merges first: one may free an email or phone that a new signer now takes.
-                store.merge_signers(connection, newer, older)
-                ids = store.insert_signers(connection, new)
-            merger.remember(new, ids)
+            new, merge_warnings = _store_rows(engine, merger, rows, started, fetch)
             summary.imported += len(new)
             summary.duplicates += len(rows) - len(new)
             for line, text in sorted(row_warnings + merge_warnings):

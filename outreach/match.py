@@ -136,10 +136,12 @@ def _geocode(result: pd.DataFrame, signers: pd.DataFrame, geo: Geo,
 
 def match(engine: Engine, geo: Geo, *, rematch_all: bool = False,
           geocoder: CensusGeocoder | None = None,
-          by_zip: pd.DataFrame | None = None) -> MatchSummary:
-    """Match every signer whose match is missing (or every signer, with rematch_all)."""
+          by_zip: pd.DataFrame | None = None,
+          only: list[int] | None = None) -> MatchSummary:
+    """Match every signer whose match is missing (or every signer, with rematch_all; or only
+    these, as the petition form does for the one who just signed)."""
     with engine.connect() as connection:
-        signers = store.signers_to_match(connection, rematch_all)
+        signers = store.signers_to_match(connection, rematch_all, only)
     summary = MatchSummary(signers=len(signers))
     if signers.empty:
         return summary

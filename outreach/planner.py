@@ -161,10 +161,12 @@ def _office_step(step: Step, campaign: Campaign, audience: pd.DataFrame, roster:
 
 def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
                   grace: timedelta = timedelta(minutes=10),
-                  roster: Roster | None = None) -> list[StepPlan]:
-    """What launching now would queue, step by step, and who is left out and why."""
+                  roster: Roster | None = None,
+                  signer_ids: list[int] | None = None) -> list[StepPlan]:
+    """What launching now would queue, step by step, and who is left out and why (for the
+    whole audience, or for these signers only: someone who just signed the petition)."""
     with engine.connect() as connection:
-        frame = audience_frame(connection)
+        frame = audience_frame(connection, signer_ids)
         suppressed = {channel: box.suppressed_among(connection, channel, frame[column].dropna())
                       for channel, column in (("email", "email"), ("sms", "phone"))}
     audience = select_audience(frame, campaign)
@@ -227,3 +229,17 @@ def plan_active_campaigns(engine: Engine, jobs_dir: Path, roster: Roster, now: d
         plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster)
         results[name] = enqueue_plans(engine, plans, now)
     return results
+
+
+def queue_for_signers(engine: Engine, campaign: Campaign, roster: Roster, signer_ids: list[int],
+                      now: datetime) -> dict[str, dict[str, int]]:
+    """A campaign's steps for signers who just arrived (the petition form, the API): the
+    welcome now, follow-ups on their delay; nothing when an organizer paused or cancelled the
+    campaign. It never launches the campaign for anyone else."""
+    with engine.connect() as connection:
+        run = box.run_states(connection).get(campaign.name)
+    if run in ("paused", "cancelled") or not signer_ids:
+        return {}
+    plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster,
+                          signer_ids=signer_ids)
+    return enqueue_plans(engine, plans, now)

@@ -52,11 +52,17 @@ class Identity:
     signed_at: datetime
 
 
-def load_keys(connection: Connection) -> tuple[dict[str, int], dict[str, int]]:
-    """(email_key -> id, phone -> id) of every stored signer: what dedupe compares against."""
+def load_keys(connection: Connection, email_keys: Sequence[str] | None = None,
+              phones: Sequence[str] | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """(email_key -> id, phone -> id) of every stored signer, or of those with one of the
+    given emails or phones (a web form's one row need not read a million keys)."""
     by_email: dict[str, int] = {}
     by_phone: dict[str, int] = {}
-    result = connection.execute(select(signers.c.id, signers.c.email_key, signers.c.phone))
+    query = select(signers.c.id, signers.c.email_key, signers.c.phone)
+    if email_keys is not None or phones is not None:
+        query = query.where(signers.c.email_key.in_(list(email_keys or []))
+                            | signers.c.phone.in_(list(phones or [])))
+    result = connection.execute(query)
     for signer_id, email_key, phone in result:
         if email_key:
             by_email[email_key] = signer_id
@@ -206,11 +212,14 @@ def _driver_rows(connection: Connection, sql: str) -> list[tuple]:
         cursor.close()
 
 
-def signers_to_match(connection: Connection, rematch_all: bool = False) -> pd.DataFrame:
-    """id, street, city, state, zip of the signers whose match is missing (or all)."""
+def signers_to_match(connection: Connection, rematch_all: bool = False,
+                     ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """id, street, city, state, zip of the signers whose match is missing (or all; or these)."""
     columns = ["id", "street", "city", "state", "zip"]
     sql = f"SELECT {', '.join('s.' + c for c in columns)} FROM signers s"
-    if not rematch_all:
+    if ids is not None:
+        sql += _id_filter(ids)
+    elif not rematch_all:
         sql += (" LEFT JOIN signer_matches m ON m.signer_id = s.id"
                 " WHERE m.signer_id IS NULL")
     frame = pd.DataFrame(_driver_rows(connection, sql), columns=columns)
@@ -239,15 +248,23 @@ def save_matches(connection: Connection, matches: pd.DataFrame, matched_at: date
         [(*row, stamp) for row in rows.itertuples(index=False, name=None)])
 
 
-def audience_frame(connection: Connection) -> pd.DataFrame:
-    """Every signer with the fields campaigns select and address on, and its match."""
+def _id_filter(ids: Sequence[int] | None) -> str:
+    """A WHERE clause for these signer ids (integers, so safe to inline), or nothing."""
+    if ids is None:
+        return ""
+    return f" WHERE s.id IN ({', '.join(str(int(i)) for i in ids) or 'NULL'})"
+
+
+def audience_frame(connection: Connection, ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every signer (or these) with the fields campaigns select and address on, and its
+    match."""
     columns = ["id", "email", "phone", "email_opt_in", "sms_opt_in", "state", "source",
                "signed_at"]
     match_columns = ["county_fips", "office_ids", "felony_office_id", "misdemeanor_office_id",
                      "confidence", "time_zone"]
     sql = (f"SELECT {', '.join('s.' + c for c in columns)}, "
            f"{', '.join('m.' + c for c in match_columns)} FROM signers s "
-           "LEFT JOIN signer_matches m ON m.signer_id = s.id")
+           "LEFT JOIN signer_matches m ON m.signer_id = s.id" + _id_filter(ids))
     frame = pd.DataFrame(_driver_rows(connection, sql), columns=[*columns, *match_columns])
     frame["signed_at"] = pd.to_datetime(frame["signed_at"], utc=True, format="ISO8601")
     for column in ("email_opt_in", "sms_opt_in"):
