@@ -501,6 +501,22 @@ def _long_running_logs(settings: Settings) -> None:
     install_log_masking(logging.INFO, json_lines=settings.log_format == "json")
 
 
+@cli.group("admin")
+def admin_group() -> None:
+    """The organizer dashboard's login."""
+
+
+@admin_group.command("hash-password")
+@click.password_option("--password", help="Asked for (twice, hidden) when not given.")
+def admin_hash_password(password: str) -> None:
+    """Print an Argon2id hash for OUTREACH_ADMIN_PASSWORD_HASH (the password is not stored)."""
+    from outreach.web.security import hash_password
+
+    if len(password) < 12:
+        _fail("use at least 12 characters")
+    click.echo(hash_password(password))
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)

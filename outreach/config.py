@@ -17,7 +17,7 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 CENSUS_GEOCODER_URL = "https://geocoding.geo.census.gov/geocoder"
 GEOCODERS = ("offline", "census")
-SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET")
+SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET")  # also the password hash: env only
 
 
 class ConfigError(ValueError):
@@ -66,6 +66,11 @@ class Settings:
     roster_stale_days: int
     log_format: str
     time_zone: str
+    petition_campaign: str
+    session_secret: str | None
+    admin_password_hash: str | None
+    api_token: str | None
+    sign_rate: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -134,6 +139,15 @@ class Settings:
             log_format=_choice(env, "OUTREACH_LOG_FORMAT", "text", ("text", "json")),
             # The zone the built-in schedules (the nightly roster check) are stated in.
             time_zone=_time_zone(env, "OUTREACH_TIME_ZONE", "America/New_York"),
+            # The campaign whose text the petition page shows and whose steps a signer gets.
+            petition_campaign=env.get("OUTREACH_PETITION_CAMPAIGN", "marijuana_justice"),
+            # Signs the web sessions (CSRF tokens, organizer logins): the same on every web
+            # process. Unset: a random one per process, and sessions end at restart.
+            session_secret=env.get("OUTREACH_SESSION_SECRET") or None,
+            # `outreach admin hash-password` prints one (Argon2id).
+            admin_password_hash=env.get("OUTREACH_ADMIN_PASSWORD_HASH") or None,
+            api_token=env.get("OUTREACH_API_TOKEN") or None,  # POST /api/signers
+            sign_rate=_rate(env, "OUTREACH_SIGN_RATE", "10/minute"),
         )
 
 
@@ -159,6 +173,17 @@ def config_file_values(env: dict[str, str]) -> dict[str, str]:
             raise ConfigError(f"{path}: {key}: expected a single value")
         values[name] = str(value).lower() if isinstance(value, bool) else str(value)
     return values
+
+
+def _rate(env: dict[str, str], name: str, default: str) -> str:
+    from limits import parse
+
+    value = env.get(name) or default
+    try:
+        parse(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a rate such as 10/minute") from None
+    return value
 
 
 def _time_zone(env: dict[str, str], name: str, default: str) -> str:

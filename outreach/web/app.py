@@ -1,28 +1,44 @@
-"""The web app (FastAPI): webhooks, unsubscribe links, health; the petition page and the
-organizer dashboard join it (DESIGN "Web routes").
+"""The web app (FastAPI): petition page, thanks page, public API, webhooks, unsubscribe links,
+organizer dashboard, health and metrics (DESIGN "Web routes").
 
 Handlers that touch the database are plain `def` functions: FastAPI runs them in its thread
-pool, so a slow query never stalls the event loop. Only reading a request body is async.
+pool, so a slow query never stalls the event loop. Pages are server-rendered Jinja2; the few
+scripts only enhance them (copy, share, live progress).
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine, text
+from starlette.middleware.sessions import SessionMiddleware
 
+from outreach.campaigns import Campaign, find_campaign
 from outreach.config import Settings
 from outreach.metrics import exposition
+from outreach.render import format_phone
 from outreach.store.db import open_store
+from outreach.web.security import RateLimits, csrf_token, session_options
 from outreach.worker import utcnow
+
+log = logging.getLogger("outreach.web")
+
+
+class LoginRequired(Exception):
+    """An organizer page asked for without a session: answered with a redirect to login."""
 
 
 @dataclass
@@ -31,22 +47,67 @@ class AppState:
     engine: Engine
     templates: Jinja2Templates
     clock: Callable[[], datetime]
+    limits: RateLimits = field(default_factory=RateLimits)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def geo(self) -> Any:
+        """Roster and geography, loaded on first use (a few seconds) and kept."""
+        from outreach.geo import build_geo
+
+        with self._lock:
+            return build_geo(self.settings)
+
+    @cached_property
+    def by_zip(self) -> Any:
+        from outreach.match import zip_answers
+
+        with self._lock:
+            return zip_answers(self.geo)
+
+    def campaign(self) -> Campaign:
+        """The petition's campaign, read fresh (organizers edit the file)."""
+        return find_campaign(self.settings.jobs_dir, self.settings.petition_campaign)
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    from outreach.web import hooks, unsubscribe
+    from outreach.web import admin, api, hooks, petition, unsubscribe
 
     settings = settings or Settings.from_env()
     app = FastAPI(title="outreach", docs_url=None, redoc_url=None, openapi_url=None)
+    secret = settings.session_secret
+    if not secret:
+        log.warning("OUTREACH_SESSION_SECRET is not set: sessions end when this process does")
+        secret = secrets.token_urlsafe(32)
+    app.add_middleware(SessionMiddleware, secret_key=secret,
+                       **session_options(settings.public_url))
     templates = Jinja2Templates(directory=str(Path(settings.templates_dir) / "web"))
     templates.env.globals.update(organization=settings.organization,
-                                 mailing_address=settings.mailing_address)
+                                 mailing_address=settings.mailing_address,
+                                 public_url=settings.public_url or "", csrf_token=csrf_token)
+    templates.env.filters["phone"] = format_phone
     app.state.outreach = AppState(settings, engine or open_store(settings.database_url),
                                   templates, clock)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    app.include_router(hooks.router)
-    app.include_router(unsubscribe.router)
+    for module in (petition, api, hooks, unsubscribe, admin):
+        app.include_router(module.router)
+
+    @app.exception_handler(LoginRequired)
+    def to_login(request: Request, _: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/admin/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, error: HTTPException) -> Response:
+        """JSON for machines (API, webhooks), a page for people."""
+        if request.url.path.startswith(("/api/", "/hooks/")) or \
+                "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                                headers=error.headers)
+        return templates.TemplateResponse(request, "error.html",
+                                          {"status": error.status_code,
+                                           "message": error.detail},
+                                          status_code=error.status_code, headers=error.headers)
 
     @app.get("/healthz")
     def healthz(request: Request) -> JSONResponse:
@@ -70,3 +131,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 def state_of(request: Request) -> AppState:
     return request.app.state.outreach
+
+
+def page(request: Request, name: str, context: dict[str, Any],
+         status_code: int = 200) -> HTMLResponse:
+    return state_of(request).templates.TemplateResponse(request, name, context,
+                                                        status_code=status_code)

@@ -1,0 +1,219 @@
+"""The organizer dashboard (/admin): signers over time and by state, roster coverage,
+campaigns with their plan preview and a launch that asks for confirmation, a blast's live
+progress, recent opt-outs and failures. Contacts shown are masked.
+
+Every route but the login page requires a session; without one the answer is a redirect to
+the login page (a test walks all of them). Launch, pause and resume are POSTs with the
+session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Date, Engine, cast, func, select
+
+from outreach.campaigns import SCHEDULE_FILE, Campaign, CampaignError, find_campaign
+from outreach.planner import launch, plan_campaign
+from outreach.preview import PlanError, Prices, preview
+from outreach.privacy import mask
+from outreach.roster import coverage_report
+from outreach.store import outbox as box
+from outreach.store.schema import outbox, signer_matches, signers, suppressions
+from outreach.web.app import AppState, LoginRequired, page, state_of
+from outreach.web.charts import bars_svg, columns_svg
+from outreach.web.security import check_csrf, client_address, is_admin, password_matches
+
+log = logging.getLogger("outreach.web")
+LOGIN_RATE = "10/minute"
+
+
+def require_admin(request: Request) -> None:
+    if not is_admin(request):
+        raise LoginRequired()
+
+
+login_router = APIRouter(prefix="/admin")
+pages = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+
+
+@login_router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/admin") -> HTMLResponse:
+    return page(request, "admin/login.html", {"next": _safe_next(next), "error": ""})
+
+
+@login_router.post("/login")
+def login(request: Request, password: Annotated[str, Form()] = "",
+          next: Annotated[str, Form()] = "/admin",
+          csrf: Annotated[str, Form()] = "") -> Response:
+    state = state_of(request)
+    if not state.limits.allow(LOGIN_RATE, "login", client_address(request)):
+        raise HTTPException(429, "Too many attempts; wait a minute.",
+                            headers={"Retry-After": "60"})
+    check_csrf(request, csrf)
+    if not state.settings.admin_password_hash:
+        return page(request, "admin/login.html", {
+            "next": _safe_next(next), "error": "No organizer password is set: run `outreach "
+            "admin hash-password` and set OUTREACH_ADMIN_PASSWORD_HASH."}, 403)
+    if not password_matches(state.settings.admin_password_hash, password):
+        log.warning("organizer login failed")
+        return page(request, "admin/login.html",
+                    {"next": _safe_next(next), "error": "Wrong password."}, 403)
+    request.session.clear()  # a fresh session (and CSRF token) at every login
+    request.session["admin"] = True
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@pages.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    request.session.clear()
+    return RedirectResponse("/admin/login", status_code=303)
+
+
+def _safe_next(target: str) -> str:
+    """Only our own admin pages: never an open redirect."""
+    return target if target.startswith("/admin") and "//" not in target else "/admin"
+
+
+# --- the dashboard ---------------------------------------------------------------------------
+def _day(engine: Engine) -> Any:
+    """The calendar day of a signature, in SQL (SQLite stores text; PostgreSQL casts)."""
+    column = signers.c.signed_at
+    return func.date(column) if engine.dialect.name == "sqlite" else cast(column, Date)
+
+
+def signer_stats(engine: Engine, now: datetime, days: int = 30) -> dict[str, Any]:
+    since = now - timedelta(days=days - 1)
+    day = _day(engine)
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(signers)).scalar_one()
+        per_day = dict((str(d), n) for d, n in connection.execute(
+            select(day, func.count()).where(signers.c.signed_at >= since.replace(
+                hour=0, minute=0, second=0, microsecond=0)).group_by(day)))
+        by_state = connection.execute(
+            select(func.coalesce(signers.c.state, "?"), func.count())
+            .group_by(signers.c.state).order_by(func.count().desc())).all()
+        confidence = dict(connection.execute(
+            select(signer_matches.c.confidence, func.count())
+            .group_by(signer_matches.c.confidence)).all())
+    series = [((since + timedelta(days=i)).strftime("%m-%d"),
+               per_day.get((since + timedelta(days=i)).date().isoformat(), 0))
+              for i in range(days)]
+    return {"total": total, "series": series, "by_state": [(s, n) for s, n in by_state],
+            "confidence": confidence}
+
+
+def _campaign_names(state: AppState) -> list[str]:
+    return sorted(p.stem for p in state.settings.jobs_dir.glob("*.toml")
+                  if p.name != SCHEDULE_FILE)
+
+
+def progress(engine: Engine, campaign: str) -> dict[str, Any]:
+    """A campaign's messages by state, and the share done (for the live progress bar)."""
+    with engine.connect() as connection:
+        counts = dict(connection.execute(
+            select(outbox.c.state, func.count()).where(outbox.c.campaign == campaign)
+            .group_by(outbox.c.state)).all())
+        run = box.run_states(connection).get(campaign, "not launched")
+    total = sum(counts.values())
+    done = sum(counts.get(s, 0) for s in box.TERMINAL)
+    return {"campaign": campaign, "run": run, "total": total, "done": done,
+            "sent": counts.get("sent", 0), "states": counts,
+            "percent": round(100 * done / total, 1) if total else 0.0}
+
+
+@pages.get("", response_class=HTMLResponse)
+def dashboard(request: Request) -> HTMLResponse:
+    state = state_of(request)
+    now = state.clock()
+    stats = signer_stats(state.engine, now)
+    roster = state.geo.roster
+    coverage = coverage_report(roster, state.geo.data.counties)
+    with state.engine.connect() as connection:
+        opt_outs = connection.execute(select(suppressions).order_by(
+            suppressions.c.created_at.desc()).limit(15)).all()
+        report = box.outbox_report(connection)
+    return page(request, "admin/dashboard.html", {
+        "stats": stats, "coverage": coverage,
+        "over_time_svg": columns_svg(stats["series"], "Signatures per day, last 30 days"),
+        "by_state_svg": bars_svg(stats["by_state"][:15], "Signers by state (top 15)"),
+        "campaigns": [progress(state.engine, name) for name in _campaign_names(state)],
+        "opt_outs": [{"channel": o.channel, "address": mask(o.address), "source": o.source,
+                      "when": o.created_at} for o in opt_outs],
+        "failures": report["attention"][:20], "holds": report["holds"]})
+
+
+# --- campaigns -------------------------------------------------------------------------------
+def _campaign_or_404(state: AppState, name: str) -> Campaign:
+    try:
+        return find_campaign(state.settings.jobs_dir, name)
+    except CampaignError as error:
+        raise HTTPException(404, str(error)) from None
+
+
+@pages.get("/campaigns/{name}", response_class=HTMLResponse)
+def campaign_page(request: Request, name: str) -> HTMLResponse:
+    """The plan preview (counts, who is left out and why, segments, cost, masked samples)
+    and the launch form."""
+    from outreach.wiring import build_renderer
+
+    state = state_of(request)
+    campaign = _campaign_or_404(state, name)
+    renderer = build_renderer(state.settings, state.engine)
+    plans = plan_campaign(state.engine, campaign, state.clock(), roster=renderer.roster)
+    try:
+        shown, problem = preview(plans, renderer, Prices(state.settings.email_price,
+                                                         state.settings.sms_segment_price)), ""
+    except PlanError as error:
+        shown, problem = {"steps": [p.summary() for p in plans], "estimated_cost_usd": 0}, \
+            str(error)
+    return page(request, "admin/campaign.html", {
+        "campaign": campaign, "preview": shown, "problem": problem,
+        "progress": progress(state.engine, name)})
+
+
+@pages.post("/campaigns/{name}/launch")
+def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()] = "",
+                    grace_minutes: Annotated[int, Form()] = 10,
+                    csrf: Annotated[str, Form()] = "") -> Response:
+    state = state_of(request)
+    check_csrf(request, csrf)
+    campaign = _campaign_or_404(state, name)
+    if confirm != name:
+        raise HTTPException(400, f"Type the campaign's name ({name}) to confirm the launch.")
+    now = state.clock()
+    plans = plan_campaign(state.engine, campaign, now, timedelta(minutes=max(0, grace_minutes)),
+                          roster=state.geo.roster)
+    launched = launch(state.engine, plans, now)
+    log.info("campaign %s launched from the dashboard: %s", name,
+             {k: v["queued_now"] for k, v in launched.items()})
+    return RedirectResponse(f"/admin/campaigns/{name}", status_code=303)
+
+
+@pages.post("/campaigns/{name}/{action}")
+def switch_campaign(request: Request, name: str, action: str,
+                    csrf: Annotated[str, Form()] = "") -> Response:
+    states = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
+    if action not in states:
+        raise HTTPException(404, "no such action")
+    state = state_of(request)
+    check_csrf(request, csrf)
+    _campaign_or_404(state, name)
+    box.set_run_state(state.engine, name, states[action], state.clock())
+    return RedirectResponse(f"/admin/campaigns/{name}", status_code=303)
+
+
+@pages.get("/campaigns/{name}/progress")
+def campaign_progress(request: Request, name: str) -> dict[str, Any]:
+    """Polled by the campaign page every two seconds while a blast runs."""
+    return progress(state_of(request).engine, name)
+
+
+router = APIRouter()
+router.include_router(login_router)
+router.include_router(pages)

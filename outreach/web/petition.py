@@ -1,0 +1,206 @@
+"""The petition page, signing, and the "call your DA" moment right after.
+
+POST /sign checks the CSRF token, a per-IP rate limit and a honeypot, validates the fields with
+the intake's own checks (errors beside the fields, input kept), then stores the signer through
+the same intake pipeline as files (dedupe included), matches them, queues the petition
+campaign's steps for them (the welcome now, follow-ups on their delay) and sends them to
+/thanks/<their referral code>. The thanks page shows no personal data: its address is the
+signer's share link's code, which they will pass around.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+import pandas as pd
+import phonenumbers
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from outreach.intake import intake_records
+from outreach.match import answer_columns, match
+from outreach.planner import queue_for_signers
+from outreach.signer_fields import check_email, check_phone
+from outreach.store.schema import signer_matches, signers
+from outreach.store.signers import assign_referral_codes, save_matches
+from outreach.web.app import AppState, page, state_of
+from outreach.web.security import check_csrf, client_address
+
+log = logging.getLogger("outreach.web")
+router = APIRouter()
+
+FIELDS = ("first_name", "last_name", "email", "phone", "street", "zip")
+SMS_DISCLOSURE = ("By checking this box you agree to receive recurring automated text messages "
+                  "from {org} about this campaign at the number above. Consent is not a "
+                  "condition of signing. Msg & data rates may apply. Msg frequency varies "
+                  "(at most 3 a day). Reply STOP to cancel, HELP for help.")
+EMAIL_DISCLOSURE = ("Send me email updates from {org}. Every email has a one-click "
+                    "unsubscribe link.")
+
+
+def _petition(request: Request, values: dict[str, str], errors: dict[str, str],
+              status_code: int = 200) -> HTMLResponse:
+    state = state_of(request)
+    organization = state.settings.organization
+    return page(request, "petition.html", {
+        "campaign": state.campaign(), "values": values, "errors": errors,
+        "sms_disclosure": SMS_DISCLOSURE.format(org=organization),
+        "email_disclosure": EMAIL_DISCLOSURE.format(org=organization)}, status_code)
+
+
+@router.get("/", response_class=HTMLResponse)
+def petition_page(request: Request, ref: str = "") -> HTMLResponse:
+    return _petition(request, {"ref": ref[:16]}, {})
+
+
+def validate(values: dict[str, str], sms_opt_in: bool) -> dict[str, str]:
+    """Field -> message, with the intake's own email and phone checks."""
+    errors: dict[str, str] = {}
+    if not values["first_name"].strip():
+        errors["first_name"] = "Please enter your first name."
+    email = check_email(values["email"].strip()) if values["email"].strip() else None
+    if email is None:
+        errors["email"] = "Please enter your email address."
+    elif email.value is None:
+        errors["email"] = f"This email address does not look right ({email.error})."
+    if values["phone"].strip():
+        phone = check_phone(values["phone"].strip())
+        if phone.value is None:
+            errors["phone"] = f"This phone number does not look right ({phone.error})."
+        elif sms_opt_in and phone.kind == "landline":
+            errors["phone"] = "This looks like a landline: texts need a mobile number."
+    elif sms_opt_in:
+        errors["phone"] = "Enter a mobile number to receive texts, or untick the box."
+    zip_code = values["zip"].strip()
+    if not (len(zip_code) in (5, 10) and zip_code[:5].isdigit()):
+        errors["zip"] = "Please enter your 5-digit ZIP code."
+    return errors
+
+
+@router.post("/sign")
+def sign(request: Request, first_name: Annotated[str, Form()] = "",
+         last_name: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
+         phone: Annotated[str, Form()] = "", street: Annotated[str, Form()] = "",
+         zip: Annotated[str, Form()] = "", email_opt_in: Annotated[str, Form()] = "",
+         sms_opt_in: Annotated[str, Form()] = "", ref: Annotated[str, Form()] = "",
+         website: Annotated[str, Form()] = "",  # the honeypot: people never see it
+         csrf: Annotated[str, Form()] = "") -> Response:
+    state = state_of(request)
+    if not state.limits.allow(state.settings.sign_rate, "sign", client_address(request)):
+        raise HTTPException(429, "Too many signatures from your connection. Please wait a "
+                                 "minute and try again.", headers={"Retry-After": "60"})
+    check_csrf(request, csrf)
+    if website.strip():  # a bot filled the hidden field: look done, store nothing
+        log.info("petition: honeypot filled; nothing stored")
+        return RedirectResponse("/thanks/received", status_code=303)
+    values = {"first_name": first_name[:100], "last_name": last_name[:100],
+              "email": email[:254], "phone": phone[:40], "street": street[:200],
+              "zip": zip[:10], "ref": ref[:16]}
+    wants_email, wants_sms = bool(email_opt_in), bool(sms_opt_in)
+    values.update(email_opt_in="1" if wants_email else "", sms_opt_in="1" if wants_sms else "")
+    errors = validate(values, wants_sms)
+    if errors:
+        return _petition(request, values, errors, status_code=422)
+    record = {**{k: values[k] for k in FIELDS}, "ref": values["ref"],
+              "email_opt_in": wants_email, "sms_opt_in": wants_sms}
+    [result] = intake_records([record], state.engine, source="petition-web")
+    if result.signer_id is None:
+        return _petition(request, values, {"form": result.reason or "We could not store "
+                                                   "this signature."}, status_code=422)
+    signer_id = result.signer_id
+    now = state.clock()
+    match(state.engine, state.geo, by_zip=state.by_zip, only=[signer_id])
+    with state.engine.begin() as connection:
+        assign_referral_codes(connection, [signer_id])
+        code = connection.execute(select(signers.c.referral_code)
+                                  .where(signers.c.id == signer_id)).scalar_one()
+    _queue_campaign_steps(request, signer_id, now)
+    request.session["signed"] = code  # this browser may pick the county on the thanks page
+    return RedirectResponse(f"/thanks/{code}", status_code=303)
+
+
+def _queue_campaign_steps(request: Request, signer_id: int, now: datetime) -> None:
+    state = state_of(request)
+    queue_for_signers(state.engine, state.campaign(), state.geo.roster, [signer_id], now)
+
+
+def _office_view(state: AppState, office_id: str | None) -> dict[str, str] | None:
+    if not office_id:
+        return None
+    try:
+        office = state.geo.roster.office(office_id)
+    except KeyError:
+        return None
+    view = office.summary()
+    try:
+        number = phonenumbers.parse(office.phone, "US") if office.phone else None
+    except phonenumbers.NumberParseException:
+        number = None
+    view["tel"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) \
+        if number and phonenumbers.is_valid_number(number) else ""
+    return view
+
+
+def _share_links(state: AppState, code: str) -> dict[str, str]:
+    url = f"{state.settings.public_url or ''}/?ref={code}"
+    text = ("I signed: tell our prosecutors to expunge marijuana convictions, drop low-level "
+            "cases and choose treatment over jail.")
+    return {"url": url, "text": text,
+            "email": f"mailto:?subject={quote('Sign with me')}&body={quote(text + ' ' + url)}",
+            "sms": f"sms:?&body={quote(text + ' ' + url)}",
+            "x": f"https://twitter.com/intent/tweet?text={quote(text)}&url={quote(url)}",
+            "facebook": f"https://www.facebook.com/sharer/sharer.php?u={quote(url)}"}
+
+
+@router.get("/thanks/{code}", response_class=HTMLResponse)
+def thanks(request: Request, code: str) -> HTMLResponse:
+    state = state_of(request)
+    if code == "received":
+        return page(request, "thanks.html", {"generic": True})
+    with state.engine.connect() as connection:
+        row = connection.execute(
+            select(signers.c.id, signer_matches.c.felony_office_id,
+                   signer_matches.c.misdemeanor_office_id, signer_matches.c.confidence,
+                   signer_matches.c.candidate_counties)
+            .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
+            .where(signers.c.referral_code == code[:16])).first()
+    if row is None:
+        raise HTTPException(404, "We could not find this page.")
+    owner = request.session.get("signed") == code
+    counties = state.geo.data.counties
+    candidates = [{"fips": fips, "name": counties[fips].name, "state": counties[fips].state}
+                  for fips in (row.candidate_counties or "").split(";") if fips in counties]
+    return page(request, "thanks.html", {
+        "generic": False, "code": code, "owner": owner,
+        "office": _office_view(state, row.felony_office_id),
+        "misdemeanor_office": _office_view(state, row.misdemeanor_office_id),
+        "ambiguous": row.confidence == "ambiguous" and bool(candidates),
+        "candidates": candidates, "share": _share_links(state, code)})
+
+
+@router.post("/thanks/{code}/county")
+def choose_county(request: Request, code: str, county: Annotated[str, Form()] = "",
+                  csrf: Annotated[str, Form()] = "") -> Response:
+    """An ambiguous address: the signer says which county they live in (only the browser that
+    signed may say it)."""
+    state = state_of(request)
+    check_csrf(request, csrf)
+    if request.session.get("signed") != code:
+        raise HTTPException(403, "Only the person who signed can choose the county.")
+    with state.engine.connect() as connection:
+        row = connection.execute(
+            select(signers.c.id, signer_matches.c.candidate_counties)
+            .join(signer_matches, signer_matches.c.signer_id == signers.c.id)
+            .where(signers.c.referral_code == code[:16])).first()
+    if row is None or county not in (row.candidate_counties or "").split(";"):
+        raise HTTPException(400, "Please choose one of the counties listed.")
+    answer = answer_columns(state.geo.for_county(county))
+    answer["confidence"] = "exact"  # the signer told us
+    with state.engine.begin() as connection:
+        save_matches(connection, pd.DataFrame([{"id": row.id, **answer}]), state.clock())
+    _queue_campaign_steps(request, row.id, state.clock())
+    return RedirectResponse(f"/thanks/{code}", status_code=303)
