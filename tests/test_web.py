@@ -1,0 +1,209 @@
+"""The petition page, signing, the thanks page, the public API and the organizer dashboard,
+through FastAPI's test client (the browser tests drive the same pages in Chromium)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from outreach.store import outbox as box
+from outreach.store.schema import outbox, signer_matches, signers
+from outreach.web import admin, create_app
+from outreach.web.security import hash_password
+from tests.web_helpers import web_settings
+
+PUBLIC = "https://act.example.org"
+PASSWORD = "correct horse battery staple"
+HTML = {"Accept": "text/html"}
+PHILADELPHIA = {"first_name": "Ana", "last_name": "Lopez", "email": "ana@example.org",
+                "phone": "", "street": "1421 Arch Street", "zip": "19102",
+                "email_opt_in": "yes"}
+
+
+@pytest.fixture(scope="module")
+def password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture
+def client(store, password_hash):
+    settings = web_settings(PUBLIC, OUTREACH_ADMIN_PASSWORD_HASH=password_hash,
+                            OUTREACH_API_TOKEN="api-secret", OUTREACH_SESSION_SECRET="s" * 32)
+    with TestClient(create_app(settings, engine=store), base_url=PUBLIC) as test_client:
+        yield test_client
+
+
+def csrf_of(client: TestClient, path: str = "/") -> str:
+    page = client.get(path, headers=HTML)
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def sign(client: TestClient, **fields: str):
+    return client.post("/sign", data={**PHILADELPHIA, **fields, "csrf": csrf_of(client)},
+                       headers=HTML, follow_redirects=False)
+
+
+def test_the_petition_page_has_the_demands_and_unticked_consent_boxes(client):
+    page = client.get("/", headers=HTML).text
+    assert "Expunge" in page and "Drop" in page and "treatment" in page
+    boxes = re.findall(r'<input type="checkbox"[^>]*>', page)
+    assert len(boxes) == 2 and not any("checked" in b for b in boxes)
+    assert "Reply STOP to cancel" in page and 'name="website"' in page
+    for name in ("first_name", "email", "phone", "street", "zip"):
+        assert f'<label for="{name}"' in page  # every field has its label
+
+
+def test_signing_names_the_philadelphia_da_and_queues_the_welcome(client, store):
+    answer = sign(client)
+    assert answer.status_code == 303
+    code = answer.headers["location"].rsplit("/", 1)[1]
+    thanks = client.get(answer.headers["location"], headers=HTML).text
+    assert "Philadelphia District Attorney" in thanks
+    assert 'href="tel:+12156868000"' in thanks
+    assert f"{PUBLIC}/?ref={code}" in thanks
+    assert "ana@example.org" not in thanks  # the page lives at a shareable address
+    with store.connect() as connection:
+        steps = {r.step: r.state for r in connection.execute(select(outbox))}
+        consent = connection.execute(select(signers.c.email_opt_in,
+                                            signers.c.sms_opt_in)).one()
+    assert steps["welcome_email"] == "queued" and "call_your_da" in steps
+    assert "welcome_sms" not in steps  # no phone, no text
+    assert tuple(consent) == (True, False)
+
+
+def test_a_validation_error_keeps_the_input(client, store):
+    answer = sign(client, email="ana@", street="1421 Arch Street")
+    assert answer.status_code == 422
+    assert 'id="email-error"' in answer.text and 'aria-invalid="true"' in answer.text
+    assert 'value="Ana"' in answer.text and 'value="1421 Arch Street"' in answer.text
+    texts = sign(client, sms_opt_in="yes")  # texts asked for, no number given
+    assert "Enter a mobile number" in texts.text
+    with store.connect() as connection:
+        assert connection.execute(select(signers.c.id)).all() == []
+
+
+def test_a_forged_post_without_the_csrf_token_is_refused(client, store):
+    answer = client.post("/sign", data=PHILADELPHIA, headers=HTML, follow_redirects=False)
+    assert answer.status_code == 403
+    other = TestClient(client.app, base_url=PUBLIC)  # a token from another session
+    answer = other.post("/sign", data={**PHILADELPHIA, "csrf": csrf_of(client)},
+                        headers=HTML, follow_redirects=False)
+    assert answer.status_code == 403
+    with store.connect() as connection:
+        assert connection.execute(select(signers.c.id)).all() == []
+
+
+def test_thirty_posts_a_minute_from_one_address_are_throttled(client):
+    token = csrf_of(client)
+    codes = [client.post("/sign", data={**PHILADELPHIA, "email": f"p{i}@example.org",
+                                        "csrf": token}, follow_redirects=False).status_code
+             for i in range(30)]
+    assert codes[:10] == [303] * 10
+    assert codes[10:] == [429] * 20
+
+
+def test_the_honeypot_stores_nothing(client, store):
+    answer = sign(client, website="http://spam.example")
+    assert answer.status_code == 303 and answer.headers["location"] == "/thanks/received"
+    with store.connect() as connection:
+        assert connection.execute(select(signers.c.id)).all() == []
+
+
+def test_an_ambiguous_zip_asks_for_the_county(client, store):
+    answer = sign(client, email="amb@example.org", street="", zip="30517")  # GA, 3 counties
+    thanks = client.get(answer.headers["location"], headers=HTML).text
+    assert "Which county do you live in?" in thanks
+    county = re.findall(r'name="county" value="(\d{5})"', thanks)[0]
+    code = answer.headers["location"].rsplit("/", 1)[1]
+    chosen = client.post(f"/thanks/{code}/county",
+                         data={"county": county, "csrf": csrf_of(client)}, headers=HTML,
+                         follow_redirects=False)
+    assert chosen.status_code == 303
+    with store.connect() as connection:
+        match = connection.execute(select(signer_matches)).one()
+    assert match.county_fips == county and match.felony_office_id
+    stranger = TestClient(client.app, base_url=PUBLIC)  # only the signer's browser may
+    refused = stranger.post(f"/thanks/{code}/county",
+                            data={"county": county, "csrf": csrf_of(stranger)}, headers=HTML)
+    assert refused.status_code == 403
+
+
+def test_api_pushes_signers_with_a_token_and_looks_up_addresses(client, store):
+    records = [{"First Name": "Bo", "Email Address": "bo@example.org", "Zip": "19107"},
+               {"email": "not-an-email", "zip": "19107"},
+               {"email": "BO@example.org", "zip": "19107"}]
+    assert client.post("/api/signers", json=records).status_code == 401
+    assert client.post("/api/signers", json=records,
+                       headers={"Authorization": "Bearer wrong"}).status_code == 401
+    answer = client.post("/api/signers?source=partner", json={"signers": records},
+                         headers={"Authorization": "Bearer api-secret"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["imported"], body["duplicate"], body["rejected"]) == (1, 1, 1)
+    assert body["results"][1]["reason"].startswith("email not valid")
+    assert "bo@example.org" not in answer.text
+    with store.connect() as connection:
+        assert connection.execute(select(signers.c.source)).scalars().all() == ["partner"]
+        assert connection.execute(select(outbox.c.step).where(
+            outbox.c.step == "welcome_email")).scalars().all() == ["welcome_email"]
+    lookup = client.get("/api/lookup", params={"address": "1421 Arch Street, Philadelphia, "
+                                                          "PA 19102"}).json()
+    assert lookup["county_fips"] == "42101"
+    assert lookup["offices"][0]["office_name"] == "Philadelphia District Attorney"
+    assert client.get("/api/lookup", params={"address": "nowhere at all"}).status_code == 400
+
+
+def _admin_routes() -> list[tuple[str, str]]:
+    """Every organizer route: the login router may hold the login page only, everything
+    else sits in the router that requires a session (checked here, then walked below)."""
+    assert {r.path for r in admin.login_router.routes} == {"/admin/login"}
+    routes = []
+    for route in admin.pages.routes:
+        concrete = route.path.replace("{name}", "marijuana_justice").replace("{action}",
+                                                                             "pause")
+        routes.extend((method, concrete) for method in sorted(route.methods or ()))
+    return routes
+
+
+def test_every_admin_route_redirects_to_login_without_a_session(client, store):
+    routes = _admin_routes()
+    assert len(routes) >= 6
+    for method, path in routes:
+        answer = client.request(method, path, headers=HTML, follow_redirects=False)
+        assert answer.status_code == 303, (method, path)
+        assert answer.headers["location"].startswith("/admin/login"), (method, path)
+    with store.connect() as connection:
+        assert box.run_states(connection) == {}  # nothing was paused or launched
+
+
+def login(client: TestClient, password: str = PASSWORD):
+    return client.post("/admin/login", data={"password": password, "next": "/admin",
+                                             "csrf": csrf_of(client, "/admin/login")},
+                       headers=HTML, follow_redirects=False)
+
+
+def test_login_dashboard_preview_launch_and_progress(client, store):
+    sign(client)
+    assert login(client, "wrong").status_code == 403
+    assert login(client).status_code == 303
+    dashboard = client.get("/admin", headers=HTML).text
+    assert "Signers by state" in dashboard and "<svg" in dashboard
+    assert "ana@example.org" not in dashboard
+    campaign = client.get("/admin/campaigns/marijuana_justice", headers=HTML).text
+    assert "Plan preview" in campaign and "a***@example.org" in campaign
+    token = csrf_of(client, "/admin/campaigns/marijuana_justice")
+    unconfirmed = client.post("/admin/campaigns/marijuana_justice/launch",
+                              data={"confirm": "", "csrf": token}, headers=HTML)
+    assert unconfirmed.status_code == 400
+    launched = client.post("/admin/campaigns/marijuana_justice/launch",
+                           data={"confirm": "marijuana_justice", "grace_minutes": "0",
+                                 "csrf": token}, headers=HTML, follow_redirects=False)
+    assert launched.status_code == 303
+    progress = client.get("/admin/campaigns/marijuana_justice/progress").json()
+    assert progress["run"] == "active" and progress["total"] >= 3
+    assert client.post("/admin/campaigns/marijuana_justice/pause",
+                       data={"csrf": token}, follow_redirects=False).status_code == 303
+    assert client.get("/admin/campaigns/marijuana_justice/progress").json()["run"] == "paused"
