@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import usaddress
 from outreach.census import CensusGeocoder, CensusMatch, GeocoderError
 from outreach.config import Settings
 from outreach.counties import Counties, load_counties
-from outreach.roster import OfficeChoice, Roster, load_roster, normalize_place
+from outreach.roster import OfficeChoice, Roster, normalize_place
 
 STATE_NAMES = {
     "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
@@ -337,10 +338,13 @@ class Geo:
         )
 
 
-def build_geo(settings: Settings) -> Geo:
-    """A Geo wired from settings: the roster, the offline tables, the geocoder if enabled."""
+def build_geo(settings: Settings, on: date | None = None) -> Geo:
+    """A Geo wired from settings: the roster (with organizers' corrections, as in force on
+    `on`, default today), the offline tables, the geocoder if enabled."""
+    from outreach.roster_upkeep import effective_roster
+
     counties = load_counties(settings.data_dir / "counties.csv")
-    roster = load_roster(settings.roster_path, counties)
+    roster = effective_roster(settings, counties, on=on)
     geocoder = None
     if settings.geocoder == "census":
         geocoder = CensusGeocoder(settings.census_geocoder_url,

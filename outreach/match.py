@@ -32,6 +32,7 @@ class MatchSummary:
     with_felony_office: int = 0
     geocoded: int = 0
     geocoder_note: str = ""
+    moved: int = 0  # signers matched before whose felony office is now another one
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -149,7 +150,10 @@ def match(engine: Engine, geo: Geo, *, rematch_all: bool = False,
     if geocoder is not None:
         summary.geocoded, summary.geocoder_note = _geocode(result, signers, geo, geocoder)
     with engine.begin() as connection:
+        before = store.felony_offices(connection, list(result["id"]))
         store.save_matches(connection, result, datetime.now(UTC))
+    previous = result["id"].map(before)
+    summary.moved = int((previous.notna() & (previous != result["felony_office_id"])).sum())
     counts = result["confidence"].value_counts()
     summary.by_confidence = {k: int(counts.get(k, 0))
                              for k in (*MATCHED, "ambiguous", "none")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -37,6 +37,9 @@ ROSTER_COLUMNS = [
     "source_url",
     "notes",
 ]
+# Optional: the period a row is in force (YYYY-MM-DD, from inclusive, to exclusive), so a known
+# redistricting is entered ahead of time and switches by itself.
+OPTIONAL_COLUMNS = ["effective_from", "effective_to"]
 REQUIRED_VALUES = ("office_id", "state", "office_name", "title", "kind", "county_fips",
                    "selection", "handles", "source_url")
 KINDS = ("county", "multi_county", "city", "state")
@@ -46,6 +49,7 @@ HANDLES = ("felony_and_misdemeanor", "felony", "misdemeanor")
 _OFFICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FIPS = re.compile(r"^\d{5}$")
 _AS_OF = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URL = re.compile(r"^https?://\S+$")
 
@@ -81,9 +85,16 @@ class Office:
     website: str = ""
     source_url: str = ""
     notes: str = ""
+    effective_from: str = ""  # YYYY-MM-DD, inclusive; empty: always was
+    effective_to: str = ""  # YYYY-MM-DD, exclusive; empty: still is
     # county FIPS -> the normalized places this office serves there; a county absent from this
     # map is served whole (or as "the rest of the county" where another office claims places).
     places: dict[str, frozenset[str]] = field(default_factory=dict, compare=False)
+
+    def in_force(self, day: date) -> bool:
+        iso = day.isoformat()
+        return (not self.effective_from or self.effective_from <= iso) and \
+            (not self.effective_to or iso < self.effective_to)
 
     @property
     def prosecutes_felonies(self) -> bool:
@@ -131,16 +142,19 @@ class OfficeChoice:
 
 @dataclass(frozen=True)
 class Roster:
-    offices: tuple[Office, ...]
+    offices: tuple[Office, ...]  # in force on `day`
     by_county: dict[str, tuple[Office, ...]]
     source: Path
+    day: date = field(default_factory=date.today)
+    # Every row, in force or not: a message queued to an office before it ended still renders.
+    all_offices: tuple[Office, ...] = ()
 
     def __len__(self) -> int:
         return len(self.offices)
 
     @cached_property
     def _by_id(self) -> dict[str, Office]:
-        return {office.office_id: office for office in self.offices}
+        return {office.office_id: office for office in self.all_offices or self.offices}
 
     def office(self, office_id: str) -> Office:
         """The office by id (KeyError if the roster no longer has it); the renderer asks this
@@ -195,8 +209,8 @@ def _parse_places(raw: str, counties: tuple[str, ...]) -> tuple[dict[str, frozen
     return places, ""
 
 
-def _row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str]]:
-    """(column, problem) pairs for one roster row."""
+def row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str]]:
+    """(column, problem) pairs for one roster row (the loader's and the corrections' check)."""
     problems: list[tuple[str, str]] = []
     for column in REQUIRED_VALUES:
         if not row[column]:
@@ -229,11 +243,20 @@ def _row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, st
     for column in ("website", "source_url"):
         if row[column] and not _URL.match(row[column]):
             problems.append((column, f"{row[column]!r} is not an http(s) URL"))
+    for column in OPTIONAL_COLUMNS:
+        if row.get(column) and not _DATE.match(row[column]):
+            problems.append((column, f"{row[column]!r} is not a date YYYY-MM-DD"))
+    if row.get("effective_from") and row.get("effective_to") and \
+            row["effective_to"] <= row["effective_from"]:
+        problems.append(("effective_to", "must be after effective_from"))
     return problems
 
 
-def load_roster(path: Path, counties: Counties) -> Roster:
-    """Read and validate the roster; raise RosterError naming file, line and column."""
+def load_roster(path: Path, counties: Counties, *, on: date | None = None,
+                overrides: Mapping[str, Mapping[str, str]] | None = None) -> Roster:
+    """Read and validate the roster as in force on `on` (default today), with organizers'
+    corrections laid over the file (roster_upkeep); raise RosterError naming file, line and
+    column."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except FileNotFoundError:
@@ -244,36 +267,45 @@ def load_roster(path: Path, counties: Counties) -> Roster:
     missing = [c for c in ROSTER_COLUMNS if c not in frame.columns]
     if missing:
         raise RosterError([f"{path}: line 1: missing column(s) {', '.join(missing)}"])
-    frame = frame[ROSTER_COLUMNS].apply(lambda column: column.str.strip())
+    for column in OPTIONAL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+    frame = frame[ROSTER_COLUMNS + OPTIONAL_COLUMNS].apply(lambda column: column.str.strip())
+    overrides = overrides or {}
 
     problems: list[str] = []
     offices: list[Office] = []
     seen: dict[str, int] = {}
     for index, row in enumerate(frame.to_dict("records")):
         line = index + 2  # the header is line 1
-        row_problems = _row_problems(row, counties)
+        row.update(overrides.get(row["office_id"], {}))
+        found = row_problems(row, counties)
         if row["office_id"] in seen:
-            row_problems.append(("office_id", f"duplicate id {row['office_id']!r} (first on "
-                                              f"line {seen[row['office_id']]})"))
+            found.append(("office_id", f"duplicate id {row['office_id']!r} (first on "
+                                       f"line {seen[row['office_id']]})"))
         seen.setdefault(row["office_id"], line)
         county_fips = tuple(row["county_fips"].split(";"))
         places, place_problem = _parse_places(row["places"], county_fips)
         if place_problem:
-            row_problems.append(("places", place_problem))
+            found.append(("places", place_problem))
         problems.extend(f"{path}: line {line}: column {column}: {problem}"
-                        for column, problem in row_problems)
-        if row_problems:
+                        for column, problem in found)
+        if found:
             continue
-        values = {c: row[c] for c in ROSTER_COLUMNS if c not in ("county_fips", "places")}
+        values = {c: row[c] for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS
+                  if c not in ("county_fips", "places")}
         offices.append(Office(county_fips=county_fips, places=places, **values))
     if problems:
         raise RosterError(problems)
+    day = on or date.today()
+    current = [o for o in offices if o.in_force(day)]
     by_county: dict[str, list[Office]] = defaultdict(list)
     # Felony prosecutors first: they are the campaign's main target wherever a county has both.
-    for office in sorted(offices, key=lambda o: (not o.prosecutes_felonies, o.office_id)):
+    for office in sorted(current, key=lambda o: (not o.prosecutes_felonies, o.office_id)):
         for fips in office.county_fips:
             by_county[fips].append(office)
-    return Roster(tuple(offices), {k: tuple(v) for k, v in by_county.items()}, path)
+    return Roster(tuple(current), {k: tuple(v) for k, v in by_county.items()}, path, day,
+                  tuple(offices))
 
 
 def _missing(offices: Iterable[Office], attribute: str) -> int:

@@ -13,7 +13,7 @@ from outreach.compliance import Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
 from outreach.render import Renderer, Sender
-from outreach.roster import load_roster
+from outreach.roster_upkeep import effective_roster
 from outreach.store import db
 from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
@@ -35,7 +35,8 @@ def build_renderer(settings: Settings, engine: Engine) -> Renderer:
         return Sender(sender.email_from, sender.sms_from or default.sms, sender.organization,
                       sender.mailing_address, default.public_url)
 
-    return Renderer(engine, load_roster(settings.roster_path, counties), settings.templates_dir,
+    return Renderer(engine, effective_roster(settings, counties, engine=engine),
+                    settings.templates_dir,
                     default, campaign_sender)
 
 

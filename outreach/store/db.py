@@ -78,3 +78,15 @@ def open_store(url: str) -> Engine:
     if current_revision(engine) != head_revision(engine):
         upgrade(engine)
     return engine
+
+
+def existing_store(url: str) -> Engine | None:
+    """An engine for a database that exists already, or None: read-only callers (a lookup,
+    a roster check) must not create a SQLite file in whatever directory they run in."""
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:" or not Path(database).exists():
+            engine.dispose()
+            return None
+    return engine

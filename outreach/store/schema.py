@@ -190,3 +190,21 @@ scheduler_runs = Table(
     Column("outcome", Text),
     Index("scheduler_runs_job_fire_time", "job", "fire_time", unique=True),
 )
+
+# Organizers' corrections to the shipped roster (`outreach roster import`), laid over
+# data/prosecutors.csv wherever the roster loads. Never updated or deleted: the newest row of an
+# (office, field) wins, the older ones are its history; each carries where it came from.
+roster_corrections = Table(
+    "roster_corrections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("office_id", String(80), nullable=False),
+    Column("field", String(40), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("old_value", Text),
+    Column("source_url", String(500), nullable=False),
+    Column("as_of", String(10), nullable=False),
+    Column("file_name", String(300)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("roster_corrections_office", "office_id"),
+)

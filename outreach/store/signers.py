@@ -226,6 +226,17 @@ def signers_to_match(connection: Connection, rematch_all: bool = False,
     return frame.astype({"id": "int64"}).fillna("")
 
 
+def felony_offices(connection: Connection, ids: Sequence[int]) -> dict[int, str | None]:
+    """signer id -> felony office id of the stored matches of these signers."""
+    found: dict[int, str | None] = {}
+    for start in range(0, len(ids), 1000):
+        part = [int(i) for i in ids[start:start + 1000]]
+        found.update(connection.execute(
+            select(signer_matches.c.signer_id, signer_matches.c.felony_office_id)
+            .where(signer_matches.c.signer_id.in_(part))).all())
+    return found
+
+
 def save_matches(connection: Connection, matches: pd.DataFrame, matched_at: datetime) -> None:
     """Store match results (columns: id and MATCH_FIELDS), replacing earlier ones.
 

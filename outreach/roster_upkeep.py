@@ -1,0 +1,246 @@
+"""Organizers' corrections to the roster: imported with their sources, kept in the store, laid
+over the shipped `data/prosecutors.csv` wherever the roster is loaded.
+
+The shipped file stays the baseline: a package upgrade replaces it, and the corrections (each
+with its source URL, as-of date, file and time) are laid over the new one, so nothing an
+organizer fixed is lost and nothing loses its provenance. The newest correction of a field
+wins; older ones stay as history. `outreach roster export` writes the effective roster.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect, select
+
+from outreach.campaigns import Campaign
+from outreach.config import Settings
+from outreach.counties import Counties, load_counties
+from outreach.csvsafe import SafeCsvWriter
+from outreach.roster import (
+    OPTIONAL_COLUMNS,
+    ROSTER_COLUMNS,
+    Roster,
+    RosterError,
+    load_roster,
+    row_problems,
+    stale_officeholders,
+)
+from outreach.store.db import existing_store
+from outreach.store.schema import roster_corrections
+from outreach.store.signers import audience_frame
+
+BOUNCE_SOURCE = "provider:bounce"
+EDITABLE = [c for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS if c not in ("office_id", "source_url")]
+_AS_OF = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{4}-\d{2}$|^\d{4}$")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field of one office, as a corrections file asks to set it."""
+
+    line: int
+    office_id: str
+    field: str
+    old: str
+    new: str
+    source_url: str
+    as_of: str
+
+
+@dataclass
+class ImportPlan:
+    changes: list[Change]
+    errors: list[str]  # "FILE: line N: column X: problem"
+    unchanged_rows: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"changes": [asdict(c) for c in self.changes], "errors": self.errors,
+                "unchanged_rows": self.unchanged_rows}
+
+
+def overrides(engine: Engine | None) -> dict[str, dict[str, str]]:
+    """office_id -> {field: value}: the newest correction of every field (none without a
+    store, or before its first migration)."""
+    if engine is None or not inspect(engine).has_table("roster_corrections"):
+        return {}
+    result: dict[str, dict[str, str]] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(select(roster_corrections)
+                                      .order_by(roster_corrections.c.id)):
+            result.setdefault(row.office_id, {})[row.field] = row.value
+    return result
+
+
+def read_baseline(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["office_id"]: {c: (row.get(c) or "").strip()
+                                   for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS}
+                for row in csv.DictReader(handle)}
+
+
+def plan_import(path: Path, current: dict[str, dict[str, str]],
+                counties: Counties) -> ImportPlan:
+    """Compare a corrections file with the effective roster; every problem names its line and
+    column, and the rows that pass are checked exactly as the roster loader checks a row."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise RosterError([f"{path}: no such file"]) from None
+    changes: list[Change] = []
+    errors: list[str] = []
+    unchanged = 0
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        unknown = [h for h in header if h not in (*EDITABLE, "office_id", "source_url", "as_of")]
+        if "office_id" not in header:
+            raise RosterError([f"{path}: line 1: no office_id column"])
+        if unknown:
+            raise RosterError([f"{path}: line 1: unknown column(s) {', '.join(unknown)} "
+                               f"(editable: {', '.join(EDITABLE)})"])
+        for raw in reader:
+            line = reader.line_num
+            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+            office_id = row.get("office_id", "")
+            if office_id not in current:
+                errors.append(f"{path}: line {line}: column office_id: no office "
+                              f"{office_id!r} in the roster")
+                continue
+            old = current[office_id]
+            # An empty cell leaves the field as it is (a contacts file fills some columns of
+            # some rows); "-" clears it on purpose.
+            wanted = {f: "" if row[f] == "-" else row[f] for f in EDITABLE if row.get(f)}
+            asked = {f: v for f, v in wanted.items() if v != old.get(f, "")}
+            if "officeholder" in asked and "officeholder_as_of" not in asked and \
+                    row.get("as_of"):
+                asked["officeholder_as_of"] = row["as_of"]  # who holds it, as of when
+            if not asked:
+                unchanged += 1
+                continue
+            problems = []
+            if not row.get("source_url", "").startswith(("http://", "https://")):
+                problems.append(("source_url", "required for every change: the http(s) page "
+                                               "the new values come from"))
+            if not _AS_OF.match(row.get("as_of", "")):
+                problems.append(("as_of", "required for every change: the date the source "
+                                          "was read, YYYY-MM-DD"))
+            problems += [(column, problem) for column, problem in
+                         row_problems({**old, **asked}, counties) if column in asked]
+            if problems:
+                errors.extend(f"{path}: line {line}: column {column}: {problem}"
+                              for column, problem in problems)
+                continue
+            changes.extend(Change(line, office_id, f, old.get(f, ""), value,
+                                  row["source_url"], row["as_of"])
+                           for f, value in asked.items())
+    return ImportPlan(changes, errors, unchanged)
+
+
+def apply_import(engine: Engine, changes: Iterable[Change], file_name: str,
+                 now: datetime) -> int:
+    rows = [{"office_id": c.office_id, "field": c.field, "value": c.new, "old_value": c.old,
+             "source_url": c.source_url, "as_of": c.as_of, "file_name": file_name[:300],
+             "created_at": now} for c in changes]
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(roster_corrections.insert(), rows)
+    return len(rows)
+
+
+def record_bad_email(engine: Engine, office_id: str, reason: str, now: datetime) -> None:
+    """A hard bounce from an office's address: the address goes, the office stays, and the
+    gap shows in `outreach roster gaps`."""
+    apply_import(engine, [Change(0, office_id, "email", "", "", BOUNCE_SOURCE,
+                                 now.date().isoformat())], f"bounce: {reason}"[:300], now)
+
+
+def bounced_offices(engine: Engine | None) -> set[str]:
+    """Offices whose email a provider reported as bouncing (and that nobody has set since)."""
+    if engine is None or not inspect(engine).has_table("roster_corrections"):
+        return set()
+    latest: dict[str, str] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(select(roster_corrections)
+                                      .where(roster_corrections.c.field == "email")
+                                      .order_by(roster_corrections.c.id)):
+            latest[row.office_id] = row.source_url
+    return {office for office, source in latest.items() if source == BOUNCE_SOURCE}
+
+
+def gaps(engine: Engine, roster: Roster, stale_days: int, day: date,
+         campaign: Campaign | None = None) -> dict[str, object]:
+    """Offices ranked by how many matched signers (of the campaign's audience) they serve and
+    lack a phone, an email or a current officeholder: the contacts worth finding first."""
+    from outreach.planner import select_audience
+
+    with engine.connect() as connection:
+        frame = audience_frame(connection)
+    if campaign is not None:
+        frame = select_audience(frame, campaign)
+    served = Counter(frame["felony_office_id"].dropna())
+    served.update(frame["misdemeanor_office_id"].dropna())
+    people = int(frame["felony_office_id"].notna().sum())
+    stale = {o.office_id for o in stale_officeholders(roster, day, stale_days)}
+    bounced = bounced_offices(engine)
+    ranked, covered = [], Counter()
+    for office_id, count in served.most_common():
+        try:
+            office = roster.office(office_id)
+        except KeyError:
+            continue
+        missing = [label for label, lacking in (
+            ("phone", not office.phone), ("email", not office.email),
+            ("current officeholder", office_id in stale)) if lacking]
+        for label, present in (("phone", office.phone), ("email", office.email),
+                               ("website", office.website),
+                               ("current officeholder", office_id not in stale)):
+            if present and office.prosecutes_felonies:
+                covered[label] += count
+        if missing:
+            ranked.append({"office_id": office_id, "office_name": office.office_name,
+                           "state": office.state, "signers": count, "missing": missing,
+                           "email_bounced": office_id in bounced,
+                           "website": office.website})
+    return {"signers_matched": people, "campaign": campaign.name if campaign else None,
+            "share_covered": {label: round(covered[label] / people, 4) if people else 0.0
+                              for label in ("phone", "email", "website",
+                                            "current officeholder")},
+            "offices": ranked}
+
+
+def export_csv(rows: Iterable[dict[str, str]]) -> str:
+    """The effective roster as CSV, cells that a spreadsheet would run as formulas escaped."""
+    out = io.StringIO()
+    writer = SafeCsvWriter(out, ROSTER_COLUMNS + OPTIONAL_COLUMNS)
+    for row in rows:
+        writer.writerow([row.get(c, "") for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS])
+    return out.getvalue()
+
+
+def effective_rows(baseline: Path, engine: Engine | None) -> list[dict[str, str]]:
+    rows = read_baseline(baseline)
+    for office_id, values in overrides(engine).items():
+        if office_id in rows:
+            rows[office_id].update(values)
+    return list(rows.values())
+
+
+def effective_roster(settings: Settings, counties: Counties | None = None, *,
+                     on: date | None = None, engine: Engine | None = None) -> Roster:
+    """The shipped roster with the store's corrections, as in force on `on` (default today):
+    what every command and process loads."""
+    counties = counties or load_counties(settings.data_dir / "counties.csv")
+    store = engine if engine is not None else existing_store(settings.database_url)
+    try:
+        return load_roster(settings.roster_path, counties, on=on, overrides=overrides(store))
+    finally:
+        if engine is None and store is not None:
+            store.dispose()
