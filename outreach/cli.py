@@ -6,36 +6,32 @@ human summary or, with --json, one JSON object. Bad input exits 2 with one line 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.progress import Progress
-from sqlalchemy import Engine
 
 from outreach import suppressions
-from outreach.campaigns import CampaignError, find_campaign
-from outreach.census import CensusGeocoder, GeocoderError
-from outreach.config import ConfigError, Settings
+from outreach.campaigns import find_campaign
+from outreach.census import CensusGeocoder
+from outreach.cli_common import _fail, _print_json, _store, clear_errors, format_coverage
+from outreach.cli_roster import roster
+from outreach.config import Settings
 from outreach.counties import load_counties
-from outreach.geo import AddressError, Lookup, build_geo
-from outreach.intake import IntakeError, intake
+from outreach.geo import Lookup, build_geo
+from outreach.intake import intake
 from outreach.match import match
 from outreach.planner import StepPlan, launch, plan_campaign
-from outreach.preview import PlanError, Prices, preview
+from outreach.preview import Prices, preview
 from outreach.privacy import install_log_masking, mask
-from outreach.roster import RosterError, coverage_report, load_roster
-from outreach.scheduler import SchedulerError
+from outreach.roster import coverage_report, load_roster
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.store.outbox import outbox_report, set_run_state
@@ -52,32 +48,8 @@ DEMO_ADDRESSES = (
 )
 
 
-def _fail(message: str) -> None:
-    click.echo(f"outreach: error: {message}", err=True)
-    sys.exit(2)
-
-
 def _wants_json_logs() -> bool:
     return os.environ.get("OUTREACH_LOG_FORMAT", "").strip().lower() == "json"
-
-
-def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the library's input errors into one line on stderr and exit code 2."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,
-                CampaignError, PlanError, suppressions.SuppressionError,
-                SchedulerError) as error:
-            _fail(str(error))
-
-    return wrapper
-
-
-def _print_json(payload: object) -> None:
-    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
 @click.group()
@@ -86,60 +58,15 @@ def cli() -> None:
     """Reach every local chief prosecutor through their own voters."""
 
 
-@cli.group()
-def roster() -> None:
-    """The roster of local prosecutor offices (data/prosecutors.csv)."""
-
-
-@roster.command("check")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@clear_errors
-def roster_check(as_json: bool) -> None:
-    """Validate the roster and report its coverage and gaps."""
-    settings = Settings.from_env()
-    counties = load_counties(settings.data_dir / "counties.csv")
-    report = coverage_report(load_roster(settings.roster_path, counties), counties)
-    if as_json:
-        _print_json(report)
-    else:
-        click.echo(format_coverage(report))
-    if report["counties_uncovered"]:
-        sys.exit(1)
-
-
-def format_coverage(report: dict[str, Any]) -> str:
-    per_state = ", ".join(f"{s} {n}" for s, n in report["offices_per_state"].items())
-    uncovered = report["counties_uncovered"]
-    lines = [
-        f"Roster: {report['offices']} offices in {report['states']} states (DC counted) "
-        f"({report['felony_offices']} prosecute felonies, "
-        f"{report['misdemeanor_only_offices']} misdemeanors only, "
-        f"{report['appointed_offices']} appointed)",
-        f"Counties: {report['counties_total']}; without a felony prosecutor: "
-        + (", ".join(uncovered) if uncovered else "none"),
-        f"Counties without a misdemeanor office: "
-        f"{len(report['counties_without_misdemeanor_office'])} "
-        "(New Jersey: municipal prosecutors, not in the roster)",
-        f"Counties split by town between offices: {', '.join(report['counties_split_by_place'])}",
-        "Gaps: "
-        f"{report['offices_without_email']} offices without email, "
-        f"{report['offices_without_phone']} without phone, "
-        f"{report['offices_without_website']} without website, "
-        f"{report['offices_without_officeholder']} without a named officeholder; "
-        f"{report['offices_without_any_contact']} with no contact at all; "
-        f"{report['offices_to_verify']} rows marked 'verify'",
-        f"Offices per state: {per_state}",
-    ]
-    return "\n".join(lines)
-
-
 @cli.command()
 @click.argument("address")
+@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]),
+              help="The roster as in force on this day (default today).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @clear_errors
-def lookup(address: str, as_json: bool) -> None:
+def lookup(address: str, on: datetime | None, as_json: bool) -> None:
     """The prosecutor office(s) for one U.S. address, ZIP code, or "City, ST"."""
-    answer = build_geo(Settings.from_env()).lookup(address)
+    answer = build_geo(Settings.from_env(), on.date() if on else None).lookup(address)
     if as_json:
         _print_json(answer.to_dict())
     else:
@@ -220,7 +147,8 @@ def match_command(rematch: bool, as_json: bool) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in summary.by_confidence.items())
     click.echo(f"{summary.signers} signers: {summary.matched} matched, {summary.ambiguous} "
                f"ambiguous, {summary.unmatched} unmatched ({counts}); "
-               f"{summary.with_felony_office} know their felony prosecutor")
+               f"{summary.with_felony_office} know their felony prosecutor"
+               + (f"; {summary.moved} moved to another office" if rematch else ""))
     if summary.geocoder_note:
         click.echo(f"  note: {summary.geocoder_note}")
 
@@ -420,10 +348,6 @@ def suppress_import(file: Path, reason: str, source: str, as_json: bool) -> None
                  "could not be read", as_json)
 
 
-def _store() -> Engine:
-    return db.open_store(Settings.from_env().database_url)
-
-
 def _say(payload: dict, text: str, as_json: bool) -> None:
     if as_json:
         _print_json(payload)
@@ -586,6 +510,9 @@ def demo(folder: Path) -> None:
             group["states"].get("sent", 0)
     click.echo("Sent so far: " + ", ".join(f"{n} {channel}" for channel, n in
                                            sorted(per_channel.items())))
+
+
+cli.add_command(roster)
 
 
 def main() -> None:
