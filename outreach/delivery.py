@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 
 from outreach.consent import opt_out
 from outreach.privacy import mask_text
+from outreach.roster_upkeep import record_bad_email
 from outreach.store import events as store
 
 log = logging.getLogger("outreach.delivery")
@@ -120,7 +122,13 @@ def _sendgrid_event(engine: Engine, event: object, now: datetime) -> str:
         if message and (name in SENDGRID_STATUS or name in SENDGRID_SUPPRESSING):
             store.set_delivery_status(connection, message.id, name, now)
     if (name in SENDGRID_SUPPRESSING or hard_bounce) and event.get("email"):
-        opt_out(engine, "email", str(event["email"]), f"sendgrid-{name}",
-                mask_text(str(event.get("reason") or name))[:500], now)
+        reason = mask_text(str(event.get("reason") or name))[:500]
+        opt_out(engine, "email", str(event["email"]), f"sendgrid-{name}", reason, now)
+        if message is not None and message.recipient_kind == "office" and \
+                name in ("bounce", "dropped"):
+            # The office's address is bad, not the office: it leaves the roster's sending
+            # list and shows in `outreach roster gaps`.
+            office_id = re.split(r"[@/]", message.recipient_id, maxsplit=1)[0]
+            record_bad_email(engine, office_id, reason, now)
         return "suppressed"
     return name if name in SENDGRID_STATUS else "recorded"

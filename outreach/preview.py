@@ -8,6 +8,7 @@ Prices are settings: defaults are list prices and only an estimate.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -52,7 +53,9 @@ def preview(plans: list[StepPlan], renderer: Renderer, prices: Prices) -> dict[s
     total_cost = 0.0
     for plan in plans:
         rows = _rows(plan)
+        before = Counter(renderer.fallbacks)
         rendered = renderer.render_batch(rows) if rows else {}
+        office_contact = dict(Counter(renderer.fallbacks) - before)
         messages: list[Message] = []
         for row in rows:
             result = rendered[row.id]
@@ -61,6 +64,8 @@ def preview(plans: list[StepPlan], renderer: Renderer, prices: Prices) -> dict[s
                                 f"{row.recipient_id})")
             messages.append(result)
         entry: dict[str, object] = plan.summary()
+        if office_contact:
+            entry["office_contact"] = office_contact  # the templates' fallbacks used
         if plan.step.channel == "sms":
             counts = [sms_segments(m.text) for m in messages]
             segments = sum(c.segments for c in counts)

@@ -10,6 +10,7 @@ or office is reflected. This is the worker's minimal renderer; the campaigns iss
 from __future__ import annotations
 
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -69,6 +70,16 @@ def with_sms_identity(text: str, organization: str) -> str:
     return text
 
 
+def contact_level(office: dict[str, str] | None) -> str:
+    """The best way a message can point its reader at their office: the templates fall back
+    from the phone to the website to the office's name ("find your prosecutor's office")."""
+    if office is None:
+        return "no office known"
+    if office.get("phone"):
+        return "phone"
+    return "website (no phone)" if office.get("website") else "office name only"
+
+
 class RenderError(ValueError):
     """This row cannot become a message (no template, no address, a template error)."""
 
@@ -95,6 +106,8 @@ class Renderer:
             keep_trailing_newline=False)
         self.environment.filters.update(first_name=first_name, phone=format_phone,
                                         plural=plural)
+        # How each rendered message could reach its office: `outreach plan` shows the counts.
+        self.fallbacks: Counter[str] = Counter()
 
     def render_batch(self, rows: Sequence[OutboxRow]) -> dict[int, Message | RenderError]:
         """Render a claimed batch, reading its recipients in one query."""
@@ -129,6 +142,7 @@ class Renderer:
             raise RenderError(f"signer {row.recipient_id} no longer exists")
         office = self._office(signer.get("felony_office_id"))
         misdemeanor_office = self._office(signer.get("misdemeanor_office_id"))
+        self.fallbacks[contact_level(office)] += 1
         sender = self.campaign_sender(row.campaign) or self.sender
         context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
                    "organization": sender.organization,
@@ -192,6 +206,8 @@ class Renderer:
             else None
         if "signer_id" in row.context and signer is None:
             raise RenderError(f"signer {row.context['signer_id']} no longer exists")
+        self.fallbacks["salutation: officeholder" if office.get("officeholder")
+                       else "salutation: office name only"] += 1
         context = {"office": office, "signer": signer, "constituents": constituents,
                    "count": len(constituents), "day": row.context.get("day"),
                    "organization": sender.organization,
