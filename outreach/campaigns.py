@@ -16,9 +16,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: object, examples: str = "3d, 12h or 30m") -> object:
+    """"3d", "12h", "30m", "45s" -> a timedelta (other values pass through for pydantic):
+    the one spelling of a duration in every file organizers edit (campaigns, schedules)."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration like {examples}")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def _all_match(values: list[str], pattern: str, what: str) -> list[str]:
@@ -91,12 +102,7 @@ class Step(_Strict):
     @field_validator("delay", mode="before")
     @classmethod
     def _delay(cls, value: object) -> object:
-        if isinstance(value, str):
-            match = _DURATION.match(value)
-            if not match:
-                raise ValueError(f"{value!r} is not a duration like 3d, 12h or 30m")
-            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return value
+        return parse_duration(value)
 
 
 class Campaign(_Strict):

@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import re
 import socket
 import tomllib
 from collections.abc import Callable, Iterator
@@ -41,7 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from sqlalchemy import Engine, text, update
 
-from outreach.campaigns import SCHEDULE_FILE
+from outreach.campaigns import SCHEDULE_FILE, parse_duration
 from outreach.config import Settings
 from outreach.store.outbox import _insert
 from outreach.store.schema import scheduler_runs
@@ -49,8 +48,6 @@ from outreach.store.schema import scheduler_runs
 log = logging.getLogger("outreach.scheduler")
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)  # interval fire times are counted from here
-_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 Action = Literal["inbox", "match", "plan", "maintain", "roster_check"]
 
 
@@ -72,12 +69,7 @@ class ScheduleEntry(BaseModel):
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, value: object) -> object:
-        if isinstance(value, str):
-            match = _INTERVAL.match(value)
-            if not match:
-                raise ValueError(f"{value!r} is not an interval like 30s, 5m, 1h or 1d")
-            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return value
+        return parse_duration(value, "30s, 5m, 1h or 1d")
 
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleEntry:

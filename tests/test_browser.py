@@ -82,17 +82,20 @@ def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def sign(page, **fields: str) -> None:  # type: ignore[no-untyped-def]
+    """Type into the petition form as a person would, tick the email box, submit."""
+    for name, value in fields.items():
+        page.fill(f"#{name}", value)
+    page.check("#email_opt_in")
+    page.click("#sign-button")
+
+
 def test_a_philadelphia_resident_signs_and_meets_their_prosecutor(site, page, tmp_path):
     url, engine = site
     page.goto(url + "/")
     shot(page, "petition")
-    page.fill("#first_name", "Ana")
-    page.fill("#last_name", "Lopez")
-    page.fill("#email", "ana.browser@example.org")
-    page.fill("#street", "1421 Arch Street")
-    page.fill("#zip", "19102")
-    page.check("#email_opt_in")
-    page.click("#sign-button")
+    sign(page, first_name="Ana", last_name="Lopez", email="ana.browser@example.org",
+         street="1421 Arch Street", zip="19102")
     page.wait_for_url("**/thanks/**")
     heading = page.locator("#da-h").inner_text()
     assert "Philadelphia District Attorney" in heading
@@ -123,11 +126,7 @@ def _roster() -> Roster:
 def test_a_validation_error_keeps_what_was_typed(site, page):
     url, _ = site
     page.goto(url + "/")
-    page.fill("#first_name", "Bo")
-    page.fill("#email", "bo@")
-    page.fill("#street", "350 Jay St")
-    page.fill("#zip", "11201")
-    page.click("#sign-button")
+    sign(page, first_name="Bo", email="bo@", street="350 Jay St", zip="11201")
     page.wait_for_selector("#email-error")
     assert "does not look right" in page.locator("#email-error").inner_text()
     assert page.locator("#email").get_attribute("aria-invalid") == "true"

@@ -87,7 +87,7 @@ def test_schedule_file_overrides_builtins_and_reports_mistakes(tmp_path):
     assert entries["morning_digest"].time_zone == "America/Denver"
     (jobs / "schedule.toml").write_text('[[job]]\nname = "x"\naction = "plan"\n'
                                         'interval = "5 minutes"\n')
-    with pytest.raises(SchedulerError, match=r"job\[0\]: .*'5 minutes' is not an interval"):
+    with pytest.raises(SchedulerError, match=r"job\[0\]: .*'5 minutes' is not a duration"):
         load_schedule(settings_for(tmp_path, "sqlite://"))
     (jobs / "schedule.toml").write_text('[[job]]\nname = "x"\naction = "plan"\n')
     with pytest.raises(SchedulerError, match="exactly one of cron and interval"):
