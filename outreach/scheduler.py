@@ -193,6 +193,16 @@ class Context:
 
         return build_worker(self.settings, concurrency=1, engine=self.engine)
 
+    def warm_up(self) -> None:
+        """Load what the scheduled actions need (roster, geography, a worker's transports)
+        before the first run: a first run that spends seconds loading would overrun a short
+        interval and make the scheduler skip the next fire time."""
+        actions = {e.action for e in self.entries.values()}
+        if actions & {"match", "plan", "roster_check"}:
+            _ = self.geo
+        if "maintain" in actions:
+            _ = self.maintenance_worker
+
 
 _CONTEXT: Context | None = None
 
@@ -357,6 +367,7 @@ def build_scheduler(settings: Settings, engine: Engine,
         jobstores={"default": SQLAlchemyJobStore(engine=engine)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=UTC)
+    _CONTEXT.warm_up()
     scheduler.start(paused=True)
     wanted = {e.name: e for e in entries}
     for job in scheduler.get_jobs():

@@ -1,0 +1,108 @@
+"""Benchmark: SendGrid Event Webhook ingestion by a live `outreach serve`, and a baseline.
+
+    python bench/webhooks.py --events 20000 --batch 1000
+
+A fresh SQLite store holds N sent emails. The web app runs in its own process (uvicorn, as
+deployed); this script signs and posts their `delivered` events the way SendGrid does (a JSON
+array per request, ECDSA-signed), then posts a tenth as many events one per request (the
+baseline: what per-event delivery would cost), and prints one JSON object: events, seconds,
+events_per_s, the baseline's rate, the ratio, and how many outbox rows ended `delivered`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from outreach.store import outbox as box  # noqa: E402
+from outreach.store.db import open_store  # noqa: E402
+from outreach.store.schema import outbox  # noqa: E402
+from outreach.testing.webhooks import SendGridCaller  # noqa: E402
+
+
+def prepare(database: str, count: int) -> None:
+    engine = open_store(database)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("bench", "welcome", "email", "signer", str(i),
+                                                "welcome", {}, now) for i in range(count)], now)
+        connection.execute(outbox.update().values(state="sent", sent_at=now))
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post_all(url: str, caller: SendGridCaller, ids: range, batch: int) -> float:
+    stamp = int(time.time())
+    started = time.perf_counter()
+    for start in range(ids.start, ids.stop, batch):
+        events = [SendGridCaller.event("delivered", f"b{i}@example.org", i + 1, stamp)
+                  for i in range(start, min(start + batch, ids.stop))]
+        answer = caller.post(url, events)
+        answer.raise_for_status()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="outreach-webhooks-"))
+    database = f"sqlite:///{folder / 'bench.sqlite3'}"
+    baseline_events = max(args.events // 10, 100)
+    prepare(database, args.events + baseline_events)
+    caller = SendGridCaller()
+    port = free_port()
+    env = {**os.environ, "OUTREACH_DATABASE_URL": database,
+           "OUTREACH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY": caller.public_key,
+           "OUTREACH_SESSION_SECRET": "bench" * 8}
+    server = subprocess.Popen([sys.executable, "-m", "outreach.cli", "serve", "--port",
+                               str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/hooks/sendgrid/events"
+    try:
+        for _ in range(200):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        seconds = post_all(url, caller, range(0, args.events), args.batch)
+        baseline = post_all(url, caller, range(args.events, args.events + baseline_events), 1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    engine = open_store(database)
+    with engine.connect() as connection:
+        delivered = connection.execute(outbox.select().where(
+            outbox.c.delivery_status == "delivered")).all()
+    rate, base_rate = args.events / seconds, baseline_events / baseline
+    print(json.dumps({"events": args.events, "batch": args.batch, "seconds": round(seconds, 2),
+                      "events_per_s": round(rate, 1),
+                      "baseline": {"events": baseline_events, "batch": 1,
+                                   "events_per_s": round(base_rate, 1)},
+                      "ratio": round(rate / base_rate, 1),
+                      "delivered_rows": len(delivered)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
