@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from outreach.consent import opt_out
 from outreach.privacy import mask_text
@@ -89,39 +89,19 @@ def _check_spam_alarm(engine: Engine, message: store.SentMessage, now: datetime,
 
 
 def sendgrid_events(engine: Engine, events: Iterable[object], now: datetime) -> Counter[str]:
-    """Apply a SendGrid Event Webhook batch; counts of what each event did."""
+    """Apply a SendGrid Event Webhook batch (up to about a thousand events): the event log and
+    delivery statuses in one transaction, then the few suppressions; counts of what each event
+    did."""
     counts: Counter[str] = Counter()
-    for event in events:
-        counts[_sendgrid_event(engine, event, now)] += 1
-    return counts
-
-
-def _sendgrid_event(engine: Engine, event: object, now: datetime) -> str:
-    if not isinstance(event, dict) or not event.get("event") or not event.get("timestamp"):
-        return "invalid"
-    name = str(event["event"]).lower()
-    try:
-        occurred = datetime.fromtimestamp(int(event["timestamp"]), UTC)
-    except (TypeError, ValueError, OverflowError):
-        return "invalid"
-    raw_id = str(event.get("outreach_id") or "")
-    outbox_id = int(raw_id) if raw_id.isdigit() else None
-    # Ours when we sent it; otherwise SendGrid's message id, or a hash of the address (never
-    # the address itself: the event log is not a contact list).
-    subject = str(outbox_id) if outbox_id else str(event.get("sg_message_id") or hashlib.sha256(
-        str(event.get("email", "")).lower().encode()).hexdigest()[:24])
-    key = f"sendgrid:{subject}:{name}:{int(occurred.timestamp())}"
-    hard_bounce = name == "bounce" and str(event.get("type", "bounce")).lower() != "blocked"
+    suppressions: list[tuple[dict, str, store.SentMessage | None]] = []
     with engine.begin() as connection:
-        message = store.message_by_id(connection, outbox_id) if outbox_id else None
-        if not store.record_event(connection, provider="sendgrid", dedupe_key=key,
-                                  outbox_id=message.id if message else None, event=name,
-                                  error_code=str(event.get("type") or "") or None,
-                                  occurred_at=occurred, now=now):
-            return "duplicate"
-        if message and (name in SENDGRID_STATUS or name in SENDGRID_SUPPRESSING):
-            store.set_delivery_status(connection, message.id, name, now)
-    if (name in SENDGRID_SUPPRESSING or hard_bounce) and event.get("email"):
+        for event in events:
+            outcome, message = _record_sendgrid_event(connection, event, now)
+            if outcome == "suppress" and isinstance(event, dict):
+                suppressions.append((event, str(event["event"]).lower(), message))
+                outcome = "suppressed"
+            counts[outcome] += 1
+    for event, name, message in suppressions:
         reason = mask_text(str(event.get("reason") or name))[:500]
         opt_out(engine, "email", str(event["email"]), f"sendgrid-{name}", reason, now)
         if message is not None and message.recipient_kind == "office" and \
@@ -130,5 +110,35 @@ def _sendgrid_event(engine: Engine, event: object, now: datetime) -> str:
             # list and shows in `outreach roster gaps`.
             office_id = re.split(r"[@/]", message.recipient_id, maxsplit=1)[0]
             record_bad_email(engine, office_id, reason, now)
-        return "suppressed"
-    return name if name in SENDGRID_STATUS else "recorded"
+    return counts
+
+
+def _record_sendgrid_event(connection: Connection, event: object, now: datetime
+                           ) -> tuple[str, store.SentMessage | None]:
+    """Log one event and move its message's status; "suppress" when its address must go."""
+    if not isinstance(event, dict) or not event.get("event") or not event.get("timestamp"):
+        return "invalid", None
+    name = str(event["event"]).lower()
+    try:
+        occurred = datetime.fromtimestamp(int(event["timestamp"]), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return "invalid", None
+    raw_id = str(event.get("outreach_id") or "")
+    outbox_id = int(raw_id) if raw_id.isdigit() else None
+    # Ours when we sent it; otherwise SendGrid's message id, or a hash of the address (never
+    # the address itself: the event log is not a contact list).
+    subject = str(outbox_id) if outbox_id else str(event.get("sg_message_id") or hashlib.sha256(
+        str(event.get("email", "")).lower().encode()).hexdigest()[:24])
+    key = f"sendgrid:{subject}:{name}:{int(occurred.timestamp())}"
+    hard_bounce = name == "bounce" and str(event.get("type", "bounce")).lower() != "blocked"
+    message = store.message_by_id(connection, outbox_id) if outbox_id else None
+    if not store.record_event(connection, provider="sendgrid", dedupe_key=key,
+                              outbox_id=message.id if message else None, event=name,
+                              error_code=str(event.get("type") or "") or None,
+                              occurred_at=occurred, now=now):
+        return "duplicate", message
+    if message and (name in SENDGRID_STATUS or name in SENDGRID_SUPPRESSING):
+        store.set_delivery_status(connection, message.id, name, now)
+    if (name in SENDGRID_SUPPRESSING or hard_bounce) and event.get("email"):
+        return "suppress", message
+    return (name if name in SENDGRID_STATUS else "recorded"), message
