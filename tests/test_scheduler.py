@@ -25,7 +25,7 @@ from outreach.scheduler import (
     single_scheduler,
 )
 from outreach.store import outbox as box
-from outreach.store.schema import imports, outbox, scheduler_runs, signers
+from outreach.store.schema import imports, outbox, scheduler_runs, signer_matches, signers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -203,3 +203,34 @@ def test_follow_ups_are_planned_for_signing_time_plus_their_delay(tmp_path, stor
     assert due[("1", "call_your_da")] == now  # its three days are over
     box.set_run_state(store, "marijuana_justice", "paused", now)
     assert plan_active_campaigns(store, ROOT / "jobs", geo.roster, now) == {}
+
+
+def test_planning_passes_are_incremental_with_a_daily_full_pass(tmp_path, store, geo, by_zip):
+    def sign(name: str) -> None:
+        path = tmp_path / f"{name}.csv"
+        path.write_text(f"email,zip\n{name}@example.org,19107\n")
+        intake(path, store)
+        match(store, geo, by_zip=by_zip)
+
+    sign("first")
+    sign("second")
+    start = datetime.now(UTC)
+    box.set_run_state(store, "marijuana_justice", "active", start)
+    planned = plan_active_campaigns(store, ROOT / "jobs", geo.roster, start)
+    assert planned["marijuana_justice"]["welcome_email"]["planned"] == 2  # first pass: all
+    long_ago = start - timedelta(hours=3)  # the first two signed well before the margin
+    with store.begin() as connection:
+        connection.execute(signers.update().values(updated_at=long_ago))
+        connection.execute(signer_matches.update().values(matched_at=long_ago))
+    sign("third")
+    later = start + timedelta(minutes=1)
+    again = plan_active_campaigns(store, ROOT / "jobs", geo.roster, later)
+    welcome = again["marijuana_justice"]["welcome_email"]
+    assert (welcome["planned"], welcome["queued_now"]) == (1, 1)  # only the new signer
+    plan_active_campaigns(store, ROOT / "jobs", geo.roster, later + timedelta(hours=2))
+    quiet = plan_active_campaigns(store, ROOT / "jobs", geo.roster,
+                                  later + timedelta(hours=2, minutes=1))
+    assert quiet["marijuana_justice"] == {}  # nobody changed within the margin: nothing read
+    daily = plan_active_campaigns(store, ROOT / "jobs", geo.roster, start + timedelta(days=1))
+    assert daily["marijuana_justice"]["welcome_email"]["planned"] == 3  # the daily full pass
+    assert daily["marijuana_justice"]["welcome_email"]["queued_now"] == 0

@@ -411,5 +411,21 @@ def set_run_state(engine: Engine, campaign: str, state: str, now: datetime) -> i
             .values(state="skipped", last_error="campaign cancelled", updated_at=now)).rowcount
 
 
+def planning_marks(connection: Connection) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """campaign -> (last planning pass, last full pass)."""
+    return {r.campaign: (as_utc(r.planned_at) if r.planned_at else None,
+                         as_utc(r.fully_planned_at) if r.fully_planned_at else None)
+            for r in connection.execute(select(campaign_runs))}
+
+
+def mark_planned(engine: Engine, campaign: str, when: datetime, full: bool) -> None:
+    values: dict[str, object] = {"planned_at": when}
+    if full:
+        values["fully_planned_at"] = when
+    with engine.begin() as connection:
+        connection.execute(update(campaign_runs).where(campaign_runs.c.campaign == campaign)
+                           .values(**values))
+
+
 def run_states(connection: Connection) -> dict[str, str]:
     return {r.campaign: r.state for r in connection.execute(select(campaign_runs))}

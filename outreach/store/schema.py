@@ -174,6 +174,9 @@ campaign_runs = Table(
     Column("state", String(10), nullable=False),
     Column("launched_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The scheduler's planning passes: the last one, and the last over the whole audience.
+    Column("planned_at", DateTime(timezone=True)),
+    Column("fully_planned_at", DateTime(timezone=True)),
 )
 
 # One row per scheduled job run, keyed by the fire time it serves: two schedulers on two hosts

@@ -226,6 +226,15 @@ def signers_to_match(connection: Connection, rematch_all: bool = False,
     return frame.astype({"id": "int64"}).fillna("")
 
 
+def changed_since(connection: Connection, since: datetime) -> list[int]:
+    """Signers stored, changed or (re)matched at or after `since`: who a planning pass must
+    look at again."""
+    query = (select(signers.c.id)
+             .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
+             .where((signers.c.updated_at >= since) | (signer_matches.c.matched_at >= since)))
+    return sorted(connection.execute(query).scalars())
+
+
 def felony_offices(connection: Connection, ids: Sequence[int]) -> dict[int, str | None]:
     """signer id -> felony office id of the stored matches of these signers."""
     found: dict[int, str | None] = {}
