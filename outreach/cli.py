@@ -456,8 +456,11 @@ def serve_command(host: str, port: int) -> None:
         click.echo("outreach: warning: OUTREACH_PUBLIC_URL is not set: webhooks will be "
                    "refused (their signatures cover the public URL) and links in messages "
                    "will be wrong", err=True)
+    app = create_app(settings)
+    state = app.state.outreach
+    _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer
     # No access log: request paths carry unsubscribe tokens, which are credentials.
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 
 

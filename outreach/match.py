@@ -108,6 +108,19 @@ def match_frame(signers: pd.DataFrame, geo: Geo, by_zip: pd.DataFrame) -> pd.Dat
     return result[["id", *NO_MATCH]]
 
 
+def county_answer(geo: Geo, county_fips: str) -> dict[str, object]:
+    """The match fields for a county the signer named themselves (exact: they told us)."""
+    return {**answer_columns(geo.for_county(county_fips)), "confidence": "exact"}
+
+
+def _apply_choices(result: pd.DataFrame, choices: dict[int, str], geo: Geo) -> None:
+    """Signers who picked their county keep it, whatever their ZIP alone says."""
+    for position in result.index[result["id"].isin(list(choices))]:
+        answer = county_answer(geo, choices[int(result.at[position, "id"])])
+        for column, value in answer.items():
+            result.at[position, column] = value
+
+
 def _geocode(result: pd.DataFrame, signers: pd.DataFrame, geo: Geo,
              geocoder: CensusGeocoder) -> tuple[int, str]:
     """Place ambiguous and city-only signers with a street address exactly; (count, note)."""
@@ -150,7 +163,9 @@ def match(engine: Engine, geo: Geo, *, rematch_all: bool = False,
     if geocoder is not None:
         summary.geocoded, summary.geocoder_note = _geocode(result, signers, geo, geocoder)
     with engine.begin() as connection:
-        before = store.felony_offices(connection, list(result["id"]))
+        ids = list(result["id"])
+        before = store.felony_offices(connection, ids)
+        _apply_choices(result, store.chosen_counties(connection, ids), geo)
         store.save_matches(connection, result, datetime.now(UTC))
     previous = result["id"].map(before)
     summary.moved = int((previous.notna() & (previous != result["felony_office_id"])).sum())

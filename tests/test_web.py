@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from outreach.match import match as rematch
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signer_matches, signers
 from outreach.web import admin, create_app
@@ -112,7 +113,7 @@ def test_the_honeypot_stores_nothing(client, store):
         assert connection.execute(select(signers.c.id)).all() == []
 
 
-def test_an_ambiguous_zip_asks_for_the_county(client, store):
+def test_an_ambiguous_zip_asks_for_the_county(client, store, geo, by_zip):
     answer = sign(client, email="amb@example.org", street="", zip="30517")  # GA, 3 counties
     thanks = client.get(answer.headers["location"], headers=HTML).text
     assert "Which county do you live in?" in thanks
@@ -125,6 +126,10 @@ def test_an_ambiguous_zip_asks_for_the_county(client, store):
     with store.connect() as connection:
         match = connection.execute(select(signer_matches)).one()
     assert match.county_fips == county and match.felony_office_id
+    rematch(store, geo, rematch_all=True, by_zip=by_zip)  # a roster change: everyone again
+    with store.connect() as connection:
+        again = connection.execute(select(signer_matches)).one()
+    assert (again.county_fips, again.confidence) == (county, "exact")  # the choice holds
     stranger = TestClient(client.app, base_url=PUBLIC)  # only the signer's browser may
     refused = stranger.post(f"/thanks/{code}/county",
                             data={"county": county, "csrf": csrf_of(stranger)}, headers=HTML)

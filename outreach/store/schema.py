@@ -66,6 +66,9 @@ signer_matches = Table(
     Column("candidate_counties", Text),  # ';'-separated when confidence is ambiguous
     Column("confidence", String(10), nullable=False),  # exact | zip | city | ambiguous | none
     Column("matched_at", DateTime(timezone=True), nullable=False),
+    # The county the signer picked where the ZIP spans several: rematches keep it; a changed
+    # address deletes the row, and with it the choice.
+    Column("chosen_county", String(5)),
 )
 
 imports = Table(

@@ -235,6 +235,23 @@ def changed_since(connection: Connection, since: datetime) -> list[int]:
     return sorted(connection.execute(query).scalars())
 
 
+def chosen_counties(connection: Connection, ids: Sequence[int]) -> dict[int, str]:
+    """signer id -> the county the signer picked, for those of these who picked one."""
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 1000):
+        part = [int(i) for i in ids[start:start + 1000]]
+        found.update(connection.execute(
+            select(signer_matches.c.signer_id, signer_matches.c.chosen_county)
+            .where(signer_matches.c.signer_id.in_(part),
+                   signer_matches.c.chosen_county.is_not(None))).all())
+    return found
+
+
+def choose_county(connection: Connection, signer_id: int, county_fips: str) -> None:
+    connection.execute(update(signer_matches).where(signer_matches.c.signer_id == signer_id)
+                       .values(chosen_county=county_fips))
+
+
 def felony_offices(connection: Connection, ids: Sequence[int]) -> dict[int, str | None]:
     """signer id -> felony office id of the stored matches of these signers."""
     found: dict[int, str | None] = {}

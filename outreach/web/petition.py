@@ -22,11 +22,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from outreach.intake import intake_records
-from outreach.match import answer_columns, match
+from outreach.match import county_answer, match
 from outreach.planner import queue_for_signers
 from outreach.signer_fields import check_email, check_phone
 from outreach.store.schema import signer_matches, signers
-from outreach.store.signers import assign_referral_codes, save_matches
+from outreach.store.signers import assign_referral_codes, choose_county, save_matches
 from outreach.web.app import AppState, page, state_of
 from outreach.web.security import check_csrf, client_address
 
@@ -183,8 +183,8 @@ def thanks(request: Request, code: str) -> HTMLResponse:
 
 
 @router.post("/thanks/{code}/county")
-def choose_county(request: Request, code: str, county: Annotated[str, Form()] = "",
-                  csrf: Annotated[str, Form()] = "") -> Response:
+def pick_county(request: Request, code: str, county: Annotated[str, Form()] = "",
+                csrf: Annotated[str, Form()] = "") -> Response:
     """An ambiguous address: the signer says which county they live in (only the browser that
     signed may say it)."""
     state = state_of(request)
@@ -198,9 +198,10 @@ def choose_county(request: Request, code: str, county: Annotated[str, Form()] = 
             .where(signers.c.referral_code == code[:16])).first()
     if row is None or county not in (row.candidate_counties or "").split(";"):
         raise HTTPException(400, "Please choose one of the counties listed.")
-    answer = answer_columns(state.geo.for_county(county))
-    answer["confidence"] = "exact"  # the signer told us
     with state.engine.begin() as connection:
-        save_matches(connection, pd.DataFrame([{"id": row.id, **answer}]), state.clock())
+        save_matches(connection, pd.DataFrame([{"id": row.id,
+                                                **county_answer(state.geo, county)}]),
+                     state.clock())
+        choose_county(connection, row.id, county)  # kept when signers are matched again
     _queue_campaign_steps(request, row.id, state.clock())
     return RedirectResponse(f"/thanks/{code}", status_code=303)
