@@ -48,7 +48,7 @@ HANDLES = ("felony_and_misdemeanor", "felony", "misdemeanor")
 
 _OFFICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FIPS = re.compile(r"^\d{5}$")
-_AS_OF = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+AS_OF = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URL = re.compile(r"^https?://\S+$")
@@ -233,7 +233,7 @@ def row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str
         elif state in counties.states and counties[fips].state != state:
             problems.append(("county_fips", f"{fips} ({counties[fips].name}) is in "
                                             f"{counties[fips].state}, not {state}"))
-    if row["officeholder_as_of"] and not _AS_OF.match(row["officeholder_as_of"]):
+    if row["officeholder_as_of"] and not AS_OF.match(row["officeholder_as_of"]):
         problems.append(("officeholder_as_of", f"{row['officeholder_as_of']!r} is not YYYY, "
                                                "YYYY-MM or YYYY-MM-DD"))
     if row["email"] and not _EMAIL.match(row["email"]):
@@ -252,11 +252,9 @@ def row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str
     return problems
 
 
-def load_roster(path: Path, counties: Counties, *, on: date | None = None,
-                overrides: Mapping[str, Mapping[str, str]] | None = None) -> Roster:
-    """Read and validate the roster as in force on `on` (default today), with organizers'
-    corrections laid over the file (roster_upkeep); raise RosterError naming file, line and
-    column."""
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The roster file's rows, trimmed, every column present (the optional ones empty when
+    the file lacks them); RosterError when the file cannot be read as a roster."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except FileNotFoundError:
@@ -271,12 +269,21 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
         if column not in frame.columns:
             frame[column] = ""
     frame = frame[ROSTER_COLUMNS + OPTIONAL_COLUMNS].apply(lambda column: column.str.strip())
+    return frame.to_dict("records")
+
+
+def load_roster(path: Path, counties: Counties, *, on: date | None = None,
+                overrides: Mapping[str, Mapping[str, str]] | None = None) -> Roster:
+    """Read and validate the roster as in force on `on` (default today), with organizers'
+    corrections laid over the file (roster_upkeep); raise RosterError naming file, line and
+    column."""
+    rows = read_rows(path)
     overrides = overrides or {}
 
     problems: list[str] = []
     offices: list[Office] = []
     seen: dict[str, int] = {}
-    for index, row in enumerate(frame.to_dict("records")):
+    for index, row in enumerate(rows):
         line = index + 2  # the header is line 1
         row.update(overrides.get(row["office_id"], {}))
         found = row_problems(row, counties)

@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, Row, inspect, select
 
 from outreach.campaigns import Campaign
 from outreach.config import Settings
 from outreach.counties import Counties, load_counties
 from outreach.csvsafe import SafeCsvWriter
 from outreach.roster import (
+    AS_OF,
     OPTIONAL_COLUMNS,
     ROSTER_COLUMNS,
     Roster,
     RosterError,
     load_roster,
+    read_rows,
     row_problems,
     stale_officeholders,
 )
@@ -39,7 +40,6 @@ from outreach.store.signers import audience_frame
 
 BOUNCE_SOURCE = "provider:bounce"
 EDITABLE = [c for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS if c not in ("office_id", "source_url")]
-_AS_OF = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{4}-\d{2}$|^\d{4}$")
 
 
 @dataclass(frozen=True)
@@ -66,24 +66,22 @@ class ImportPlan:
                 "unchanged_rows": self.unchanged_rows}
 
 
-def overrides(engine: Engine | None) -> dict[str, dict[str, str]]:
-    """office_id -> {field: value}: the newest correction of every field (none without a
-    store, or before its first migration)."""
+def _latest_corrections(engine: Engine | None) -> dict[tuple[str, str], Row]:
+    """(office_id, field) -> its newest correction (none without a store, or before its first
+    migration)."""
     if engine is None or not inspect(engine).has_table("roster_corrections"):
         return {}
-    result: dict[str, dict[str, str]] = {}
     with engine.connect() as connection:
-        for row in connection.execute(select(roster_corrections)
-                                      .order_by(roster_corrections.c.id)):
-            result.setdefault(row.office_id, {})[row.field] = row.value
+        return {(row.office_id, row.field): row for row in connection.execute(
+            select(roster_corrections).order_by(roster_corrections.c.id))}
+
+
+def overrides(engine: Engine | None) -> dict[str, dict[str, str]]:
+    """office_id -> {field: value}: what the corrections lay over the shipped file."""
+    result: dict[str, dict[str, str]] = {}
+    for (office_id, field), row in _latest_corrections(engine).items():
+        result.setdefault(office_id, {})[field] = row.value
     return result
-
-
-def read_baseline(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {row["office_id"]: {c: (row.get(c) or "").strip()
-                                   for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS}
-                for row in csv.DictReader(handle)}
 
 
 def plan_import(path: Path, current: dict[str, dict[str, str]],
@@ -129,7 +127,7 @@ def plan_import(path: Path, current: dict[str, dict[str, str]],
             if not row.get("source_url", "").startswith(("http://", "https://")):
                 problems.append(("source_url", "required for every change: the http(s) page "
                                                "the new values come from"))
-            if not _AS_OF.match(row.get("as_of", "")):
+            if not AS_OF.match(row.get("as_of", "")):
                 problems.append(("as_of", "required for every change: the date the source "
                                           "was read, YYYY-MM-DD"))
             problems += [(column, problem) for column, problem in
@@ -164,15 +162,8 @@ def record_bad_email(engine: Engine, office_id: str, reason: str, now: datetime)
 
 def bounced_offices(engine: Engine | None) -> set[str]:
     """Offices whose email a provider reported as bouncing (and that nobody has set since)."""
-    if engine is None or not inspect(engine).has_table("roster_corrections"):
-        return set()
-    latest: dict[str, str] = {}
-    with engine.connect() as connection:
-        for row in connection.execute(select(roster_corrections)
-                                      .where(roster_corrections.c.field == "email")
-                                      .order_by(roster_corrections.c.id)):
-            latest[row.office_id] = row.source_url
-    return {office for office, source in latest.items() if source == BOUNCE_SOURCE}
+    return {office_id for (office_id, field), row in _latest_corrections(engine).items()
+            if field == "email" and row.source_url == BOUNCE_SOURCE}
 
 
 def gaps(engine: Engine, roster: Roster, stale_days: int, day: date,
@@ -226,11 +217,10 @@ def export_csv(rows: Iterable[dict[str, str]]) -> str:
 
 
 def effective_rows(baseline: Path, engine: Engine | None) -> list[dict[str, str]]:
-    rows = read_baseline(baseline)
-    for office_id, values in overrides(engine).items():
-        if office_id in rows:
-            rows[office_id].update(values)
-    return list(rows.values())
+    """The shipped file's rows with the corrections laid over them (what export writes and
+    an import compares against)."""
+    found = overrides(engine)
+    return [{**row, **found.get(row["office_id"], {})} for row in read_rows(baseline)]
 
 
 def effective_roster(settings: Settings, counties: Counties | None = None, *,
