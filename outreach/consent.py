@@ -14,7 +14,7 @@ from __future__ import annotations
 import string
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Row, select, update
 
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signers
@@ -86,23 +86,24 @@ def opt_in_sms(engine: Engine, phone: str, reason: str, now: datetime) -> bool:
     return lifted
 
 
-def unsubscribe_by_token(engine: Engine, token: str, now: datetime) -> bool:
-    """The unsubscribe link (GET confirmed, or RFC 8058 one-click POST): True if the token
-    names a signer, who is then unsubscribed from all email."""
+def _signer_by_token(engine: Engine, token: str) -> Row | None:
+    """(id, email) of the signer an unsubscribe token names, or None."""
     if not token or len(token) > 64:
-        return False
+        return None
     with engine.connect() as connection:
-        email = connection.execute(select(signers.c.email)
-                                   .where(signers.c.unsubscribe_token == token)).first()
-    if email is None or not email[0]:
-        return False
-    opt_out(engine, "email", email[0], "unsubscribe-link", "unsubscribe link", now)
-    return True
+        return connection.execute(select(signers.c.id, signers.c.email)
+                                  .where(signers.c.unsubscribe_token == token)).first()
 
 
 def token_exists(engine: Engine, token: str) -> bool:
-    if not token or len(token) > 64:
+    return _signer_by_token(engine, token) is not None
+
+
+def unsubscribe_by_token(engine: Engine, token: str, now: datetime) -> bool:
+    """The unsubscribe link (GET confirmed, or RFC 8058 one-click POST): True if the token
+    names a signer, who is then unsubscribed from all email."""
+    signer = _signer_by_token(engine, token)
+    if signer is None or not signer.email:
         return False
-    with engine.connect() as connection:
-        return connection.execute(select(signers.c.id)
-                                  .where(signers.c.unsubscribe_token == token)).first() is not None
+    opt_out(engine, "email", signer.email, "unsubscribe-link", "unsubscribe link", now)
+    return True

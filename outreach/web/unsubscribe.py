@@ -12,24 +12,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from outreach.consent import token_exists, unsubscribe_by_token
-from outreach.web.app import state_of
+from outreach.web.app import page, state_of
 
 router = APIRouter()
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
 def confirm_page(request: Request, token: str) -> HTMLResponse:
-    state = state_of(request)
-    known = token_exists(state.engine, token)
-    return state.templates.TemplateResponse(
-        request, "unsubscribe.html", {"token": token, "known": known, "done": False},
-        status_code=200 if known else 404)
+    known = token_exists(state_of(request).engine, token)
+    return page(request, "unsubscribe.html", {"token": token, "known": known, "done": False},
+                200 if known else 404)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe(request: Request, token: str) -> HTMLResponse:
     state = state_of(request)
     done = unsubscribe_by_token(state.engine, token, state.clock())
-    return state.templates.TemplateResponse(
-        request, "unsubscribe.html", {"token": token, "known": done, "done": done},
-        status_code=200 if done else 404)
+    return page(request, "unsubscribe.html", {"token": token, "known": done, "done": done},
+                200 if done else 404)
