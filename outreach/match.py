@@ -108,7 +108,7 @@ def match_frame(signers: pd.DataFrame, geo: Geo, by_zip: pd.DataFrame) -> pd.Dat
     return result[["id", *NO_MATCH]]
 
 
-def county_answer(geo: Geo, county_fips: str) -> dict[str, object]:
+def _county_answer(geo: Geo, county_fips: str) -> dict[str, object]:
     """The match fields for a county the signer named themselves (exact: they told us)."""
     return {**answer_columns(geo.for_county(county_fips)), "confidence": "exact"}
 
@@ -116,7 +116,7 @@ def county_answer(geo: Geo, county_fips: str) -> dict[str, object]:
 def _apply_choices(result: pd.DataFrame, choices: dict[int, str], geo: Geo) -> None:
     """Signers who picked their county keep it, whatever their ZIP alone says."""
     for position in result.index[result["id"].isin(list(choices))]:
-        answer = county_answer(geo, choices[int(result.at[position, "id"])])
+        answer = _county_answer(geo, choices[int(result.at[position, "id"])])
         for column, value in answer.items():
             result.at[position, column] = value
 

@@ -15,18 +15,16 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
-import pandas as pd
-import phonenumbers
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from outreach.intake import intake_records
-from outreach.match import county_answer, match
+from outreach.match import match
 from outreach.planner import queue_for_signers
 from outreach.signer_fields import check_email, check_phone
 from outreach.store.schema import signer_matches, signers
-from outreach.store.signers import assign_referral_codes, choose_county, save_matches
+from outreach.store.signers import assign_referral_codes, choose_county
 from outreach.web.app import AppState, page, state_of
 from outreach.web.security import check_csrf, client_address
 
@@ -136,12 +134,7 @@ def _office_view(state: AppState, office_id: str | None) -> dict[str, str] | Non
     except KeyError:
         return None
     view = office.summary()
-    try:
-        number = phonenumbers.parse(office.phone, "US") if office.phone else None
-    except phonenumbers.NumberParseException:
-        number = None
-    view["tel"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) \
-        if number and phonenumbers.is_valid_number(number) else ""
+    view["tel"] = (check_phone(office.phone).value or "") if office.phone else ""  # E.164
     return view
 
 
@@ -156,18 +149,23 @@ def _share_links(state: AppState, code: str) -> dict[str, str]:
             "facebook": f"https://www.facebook.com/sharer/sharer.php?u={quote(url)}"}
 
 
-@router.get("/thanks/{code}", response_class=HTMLResponse)
-def thanks(request: Request, code: str) -> HTMLResponse:
-    state = state_of(request)
-    if code == "received":
-        return page(request, "thanks.html", {"generic": True})
+def _signer_by_code(state: AppState, code: str) -> Row | None:
+    """The signer a thanks page's code names, with their match (None: no such code)."""
     with state.engine.connect() as connection:
-        row = connection.execute(
+        return connection.execute(
             select(signers.c.id, signer_matches.c.felony_office_id,
                    signer_matches.c.misdemeanor_office_id, signer_matches.c.confidence,
                    signer_matches.c.candidate_counties)
             .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
             .where(signers.c.referral_code == code[:16])).first()
+
+
+@router.get("/thanks/{code}", response_class=HTMLResponse)
+def thanks(request: Request, code: str) -> HTMLResponse:
+    state = state_of(request)
+    if code == "received":
+        return page(request, "thanks.html", {"generic": True})
+    row = _signer_by_code(state, code)
     if row is None:
         raise HTTPException(404, "We could not find this page.")
     owner = request.session.get("signed") == code
@@ -191,17 +189,12 @@ def pick_county(request: Request, code: str, county: Annotated[str, Form()] = ""
     check_csrf(request, csrf)
     if request.session.get("signed") != code:
         raise HTTPException(403, "Only the person who signed can choose the county.")
-    with state.engine.connect() as connection:
-        row = connection.execute(
-            select(signers.c.id, signer_matches.c.candidate_counties)
-            .join(signer_matches, signer_matches.c.signer_id == signers.c.id)
-            .where(signers.c.referral_code == code[:16])).first()
+    row = _signer_by_code(state, code)
     if row is None or county not in (row.candidate_counties or "").split(";"):
         raise HTTPException(400, "Please choose one of the counties listed.")
     with state.engine.begin() as connection:
-        save_matches(connection, pd.DataFrame([{"id": row.id,
-                                                **county_answer(state.geo, county)}]),
-                     state.clock())
-        choose_county(connection, row.id, county)  # kept when signers are matched again
+        choose_county(connection, row.id, county)
+    # Matching honors the choice (now, and every rematch after).
+    match(state.engine, state.geo, by_zip=state.by_zip, only=[row.id])
     _queue_campaign_steps(request, row.id, state.clock())
     return RedirectResponse(f"/thanks/{code}", status_code=303)
