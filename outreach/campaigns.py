@@ -165,11 +165,15 @@ def load_campaign(path: Path) -> Campaign:
     return campaign
 
 
+def campaign_names(jobs_dir: Path) -> list[str]:
+    """The campaigns in jobs/ (every TOML file but the scheduler's)."""
+    return sorted(p.stem for p in jobs_dir.glob("*.toml") if p.name != SCHEDULE_FILE)
+
+
 def find_campaign(jobs_dir: Path, name: str) -> Campaign:
     """The campaign called `name` in jobs/ (jobs/NAME.toml), or a path to a file."""
     path = Path(name) if name.endswith(".toml") else jobs_dir / f"{name}.toml"
     if not path.exists() or path.name == SCHEDULE_FILE:
-        known = ", ".join(sorted(p.stem for p in jobs_dir.glob("*.toml")
-                                 if p.name != SCHEDULE_FILE)) or "none"
+        known = ", ".join(campaign_names(jobs_dir)) or "none"
         raise CampaignError(f"no campaign {name!r} in {jobs_dir} (known: {known})")
     return load_campaign(path)

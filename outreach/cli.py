@@ -268,7 +268,7 @@ def _switch(campaign: str, state: str, as_json: bool) -> None:
                                                  if state == "cancelled" else ""))
 
 
-def _switch_command(name: str, state: str, help_text: str) -> None:
+def _switch_command(name: str, help_text: str) -> None:
     """Register `outreach NAME CAMPAIGN [--json]`, which sets the campaign's run state."""
 
     @cli.command(name, help=help_text)
@@ -276,13 +276,13 @@ def _switch_command(name: str, state: str, help_text: str) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @clear_errors
     def command(campaign: str, as_json: bool) -> None:
-        _switch(campaign, state, as_json)
+        _switch(campaign, box.RUN_ACTIONS[name], as_json)
 
 
-_switch_command("cancel", "cancelled",
+_switch_command("cancel",
                 "Withdraw a launched campaign's queued messages (those already sent stay sent).")
-_switch_command("pause", "paused", "Stop sending a campaign; its queued messages wait.")
-_switch_command("resume", "active", "Send a paused campaign again.")
+_switch_command("pause", "Stop sending a campaign; its queued messages wait.")
+_switch_command("resume", "Send a paused campaign again.")
 
 
 @cli.group("suppress")

@@ -386,6 +386,8 @@ def outbox_report(connection: Connection) -> dict[str, object]:
 
 
 RUN_STATES = ("active", "paused", "cancelled")
+# What organizers say (CLI commands, dashboard buttons) -> the run state it sets.
+RUN_ACTIONS = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
 
 
 def set_run_state(engine: Engine, campaign: str, state: str, now: datetime) -> int:
