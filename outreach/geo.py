@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import usaddress
+from sqlalchemy import Engine
 
 from outreach.census import CensusGeocoder, CensusMatch, GeocoderError
 from outreach.config import Settings
@@ -338,13 +339,14 @@ class Geo:
         )
 
 
-def build_geo(settings: Settings, on: date | None = None) -> Geo:
-    """A Geo wired from settings: the roster (with organizers' corrections, as in force on
-    `on`, default today), the offline tables, the geocoder if enabled."""
+def build_geo(settings: Settings, on: date | None = None, engine: Engine | None = None) -> Geo:
+    """A Geo wired from settings: the roster (with the corrections in `engine`, or in the
+    settings' store, as in force on `on`, default today), the offline tables, the geocoder if
+    enabled."""
     from outreach.roster_upkeep import effective_roster
 
     counties = load_counties(settings.data_dir / "counties.csv")
-    roster = effective_roster(settings, counties, on=on)
+    roster = effective_roster(settings, counties, on=on, engine=engine)
     geocoder = None
     if settings.geocoder == "census":
         geocoder = CensusGeocoder(settings.census_geocoder_url,

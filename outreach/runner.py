@@ -70,7 +70,7 @@ def run_all(settings: Settings, concurrency: int, health_every: float = 60.0) ->
     with single_scheduler(engine):
         worker = build_worker(settings, concurrency, engine=engine)
         _on_stop_signals(worker.stop.set)
-        scheduler = build_scheduler(settings, engine)
+        scheduler = build_scheduler(settings, engine, worker=worker)
         health = threading.Thread(target=_health_loop, args=(engine, worker, health_every),
                                   daemon=True)
         health.start()

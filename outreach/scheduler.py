@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +41,7 @@ from sqlalchemy import Engine, text, update
 
 from outreach.campaigns import SCHEDULE_FILE, parse_duration
 from outreach.config import Settings
+from outreach.roster_upkeep import CurrentGeo
 from outreach.store.outbox import _insert
 from outreach.store.schema import scheduler_runs
 
@@ -173,25 +173,33 @@ def latest_fire_time(trigger: BaseTrigger, now: datetime) -> datetime:
 
 @dataclass
 class Context:
-    """What a job needs, built once per scheduler process (the roster and geography load once)."""
+    """What a job needs, built once per scheduler process: the roster and geography (kept
+    current: rebuilt when the day changes or a correction arrives) and a worker to maintain
+    the outbox with (the process's own, under `outreach run`)."""
 
     settings: Settings
     engine: Engine
     entries: dict[str, ScheduleEntry]
     host: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    worker: Any = None
+    current: CurrentGeo = field(init=False)
 
-    @cached_property
+    def __post_init__(self) -> None:
+        self.current = CurrentGeo(self.settings, self.engine)
+
+    @property
     def geo(self) -> Any:
-        from outreach.geo import build_geo
+        return self.current.geo()
 
-        return build_geo(self.settings)
-
-    @cached_property
+    @property
     def maintenance_worker(self) -> Any:
-        from outreach.wiring import build_worker
+        if self.worker is None:
+            from outreach.wiring import build_worker
 
-        return build_worker(self.settings, concurrency=1, engine=self.engine)
+            self.worker = build_worker(self.settings, concurrency=1, engine=self.engine,
+                                       roster=self.geo.roster)
+        return self.worker
 
     def warm_up(self) -> None:
         """Load what the scheduled actions need (roster, geography, a worker's transports)
@@ -233,11 +241,8 @@ def _plan(context: Context, entry: ScheduleEntry, now: datetime) -> str:
 
 
 def _maintain(context: Context, entry: ScheduleEntry, now: datetime) -> str:
-    worker = context.maintenance_worker
-    before = dict(worker.stats)
-    worker.maintain()
-    changed = {k: v - before.get(k, 0) for k, v in worker.stats.items() if v != before.get(k)}
-    return ", ".join(f"{k} {v}" for k, v in sorted(changed.items())) or "nothing to fix"
+    done = context.maintenance_worker.maintain()
+    return ", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "nothing to fix"
 
 
 def _roster_check(context: Context, entry: ScheduleEntry, now: datetime) -> str:
@@ -358,11 +363,13 @@ def single_scheduler(engine: Engine) -> Iterator[None]:
 
 
 def build_scheduler(settings: Settings, engine: Engine,
-                    entries: list[ScheduleEntry] | None = None) -> BackgroundScheduler:
-    """A started scheduler whose persistent jobs match the schedule (missed runs kept)."""
+                    entries: list[ScheduleEntry] | None = None,
+                    worker: Any = None) -> BackgroundScheduler:
+    """A started scheduler whose persistent jobs match the schedule (missed runs kept); with
+    `worker`, its outbox maintenance uses that worker instead of building another."""
     global _CONTEXT
     entries = entries if entries is not None else load_schedule(settings)
-    _CONTEXT = Context(settings, engine, {e.name: e for e in entries})
+    _CONTEXT = Context(settings, engine, {e.name: e for e in entries}, worker=worker)
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},

@@ -13,15 +13,16 @@ from outreach.compliance import Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
 from outreach.render import Renderer, Sender
+from outreach.roster import Roster
 from outreach.roster_upkeep import effective_roster
 from outreach.store import db
 from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
 
 
-def build_renderer(settings: Settings, engine: Engine) -> Renderer:
-    """The renderer, with each campaign's own sender identity and the default for the rest."""
-    counties = load_counties(settings.data_dir / "counties.csv")
+def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = None) -> Renderer:
+    """The renderer, with each campaign's own sender identity and the default for the rest
+    (on the given roster, or the effective roster loaded now)."""
     default = Sender(settings.email_from, settings.twilio_from or "files",
                      settings.organization, settings.mailing_address,
                      settings.public_url or "")
@@ -35,14 +36,15 @@ def build_renderer(settings: Settings, engine: Engine) -> Renderer:
         return Sender(sender.email_from, sender.sms_from or default.sms, sender.organization,
                       sender.mailing_address, default.public_url)
 
-    return Renderer(engine, effective_roster(settings, counties, engine=engine),
-                    settings.templates_dir,
-                    default, campaign_sender)
+    if roster is None:
+        roster = effective_roster(settings, engine=engine)
+    return Renderer(engine, roster, settings.templates_dir, default, campaign_sender)
 
 
-def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None) -> Worker:
+def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None,
+                 roster: Roster | None = None) -> Worker:
     engine = engine or db.open_store(settings.database_url)
-    renderer = build_renderer(settings, engine)
+    renderer = build_renderer(settings, engine, roster)
     counties = load_counties(settings.data_dir / "counties.csv")
     try:
         windows = parse_windows(settings.sms_windows)

@@ -324,32 +324,34 @@ class Worker:
                               retry_at=now + timedelta(seconds=wait))
 
     # --- after a crash ------------------------------------------------------------------------
-    def maintain(self) -> None:
-        """Expired claims back to the queue; `sending` rows left by a dead worker reconciled."""
+    def maintain(self) -> Counter[str]:
+        """Expired claims back to the queue; `sending` rows left by a dead worker reconciled.
+        Returns what it did (also counted in `stats`)."""
         now = self.clock()
-        expired = outbox.expire_leases(self.engine, now)
-        if expired:
-            self.count("leases_expired", expired)
+        done: Counter[str] = Counter()
+        done["leases_expired"] = outbox.expire_leases(self.engine, now)
         stale = outbox.stale_sending(self.engine, now - self.options.stale_sending_after)
-        if not stale:
-            return
-        rendered = self.renderer.render_batch(stale)
-        for row in stale:
-            self.reconcile(row, rendered[row.id], now)
+        if stale:
+            rendered = self.renderer.render_batch(stale)
+            done.update(self.reconcile(row, rendered[row.id], now) for row in stale)
+        done = +done  # only what happened
+        for key, amount in done.items():
+            self.count(key, amount)
+        return done
 
-    def reconcile(self, row: OutboxRow, message: Message | RenderError, now: datetime) -> None:
+    def reconcile(self, row: OutboxRow, message: Message | RenderError, now: datetime) -> str:
+        """Settle one interrupted send; returns how (the stats key)."""
         transport = self.transports.get(row.channel)
         if isinstance(message, Message) and transport is not None and \
                 getattr(transport, "can_reconcile", False):
             found = transport.find_sent(message, row.updated_at - timedelta(minutes=1))
             if found:
                 outbox.finish(self.engine, row.id, "sent", now, provider_message_id=found)
-                self.count("reconciled_sent")
-            else:  # the provider can tell, and it never got it: safe to send again
-                outbox.finish(self.engine, row.id, "retry", now, retry_at=now,
-                              error="interrupted before the provider received it")
-                self.count("reconciled_retry")
-            return
+                return "reconciled_sent"
+            # The provider can tell, and it never got it: safe to send again.
+            outbox.finish(self.engine, row.id, "retry", now, retry_at=now,
+                          error="interrupted before the provider received it")
+            return "reconciled_retry"
         outbox.finish(self.engine, row.id, "unknown", now,
                       error="the worker stopped during the provider call; not re-sent")
-        self.count("unknown")
+        return "unknown"

@@ -246,3 +246,25 @@ def test_effective_dates_are_validated(tmp_path, counties, day):
 
     with pytest.raises(RosterError, match=r"column effective_from: .* is not a date"):
         load_roster(path, counties)
+
+
+def test_a_long_running_process_follows_the_calendar_and_new_corrections(tmp_path):
+    import time_machine
+
+    from outreach.config import Settings
+    from outreach.roster_upkeep import Change, CurrentGeo, apply_import
+
+    path = _redistricted_roster(tmp_path, date(2027, 1, 1))
+    engine = open_store(f"sqlite:///{tmp_path / 'o.sqlite3'}")
+    settings = Settings.from_env({"OUTREACH_DATA_DIR": str(DATA),
+                                  "OUTREACH_ROSTER_PATH": str(path)})
+    current = CurrentGeo(settings, engine)
+    current.RECHECK_SECONDS = 0
+    with time_machine.travel(datetime(2026, 12, 31, 12, tzinfo=UTC), tick=False):
+        assert current.geo().lookup("19102").offices[0]["office_id"] == "pa-philadelphia"
+        apply_import(engine, [Change(2, "pa-philadelphia", "phone", "", "(215) 555-0199",
+                                     SOURCE, "2026-12-30")], "fix.csv", datetime.now(UTC))
+        assert current.geo().roster.office("pa-philadelphia").phone == "(215) 555-0199"
+    with time_machine.travel(datetime(2027, 1, 2, 12, tzinfo=UTC), tick=False):
+        assert current.geo().lookup("19102").offices[0]["office_id"] == "pa-philadelphia-new"
+        assert current.by_zip().loc["19102", "felony_office_id"] == "pa-philadelphia-new"

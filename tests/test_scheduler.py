@@ -133,8 +133,8 @@ def test_missed_runs_are_coalesced_into_one(tmp_path, store_url):
     scheduler.shutdown(wait=True)
     down = datetime.now(UTC)
     time.sleep(7)  # three or four fire times pass while nobody is running
+    scheduler = build_scheduler(settings, engine, tick)  # loads the roster, then resumes
     restarted = datetime.now(UTC)
-    scheduler = build_scheduler(settings, engine, tick)
     time.sleep(1.5)
     scheduler.shutdown(wait=True)
     missed = [t for t in _runs(engine, "tick") if down - timedelta(seconds=2) < t < restarted

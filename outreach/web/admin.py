@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Date, Engine, cast, func, select
 
-from outreach.campaigns import SCHEDULE_FILE, Campaign, CampaignError, find_campaign
+from outreach.campaigns import Campaign, CampaignError, campaign_names, find_campaign
 from outreach.planner import launch, plan_campaign
 from outreach.preview import PlanError, Prices, preview
 from outreach.privacy import mask
@@ -108,11 +108,6 @@ def signer_stats(engine: Engine, now: datetime, days: int = 30) -> dict[str, Any
             "confidence": confidence}
 
 
-def _campaign_names(state: AppState) -> list[str]:
-    return sorted(p.stem for p in state.settings.jobs_dir.glob("*.toml")
-                  if p.name != SCHEDULE_FILE)
-
-
 def progress(engine: Engine, campaign: str) -> dict[str, Any]:
     """A campaign's messages by state, and the share done (for the live progress bar)."""
     with engine.connect() as connection:
@@ -142,7 +137,8 @@ def dashboard(request: Request) -> HTMLResponse:
         "stats": stats, "coverage": coverage,
         "over_time_svg": columns_svg(stats["series"], "Signatures per day, last 30 days"),
         "by_state_svg": bars_svg(stats["by_state"][:15], "Signers by state (top 15)"),
-        "campaigns": [progress(state.engine, name) for name in _campaign_names(state)],
+        "campaigns": [progress(state.engine, name)
+                      for name in campaign_names(state.settings.jobs_dir)],
         "opt_outs": [{"channel": o.channel, "address": mask(o.address), "source": o.source,
                       "when": o.created_at} for o in opt_outs],
         "failures": report["attention"][:20], "holds": report["holds"]})
@@ -160,11 +156,9 @@ def _campaign_or_404(state: AppState, name: str) -> Campaign:
 def campaign_page(request: Request, name: str) -> HTMLResponse:
     """The plan preview (counts, who is left out and why, segments, cost, masked samples)
     and the launch form."""
-    from outreach.wiring import build_renderer
-
     state = state_of(request)
     campaign = _campaign_or_404(state, name)
-    renderer = build_renderer(state.settings, state.engine)
+    renderer = state.renderer
     plans = plan_campaign(state.engine, campaign, state.clock(), roster=renderer.roster)
     try:
         shown, problem = preview(plans, renderer, Prices(state.settings.email_price,
@@ -198,13 +192,12 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
 @pages.post("/campaigns/{name}/{action}")
 def switch_campaign(request: Request, name: str, action: str,
                     csrf: Annotated[str, Form()] = "") -> Response:
-    states = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
-    if action not in states:
+    if action not in box.RUN_ACTIONS:
         raise HTTPException(404, "no such action")
     state = state_of(request)
     check_csrf(request, csrf)
     _campaign_or_404(state, name)
-    box.set_run_state(state.engine, name, states[action], state.clock())
+    box.set_run_state(state.engine, name, box.RUN_ACTIONS[action], state.clock())
     return RedirectResponse(f"/admin/campaigns/{name}", status_code=303)
 
 

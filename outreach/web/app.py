@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -28,8 +27,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from outreach.campaigns import Campaign, find_campaign
 from outreach.config import Settings
+from outreach.geo import Geo
 from outreach.metrics import exposition
-from outreach.render import format_phone
+from outreach.render import Renderer, format_phone
+from outreach.roster_upkeep import CurrentGeo
 from outreach.store.db import open_store
 from outreach.web.security import RateLimits, csrf_token, session_options
 from outreach.worker import utcnow
@@ -48,22 +49,30 @@ class AppState:
     templates: Jinja2Templates
     clock: Callable[[], datetime]
     limits: RateLimits = field(default_factory=RateLimits)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    current: CurrentGeo = field(init=False)
+    _renderer: Renderer | None = field(default=None, init=False)
 
-    @cached_property
-    def geo(self) -> Any:
-        """Roster and geography, loaded on first use (a few seconds) and kept."""
-        from outreach.geo import build_geo
+    def __post_init__(self) -> None:
+        self.current = CurrentGeo(self.settings, self.engine)
 
-        with self._lock:
-            return build_geo(self.settings)
+    @property
+    def geo(self) -> Geo:
+        """Roster and geography as of today (loaded on first use, a few seconds)."""
+        return self.current.geo()
 
-    @cached_property
-    def by_zip(self) -> Any:
-        from outreach.match import zip_answers
+    @property
+    def by_zip(self) -> pd.DataFrame:
+        return self.current.by_zip()
 
-        with self._lock:
-            return zip_answers(self.geo)
+    @property
+    def renderer(self) -> Renderer:
+        """The plan previews' renderer, on the current roster."""
+        from outreach.wiring import build_renderer
+
+        roster = self.geo.roster
+        if self._renderer is None or self._renderer.roster is not roster:
+            self._renderer = build_renderer(self.settings, self.engine, roster)
+        return self._renderer
 
     def campaign(self) -> Campaign:
         """The petition's campaign, read fresh (organizers edit the file)."""
