@@ -41,6 +41,7 @@ from sqlalchemy import Engine, text, update
 
 from outreach.campaigns import SCHEDULE_FILE, parse_duration
 from outreach.config import Settings
+from outreach.privacy import mask_text
 from outreach.roster_upkeep import CurrentGeo
 from outreach.store.outbox import _insert
 from outreach.store.schema import scheduler_runs
@@ -325,7 +326,8 @@ def run_job(name: str) -> None:
             log.info("job %s: %s", name, outcome)
         except Exception as error:  # the scheduler must outlive one job's failure
             log.exception("job %s failed", name)
-            outcome = f"error: {type(error).__name__}: {error}"[:500]
+            # Kept in scheduler_runs: masked like the log, whatever the error quoted.
+            outcome = mask_text(f"error: {type(error).__name__}: {error}")[:500]
         with context.engine.begin() as connection:
             connection.execute(update(scheduler_runs).where(scheduler_runs.c.id == run_id)
                                .values(finished_at=context.clock(), outcome=outcome))
