@@ -7,13 +7,14 @@ no alembic.ini has to sit in the working directory.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -90,3 +91,12 @@ def existing_store(url: str) -> Engine | None:
             engine.dispose()
             return None
     return engine
+
+
+def select_in(connection: Connection, query: Select, column: ColumnElement,
+              values: Iterable[object], chunk: int = 1000) -> Iterator[Row]:
+    """The rows of `query` whose `column` is one of `values`, asked a chunk at a time: a
+    statement with a million bound parameters exceeds what SQLite and PostgreSQL accept."""
+    values = list(values)
+    for start in range(0, len(values), chunk):
+        yield from connection.execute(query.where(column.in_(values[start:start + chunk])))

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from outreach.store.db import select_in
 from outreach.store.schema import (
     OUTBOX_STATES,
     campaign_runs,
@@ -324,14 +325,10 @@ def suppression_list(connection: Connection, include_removed: bool = False) -> l
 def suppressed_among(connection: Connection, channel: str,
                      addresses: Iterable[str]) -> set[str]:
     """Which of these addresses are on the suppression list (lower-cased)."""
-    wanted = sorted({a.lower() for a in addresses})
-    found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        query = select(suppressions.c.address).where(
-            suppressions.c.channel == channel, suppressions.c.removed_at.is_(None),
-            suppressions.c.address.in_(wanted[start:start + 500]))
-        found.update(connection.execute(query).scalars())
-    return found
+    query = select(suppressions.c.address).where(suppressions.c.channel == channel,
+                                                 suppressions.c.removed_at.is_(None))
+    return {row.address for row in select_in(connection, query, suppressions.c.address,
+                                             sorted({a.lower() for a in addresses}), 500)}
 
 
 def rows_in(connection: Connection, states: tuple[str, ...]) -> list[OutboxRow]:

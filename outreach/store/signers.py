@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from outreach.store.db import select_in
 from outreach.store.schema import imports, signer_matches, signers
 
 # Fields a newer row overwrites (where it has a value) and an older row only fills in.
@@ -72,13 +73,9 @@ def load_keys(connection: Connection, email_keys: Sequence[str] | None = None,
 
 
 def load_identities(connection: Connection, ids: Sequence[int]) -> dict[int, Identity]:
-    found: dict[int, Identity] = {}
-    for start in range(0, len(ids), 1000):
-        query = select(signers.c.id, signers.c.email_key, signers.c.phone,
-                       signers.c.signed_at).where(signers.c.id.in_(ids[start:start + 1000]))
-        for row in connection.execute(query):
-            found[row.id] = Identity(row.email_key, row.phone, as_utc(row.signed_at))
-    return found
+    query = select(signers.c.id, signers.c.email_key, signers.c.phone, signers.c.signed_at)
+    return {row.id: Identity(row.email_key, row.phone, as_utc(row.signed_at))
+            for row in select_in(connection, query, signers.c.id, ids)}
 
 
 def allocate_ids(connection: Connection, count: int) -> list[int]:
@@ -237,14 +234,10 @@ def changed_since(connection: Connection, since: datetime) -> list[int]:
 
 def chosen_counties(connection: Connection, ids: Sequence[int]) -> dict[int, str]:
     """signer id -> the county the signer picked, for those of these who picked one."""
-    found: dict[int, str] = {}
-    for start in range(0, len(ids), 1000):
-        part = [int(i) for i in ids[start:start + 1000]]
-        found.update(connection.execute(
-            select(signer_matches.c.signer_id, signer_matches.c.chosen_county)
-            .where(signer_matches.c.signer_id.in_(part),
-                   signer_matches.c.chosen_county.is_not(None))).all())
-    return found
+    query = select(signer_matches.c.signer_id, signer_matches.c.chosen_county).where(
+        signer_matches.c.chosen_county.is_not(None))
+    return dict(select_in(connection, query, signer_matches.c.signer_id,
+                          [int(i) for i in ids]))
 
 
 def choose_county(connection: Connection, signer_id: int, county_fips: str) -> None:
@@ -254,13 +247,9 @@ def choose_county(connection: Connection, signer_id: int, county_fips: str) -> N
 
 def felony_offices(connection: Connection, ids: Sequence[int]) -> dict[int, str | None]:
     """signer id -> felony office id of the stored matches of these signers."""
-    found: dict[int, str | None] = {}
-    for start in range(0, len(ids), 1000):
-        part = [int(i) for i in ids[start:start + 1000]]
-        found.update(connection.execute(
-            select(signer_matches.c.signer_id, signer_matches.c.felony_office_id)
-            .where(signer_matches.c.signer_id.in_(part))).all())
-    return found
+    query = select(signer_matches.c.signer_id, signer_matches.c.felony_office_id)
+    return dict(select_in(connection, query, signer_matches.c.signer_id,
+                          [int(i) for i in ids]))
 
 
 def save_matches(connection: Connection, matches: pd.DataFrame, matched_at: datetime) -> None:
@@ -311,9 +300,9 @@ def audience_frame(connection: Connection, ids: Sequence[int] | None = None) -> 
 
 def _assign(connection: Connection, signer_ids: Sequence[int], column: str,
             make: Callable[[], str]) -> int:
-    missing = [row[0] for start in range(0, len(signer_ids), 1000) for row in connection.execute(
-        select(signers.c.id).where(signers.c.id.in_(list(signer_ids[start:start + 1000])),
-                                   signers.c[column].is_(None)))]
+    missing = [row.id for row in select_in(
+        connection, select(signers.c.id).where(signers.c[column].is_(None)), signers.c.id,
+        signer_ids)]
     if missing:
         statement = update(signers).where(signers.c.id == bindparam("signer_id")).values(
             {column: bindparam("code")})
@@ -337,10 +326,5 @@ def assign_unsubscribe_tokens(connection: Connection, signer_ids: Sequence[int])
 
 
 def signer_ids_by_referral_code(connection: Connection, codes: Sequence[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    wanted = sorted(set(codes))
-    for start in range(0, len(wanted), 1000):
-        query = select(signers.c.referral_code, signers.c.id).where(
-            signers.c.referral_code.in_(wanted[start:start + 1000]))
-        found.update({code: signer_id for code, signer_id in connection.execute(query)})
-    return found
+    query = select(signers.c.referral_code, signers.c.id)
+    return dict(select_in(connection, query, signers.c.referral_code, sorted(set(codes))))
