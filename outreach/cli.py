@@ -32,6 +32,7 @@ from outreach.planner import StepPlan, launch, plan_campaign
 from outreach.preview import Prices, preview
 from outreach.privacy import install_log_masking, mask
 from outreach.roster import coverage_report, load_roster
+from outreach.roster_upkeep import effective_roster
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.store.outbox import outbox_report, set_run_state
@@ -194,6 +195,9 @@ def plan_command(campaign: str, as_json: bool) -> None:
             heading = f"{sample['subject']} | " if "subject" in sample else ""
             click.echo(f"  sample {step['step']} to {sample['to']}: {heading}"
                        f"{' '.join(str(sample['text']).split())[:160]}")
+        if step.get("office_contact"):
+            click.echo("    office contact in these messages: " + ", ".join(
+                f"{level} {count}" for level, count in step["office_contact"].items()))
         if step.get("quiet_hours"):
             held = step["quiet_hours"]
             click.echo(f"    {held['deferred']} would wait for 8 a.m. in the recipient's time "
@@ -240,7 +244,7 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     engine = db.open_store(settings.database_url)
     now = datetime.now(UTC)
     plans = plan_campaign(engine, chosen, now, timedelta(seconds=grace),
-                          roster=build_renderer(settings, engine).roster)
+                          roster=effective_roster(settings, engine=engine))
     if not yes:
         _show_plans(chosen.name, plans, False)
         if not sys.stdin.isatty():

@@ -194,6 +194,9 @@ def test_plan_and_launch_commands(tmp_path, store_url):
         "step": "welcome_email", "channel": "email", "to": "supporters", "messages": 2,
         "skipped": {}}
     assert len(plan["steps"][0]["samples"]) == 2
+    assert plan["steps"][0]["office_contact"] == {"no office known": 2}  # not matched yet
+    text = run("plan", "marijuana_justice", env=env).output
+    assert "office contact in these messages: no office known 2" in text
     refused = run("launch", "marijuana_justice", env=env)
     assert refused.exit_code == 2
     assert "launch needs --yes when not run from a terminal" in refused.output
