@@ -219,3 +219,17 @@ def test_organizer_imports_keep_their_consent_rules(store):
     with store.connect() as connection:
         row = connection.execute(select(signers.c.phone, signers.c.sms_opt_in)).one()
     assert tuple(row) == ("+12155550145", False)  # the newest row wins, as for files
+
+
+def test_the_confirmation_goes_only_to_the_number_that_asked(app, store, settings):
+    sign(browser(app), **VICTIM, sms_opt_in="yes")
+    # Before the worker runs, an organizer's import gives the signer another number.
+    intake_records([{"email": "victim@example.org", "phone": "+12155550148"}], store,
+                   source="import")
+    assert send_due(settings, store) == []
+    with store.connect() as connection:
+        row = connection.execute(select(outbox.c.state, outbox.c.last_error)
+                                 .where(outbox.c.step == "confirm")).one()
+    assert row.state == "skipped" and "no SMS confirmation pending" in row.last_error
+    text_in(browser(app), "+12155550148", "YES")  # the new number never asked
+    assert stored(store)["sms_opt_in"] is False
