@@ -3,7 +3,8 @@
 Checked when the worker is about to send (DESIGN invariant 2), so an opt-out or a window that
 closes between planning and sending wins:
   * consent for the channel, read fresh from the store (email yes unless withdrawn; SMS only
-    with an explicit yes);
+    with an explicit yes). The one text sent without it is the double opt-in's confirmation
+    request, and only to the number whose confirmation is still pending (consent.py);
   * SMS quiet hours in the recipient's own time zone: the strictest of the federal TCPA window
     (47 CFR 64.1200(c)(1): 8 a.m. to 9 p.m.), the rule of the state of the signer's address and
     the rule of the state of the number's area code (Oklahoma presumes an Oklahoma area code
@@ -26,6 +27,7 @@ import phonenumbers
 from phonenumbers import geocoder
 from sqlalchemy import Engine, func, select
 
+from outreach.consent import CONFIRM_CAMPAIGN, pending_confirmations
 from outreach.geo import STATE_NAMES
 from outreach.roster import Roster
 from outreach.store.outbox import OutboxRow
@@ -131,6 +133,7 @@ class Gate:
         self.windows = {**STATE_WINDOWS, **(extra_windows or {})}
         self.county_zones = county_zones or {}
         self.recipients: dict[int, _Recipient] = {}
+        self.pending: set[tuple[int, str]] = set()  # (signer, phone) awaiting their YES
 
     def prepare(self, rows: Sequence[OutboxRow]) -> None:
         ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
@@ -146,6 +149,8 @@ class Gate:
                 self.recipients[row.id] = _Recipient(row.state, row.time_zone,
                                                      bool(row.email_opt_in),
                                                      bool(row.sms_opt_in))
+            asking = [int(r.recipient_id) for r in rows if r.campaign == CONFIRM_CAMPAIGN]
+            self.pending = pending_confirmations(connection, asking)
 
     def sms_window(self, states: Sequence[str | None]) -> tuple[time, time]:
         return strictest_window(states, self.windows)
@@ -159,7 +164,10 @@ class Gate:
         if row.channel == "email":
             return ALLOW if recipient.email_opt_in else Decision(
                 "skip", reason="no email consent (withdrawn)")
-        if not recipient.sms_opt_in:
+        if row.campaign == CONFIRM_CAMPAIGN:
+            if (int(row.recipient_id), message.to) not in self.pending:
+                return Decision("skip", reason="no SMS confirmation pending for this number")
+        elif not recipient.sms_opt_in:
             return Decision("skip", reason="no SMS consent")
         window = self.sms_window([recipient.state, area_code_state(message.to)])
         zones = [recipient.time_zone] if recipient.time_zone else list(US_ZONES)

@@ -7,17 +7,31 @@ message to them on that channel not yet handed to a provider is withdrawn, claim
 so a STOP that arrives mid-blast stops the texts already in a worker's hands too (a worker only
 starts rows that are still `claimed`). A message whose provider call is already under way is the
 one thing it cannot recall.
+
+Consent is never created by an unauthenticated request alone (DESIGN invariant 10). SMS consent
+ticked on the public form is a request: it becomes the signer's only when the number answers YES
+to one confirmation text (double opt-in, as the CTIA Messaging Principles and the carriers
+recommend for web opt-ins). An inbound YES/START confirms such a pending request or re-subscribes
+a number that opted out; from any other number it changes nothing.
 """
 
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from outreach.store import outbox as box
-from outreach.store.schema import outbox, signers
+from outreach.store.schema import outbox, signers, sms_confirmations
+
+# The confirmation text's outbox row: its own campaign, so no campaign's pause, hold or
+# per-campaign text count is mixed with it; one per signer (the idempotency key), so nobody can
+# have a number texted twice by re-submitting the form.
+CONFIRM_CAMPAIGN = "_consent"
+CONFIRM_STEP = "confirm"
+CONFIRM_TEMPLATE = "confirm_opt_in"
 
 # Twilio's standard opt-out keywords, and the two its Advanced Opt-Out adds (REVOKE, OPTOUT).
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
@@ -74,16 +88,68 @@ def opt_out(engine: Engine, channel: str, address: str, source: str, reason: str
                     lease_until=None, updated_at=now)).rowcount
 
 
-def opt_in_sms(engine: Engine, phone: str, reason: str, now: datetime) -> bool:
-    """A START/UNSTOP/YES text: lift the number's suppression and record consent (the person
-    asked, in writing, from that number). True if a suppression was lifted."""
+def request_sms_confirmation(connection: Connection, signer_id: int, phone: str,
+                             source: str, now: datetime) -> bool:
+    """The form's SMS box ticked for this signer's stored number: record the pending request
+    and queue the one confirmation text (through the outbox, so the worker's suppression list,
+    gate and quiet hours apply to it as to every text). The signer's consent stays off until
+    the number answers YES. True if a confirmation text was queued now."""
+    pending = connection.execute(select(sms_confirmations.c.id).where(
+        sms_confirmations.c.signer_id == signer_id, sms_confirmations.c.phone == phone,
+        sms_confirmations.c.confirmed_at.is_(None))).first()
+    if pending is None:
+        connection.execute(insert(sms_confirmations).values(
+            signer_id=signer_id, phone=phone, source=source[:200], requested_at=now))
+    message = box.NewMessage(CONFIRM_CAMPAIGN, CONFIRM_STEP, "sms", "signer", str(signer_id),
+                             CONFIRM_TEMPLATE, {}, now)
+    return box.enqueue(connection, [message], now) == 1
+
+
+def pending_confirmations(connection: Connection, signer_ids: list[int]) -> set[tuple[int, str]]:
+    """(signer id, phone) of these signers' unanswered SMS confirmation requests."""
+    if not signer_ids:
+        return set()
+    query = select(sms_confirmations.c.signer_id, sms_confirmations.c.phone).where(
+        sms_confirmations.c.signer_id.in_(signer_ids),
+        sms_confirmations.c.confirmed_at.is_(None))
+    return {(row.signer_id, row.phone) for row in connection.execute(query)}
+
+
+@dataclass
+class OptIn:
+    """What a YES/START text did: the signers whose SMS consent it turned on, and whether it
+    lifted the number's suppression. Empty: the number had nothing to confirm or restore."""
+
+    signer_ids: list[int] = field(default_factory=list)
+    confirmed: bool = False
+    lifted: bool = False
+
+
+def opt_in_sms(engine: Engine, phone: str, reason: str, now: datetime) -> OptIn:
+    """A START/UNSTOP/YES text from this number. It confirms the number's pending web opt-in
+    (the YES of the double opt-in), or re-subscribes it if it had opted out (the suppression is
+    lifted, its entry kept as evidence, and consent restored: the person asked, in writing, from
+    that number). Anything else, a YES from a number that never asked or never opted out, changes
+    nothing: a text to our number never creates consent on its own."""
+    with engine.begin() as connection:
+        confirmed = list(connection.execute(
+            update(sms_confirmations)
+            .where(sms_confirmations.c.phone == phone,
+                   sms_confirmations.c.confirmed_at.is_(None),
+                   sms_confirmations.c.signer_id.in_(
+                       select(signers.c.id).where(signers.c.phone == phone)))
+            .values(confirmed_at=now).returning(sms_confirmations.c.signer_id)).scalars())
+        if confirmed:
+            connection.execute(update(signers).where(signers.c.id.in_(confirmed))
+                               .values(sms_opt_in=True, updated_at=now))
     lifted = box.unsuppress(engine, "sms", phone, reason, now)
-    ids = _signer_ids(engine, "sms", phone)
-    if ids:
+    ids = sorted(set(confirmed))
+    if lifted:
+        ids = _signer_ids(engine, "sms", phone)
         with engine.begin() as connection:
             connection.execute(update(signers).where(signers.c.id.in_(ids))
                                .values(sms_opt_in=True, updated_at=now))
-    return lifted
+    return OptIn(ids, bool(confirmed), lifted)
 
 
 def _signer_by_token(engine: Engine, token: str) -> Row | None:

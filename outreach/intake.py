@@ -297,11 +297,18 @@ def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[f
 
 
 class _Merger:
-    """Dedupe against the store and within the file; newest row wins for the fields it has."""
+    """Dedupe against the store and within the file; newest row wins for the fields it has.
 
-    def __init__(self, by_email: dict[str, int], by_phone: dict[str, int]):
+    Untrusted rows (the public form: anyone may type anyone's email) only fill a stored
+    signer's empty fields, as an older row would, and never touch its consent (DESIGN
+    invariant 10): changing a stored contact or consent needs the owner's confirmation.
+    """
+
+    def __init__(self, by_email: dict[str, int], by_phone: dict[str, int],
+                 trusted: bool = True):
         self.by_email = by_email
         self.by_phone = by_phone
+        self.trusted = trusted
 
     def split(self, rows: pd.DataFrame, now: datetime,
               fetch: Callable[[list[int]], dict[int, Identity]]
@@ -357,7 +364,9 @@ class _Merger:
 
     def _merge_stored(self, stored: Identity, target: int, row: dict, now: datetime) -> dict:
         signed_at = row["signed_at"].to_pydatetime()
-        newer = signed_at >= stored.signed_at
+        newer = self.trusted and signed_at >= stored.signed_at
+        if not self.trusted:
+            row["email_opt_in"] = row["sms_opt_in"] = None  # the stored consent stands
         for key, table, name in ((row["email_key"], self.by_email, "email_key"),
                                  (row["phone"], self.by_phone, "phone")):
             current = getattr(stored, name)
@@ -487,10 +496,19 @@ class RecordResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def intake_records(records: list[dict[str, object]], engine: Engine, *,
-                   source: str) -> list[RecordResult]:
+def intake_records(records: list[dict[str, object]], engine: Engine, *, source: str,
+                   trusted: bool = True) -> list[RecordResult]:
     """Signers pushed one by one (the petition form, POST /api/signers) through the same checks,
-    normalization and dedupe as a file. Keys may use any header spelling a file may."""
+    normalization and dedupe as a file. Keys may use any header spelling a file may.
+
+    trusted=False (an unauthenticated request): a record matching a stored signer only fills
+    its empty fields and leaves its consent as it is; SMS consent is never taken from the
+    record (the web's needs a YES to a confirmation text: consent.request_sms_confirmation).
+    """
+    if not trusted:
+        records = [{k: v for k, v in r.items()
+                    if _ALIAS_TO_COLUMN.get(_header_key(str(k))) != "sms_opt_in"}
+                   for r in records]
     started = datetime.now(UTC)
     wanted = [(column, position) for position, column in enumerate(HEADER_ALIASES)]
     table = [(*(_record_values(record).get(column, "") for column, _ in wanted), "")
@@ -500,7 +518,7 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
     rows = prepared.rows
     with engine.connect() as connection:
         merger = _Merger(*store.load_keys(connection, list(rows["email_key"].dropna()),
-                                          list(rows["phone"].dropna())))
+                                          list(rows["phone"].dropna())), trusted=trusted)
 
     def fetch(ids: list[int]) -> dict[int, Identity]:
         with engine.connect() as connection:

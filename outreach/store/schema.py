@@ -214,3 +214,34 @@ roster_corrections = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("roster_corrections_office", "office_id"),
 )
+
+# What the public form was sent, as sent: an unauthenticated submission never overwrites a stored
+# signer (DESIGN invariant 10), so a re-signing is kept here as evidence instead. The values are
+# personal data: they stay in the store, never in logs.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("signer_id", Integer, ForeignKey("signers.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("outcome", String(10), nullable=False),  # imported | duplicate (of a stored signer)
+    Column("submitted", Text, nullable=False),  # JSON of the form's fields and boxes
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("submissions_signer", "signer_id"),
+)
+
+# SMS double opt-in: consent ticked on the web becomes the signer's only when the number answers
+# YES to the confirmation text (CTIA Messaging Principles; carriers' recommendation). Pending
+# while confirmed_at is empty; kept afterwards as the evidence of the consent.
+sms_confirmations = Table(
+    "sms_confirmations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("signer_id", Integer, ForeignKey("signers.id", ondelete="CASCADE"), nullable=False),
+    Column("phone", String(16), nullable=False),  # E.164: the number asked, and that answers
+    Column("source", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Index("sms_confirmations_phone", "phone"),
+    Index("sms_confirmations_signer", "signer_id"),
+)

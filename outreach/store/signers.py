@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 
 from outreach.store.db import select_in
-from outreach.store.schema import imports, signer_matches, signers
+from outreach.store.schema import imports, signer_matches, signers, submissions
 
 # Fields a newer row overwrites (where it has a value) and an older row only fills in.
 MERGED_FIELDS = ("email", "email_key", "phone", "phone_type", "first_name", "last_name",
@@ -186,6 +187,15 @@ def record_import(connection: Connection, file_name: str, started_at: datetime,
         file_name=file_name[:500], started_at=started_at, finished_at=datetime.now(UTC),
         rows=counts["rows"], imported=counts["imported"], duplicates=counts["duplicates"],
         rejected=counts["rejected"], sha256=sha256))
+
+
+def record_submission(connection: Connection, signer_id: int, source: str, outcome: str,
+                      submitted: dict[str, object], now: datetime) -> None:
+    """Keep what the public form was sent, as sent: a re-signing by someone the store cannot
+    authenticate is evidence, never an overwrite (DESIGN invariant 10)."""
+    connection.execute(insert(submissions).values(
+        signer_id=signer_id, source=source[:200], outcome=outcome,
+        submitted=json.dumps(submitted, sort_keys=True), received_at=now))
 
 
 def imported_before(connection: Connection, sha256: str) -> bool:

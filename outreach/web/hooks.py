@@ -10,8 +10,10 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
+from outreach.campaigns import CampaignError
 from outreach.consent import opt_in_sms, opt_out, sms_keyword
 from outreach.delivery import SpamAlarm, sendgrid_events, twilio_status
+from outreach.planner import queue_for_signers
 from outreach.signer_fields import check_phone
 from outreach.store import events as store
 from outreach.web.app import state_of
@@ -53,9 +55,18 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
         return _twiml(f"{organization}: you are unsubscribed and will get no more texts. "
                       "Reply START to resubscribe." if ours else None)
     if keyword == "start":
-        opt_in_sms(state.engine, phone, "texted START", now)
-        return _twiml(f"{organization}: you are subscribed again. Reply STOP to opt out."
-                      if ours else None)
+        opted_in = opt_in_sms(state.engine, phone, "texted START", now)
+        if opted_in.signer_ids:  # texts held back for the missing consent are planned now
+            try:
+                queue_for_signers(state.engine, state.campaign(), state.geo.roster,
+                                  opted_in.signer_ids, now)
+            except CampaignError as error:  # the scheduler's planning pass will catch up
+                log.warning("SMS opt-in: the petition campaign's texts not queued: %s", error)
+        if not ours or (not opted_in.signer_ids and not opted_in.lifted):
+            return _twiml()
+        return _twiml(f"{organization}: thanks, your texts are confirmed. Msg frequency "
+                      "varies. Reply HELP for help, STOP to opt out." if opted_in.confirmed
+                      else f"{organization}: you are subscribed again. Reply STOP to opt out.")
     if keyword == "help" and params.get("OptOutType", "").upper() != "HELP":
         return _twiml(f"{organization}: petition updates and calls to action. "
                       "Msg & data rates may apply. Reply STOP to opt out.")
