@@ -15,7 +15,6 @@ import functools
 import os
 import tomllib
 import zoneinfo
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -84,7 +83,7 @@ class Settings:
         return cls.from_values({**config_file_values(env), **env})
 
     @classmethod
-    def from_values(cls, env: Mapping[str, str]) -> Settings:
+    def from_values(cls, env: dict[str, str]) -> Settings:
         """Settings from these OUTREACH_* values alone (no config file is read). Every
         setting is read here, unconditionally: setting_names() learns them by watching."""
         data_dir = Path(env.get("OUTREACH_DATA_DIR", PACKAGE_ROOT / "data"))
@@ -233,7 +232,7 @@ def _url_credentials(value: str) -> bool:
                                        parse_qsl(parts.query, keep_blank_values=True))
 
 
-def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+def _rate(env: dict[str, str], name: str, default: str) -> str:
     from limits import parse
 
     value = env.get(name) or default
@@ -244,7 +243,7 @@ def _rate(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def _time_zone(env: Mapping[str, str], name: str, default: str) -> str:
+def _time_zone(env: dict[str, str], name: str, default: str) -> str:
     value = env.get(name) or default
     try:
         zoneinfo.ZoneInfo(value)
@@ -254,14 +253,14 @@ def _time_zone(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = env.get(name, default).strip().lower() or default
     if value not in allowed:
         raise ConfigError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
     return value
 
 
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+def _positive_float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
