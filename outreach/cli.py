@@ -30,7 +30,7 @@ from outreach.intake import intake
 from outreach.match import match
 from outreach.planner import StepPlan, launch, plan_campaign
 from outreach.preview import Prices, preview
-from outreach.privacy import install_log_masking, mask
+from outreach.privacy import install_log_masking, mask, private_files
 from outreach.roster import coverage_report, load_roster
 from outreach.roster_upkeep import effective_roster
 from outreach.store import db
@@ -523,6 +523,7 @@ cli.add_command(roster)
 
 
 def main() -> None:
+    private_files()
     install_log_masking(json_lines=_wants_json_logs())
     cli(prog_name="outreach")
 

@@ -3,16 +3,21 @@
 One place for every knob. A deployment is described by its environment, or by a TOML file
 (OUTREACH_CONFIG, else ./outreach.toml) whose keys are the variable names without the prefix,
 lower-cased (`database_url = "..."`); the environment wins over the file. Secrets (API keys,
-auth tokens, passwords) are refused in the file: they come from the environment only.
+auth tokens, passwords, and credentials inside a URL) are refused in the file: they come from
+the environment only (deploy/secrets.env.example lists them). A key that is not a setting is
+refused too: a typo would otherwise leave the default in force without a word.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
 import tomllib
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 CENSUS_GEOCODER_URL = "https://geocoding.geo.census.gov/geocoder"
@@ -75,7 +80,12 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        env = {**config_file_values(env), **env}
+        return cls.from_values({**config_file_values(env), **env})
+
+    @classmethod
+    def from_values(cls, env: dict[str, str]) -> Settings:
+        """Settings from these OUTREACH_* values alone (no config file is read). Every
+        setting is read here, unconditionally: setting_names() learns them by watching."""
         data_dir = Path(env.get("OUTREACH_DATA_DIR", PACKAGE_ROOT / "data"))
         geocoder = env.get("OUTREACH_GEOCODER", "offline").strip().lower()
         if geocoder not in GEOCODERS:
@@ -164,15 +174,62 @@ def config_file_values(env: dict[str, str]) -> dict[str, str]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     values = {}
+    known = setting_names()
     for key, value in raw.items():
         name = "OUTREACH_" + key.upper()
-        if any(word in name for word in SECRET_WORDS):
-            raise ConfigError(f"{path}: {key}: secrets come from the environment ({name}), "
-                              "never from a file")
+        if is_secret(name) or (isinstance(value, str) and _url_credentials(value)):
+            inside = "" if is_secret(name) else "a password inside the URL: "
+            raise ConfigError(f"{path}: {key}: {inside}secrets come from the environment "
+                              f"({name}), never from a file")
+        if name not in known:
+            keys = [n.removeprefix("OUTREACH_").lower() for n in sorted(known)]
+            nearest = difflib.get_close_matches(key.lower(), keys, n=1)
+            raise ConfigError(f"{path}: {key}: not a setting"
+                              + (f"; did you mean {nearest[0]}?" if nearest else ""))
         if isinstance(value, dict | list):
             raise ConfigError(f"{path}: {key}: expected a single value")
         values[name] = str(value).lower() if isinstance(value, bool) else str(value)
     return values
+
+
+def is_secret(name: str) -> bool:
+    """A variable that holds a secret by its name: environment only, in secrets.env."""
+    return any(word in name for word in SECRET_WORDS)
+
+
+def secret_names() -> list[str]:
+    """The secret settings, by name: what deploy/secrets.env.example has to list."""
+    return sorted(name for name in setting_names() if is_secret(name))
+
+
+@functools.cache
+def setting_names() -> frozenset[str]:
+    """Every OUTREACH_* variable the settings read, learnt by reading the settings from an
+    empty environment (all defaults) and noting each name asked for: a setting added to
+    Settings.from_values is known here without a second list to keep in step."""
+    asked: set[str] = set()
+
+    class Watched(dict[str, str]):
+        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+            asked.add(key)
+            return super().get(key, default)
+
+    Settings.from_values(Watched())
+    return frozenset(asked)
+
+
+def _url_credentials(value: str) -> bool:
+    """A URL that carries a password (smtp://user:password@host, postgresql://u:p@db) or a
+    secret in its query (?password=..., ?api_key=...): audit F25."""
+    if "://" not in value:
+        return False
+    try:
+        parts = urlsplit(value.strip())
+        password = parts.password
+    except ValueError:
+        return False
+    return password is not None or any(is_secret(field.upper()) for field, _ in
+                                       parse_qsl(parts.query, keep_blank_values=True))
 
 
 def _rate(env: dict[str, str], name: str, default: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from outreach.config import ConfigError, Settings
+from outreach.config import ConfigError, Settings, secret_names, setting_names
 from outreach.intake import intake
 from outreach.store import outbox as box
 from outreach.transports.files import FilesTransport
@@ -77,3 +77,51 @@ def test_config_file_values_with_the_environment_winning(tmp_path: Path):
 def test_the_sample_deploy_config_loads():
     settings = Settings.from_env({"OUTREACH_CONFIG": str(ROOT / "deploy" / "outreach.toml")})
     assert settings.database_url.startswith("postgresql")
+
+
+@pytest.mark.parametrize(("line", "variable"), [
+    ('smtp_url = "smtp://mailer:hunter2@smtp.example.org:587"', "OUTREACH_SMTP_URL"),
+    ('database_url = "postgresql+psycopg://outreach:dbpass@db.internal/outreach"',
+     "OUTREACH_DATABASE_URL"),
+    ('database_url = "postgresql+psycopg://db.internal/outreach?password=dbpass"',
+     "OUTREACH_DATABASE_URL"),
+    ('sendgrid_base_url = "https://api.example.org/?api_key=abc"', "OUTREACH_SENDGRID_BASE_URL"),
+])
+def test_credentials_inside_a_url_are_refused_in_the_config_file(tmp_path: Path, line: str,
+                                                                  variable: str):
+    config = tmp_path / "outreach.toml"
+    config.write_text(line + "\n")
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"OUTREACH_CONFIG": str(config)})
+    message = str(refused.value)
+    key = line.split(" = ")[0]
+    assert message == (f"{config}: {key}: a password inside the URL: secrets come from the "
+                       f"environment ({variable}), never from a file")
+    assert "hunter2" not in message and "dbpass" not in message and "abc" not in message
+    # The same URL from the environment is how it is given.
+    url = line.split(" = ")[1].strip('"')
+    assert url in vars(Settings.from_env({variable: url})).values()
+
+
+def test_a_key_that_is_not_a_setting_is_refused_with_the_nearest_one(tmp_path: Path):
+    config = tmp_path / "outreach.toml"
+    config.write_text('databse_url = "sqlite:///x.sqlite3"\n')
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"OUTREACH_CONFIG": str(config)})
+    assert str(refused.value) == f"{config}: databse_url: not a setting; did you mean database_url?"
+    config.write_text('colour = "blue"\n')
+    with pytest.raises(ConfigError, match=r"colour: not a setting$"):
+        Settings.from_env({"OUTREACH_CONFIG": str(config)})
+
+
+def test_the_secrets_example_lists_every_secret_setting():
+    import re
+
+    example = (ROOT / "deploy" / "secrets.env.example").read_text(encoding="utf-8")
+    assigned = set(re.findall(r"^(OUTREACH_\w+)=", example, re.MULTILINE))
+    shown = set(re.findall(r"^#\s*(OUTREACH_\w+)=", example, re.MULTILINE))
+    assert set(secret_names()) <= assigned
+    assert {"OUTREACH_SESSION_SECRET", "OUTREACH_ADMIN_PASSWORD_HASH",
+            "OUTREACH_API_TOKEN"} <= set(secret_names())
+    assert assigned | shown <= setting_names()  # no stale or misspelt name
+    assert {"OUTREACH_DATABASE_URL", "OUTREACH_SMTP_URL"} <= shown  # URLs with a password
