@@ -200,8 +200,8 @@ def plan_command(campaign: str, as_json: bool) -> None:
                 f"{level} {count}" for level, count in step["office_contact"].items()))
         if step.get("quiet_hours"):
             held = step["quiet_hours"]
-            click.echo(f"    {held['deferred']} would wait for 8 a.m. in the recipient's time "
-                       "zone (TCPA window)" + (f", released {held['first_release']} to "
+            click.echo(f"    {held['deferred']} would wait for texting hours in the address's "
+                       "and the area code's time zones" + (f", released {held['first_release']} to "
                                                f"{held['last_release']}"
                                                if held["deferred"] else ""))
         if "sms" in step:

@@ -5,11 +5,13 @@ closes between planning and sending wins:
   * consent for the channel, read fresh from the store (email yes unless withdrawn; SMS only
     with an explicit yes). The one text sent without it is the double opt-in's confirmation
     request, and only to the number whose confirmation is still pending (consent.py);
-  * SMS quiet hours in the recipient's own time zone: the strictest of the federal TCPA window
-    (47 CFR 64.1200(c)(1): 8 a.m. to 9 p.m.), the rule of the state of the signer's address and
-    the rule of the state of the number's area code (Oklahoma presumes an Oklahoma area code
-    means an Oklahoma resident). A recipient whose time zone is unknown waits for the window
-    that is open in every U.S. time zone at once, never assumed to be in New York;
+  * SMS quiet hours in every time zone the recipient may be in: the address's and the number's
+    area code's (a Hawaii signer with a Chicago mobile may be in Chicago tonight). The window is
+    the strictest of the federal TCPA window (47 CFR 64.1200(c)(1): 8 a.m. to 9 p.m.), the rule
+    of the state of the signer's address and the rule of the state of the number's area code
+    (Oklahoma presumes an Oklahoma area code means an Oklahoma resident), and it must be open in
+    all of those zones at once. A recipient with no known zone at all waits for the window that
+    is open in every U.S. time zone at once, never assumed to be in New York;
   * at most 3 texts per recipient per campaign in 24 hours (Florida, Oklahoma and Maryland
     count attempts that way);
   * mail to prosecutors' offices on business days and hours of the office's time zone.
@@ -18,13 +20,13 @@ The suppression list is checked by the worker for a whole batch at once, before 
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import phonenumbers
-from phonenumbers import geocoder
 from sqlalchemy import Engine, func, select
 
 from outreach.consent import CONFIRM_CAMPAIGN, pending_confirmations
@@ -60,16 +62,70 @@ def parse_windows(text: str) -> dict[str, tuple[time, time]]:
     return windows
 
 
-def area_code_state(phone: str) -> str | None:
-    """The state a U.S. number's area code belongs to (None for non-geographic codes)."""
+def _parse(phone: str) -> phonenumbers.PhoneNumber | None:
     try:
-        number = phonenumbers.parse(phone, "US")
+        return phonenumbers.parse(phone, "US")
     except phonenumbers.NumberParseException:
         return None
+
+
+def _state_of(number: phonenumbers.PhoneNumber) -> str | None:
+    # Imported on first use: the geocoding tables take half a second to import, which every
+    # CLI command would pay at start-up for a module most commands never call.
+    from phonenumbers import geocoder
+
     description = geocoder.description_for_number(number, "en")
     if ", " in description:
         return description.rsplit(", ", 1)[1]
     return STATE_NAMES.get(description.lower())
+
+
+def area_code_state(phone: str) -> str | None:
+    """The state a U.S. number's area code belongs to (None for non-geographic codes)."""
+    number = _parse(phone)
+    return _state_of(number) if number else None
+
+
+@functools.cache
+def _nanp_zones_by_area_code() -> dict[str, frozenset[str]]:
+    """Every time zone any exchange of each North American area code lies in.
+
+    libphonenumber's time-zone table maps prefixes, down to single exchanges, to IANA zones
+    (423 is Central by default, but its Chattanooga and Tri-Cities exchanges are Eastern).
+    A mobile keeps its number when its owner moves, so the exchange proves little; the whole
+    area code's set of zones is the cautious answer. Built once (about 2,000 prefixes).
+    """
+    from phonenumbers.tzdata import TIMEZONE_DATA
+
+    zones: dict[str, set[str]] = {}
+    for prefix, names in TIMEZONE_DATA.items():
+        if prefix.startswith("1") and len(prefix) >= 4:
+            zones.setdefault(prefix[1:4], set()).update(names)
+    return {code: frozenset(names) for code, names in zones.items()}
+
+
+def _zones_of(number: phonenumbers.PhoneNumber) -> frozenset[str]:
+    """The time zones of the number's area code; empty when unknown or not geographic.
+
+    Toll-free and personal-number codes (800, 500...) are listed for the whole of North
+    America: that says nothing of where the person is, so it counts as unknown.
+    """
+    if number.country_code == 1:
+        zones = _nanp_zones_by_area_code().get(
+            phonenumbers.national_significant_number(number)[:3], frozenset())
+    else:
+        from phonenumbers import timezone
+
+        zones = frozenset(timezone.time_zones_for_number(number))
+    if not zones or "Etc/Unknown" in zones or set(US_ZONES) <= zones:
+        return frozenset()
+    return zones
+
+
+def area_code_zones(phone: str) -> frozenset[str]:
+    """The IANA time zones of a number's area code (empty: unknown, toll-free, unparseable)."""
+    number = _parse(phone)
+    return _zones_of(number) if number else frozenset()
 
 
 def strictest_window(states: Sequence[str | None],
@@ -113,6 +169,36 @@ def opening_everywhere(now: datetime, zones: Sequence[str], window: tuple[time, 
     raise ValueError("the windows of these time zones never overlap")
 
 
+@dataclass(frozen=True)
+class TextHours:
+    """When a text to one recipient may go out: `window` must be open in each of `zones`."""
+
+    zones: tuple[str, ...]
+    window: tuple[time, time]
+
+    def opening(self, now: datetime) -> datetime:
+        """The first moment from `now` (now itself, if open) the text may go out."""
+        return opening_everywhere(now, self.zones, self.window)
+
+
+def text_hours(state: str | None, time_zone: str | None, phone: str,
+               windows: dict[str, tuple[time, time]] = STATE_WINDOWS) -> TextHours:
+    """The zones and window for this recipient: the one rule the gate and the plan share.
+
+    The TCPA's hours are the called party's local time (47 CFR 64.1200(c)(1)); we cannot know
+    whether the signer is at their address or where their area code is, so the text waits
+    until it is allowed in both (the address's zone and every zone of the area code), under
+    the strictest window of the address's state and the area code's state. Neither zone
+    known: every U.S. zone.
+    """
+    number = _parse(phone)
+    zones = set(_zones_of(number)) if number else set()
+    if time_zone:
+        zones.add(time_zone)
+    window = strictest_window([state, _state_of(number) if number else None], windows)
+    return TextHours(tuple(sorted(zones)) if zones else US_ZONES, window)
+
+
 @dataclass
 class _Recipient:
     state: str | None
@@ -152,9 +238,6 @@ class Gate:
             asking = [int(r.recipient_id) for r in rows if r.campaign == CONFIRM_CAMPAIGN]
             self.pending = pending_confirmations(connection, asking)
 
-    def sms_window(self, states: Sequence[str | None]) -> tuple[time, time]:
-        return strictest_window(states, self.windows)
-
     def __call__(self, row: OutboxRow, message: Message, now: datetime) -> Decision:
         if row.recipient_kind == "office":
             return self._office(row, now)
@@ -169,12 +252,11 @@ class Gate:
                 return Decision("skip", reason="no SMS confirmation pending for this number")
         elif not recipient.sms_opt_in:
             return Decision("skip", reason="no SMS consent")
-        window = self.sms_window([recipient.state, area_code_state(message.to)])
-        zones = [recipient.time_zone] if recipient.time_zone else list(US_ZONES)
-        opening = opening_everywhere(now, zones, window)
+        hours = text_hours(recipient.state, recipient.time_zone, message.to, self.windows)
+        opening = hours.opening(now)
         if opening > now:
             return Decision("defer", until=opening,
-                            reason="quiet hours in the recipient's time zone")
+                            reason="quiet hours in the recipient's time zones")
         if self._texts_in_last_day(row, now) >= TEXTS_PER_DAY:
             return Decision("defer", until=now + timedelta(hours=24),
                             reason=f"already {TEXTS_PER_DAY} texts in 24 hours")

@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from outreach.campaigns import Campaign, CampaignError, Step, find_campaign
-from outreach.compliance import US_ZONES, area_code_state, opening_everywhere, strictest_window
+from outreach.compliance import text_hours
 from outreach.roster import Roster
 from outreach.store import outbox as box
 from outreach.store.signers import (
@@ -55,19 +55,19 @@ class StepPlan:
 
 def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame) -> dict[str, object]:
     """How many texts the compliance gate would hold for their recipients' hours, and until
-    when: the same rules (federal window, address state, area-code state, unknown zone)."""
+    when: the gate's own rule (`compliance.text_hours`), so the preview cannot drift from it."""
     releases = []
     for when, (_, person) in zip(due, recipients.iterrows(), strict=True):
-        window = strictest_window([person["state"], area_code_state(person["phone"] or "")])
         zone = person["time_zone"]
-        zones = [zone] if isinstance(zone, str) and zone else list(US_ZONES)
-        opening = opening_everywhere(when.to_pydatetime(), zones, window)
+        hours = text_hours(person["state"], zone if isinstance(zone, str) and zone else None,
+                           person["phone"] or "")
+        opening = hours.opening(when.to_pydatetime())
         if opening > when:
             releases.append(opening)
     preview: dict[str, object] = {
         "deferred": len(releases),
         "window": "the strictest of 08:00-21:00 (TCPA), the address state's and the area-code "
-                  "state's, in the recipient's time zone"}
+                  "state's, open in both the address's and the area code's time zones"}
     if releases:
         preview["first_release"] = min(releases).isoformat()
         preview["last_release"] = max(releases).isoformat()
