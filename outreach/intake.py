@@ -195,8 +195,12 @@ def _detect_encoding(path: Path) -> str:
             return "latin-1"
 
 
-def inspect_file(path: Path, mapping: dict[str, str] | None = None) -> FileShape:
-    """Encoding, delimiter and the meaning of each header cell, or an IntakeError."""
+def inspect_file(path: Path, mapping: dict[str, str] | None = None,
+                 default_mapping: dict[str, str] | None = None) -> FileShape:
+    """Encoding, delimiter and the meaning of each header cell, or an IntakeError.
+
+    Every header `mapping` names must be in the file (a typo is an error, not a silent
+    no-op); `default_mapping` (a standing setting) applies where the file has the header."""
     if not path.exists():
         raise IntakeError(f"{path}: no such file")
     if not path.is_file():
@@ -214,7 +218,8 @@ def inspect_file(path: Path, mapping: dict[str, str] | None = None) -> FileShape
     if missing:
         raise IntakeError(f"{path}: --map names a column the header does not have: "
                           + ", ".join(missing))
-    export, columns, unmapped = resolve_columns(header, mapping)
+    export, columns, unmapped = resolve_columns(header, {**(default_mapping or {}),
+                                                         **(mapping or {})})
     if "email" not in columns and "phone" not in columns:
         raise IntakeError(f"{path}: no email column and no phone column in the header "
                           f"({len(header)} columns): nothing to reach a signer by; "
@@ -679,13 +684,15 @@ def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int
 def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
            workers: int | None = None, source: str | None = None,
            sha256: str | None = None, mapping: dict[str, str] | None = None,
+           default_mapping: dict[str, str] | None = None,
            reports_dir: Path | None = None) -> IntakeSummary:
     """Import one signer file; see the module docstring for what happens to each row.
 
-    mapping: header -> field for columns no known spelling covers (parse_mapping);
-    reports_dir: where the rejects and warnings files go (default: beside the input)."""
+    mapping: header -> field for columns no known spelling covers (parse_mapping), see
+    inspect_file for default_mapping; reports_dir: where the rejects and warnings files go
+    (default: beside the input)."""
     path = Path(path)
-    shape = inspect_file(path, mapping)
+    shape = inspect_file(path, mapping, default_mapping)
     export = formats.BY_NAME[shape.format]
     if workers is None:
         large = path.stat().st_size >= POOL_THRESHOLD_BYTES
