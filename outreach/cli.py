@@ -153,14 +153,14 @@ def format_intake(summary: IntakeSummary) -> str:
              f"({summary.encoding}, delimiter {summary.delimiter!r})"]
     if summary.format != "generic":
         title = BY_NAME[summary.format].title
-        lines.append(f"  read as a {title} export; columns used: "
+        lines.append(f"  format: {title} export; columns used: "
                      + ", ".join(f"{header} -> {column}"
                                  for column, header in summary.columns.items()))
     if summary.suppressed:
         lines.append(f"  {summary.suppressed} email addresses unsubscribed, bounced or "
                      "complained of in the export: put on the suppression list")
     if summary.unmapped_columns:
-        lines.append(f"  {len(summary.unmapped_columns)} columns not used: "
+        lines.append(f"  not used ({len(summary.unmapped_columns)}): "
                      + ", ".join(summary.unmapped_columns)
                      + ' (to use one: --map "HEADER=FIELD")')
     if summary.rejects_file:

@@ -105,6 +105,9 @@ class FileShape:
     columns: dict[str, int]  # canonical column -> position in the header
     format: str = formats.GENERIC.name
     unmapped: tuple[str, ...] = ()  # headers no field took, in file order
+    # Further headers for a field, in order: they fill the cells its first one leaves empty
+    # (an ActionKit home_phone where mobile_phone is blank).
+    fallbacks: tuple[tuple[str, int], ...] = ()
 
 
 _header_key = formats.header_key
@@ -132,20 +135,27 @@ def parse_mapping(items: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 
 def resolve_columns(header: list[str], mapping: dict[str, str] | None = None
-                    ) -> tuple[formats.ExportFormat, dict[str, int], tuple[str, ...]]:
-    """(export format, field -> header position, headers left unused).
+                    ) -> tuple[formats.ExportFormat, dict[str, int], tuple[str, ...],
+                               tuple[tuple[str, int], ...]]:
+    """(export format, field -> header position, headers left unused, fallbacks).
 
     An explicit mapping wins, then the detected format's own columns in its order of
-    preference, then the generic spellings in header order; each header serves one field."""
+    preference, then the generic spellings in header order; each header serves one field, and
+    a field's further headers are its fallbacks ((field, position), in order)."""
     export = formats.detect(header)
     keys = [_header_key(name) for name in header]
     columns: dict[str, int] = {}
+    fallbacks: list[tuple[str, int]] = []
     used: set[int] = set()
 
     def take(column: str, position: int) -> None:
-        if column not in columns and position not in used:
+        if position in used:
+            return
+        if column in columns:
+            fallbacks.append((column, position))
+        else:
             columns[column] = position
-            used.add(position)
+        used.add(position)
 
     for position, key in enumerate(keys):
         if key in (mapping or {}):
@@ -161,7 +171,7 @@ def resolve_columns(header: list[str], mapping: dict[str, str] | None = None
             take(_ALIAS_TO_COLUMN[key], position)
     unmapped = tuple(name for position, name in enumerate(header)
                      if position not in used and name.strip())
-    return export, columns, unmapped
+    return export, columns, unmapped, tuple(fallbacks)
 
 
 def _detect_encoding(path: Path) -> str:
@@ -218,13 +228,13 @@ def inspect_file(path: Path, mapping: dict[str, str] | None = None,
     if missing:
         raise IntakeError(f"{path}: --map names a column the header does not have: "
                           + ", ".join(missing))
-    export, columns, unmapped = resolve_columns(header, {**(default_mapping or {}),
-                                                         **(mapping or {})})
+    export, columns, unmapped, fallbacks = resolve_columns(
+        header, {**(default_mapping or {}), **(mapping or {})})
     if "email" not in columns and "phone" not in columns:
         raise IntakeError(f"{path}: no email column and no phone column in the header "
                           f"({len(header)} columns): nothing to reach a signer by; "
                           'name one with --map "HEADER=email"')
-    return FileShape(encoding, delimiter, header, columns, export.name, unmapped)
+    return FileShape(encoding, delimiter, header, columns, export.name, unmapped, fallbacks)
 
 
 @dataclass
@@ -237,7 +247,9 @@ class _Chunk:
 def _read_chunks(path: Path, shape: FileShape, chunk_rows: int) -> Iterator[_Chunk]:
     """Rows in chunks, with the line each row starts on (quoted cells may span lines)."""
     width = len(shape.header)
-    wanted = list(shape.columns.items())
+    wanted = [*shape.columns.items(),
+              *((f"{column}{_FALLBACK}{n}", position)
+                for n, (column, position) in enumerate(shape.fallbacks))]
     pick = itemgetter(*(i for _, i in wanted), width)  # the extra index: a padding cell
     padding = [""] * (width + 1)
     with path.open(encoding=shape.encoding, newline="") as handle:
@@ -265,10 +277,18 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int) -> Iterator[_Chu
             yield _Chunk(_frame(records, lines, wanted), raws, malformed)
 
 
+_FALLBACK = "#"  # "phone#0": a fallback column for phone, folded into it by _frame
+
+
 def _frame(records: list[tuple[str, ...]], lines: list[int],
            wanted: list[tuple[str, int]]) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=[*(c for c, _ in wanted), "_padding"], dtype=object)
     frame = frame.drop(columns="_padding")
+    for name in [c for c in frame.columns if _FALLBACK in c]:
+        column = name.partition(_FALLBACK)[0]
+        frame[column] = frame[column].mask(frame[column].fillna("").str.strip() == "",
+                                           frame[name])
+        frame = frame.drop(columns=name)
     for column in HEADER_ALIASES:
         if column not in frame:
             frame[column] = ""
@@ -602,8 +622,10 @@ def describe_records(records: list[dict[str, object]],
     """The pushed records' keys read as a file's header would be: (export format, key ->
     field, keys no field took)."""
     keys = list(dict.fromkeys(str(key) for record in records for key in record))
-    export, columns, unmapped = resolve_columns(keys, mapping)
-    return export, {keys[position]: column for column, position in columns.items()}, unmapped
+    export, columns, unmapped, fallbacks = resolve_columns(keys, mapping)
+    key_columns = {keys[position]: column for column, position in columns.items()}
+    key_columns.update((keys[position], column) for column, position in fallbacks)
+    return export, key_columns, unmapped  # a field's preferred key first
 
 
 def intake_records(records: list[dict[str, object]], engine: Engine, *,
@@ -653,9 +675,9 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
 def _record_values(record: dict[str, object], key_columns: dict[str, str]) -> dict[str, str]:
     """A pushed record's values under canonical column names (key_columns: key -> field)."""
     values: dict[str, str] = {}
-    for key, value in record.items():
-        column = key_columns.get(str(key))
-        if column and value is not None:
+    for key, column in key_columns.items():
+        value = record.get(key)
+        if value is not None and not str(values.get(column, "")).strip():
             values[column] = ("yes" if value else "no") if isinstance(value, bool) \
                 else str(value)
     return values
