@@ -5,7 +5,13 @@ into a signer already stored or earlier in the file: the newest row wins for the
 and never erases one), or rejected (written to `<input>.rejects.csv` with its line number and the
 reason). Rows that are imported with a caveat (a field cut to length, an unreadable email beside a
 valid phone...) are listed in `<input>.warnings.csv`. Neither file nor the log repeats a signer's
-contact details beyond the rejected row itself, which the organizer already holds.
+contact details beyond the rejected row itself, which the organizer already holds. (Beside the
+input by default; `reports_dir` puts them elsewhere, as the CLI does: beside the store.)
+
+Which column is which: an explicit mapping, then the export format recognized from the header
+(outreach.import_formats: Action Network, ActionKit...), then the usual spellings; every column
+left over is reported. A format's subscription statuses become consent and, for opt-outs,
+suppressions, applied after the merge whatever the row's date.
 
 The file is read in chunks, so memory stays flat for any size; email and phone checks, the costly
 part, run in a process pool for large files.
