@@ -76,6 +76,10 @@ class Settings:
     admin_password_hash: str | None
     api_token: str | None
     sign_rate: str
+    # Where intake writes rejects and warnings files (None: beside a SQLite store's file).
+    reports_dir: Path | None = None
+    # Header mappings for files the inbox imports, as `--map` takes them, `;`-separated.
+    intake_map: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -158,6 +162,9 @@ class Settings:
             admin_password_hash=env.get("OUTREACH_ADMIN_PASSWORD_HASH") or None,
             api_token=env.get("OUTREACH_API_TOKEN") or None,  # POST /api/signers
             sign_rate=_rate(env, "OUTREACH_SIGN_RATE", "10/minute"),
+            reports_dir=Path(env["OUTREACH_REPORTS_DIR"]) if env.get("OUTREACH_REPORTS_DIR")
+            else None,
+            intake_map=env.get("OUTREACH_INTAKE_MAP", ""),
         )
 
 

@@ -2,7 +2,9 @@
 
 A file moves inbox/ -> inbox/processing/ (an atomic rename: no other run takes it) -> intake
 -> inbox/processed/ with its rejects and warnings reports, or inbox/failed/ with a
-`.error.txt` saying why. A crash mid-import leaves the file in processing/, where the next run
+`.error.txt` saying why. A sidecar `<file>.map` dropped with it (lines `HEADER=FIELD`, as
+`outreach intake --map` takes them) maps its columns, over OUTREACH_INTAKE_MAP's; it travels
+with the file. A crash mid-import leaves the file in processing/, where the next run
 takes it again; the content hash in the imports table tells a file that was already imported
 to the end (moved to processed/ without importing it twice), and re-importing a half-imported
 file is harmless: intake merges rows it has seen into the same signers.
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from outreach.intake import IntakeError, intake
+from outreach.intake import IntakeError, intake, parse_mapping
 from outreach.store.signers import imported_before
 
 log = logging.getLogger("outreach.inbox")
@@ -27,6 +29,7 @@ log = logging.getLogger("outreach.inbox")
 SETTLE_SECONDS = 2.0  # a file written to in the last moments may still be arriving
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 REPORT_SUFFIXES = (".rejects.csv", ".warnings.csv")
+MAP_SUFFIX = ".map"  # a sidecar beside the file it maps: signers.csv.map
 
 
 @dataclass
@@ -48,7 +51,8 @@ def _arrivals(inbox: Path, settle_seconds: float) -> list[Path]:
     cutoff = time.time() - settle_seconds
     return sorted(p for p in inbox.iterdir()
                   if p.is_file() and not p.name.startswith(".")
-                  and not p.name.endswith(IGNORED_SUFFIXES + REPORT_SUFFIXES)
+                  and not p.name.endswith(IGNORED_SUFFIXES + REPORT_SUFFIXES
+                                          + (MAP_SUFFIX,))
                   and p.stat().st_mtime <= cutoff)
 
 
@@ -61,32 +65,46 @@ def _unique(folder: Path, name: str) -> Path:
     return target
 
 
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + MAP_SUFFIX)
+
+
+def _move(path: Path, target: Path) -> None:
+    """Rename a file and its sidecar map, if it has one."""
+    if _sidecar(path).exists():
+        _sidecar(path).rename(_sidecar(target))
+    path.rename(target)
+
+
 def _file_away(path: Path, folder: Path) -> Path:
-    """Move a file and the reports intake wrote beside it."""
+    """Move a file, its sidecar and the reports intake wrote beside it."""
     folder.mkdir(exist_ok=True)
     target = _unique(folder, path.name)
     for suffix in REPORT_SUFFIXES:
         report = path.with_name(path.stem + suffix)
         if report.exists():
             report.rename(folder / (target.stem + suffix))
-    path.rename(target)
+    _move(path, target)
     return target
 
 
-def process_inbox(engine: Engine, inbox: Path,
-                  settle_seconds: float = SETTLE_SECONDS) -> list[InboxResult]:
-    """Import every settled file in the inbox (and any a crash left in processing/)."""
+def process_inbox(engine: Engine, inbox: Path, settle_seconds: float = SETTLE_SECONDS,
+                  mapping: str = "") -> list[InboxResult]:
+    """Import every settled file in the inbox (and any a crash left in processing/).
+
+    mapping: OUTREACH_INTAKE_MAP, `HEADER=FIELD` items separated by `;`, applied to every
+    file that has the header."""
     processing = inbox / "processing"
     processing.mkdir(parents=True, exist_ok=True)
     for arrival in _arrivals(inbox, settle_seconds):
-        arrival.rename(_unique(processing, arrival.name))
+        _move(arrival, _unique(processing, arrival.name))
     results = []
     for path in _arrivals(processing, 0.0):
-        results.append(_import_one(engine, inbox, path))
+        results.append(_import_one(engine, inbox, path, mapping))
     return results
 
 
-def _import_one(engine: Engine, inbox: Path, path: Path) -> InboxResult:
+def _import_one(engine: Engine, inbox: Path, path: Path, mapping: str = "") -> InboxResult:
     digest = sha256_of(path)
     with engine.connect() as connection:
         if imported_before(connection, digest):
@@ -94,7 +112,11 @@ def _import_one(engine: Engine, inbox: Path, path: Path) -> InboxResult:
             log.info("inbox: %s was imported before; filed as %s", path.name, moved.name)
             return InboxResult(path.name, "already imported", {"moved_to": str(moved)})
     try:
-        summary = intake(path, engine, sha256=digest)
+        standing = parse_mapping(mapping.split(";"))
+        sidecar = _sidecar(path)
+        own = parse_mapping(sidecar.read_text(encoding="utf-8-sig").splitlines()) \
+            if sidecar.exists() else None
+        summary = intake(path, engine, sha256=digest, mapping=own, default_mapping=standing)
     except IntakeError as error:
         moved = _file_away(path, inbox / "failed")
         moved.with_name(moved.name + ".error.txt").write_text(f"{error}\n", encoding="utf-8")

@@ -5,7 +5,13 @@ into a signer already stored or earlier in the file: the newest row wins for the
 and never erases one), or rejected (written to `<input>.rejects.csv` with its line number and the
 reason). Rows that are imported with a caveat (a field cut to length, an unreadable email beside a
 valid phone...) are listed in `<input>.warnings.csv`. Neither file nor the log repeats a signer's
-contact details beyond the rejected row itself, which the organizer already holds.
+contact details beyond the rejected row itself, which the organizer already holds. (Beside the
+input by default; `reports_dir` puts them elsewhere, as the CLI does: beside the store.)
+
+Which column is which: an explicit mapping, then the export format recognized from the header
+(outreach.import_formats: Action Network, ActionKit...), then the usual spellings; every column
+left over is reported. A format's subscription statuses become consent and, for opt-outs,
+suppressions, applied after the merge whatever the row's date.
 
 The file is read in chunks, so memory stays flat for any size; email and phone checks, the costly
 part, run in a process pool for large files.
@@ -17,7 +23,6 @@ import codecs
 import csv
 import functools
 import os
-import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -29,8 +34,10 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
+from outreach import import_formats as formats
 from outreach import signer_fields as fields
 from outreach.csvsafe import SafeCsvWriter
+from outreach.store import outbox as box
 from outreach.store import signers as store
 from outreach.store.signers import Identity
 
@@ -63,6 +70,10 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "signed_at": ("signed_at", "signed", "date_signed", "signature_date", "date", "created_at",
                   "created", "timestamp", "signup_date"),
     "ref": ("ref", "referral", "referral_code", "referrer", "referred_by"),
+    # A platform's subscription statuses (see outreach.import_formats for what they mean).
+    "email_status": ("email_status", "subscription_status", "email_subscription_status"),
+    "sms_status": ("sms_status", "mobile_status", "sms_subscription_status",
+                   "sms_opt_in_status"),
 }
 _ALIAS_TO_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items()
                     for alias in aliases}
@@ -74,6 +85,7 @@ class IntakeError(ValueError):
 
 @dataclass
 class IntakeSummary:
+    format: str = formats.GENERIC.name  # the export format recognized from the header
     rows: int = 0
     imported: int = 0
     duplicates: int = 0
@@ -84,6 +96,8 @@ class IntakeSummary:
     encoding: str = ""
     delimiter: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> header as in the file
+    unmapped_columns: list[str] = field(default_factory=list)  # headers no field took
+    suppressed: int = 0  # addresses the export's statuses put on the suppression list
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -95,10 +109,75 @@ class FileShape:
     delimiter: str
     header: list[str]
     columns: dict[str, int]  # canonical column -> position in the header
+    format: str = formats.GENERIC.name
+    unmapped: tuple[str, ...] = ()  # headers no field took, in file order
+    # Further headers for a field, in order: they fill the cells its first one leaves empty
+    # (an ActionKit home_phone where mobile_phone is blank).
+    fallbacks: tuple[tuple[str, int], ...] = ()
 
 
-def _header_key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+_header_key = formats.header_key
+
+
+def parse_mapping(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`--map "Cell Phone=phone"` items (or a sidecar's lines) -> {header key: field}.
+
+    Blank lines and `#` comments are skipped, so a sidecar file can explain itself."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        text = item.strip()
+        if not text or text.startswith("#"):
+            continue
+        header, sep, target = text.rpartition("=")
+        header, target = header.strip(), target.strip().lower()
+        if not sep or not header:
+            raise IntakeError(f"--map {text!r}: expected HEADER=FIELD, e.g. "
+                              '"Cell Phone=phone"')
+        if target not in HEADER_ALIASES:
+            raise IntakeError(f"--map {text!r}: {target!r} is not a field; fields: "
+                              + ", ".join(HEADER_ALIASES))
+        mapping[_header_key(header)] = target
+    return mapping
+
+
+def resolve_columns(header: list[str], mapping: dict[str, str] | None = None
+                    ) -> tuple[formats.ExportFormat, dict[str, int], tuple[str, ...],
+                               tuple[tuple[str, int], ...]]:
+    """(export format, field -> header position, headers left unused, fallbacks).
+
+    An explicit mapping wins, then the detected format's own columns in its order of
+    preference, then the generic spellings in header order; each header serves one field, and
+    a field's further headers are its fallbacks ((field, position), in order)."""
+    export = formats.detect(header)
+    keys = [_header_key(name) for name in header]
+    columns: dict[str, int] = {}
+    fallbacks: list[tuple[str, int]] = []
+    used: set[int] = set()
+
+    def take(column: str, position: int) -> None:
+        if position in used:
+            return
+        if column in columns:
+            fallbacks.append((column, position))
+        else:
+            columns[column] = position
+        used.add(position)
+
+    for position, key in enumerate(keys):
+        if key in (mapping or {}):
+            take(mapping[key], position)
+    first_position = {}
+    for position, key in enumerate(keys):
+        first_position.setdefault(key, position)
+    for key, column in export.columns:
+        if key in first_position:
+            take(column, first_position[key])
+    for position, key in enumerate(keys):
+        if key in _ALIAS_TO_COLUMN:
+            take(_ALIAS_TO_COLUMN[key], position)
+    unmapped = tuple(name for position, name in enumerate(header)
+                     if position not in used and name.strip())
+    return export, columns, unmapped, tuple(fallbacks)
 
 
 def _detect_encoding(path: Path) -> str:
@@ -132,8 +211,12 @@ def _detect_encoding(path: Path) -> str:
             return "latin-1"
 
 
-def inspect_file(path: Path) -> FileShape:
-    """Encoding, delimiter and the meaning of each header cell, or an IntakeError."""
+def inspect_file(path: Path, mapping: dict[str, str] | None = None,
+                 default_mapping: dict[str, str] | None = None) -> FileShape:
+    """Encoding, delimiter and the meaning of each header cell, or an IntakeError.
+
+    Every header `mapping` names must be in the file (a typo is an error, not a silent
+    no-op); `default_mapping` (a standing setting) applies where the file has the header."""
     if not path.exists():
         raise IntakeError(f"{path}: no such file")
     if not path.is_file():
@@ -147,15 +230,17 @@ def inspect_file(path: Path) -> FileShape:
         raise IntakeError(f"{path}: the first line is empty: expected a header row")
     delimiter = max((",", ";", "\t"), key=first_line.count)
     header = next(csv.reader([first_line], delimiter=delimiter))
-    columns: dict[str, int] = {}
-    for position, name in enumerate(header):
-        column = _ALIAS_TO_COLUMN.get(_header_key(name))
-        if column and column not in columns:
-            columns[column] = position
+    missing = sorted(set(mapping or {}) - {_header_key(name) for name in header})
+    if missing:
+        raise IntakeError(f"{path}: --map names a column the header does not have: "
+                          + ", ".join(missing))
+    export, columns, unmapped, fallbacks = resolve_columns(
+        header, {**(default_mapping or {}), **(mapping or {})})
     if "email" not in columns and "phone" not in columns:
         raise IntakeError(f"{path}: no email column and no phone column in the header "
-                          f"({len(header)} columns): nothing to reach a signer by")
-    return FileShape(encoding, delimiter, header, columns)
+                          f"({len(header)} columns): nothing to reach a signer by; "
+                          'name one with --map "HEADER=email"')
+    return FileShape(encoding, delimiter, header, columns, export.name, unmapped, fallbacks)
 
 
 @dataclass
@@ -168,7 +253,9 @@ class _Chunk:
 def _read_chunks(path: Path, shape: FileShape, chunk_rows: int) -> Iterator[_Chunk]:
     """Rows in chunks, with the line each row starts on (quoted cells may span lines)."""
     width = len(shape.header)
-    wanted = list(shape.columns.items())
+    wanted = [*shape.columns.items(),
+              *((f"{column}{_FALLBACK}{n}", position)
+                for n, (column, position) in enumerate(shape.fallbacks))]
     pick = itemgetter(*(i for _, i in wanted), width)  # the extra index: a padding cell
     padding = [""] * (width + 1)
     with path.open(encoding=shape.encoding, newline="") as handle:
@@ -196,10 +283,18 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int) -> Iterator[_Chu
             yield _Chunk(_frame(records, lines, wanted), raws, malformed)
 
 
+_FALLBACK = "#"  # "phone#0": a fallback column for phone, folded into it by _frame
+
+
 def _frame(records: list[tuple[str, ...]], lines: list[int],
            wanted: list[tuple[str, int]]) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=[*(c for c, _ in wanted), "_padding"], dtype=object)
     frame = frame.drop(columns="_padding")
+    for name in [c for c in frame.columns if _FALLBACK in c]:
+        column = name.partition(_FALLBACK)[0]
+        frame[column] = frame[column].mask(frame[column].fillna("").str.strip() == "",
+                                           frame[name])
+        frame = frame.drop(columns=name)
     for column in HEADER_ALIASES:
         if column not in frame:
             frame[column] = ""
@@ -218,16 +313,30 @@ class _Prepared:
     warnings: list[tuple[int, str]]  # (line, text)
 
 
-def prepare_chunk(frame: pd.DataFrame, source: str, now: pd.Timestamp) -> _Prepared:
+def prepare_chunk(frame: pd.DataFrame, source: str, now: pd.Timestamp,
+                  export_format: str = formats.GENERIC.name) -> _Prepared:
     """Check and normalize one chunk: the CPU-heavy part, run in a pool for large files."""
     frame = frame.astype({c: "str" for c in HEADER_ALIASES})
     emails, phones = fields.check_values(list(frame["email"].str.strip()),
                                          list(frame["phone"].str.strip()))
-    return _normalize(frame, emails, phones, source, now)
+    return _normalize(frame, emails, phones, source, now, formats.BY_NAME[export_format])
+
+
+def _strictest(given: pd.Series, status: pd.Series) -> pd.Series:
+    """A consent cell and a status column together: either saying no is no (an opt-out is
+    never outvoted), either saying yes is yes, neither is unknown (None)."""
+    agreed = given.where(given.notna(), status)
+    return agreed.mask((given == False) | (status == False), False)  # noqa: E712
+
+
+# Per-row results of a platform's status columns, used after the merge (then dropped):
+# the email suppression reason, and whether the status withdrew email / SMS consent.
+STATUS_COLUMNS = ("email_suppress", "email_status_off", "sms_status_off")
 
 
 def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[fields.Checked],
-               source: str, now: pd.Timestamp) -> _Prepared:
+               source: str, now: pd.Timestamp,
+               export: formats.ExportFormat = formats.GENERIC) -> _Prepared:
     """Valid rows, rejected rows and warnings of one chunk, vectorized over its columns."""
     out = pd.DataFrame({"line": frame["line"]})
     warnings: list[tuple[int, str]] = []
@@ -280,9 +389,18 @@ def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[f
     out["phone"] = phone_value.where(phone_ok, None)
     out["phone_type"] = phone_type.where(phone_ok, None)
 
-    for column in ("email_opt_in", "sms_opt_in"):
-        out[column], consent_warning = fields.parse_consent(frame[column])
+    statuses = {"email_opt_in": formats.read_email_status(export, frame["email_status"]),
+                "sms_opt_in": formats.read_sms_status(export, frame["sms_status"])}
+    for column, status in statuses.items():
+        given, consent_warning = fields.parse_consent(frame[column])
         warn(consent_warning != "", consent_warning)
+        warn(status.warning != "", status.warning)
+        out[column] = _strictest(given, status.consent)
+    email_status, sms_status = statuses["email_opt_in"], statuses["sms_opt_in"]
+    out["email_suppress"] = email_status.suppress.where(email_ok & (email_status.suppress != ""),
+                                                        None)
+    out["email_status_off"] = (email_status.consent == False) & email_ok  # noqa: E712
+    out["sms_status_off"] = (sms_status.consent == False) & phone_ok  # noqa: E712
     out["signed_at"], date_warning = fields.parse_signed_at(frame["signed_at"], now)
     warn(date_warning != "", date_warning)
     for column in ("first_name", "last_name", "street", "city", "state", "zip", "source",
@@ -291,7 +409,8 @@ def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[f
 
     rejected = pd.DataFrame({"line": frame["line"], "reason": reason})[reason != ""]
     # Missing is None everywhere below (the database layer refuses NaN).
-    text_columns = [c for c in out.columns if c not in ("line", "signed_at")]
+    text_columns = [c for c in out.columns
+                    if c not in ("line", "signed_at", "email_status_off", "sms_status_off")]
     out[text_columns] = out[text_columns].astype(object).where(out[text_columns].notna(), None)
     return _Prepared(out[reason == ""], rejected, warnings)
 
@@ -463,10 +582,20 @@ class _Report:
 
 
 def _store_rows(engine: Engine, merger: _Merger, rows: pd.DataFrame, started: datetime,
-                fetch: Callable[[list[int]], dict[int, Identity]]
-                ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+                fetch: Callable[[list[int]], dict[int, Identity]],
+                export: formats.ExportFormat = formats.GENERIC
+                ) -> tuple[pd.DataFrame, list[tuple[int, str]], int]:
     """Dedupe valid rows against the store and each other, then merge and insert them in one
-    transaction. Returns the new signers' rows and the merge warnings."""
+    transaction, with the opt-outs the rows' statuses carry. Returns the new signers' rows,
+    the merge warnings and how many addresses were put on the suppression list."""
+    emails_off = list(rows["email_key"][rows["email_status_off"].astype(bool)].dropna())
+    phones_off = list(rows["phone"][rows["sms_status_off"].astype(bool)].dropna())
+    suppress = rows[rows["email_suppress"].notna()]
+    suppressions = list({key: f"{reason} ({export.title} export)"
+                         for key, reason in zip(suppress["email_key"],
+                                                suppress["email_suppress"], strict=True)
+                         if key}.items())
+    rows = rows.drop(columns=list(STATUS_COLUMNS))
     new, newer, older, merge_warnings = merger.split(rows, started, fetch)
     new = _with_defaults(new, started)
     codes = [c for c in new["ref"].dropna()] + [m["new_ref"] for m in newer + older
@@ -480,8 +609,14 @@ def _store_rows(engine: Engine, merger: _Merger, rows: pd.DataFrame, started: da
         # Merges first: one may free an email or phone that a new signer now takes.
         store.merge_signers(connection, newer, older)
         ids = store.insert_signers(connection, new)
+        # A platform's status is its state as of the export, not as of the row's date: an
+        # opt-out in it applies even where an older row loses the merge (never lost).
+        store.withdraw_consent(connection, "email_opt_in", emails_off, started)
+        store.withdraw_consent(connection, "sms_opt_in", phones_off, started)
+        box.suppress_many(connection, "email", suppressions, export.suppression_source,
+                          started)
     merger.remember(new, ids)
-    return new, merge_warnings
+    return new, merge_warnings, len(suppressions)
 
 
 @dataclass
@@ -496,25 +631,39 @@ class RecordResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def intake_records(records: list[dict[str, object]], engine: Engine, *, source: str,
+def describe_records(records: list[dict[str, object]],
+                     mapping: dict[str, str] | None = None
+                     ) -> tuple[formats.ExportFormat, dict[str, str], tuple[str, ...]]:
+    """The pushed records' keys read as a file's header would be: (export format, key ->
+    field, keys no field took)."""
+    keys = list(dict.fromkeys(str(key) for record in records for key in record))
+    export, columns, unmapped, fallbacks = resolve_columns(keys, mapping)
+    key_columns = {keys[position]: column for column, position in columns.items()}
+    key_columns.update((keys[position], column) for column, position in fallbacks)
+    return export, key_columns, unmapped  # a field's preferred key first
+
+
+def intake_records(records: list[dict[str, object]], engine: Engine, *,
+                   source: str, mapping: dict[str, str] | None = None,
                    trusted: bool = True) -> list[RecordResult]:
     """Signers pushed one by one (the petition form, POST /api/signers) through the same checks,
-    normalization and dedupe as a file. Keys may use any header spelling a file may.
+    normalization and dedupe as a file. Keys may use any header spelling a file may, an
+    export format's included (see describe_records).
 
     trusted=False (an unauthenticated request): a record matching a stored signer only fills
     its empty fields and leaves its consent as it is; SMS consent is never taken from the
     record (the web's needs a YES to a confirmation text: consent.request_sms_confirmation).
     """
-    if not trusted:
-        records = [{k: v for k, v in r.items()
-                    if _ALIAS_TO_COLUMN.get(_header_key(str(k))) != "sms_opt_in"}
-                   for r in records]
     started = datetime.now(UTC)
+    export, key_columns, _ = describe_records(records, mapping)
+    if not trusted:
+        key_columns = {key: column for key, column in key_columns.items()
+                       if column not in ("sms_opt_in", "sms_status")}
     wanted = [(column, position) for position, column in enumerate(HEADER_ALIASES)]
-    table = [(*(_record_values(record).get(column, "") for column, _ in wanted), "")
-             for record in records]
+    table = [(*(_record_values(record, key_columns).get(column, "") for column, _ in wanted),
+              "") for record in records]
     frame = _frame(table, list(range(1, len(records) + 1)), wanted)
-    prepared = prepare_chunk(frame, source, pd.Timestamp(started))
+    prepared = prepare_chunk(frame, source, pd.Timestamp(started), export.name)
     rows = prepared.rows
     with engine.connect() as connection:
         merger = _Merger(*store.load_keys(connection, list(rows["email_key"].dropna()),
@@ -528,7 +677,8 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *, source: 
                for line, reason in prepared.rejected.itertuples(index=False)}
     warnings = list(prepared.warnings)
     if len(rows):
-        new, merge_warnings = _store_rows(engine, merger, rows.copy(), started, fetch)
+        new, merge_warnings, _ = _store_rows(engine, merger, rows.copy(), started, fetch,
+                                             export)
         warnings += merge_warnings
         new_keys = {*new["email_key"].dropna(), *new["phone"].dropna()}
         seen: set[int | None] = set()
@@ -546,12 +696,12 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *, source: 
     return [results[line] for line in sorted(results)]
 
 
-def _record_values(record: dict[str, object]) -> dict[str, str]:
-    """A pushed record's values under canonical column names (any known header spelling)."""
+def _record_values(record: dict[str, object], key_columns: dict[str, str]) -> dict[str, str]:
+    """A pushed record's values under canonical column names (key_columns: key -> field)."""
     values: dict[str, str] = {}
-    for key, value in record.items():
-        column = _ALIAS_TO_COLUMN.get(_header_key(str(key)))
-        if column and value is not None:
+    for key, column in key_columns.items():
+        value = record.get(key)
+        if value is not None and not str(values.get(column, "")).strip():
             values[column] = ("yes" if value else "no") if isinstance(value, bool) \
                 else str(value)
     return values
@@ -563,12 +713,13 @@ def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int
     chunks = _read_chunks(path, shape, chunk_rows)
     if workers <= 1:
         for chunk in chunks:
-            yield chunk, prepare_chunk(chunk.frame, source, now)
+            yield chunk, prepare_chunk(chunk.frame, source, now, shape.format)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         ahead: list[tuple[_Chunk, Future[_Prepared]]] = []
         for chunk in chunks:
-            ahead.append((chunk, pool.submit(prepare_chunk, chunk.frame, source, now)))
+            ahead.append((chunk, pool.submit(prepare_chunk, chunk.frame, source, now,
+                                             shape.format)))
             if len(ahead) > workers:
                 done, future = ahead.pop(0)
                 yield done, future.result()
@@ -578,19 +729,31 @@ def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int
 
 def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
            workers: int | None = None, source: str | None = None,
-           sha256: str | None = None) -> IntakeSummary:
-    """Import one signer file; see the module docstring for what happens to each row."""
+           sha256: str | None = None, mapping: dict[str, str] | None = None,
+           default_mapping: dict[str, str] | None = None,
+           reports_dir: Path | None = None) -> IntakeSummary:
+    """Import one signer file; see the module docstring for what happens to each row.
+
+    mapping: header -> field for columns no known spelling covers (parse_mapping), see
+    inspect_file for default_mapping; reports_dir: where the rejects and warnings files go
+    (default: beside the input)."""
     path = Path(path)
-    shape = inspect_file(path)
+    shape = inspect_file(path, mapping, default_mapping)
+    export = formats.BY_NAME[shape.format]
     if workers is None:
         large = path.stat().st_size >= POOL_THRESHOLD_BYTES
         workers = min(os.cpu_count() or 1, 4) if large else 1
     started = datetime.now(UTC)
     now = pd.Timestamp(started)
-    summary = IntakeSummary(encoding=shape.encoding, delimiter=shape.delimiter,
-                            columns={c: shape.header[i] for c, i in shape.columns.items()})
-    rejects = _Report(path, shape.header, "rejects", ["line", "reason"])
-    warnings = _Report(path, [], "warnings", ["line", "warning"])
+    summary = IntakeSummary(format=shape.format, encoding=shape.encoding,
+                            delimiter=shape.delimiter,
+                            columns={c: shape.header[i] for c, i in shape.columns.items()},
+                            unmapped_columns=list(shape.unmapped))
+    report_path = Path(reports_dir) / path.name if reports_dir else path
+    if reports_dir:
+        Path(reports_dir).mkdir(parents=True, exist_ok=True)
+    rejects = _Report(report_path, shape.header, "rejects", ["line", "reason"])
+    warnings = _Report(report_path, [], "warnings", ["line", "warning"])
     with engine.connect() as connection:
         merger = _Merger(*store.load_keys(connection))
 
@@ -611,7 +774,9 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
                                                 prepared.rejected.itertuples(index=False),
                                                 strict=True):
                 rejects.write([line, reason, *chunk.raws[position]])
-            new, merge_warnings = _store_rows(engine, merger, rows, started, fetch)
+            new, merge_warnings, suppressed = _store_rows(engine, merger, rows, started,
+                                                          fetch, export)
+            summary.suppressed += suppressed
             summary.imported += len(new)
             summary.duplicates += len(rows) - len(new)
             for line, text in sorted(row_warnings + merge_warnings):

@@ -220,7 +220,8 @@ _CONTEXT: Context | None = None
 def _inbox(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     from outreach.inbox import process_inbox
 
-    results = process_inbox(context.engine, context.settings.inbox_dir)
+    results = process_inbox(context.engine, context.settings.inbox_dir,
+                            mapping=context.settings.intake_map)
     return ", ".join(f"{r.file}: {r.outcome}" for r in results) or "inbox empty"
 
 

@@ -149,9 +149,23 @@ def parse_consent(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     return value, warning
 
 
+# U.S. zone abbreviations as exports write them ("2026-11-01 10:00 AM EST"), as UTC offsets:
+# dateutil, which pandas uses for odd spellings, ignores an abbreviation it does not know and
+# would read the time as UTC, hours off.
+ZONE_ABBREVIATIONS = {"EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
+                      "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
+                      "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00", "UTC": "+00:00",
+                      "GMT": "+00:00"}
+_ZONE_SUFFIX = re.compile(r"\s+(" + "|".join(ZONE_ABBREVIATIONS) + r")$", re.IGNORECASE)
+
+
 def parse_signed_at(column: pd.Series, default: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
-    """(UTC timestamps, warning): ISO 8601 fast, other spellings one by one, else the default."""
-    stripped = column.str.strip()
+    """(UTC timestamps, warning): ISO 8601 fast, other spellings one by one, else the default.
+
+    A time keeps its zone: an offset (`-05:00`, `Z`) or a U.S. abbreviation (`EST`) is
+    honoured; a time without one is taken as UTC."""
+    stripped = column.str.strip().str.replace(
+        _ZONE_SUFFIX, lambda m: " " + ZONE_ABBREVIATIONS[m.group(1).upper()], regex=True)
     parsed = pd.to_datetime(stripped, utc=True, errors="coerce", format="ISO8601")
     retry = parsed.isna() & (stripped != "")
     if retry.any():

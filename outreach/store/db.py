@@ -15,6 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
+from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -79,6 +80,18 @@ def open_store(url: str) -> Engine:
     if current_revision(engine) != head_revision(engine):
         upgrade(engine)
     return engine
+
+
+def store_directory(url: str) -> Path | None:
+    """The folder of a SQLite store's file (where its -wal and -shm files live too), or None
+    for a server database or an in-memory one."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    database = parsed.database
+    if not database or database == ":memory:":
+        return None
+    return Path(database).resolve().parent
 
 
 def existing_store(url: str) -> Engine | None:

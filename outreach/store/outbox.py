@@ -11,7 +11,7 @@ blindly re-sent (DESIGN invariant 1).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -293,16 +293,26 @@ def fail_unsent(engine: Engine, row_id: int, worker: str, error: str, now: datet
 def suppress(engine: Engine, channel: str, address: str, source: str, reason: str,
              now: datetime) -> None:
     """Put an address on the global suppression list (idempotent; re-adds a removed one)."""
-    statement = _insert(engine, suppressions).values(
-        channel=channel, address=address.lower(), source=source, reason=reason,
-        created_at=now)
+    with engine.begin() as connection:
+        suppress_many(connection, channel, [(address, reason)], source, now)
+
+
+def suppress_many(connection: Connection, channel: str, entries: Sequence[tuple[str, str]],
+                  source: str, now: datetime) -> None:
+    """Put (address, reason) entries on the suppression list in the caller's transaction; an
+    entry already there keeps its first source and date, a removed one is put back."""
+    if not entries:
+        return
+    statement = _insert(connection, suppressions)
     statement = statement.on_conflict_do_update(
         index_elements=["channel", "address"],
-        set_={"source": source, "reason": reason, "created_at": now, "removed_at": None,
+        set_={"source": statement.excluded.source, "reason": statement.excluded.reason,
+              "created_at": statement.excluded.created_at, "removed_at": None,
               "removed_reason": None},
         where=suppressions.c.removed_at.is_not(None))
-    with engine.begin() as connection:
-        connection.execute(statement)
+    connection.execute(statement, [{"channel": channel, "address": address.lower(),
+                                    "source": source, "reason": reason, "created_at": now}
+                                   for address, reason in entries])
 
 
 def unsuppress(engine: Engine, channel: str, address: str, reason: str, now: datetime) -> bool:

@@ -181,6 +181,18 @@ def merge_signers(connection: Connection, newer: Sequence[dict], older: Sequence
             connection.execute(merge, list(rows))
 
 
+def withdraw_consent(connection: Connection, column: str, keys: Sequence[str],
+                     now: datetime, chunk: int = 1000) -> None:
+    """Clear email_opt_in (keys: email keys) or sms_opt_in (keys: E.164 phones) of the signers
+    with these addresses, whatever their rows' dates: an opt-out is never lost in a merge."""
+    key_column = signers.c.email_key if column == "email_opt_in" else signers.c.phone
+    keys = sorted(set(keys))
+    for start in range(0, len(keys), chunk):
+        connection.execute(update(signers).where(key_column.in_(keys[start:start + chunk]),
+                                                 signers.c[column].is_(True))
+                           .values({column: False, "updated_at": now}))
+
+
 def record_import(connection: Connection, file_name: str, started_at: datetime,
                   counts: dict[str, int], sha256: str | None = None) -> None:
     connection.execute(insert(imports).values(

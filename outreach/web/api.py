@@ -1,9 +1,11 @@
 """The public API: other petition platforms push signers; anyone may look up an address.
 
 POST /api/signers (Authorization: Bearer OUTREACH_API_TOKEN) takes a JSON array of signer
-objects, or {"signers": [...]}, with any header spelling a CSV file may use; each is stored,
-merged or rejected exactly as a file row would be, and the answer says which, by position, with
-no personal data. GET /api/lookup?address= answers what `outreach lookup --json` answers.
+objects, or {"signers": [...]}, with any header spelling a CSV file may use (an Action Network
+`can2_phone`, `can2_sms_status`... included); each is stored, merged or rejected exactly as a
+file row would be, and the answer says which, by position, with no personal data, plus the
+export format the keys were read as and every key no field took ("unmapped_fields").
+GET /api/lookup?address= answers what `outreach lookup --json` answers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from outreach.geo import AddressError
-from outreach.intake import intake_records
+from outreach.intake import describe_records, intake_records
 from outreach.match import match
 from outreach.planner import queue_for_signers
 from outreach.web.app import state_of
@@ -53,10 +55,12 @@ def _store(request: Request, records: list[dict], source: str) -> dict:
         queue_for_signers(state.engine, state.campaign(), state.geo.roster, ids, state.clock())
     counts = {outcome: sum(1 for r in results if r.outcome == outcome)
               for outcome in ("imported", "duplicate", "rejected")}
-    return {**counts, "results": [{"index": r.index, "outcome": r.outcome,
-                                   **({"reason": r.reason} if r.reason else {}),
-                                   **({"warnings": r.warnings} if r.warnings else {})}
-                                  for r in results]}
+    export, _, unmapped = describe_records(records)
+    return {**counts, "format": export.name, "unmapped_fields": list(unmapped),
+            "results": [{"index": r.index, "outcome": r.outcome,
+                         **({"reason": r.reason} if r.reason else {}),
+                         **({"warnings": r.warnings} if r.warnings else {})}
+                        for r in results]}
 
 
 @router.get("/lookup")
