@@ -234,3 +234,11 @@ def test_lookups_from_one_ipv6_64_share_one_limit(store, password_hash, clock):
         one = TestClient(app, base_url=PUBLIC, client=(f"2001:db8:9:9::{last:x}", 5000))
         codes.append(one.get("/api/lookup", params={"address": "19102"}).status_code)
     assert codes[:60] == [200] * 60 and codes[60:] == [429] * 5
+
+
+def test_a_zero_maximum_session_age_is_refused():
+    from outreach.config import ConfigError
+
+    with pytest.raises(ConfigError, match="OUTREACH_ADMIN_SESSION_MAX_AGE"):
+        web_settings(PUBLIC, OUTREACH_ADMIN_SESSION_MAX_AGE="0")
+    assert web_settings(PUBLIC).admin_session_max_age == 12 * 3600
