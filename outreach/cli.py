@@ -443,13 +443,17 @@ def scheduler_command() -> None:
     run_scheduler(settings)
 
 
+METRICS_PORT = click.option(
+    "--metrics-port", type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics (this process's and the store's) on 127.0.0.1:PORT.")
+
+
 @cli.command("run")
 @click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
               help="Messages in flight at once.")
 @click.option("--health-every", type=click.FloatRange(0.1), default=60.0, show_default=True,
               help="Seconds between health lines in the log.")
-@click.option("--metrics-port", type=click.IntRange(1, 65535),
-              help="Serve this process's Prometheus metrics on this port.")
+@METRICS_PORT
 @clear_errors
 def run_command(concurrency: int, health_every: float, metrics_port: int | None) -> None:
     """Scheduler and worker in one process (one machine); SIGTERM: finish, release, exit 0."""
@@ -458,9 +462,10 @@ def run_command(concurrency: int, health_every: float, metrics_port: int | None)
     settings = Settings.from_env()
     _long_running_logs(settings)
     if metrics_port:
-        from prometheus_client import start_http_server
+        from outreach.metrics import serve_metrics
+        from outreach.store.db import open_store
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        serve_metrics(metrics_port, open_store(settings.database_url))
     run_all(settings, concurrency, health_every)
 
 
@@ -487,9 +492,11 @@ def admin_hash_password(password: str) -> None:
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@METRICS_PORT
 @clear_errors
-def serve_command(host: str, port: int) -> None:
-    """The web app: petition page, webhooks, unsubscribe links, dashboard, /healthz."""
+def serve_command(host: str, port: int, metrics_port: int | None) -> None:
+    """The web app: petition page, webhooks, unsubscribe links, dashboard, /healthz; /metrics
+    for logged-in organizers only (Prometheus scrapes --metrics-port)."""
     import uvicorn
 
     from outreach.web import create_app
@@ -502,6 +509,10 @@ def serve_command(host: str, port: int) -> None:
     app = create_app(settings)
     state = app.state.outreach
     _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer
+    if metrics_port:
+        from outreach.metrics import serve_metrics
+
+        serve_metrics(metrics_port, state.engine)
     # No access log: request paths carry unsubscribe tokens, which are credentials.
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1")

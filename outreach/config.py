@@ -74,6 +74,8 @@ class Settings:
     petition_campaign: str
     session_secret: str | None
     admin_password_hash: str | None
+    admin_session_max_age: float
+    admin_session_idle: float
     api_token: str | None
     sign_rate: str
     # Where intake writes rejects and warnings files (None: beside a SQLite store's file).
@@ -160,6 +162,10 @@ class Settings:
             session_secret=env.get("OUTREACH_SESSION_SECRET") or None,
             # `outreach admin hash-password` prints one (Argon2id).
             admin_password_hash=env.get("OUTREACH_ADMIN_PASSWORD_HASH") or None,
+            # An organizer login ends this many seconds after it began, however much it is
+            # used, and after this many idle seconds (0: no idle limit).
+            admin_session_max_age=_session_max_age(env),
+            admin_session_idle=_positive_float(env, "OUTREACH_ADMIN_SESSION_IDLE", 3600.0),
             api_token=env.get("OUTREACH_API_TOKEN") or None,  # POST /api/signers
             sign_rate=_rate(env, "OUTREACH_SIGN_RATE", "10/minute"),
             reports_dir=Path(env["OUTREACH_REPORTS_DIR"]) if env.get("OUTREACH_REPORTS_DIR")
@@ -264,6 +270,13 @@ def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ..
     value = env.get(name, default).strip().lower() or default
     if value not in allowed:
         raise ConfigError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def _session_max_age(env: dict[str, str]) -> float:
+    value = _positive_float(env, "OUTREACH_ADMIN_SESSION_MAX_AGE", 12 * 3600.0)
+    if not value:
+        raise ConfigError("OUTREACH_ADMIN_SESSION_MAX_AGE=0: a login must last some seconds")
     return value
 
 

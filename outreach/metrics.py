@@ -1,13 +1,26 @@
 """Prometheus metrics: what the worker does (in-process counters and a provider latency
 histogram) and what the outbox holds (read from the database at scrape time, so any process
-that can reach the database, the web app included, reports the whole deployment's queue)."""
+that can reach the database, the web app included, reports the whole deployment's queue).
+
+They are served on a port of their own (`outreach run|serve --metrics-port`, bound to
+127.0.0.1), not on the petition's public port: queue volume and opt-out counts are the
+organization's business (audit F18). The web app shows them to logged-in organizers only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
@@ -47,8 +60,28 @@ class StoreCollector(Collector):
                                 value=held)
 
 
+class ProcessCollector(Collector):
+    """This process's own metrics (the default registry: sends, latency, the runtime's)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def deployment_registry(engine: Engine) -> CollectorRegistry:
+    """This process's metrics plus the store's."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ProcessCollector())
+    registry.register(StoreCollector(engine))
+    return registry
+
+
 def exposition(engine: Engine) -> bytes:
     """This process's metrics plus the store's, in the Prometheus text format."""
-    store = CollectorRegistry(auto_describe=False)
-    store.register(StoreCollector(engine))
-    return generate_latest(REGISTRY) + generate_latest(store)
+    return generate_latest(deployment_registry(engine))
+
+
+def serve_metrics(port: int, engine: Engine, host: str = "127.0.0.1") -> WSGIServer:
+    """The same metrics over HTTP on their own port, in a background thread (port 0: any
+    free one, see the returned server's server_port)."""
+    server, _thread = start_http_server(port, addr=host, registry=deployment_registry(engine))
+    return server

@@ -72,9 +72,15 @@ def site(tmp_path) -> Iterator[tuple[str, object]]:
 
 @pytest.fixture
 def page(chromium):  # type: ignore[no-untyped-def]
+    """A phone-sized page; the test fails if the Content-Security-Policy refused anything."""
     context = chromium.new_context(viewport={"width": 420, "height": 900})  # a phone
-    yield context.new_page()
+    new_page = context.new_page()
+    refused: list[str] = []
+    new_page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+    yield new_page
     context.close()
+    assert refused == []
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -1,23 +1,23 @@
-"""Operations: /metrics, JSON logs, the optional outreach.toml, the SQLite scheduler guard."""
+"""Operations: the metrics port, JSON logs, the optional outreach.toml, the scheduler guard."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from outreach.config import ConfigError, Settings, secret_names, setting_names
 from outreach.intake import intake
+from outreach.metrics import serve_metrics
 from outreach.store import outbox as box
 from outreach.transports.files import FilesTransport
-from outreach.web import create_app
 from outreach.worker import Worker, WorkerOptions
-from tests.web_helpers import ROOT, web_settings
+from tests.web_helpers import ROOT
 
 
 def test_metrics_show_queue_depth_and_provider_latency(tmp_path, store, roster):
@@ -36,11 +36,15 @@ def test_metrics_show_queue_depth_and_provider_latency(tmp_path, store, roster):
            Renderer(store, roster, ROOT / "templates",
                     Sender("A <a@x.example>", "+1", "Org", "PO Box 1")),
            options=WorkerOptions(concurrency=2)).run(once=True)
-    app = create_app(web_settings("https://mj.example"), engine=store)
-    with TestClient(app) as client:
-        response = client.get("/metrics")
-    assert response.status_code == 200
-    text = response.text
+    server = serve_metrics(0, store)  # `outreach run|serve --metrics-port`
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics",
+                                    timeout=10) as response:
+            assert response.status == 200
+            text = response.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
     assert 'outreach_outbox_messages{channel="email",state="sent"} 5.0' in text
     assert 'outreach_outbox_messages{channel="email",state="queued"} 1.0' in text
     assert 'outreach_provider_latency_seconds_count{channel="email",provider="files"}' in text

@@ -245,3 +245,16 @@ sms_confirmations = Table(
     Index("sms_confirmations_phone", "phone"),
     Index("sms_confirmations_signer", "signer_id"),
 )
+
+# Organizer logins (audit F11): the session cookie carries a random token, the store only its
+# SHA-256, so logout (revoked_at), a maximum age, an idle timeout and a new organizer password
+# (the fingerprint no longer matches) each end a session on every web process.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("password_fingerprint", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)

@@ -26,14 +26,22 @@ from outreach.store import outbox as box
 from outreach.store.schema import outbox, signer_matches, signers, suppressions
 from outreach.web.app import AppState, LoginRequired, page, state_of
 from outreach.web.charts import bars_svg, columns_svg
-from outreach.web.security import check_csrf, client_address, is_admin, password_matches
+from outreach.web.security import (
+    check_csrf,
+    client_address,
+    end_admin_session,
+    is_admin,
+    password_matches,
+    start_admin_session,
+)
 
 log = logging.getLogger("outreach.web")
 LOGIN_RATE = "10/minute"
 
 
 def require_admin(request: Request) -> None:
-    if not is_admin(request):
+    state = state_of(request)
+    if not is_admin(request, state.engine, state.settings, state.clock()):
         raise LoginRequired()
 
 
@@ -63,15 +71,14 @@ def login(request: Request, password: Annotated[str, Form()] = "",
         log.warning("organizer login failed")
         return page(request, "admin/login.html",
                     {"next": _safe_next(next), "error": "Wrong password."}, 403)
-    request.session.clear()  # a fresh session (and CSRF token) at every login
-    request.session["admin"] = True
+    start_admin_session(request, state.engine, state.settings, state.clock())
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @pages.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
-    request.session.clear()
+    end_admin_session(request, state_of(request).engine, state_of(request).clock())
     return RedirectResponse("/admin/login", status_code=303)
 
 

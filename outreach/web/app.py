@@ -1,5 +1,7 @@
 """The web app (FastAPI): petition page, thanks page, public API, webhooks, unsubscribe links,
-organizer dashboard, health and metrics (DESIGN "Web routes").
+organizer dashboard, health and metrics (DESIGN "Web routes"). Every answer carries the
+security headers (web/security.py); /metrics is an organizer page here, since this port is the
+public one (Prometheus scrapes `outreach serve --metrics-port` instead).
 
 Handlers that touch the database are plain `def` functions: FastAPI runs them in its thread
 pool, so a slow query never stalls the event loop. Pages are server-rendered Jinja2; the few
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -32,7 +34,7 @@ from outreach.metrics import exposition
 from outreach.render import Renderer, format_phone
 from outreach.roster_upkeep import CurrentGeo
 from outreach.store.db import open_store
-from outreach.web.security import RateLimits, csrf_token, session_options
+from outreach.web.security import RateLimits, SecurityHeaders, csrf_token, session_options
 from outreach.worker import utcnow
 
 log = logging.getLogger("outreach.web")
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         secret = secrets.token_urlsafe(32)
     app.add_middleware(SessionMiddleware, secret_key=secret,
                        **session_options(settings.public_url))
+    # Added last, so outermost: redirects and error pages carry the headers too.
+    app.add_middleware(SecurityHeaders, public_url=settings.public_url)
     templates = Jinja2Templates(directory=str(Path(settings.templates_dir) / "web"))
     templates.env.globals.update(organization=settings.organization,
                                  mailing_address=settings.mailing_address,
@@ -128,10 +132,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             return JSONResponse({"status": "error", "database": type(error).__name__}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[Depends(admin.require_admin)])
     def metrics(request: Request) -> Response:
         """Prometheus: queue depth by state and channel (the whole deployment's, from the
-        database), and the sends and provider latency of any worker in this process."""
+        database), and the sends and provider latency of any worker in this process. Campaign
+        volume and opt-out counts are the organization's business: organizers only (F18)."""
         return Response(exposition(request.app.state.outreach.engine),
                         media_type=CONTENT_TYPE_LATEST)
 

@@ -1,15 +1,20 @@
-"""Forms and sessions: CSRF tokens, per-IP rate limits, the organizer login.
+"""Forms, sessions and headers: CSRF tokens, per-client rate limits, the organizer login,
+the security headers every answer carries.
 
 Sessions are Starlette's signed cookies (itsdangerous), SameSite=Lax, Secure when the public
 URL is https. A form carries the session's CSRF token; a POST without it (a forged cross-site
-form) is refused. Organizer passwords are Argon2id hashes from the environment.
+form) is refused. Organizer passwords are Argon2id hashes from the environment; an organizer
+login is a token in that cookie whose session lives in the store (store/sessions.py), so that
+logout, a password change and a maximum age end it (audit F11).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -18,6 +23,18 @@ from fastapi import HTTPException, Request
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from outreach.config import Settings
+from outreach.store.sessions import (
+    digest,
+    open_session,
+    purge_sessions,
+    revoke_session,
+    session_is_live,
+)
 
 log = logging.getLogger("outreach.web")
 _HASHER = PasswordHasher()
@@ -65,11 +82,55 @@ class RateLimits:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client as every rate limit counts it: an IPv4 address as is, an IPv6 address by its
+    /64. One IPv6 subscriber or server usually holds a whole /64 (RFC 6177 assigns /48 to /64
+    per site; SLAAC hosts pick any address in it), so a per-address limit is one a client can
+    step around 2**64 times (audit F20)."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # not an address (a test client, a Unix socket)
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return str(address)
 
 
-def is_admin(request: Request) -> bool:
-    return bool(request.session.get("admin"))
+# --- organizer sessions ------------------------------------------------------------------------
+ADMIN_TOKEN = "admin_session"  # the key of the login's token in the signed cookie
+
+
+def start_admin_session(request: Request, engine: Engine, settings: Settings,
+                        now: datetime) -> None:
+    """A new session (and CSRF token) at every login; the browser's previous one is revoked."""
+    end_admin_session(request, engine, now)
+    token = secrets.token_urlsafe(32)
+    with engine.begin() as connection:
+        purge_sessions(connection, now - timedelta(seconds=settings.admin_session_max_age))
+        open_session(connection, token, digest(str(settings.admin_password_hash)), now)
+    request.session[ADMIN_TOKEN] = token
+
+
+def end_admin_session(request: Request, engine: Engine, now: datetime) -> None:
+    token = request.session.get(ADMIN_TOKEN)
+    if token:
+        with engine.begin() as connection:
+            revoke_session(connection, str(token), now)
+    request.session.clear()
+
+
+def is_admin(request: Request, engine: Engine, settings: Settings, now: datetime) -> bool:
+    """The cookie's token names a live session opened under the current organizer password."""
+    token = request.session.get(ADMIN_TOKEN)
+    if not token or not settings.admin_password_hash:
+        return False
+    idle = settings.admin_session_idle
+    with engine.begin() as connection:
+        return session_is_live(connection, str(token), digest(settings.admin_password_hash),
+                               now, timedelta(seconds=settings.admin_session_max_age),
+                               timedelta(seconds=idle) if idle else None)
 
 
 def bearer_token_ok(request: Request, expected: str | None) -> bool:
@@ -82,3 +143,51 @@ def session_options(public_url: str | None) -> dict[str, Any]:
     return {"same_site": "lax", "https_only": bool(public_url and
                                                     public_url.startswith("https://")),
             "max_age": 8 * 3600, "session_cookie": "outreach_session"}
+
+
+# --- headers -----------------------------------------------------------------------------------
+# The pages load their script and style from /static and have no inline script, style or
+# event-handler attribute (a test reads every template), so 'self' is all they need; a
+# frame-ancestors of 'none' (and X-Frame-Options for browsers before CSP 2) stops the one-click
+# dashboard and unsubscribe forms from being framed (clickjacking, audit F12).
+CONTENT_SECURITY_POLICY = ("default-src 'self'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'; object-src 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # Unsubscribe and thanks-page addresses carry tokens and share codes: never to other sites.
+    "Referrer-Policy": "same-origin",
+}
+# Two years, the HSTS preload list's minimum; not includeSubDomains: the organization's other
+# subdomains are not ours to pin to https.
+HSTS = "max-age=63072000"
+PRIVATE_PATHS = ("/admin", "/metrics")  # organizer pages: no browser or proxy keeps a copy
+
+
+class SecurityHeaders:
+    """ASGI middleware: the headers above on every answer (a route's own value wins), HSTS when
+    the public URL is https, Cache-Control: no-store on the organizer pages."""
+
+    def __init__(self, app: ASGIApp, *, public_url: str | None) -> None:
+        self.app = app
+        self.headers = dict(SECURITY_HEADERS)
+        if public_url and public_url.startswith("https://"):
+            self.headers["Strict-Transport-Security"] = HSTS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = scope["path"].startswith(PRIVATE_PATHS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+                if private:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
