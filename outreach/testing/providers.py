@@ -71,6 +71,7 @@ class ProviderStandIn:
 
     def __post_init__(self) -> None:
         self._faults: list[Fault] = []
+        self._list_faults: list[int] = []
         self._lock = threading.Lock()
         self._random = random.Random(self.seed)
         self._recent: dict[str, collections.deque] = {"email": collections.deque(),
@@ -84,6 +85,11 @@ class ProviderStandIn:
     def stall_next(self, count: int) -> None:
         with self._lock:
             self._faults.extend(Fault("stall") for _ in range(count))
+
+    def fail_next_lists(self, count: int, status: int = 500) -> None:
+        """The next Twilio Messages list calls fail (reconciliation meets a provider error)."""
+        with self._lock:
+            self._list_faults.extend([status] * count)
 
     def lose_next_answers(self, count: int) -> None:
         """Accept and record the next messages, but never answer (the client times out)."""
@@ -328,6 +334,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _twilio_list(self, query: dict[str, list[str]]) -> None:
         if not self._twilio_authorized():
+            return
+        with self.standin._lock:
+            failure = self.standin._list_faults.pop(0) if self.standin._list_faults else None
+        if failure:
+            self._twilio_error(failure, 20500, "stand-in fault")
             return
         one = {key: values[0] for key, values in query.items()}
         try:
