@@ -372,9 +372,9 @@ def test_a_torn_sms_journal_line_does_not_stop_the_worker(add_signers, tmp_path,
     stats = worker.run(once=True)
     assert stats["reconciled_sent"] == 1 and stats["reconciled_retry"] == 2
     assert {s for s, _ in states(store).values()} == {"sent"}
-    *whole, torn, last = (out / "sms.jsonl").read_text().splitlines()  # the torn line stays,
-    assert not torn.endswith("}")  # on a line of its own
-    assert sorted(json.loads(line)["outbox_id"] for line in [*whole, last]) == \
+    first, torn, *rest = (out / "sms.jsonl").read_text().splitlines()
+    assert not torn.endswith("}")  # the torn line stays, on a line of its own
+    assert sorted(json.loads(line)["outbox_id"] for line in [first, *rest]) == \
         sorted(r.id for r in rows)
 
 
