@@ -14,6 +14,7 @@ from outreach.transports.base import Message, SendResult
 from outreach.transports.files import FilesTransport
 from outreach.transports.sendgrid import SendGridTransport
 from outreach.transports.twilio import TwilioTransport
+from tests.full_disk import fill, small_disk
 
 EMAIL = Message(outbox_id=42, channel="email", to="ana@example.org",
                 sender="Marijuana Justice <team@mj.example>", subject="Thank you",
@@ -113,7 +114,7 @@ def test_twilio_sends_and_the_list_finds_it(providers):
     result = transport.send(SMS)
     assert result.outcome == "sent" and result.provider_message_id.startswith("SM")
     assert providers.standin.sms[0]["status_callback"] == \
-        "https://mj.example/hooks/twilio/status"
+        "https://mj.example/hooks/twilio/status?outreach_id=7"  # our own id rides along
     assert transport.find_sent(SMS, before) == result.provider_message_id
 
 
@@ -161,3 +162,102 @@ def test_unsubscribe_headers_reach_every_email_transport(tmp_path, providers):
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     sendgrid(providers).send(message)
     assert providers.standin.emails[-1]["headers"] == headers
+
+
+# --- reconciliation that does not trust two clocks ------------------------------------------
+@pytest.mark.parametrize("skew", [timedelta(minutes=5), timedelta(minutes=-5),
+                                  timedelta(hours=3)])
+def test_twilio_finds_a_sent_message_whatever_our_clock_says(providers, skew):
+    """`since` is the attempt by OUR clock: a worker clock ahead of Twilio's by minutes (or
+    hours) must still find what Twilio accepted (the stand-in compares full timestamps when
+    asked to, the strictest reading of Twilio's DateSent filter)."""
+    transport = twilio(providers)
+    result = transport.send(SMS)
+    ours = datetime.now(UTC) + skew  # the worker's clock when it started the attempt
+    assert transport.find_sent(SMS, ours) == result.provider_message_id
+
+
+def test_twilio_finds_a_message_twilio_still_holds_in_its_queue(providers):
+    """A queued message has no date_sent yet: a DateSent filter would hide it."""
+    providers.standin.queue_seconds = 3600
+    transport = twilio(providers)
+    result = transport.send(SMS)
+    assert transport.client.messages.list(to=SMS.to, date_sent_after="2000-01-01") == []
+    assert transport.find_sent(SMS, datetime.now(UTC)) == result.provider_message_id
+
+
+def test_twilio_reconciliation_skips_ids_of_other_rows_and_older_messages(providers):
+    transport = twilio(providers)
+    first = transport.send(SMS).provider_message_id  # the same text, another outbox row's
+    second = transport.send(SMS).provider_message_id
+    now = datetime.now(UTC)
+    assert transport.find_sent(SMS, now) == second  # newest first
+    assert transport.find_sent(SMS, now, taken={second}.__contains__) == first
+    assert transport.find_sent(SMS, now, taken={first, second}.__contains__) is None
+    other = Message(outbox_id=8, channel="sms", to=SMS.to, sender=SMS.sender, text="Other")
+    assert transport.find_sent(other, datetime.now(UTC)) is None
+    # Created more than a day before the attempt (by any clock): not this attempt's.
+    assert transport.find_sent(SMS, datetime.now(UTC) + timedelta(days=2)) is None
+
+
+def test_standin_lists_as_twilio_documents_it(providers):
+    """Newest first, paged, To/From and DateSent date filters in GMT days; the resources carry
+    no StatusCallback (Twilio's Message resource has no such property)."""
+    transport = twilio(providers, status_callback="https://mj.example/hooks/twilio/status")
+    sids = [transport.send(SMS).provider_message_id for _ in range(3)]
+    transport.send(Message(outbox_id=9, channel="sms", to="+12155550111", sender=SMS.sender,
+                           text="x"))
+    today = datetime.now(UTC).date()
+    listed = transport.client.messages.list(to=SMS.to, page_size=2)
+    assert [m.sid for m in listed] == sids[::-1]
+    raw = transport.client.messages.page(to=SMS.to, page_size=2)
+    assert raw.next_page_url is not None
+    assert all(m.date_sent is not None for m in listed)
+    assert "status_callback" not in raw._payload["messages"][0]
+    same_day = transport.client.messages.list(to=SMS.to, date_sent=today.isoformat())
+    assert len(same_day) == 3
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    assert transport.client.messages.list(date_sent_after=tomorrow) == []
+    assert len(transport.client.messages.list(date_sent_before=today.isoformat())) == 4
+    assert len(transport.client.messages.list(date_sent_after=today.isoformat())) == 4
+
+
+# --- the files transport on a full disk (F10) ---------------------------------------------------
+def test_files_transport_on_a_full_disk_writes_whole_lines_or_nothing(tmp_path, caplog):
+    with small_disk(tmp_path / "disk", 64) as disk:
+        sms, mail = FilesTransport(disk, "sms"), FilesTransport(disk, "email")
+        assert sms.send(SMS).outcome == "sent"
+        journal = (disk / "sms.jsonl").read_bytes()
+        fill(disk, leave_bytes=100)  # room for part of a line: the kernel writes what fits
+        long_text = Message(outbox_id=8, channel="sms", to=SMS.to, sender=SMS.sender,
+                            text="x" * 5000)
+        with caplog.at_level("WARNING", logger="outreach.transports.files"):
+            results = [sms.send(long_text), sms.send(long_text), mail.send(EMAIL)]
+        assert [r.outcome for r in results] == ["retry"] * 3
+        assert results[0].error == "outbox folder full (ENOSPC)"
+        assert (disk / "sms.jsonl").read_bytes() == journal  # truncated back: no torn line
+        assert list((disk / "email").iterdir()) == []  # no .tmp left behind
+        assert sms.find_sent(long_text, datetime.now(UTC)) is None
+        full = [r for r in caplog.records if "is full (ENOSPC)" in r.getMessage()]
+        assert len(full) == 2  # one line per transport for the episode, not per message
+        assert all(SMS.to not in r.getMessage() and EMAIL.to not in r.getMessage()
+                   for r in caplog.records)
+        (disk / "filler").unlink()  # space again: the retry goes through
+        assert sms.send(long_text).outcome == "sent" and mail.send(EMAIL).outcome == "sent"
+        lines = (disk / "sms.jsonl").read_text().splitlines()
+        assert [json.loads(line)["outbox_id"] for line in lines] == [7, 8]
+
+
+def test_a_torn_journal_line_is_skipped_and_never_glued_to_the_next(tmp_path):
+    """A kill -9 (or an older version on a full disk) mid-append leaves a partial last line."""
+    transport = FilesTransport(tmp_path, "sms")
+    transport.send(SMS)
+    with (tmp_path / "sms.jsonl").open("a") as journal:
+        journal.write('{"outbox_id": 8, "to": "+1215555')  # torn: no end, no newline
+    torn = Message(outbox_id=8, channel="sms", to=SMS.to, sender=SMS.sender, text="t")
+    assert transport.find_sent(torn, datetime.now(UTC)) is None  # it was never sent
+    assert transport.find_sent(SMS, datetime.now(UTC)) == "sms-7"
+    assert transport.send(torn).outcome == "sent"
+    assert transport.find_sent(torn, datetime.now(UTC)) == "sms-8"
+    lines = (tmp_path / "sms.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["outbox_id"] == 8 and len(lines) == 3

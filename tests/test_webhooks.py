@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -298,3 +299,47 @@ def test_unknown_unsubscribe_token_is_404_and_changes_nothing(client, people):
 
 def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+
+
+# --- our own id in the status callback URL (security audit F23) ----------------------------------
+def test_a_status_callback_with_our_id_validates_and_settles_an_unrecorded_send(client, people):
+    """Twilio signs the full callback URL, query included: the check covers `?outreach_id=`.
+    A callback for a send whose worker died before recording Twilio's sid settles that row."""
+    row = box.claim(people, "dead", 1, timedelta(minutes=5), datetime.now(UTC))[0]
+    assert row.channel == "sms"
+    box.start_sending(people, row.id, "dead", datetime.now(UTC))
+    route = f"/hooks/twilio/status?outreach_id={row.id}"
+    params = twilio.status("SMnew", PHONES[0], "sent")
+    bare = twilio.sign(PUBLIC + "/hooks/twilio/status", params)  # signed without the query
+    assert post_twilio(client, route, params, signature=bare).status_code == 403
+    assert post_twilio(client, route, params).status_code == 204
+    with people.connect() as connection:
+        settled = connection.execute(select(outbox.c.state, outbox.c.provider_message_id,
+                                            outbox.c.delivery_status)
+                                     .where(outbox.c.id == row.id)).one()
+    assert tuple(settled) == ("sent", "SMnew", "sent")
+
+
+def test_the_standin_calls_our_live_webhook_back_and_it_validates(tmp_path, store):
+    from outreach.testing.providers import ProviderStandIn, RunningProviders
+    from outreach.transports.base import Message
+    from outreach.transports.twilio import TwilioTransport
+    from tests.live_server import LiveServer
+
+    providers = RunningProviders(ProviderStandIn(status_callbacks=True))
+    web = None
+    try:
+        web = LiveServer(lambda url: create_app(web_settings(url), engine=store))
+        transport = TwilioTransport(providers.standin.twilio_sid, TWILIO_TOKEN,
+                                    from_number="+12155550199", base_url=providers.url,
+                                    status_callback=f"{web.url}/hooks/twilio/status")
+        transport.send(Message(outbox_id=5, channel="sms", to=PHONES[0], sender="+1", text="x"))
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while not providers.standin.callbacks and datetime.now(UTC) < deadline:
+            time.sleep(0.05)
+    finally:
+        if web:
+            web.close()
+        providers.close()
+    assert providers.standin.callbacks == [(f"{web.url}/hooks/twilio/status?outreach_id=5",
+                                            204)]

@@ -316,3 +316,83 @@ def test_two_worker_processes_never_send_a_row_twice(
     assert len(accepted) == len(set(accepted)) == 1200
     assert sum(o.get("sent", 0) for o in outputs) == 1200
     assert all(o.get("sent", 0) > 0 for o in outputs)  # both took part
+
+
+# --- a full disk and a torn journal (security audit F10) -----------------------------------------
+def _interrupted(store, worker: Worker, count: int) -> list:
+    """`count` rows a dead worker left in `sending` an hour ago."""
+    rows = box.claim(store, "dead", count, timedelta(minutes=5), datetime.now(UTC))
+    for row in rows:
+        box.start_sending(store, row.id, "dead", datetime.now(UTC) - timedelta(hours=1))
+    return rows
+
+
+def test_a_full_outbox_disk_is_a_retry_and_the_rest_goes_out_once_space_returns(
+        add_signers, tmp_path, store, roster):
+    from tests.full_disk import fill, small_disk
+
+    add_signers(tmp_path, store, 40)
+    plan(store, 40)
+    plan(store, 40, channel="sms")
+    with small_disk(tmp_path / "disk", 512) as disk:
+        transports = {"email": FilesTransport(disk, "email"), "sms": FilesTransport(disk, "sms")}
+        fill(disk, leave_bytes=40_000)  # room for some of the 80 messages, not all
+        stats = make_worker(store, roster, transports, backoff_base_seconds=60,
+                            backoff_cap_seconds=60).run(once=True)
+        assert stats["errors"] == 0 and stats["retry"] > 0 and stats["sent"] > 0
+        after = states(store)
+        assert {s for s, _ in after.values()} == {"sent", "retry"}  # none stuck in `sending`
+        assert {e for s, e in after.values() if s == "retry"} == {
+            "outbox folder full (ENOSPC)"}
+        assert not list((disk / "email").glob("*.tmp"))
+        [json.loads(line) for line in (disk / "sms.jsonl").read_text().splitlines()]
+        (disk / "filler").unlink()
+        later = datetime.now(UTC) + timedelta(minutes=2)  # the retries are due
+        worker = Worker(store, transports, make_worker(store, roster, {}).renderer,
+                        options=WorkerOptions(concurrency=8), clock=lambda: later)
+        worker.run(once=True)
+        assert {s for s, _ in states(store).values()} == {"sent"}
+        journal = [json.loads(line)["outbox_id"]
+                   for line in (disk / "sms.jsonl").read_text().splitlines()]
+        assert len(journal) == len(set(journal)) == 40
+        assert len(list((disk / "email").glob("*.eml"))) == 40
+
+
+def test_a_torn_sms_journal_line_does_not_stop_the_worker(add_signers, tmp_path, store, roster):
+    add_signers(tmp_path, store, 3)
+    plan(store, 3, channel="sms")
+    out = tmp_path / "out"
+    transports = {"sms": FilesTransport(out, "sms")}
+    worker = make_worker(store, roster, transports)
+    rows = _interrupted(store, worker, 3)
+    rendered = worker.renderer.render_batch(rows)
+    transports["sms"].send(rendered[rows[0].id])  # the dead worker wrote the first whole,
+    with (out / "sms.jsonl").open("a") as journal:  # and died halfway through the second
+        journal.write(json.dumps({"outbox_id": rows[1].id, "to": "+12155550001"})[:20])
+    stats = worker.run(once=True)
+    assert stats["reconciled_sent"] == 1 and stats["reconciled_retry"] == 2
+    assert {s for s, _ in states(store).values()} == {"sent"}
+    first, torn, *rest = (out / "sms.jsonl").read_text().splitlines()
+    assert not torn.endswith("}")  # the torn line stays, on a line of its own
+    assert sorted(json.loads(line)["outbox_id"] for line in [first, *rest]) == \
+        sorted(r.id for r in rows)
+
+
+def test_one_rows_reconcile_error_does_not_stop_maintain(
+        add_signers, tmp_path, store, roster, providers, caplog):
+    add_signers(tmp_path, store, 3)
+    plan(store, 3, channel="sms")
+    twilio = TwilioTransport(providers.standin.twilio_sid, providers.standin.twilio_token,
+                             from_number="+12155550199", base_url=providers.url, timeout=1)
+    worker = make_worker(store, roster, {"sms": twilio})
+    rows = _interrupted(store, worker, 3)
+    twilio.send(worker.renderer.render_batch(rows)[rows[2].id])
+    providers.standin.fail_next_lists(1)  # Twilio's list fails for the first row only
+    with caplog.at_level("WARNING", logger="outreach.worker"):
+        done = worker.maintain()
+    assert done == {"reconcile_errors": 1, "reconciled_retry": 1, "reconciled_sent": 1}
+    assert [states(store)[r.id][0] for r in rows] == ["sending", "retry", "sent"]
+    assert any(f"could not reconcile outbox row {rows[0].id}" in r.getMessage()
+               for r in caplog.records)
+    assert all("+1215555" not in r.getMessage() for r in caplog.records)
+    assert worker.maintain() == {"reconciled_retry": 1}  # the next pass settles it

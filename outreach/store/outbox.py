@@ -238,6 +238,14 @@ def finish(engine: Engine, row_id: int, state: str, now: datetime, *,
         return connection.execute(FINISH, outcome.parameters(now)).rowcount == 1
 
 
+def settle_sent(connection: Connection, row_id: int, provider_message_id: str,
+                now: datetime) -> bool:
+    """A `sending` row the provider itself vouches for (a signed status callback that carries
+    our id): sent, with the provider's id, whether or not its worker lived to record it."""
+    outcome = Outcome(row_id, "sent", provider_message_id)
+    return connection.execute(FINISH, outcome.parameters(now)).rowcount == 1
+
+
 def skip(engine: Engine, row_id: int, worker: str, reason: str, now: datetime) -> bool:
     """The gate said no (opt-out, suppression...): terminal, with the reason."""
     with engine.begin() as connection:

@@ -7,7 +7,16 @@ It speaks the documented shapes:
   POST /2010-04-01/Accounts/{sid}/Messages.json        Twilio create: 201 + message resource;
        errors {"code", "message", "more_info", "status"} (21211 invalid, 21610 unsubscribed,
        21614 not mobile, 20429 too many requests)
-  GET  /2010-04-01/Accounts/{sid}/Messages.json?To=&DateSent>=   Twilio list
+  GET  /2010-04-01/Accounts/{sid}/Messages.json          Twilio list, newest first, paged
+       (PageSize, Page), filtered as Twilio documents it: To, From, and DateSent / DateSent> /
+       DateSent< (on / on or after / on or before a GMT date, YYYY-MM-DD). Given a timestamp
+       instead of a date (the SDK serializes a datetime so), the stand-in compares the full
+       timestamp: the strictest reading, since Twilio documents dates only. A message still
+       queued (`queue_seconds`) has no date_sent and matches no DateSent filter. Resources
+       carry the documented properties only: not the StatusCallback URL.
+Twilio's StatusCallback is honoured when `status_callbacks` is on: a "sent" callback, signed
+with the auth token over the full callback URL (query included) as Twilio signs it, is POSTed
+to the URL each message was created with.
 It adds latency, a rate limit, and faults on demand or at random: 5xx, 429 with Retry-After,
 a stall past the client's timeout, and "accepted but the answer is lost". Every accepted message
 is recorded, so a test can count duplicates and losses as the provider saw them.
@@ -24,9 +33,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
 
@@ -43,7 +52,10 @@ class ProviderStandIn:
     sendgrid_key: str = "SG.test-key"
     twilio_sid: str = "AC" + "0" * 32
     twilio_token: str = "test-token"
-    latency: float = 0.0  # seconds added to every answer
+    latency: float = 0.0  # seconds added to every answer, before a message is accepted
+    answer_latency: float = 0.0  # seconds between accepting a message and answering
+    queue_seconds: float = 0.0  # how long an accepted text stays queued (no date_sent yet)
+    status_callbacks: bool = False  # POST signed status callbacks to StatusCallback URLs
     stall_seconds: float = 3.0  # how long a stalled answer hangs (past the client's timeout)
     sms_per_second: float | None = None  # above it: 429 + Retry-After
     email_per_second: float | None = None
@@ -55,9 +67,11 @@ class ProviderStandIn:
     emails: list[dict] = field(default_factory=list)
     sms: list[dict] = field(default_factory=list)
     answered: collections.Counter = field(default_factory=collections.Counter)
+    callbacks: list[tuple[str, int]] = field(default_factory=list)  # (URL, our answer)
 
     def __post_init__(self) -> None:
         self._faults: list[Fault] = []
+        self._list_faults: list[int] = []
         self._lock = threading.Lock()
         self._random = random.Random(self.seed)
         self._recent: dict[str, collections.deque] = {"email": collections.deque(),
@@ -71,6 +85,11 @@ class ProviderStandIn:
     def stall_next(self, count: int) -> None:
         with self._lock:
             self._faults.extend(Fault("stall") for _ in range(count))
+
+    def fail_next_lists(self, count: int, status: int = 500) -> None:
+        """The next Twilio Messages list calls fail (reconciliation meets a provider error)."""
+        with self._lock:
+            self._list_faults.extend([status] * count)
 
     def lose_next_answers(self, count: int) -> None:
         """Accept and record the next messages, but never answer (the client times out)."""
@@ -110,6 +129,19 @@ class ProviderStandIn:
         with self._lock:
             (self.emails if channel == "email" else self.sms).append(entry)
 
+    def call_back(self, url: str, sid: str, to: str) -> None:
+        """A "sent" status callback to `url`, signed as Twilio signs it (the full URL)."""
+        from outreach.testing.webhooks import TwilioCaller
+
+        caller = TwilioCaller(self.twilio_token, self.twilio_sid)
+        try:
+            answer = caller.post(url, caller.status(sid, to, "sent"))
+            status = answer.status_code
+        except OSError:
+            status = 0
+        with self._lock:
+            self.callbacks.append((url, status))
+
     def summary(self) -> dict[str, object]:
         """What the provider saw, for a benchmark in another process: every accepted id."""
         with self._lock:
@@ -122,6 +154,26 @@ class ProviderStandIn:
         seen = collections.Counter(entry[key] for entry in
                                    (self.emails if channel == "email" else self.sms))
         return sum(count - 1 for count in seen.values() if count > 1)
+
+
+def _rfc2822(moment: datetime) -> str:
+    return moment.strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+def _date_filter(value: str) -> date | datetime:
+    """A DateSent value: a GMT date as documented, or a full timestamp (compared in full)."""
+    if len(value) == 10:
+        return date.fromisoformat(value)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _matches(sent_at: datetime, op: str, value: date | datetime) -> bool:
+    """Dates compare by the GMT day ("on or after midnight"), timestamps by the instant."""
+    mine: date | datetime = sent_at if isinstance(value, datetime) else sent_at.date()
+    if op == "=":
+        return mine == value
+    return mine >= value if op == ">" else mine <= value  # type: ignore[operator]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -262,31 +314,72 @@ class _Handler(BaseHTTPRequestHandler):
             "sid": sid, "account_sid": self.standin.twilio_sid, "to": to,
             "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
             "body": form["Body"], "status": "queued", "num_segments": "1",
-            "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
-            "date_sent": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
-            "date_updated": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+            "date_created": _rfc2822(now), "date_sent": None, "date_updated": _rfc2822(now),
             "direction": "outbound-api", "error_code": None, "error_message": None,
             "price": None, "price_unit": "USD", "api_version": "2010-04-01",
             "uri": MESSAGES_PATH.format(sid=self.standin.twilio_sid)[:-5] + f"/{sid}.json",
-            "status_callback": form.get("StatusCallback"),
         }
-        self.standin.record("sms", {**resource, "sent_at": now})
+        # Kept for the tests (what Twilio was asked), never returned: not a documented property.
+        callback = form.get("StatusCallback")
+        self.standin.record("sms", {**resource, "sent_at": now, "status_callback": callback})
         if fault and fault.kind == "lost":
             self._lose_answer()
             return
+        if self.standin.answer_latency:
+            time.sleep(self.standin.answer_latency)
         self._reply(201, resource)
+        if callback and self.standin.status_callbacks:
+            threading.Thread(target=self.standin.call_back, args=(callback, sid, to),
+                             daemon=True).start()
 
     def _twilio_list(self, query: dict[str, list[str]]) -> None:
         if not self._twilio_authorized():
             return
-        to = query.get("To", [None])[0]
-        after = query.get("DateSent>", [None])[0]
-        since = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
-        found = [{k: v for k, v in m.items() if k != "sent_at"} for m in self.standin.sms
-                 if (to is None or m["to"] == to) and (since is None or m["sent_at"] >= since)]
-        self._reply(200, {"messages": found, "page": 0, "page_size": 50,
-                          "first_page_uri": self.path, "next_page_uri": None,
-                          "previous_page_uri": None, "uri": self.path, "start": 0, "end": 0})
+        with self.standin._lock:
+            failure = self.standin._list_faults.pop(0) if self.standin._list_faults else None
+        if failure:
+            self._twilio_error(failure, 20500, "stand-in fault")
+            return
+        one = {key: values[0] for key, values in query.items()}
+        try:
+            filters = [(op, _date_filter(one[key])) for key, op in
+                       (("DateSent", "="), ("DateSent>", ">"), ("DateSent<", "<")) if key in one]
+            size = min(int(one.get("PageSize", "50")), 1000)
+            page = int(one.get("Page", "0"))
+        except ValueError:
+            self._twilio_error(400, 20001, "Invalid date value")
+            return
+        now = datetime.now(UTC)
+        found = []
+        with self.standin._lock:
+            messages = list(self.standin.sms)
+        for entry in reversed(messages):  # newest first, as Twilio lists
+            if one.get("To") not in (None, entry["to"]) or \
+                    one.get("From") not in (None, entry["from"]):
+                continue
+            sent = entry["sent_at"] + timedelta(seconds=self.standin.queue_seconds)
+            sent_at = sent if sent <= now else None
+            if filters and (sent_at is None or not all(_matches(sent_at, op, value)
+                                                       for op, value in filters)):
+                continue
+            found.append({**{k: v for k, v in entry.items()
+                             if k not in ("sent_at", "status_callback")},
+                          "status": "sent" if sent_at else "queued",
+                          "date_sent": _rfc2822(sent_at) if sent_at else None})
+        shown = found[page * size:(page + 1) * size]
+        base = urlparse(self.path).path
+        rest = {k: v for k, v in one.items() if k not in ("Page", "PageSize")}
+
+        def page_uri(number: int) -> str:
+            return f"{base}?{urlencode({**rest, 'PageSize': size, 'Page': number})}"
+
+        more = (page + 1) * size < len(found)
+        self._reply(200, {"messages": shown, "page": page, "page_size": size,
+                          "first_page_uri": page_uri(0),
+                          "next_page_uri": page_uri(page + 1) if more else None,
+                          "previous_page_uri": page_uri(page - 1) if page else None,
+                          "uri": page_uri(page), "start": page * size,
+                          "end": page * size + len(shown) - 1})
 
     def _route(self, method: str) -> None:
         url = urlparse(self.path)

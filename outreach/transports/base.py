@@ -6,6 +6,7 @@ httpx's transports): a transport makes exactly one attempt and classifies its ou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -55,7 +56,14 @@ class Transport(Protocol):
         """Make exactly one attempt."""
         ...
 
-    def find_sent(self, message: Message, since: datetime) -> str | None:
+    def find_sent(self, message: Message, since: datetime,
+                  taken: Callable[[str], bool] | None = None) -> str | None:
         """The provider id of this message if the provider has it (reconciliation after a
-        crash or a lost answer); None when it surely does not or cannot tell."""
+        crash or a lost answer); None when it surely does not or cannot tell.
+
+        `since` is when the attempt started by OUR clock: a transport that has to ask the
+        provider by time widens it by the skew it can tolerate, and never lets a comparison of
+        our clock with the provider's decide whether a message was sent. `taken(id)` says an
+        id the provider returns already belongs to another outbox row (same text, same
+        recipient), so it is not this message's."""
         ...

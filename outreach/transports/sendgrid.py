@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
 
@@ -85,6 +86,7 @@ class SendGridTransport:
                                                f"{type(error).__name__}")
         return SendResult("sent", provider_message_id=response.headers.get("X-Message-Id"))
 
-    def find_sent(self, message: Message, since: datetime) -> str | None:
+    def find_sent(self, message: Message, since: datetime,
+                  taken: Callable[[str], bool] | None = None) -> str | None:
         # SendGrid's Email Activity API is a paid add-on and lags by minutes: it cannot tell.
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -80,5 +81,6 @@ class SmtpTransport:
             return SendResult("failed", error="SMTP: recipient refused")
         return SendResult("sent", provider_message_id=email["Message-ID"])
 
-    def find_sent(self, message: Message, since: datetime) -> str | None:
+    def find_sent(self, message: Message, since: datetime,
+                  taken: Callable[[str], bool] | None = None) -> str | None:
         return None  # SMTP cannot be asked what it accepted

@@ -3,13 +3,29 @@
 Errors map to outcomes: 429 and 5xx retry; 21610 (the recipient texted STOP to Twilio) fails
 and suppresses the number; 21211 / 21614 (invalid / not a mobile number) and other 4xx fail at
 once with Twilio's message; a timeout after the request left is "unknown", which
-`find_sent` can settle by listing the messages sent to that number since the attempt.
+`find_sent` can settle by listing the messages sent to that number.
+
+Reconciliation does not trust two clocks. Twilio's Message resource carries nothing of ours we
+could read back (no metadata field; the StatusCallback URL is not returned by fetch or list),
+so a message is recognised by what Twilio does return: the recipient (`To`, the list filter) and
+the exact body, in the messages Twilio created from a day before the attempt (by our clock) on.
+A day, because that is the granularity Twilio documents for its date filters (`DateSent` takes
+GMT dates, YYYY-MM-DD) and it dwarfs any clock skew; and no `DateSent` filter at all, because a
+message Twilio accepted but still holds in its queue has no `date_sent` yet and a filter on it
+would hide exactly the message we are looking for. Newest first, the listing stops at the
+first message created before that day. A message id already recorded for another outbox row
+(the same text to the same number) is not ours.
+
+Our own id rides in the status callback URL (`...?outreach_id=123`), so a callback for a send
+the worker did not live to record still finds its outbox row (outreach.delivery).
 """
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -22,6 +38,7 @@ from outreach.transports.base import Message, SendResult
 DEFAULT_BASE_URL = "https://api.twilio.com"
 SUPPRESSING_CODES = {21610}  # "Attempt to send to unsubscribed recipient"
 PERMANENT_CODES = {21211, 21614, 21610, 21408, 21612}
+RECONCILE_MARGIN = timedelta(days=1)  # clock skew tolerated: far beyond any real one
 
 
 class _BaseUrlHttpClient(TwilioHttpClient):
@@ -70,8 +87,9 @@ class TwilioTransport:
 
     def send(self, message: Message) -> SendResult:
         options = dict(self.sender)
-        if self.status_callback:
-            options["status_callback"] = self.status_callback
+        callback = self.status_callback_for(message.outbox_id)
+        if callback:
+            options["status_callback"] = callback
         try:
             created = self.client.messages.create(to=message.to, body=message.text, **options)
         except TwilioRestException as error:
@@ -90,9 +108,22 @@ class TwilioTransport:
                               error=f"Twilio connection error ({type(error).__name__})")
         return SendResult("sent", provider_message_id=created.sid)
 
-    def find_sent(self, message: Message, since: datetime) -> str | None:
-        """Twilio can be asked: the messages to this number since the attempt, same body."""
-        for sent in self.client.messages.list(to=message.to, date_sent_after=since, limit=50):
-            if sent.body == message.text:
+    def status_callback_for(self, outbox_id: int) -> str | None:
+        """The status callback URL carrying our id (Twilio signs the full URL, query included,
+        and our webhook checks the signature over the same)."""
+        if not self.status_callback:
+            return None
+        joiner = "&" if "?" in self.status_callback else "?"
+        return f"{self.status_callback}{joiner}{urlencode({'outreach_id': outbox_id})}"
+
+    def find_sent(self, message: Message, since: datetime,
+                  taken: Callable[[str], bool] | None = None) -> str | None:
+        """The sid of the message Twilio created to this number with this body (see the
+        module's docstring for why no time filter is asked for)."""
+        cutoff = since - RECONCILE_MARGIN
+        for sent in self.client.messages.stream(to=message.to, page_size=100):
+            if sent.date_created is not None and sent.date_created < cutoff:
+                return None  # newest first: everything after this is older still
+            if sent.body == message.text and not (taken and taken(sent.sid)):
                 return sent.sid
         return None

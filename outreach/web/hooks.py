@@ -79,7 +79,9 @@ def twilio_status_callback(request: Request, params: TwilioParams) -> Response:
     settings = state.settings
     alarm = SpamAlarm(settings.spam_alarm_min_errors, settings.spam_alarm_share,
                       timedelta(minutes=settings.spam_alarm_window_minutes))
-    outcome = twilio_status(state.engine, params, state.clock(), alarm)
+    ours = request.query_params.get("outreach_id", "")  # in the URL we gave Twilio (signed)
+    outcome = twilio_status(state.engine, params, state.clock(), alarm,
+                            outbox_id=int(ours) if ours.isdigit() else None)
     log.debug("Twilio status callback: %s", outcome)
     return Response(status_code=204)
 
