@@ -198,6 +198,13 @@ def plan_command(campaign: str, as_json: bool) -> None:
         if step.get("office_contact"):
             click.echo("    office contact in these messages: " + ", ".join(
                 f"{level} {count}" for level, count in step["office_contact"].items()))
+        if step.get("backfilled"):
+            late = step["backfilled"]
+            click.echo(f"    back-filled: {late['signers']} signed before they entered the "
+                       f"campaign (launch or import); due {late['first_due']} to "
+                       f"{late['last_due']}"
+                       + (' (start = "signed": past delays go at the launch)'
+                          if chosen.start == "signed" else ""))
         if step.get("quiet_hours"):
             held = step["quiet_hours"]
             click.echo(f"    {held['deferred']} would wait for 8 a.m. in the recipient's time "
