@@ -513,9 +513,13 @@ def demo(folder: Path) -> None:
                             email_transport="files", sms_transport="files",
                             outbox_dir=folder / "outbox")
     stats = build_worker(demo_settings, concurrency=4).run(once=True)
+    later = sorted(m.not_before for p in plans for m in p.messages if m.not_before > now)
     click.echo(f"Campaign {campaign.name}: {queued} messages queued now; worker sent "
                f"{stats['sent']} into {folder / 'outbox'} (email/*.eml, sms.jsonl); "
-               f"{stats['deferred']} texts wait for 8 a.m. in their recipients' time zones")
+               f"{stats['deferred']} texts wait for 8 a.m. in their recipients' time zones"
+               + (f"; {len(later)} follow-ups wait for their delays, counted from the launch "
+                  f"for signers who signed before it (first due {later[0]:%Y-%m-%d %H:%M} UTC)"
+                  if later else ""))
     with engine.connect() as connection:
         report = outbox_report(connection)
     per_channel: dict[str, int] = {}

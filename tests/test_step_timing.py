@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from outreach.campaigns import load_campaign
+from outreach.cli import cli
 from outreach.compliance import Gate
 from outreach.intake import intake, intake_records
 from outreach.match import match
@@ -221,3 +224,25 @@ def test_a_step_held_past_the_next_ones_due_time_does_not_go_out_with_it(
     with time_machine.travel(four_days + timedelta(days=3, minutes=1), tick=False):
         assert send(store, roster, jobs, tmp_path / "out")["sent"] == 1
     assert set(sent(store)) == {("1", "welcome"), ("1", "call")}
+
+
+def test_plan_says_how_many_signers_are_back_filled_and_when_their_steps_fall(tmp_path,
+                                                                               store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip,signed_at\na@example.com,19107,2026-10-01\n"
+                    "b@example.com,30303,2026-10-02\nc@example.com,19107,\n")
+    runner = CliRunner()
+    now = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    with time_machine.travel(now, tick=False):
+        runner.invoke(cli, ["intake", str(path)], env=env)
+        shown = json.loads(runner.invoke(cli, ["plan", "marijuana_justice", "--json"],
+                                         env=env).output)
+        text = runner.invoke(cli, ["plan", "marijuana_justice"], env=env).output
+    steps = {step["step"]: step for step in shown["steps"]}
+    assert steps["welcome_email"]["messages"] == 3  # c signed when imported: not back-filled
+    assert steps["call_your_da"]["backfilled"] == {
+        "signers": 2, "first_due": "2026-11-05T15:00:00+00:00",
+        "last_due": "2026-11-05T15:00:00+00:00"}
+    assert "back-filled: 2 signed before they entered the campaign" in text
+    assert "due 2026-11-05T15:00:00+00:00 to 2026-11-05T15:00:00+00:00" in text
