@@ -203,7 +203,8 @@ def plan_command(campaign: str, as_json: bool) -> None:
             click.echo(f"    back-filled: {late['signers']} signed before they entered the "
                        f"campaign (launch or import); due {late['first_due']} to "
                        f"{late['last_due']}"
-                       + (' (start = "signed": past delays go at the launch)'
+                       + (' (start = "signed": delays count from signing, so those past '
+                          'go at the launch, spaced by the gate)'
                           if chosen.start == "signed" else ""))
         if step.get("quiet_hours"):
             held = step["quiet_hours"]

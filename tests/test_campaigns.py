@@ -128,7 +128,7 @@ def test_messages_are_due_after_their_delay_and_never_within_the_grace(signed_up
     # start = "signed" keeps the signing date: signed 2026-11-27 12:00, three days later;
     # signed early November, now plus the grace.
     signed = load_campaign(write(tmp_path, JOBS.joinpath("marijuana_justice.toml").read_text()
-                                 .replace('[sender]', 'start = "signed"\n[sender]'),
+                                 .replace('start = "entered"', 'start = "signed"'),
                                  "marijuana_justice"))
     plans = {p.step.name: p for p in plan_campaign(signed_up, signed, now,
                                                    timedelta(minutes=10), roster=roster)}
