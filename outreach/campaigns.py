@@ -85,7 +85,9 @@ class Step(_Strict):
     channel: Literal["email", "sms"]
     to: Literal["supporters", "offices"]
     template: str = Field(min_length=1)
-    delay: timedelta = timedelta(0)  # after the signer signed
+    # Supporters: after the signer entered the campaign (see Campaign.start); offices: after
+    # the end of the signing day their letters or digest collect.
+    delay: timedelta = timedelta(0)
     # Offices: one message per constituent (letter, Reply-To the signer) or one per office per
     # day listing its constituents (digest); letters switch to a digest above the threshold.
     delivery: Literal["letter", "digest"] = "letter"
@@ -105,18 +107,35 @@ class Step(_Strict):
         return parse_duration(value)
 
 
+START_FROM = ("entered", "signed")
+
+
 class Campaign(_Strict):
     name: str
     description: str = ""
     sender: Sender
     audience: Audience = Audience()
     steps: list[Step] = Field(min_length=1)
+    # What supporter steps' delays count from. "entered" (the default): the moment the signer
+    # entered the campaign, the latest of signing, being stored and the launch, so an old list
+    # gets the welcome at the launch and the 3-day step three days later, not all at once.
+    # "signed": from the signing date, for delays meant that way (an anniversary message).
+    start: Literal["entered", "signed"] = "entered"
     source: Path | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
         return _all_match([name], _NAME.pattern, "lower_case_with_underscores")[0]
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, value: object) -> object:
+        if value not in START_FROM:
+            raise ValueError(f"{value!r} is not one of \"entered\" (delays count from when the "
+                             "signer entered the campaign) or \"signed\" (from the signing "
+                             "date)")
+        return value
 
     @field_validator("steps")
     @classmethod

@@ -237,6 +237,14 @@ def plan_command(campaign: str, as_json: bool) -> None:
         if step.get("office_contact"):
             click.echo("    office contact in these messages: " + ", ".join(
                 f"{level} {count}" for level, count in step["office_contact"].items()))
+        if step.get("backfilled"):
+            late = step["backfilled"]
+            click.echo(f"    back-filled: {late['signers']} signed before they entered the "
+                       f"campaign (launch or import); due {late['first_due']} to "
+                       f"{late['last_due']}"
+                       + (' (start = "signed": delays count from signing, so those past '
+                          'go at the launch, spaced by the gate)'
+                          if chosen.start == "signed" else ""))
         if step.get("quiet_hours"):
             held = step["quiet_hours"]
             click.echo(f"    {held['deferred']} would wait for texting hours in the address's "
@@ -556,9 +564,13 @@ def demo(folder: Path) -> None:
                             email_transport="files", sms_transport="files",
                             outbox_dir=folder / "outbox")
     stats = build_worker(demo_settings, concurrency=4).run(once=True)
+    later = sorted(m.not_before for p in plans for m in p.messages if m.not_before > now)
     click.echo(f"Campaign {campaign.name}: {queued} messages queued now; worker sent "
                f"{stats['sent']} into {folder / 'outbox'} (email/*.eml, sms.jsonl); "
-               f"{stats['deferred']} texts wait for 8 a.m. in their recipients' time zones")
+               f"{stats['deferred']} texts wait for 8 a.m. in their recipients' time zones"
+               + (f"; {len(later)} follow-ups wait for their delays, counted from the launch "
+                  f"for signers who signed before it (first due {later[0]:%Y-%m-%d %H:%M} UTC)"
+                  if later else ""))
     with engine.connect() as connection:
         report = outbox_report(connection)
     per_channel: dict[str, int] = {}

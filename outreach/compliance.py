@@ -14,7 +14,8 @@ closes between planning and sending wins:
     is open in every U.S. time zone at once, never assumed to be in New York;
   * at most 3 texts per recipient per campaign in 24 hours (Florida, Oklahoma and Maryland
     count attempts that way);
-  * mail to prosecutors' offices on business days and hours of the office's time zone.
+  * mail to prosecutors' offices on business days and hours of the office's time zone;
+  * a campaign's steps to one signer in order and spaced by their delays (`step_spacing`).
 The suppression list is checked by the worker for a whole batch at once, before the gate.
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -30,9 +31,11 @@ import phonenumbers
 from sqlalchemy import Engine, func, select
 
 from outreach.consent import CONFIRM_CAMPAIGN, pending_confirmations
+from outreach.campaigns import Step
 from outreach.geo import STATE_NAMES
 from outreach.roster import Roster
-from outreach.store.outbox import OutboxRow
+from outreach.store import outbox as box
+from outreach.store.outbox import OutboxRow, StepRecord
 from outreach.store.schema import outbox, signer_matches, signers
 from outreach.transports.base import Message
 from outreach.worker import ALLOW, Decision
@@ -197,6 +200,47 @@ def text_hours(state: str | None, time_zone: str | None, phone: str,
         zones.add(time_zone)
     window = strictest_window([state, _state_of(number) if number else None], windows)
     return TextHours(tuple(sorted(zones)) if zones else US_ZONES, window)
+def _earlier_steps(row: OutboxRow, steps: Sequence[Step]) -> list[tuple[Step, timedelta]]:
+    """The campaign's supporter steps meant to come before this row's step, each with the gap
+    this step must keep after it (its delay minus theirs). Steps of equal delay (a welcome
+    email and a welcome text) go together."""
+    mine = next((s for s in steps if s.name == row.step), None)
+    if mine is None:
+        return []
+    return [(s, mine.delay - s.delay) for s in steps
+            if s.to == "supporters" and s.delay < mine.delay]
+
+
+def spacing_keys(row: OutboxRow, steps: Sequence[Step]) -> list[str]:
+    """The outbox keys of the earlier steps `step_spacing` looks at for this row."""
+    return [box.idempotency_key(row.campaign, step.name, row.recipient_kind, row.recipient_id,
+                                step.channel) for step, _ in _earlier_steps(row, steps)]
+
+
+def step_spacing(row: OutboxRow, steps: Sequence[Step], records: Mapping[str, StepRecord],
+                 now: datetime) -> datetime | None:
+    """When this step may go to its signer so that no two steps of one campaign reach them
+    closer together than their delays say, or None if it may go now.
+
+    The planner's due times space the steps, but a step can be held (quiet hours, a paused
+    campaign, a held step, retries) and released together with the next one, or the next one's
+    due time may already have passed (a signer matched or added to the audience late). So at
+    send time step k waits until every earlier step j of the campaign was sent + (delay_k -
+    delay_j); an earlier step still waiting to go (queued, claimed, retry) counts as sent no
+    sooner than its own due time, so k never overtakes it and is checked again then. Earlier
+    steps on any channel count: it is one person who gets a welcome email and a "call your
+    prosecutor" text in the same minute. Skipped or failed steps, and steps the planner left
+    out (no consent, no address), hold nothing back."""
+    until = None
+    for step, gap in _earlier_steps(row, steps):
+        record = records.get(box.idempotency_key(row.campaign, step.name, row.recipient_kind,
+                                                 row.recipient_id, step.channel))
+        if record is None or record.state in ("skipped", "failed"):
+            continue
+        went = record.sent_at if record.sent_at is not None else max(now, record.not_before)
+        if went + gap > now and (until is None or went + gap > until):
+            until = went + gap
+    return until
 
 
 @dataclass
@@ -213,13 +257,17 @@ class Gate:
 
     def __init__(self, engine: Engine, roster: Roster,
                  extra_windows: dict[str, tuple[time, time]] | None = None,
-                 county_zones: dict[str, str] | None = None):
+                 county_zones: dict[str, str] | None = None,
+                 campaign_steps: Callable[[str], Sequence[Step]] = lambda name: ()):
         self.engine = engine
         self.roster = roster
         self.windows = {**STATE_WINDOWS, **(extra_windows or {})}
         self.county_zones = county_zones or {}
         self.recipients: dict[int, _Recipient] = {}
         self.pending: set[tuple[int, str]] = set()  # (signer, phone) awaiting their YES
+        # A campaign's steps (its file); an unknown campaign spaces nothing beyond its plan.
+        self.campaign_steps = campaign_steps
+        self.step_records: dict[str, StepRecord] = {}
 
     def prepare(self, rows: Sequence[OutboxRow]) -> None:
         ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
@@ -230,6 +278,8 @@ class Gate:
                  .join(signer_matches, signer_matches.c.signer_id == signers.c.id,
                        isouter=True)
                  .where(signers.c.id.in_(ids)))
+        keys = [key for r in rows if r.recipient_kind == "signer"
+                for key in spacing_keys(r, self.campaign_steps(r.campaign))]
         with self.engine.connect() as connection:
             for row in connection.execute(query):
                 self.recipients[row.id] = _Recipient(row.state, row.time_zone,
@@ -237,6 +287,7 @@ class Gate:
                                                      bool(row.sms_opt_in))
             asking = [int(r.recipient_id) for r in rows if r.campaign == CONFIRM_CAMPAIGN]
             self.pending = pending_confirmations(connection, asking)
+            self.step_records = box.step_records(connection, keys)
 
     def __call__(self, row: OutboxRow, message: Message, now: datetime) -> Decision:
         if row.recipient_kind == "office":
@@ -244,6 +295,10 @@ class Gate:
         recipient = self.recipients.get(int(row.recipient_id))
         if recipient is None:
             return Decision("skip", reason="the signer no longer exists")
+        spaced = step_spacing(row, self.campaign_steps(row.campaign), self.step_records, now)
+        if spaced is not None:
+            return Decision("defer", until=spaced, reason="spaced after the campaign's earlier "
+                                                          "step, by their delays")
         if row.channel == "email":
             return ALLOW if recipient.email_opt_in else Decision(
                 "skip", reason="no email consent (withdrawn)")

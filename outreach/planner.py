@@ -1,8 +1,11 @@
 """Campaign x audience x step -> outbox rows, with the reason for every signer left out.
 
 Planning is repeatable: each row's idempotency key is (campaign, step, recipient, channel), so
-launching twice queues nothing new. A message is due at the signer's signing time plus the
-step's delay, and never before the launch's grace period ends (time to cancel a mistake).
+launching twice queues nothing new. A supporter message is due when the signer entered the
+campaign plus the step's delay (`entry_times`), and never before the launch's grace period ends
+(time to cancel a mistake). An old list imported before the launch thus gets the welcome at the
+launch and the 3-day step three days later, not every step in the same minute; a campaign
+with `start = "signed"` counts from the signing date instead.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class StepPlan:
     by_state: Counter[str] = field(default_factory=Counter)
     by_office: Counter[str] = field(default_factory=Counter)  # recipients' felony offices
     quiet_hours: dict[str, object] = field(default_factory=dict)
+    # Supporters who signed before they entered the campaign (before the launch, or an older
+    # list stored later): how many got this step, and when it falls for them.
+    backfilled: dict[str, object] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         return {"step": self.step.name, "channel": self.step.channel, "to": self.step.to,
@@ -50,6 +56,7 @@ class StepPlan:
                 "by_state": dict(self.by_state.most_common()),
                 "top_offices": dict(self.by_office.most_common(10)),
                 **({"quiet_hours": self.quiet_hours} if self.quiet_hours else {}),
+                **({"backfilled": self.backfilled} if self.backfilled else {}),
                 **({"note": self.note} if self.note else {})}
 
 
@@ -97,8 +104,33 @@ def select_audience(frame: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:
     return chosen.head(audience.limit) if audience.limit else chosen
 
 
+def entry_times(audience: pd.DataFrame, launched_at: datetime) -> pd.Series:
+    """When each signer entered the campaign: the latest of the signing time, the time the
+    signer was first stored (`created_at`: a list imported after the launch enters when
+    imported, not at the launch) and the campaign's first launch (`campaign_runs.launched_at`,
+    which resumes and relaunches keep).
+
+    With `start = "entered"` (the default) supporter steps' delays count from here. Every
+    planning path (the organizer's launch, the scheduler's passes, the petition form, the API)
+    uses this one rule, and each input is stored, never the pass's "now": a signer planned in
+    one pass enters at the same moment in the next, so a step added later lands where the
+    first plan would have put it (rows already queued never move: idempotency)."""
+    launched = pd.Series(pd.Timestamp(launched_at), index=audience.index)
+    return pd.concat([audience["signed_at"], audience["created_at"], launched],
+                     axis=1).max(axis=1)
+
+
+def _backfill_preview(due: pd.Series, backfilled: pd.Series) -> dict[str, object]:
+    late = due[backfilled]
+    if late.empty:
+        return {}
+    return {"signers": len(late), "first_due": late.min().isoformat(),
+            "last_due": late.max().isoformat()}
+
+
 def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
-                    suppressed: set[str], launch_at: datetime) -> StepPlan:
+                    suppressed: set[str], launch_at: datetime,
+                    launched_at: datetime) -> StepPlan:
     plan = StepPlan(campaign.name, step)
     if step.channel == "email":
         address, consent = audience["email"], audience["email_opt_in"]
@@ -113,8 +145,11 @@ def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
                          "on the suppression list")
     plan.skipped.update(reason[reason != ""].value_counts().to_dict())
     chosen = audience[reason == ""]
-    due = pd.to_datetime(chosen["signed_at"], utc=True) + step.delay
+    signed = chosen["signed_at"]
+    entered = entry_times(chosen, launched_at)
+    due = (signed if campaign.start == "signed" else entered) + step.delay
     due = due.where(due > launch_at, launch_at)
+    plan.backfilled = _backfill_preview(due, entered > signed)
     plan.by_state.update(chosen["state"].fillna("unknown").value_counts().to_dict())
     plan.by_office.update(chosen["felony_office_id"].dropna().value_counts().to_dict())
     if step.channel == "sms":
@@ -167,8 +202,12 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
                   roster: Roster | None = None,
                   signer_ids: list[int] | None = None) -> list[StepPlan]:
     """What launching now would queue, step by step, and who is left out and why (for the
-    whole audience, or for these signers only: someone who just signed the petition)."""
+    whole audience, or for these signers only: someone who just signed the petition).
+
+    Supporter steps count from each signer's entry (`entry_times`) from the campaign's first
+    launch, or from `now` for a campaign not launched yet (the launch this plan is for)."""
     with engine.connect() as connection:
+        launched_at = box.launched_at(connection, campaign.name) or now
         frame = audience_frame(connection, signer_ids)
         suppressed = {channel: box.suppressed_among(connection, channel, frame[column].dropna())
                       for channel, column in (("email", "email"), ("sms", "phone"))}
@@ -177,7 +216,7 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
     for step in campaign.steps:
         if step.to == "supporters":
             plans.append(_supporter_step(step, campaign, audience, suppressed[step.channel],
-                                         now + grace))
+                                         now + grace, launched_at))
         elif roster is None:
             raise ValueError("office steps need the roster")
         else:
@@ -216,8 +255,8 @@ def enqueue_plans(engine: Engine, plans: list[StepPlan], now: datetime,
 def plan_active_campaigns(engine: Engine, jobs_dir: Path, roster: Roster, now: datetime,
                           only: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
     """The scheduler's planning pass over every launched, active campaign, so new signers get
-    the welcome steps now and follow-ups at signing time + their delay (queued ahead, due
-    then). No grace period: the organizer's launch had one. Paused, cancelled or held
+    the welcome steps now and follow-ups at their entry + their delay (queued ahead, due
+    then; `entry_times`). No grace period: the organizer's launch had one. Paused, cancelled or held
     campaigns stay as they are (this never changes a run's state).
 
     Incremental: only signers stored, changed or matched since the last pass (less a margin

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from outreach.campaigns import CampaignError, find_campaign
+from outreach.campaigns import CampaignError, Step, find_campaign
 from outreach.compliance import Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
@@ -51,8 +51,16 @@ def build_worker(settings: Settings, concurrency: int, engine: Engine | None = N
     except ValueError:
         raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
                           "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+
+    @functools.cache
+    def campaign_steps(name: str) -> tuple[Step, ...]:
+        try:
+            return tuple(find_campaign(settings.jobs_dir, name).steps)
+        except CampaignError:
+            return ()
+
     gate = Gate(engine, renderer.roster, windows,
-                {fips: c.time_zone for fips, c in counties.by_fips.items()})
+                {fips: c.time_zone for fips, c in counties.by_fips.items()}, campaign_steps)
     options = WorkerOptions(
         concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
         lease=timedelta(seconds=settings.claim_lease_seconds),

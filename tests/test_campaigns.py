@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from outreach.campaigns import CampaignError, find_campaign, load_campaign
 from outreach.intake import intake
@@ -53,6 +54,8 @@ def test_the_shipped_campaign_loads():
      "audience.states: 'Georgia' is not a two-letter state code"),
     (('name = "spring"', 'name = "autumn"'), "name: 'autumn' must match the file name"),
     (('name = "spring"', 'name = "spring'), "not valid TOML"),
+    (('name = "spring"', 'name = "spring"\nstart = "launch"'),
+     "start: 'launch' is not one of \"entered\""),
 ])
 def test_mistakes_come_back_as_one_line_with_file_and_key(tmp_path, change, message):
     path = write(tmp_path, VALID.replace(*change))
@@ -83,8 +86,11 @@ def signed_up(tmp_path, store, geo, by_zip):
                     "tx@example.org,+15125550102,no,78701,TX,2026-11-27T12:00:00Z\n"
                     ",+12155550103,yes,19107,PA,2026-11-02\n"
                     "pa@example.org,,,19107,PA,2026-11-03\n")
-    intake(path, store)
-    match(store, geo, by_zip=by_zip)
+    # Stored before the frozen "now" of the tests below: a signer enters a campaign no sooner
+    # than they were stored (issue 13), so the real clock at intake would be in their future.
+    with time_machine.travel(datetime(2026, 11, 28, tzinfo=UTC)):
+        intake(path, store)
+        match(store, geo, by_zip=by_zip)
     return store
 
 
@@ -107,13 +113,26 @@ def test_suppressed_and_filtered_signers_are_not_planned(signed_up, tmp_path):
     assert plan.skipped == {"on the suppression list": 1}
 
 
-def test_messages_are_due_after_their_delay_and_never_within_the_grace(signed_up, roster):
+def test_messages_are_due_after_their_delay_and_never_within_the_grace(signed_up, roster,
+                                                                       tmp_path):
     campaign = find_campaign(JOBS, "marijuana_justice")
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, now,
                                                    timedelta(minutes=10), roster=roster)}
+    # Everyone signed before this launch: the welcome after the grace, the call three days
+    # after the launch, whenever they signed (issue 13).
+    assert {m.not_before for m in plans["welcome_email"].messages} == \
+        {now + timedelta(minutes=10)}
+    assert {m.not_before for m in plans["call_your_da"].messages} == {now + timedelta(days=3)}
+    assert plans["call_your_da"].summary()["backfilled"]["signers"] == 3
+    # start = "signed" keeps the signing date: signed 2026-11-27 12:00, three days later;
+    # signed early November, now plus the grace.
+    signed = load_campaign(write(tmp_path, JOBS.joinpath("marijuana_justice.toml").read_text()
+                                 .replace('start = "entered"', 'start = "signed"'),
+                                 "marijuana_justice"))
+    plans = {p.step.name: p for p in plan_campaign(signed_up, signed, now,
+                                                   timedelta(minutes=10), roster=roster)}
     due = {m.recipient_id: m.not_before for m in plans["call_your_da"].messages}
-    # Signed 2026-11-27 12:00: three days later. Signed early November: now plus the grace.
     assert due["2"] == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     assert due["1"] == now + timedelta(minutes=10)
 

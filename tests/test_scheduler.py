@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from outreach.config import Settings
@@ -177,14 +178,15 @@ def test_inbox_imports_each_file_once_and_files_it_away(tmp_path, store):
         assert len(connection.execute(select(signers.c.id)).all()) == 3
 
 
-def test_follow_ups_are_planned_for_signing_time_plus_their_delay(tmp_path, store, geo,
-                                                                  by_zip):
+def test_follow_ups_are_planned_for_entry_time_plus_their_delay(tmp_path, store, geo,
+                                                                by_zip):
     path = tmp_path / "s.csv"
     path.write_text("email,zip,signed_at\n"
                     "early@example.org,19107,2026-11-20T14:00:00Z\n"
                     "today@example.org,19107,2026-11-28T09:30:00Z\n")
-    intake(path, store)
-    match(store, geo, by_zip=by_zip)
+    with time_machine.travel(datetime(2026, 11, 28, 9, 30, tzinfo=UTC)):  # imported then
+        intake(path, store)
+        match(store, geo, by_zip=by_zip)
     now = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)  # the frozen clock
     box.set_run_state(store, "marijuana_justice", "active", now - timedelta(days=30))
     first = plan_active_campaigns(store, ROOT / "jobs", geo.roster, now)
@@ -200,7 +202,10 @@ def test_follow_ups_are_planned_for_signing_time_plus_their_delay(tmp_path, stor
     assert due[("2", "welcome_email")] == now  # signed half an hour ago: now
     assert due[("2", "call_your_da")] == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     assert due[("2", "share")] == datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
-    assert due[("1", "call_your_da")] == now  # its three days are over
+    # Signed a week before it was imported: the signer entered the campaign at the import,
+    # so the follow-ups keep their delays (issue 13) instead of all going now.
+    assert due[("1", "welcome_email")] == now
+    assert due[("1", "call_your_da")] == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     box.set_run_state(store, "marijuana_justice", "paused", now)
     assert plan_active_campaigns(store, ROOT / "jobs", geo.roster, now) == {}
 

@@ -62,8 +62,14 @@ class NewMessage:
 
     @property
     def idempotency_key(self) -> str:
-        return ":".join((self.campaign, self.step, self.recipient_kind, self.recipient_id,
-                         self.channel))
+        return idempotency_key(self.campaign, self.step, self.recipient_kind,
+                               self.recipient_id, self.channel)
+
+
+def idempotency_key(campaign: str, step: str, recipient_kind: str, recipient_id: str,
+                    channel: str) -> str:
+    """The outbox row's unique key: one message per campaign, step, recipient and channel."""
+    return ":".join((campaign, step, recipient_kind, recipient_id, channel))
 
 
 @dataclass(frozen=True)
@@ -349,6 +355,30 @@ def suppressed_among(connection: Connection, channel: str,
                                              sorted({a.lower() for a in addresses}), 500)}
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """Where one of a recipient's campaign steps stands: enough for the gate's spacing rule."""
+
+    idempotency_key: str
+    state: str
+    not_before: datetime
+    sent_at: datetime | None  # sent; for sending/unknown, when the send started
+
+
+def step_records(connection: Connection, keys: Iterable[str]) -> dict[str, StepRecord]:
+    """The outbox rows with these idempotency keys (a unique index: no scan of the outbox)."""
+    query = select(outbox.c.idempotency_key, outbox.c.state, outbox.c.not_before,
+                   outbox.c.sent_at, outbox.c.updated_at)
+    records = {}
+    for row in select_in(connection, query, outbox.c.idempotency_key, sorted(set(keys)), 500):
+        started = row.sent_at if row.state == "sent" else \
+            row.updated_at if row.state in ("sending", "unknown") else None
+        records[row.idempotency_key] = StepRecord(
+            row.idempotency_key, row.state, as_utc(row.not_before),
+            as_utc(started) if started is not None else None)
+    return records
+
+
 def rows_in(connection: Connection, states: tuple[str, ...]) -> list[OutboxRow]:
     return [OutboxRow.from_row(r) for r in connection.execute(
         select(outbox).where(outbox.c.state.in_(states)).order_by(outbox.c.id))]
@@ -446,3 +476,10 @@ def mark_planned(engine: Engine, campaign: str, when: datetime, full: bool) -> N
 
 def run_states(connection: Connection) -> dict[str, str]:
     return {r.campaign: r.state for r in connection.execute(select(campaign_runs))}
+
+
+def launched_at(connection: Connection, campaign: str) -> datetime | None:
+    """When the campaign was first launched (a resume or a second launch keeps it), or None."""
+    value = connection.execute(select(campaign_runs.c.launched_at)
+                               .where(campaign_runs.c.campaign == campaign)).scalar()
+    return as_utc(value) if value is not None else None

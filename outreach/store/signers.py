@@ -304,17 +304,19 @@ def _id_filter(ids: Sequence[int] | None) -> str:
 
 
 def audience_frame(connection: Connection, ids: Sequence[int] | None = None) -> pd.DataFrame:
-    """Every signer (or these) with the fields campaigns select and address on, and its
+    """Every signer (or these) with the fields campaigns select and address on (created_at:
+    when the signer was first stored, which planning counts their entry from), and its
     match."""
     columns = ["id", "email", "phone", "email_opt_in", "sms_opt_in", "state", "source",
-               "signed_at"]
+               "signed_at", "created_at"]
     match_columns = ["county_fips", "office_ids", "felony_office_id", "misdemeanor_office_id",
                      "confidence", "time_zone"]
     sql = (f"SELECT {', '.join('s.' + c for c in columns)}, "
            f"{', '.join('m.' + c for c in match_columns)} FROM signers s "
            "LEFT JOIN signer_matches m ON m.signer_id = s.id" + _id_filter(ids))
     frame = pd.DataFrame(_driver_rows(connection, sql), columns=[*columns, *match_columns])
-    frame["signed_at"] = pd.to_datetime(frame["signed_at"], utc=True, format="ISO8601")
+    for column in ("signed_at", "created_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     for column in ("email_opt_in", "sms_opt_in"):
         frame[column] = frame[column].astype(bool)
     return frame.astype({"id": "int64"})
