@@ -30,8 +30,8 @@ from datetime import datetime, time, timedelta
 import phonenumbers
 from sqlalchemy import Engine, func, select
 
-from outreach.consent import CONFIRM_CAMPAIGN, pending_confirmations
 from outreach.campaigns import Step
+from outreach.consent import CONFIRM_CAMPAIGN, pending_confirmations
 from outreach.geo import STATE_NAMES
 from outreach.roster import Roster
 from outreach.store import outbox as box
