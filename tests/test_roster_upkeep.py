@@ -157,7 +157,7 @@ def test_rematch_reports_the_signers_who_moved(tmp_path):
     assert json.loads(moved.output)["moved"] == 2  # the two Philadelphians; New York stays
 
 
-def test_roster_gaps_rank_offices_by_signers_affected(tmp_path):
+def test_roster_gaps_rank_offices_by_signers_affected(tmp_path, counties):
     demo = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     done = subprocess.run([sys.executable, "-m", "outreach.cli", "demo", "--dir", str(demo)],
@@ -180,6 +180,28 @@ def test_roster_gaps_rank_offices_by_signers_affected(tmp_path):
     sms_journal = demo / "outbox" / "sms.jsonl"
     if sms_journal.exists():
         texts += [json.loads(line)["body"] for line in sms_journal.read_text().splitlines()]
+    # The steps still waiting for their delays (timed from the launch for the sample's old
+    # signatures) rendered now, every one of them, so the check covers every template.
+    from outreach.campaigns import find_campaign
+    from outreach.planner import plan_campaign
+    from outreach.render import Renderer, Sender
+
+    engine = open_store(database)
+    roster = load_roster(DATA / "prosecutors.csv", counties)
+    renderer = Renderer(engine, roster, ROOT / "templates",
+                        Sender("MJ <t@mj.example>", "+12155550100", "MJ Campaign", "PO Box 1"))
+    plans = plan_campaign(engine, find_campaign(ROOT / "jobs", "marijuana_justice"),
+                          datetime.now(UTC), timedelta(0), roster=roster)
+    waiting = [box.OutboxRow(-(i + 1), m.idempotency_key, m.campaign, m.step, m.channel,
+                             m.recipient_kind, m.recipient_id, m.template, dict(m.context),
+                             "queued", 0, None, None, None, datetime.now(UTC))
+               for i, m in enumerate(m for p in plans for m in p.messages
+                                     if m.not_before > datetime.now(UTC))]
+    rendered = renderer.render_batch(waiting).values()
+    assert {row.step for row in waiting} >= {"call_your_da", "ask_friends"}
+    assert all(not isinstance(m, Exception) for m in rendered)
+    texts += [m.text for m in rendered]
+    engine.dispose()
     assert len(texts) > 100
     empty = re.compile(r"Dear ,|the  |at \.|call  |\(\)|None|\{\{|Your prosecutor is the \.|"
                        r"To the ,|To the :", re.MULTILINE)
