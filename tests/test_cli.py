@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from outreach.cli import cli
@@ -133,7 +135,7 @@ def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path, store_url):
     assert summary["rejects_file"] == str(tmp_path / "signers.rejects.csv")
     result = run("match", "--json", env=env)
     assert json.loads(result.output)["by_confidence"] == {
-        "exact": 0, "zip": 1, "city": 0, "ambiguous": 1, "none": 0}
+        "exact": 0, "chosen": 0, "zip": 1, "city": 0, "ambiguous": 1, "none": 0}
     text = run("match", env=env).output
     assert text.startswith("0 signers")
 
@@ -207,14 +209,20 @@ def test_plan_and_launch_commands(tmp_path, store_url):
     assert unknown.exit_code == 2 and "no campaign 'no_such_campaign'" in unknown.output
 
 
-def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(tmp_path,
-                                                                           store_url):
+@pytest.mark.parametrize(("line_2", "error"), [
+    ("Your DA: {{ prosecutor_name }}", "'prosecutor_name' is undefined"),
+    # Python's own errors inside the sandbox too: one line, no traceback.
+    ("Share: {{ 100 / (signer.email|length - signer.email|length) }}",
+     "ZeroDivisionError: division by zero"),
+])
+def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(
+        tmp_path, store_url, line_2, error):
     jobs, templates = tmp_path / "jobs", tmp_path / "templates"
     (templates / "email").mkdir(parents=True)
     jobs.mkdir()
     (templates / "email" / "hello.subject.txt").write_text("Hello")
-    (templates / "email" / "hello.txt").write_text("Dear {{ signer.first_name }},\n"
-                                                   "Your DA: {{ prosecutor_name }}\n")
+    (templates / "email" / "hello.txt").write_text(f"Dear {{{{ signer.first_name }}}},\n"
+                                                   f"{line_2}\n")
     (jobs / "spring.toml").write_text(
         'name = "spring"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
         'mailing_address = "1 Main St, T"\n[audience]\nconfidence = ["none"]\n'
@@ -227,8 +235,8 @@ def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(tmp_p
     run("intake", str(path), env=env)
     result = run("plan", "spring", env=env)
     assert result.exit_code == 2
-    assert result.output == ("outreach: error: step hello: template email/hello.txt line 2: "
-                             "'prosecutor_name' is undefined (recipient signer 1)\n")
+    assert result.output == ("outreach: error: campaign spring, step hello, template "
+                             f"email/hello.txt line 2: {error} (recipient a***@example.com)\n")
 
 
 def test_plan_json_has_segments_cost_and_masked_samples(tmp_path, store_url):
@@ -256,9 +264,44 @@ def test_cancel_pause_resume_commands(tmp_path, store_url):
     assert run("pause", "marijuana_justice", env=env).output == "marijuana_justice: paused\n"
     assert json.loads(run("resume", "marijuana_justice", "--json", env=env).output)[
         "state"] == "active"
-    cancelled = json.loads(run("cancel", "marijuana_justice", "--json", env=env).output)
+    unconfirmed = run("cancel", "marijuana_justice", env=env)
+    assert unconfirmed.exit_code == 2 and unconfirmed.output == (
+        "outreach: error: cancel needs --yes when not run from a terminal; it cannot be undone "
+        "(`outreach pause marijuana_justice` can)\n")
+    cancelled = json.loads(run("cancel", "marijuana_justice", "--yes", "--json",
+                               env=env).output)
     assert cancelled == {"campaign": "marijuana_justice", "state": "cancelled",
                          "withdrawn": 3}
+    # Afterwards: no "already queued 3" and no "active" that sends nothing, but why not.
+    for command in (("launch", "marijuana_justice", "--yes"), ("resume", "marijuana_justice")):
+        refused = run(*command, env=env)
+        assert refused.exit_code == 2, command
+        assert refused.output.startswith("outreach: error: campaign marijuana_justice was "
+                                         "cancelled on ")
+        assert "a cancel cannot be undone" in refused.output and refused.output.count("\n") == 1
+    report = json.loads(run("report", "--json", env=env).output)
+    assert report["runs"] == {"marijuana_justice": "cancelled"}
+    assert report["states"]["queued"] == 0 and report["states"]["skipped"] == 3
+
+
+def test_cancel_asks_before_withdrawing_and_says_it_is_final(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip\na@example.com,19107\n")
+    run("intake", str(path), env=env)
+    run("launch", "marijuana_justice", "--yes", env=env)
+    controller, terminal = pty.openpty()  # the prompt is only offered at a terminal
+    os.write(controller, b"n\n")
+    declined = subprocess.run([sys.executable, "-m", "outreach.cli", "cancel",
+                               "marijuana_justice"], stdin=terminal, capture_output=True,
+                              text=True, env={**os.environ, **env}, timeout=60)
+    os.close(terminal)
+    os.close(controller)
+    assert declined.returncode == 1 and "cannot be undone" in declined.stdout
+    assert json.loads(run("report", "--json", env=env).output)["states"]["queued"] == 3
+    done = run("cancel", "marijuana_justice", "--yes", env=env)
+    assert done.output == ("marijuana_justice: cancelled; 3 queued messages withdrawn (this "
+                           "cannot be undone)\n")
 
 
 def test_suppress_commands_keep_evidence_and_normalize(tmp_path, store_url):

@@ -37,6 +37,7 @@ def build_email(message: Message) -> EmailMessage:
 
 class FilesTransport:
     name = "files"
+    reaches_people = False  # a local folder: placeholder links are allowed (the demo)
     can_reconcile = True  # the folder says what was written
 
     def __init__(self, folder: Path, channel: str):
