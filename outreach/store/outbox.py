@@ -262,7 +262,8 @@ def defer(engine: Engine, row_id: int, worker: str, until: datetime, now: dateti
     is kept for `outreach report` ("waiting for quiet hours until ...")."""
     with engine.begin() as connection:
         return _move(connection, row_id, ("claimed",), worker, state="queued", not_before=until,
-                     claimed_by=None, lease_until=None, updated_at=now, last_error=reason)
+                     claimed_by=None, lease_until=None, updated_at=now,
+                     last_error=reason or None)
 
 
 def release(engine: Engine, worker: str, now: datetime) -> int:
