@@ -503,8 +503,8 @@ def serve_command(host: str, port: int) -> None:
     settings = Settings.from_env()
     if not settings.public_url:
         click.echo("outreach: warning: OUTREACH_PUBLIC_URL is not set: webhooks will be "
-                   "refused (their signatures cover the public URL) and links in messages "
-                   "will be wrong", err=True)
+                   "refused (their signatures cover the public URL) and supporter email "
+                   "through SendGrid or SMTP is held (no working unsubscribe link)", err=True)
     app = create_app(settings)
     state = app.state.outreach
     _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer

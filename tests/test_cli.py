@@ -7,6 +7,7 @@ import os
 import pty
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -333,3 +334,83 @@ def test_suppress_commands_keep_evidence_and_normalize(tmp_path, store_url):
                                                "(phone not a phone number)"}]
     bad = run("suppress", "add", "hello", env=env)
     assert bad.exit_code == 2 and "neither an email address nor a phone number" in bad.output
+
+
+def test_sendgrid_without_public_url_refuses_plan_and_launch_and_holds_what_is_queued(
+        tmp_path, store_url):
+    """The tryout's step 48: nothing reaches "SendGrid" without a working unsubscribe link."""
+    from outreach.testing.providers import ProviderStandIn, RunningProviders
+
+    providers = RunningProviders(ProviderStandIn())
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "sendgrid",
+           "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
+           "OUTREACH_SENDGRID_BASE_URL": providers.url, "OUTREACH_PUBLIC_URL": ""}
+    try:
+        path = tmp_path / "signers.csv"
+        path.write_text("email,zip\na@example.com,19107\nb@example.com,30303\n")
+        run("intake", str(path), env=env)
+        refusal = ("outreach: error: OUTREACH_PUBLIC_URL is not set: every supporter email "
+                   "needs a working unsubscribe link (CAN-SPAM, RFC 8058); "
+                   "OUTREACH_EMAIL_TRANSPORT=sendgrid would deliver campaign "
+                   "marijuana_justice's email to real people\n")
+        for command in (("plan", "marijuana_justice"),
+                        ("launch", "marijuana_justice", "--yes", "--grace", "0")):
+            result = run(*command, env=env)
+            assert (result.exit_code, result.output) == (2, refusal), command
+        report = json.loads(run("report", "--json", env=env).output)
+        assert report["states"]["queued"] == 0  # launch queued nothing
+        # Queued another way (the scheduler's planning pass, a signing): the worker holds it.
+        launched = run("launch", "marijuana_justice", "--yes", "--grace", "0", env={
+            **env, "OUTREACH_EMAIL_TRANSPORT": "files", "OUTREACH_OUTBOX_DIR": str(tmp_path)})
+        assert launched.exit_code == 0, launched.output
+        worker = run("worker", "--once", "--json", env=env)
+        assert worker.exit_code == 0, worker.output
+        assert providers.standin.emails == []
+        text = run("report", env=env).output
+        assert ("HELD marijuana_justice/welcome_email/email since " in text
+                and ": OUTREACH_PUBLIC_URL is not set: every supporter email needs a working "
+                "unsubscribe link" in text)
+        assert json.loads(run("report", "--json", env=env).output)["states"]["failed"] == 0
+        # Fixed (and the worker started again with the setting): resume sends them.
+        fixed = {**env, "OUTREACH_PUBLIC_URL": "https://mj.example"}
+        assert run("plan", "marijuana_justice", env=fixed).exit_code == 0
+        run("resume", "marijuana_justice", env=fixed)
+        run("worker", "--once", env=fixed)
+        sent = providers.standin.emails
+        assert len(sent) == 2 and "https://mj.example/u/" in json.dumps(sent)
+    finally:
+        providers.close()
+
+
+def test_worker_once_with_nothing_due_says_when_the_next_message_is(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_OUTBOX_DIR": str(tmp_path / "out")}
+    assert run("worker", "--once", env=env).output == (
+        "nothing due; nothing else is waiting to be sent\n")
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip\na@example.com,19107\n")
+    run("intake", str(path), env=env)
+    run("launch", "marijuana_justice", "--yes", "--grace", "600", env=env)
+    text = run("worker", "--once", env=env).output
+    assert text.startswith("nothing due; the next message is due at ") and "(in 10 min)" in text
+    shown = json.loads(run("worker", "--once", "--json", env=env).output)
+    assert datetime.fromisoformat(shown["next_due"]) > datetime.now(UTC)
+
+
+def test_report_shows_texts_held_for_quiet_hours_with_their_release_time(tmp_path, store_url):
+    import time_machine
+
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_OUTBOX_DIR": str(tmp_path / "out")}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,phone,sms_opt_in,zip\na@example.com,+12155550123,yes,19107\n")
+    run("intake", str(path), env=env)
+    run("match", env=env)
+    # 02:00 in Philadelphia: the welcome text waits for 8:00 Eastern, 13:00 UTC.
+    with time_machine.travel(datetime(2026, 12, 2, 7, tzinfo=UTC), tick=False):
+        run("launch", "marijuana_justice", "--yes", "--grace", "0", env=env)
+        run("worker", "--once", env=env)
+        text = run("report", env=env).output
+    line = next(t for t in text.splitlines() if "marijuana_justice" in t and "welcome_sms" in t)
+    assert "queued 1" in line
+    waiting = text.splitlines()[text.splitlines().index(line) + 1]
+    assert waiting.startswith("      waiting 1: ") and waiting.endswith(
+        "; released at 2026-12-02 13:00 UTC")
