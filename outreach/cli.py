@@ -169,10 +169,12 @@ def worker_command(once: bool, concurrency: int, as_json: bool) -> None:
     summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.items())) or "nothing due"
     if once and not stats.get("sent"):  # "nothing due" alone leaves an organizer guessing
         with worker.engine.connect() as connection:
-            due = box.next_due(connection)
+            due, held = box.next_due(connection), box.held_steps(connection)
         stats["next_due"] = due.isoformat() if due else None
         summary += "; " + (_next_due_text(due, datetime.now(UTC)) if due
                            else "nothing else is waiting to be sent")
+        if held:
+            summary += f"; {held} held step{'s' if held > 1 else ''}: see `outreach report`"
     if as_json:
         _print_json(stats)
     else:

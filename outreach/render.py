@@ -48,6 +48,7 @@ LOCAL_PUBLIC_URL = "http://localhost:8000"
 NO_POSTAL_ADDRESS = ("[no postal address: set the campaign's sender.mailing_address or "
                      "OUTREACH_MAILING_ADDRESS; placeholder of the files transport]")
 
+
 def first_name(value: object, fallback: str = "Friend") -> str:
     """A greeting name: the first word of what the signer typed, or the fallback."""
     words = str(value or "").split()

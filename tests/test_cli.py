@@ -363,8 +363,10 @@ def test_sendgrid_without_public_url_refuses_plan_and_launch_and_holds_what_is_q
         launched = run("launch", "marijuana_justice", "--yes", "--grace", "0", env={
             **env, "OUTREACH_EMAIL_TRANSPORT": "files", "OUTREACH_OUTBOX_DIR": str(tmp_path)})
         assert launched.exit_code == 0, launched.output
-        worker = run("worker", "--once", "--json", env=env)
+        worker = run("worker", "--once", env=env)
         assert worker.exit_code == 0, worker.output
+        assert worker.output.startswith("held 2; ")
+        assert worker.output.endswith("; 1 held step: see `outreach report`\n")
         assert providers.standin.emails == []
         text = run("report", env=env).output
         assert ("HELD marijuana_justice/welcome_email/email since " in text

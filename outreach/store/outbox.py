@@ -130,6 +130,12 @@ def next_due(connection: Connection) -> datetime | None:
     return as_utc(when) if when is not None else None
 
 
+def held_steps(connection: Connection) -> int:
+    """How many campaign steps are held now (an alarm, a broken template, a missing setting)."""
+    return connection.execute(select(func.count()).select_from(send_holds)
+                              .where(send_holds.c.lifted_at.is_(None))).scalar_one()
+
+
 def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
           now: datetime) -> list[OutboxRow]:
     """Take up to `limit` due rows for this worker, in one short transaction.
