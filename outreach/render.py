@@ -263,8 +263,10 @@ class Renderer:
         """A reader of the demo's .eml sees that its links and address are stand-ins."""
         if not missing:
             return {}
-        return {"X-Outreach-Placeholder": f"not for real recipients: {'; '.join(missing)}; "
-                                          f"links point at {LOCAL_PUBLIC_URL}"}
+        links = f"; links point at {LOCAL_PUBLIC_URL}" if any(
+            m.startswith("OUTREACH_PUBLIC_URL") for m in missing) else ""
+        return {"X-Outreach-Placeholder": f"not for real recipients: {'; '.join(missing)}"
+                                          f"{links}"}
 
     @staticmethod
     def _unsubscribe_headers(sender: Sender, url: str, token: str) -> dict[str, str]:
