@@ -94,7 +94,8 @@ def run_worker(engine, url: str, concurrency: int, channel: str,  # type: ignore
     settings = Settings.from_env()
     roster = load_roster(settings.roster_path, load_counties(settings.data_dir / "counties.csv"))
     renderer = Renderer(engine, roster, settings.templates_dir,
-                        Sender("Bench <bench@example.org>", "+12155550199", "Bench", "Nowhere"))
+                        Sender("Bench <bench@example.org>", "+12155550199", "Bench", "Nowhere",
+                               "https://bench.example"))
     from outreach.testing.providers import ProviderStandIn
 
     keys = ProviderStandIn()

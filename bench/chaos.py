@@ -42,7 +42,8 @@ def worker_env(db_path: Path, url: str, channel: str) -> dict[str, str]:
     env.update({
         "OUTREACH_DATABASE_URL": f"sqlite:///{db_path}",
         "OUTREACH_EMAIL_TRANSPORT": "sendgrid", "OUTREACH_SENDGRID_API_KEY": keys.sendgrid_key,
-        "OUTREACH_SENDGRID_BASE_URL": url,
+        "OUTREACH_SENDGRID_BASE_URL": url, "OUTREACH_PUBLIC_URL": "https://bench.example",
+        "OUTREACH_MAILING_ADDRESS": "PO Box 1, Washington, DC 20001",
         "OUTREACH_SMS_TRANSPORT": "twilio", "OUTREACH_TWILIO_ACCOUNT_SID": keys.twilio_sid,
         "OUTREACH_TWILIO_AUTH_TOKEN": keys.twilio_token, "OUTREACH_TWILIO_FROM": "+12155550199",
         "OUTREACH_TWILIO_BASE_URL": url,

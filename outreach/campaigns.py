@@ -64,8 +64,8 @@ class Audience(_Strict):
     counties: list[str] = []
     signed_after: date | None = None
     signed_before: date | None = None
-    confidence: list[Literal["exact", "zip", "city", "ambiguous", "none"]] = \
-        ["exact", "zip", "city", "ambiguous"]
+    confidence: list[Literal["exact", "chosen", "zip", "city", "ambiguous", "none"]] = \
+        ["exact", "chosen", "zip", "city", "ambiguous"]
     sources: list[str] = []
     limit: int | None = Field(default=None, gt=0)
 

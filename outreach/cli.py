@@ -37,7 +37,7 @@ from outreach.roster_upkeep import effective_roster
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.store.outbox import outbox_report, set_run_state
-from outreach.wiring import build_renderer, build_worker
+from outreach.wiring import build_renderer, build_worker, check_compliance_settings
 
 DEMO_ADDRESSES = (
     "1421 Arch Street, Philadelphia, PA 19102",
@@ -204,11 +204,33 @@ def worker_command(once: bool, concurrency: int, as_json: bool) -> None:
     worker = build_worker(Settings.from_env(), concurrency)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())
-    stats = dict(worker.run(once=once))
+    stats: dict[str, object] = dict(worker.run(once=once))
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.items())) or "nothing due"
+    if once and not stats.get("sent"):  # "nothing due" alone leaves an organizer guessing
+        with worker.engine.connect() as connection:
+            due, held = box.next_due(connection), box.held_steps(connection)
+        stats["next_due"] = due.isoformat() if due else None
+        summary += "; " + (_next_due_text(due, datetime.now(UTC)) if due
+                           else "nothing else is waiting to be sent")
+        if held:
+            summary += f"; {held} held step{'s' if held > 1 else ''}: see `outreach report`"
     if as_json:
         _print_json(stats)
     else:
-        click.echo(", ".join(f"{k} {v}" for k, v in sorted(stats.items())) or "nothing due")
+        click.echo(summary)
+
+
+def _utc_minute(moment: str) -> str:
+    return f"{datetime.fromisoformat(moment).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _next_due_text(due: datetime, now: datetime) -> str:
+    wait = due - now
+    if wait <= timedelta(0):
+        return f"the next message was due at {due:%Y-%m-%d %H:%M} UTC"
+    minutes = round(wait.total_seconds() / 60)
+    return (f"the next message is due at {due:%Y-%m-%d %H:%M} UTC (in "
+            + (f"{minutes} min)" if minutes < 120 else f"{minutes / 60:.1f} h)"))
 
 
 @cli.command("plan")
@@ -219,6 +241,7 @@ def plan_command(campaign: str, as_json: bool) -> None:
     """Preview a campaign: messages per step and who is left out, and why. Queues nothing."""
     settings = Settings.from_env()
     chosen = find_campaign(settings.jobs_dir, campaign)
+    check_compliance_settings(settings, chosen)
     engine = db.open_store(settings.database_url)
     renderer = build_renderer(settings, engine)
     plans = plan_campaign(engine, chosen, datetime.now(UTC), roster=renderer.roster)
@@ -288,7 +311,10 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     """Queue a campaign's messages (again: nothing is queued twice)."""
     settings = Settings.from_env()
     chosen = find_campaign(settings.jobs_dir, campaign)
+    check_compliance_settings(settings, chosen)
     engine = db.open_store(settings.database_url)
+    with engine.connect() as connection:
+        box.ensure_not_cancelled(connection, chosen.name)  # not "already queued N"
     now = datetime.now(UTC)
     plans = plan_campaign(engine, chosen, now, timedelta(seconds=grace),
                           roster=effective_roster(settings, engine=engine))
@@ -307,15 +333,23 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     _show_plans(chosen.name, plans, as_json, launched)
 
 
-def _switch(campaign: str, state: str, as_json: bool) -> None:
+def _switch(campaign: str, state: str, as_json: bool, yes: bool = True) -> None:
     settings = Settings.from_env()
     chosen = find_campaign(settings.jobs_dir, campaign)
+    if not yes:
+        question = (f"Cancel {chosen.name}? Its queued messages are withdrawn for good: this "
+                    "cannot be undone (`pause` only stops sending for a while).")
+        if not sys.stdin.isatty():
+            _fail(f"cancel needs --yes when not run from a terminal; it cannot be undone "
+                  f"(`outreach pause {chosen.name}` can)")
+        click.confirm(question, abort=True)
     withdrawn = set_run_state(db.open_store(settings.database_url), chosen.name, state,
                               datetime.now(UTC))
     if as_json:
         _print_json({"campaign": chosen.name, "state": state, "withdrawn": withdrawn})
     else:
-        click.echo(f"{chosen.name}: {state}" + (f"; {withdrawn} queued messages withdrawn"
+        click.echo(f"{chosen.name}: {state}" + (f"; {withdrawn} queued messages withdrawn "
+                                                 "(this cannot be undone)"
                                                  if state == "cancelled" else ""))
 
 
@@ -330,8 +364,17 @@ def _switch_command(name: str, help_text: str) -> None:
         _switch(campaign, box.RUN_ACTIONS[name], as_json)
 
 
-_switch_command("cancel",
-                "Withdraw a launched campaign's queued messages (those already sent stay sent).")
+@cli.command("cancel")
+@click.argument("campaign")
+@click.option("--yes", is_flag=True, help="Cancel without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def cancel_command(campaign: str, yes: bool, as_json: bool) -> None:
+    """Withdraw a launched campaign's queued messages for good (those already sent stay
+    sent). It cannot be undone: the campaign cannot be resumed or launched again."""
+    _switch(campaign, "cancelled", as_json, yes)
+
+
 _switch_command("pause", "Stop sending a campaign; its queued messages wait.")
 _switch_command("resume", "Send a paused campaign again.")
 
@@ -425,6 +468,10 @@ def report_command(as_json: bool) -> None:
                    f"{group['channel']}: {counts}")
         for reason, count in group["skipped_by_reason"].items():
             click.echo(f"      skipped {count}: {reason}")
+        for reason, held in group["waiting_by_reason"].items():
+            first, last = (_utc_minute(held[k]) for k in ("first_release", "last_release"))
+            click.echo(f"      waiting {held['count']}: {reason}; released "
+                       + (f"at {first}" if first == last else f"from {first} to {last}"))
     opt_outs = ", ".join(f"{k} {v}" for k, v in report["opt_outs_by_source"].items())
     click.echo(f"Opt-outs: {opt_outs or 'none'}; signers who came through a referral: "
                f"{report['referrals']}")
@@ -512,8 +559,8 @@ def serve_command(host: str, port: int, metrics_port: int | None) -> None:
     settings = Settings.from_env()
     if not settings.public_url:
         click.echo("outreach: warning: OUTREACH_PUBLIC_URL is not set: webhooks will be "
-                   "refused (their signatures cover the public URL) and links in messages "
-                   "will be wrong", err=True)
+                   "refused (their signatures cover the public URL) and supporter email "
+                   "through SendGrid or SMTP is held (no working unsubscribe link)", err=True)
     app = create_app(settings)
     state = app.state.outreach
     _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer

@@ -21,6 +21,7 @@ from outreach.preview import PlanError
 from outreach.roster import RosterError
 from outreach.scheduler import SchedulerError
 from outreach.store import db
+from outreach.store.outbox import RunStateError
 
 
 def _fail(message: str) -> None:
@@ -37,7 +38,7 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,
                 CampaignError, PlanError, suppressions.SuppressionError,
-                SchedulerError) as error:
+                SchedulerError, RunStateError) as error:
             _fail(str(error))
 
     return wrapper

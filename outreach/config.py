@@ -136,9 +136,9 @@ class Settings:
             # ...and its interrupted sends this long before they are reconciled.
             stale_sending_seconds=_positive_float(env, "OUTREACH_STALE_SENDING_SECONDS", 600.0),
             organization=env.get("OUTREACH_ORGANIZATION", "Marijuana Justice Campaign"),
-            mailing_address=env.get("OUTREACH_MAILING_ADDRESS",
-                                    "(set OUTREACH_MAILING_ADDRESS: CAN-SPAM requires a postal "
-                                    "address)"),
+            # CAN-SPAM's postal address for mail whose campaign file names none (a campaign's
+            # own sender.mailing_address comes first). Unset: such email is held.
+            mailing_address=(env.get("OUTREACH_MAILING_ADDRESS") or "").strip(),
             # "twilio": Twilio's opt-out handling (on by default for long codes; Advanced
             # Opt-Out) answers STOP and START itself, and a second answer from us would be
             # refused with error 21610. "ours": we answer them.

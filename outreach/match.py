@@ -19,7 +19,8 @@ from outreach.census import BatchAddress, CensusGeocoder, GeocoderError
 from outreach.geo import AddressError, Geo, Lookup
 from outreach.store import signers as store
 
-MATCHED = ("exact", "zip", "city")
+# "chosen": the signer picked their county on the thanks page (their word, not a geocode).
+MATCHED = ("exact", "chosen", "zip", "city")
 
 
 @dataclass
@@ -109,8 +110,9 @@ def match_frame(signers: pd.DataFrame, geo: Geo, by_zip: pd.DataFrame) -> pd.Dat
 
 
 def _county_answer(geo: Geo, county_fips: str) -> dict[str, object]:
-    """The match fields for a county the signer named themselves (exact: they told us)."""
-    return {**answer_columns(geo.for_county(county_fips)), "confidence": "exact"}
+    """The match fields for a county the signer named themselves: `chosen`, kept apart from
+    `exact` (a street address the Census Geocoder placed) so reports can tell them apart."""
+    return {**answer_columns(geo.for_county(county_fips)), "confidence": "chosen"}
 
 
 def _apply_choices(result: pd.DataFrame, choices: dict[int, str], geo: Geo) -> None:

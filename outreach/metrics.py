@@ -24,7 +24,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
-from outreach.store.schema import outbox, send_holds, suppressions
+from outreach.store.outbox import held_steps
+from outreach.store.schema import outbox, suppressions
 
 SENDS = Counter("outreach_sends", "Provider calls by channel and outcome (this process)",
                 ["channel", "outcome"])
@@ -51,8 +52,7 @@ class StoreCollector(Collector):
             suppressed = connection.execute(
                 select(func.count()).select_from(suppressions)
                 .where(suppressions.c.removed_at.is_(None))).scalar_one()
-            held = connection.execute(select(func.count()).select_from(send_holds)
-                                      .where(send_holds.c.lifted_at.is_(None))).scalar_one()
+            held = held_steps(connection)
         yield messages
         yield GaugeMetricFamily("outreach_suppressions", "Addresses on the suppression list",
                                 value=suppressed)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from outreach.planner import StepPlan
 from outreach.privacy import mask
-from outreach.render import Renderer, RenderError
+from outreach.render import Renderer, RenderError, TemplateFailure
 from outreach.sms import sms_segments
 from outreach.store.outbox import OutboxRow
 from outreach.transports.base import Message
@@ -59,9 +59,12 @@ def preview(plans: list[StepPlan], renderer: Renderer, prices: Prices) -> dict[s
         messages: list[Message] = []
         for row in rows:
             result = rendered[row.id]
+            if isinstance(result, TemplateFailure):
+                raise PlanError(f"campaign {plan.campaign}, step {plan.step.name}, {result} "
+                                f"(recipient {result.recipient})")
             if isinstance(result, RenderError):
-                raise PlanError(f"step {plan.step.name}: {result} (recipient {row.recipient_kind} "
-                                f"{row.recipient_id})")
+                raise PlanError(f"campaign {plan.campaign}, step {plan.step.name}: {result} "
+                                f"(recipient {row.recipient_kind} {row.recipient_id})")
             messages.append(result)
         entry: dict[str, object] = plan.summary()
         if office_contact:

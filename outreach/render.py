@@ -9,12 +9,14 @@ or office is reflected. This is the worker's minimal renderer; the campaigns iss
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jinja2 import (
     FileSystemLoader,
@@ -26,6 +28,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Engine, select
 
+from outreach.privacy import mask, mask_text
 from outreach.roster import Roster
 from outreach.sms import (  # noqa: F401  (sms_segments: the stable API names it here)
     SmsSegments,
@@ -36,6 +39,14 @@ from outreach.store.outbox import OutboxRow
 from outreach.store.schema import signer_matches, signers
 from outreach.store.signers import assign_unsubscribe_tokens
 from outreach.transports.base import Message
+
+log = logging.getLogger("outreach.render")
+# Where links point when OUTREACH_PUBLIC_URL is not set: a local `outreach serve` (its default
+# address), for the files transport only. The worker never hands a message carrying it to a
+# transport that reaches people (Message.placeholders).
+LOCAL_PUBLIC_URL = "http://localhost:8000"
+NO_POSTAL_ADDRESS = ("[no postal address: set the campaign's sender.mailing_address or "
+                     "OUTREACH_MAILING_ADDRESS; placeholder of the files transport]")
 
 
 def first_name(value: object, fallback: str = "Friend") -> str:
@@ -84,13 +95,51 @@ class RenderError(ValueError):
     """This row cannot become a message (no template, no address, a template error)."""
 
 
+class TemplateFailure(RenderError):
+    """The step's template itself fails (not found, bad syntax, or it raised while rendering):
+    every row of the step would fail the same way, so the worker holds the step
+    (DESIGN invariant 11) and `plan` refuses with this one line."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.recipient = ""  # masked: who it failed for (set by the renderer)
+
+
 @dataclass(frozen=True)
 class Sender:
     email: str  # "Name <address>", the organization's own domain
     sms: str  # a number or messaging service label, for the record
     organization: str
     mailing_address: str  # CAN-SPAM: a valid physical postal address in every email
-    public_url: str = ""  # the petition's address, for share links
+    public_url: str = ""  # the petition's address: unsubscribe and share links
+
+    def missing_settings(self) -> list[str]:
+        """What an email from this sender would lack, one reason per setting (empty: none).
+
+        CAN-SPAM (15 U.S.C. 7704(a)(3) and (a)(5)(A)(iii)) requires a working opt-out and a
+        valid physical postal address in every commercial email, and Gmail and Yahoo require
+        RFC 8058 one-click unsubscribe of bulk senders: without an absolute public URL the
+        unsubscribe link cannot work, so such an email is held, never sent degraded."""
+        problems = []
+        if not self.public_url:
+            problems.append("OUTREACH_PUBLIC_URL is not set: every supporter email needs a "
+                            "working unsubscribe link (CAN-SPAM, RFC 8058)")
+        elif not self.has_public_url():
+            problems.append(f"OUTREACH_PUBLIC_URL={self.public_url!r} is not an absolute "
+                            "http(s) URL: every supporter email needs a working unsubscribe "
+                            "link (CAN-SPAM, RFC 8058)")
+        if not self.mailing_address.strip():
+            problems.append("no postal address: set the campaign's sender.mailing_address or "
+                            "OUTREACH_MAILING_ADDRESS (CAN-SPAM requires one in every email)")
+        return problems
+
+    def has_public_url(self) -> bool:
+        url = urlsplit(self.public_url)
+        return url.scheme in ("http", "https") and bool(url.netloc)
+
+    def link_base(self) -> str:
+        """Where links point: the public URL, else the local placeholder (files only)."""
+        return self.public_url if self.has_public_url() else LOCAL_PUBLIC_URL
 
 
 class Renderer:
@@ -132,22 +181,46 @@ class Renderer:
                 results[row.id] = self._render(row, people)
             except RenderError as error:
                 results[row.id] = error
+            except Exception as error:  # one row's surprise is that row's error, not a crash
+                log.exception("rendering outbox row %s failed", row.id)
+                results[row.id] = RenderError(
+                    f"{type(error).__name__}: {mask_text(str(error))}")
         return results
 
     def _render(self, row: OutboxRow, people: dict[int, dict]) -> Message:
-        if row.recipient_kind == "office":
-            return self._render_office(row, people)
+        try:
+            if row.recipient_kind == "office":
+                return self._render_office(row, people)
+            return self._render_supporter(row, people)
+        except TemplateFailure as failure:
+            signer = people.get(int(row.recipient_id)) if row.recipient_kind == "signer" \
+                else None
+            address = (signer or {}).get("email" if row.channel == "email" else "phone")
+            failure.recipient = mask(address) if address else \
+                f"{row.recipient_kind} {row.recipient_id}"
+            raise
+
+    def _sender(self, row: OutboxRow) -> Sender:
+        """The campaign's own identity, its gaps filled from the deployment's settings."""
+        own = self.campaign_sender(row.campaign)
+        if own is None:
+            return self.sender
+        return Sender(own.email, own.sms, own.organization,
+                      own.mailing_address or self.sender.mailing_address,
+                      own.public_url or self.sender.public_url)
+
+    def _render_supporter(self, row: OutboxRow, people: dict[int, dict]) -> Message:
         signer = people.get(int(row.recipient_id))
         if signer is None:
             raise RenderError(f"signer {row.recipient_id} no longer exists")
         office = self._office(signer.get("felony_office_id"))
         misdemeanor_office = self._office(signer.get("misdemeanor_office_id"))
         self.fallbacks[contact_level(office)] += 1
-        sender = self.campaign_sender(row.campaign) or self.sender
+        sender = self._sender(row)
         context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
                    "organization": sender.organization,
-                   "mailing_address": sender.mailing_address,
-                   "share_url": (sender.public_url or "(set OUTREACH_PUBLIC_URL)") + "/"
+                   "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS,
+                   "share_url": sender.link_base() + "/"
                    + (f"?ref={signer['referral_code']}" if signer.get("referral_code") else ""),
                    **row.context}
         if row.channel == "email":
@@ -161,14 +234,17 @@ class Renderer:
                         .where(signers.c.id == signer["id"])).scalar_one()
             unsubscribe = self._unsubscribe_url(sender, signer["unsubscribe_token"])
             context["unsubscribe_url"] = unsubscribe
+            missing = tuple(sender.missing_settings())
             return Message(row.id, "email", signer["email"], sender.email,
                            headers=self._unsubscribe_headers(sender, unsubscribe,
-                                                             signer["unsubscribe_token"]),
+                                                             signer["unsubscribe_token"])
+                           | self._placeholder_header(missing),
                            text=self._text(f"email/{row.template}.txt", context),
                            subject=" ".join(self._text(f"email/{row.template}.subject.txt",
                                                        context).split()),
                            html=self._text(f"email/{row.template}.html", context,
-                                           optional=True))
+                                           optional=True),
+                           placeholders=missing)
         if not signer.get("phone"):
             raise RenderError("the signer has no phone number")
         # One line, and typographic quotes/dashes as their GSM-7 twins: a single curly quote
@@ -180,7 +256,17 @@ class Renderer:
 
     @staticmethod
     def _unsubscribe_url(sender: Sender, token: str) -> str:
-        return f"{sender.public_url or '(set OUTREACH_PUBLIC_URL)'}/u/{token}"
+        return f"{sender.link_base()}/u/{token}"
+
+    @staticmethod
+    def _placeholder_header(missing: tuple[str, ...]) -> dict[str, str]:
+        """A reader of the demo's .eml sees that its links and address are stand-ins."""
+        if not missing:
+            return {}
+        links = f"; links point at {LOCAL_PUBLIC_URL}" if any(
+            m.startswith("OUTREACH_PUBLIC_URL") for m in missing) else ""
+        return {"X-Outreach-Placeholder": f"not for real recipients: {'; '.join(missing)}"
+                                          f"{links}"}
 
     @staticmethod
     def _unsubscribe_headers(sender: Sender, url: str, token: str) -> dict[str, str]:
@@ -199,7 +285,7 @@ class Renderer:
         address = self.roster.office(office_id).email
         if not address:
             raise RenderError(f"office {office_id} has no email address")
-        sender = self.campaign_sender(row.campaign) or self.sender
+        sender = self._sender(row)
         constituents = [people[int(i)] for i in row.context.get("signer_ids", [])
                         if int(i) in people]
         signer = people.get(int(row.context["signer_id"])) if "signer_id" in row.context \
@@ -211,13 +297,17 @@ class Renderer:
         context = {"office": office, "signer": signer, "constituents": constituents,
                    "count": len(constituents), "day": row.context.get("day"),
                    "organization": sender.organization,
-                   "mailing_address": sender.mailing_address}
+                   "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS}
         reply_to = signer.get("email") if signer else None
+        # Office mail has no unsubscribe link, but carries the postal address like every email.
+        missing = tuple(p for p in sender.missing_settings() if p.startswith("no postal"))
         return Message(row.id, "email", address, sender.email, reply_to=reply_to,
+                       headers=self._placeholder_header(missing),
                        text=self._text(f"email/{row.template}.txt", context),
                        subject=" ".join(self._text(f"email/{row.template}.subject.txt",
                                                    context).split()),
-                       html=self._text(f"email/{row.template}.html", context, optional=True))
+                       html=self._text(f"email/{row.template}.html", context, optional=True),
+                       placeholders=missing)
 
     def _office(self, office_id: str | None) -> dict[str, str] | None:
         """The template's view of an office (the roster may have dropped it since the match)."""
@@ -229,19 +319,32 @@ class Renderer:
             return None
 
     def _text(self, name: str, context: dict, *, optional: bool = False) -> str | None:
+        """Render one template file. Anything it raises (Jinja's errors, and Python's own
+        inside the sandbox: a division by zero, the sandbox's "range too big") becomes a
+        TemplateFailure naming the file and line, never an exception out of the worker."""
         try:
             template = self.environment.get_template(name)
         except TemplateNotFound:
             if optional:
                 return None
-            raise RenderError(f"template {name} not found") from None
-        except TemplateError as error:
-            raise RenderError(f"template {name}: {error}") from None
+            raise TemplateFailure(f"template {name} not found") from None
+        except Exception as error:
+            line = getattr(error, "lineno", None)
+            raise TemplateFailure(f"template {name}{f' line {line}' if line else ''}: "
+                                  f"{_describe(error)}") from None
         try:
             return template.render(context)
-        except TemplateError as error:
+        except Exception as error:
             # Jinja rewrites tracebacks to template lines: the innermost one in this file.
             lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
                      if f.filename == template.filename]
             where = f" line {lines[-1]}" if lines else ""
-            raise RenderError(f"template {name}{where}: {error}") from None
+            raise TemplateFailure(f"template {name}{where}: {_describe(error)}") from None
+
+
+def _describe(error: Exception) -> str:
+    """Jinja's own messages read well alone; Python's need their type ("division by zero"),
+    and none may carry a signer's contact details (a template can print anything)."""
+    text = str(error) if isinstance(error, TemplateError) else \
+        f"{type(error).__name__}: {error}"
+    return mask_text(text)

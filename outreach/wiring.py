@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from outreach.campaigns import CampaignError, Step, find_campaign
+from outreach.campaigns import Campaign, CampaignError, Step, find_campaign
 from outreach.compliance import Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
@@ -20,25 +20,47 @@ from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
 
 
+def default_sender(settings: Settings) -> Sender:
+    return Sender(settings.email_from, settings.twilio_from or "files", settings.organization,
+                  settings.mailing_address, settings.public_url or "")
+
+
+def campaign_sender(settings: Settings, campaign: Campaign) -> Sender:
+    """A campaign's own sender identity (its postal address first), on this deployment's
+    public URL; OUTREACH_MAILING_ADDRESS only fills what the campaign leaves out."""
+    default = default_sender(settings)
+    own = campaign.sender
+    return Sender(own.email_from, own.sms_from or default.sms, own.organization,
+                  own.mailing_address or default.mailing_address, default.public_url)
+
+
+def check_compliance_settings(settings: Settings, campaign: Campaign) -> None:
+    """`plan` and `launch` refuse, with one line naming the setting, a campaign whose
+    supporter email would go to a real transport without a working unsubscribe link or a
+    postal address (the worker would hold it anyway: better to know before launching)."""
+    if settings.email_transport == "files" or not any(
+            s.channel == "email" and s.to == "supporters" for s in campaign.steps):
+        return
+    missing = campaign_sender(settings, campaign).missing_settings()
+    if missing:
+        raise ConfigError(f"{missing[0]}; OUTREACH_EMAIL_TRANSPORT={settings.email_transport} "
+                          f"would deliver campaign {campaign.name}'s email to real people")
+
+
 def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = None) -> Renderer:
     """The renderer, with each campaign's own sender identity and the default for the rest
     (on the given roster, or the effective roster loaded now)."""
-    default = Sender(settings.email_from, settings.twilio_from or "files",
-                     settings.organization, settings.mailing_address,
-                     settings.public_url or "")
 
     @functools.cache
-    def campaign_sender(name: str) -> Sender | None:
+    def sender_of(name: str) -> Sender | None:
         try:
-            sender = find_campaign(settings.jobs_dir, name).sender
+            return campaign_sender(settings, find_campaign(settings.jobs_dir, name))
         except CampaignError:
             return None
-        return Sender(sender.email_from, sender.sms_from or default.sms, sender.organization,
-                      sender.mailing_address, default.public_url)
 
     if roster is None:
         roster = effective_roster(settings, engine=engine)
-    return Renderer(engine, roster, settings.templates_dir, default, campaign_sender)
+    return Renderer(engine, roster, settings.templates_dir, default_sender(settings), sender_of)
 
 
 def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None,

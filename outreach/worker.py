@@ -28,8 +28,8 @@ from tenacity import wait_random_exponential
 
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
-from outreach.render import Renderer, RenderError
-from outreach.store import outbox
+from outreach.render import Renderer, RenderError, TemplateFailure
+from outreach.store import events, outbox
 from outreach.store.events import message_by_provider_id
 from outreach.store.outbox import OutboxRow
 from outreach.transports.base import Message, SendResult, Transport
@@ -199,11 +199,29 @@ class Worker:
         worker, now = self.options.worker_id, self.clock()
         rendered = self.renderer.render_batch(rows)
         ready: list[_Job] = []
+        held: set[tuple[str, str, str]] = set()  # steps this batch put on hold
         for row in rows:
-            message = rendered[row.id]
-            if isinstance(message, RenderError):
+            message, step = rendered[row.id], (row.campaign, row.step, row.channel)
+            if step in held:  # the rest of a held step waits in the queue with it
+                outbox.defer(self.engine, row.id, worker, now, now)
+                self.count("held")
+            elif isinstance(message, TemplateFailure):
+                # The template, not the row, is broken: this row fails with the reason and
+                # its step waits for the fix; every other step and campaign goes on.
+                outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
+                self._hold(row, f"{message} (outbox {row.id})", now)
+                held.add(step)
+                self.count("failed")
+            elif isinstance(message, RenderError):
                 outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
                 self.count("failed")
+            elif message.placeholders and getattr(self.transports.get(row.channel),
+                                                  "reaches_people", True):
+                # A compliance setting is missing: held, neither sent degraded nor failed.
+                self._hold(row, message.placeholders[0], now)
+                outbox.defer(self.engine, row.id, worker, now, now)
+                held.add(step)
+                self.count("held")
             else:
                 ready.append(_Job(row, message))
         with self.engine.connect() as connection:
@@ -222,7 +240,8 @@ class Worker:
                 outbox.skip(self.engine, job.row.id, worker, decision.reason, now)
                 self.count("skipped")
             elif decision.action == "defer":
-                outbox.defer(self.engine, job.row.id, worker, decision.until or now, now)
+                outbox.defer(self.engine, job.row.id, worker, decision.until or now, now,
+                             reason=decision.reason)
                 self.count("deferred")
             else:
                 sendable.append(job)
@@ -239,6 +258,13 @@ class Worker:
             for job in part:
                 if job.row.id in started:
                     jobs.put(job)
+
+    def _hold(self, row: OutboxRow, reason: str, now: datetime) -> None:
+        """Hold the row's step (as the spam alarm does): `outreach report` shows the reason,
+        `outreach resume CAMPAIGN` lifts it once the cause is fixed."""
+        with self.engine.begin() as connection:
+            if events.hold(connection, row.campaign, row.step, row.channel, reason, now):
+                log.warning("holding %s/%s/%s: %s", row.campaign, row.step, row.channel, reason)
 
     def _sender(self, jobs: queue.Queue, results: queue.Queue) -> None:
         while True:

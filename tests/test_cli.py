@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
+from datetime import UTC, datetime
 
+import pytest
 from click.testing import CliRunner
 
 from outreach.cli import cli
@@ -135,7 +138,7 @@ def test_intake_match_and_db_upgrade_from_the_command_line(tmp_path, store_url):
     assert summary["rejects_file"] == str(tmp_path / "signers.rejects.csv")
     result = run("match", "--json", env=env)
     assert json.loads(result.output)["by_confidence"] == {
-        "exact": 0, "zip": 1, "city": 0, "ambiguous": 1, "none": 0}
+        "exact": 0, "chosen": 0, "zip": 1, "city": 0, "ambiguous": 1, "none": 0}
     text = run("match", env=env).output
     assert text.startswith("0 signers")
 
@@ -209,14 +212,20 @@ def test_plan_and_launch_commands(tmp_path, store_url):
     assert unknown.exit_code == 2 and "no campaign 'no_such_campaign'" in unknown.output
 
 
-def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(tmp_path,
-                                                                           store_url):
+@pytest.mark.parametrize(("line_2", "error"), [
+    ("Your DA: {{ prosecutor_name }}", "'prosecutor_name' is undefined"),
+    # Python's own errors inside the sandbox too: one line, no traceback.
+    ("Share: {{ 100 / (signer.email|length - signer.email|length) }}",
+     "ZeroDivisionError: division by zero"),
+])
+def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(
+        tmp_path, store_url, line_2, error):
     jobs, templates = tmp_path / "jobs", tmp_path / "templates"
     (templates / "email").mkdir(parents=True)
     jobs.mkdir()
     (templates / "email" / "hello.subject.txt").write_text("Hello")
-    (templates / "email" / "hello.txt").write_text("Dear {{ signer.first_name }},\n"
-                                                   "Your DA: {{ prosecutor_name }}\n")
+    (templates / "email" / "hello.txt").write_text(f"Dear {{{{ signer.first_name }}}},\n"
+                                                   f"{line_2}\n")
     (jobs / "spring.toml").write_text(
         'name = "spring"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
         'mailing_address = "1 Main St, T"\n[audience]\nconfidence = ["none"]\n'
@@ -229,8 +238,8 @@ def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(tmp_p
     run("intake", str(path), env=env)
     result = run("plan", "spring", env=env)
     assert result.exit_code == 2
-    assert result.output == ("outreach: error: step hello: template email/hello.txt line 2: "
-                             "'prosecutor_name' is undefined (recipient signer 1)\n")
+    assert result.output == ("outreach: error: campaign spring, step hello, template "
+                             f"email/hello.txt line 2: {error} (recipient a***@example.com)\n")
 
 
 def test_plan_json_has_segments_cost_and_masked_samples(tmp_path, store_url):
@@ -258,9 +267,44 @@ def test_cancel_pause_resume_commands(tmp_path, store_url):
     assert run("pause", "marijuana_justice", env=env).output == "marijuana_justice: paused\n"
     assert json.loads(run("resume", "marijuana_justice", "--json", env=env).output)[
         "state"] == "active"
-    cancelled = json.loads(run("cancel", "marijuana_justice", "--json", env=env).output)
+    unconfirmed = run("cancel", "marijuana_justice", env=env)
+    assert unconfirmed.exit_code == 2 and unconfirmed.output == (
+        "outreach: error: cancel needs --yes when not run from a terminal; it cannot be undone "
+        "(`outreach pause marijuana_justice` can)\n")
+    cancelled = json.loads(run("cancel", "marijuana_justice", "--yes", "--json",
+                               env=env).output)
     assert cancelled == {"campaign": "marijuana_justice", "state": "cancelled",
                          "withdrawn": 3}
+    # Afterwards: no "already queued 3" and no "active" that sends nothing, but why not.
+    for command in (("launch", "marijuana_justice", "--yes"), ("resume", "marijuana_justice")):
+        refused = run(*command, env=env)
+        assert refused.exit_code == 2, command
+        assert refused.output.startswith("outreach: error: campaign marijuana_justice was "
+                                         "cancelled on ")
+        assert "a cancel cannot be undone" in refused.output and refused.output.count("\n") == 1
+    report = json.loads(run("report", "--json", env=env).output)
+    assert report["runs"] == {"marijuana_justice": "cancelled"}
+    assert report["states"]["queued"] == 0 and report["states"]["skipped"] == 3
+
+
+def test_cancel_asks_before_withdrawing_and_says_it_is_final(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip\na@example.com,19107\n")
+    run("intake", str(path), env=env)
+    run("launch", "marijuana_justice", "--yes", env=env)
+    controller, terminal = pty.openpty()  # the prompt is only offered at a terminal
+    os.write(controller, b"n\n")
+    declined = subprocess.run([sys.executable, "-m", "outreach.cli", "cancel",
+                               "marijuana_justice"], stdin=terminal, capture_output=True,
+                              text=True, env={**os.environ, **env}, timeout=60)
+    os.close(terminal)
+    os.close(controller)
+    assert declined.returncode == 1 and "cannot be undone" in declined.stdout
+    assert json.loads(run("report", "--json", env=env).output)["states"]["queued"] == 3
+    done = run("cancel", "marijuana_justice", "--yes", env=env)
+    assert done.output == ("marijuana_justice: cancelled; 3 queued messages withdrawn (this "
+                           "cannot be undone)\n")
 
 
 def test_suppress_commands_keep_evidence_and_normalize(tmp_path, store_url):
@@ -292,3 +336,85 @@ def test_suppress_commands_keep_evidence_and_normalize(tmp_path, store_url):
                                                "(phone not a phone number)"}]
     bad = run("suppress", "add", "hello", env=env)
     assert bad.exit_code == 2 and "neither an email address nor a phone number" in bad.output
+
+
+def test_sendgrid_without_public_url_refuses_plan_and_launch_and_holds_what_is_queued(
+        tmp_path, store_url):
+    """The tryout's step 48: nothing reaches "SendGrid" without a working unsubscribe link."""
+    from outreach.testing.providers import ProviderStandIn, RunningProviders
+
+    providers = RunningProviders(ProviderStandIn())
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "sendgrid",
+           "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
+           "OUTREACH_SENDGRID_BASE_URL": providers.url, "OUTREACH_PUBLIC_URL": ""}
+    try:
+        path = tmp_path / "signers.csv"
+        path.write_text("email,zip\na@example.com,19107\nb@example.com,30303\n")
+        run("intake", str(path), env=env)
+        refusal = ("outreach: error: OUTREACH_PUBLIC_URL is not set: every supporter email "
+                   "needs a working unsubscribe link (CAN-SPAM, RFC 8058); "
+                   "OUTREACH_EMAIL_TRANSPORT=sendgrid would deliver campaign "
+                   "marijuana_justice's email to real people\n")
+        for command in (("plan", "marijuana_justice"),
+                        ("launch", "marijuana_justice", "--yes", "--grace", "0")):
+            result = run(*command, env=env)
+            assert (result.exit_code, result.output) == (2, refusal), command
+        report = json.loads(run("report", "--json", env=env).output)
+        assert report["states"]["queued"] == 0  # launch queued nothing
+        # Queued another way (the scheduler's planning pass, a signing): the worker holds it.
+        launched = run("launch", "marijuana_justice", "--yes", "--grace", "0", env={
+            **env, "OUTREACH_EMAIL_TRANSPORT": "files", "OUTREACH_OUTBOX_DIR": str(tmp_path)})
+        assert launched.exit_code == 0, launched.output
+        worker = run("worker", "--once", env=env)
+        assert worker.exit_code == 0, worker.output
+        assert worker.output.startswith("held 2; ")
+        assert worker.output.endswith("; 1 held step: see `outreach report`\n")
+        assert providers.standin.emails == []
+        text = run("report", env=env).output
+        assert ("HELD marijuana_justice/welcome_email/email since " in text
+                and ": OUTREACH_PUBLIC_URL is not set: every supporter email needs a working "
+                "unsubscribe link" in text)
+        assert json.loads(run("report", "--json", env=env).output)["states"]["failed"] == 0
+        # Fixed (and the worker started again with the setting): resume sends them.
+        fixed = {**env, "OUTREACH_PUBLIC_URL": "https://mj.example"}
+        assert run("plan", "marijuana_justice", env=fixed).exit_code == 0
+        run("resume", "marijuana_justice", env=fixed)
+        run("worker", "--once", env=fixed)
+        sent = providers.standin.emails
+        assert len(sent) == 2 and "https://mj.example/u/" in json.dumps(sent)
+    finally:
+        providers.close()
+
+
+def test_worker_once_with_nothing_due_says_when_the_next_message_is(tmp_path, store_url):
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_OUTBOX_DIR": str(tmp_path / "out")}
+    assert run("worker", "--once", env=env).output == (
+        "nothing due; nothing else is waiting to be sent\n")
+    path = tmp_path / "signers.csv"
+    path.write_text("email,zip\na@example.com,19107\n")
+    run("intake", str(path), env=env)
+    run("launch", "marijuana_justice", "--yes", "--grace", "600", env=env)
+    text = run("worker", "--once", env=env).output
+    assert text.startswith("nothing due; the next message is due at ") and "(in 10 min)" in text
+    shown = json.loads(run("worker", "--once", "--json", env=env).output)
+    assert datetime.fromisoformat(shown["next_due"]) > datetime.now(UTC)
+
+
+def test_report_shows_texts_held_for_quiet_hours_with_their_release_time(tmp_path, store_url):
+    import time_machine
+
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_OUTBOX_DIR": str(tmp_path / "out")}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,phone,sms_opt_in,zip\na@example.com,+12155550123,yes,19107\n")
+    run("intake", str(path), env=env)
+    run("match", env=env)
+    # 02:00 in Philadelphia: the welcome text waits for 8:00 Eastern, 13:00 UTC.
+    with time_machine.travel(datetime(2026, 12, 2, 7, tzinfo=UTC), tick=False):
+        run("launch", "marijuana_justice", "--yes", "--grace", "0", env=env)
+        run("worker", "--once", env=env)
+        text = run("report", env=env).output
+    line = next(t for t in text.splitlines() if "marijuana_justice" in t and "welcome_sms" in t)
+    assert "queued 1" in line
+    waiting = text.splitlines()[text.splitlines().index(line) + 1]
+    assert waiting.startswith("      waiting 1: ") and waiting.endswith(
+        "; released at 2026-12-02 13:00 UTC")

@@ -9,11 +9,21 @@ import pytest
 
 from outreach.intake import intake
 from outreach.match import match
-from outreach.render import Renderer, RenderError, Sender, first_name, format_phone, plural
+from outreach.render import (
+    NO_POSTAL_ADDRESS,
+    Renderer,
+    RenderError,
+    Sender,
+    TemplateFailure,
+    first_name,
+    format_phone,
+    plural,
+)
 from outreach.store import outbox as box
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+                "https://mj.example")
 
 
 @pytest.fixture
@@ -112,8 +122,64 @@ def test_every_email_carries_one_click_unsubscribe(rendered, store):
         token = tokens[int(person)]
         assert token and len(token) >= 22  # 128 random bits
         assert email.headers["List-Unsubscribe"] == (
-            f"<(set OUTREACH_PUBLIC_URL)/u/{token}>, "
+            f"<https://mj.example/u/{token}>, "
             f"<mailto:team@mj.example?subject=unsubscribe-{token}>")
         assert email.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        assert f"/u/{token}" in email.text
+        assert f"https://mj.example/u/{token}" in email.text
+        assert email.placeholders == () and "X-Outreach-Placeholder" not in email.headers
     assert len(set(tokens.values())) == 3
+
+
+def _one_email(tmp_path, store, roster, sender, template="welcome", templates=TEMPLATES):
+    path = tmp_path / "one.csv"
+    path.write_text("first_name,email,zip\nJo,jo.smith@example.org,19107\n")
+    intake(path, store)
+    now = datetime.now(UTC)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "w", "email", "signer", "1", template,
+                                                {}, now)], now)
+    rows = box.claim(store, "t", 5, timedelta(minutes=5), now)
+    return Renderer(store, roster, templates, sender).render_batch(rows)[rows[0].id]
+
+
+def test_without_public_url_or_postal_address_the_email_says_it_holds_placeholders(
+        tmp_path, store, roster):
+    """The files transport may show it (the demo); the worker holds it before any real one."""
+    bare = Sender("Campaign <team@mj.example>", "+1", "MJ Campaign", "")
+    email = _one_email(tmp_path, store, roster, bare)
+    assert email.headers["List-Unsubscribe"].startswith("<http://localhost:8000/u/")
+    assert "(set OUTREACH" not in email.text and "http://localhost:8000/u/" in email.text
+    assert NO_POSTAL_ADDRESS in email.text
+    assert [p.split(":")[0] for p in email.placeholders] == ["OUTREACH_PUBLIC_URL is not set",
+                                                             "no postal address"]
+    assert email.headers["X-Outreach-Placeholder"].startswith("not for real recipients: "
+                                                             "OUTREACH_PUBLIC_URL is not set")
+
+
+def test_a_public_url_that_is_not_absolute_http_counts_as_missing():
+    assert Sender("a <a@b.example>", "+1", "O", "PO Box 1", "mj.example").missing_settings() \
+        == ["OUTREACH_PUBLIC_URL='mj.example' is not an absolute http(s) URL: every supporter "
+            "email needs a working unsubscribe link (CAN-SPAM, RFC 8058)"]
+    assert Sender("a <a@b.example>", "+1", "O", "PO Box 1",
+                  "https://mj.example").missing_settings() == []
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("Dear {{ signer.first_name }},\n{{ 100 / (signer.first_name|length - 2) }}",
+     "template email/bomb.txt line 2: ZeroDivisionError: division by zero"),
+    ("{% for i in range(10**9) %}{% endfor %}",
+     "template email/bomb.txt line 1: OverflowError: Range too big. The sandbox blocks ranges "
+     "larger than MAX_RANGE (100000)."),
+    ("Hi {{ {}[signer.email] }}",  # an error text that would carry the address: masked
+     "template email/bomb.txt line 1: 'dict object' has no attribute '***@example.org'"),
+    ("{% if %}", "template email/bomb.txt line 1: Expected an expression, got 'end of "
+                 "statement block'"),
+])
+def test_anything_a_template_raises_is_a_template_failure_naming_file_and_line(
+        tmp_path, store, roster, body, expected):
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "bomb.subject.txt").write_text("Hello")
+    (tmp_path / "email" / "bomb.txt").write_text(body)
+    failure = _one_email(tmp_path, store, roster, SENDER, "bomb", tmp_path)
+    assert isinstance(failure, TemplateFailure)
+    assert str(failure) == expected and failure.recipient == "j***@example.org"

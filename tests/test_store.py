@@ -28,3 +28,27 @@ def test_upgrade_twice_is_a_no_op(store_url):
     head = db.head_revision(engine)
     assert db.upgrade(engine) == (None, head)
     assert db.upgrade(engine) == (head, head)
+
+
+def test_picked_counties_stored_as_exact_become_chosen(store_url):
+    """Migration 0012: a county the signer picked was stored as `exact` before."""
+    from alembic import command
+    from sqlalchemy import text
+
+    engine = db.make_engine(store_url)
+    command.upgrade(db.alembic_config(engine), "0010")
+    with engine.begin() as connection:
+        for signer_id, chosen in ((1, "13135"), (2, None)):
+            connection.execute(text(
+                "INSERT INTO signers (id, email_opt_in, sms_opt_in, signed_at, created_at, "
+                "updated_at) VALUES (:id, true, false, :t, :t, :t)"),
+                {"id": signer_id, "t": "2026-12-01 00:00:00+00:00"})
+            connection.execute(text(
+                "INSERT INTO signer_matches (signer_id, confidence, matched_at, chosen_county) "
+                "VALUES (:id, 'exact', :t, :chosen)"),
+                {"id": signer_id, "t": "2026-12-01 00:00:00+00:00", "chosen": chosen})
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT signer_id, confidence FROM signer_matches "
+                                       "ORDER BY signer_id")).all()
+    assert [tuple(r) for r in rows] == [(1, "chosen"), (2, "exact")]  # geocoded stays exact

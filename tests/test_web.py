@@ -4,6 +4,7 @@ through FastAPI's test client (the browser tests drive the same pages in Chromiu
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -55,6 +56,15 @@ def test_the_petition_page_has_the_demands_and_unticked_consent_boxes(client):
     assert "Reply STOP to cancel" in page and 'name="website"' in page
     for name in ("first_name", "email", "phone", "street", "zip"):
         assert f'<label for="{name}"' in page  # every field has its label
+
+
+def test_every_page_footer_shows_the_campaigns_own_postal_address(client, store):
+    """The tryout: a developer placeholder in the footer although the campaign sets one."""
+    campaign = "Marijuana Justice Campaign, PO Box 0000, Washington, DC 20001"
+    for path in ("/", "/thanks/received", "/admin/login", "/u/no-such-token"):
+        footer = client.get(path, headers=HTML).text.rsplit("<footer", 1)[1]
+        assert campaign in footer, path
+        assert "OUTREACH_MAILING_ADDRESS" not in footer and "PO Box 1," not in footer
 
 
 def test_signing_names_the_philadelphia_da_and_queues_the_welcome(client, store):
@@ -126,10 +136,11 @@ def test_an_ambiguous_zip_asks_for_the_county(client, store, geo, by_zip):
     with store.connect() as connection:
         match = connection.execute(select(signer_matches)).one()
     assert match.county_fips == county and match.felony_office_id
+    assert match.confidence == "chosen"  # their word, not a geocoded street address
     rematch(store, geo, rematch_all=True, by_zip=by_zip)  # a roster change: everyone again
     with store.connect() as connection:
         again = connection.execute(select(signer_matches)).one()
-    assert (again.county_fips, again.confidence) == (county, "exact")  # the choice holds
+    assert (again.county_fips, again.confidence) == (county, "chosen")  # the choice holds
     stranger = TestClient(client.app, base_url=PUBLIC)  # only the signer's browser may
     refused = stranger.post(f"/thanks/{code}/county",
                             data={"county": county, "csrf": csrf_of(stranger)}, headers=HTML)
@@ -212,3 +223,11 @@ def test_login_dashboard_preview_launch_and_progress(client, store):
     assert client.post("/admin/campaigns/marijuana_justice/pause",
                        data={"csrf": token}, follow_redirects=False).status_code == 303
     assert client.get("/admin/campaigns/marijuana_justice/progress").json()["run"] == "paused"
+    box.set_run_state(store, "marijuana_justice", "cancelled", datetime.now(UTC))
+    for action, data in (("launch", {"confirm": "marijuana_justice", "grace_minutes": "0"}),
+                         ("resume", {})):
+        refused = client.post(f"/admin/campaigns/marijuana_justice/{action}",
+                              data={**data, "csrf": token}, headers=HTML)
+        assert refused.status_code == 409 and "was cancelled on" in refused.text, action
+    assert client.get("/admin/campaigns/marijuana_justice/progress").json()["run"] == \
+        "cancelled"

@@ -24,7 +24,8 @@ from outreach.transports.twilio import TwilioTransport
 from outreach.worker import Decision, Worker, WorkerOptions
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+                "https://mj.example")
 
 
 @pytest.fixture
@@ -272,7 +273,9 @@ def test_sigterm_lets_the_worker_process_finish_in_flight_and_exit_0(
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env.update({"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "sendgrid",
                 "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
-                "OUTREACH_SENDGRID_BASE_URL": providers.url})
+                "OUTREACH_SENDGRID_BASE_URL": providers.url,
+                "OUTREACH_PUBLIC_URL": "https://mj.example",
+                "OUTREACH_MAILING_ADDRESS": "1 Main St, X"})
     worker = subprocess.Popen([sys.executable, "-m", "outreach.cli", "worker", "--concurrency",
                                "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
@@ -306,7 +309,9 @@ def test_two_worker_processes_never_send_a_row_twice(
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env.update({"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "sendgrid",
                 "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
-                "OUTREACH_SENDGRID_BASE_URL": providers.url})
+                "OUTREACH_SENDGRID_BASE_URL": providers.url,
+                "OUTREACH_PUBLIC_URL": "https://mj.example",
+                "OUTREACH_MAILING_ADDRESS": "1 Main St, X"})
     command = [sys.executable, "-m", "outreach.cli", "worker", "--once", "--concurrency", "8",
                "--json"]
     workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
@@ -396,3 +401,124 @@ def test_one_rows_reconcile_error_does_not_stop_maintain(
                for r in caplog.records)
     assert all("+1215555" not in r.getMessage() for r in caplog.records)
     assert worker.maintain() == {"reconciled_retry": 1}  # the next pass settles it
+
+
+def _holds(store) -> list[tuple[str, str, str, str]]:
+    with store.connect() as connection:
+        return [(h["campaign"], h["step"], h["channel"], h["reason"])
+                for h in box.outbox_report(connection)["holds"]]
+
+
+def test_a_raising_template_holds_its_step_while_another_campaign_sends(
+        add_signers, tmp_path, store, roster, providers):
+    """DESIGN invariant 11 (the audit's F3): a ZeroDivisionError in an organizer's edit fails
+    its row with the reason and holds its step; the same worker delivers the other
+    campaign's mail; after the fix a resume sends the held step, the failed row included."""
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    (templates / "email" / "bomb.subject.txt").write_text("Share")
+    bomb = templates / "email" / "bomb.txt"
+    bomb.write_text("Dear {{ signer.first_name }},\n"
+                    "{{ 100 / (signer.first_name|length - signer.first_name|length) }}\n")
+    add_signers(tmp_path, store, 3)
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("tplbomb", "share", "email", "signer", str(i),
+                                                "bomb", {}, now) for i in (1, 2, 3)], now)
+    plan(store, 3)  # campaign mj, step welcome
+    transport = SendGridTransport(providers.standin.sendgrid_key, providers.url, timeout=2)
+    worker = Worker(store, {"email": transport}, Renderer(store, roster, templates, SENDER),
+                    options=WorkerOptions(concurrency=4))
+    stats = worker.run(once=True)  # does not raise
+    assert (stats["sent"], stats["failed"], stats["held"]) == (3, 1, 2)
+    delivered = {e["outreach_id"] for e in providers.standin.emails}
+    with store.connect() as connection:
+        rows = {(r.campaign, r.recipient_id): (r.id, r.state, r.last_error) for r in
+                connection.execute(select(outbox))}
+    assert delivered == {str(rows[("mj", str(i))][0]) for i in (1, 2, 3)}
+    bombs = sorted(rows[("tplbomb", str(i))][1:] for i in (1, 2, 3))
+    failure = ("render: template email/bomb.txt line 2: ZeroDivisionError: division by zero")
+    assert bombs == [("failed", failure), ("queued", None), ("queued", None)]
+    [(campaign, step, channel, reason)] = _holds(store)
+    assert (campaign, step, channel) == ("tplbomb", "share", "email")
+    assert reason.startswith("template email/bomb.txt line 2: ZeroDivisionError")
+    worker.run(once=True)  # held: the queued rows wait, nothing more fails
+    assert len(providers.standin.emails) == 3 and worker.stats["failed"] == 1
+
+    bomb.write_text("Dear {{ signer.first_name }}, share the petition.\n")  # the fix
+    box.set_run_state(store, "tplbomb", "active", datetime.now(UTC))  # `outreach resume`
+    assert _holds(store) == []
+    worker.run(once=True)
+    assert len(providers.standin.emails) == 6  # the failed row too: it had never left
+    with store.connect() as connection:
+        assert box.state_counts(connection)["sent"] == 6
+
+
+def test_a_missing_public_url_holds_supporter_email_before_a_real_transport(
+        add_signers, tmp_path, store, roster, providers):
+    """CAN-SPAM and RFC 8058: no working unsubscribe link, no send; held, not failed."""
+    add_signers(tmp_path, store, 2)
+    plan(store, 2)
+    plan(store, 2, channel="sms")
+    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    transports = {"email": SendGridTransport(providers.standin.sendgrid_key, providers.url,
+                                             timeout=2),
+                  "sms": TwilioTransport(providers.standin.twilio_sid,
+                                         providers.standin.twilio_token,
+                                         from_number="+12155550199", base_url=providers.url,
+                                         timeout=2)}
+    worker = Worker(store, transports, Renderer(store, roster, TEMPLATES, bare),
+                    options=WorkerOptions(concurrency=4))
+    stats = worker.run(once=True)
+    assert providers.standin.emails == [] and len(providers.standin.sms) == 2  # texts go on
+    assert (stats["sent"], stats["held"], stats["failed"]) == (2, 2, 0)
+    [(campaign, step, channel, reason)] = _holds(store)
+    assert (campaign, step, channel) == ("mj", "welcome", "email")
+    assert reason.startswith("OUTREACH_PUBLIC_URL is not set: every supporter email needs a "
+                             "working unsubscribe link")
+    emails = {r.state for r in states_of(store, "email")}
+    assert emails == {"queued"}
+
+
+def test_the_files_transport_writes_the_placeholder_and_says_so(
+        add_signers, tmp_path, store, roster):
+    add_signers(tmp_path, store, 1)
+    plan(store, 1)
+    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    worker = Worker(store, {"email": FilesTransport(tmp_path / "out", "email")},
+                    Renderer(store, roster, TEMPLATES, bare))
+    assert worker.run(once=True)["sent"] == 1
+    from email import message_from_string, policy
+
+    eml = next((tmp_path / "out" / "email").glob("*.eml")).read_text()
+    parsed = message_from_string(eml, policy=policy.default)
+    assert parsed["List-Unsubscribe"].startswith("<http://localhost:8000/u/")
+    assert parsed["X-Outreach-Placeholder"].startswith(
+        "not for real recipients: OUTREACH_PUBLIC_URL is not set")
+    assert "(set OUTREACH_PUBLIC_URL)" not in eml
+
+
+def states_of(store, channel: str):  # type: ignore[no-untyped-def]
+    with store.connect() as connection:
+        return list(connection.execute(select(outbox).where(outbox.c.channel == channel)))
+
+
+def test_a_deferral_keeps_its_reason_for_the_report(add_signers, tmp_path, store, roster):
+    add_signers(tmp_path, store, 2)
+    plan(store, 2, channel="sms")
+    release = datetime(2031, 5, 6, 12, tzinfo=UTC)
+
+    def gate(row, message, now):
+        return Decision("defer", until=release, reason="quiet hours in the recipient's "
+                                                       "time zone")
+
+    worker = make_worker(store, roster, {"sms": FilesTransport(tmp_path, "sms")})
+    worker.gate = gate
+    worker.run(once=True)
+    with store.connect() as connection:
+        [group] = box.outbox_report(connection)["by_campaign"]
+        assert box.next_due(connection) == release
+    assert group["waiting_by_reason"] == {"quiet hours in the recipient's time zone": {
+        "count": 2, "first_release": release.isoformat(), "last_release": release.isoformat()}}

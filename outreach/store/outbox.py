@@ -120,6 +120,28 @@ def enqueue(connection: Connection, messages: Iterable[NewMessage], now: datetim
     return len(connection.execute(statement.returning(outbox.c.id), rows).all())
 
 
+def _sendable() -> tuple:
+    """Rows a worker may take once due: waiting, of an active campaign, of no held step."""
+    halted = select(campaign_runs.c.campaign).where(campaign_runs.c.state != "active")
+    held = select(send_holds.c.id).where(
+        send_holds.c.campaign == outbox.c.campaign, send_holds.c.step == outbox.c.step,
+        send_holds.c.channel == outbox.c.channel, send_holds.c.lifted_at.is_(None))
+    return outbox.c.state.in_(CLAIMABLE), outbox.c.campaign.not_in(halted), ~held.exists()
+
+
+def next_due(connection: Connection) -> datetime | None:
+    """When the next message a worker would take is due (None: nothing is waiting)."""
+    when = connection.execute(select(func.min(outbox.c.not_before))
+                              .where(*_sendable())).scalar_one()
+    return as_utc(when) if when is not None else None
+
+
+def held_steps(connection: Connection) -> int:
+    """How many campaign steps are held now (an alarm, a broken template, a missing setting)."""
+    return connection.execute(select(func.count()).select_from(send_holds)
+                              .where(send_holds.c.lifted_at.is_(None))).scalar_one()
+
+
 def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
           now: datetime) -> list[OutboxRow]:
     """Take up to `limit` due rows for this worker, in one short transaction.
@@ -127,13 +149,8 @@ def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
     PostgreSQL: FOR UPDATE SKIP LOCKED, so workers on several hosts never take the same row and
     never wait for each other. SQLite: the transaction is BEGIN IMMEDIATE (one writer).
     """
-    halted = select(campaign_runs.c.campaign).where(campaign_runs.c.state != "active")
-    held = select(send_holds.c.id).where(
-        send_holds.c.campaign == outbox.c.campaign, send_holds.c.step == outbox.c.step,
-        send_holds.c.channel == outbox.c.channel, send_holds.c.lifted_at.is_(None))
     due = (select(outbox.c.id)
-           .where(outbox.c.state.in_(CLAIMABLE), outbox.c.not_before <= now,
-                  outbox.c.campaign.not_in(halted), ~held.exists())
+           .where(*_sendable(), outbox.c.not_before <= now)
            .order_by(outbox.c.not_before, outbox.c.id).limit(limit))
     if engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
@@ -259,11 +276,14 @@ def skip(engine: Engine, row_id: int, worker: str, reason: str, now: datetime) -
                      last_error=reason, updated_at=now, lease_until=None)
 
 
-def defer(engine: Engine, row_id: int, worker: str, until: datetime, now: datetime) -> bool:
-    """The gate said later (quiet hours...): back in the queue, due at `until`."""
+def defer(engine: Engine, row_id: int, worker: str, until: datetime, now: datetime,
+          reason: str | None = None) -> bool:
+    """The gate said later (quiet hours...): back in the queue, due at `until`; the reason
+    is kept for `outreach report` ("waiting for quiet hours until ...")."""
     with engine.begin() as connection:
         return _move(connection, row_id, ("claimed",), worker, state="queued", not_before=until,
-                     claimed_by=None, lease_until=None, updated_at=now)
+                     claimed_by=None, lease_until=None, updated_at=now,
+                     last_error=reason or None)
 
 
 def release(engine: Engine, worker: str, now: datetime) -> int:
@@ -401,6 +421,18 @@ def outbox_report(connection: Connection) -> dict[str, object]:
                          outbox.c.last_error))
     for campaign, step, channel, reason, count in connection.execute(reasons):
         skipped.setdefault((campaign, step, channel), {})[reason or "no reason"] = count
+    waiting: dict[tuple[str, str, str], dict[str, dict[str, object]]] = {}
+    deferred = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
+                       func.count(), func.min(outbox.c.not_before), func.max(outbox.c.not_before))
+                .where(outbox.c.state == "queued", outbox.c.last_error.is_not(None))
+                .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel,
+                          outbox.c.last_error))
+    for campaign, step, channel, reason, count, first, last in connection.execute(deferred):
+        # Queued rows with a reason are the gate's deferrals (quiet hours, office hours, the
+        # daily text limit): each waits until its own release time.
+        waiting.setdefault((campaign, step, channel), {})[reason] = {
+            "count": count, "first_release": as_utc(first).isoformat(),
+            "last_release": as_utc(last).isoformat()}
     opt_outs = dict(connection.execute(select(suppressions.c.source, func.count())
                                        .where(suppressions.c.removed_at.is_(None))
                                        .group_by(suppressions.c.source)).all())
@@ -413,7 +445,8 @@ def outbox_report(connection: Connection) -> dict[str, object]:
     return {
         "states": state_counts(connection),
         "by_campaign": [{"campaign": c, "step": st, "channel": ch, "states": s,
-                         "skipped_by_reason": skipped.get((c, st, ch), {})}
+                         "skipped_by_reason": skipped.get((c, st, ch), {}),
+                         "waiting_by_reason": waiting.get((c, st, ch), {})}
                         for (c, st, ch), s in sorted(groups.items())],
         "runs": run_states(connection),
         "opt_outs_by_source": opt_outs,
@@ -433,10 +466,30 @@ def outbox_report(connection: Connection) -> dict[str, object]:
 RUN_STATES = ("active", "paused", "cancelled")
 # What organizers say (CLI commands, dashboard buttons) -> the run state it sets.
 RUN_ACTIONS = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
+# How a row that a broken template failed begins its last_error (the worker writes it): such a
+# row never reached a provider, so lifting its step's hold queues it again.
+TEMPLATE_FAILED = "render: template "
+
+
+class RunStateError(ValueError):
+    """A run-state change that cannot be made: a cancelled campaign stays cancelled."""
+
+
+def ensure_not_cancelled(connection: Connection, campaign: str) -> None:
+    """Refuse to launch, pause or resume a cancelled campaign: its queued messages were
+    withdrawn (skipped) and their keys are taken, so "active" would send nothing."""
+    run = connection.execute(select(campaign_runs.c.state, campaign_runs.c.updated_at)
+                             .where(campaign_runs.c.campaign == campaign)).first()
+    if run is not None and run.state == "cancelled":
+        raise RunStateError(
+            f"campaign {campaign} was cancelled on {as_utc(run.updated_at):%Y-%m-%d %H:%M} UTC; "
+            "a cancel cannot be undone and its withdrawn messages are not sent again (copy "
+            "the campaign file under a new name to reach its audience again)")
 
 
 def set_run_state(engine: Engine, campaign: str, state: str, now: datetime) -> int:
     """Switch a campaign: paused rows wait, cancelled ones are withdrawn (skipped), never lost.
+    A resume lifts the campaign's holds and queues again the rows a broken template failed.
     Returns how many queued rows a cancel withdrew."""
     if state not in RUN_STATES:
         raise ValueError(f"not a campaign state: {state}")
@@ -445,12 +498,22 @@ def set_run_state(engine: Engine, campaign: str, state: str, now: datetime) -> i
     upsert = upsert.on_conflict_do_update(index_elements=["campaign"],
                                           set_={"state": state, "updated_at": now})
     with engine.begin() as connection:
+        if state != "cancelled":
+            ensure_not_cancelled(connection, campaign)
         connection.execute(upsert)
         if state == "active":  # an organizer's resume also lifts automatic holds
-            connection.execute(update(send_holds)
-                               .where(send_holds.c.campaign == campaign,
-                                      send_holds.c.lifted_at.is_(None))
-                               .values(lifted_at=now))
+            lifted = connection.execute(update(send_holds)
+                                        .where(send_holds.c.campaign == campaign,
+                                               send_holds.c.lifted_at.is_(None))
+                                        .values(lifted_at=now)
+                                        .returning(send_holds.c.step, send_holds.c.channel))
+            for step, channel in lifted.all():
+                connection.execute(
+                    update(outbox).where(outbox.c.campaign == campaign, outbox.c.step == step,
+                                         outbox.c.channel == channel, outbox.c.state == "failed",
+                                         outbox.c.last_error.startswith(TEMPLATE_FAILED))
+                    .values(state="queued", last_error=None, claimed_by=None, not_before=now,
+                            updated_at=now))
         if state != "cancelled":
             return 0
         return connection.execute(

@@ -64,7 +64,8 @@ signer_matches = Table(
     Column("misdemeanor_office_id", String(80)),
     Column("office_ids", Text),  # ';'-separated: every office certain for the address
     Column("candidate_counties", Text),  # ';'-separated when confidence is ambiguous
-    Column("confidence", String(10), nullable=False),  # exact | zip | city | ambiguous | none
+    # exact | chosen (picked by the signer) | zip | city | ambiguous | none
+    Column("confidence", String(10), nullable=False),
     Column("matched_at", DateTime(timezone=True), nullable=False),
     # The county the signer picked where the ZIP spans several: rematches keep it; a changed
     # address deletes the row, and with it the choice.

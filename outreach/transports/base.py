@@ -25,6 +25,10 @@ class Message:
     html: str | None = None
     reply_to: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe
+    # Compliance settings this message stands in placeholders for (why, one per setting):
+    # fine in the files transport's folder, held by the worker before any transport that
+    # reaches people (DESIGN invariant 8).
+    placeholders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Transport(Protocol):
     name: str
     channel: str
     can_reconcile: bool  # True: find_sent's None means "surely not sent"
+    reaches_people: bool  # False only for the files transport (a local folder)
 
     def send(self, message: Message) -> SendResult:
         """Make exactly one attempt."""

@@ -59,6 +59,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 class FilesTransport:
     name = "files"
+    reaches_people = False  # a local folder: placeholder links are allowed (the demo)
     can_reconcile = True  # the folder says what was written
 
     def __init__(self, folder: Path, channel: str):

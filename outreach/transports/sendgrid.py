@@ -42,6 +42,7 @@ def _error_text(error: HTTPError) -> str:
 
 class SendGridTransport:
     name = "sendgrid"
+    reaches_people = True
     channel = "email"
     can_reconcile = False
 

@@ -21,6 +21,7 @@ from outreach.transports.files import build_email
 
 class SmtpTransport:
     name = "smtp"
+    reaches_people = True
     channel = "email"
     can_reconcile = False
 

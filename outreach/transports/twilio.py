@@ -65,6 +65,7 @@ class _BaseUrlHttpClient(TwilioHttpClient):
 
 class TwilioTransport:
     name = "twilio"
+    reaches_people = True
     channel = "sms"
     can_reconcile = True  # the Messages list says what Twilio accepted
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Date, Engine, cast, func, select
 
 from outreach.campaigns import Campaign, CampaignError, campaign_names, find_campaign
+from outreach.config import ConfigError
 from outreach.planner import launch, plan_campaign
 from outreach.preview import PlanError, Prices, preview
 from outreach.privacy import mask
@@ -34,6 +35,7 @@ from outreach.web.security import (
     password_matches,
     start_admin_session,
 )
+from outreach.wiring import check_compliance_settings
 
 log = logging.getLogger("outreach.web")
 LOGIN_RATE = "10/minute"
@@ -188,6 +190,12 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
     if confirm != name:
         raise HTTPException(400, f"Type the campaign's name ({name}) to confirm the launch.")
     now = state.clock()
+    try:
+        check_compliance_settings(state.settings, campaign)  # as `outreach launch` refuses
+        with state.engine.connect() as connection:
+            box.ensure_not_cancelled(connection, name)
+    except (ConfigError, box.RunStateError) as error:
+        raise HTTPException(409, str(error)) from None
     plans = plan_campaign(state.engine, campaign, now, timedelta(minutes=max(0, grace_minutes)),
                           roster=state.geo.roster)
     launched = launch(state.engine, plans, now)
@@ -204,7 +212,10 @@ def switch_campaign(request: Request, name: str, action: str,
     state = state_of(request)
     check_csrf(request, csrf)
     _campaign_or_404(state, name)
-    box.set_run_state(state.engine, name, box.RUN_ACTIONS[action], state.clock())
+    try:
+        box.set_run_state(state.engine, name, box.RUN_ACTIONS[action], state.clock())
+    except box.RunStateError as error:
+        raise HTTPException(409, str(error)) from None
     return RedirectResponse(f"/admin/campaigns/{name}", status_code=303)
 
 

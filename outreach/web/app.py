@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine, text
 from starlette.middleware.sessions import SessionMiddleware
 
-from outreach.campaigns import Campaign, find_campaign
+from outreach.campaigns import Campaign, CampaignError, find_campaign
 from outreach.config import Settings
 from outreach.geo import Geo
 from outreach.metrics import exposition
@@ -80,6 +80,17 @@ class AppState:
         """The petition's campaign, read fresh (organizers edit the file)."""
         return find_campaign(self.settings.jobs_dir, self.settings.petition_campaign)
 
+    def identity(self) -> dict[str, str]:
+        """Who the pages say they come from: the petition campaign's own sender (its name and
+        CAN-SPAM postal address, as in its emails), else the deployment's settings."""
+        try:
+            sender = self.campaign().sender
+        except CampaignError:
+            return {"organization": self.settings.organization,
+                    "mailing_address": self.settings.mailing_address}
+        return {"organization": sender.organization,
+                "mailing_address": sender.mailing_address or self.settings.mailing_address}
+
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                clock: Callable[[], datetime] = utcnow) -> FastAPI:
@@ -118,7 +129,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             return JSONResponse({"detail": error.detail}, status_code=error.status_code,
                                 headers=error.headers)
         return templates.TemplateResponse(request, "error.html",
-                                          {"status": error.status_code,
+                                          {**state_of(request).identity(),
+                                           "status": error.status_code,
                                            "message": error.detail},
                                           status_code=error.status_code, headers=error.headers)
 
@@ -149,5 +161,6 @@ def state_of(request: Request) -> AppState:
 
 def page(request: Request, name: str, context: dict[str, Any],
          status_code: int = 200) -> HTMLResponse:
-    return state_of(request).templates.TemplateResponse(request, name, context,
-                                                        status_code=status_code)
+    state = state_of(request)
+    return state.templates.TemplateResponse(request, name, {**state.identity(), **context},
+                                            status_code=status_code)

@@ -1,16 +1,16 @@
 """Server-side organizer sessions, so that logout, a password change and a maximum age end
 them (security audit F11).
 
-Revision ID: 0015
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
