@@ -31,6 +31,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting; describe a new one in outreach/settings_doc.py (the README's table is
+    generated from it, and tests/test_settings_doc.py fails until it is there)."""
+
     data_dir: Path
     roster_path: Path
     geocoder: str
