@@ -198,7 +198,7 @@ def test_roster_gaps_rank_offices_by_signers_affected(tmp_path, counties):
                for i, m in enumerate(m for p in plans for m in p.messages
                                      if m.not_before > datetime.now(UTC))]
     rendered = renderer.render_batch(waiting).values()
-    assert {row.step for row in waiting} >= {"call_your_da", "ask_friends"}
+    assert {row.step for row in waiting} >= {"call_your_da", "call_your_da_sms", "share"}
     assert all(not isinstance(m, Exception) for m in rendered)
     texts += [m.text for m in rendered]
     engine.dispose()
