@@ -57,7 +57,6 @@ class Signing:
     code: str | None = None
     own: bool = False
     sms_confirmation: bool = False  # a confirmation text was asked for the stored number
-    steps_queued: bool = False
 
 
 def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
@@ -97,7 +96,7 @@ def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
         if confirm:
             request_sms_confirmation(connection, signer_id, sms_phone, source, now)
     return Signing(result.outcome, signer_id, code=stored.referral_code, own=bool(own),
-                   sms_confirmation=confirm, steps_queued=queued)
+                   sms_confirmation=confirm)
 
 
 def _queue(unit: Engine, campaign: Callable[[], Campaign], roster: Roster,
