@@ -32,7 +32,8 @@ from operator import itemgetter
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from outreach import import_formats as formats
 from outreach import signer_fields as fields
@@ -418,9 +419,12 @@ def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[f
 class _Merger:
     """Dedupe against the store and within the file; newest row wins for the fields it has.
 
-    Untrusted rows (the public form: anyone may type anyone's email) only fill a stored
-    signer's empty fields, as an older row would, and never touch its consent (DESIGN
-    invariant 10): changing a stored contact or consent needs the owner's confirmation.
+    Untrusted rows (the public form: anyone may type anyone's email) change nothing of a
+    stored signer they match (DESIGN invariant 10): not a contact (a stranger who knows a
+    phone-only signer's number would attach their own email, and receive that signer's mail,
+    unsubscribe link and offices' replies), not an address (it moves the signer to another
+    prosecutor, and letters go out in the signer's name), not a name or consent. The caller
+    keeps such a row as evidence (store.record_submission).
     """
 
     def __init__(self, by_email: dict[str, int], by_phone: dict[str, int],
@@ -462,6 +466,8 @@ class _Merger:
                     del row["line"]
                 pending.append(functools.reduce(_merge_rows, group))
                 continue
+            if not self.trusted:
+                continue  # evidence only, see the class docstring
             for row in group:  # oldest first, so the newest has the last word
                 line = row.pop("line")
                 for key, table, fields_ in ((row["email_key"], self.by_email,
@@ -483,9 +489,7 @@ class _Merger:
 
     def _merge_stored(self, stored: Identity, target: int, row: dict, now: datetime) -> dict:
         signed_at = row["signed_at"].to_pydatetime()
-        newer = self.trusted and signed_at >= stored.signed_at
-        if not self.trusted:
-            row["email_opt_in"] = row["sms_opt_in"] = None  # the stored consent stands
+        newer = signed_at >= stored.signed_at
         for key, table, name in ((row["email_key"], self.by_email, "email_key"),
                                  (row["phone"], self.by_phone, "phone")):
             current = getattr(stored, name)
@@ -504,6 +508,20 @@ class _Merger:
         merge["new_ref"] = row.get("ref")
         merge.update(target_id=target, now=now, new_signed_at=signed_at, _newer=newer)
         return merge
+
+    def reload(self, connection: Connection, email_keys: list[str], phones: list[str]) -> None:
+        """Read these emails' and phones' owners again, as stored now (after a concurrent
+        writer stored one of them: see _store_rows)."""
+        for key in email_keys:
+            self.by_email.pop(key, None)
+        for key in phones:
+            self.by_phone.pop(key, None)
+        step = 1000  # a file's chunk holds 50,000: more bound parameters than SQLite takes
+        for start in range(0, max(len(email_keys), len(phones)), step):
+            by_email, by_phone = store.load_keys(connection, email_keys[start:start + step],
+                                                 phones[start:start + step])
+            self.by_email.update(by_email)
+            self.by_phone.update(by_phone)
 
     def remember(self, new: pd.DataFrame, ids: list[int]) -> None:
         emails, phones = new["email_key"].notna().to_numpy(), new["phone"].notna().to_numpy()
@@ -596,25 +614,39 @@ def _store_rows(engine: Engine, merger: _Merger, rows: pd.DataFrame, started: da
                                                 suppress["email_suppress"], strict=True)
                          if key}.items())
     rows = rows.drop(columns=list(STATUS_COLUMNS))
-    new, newer, older, merge_warnings = merger.split(rows, started, fetch)
-    new = _with_defaults(new, started)
-    codes = [c for c in new["ref"].dropna()] + [m["new_ref"] for m in newer + older
-                                                if m.get("new_ref")]
-    with engine.connect() as connection:
-        referrers = store.signer_ids_by_referral_code(connection, codes)
-    new = new.assign(referred_by=new["ref"].map(referrers)).drop(columns=["ref"])
-    for merge in newer + older:
-        merge["new_referred_by"] = referrers.get(merge.pop("new_ref", None) or "")
-    with engine.begin() as connection:
-        # Merges first: one may free an email or phone that a new signer now takes.
-        store.merge_signers(connection, newer, older)
-        ids = store.insert_signers(connection, new)
-        # A platform's status is its state as of the export, not as of the row's date: an
-        # opt-out in it applies even where an older row loses the merge (never lost).
-        store.withdraw_consent(connection, "email_opt_in", emails_off, started)
-        store.withdraw_consent(connection, "sms_opt_in", phones_off, started)
-        box.suppress_many(connection, "email", suppressions, export.suppression_source,
-                          started)
+    for attempt in (1, 2):
+        new, newer, older, merge_warnings = merger.split(rows, started, fetch)
+        new = _with_defaults(new, started)
+        codes = [c for c in new["ref"].dropna()] + [m["new_ref"] for m in newer + older
+                                                    if m.get("new_ref")]
+        with engine.connect() as connection:
+            referrers = store.signer_ids_by_referral_code(connection, codes)
+        new = new.assign(referred_by=new["ref"].map(referrers)).drop(columns=["ref"])
+        for merge in newer + older:
+            merge["new_referred_by"] = referrers.get(merge.pop("new_ref", None) or "")
+        try:
+            # A savepoint: a conflict below leaves the caller's transaction usable (the
+            # petition form stores a signing in one, outreach.signing).
+            with engine.begin() as connection, connection.begin_nested():
+                # Merges first: one may free an email or phone that a new signer now takes.
+                store.merge_signers(connection, newer, older)
+                ids = store.insert_signers(connection, new)
+                # A platform's status is its state as of the export, not as of the row's
+                # date: an opt-out in it applies even where an older row loses the merge.
+                store.withdraw_consent(connection, "email_opt_in", emails_off, started)
+                store.withdraw_consent(connection, "sms_opt_in", phones_off, started)
+                box.suppress_many(connection, "email", suppressions,
+                                  export.suppression_source, started)
+            break
+        except IntegrityError:
+            # The unique email or phone index: another writer stored one of these after the
+            # keys were read (a double click, eight browsers with one email, a web signer
+            # during an import; audit F5). Read the keys again and merge into that signer.
+            if attempt == 2:
+                raise
+            with engine.connect() as connection:
+                merger.reload(connection, list(rows["email_key"].dropna()),
+                              list(rows["phone"].dropna()))
     merger.remember(new, ids)
     return new, merge_warnings, len(suppressions)
 
@@ -650,9 +682,13 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
     normalization and dedupe as a file. Keys may use any header spelling a file may, an
     export format's included (see describe_records).
 
-    trusted=False (an unauthenticated request): a record matching a stored signer only fills
-    its empty fields and leaves its consent as it is; SMS consent is never taken from the
-    record (the web's needs a YES to a confirmation text: consent.request_sms_confirmation).
+    trusted=False (an unauthenticated request): a record matching a stored signer changes
+    nothing of it (see _Merger: the caller keeps the record as evidence); SMS consent is never
+    taken from the record (the web's needs a YES to a confirmation text:
+    consent.request_sms_confirmation).
+
+    `engine` may be outreach.store.db.one_transaction(connection): the records are then
+    stored in the caller's transaction.
     """
     started = datetime.now(UTC)
     export, key_columns, _ = describe_records(records, mapping)

@@ -233,13 +233,26 @@ def _match(context: Context, entry: ScheduleEntry, now: datetime) -> str:
 
 
 def _plan(context: Context, entry: ScheduleEntry, now: datetime) -> str:
+    """Launched campaigns, then the petition's signings still waiting for their steps (the
+    petition campaign is usually not launched: the form queues each signer's steps)."""
+    from outreach.campaigns import find_campaign
     from outreach.planner import plan_active_campaigns
+    from outreach.signing import queue_pending_signings
 
-    results = plan_active_campaigns(context.engine, context.settings.jobs_dir,
+    settings = context.settings
+    results = plan_active_campaigns(context.engine, settings.jobs_dir,
                                     context.geo.roster, now, only=entry.campaign)
     queued = {name: sum(s["queued_now"] for s in steps.values())
               for name, steps in results.items()}
-    return ", ".join(f"{name}: {n} queued" for name, n in queued.items()) or "no active campaign"
+    outcome = ", ".join(f"{name}: {n} queued" for name, n in queued.items()) \
+        or "no active campaign"
+    if entry.campaign in (None, settings.petition_campaign):
+        signings = queue_pending_signings(
+            context.engine, lambda: find_campaign(settings.jobs_dir, settings.petition_campaign),
+            context.geo.roster, now)
+        if signings:
+            outcome += f"; petition: steps queued for {signings} waiting signings"
+    return outcome
 
 
 def _maintain(context: Context, entry: ScheduleEntry, now: datetime) -> str:

@@ -153,16 +153,41 @@ def test_signing_again_without_the_boxes_keeps_consent_and_the_own_thanks_page(a
     assert (after["email_opt_in"], after["sms_opt_in"]) == (True, True)
 
 
-def test_re_signing_fills_only_what_is_missing(app, store):
+def test_re_signing_adds_nothing_to_a_stored_signer(app, store):
+    """Not even an empty field: the form cannot tell the signer from a stranger, and a
+    stranger's address would move the signer to another prosecutor (letters go out in the
+    signer's name); it stays in the evidence."""
     first = sign(browser(app), first_name="Ana", email="ana@example.org", zip="19102")
     assert first.status_code == 303
-    sign(browser(app), first_name="Someone", last_name="Lopez", email="ana@example.org",
-         phone="+1 215 555 0123", street="1421 Arch Street", zip="19103")
+    before = stored(store)
+    again = sign(browser(app), first_name="Someone", last_name="Lopez",
+                 email="ana@example.org", phone="+1 215 555 0123",
+                 street="1000 Congress Ave", zip="78701")
+    assert again.headers["location"] == "/thanks/received"
     after = stored(store)
-    assert (after["first_name"], after["zip"]) == ("Ana", "19102")  # kept
-    assert (after["last_name"], after["phone"], after["street"]) == \
-        ("Lopez", "+12155550123", "1421 Arch Street")  # added
-    assert after["sms_opt_in"] is False
+    for name in ("first_name", "last_name", "phone", "street", "zip", "office", "signed_at",
+                 "updated_at"):
+        assert after[name] == before[name], name
+    assert (after["last_name"], after["phone"], after["street"]) == (None, None, None)
+    [_, (outcome, submitted)] = evidence(store)
+    assert outcome == "duplicate" and submitted["street"] == "1000 Congress Ave"
+
+
+def test_a_stranger_cannot_attach_an_email_to_a_phone_only_signer(app, store):
+    """Else the stranger would get the signer's emails, their unsubscribe link and the
+    offices' replies to letters sent in the signer's name (Reply-To)."""
+    intake_records([{"first_name": "Pat", "phone": "+12155550166", "zip": "19107"}], store,
+                   source="import")
+    answer = sign(browser(app), first_name="Pat", email="mal@attacker.example",
+                  phone="(215) 555-0166", zip="19107", email_opt_in="yes")
+    assert answer.status_code == 303 and answer.headers["location"] == "/thanks/received"
+    with store.connect() as connection:
+        row = connection.execute(select(signers.c.email, signers.c.unsubscribe_token)).one()
+        mail = connection.execute(select(outbox.c.step).where(outbox.c.channel == "email")
+                                  ).all()
+    assert tuple(row) == (None, None) and mail == []
+    [(outcome, submitted)] = evidence(store)
+    assert outcome == "duplicate" and submitted["email"] == "mal@attacker.example"
 
 
 def test_a_web_sms_opt_in_sends_one_confirmation_and_no_campaign_text_until_yes(

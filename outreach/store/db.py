@@ -8,7 +8,9 @@ no alembic.ini has to sit in the working directory.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from alembic import command
 from alembic.config import Config
@@ -113,3 +115,27 @@ def select_in(connection: Connection, query: Select, column: ColumnElement,
     values = list(values)
     for start in range(0, len(values), chunk):
         yield from connection.execute(query.where(column.in_(values[start:start + chunk])))
+
+
+class _OneTransaction:
+    """An Engine's connect() and begin() that hand out one connection, already in a
+    transaction, without committing: see one_transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        yield self.connection
+
+    begin = connect
+
+
+def one_transaction(connection: Connection) -> Engine:
+    """An engine for the steps written against one (intake, match, planner) whose every
+    connect() and begin() is this connection in its current transaction: what the steps
+    write commits, or rolls back, with the caller's transaction. So a signing and its queued
+    messages are one unit (DESIGN invariant 9) through the same functions the CLI calls.
+    The steps must not commit themselves (none does: each leaves it to its `with` block)."""
+    return cast(Engine, _OneTransaction(connection))

@@ -228,7 +228,15 @@ submissions = Table(
     Column("outcome", String(10), nullable=False),  # imported | duplicate (of a stored signer)
     Column("submitted", Text, nullable=False),  # JSON of the form's fields and boxes
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # SHA-256 of the browser session's CSRF token: a second submission from the session that
+    # made the signer (a double click) sees the same thanks page as the first.
+    Column("session_key", String(64)),
+    # The signing that made the signer (outcome imported): when the petition campaign's steps
+    # were queued for them, in the same transaction; empty while they wait for the planning
+    # pass (the campaign's file did not load, the campaign was paused: outreach.signing).
+    Column("steps_queued_at", DateTime(timezone=True)),
     Index("submissions_signer", "signer_id"),
+    Index("submissions_pending", "steps_queued_at", "outcome"),
 )
 
 # SMS double opt-in: consent ticked on the web becomes the signer's only when the number answers

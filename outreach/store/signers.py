@@ -202,12 +202,16 @@ def record_import(connection: Connection, file_name: str, started_at: datetime,
 
 
 def record_submission(connection: Connection, signer_id: int, source: str, outcome: str,
-                      submitted: dict[str, object], now: datetime) -> None:
+                      submitted: dict[str, object], now: datetime, *,
+                      session_key: str | None = None,
+                      steps_queued_at: datetime | None = None) -> None:
     """Keep what the public form was sent, as sent: a re-signing by someone the store cannot
-    authenticate is evidence, never an overwrite (DESIGN invariant 10)."""
+    authenticate is evidence, never an overwrite (DESIGN invariant 10). See the table for
+    session_key and steps_queued_at (outreach.signing)."""
     connection.execute(insert(submissions).values(
         signer_id=signer_id, source=source[:200], outcome=outcome,
-        submitted=json.dumps(submitted, sort_keys=True), received_at=now))
+        submitted=json.dumps(submitted, sort_keys=True), received_at=now,
+        session_key=session_key, steps_queued_at=steps_queued_at))
 
 
 def imported_before(connection: Connection, sha256: str) -> bool:

@@ -3,16 +3,17 @@
 POST /sign checks the CSRF token, a per-IP rate limit and a honeypot, validates the fields with
 the intake's own checks (errors beside the fields, input kept), then stores the signer through
 the same intake pipeline as files (dedupe included), matches them, queues the petition
-campaign's steps for them (the welcome now, follow-ups on their delay) and sends them to
-/thanks/<their referral code>. The thanks page shows no personal data: its address is the
-signer's share link's code, which they will pass around.
+campaign's steps for them (the welcome now, follow-ups on their delay), all in one transaction
+(outreach.signing), and sends them to /thanks/<their referral code>. The thanks page shows no
+personal data: its address is the signer's share link's code, which they will pass around.
 
 The form is unauthenticated: anyone may type anyone's email or phone. So a submission matching a
-stored signer only fills that signer's empty fields and is kept as evidence (`submissions`); it
-never overwrites their contact details or consent, and its sender sees the generic thanks page,
-not the signer's own (with its referral code and county choice), unless this browser session is
-the one that signed first (DESIGN invariant 10). SMS consent ticked here is a request: the number
-gets one confirmation text and is texted nothing else until it answers YES (consent.py).
+stored signer changes nothing of that signer (not even an empty field) and is kept as evidence
+(`submissions`), and its sender sees the generic thanks page, not the signer's own (with its
+referral code and county choice), unless this browser session is the one that made the signer
+(its first submission, or the twin of a double click; DESIGN invariant 10). SMS consent ticked
+here is a request: the number gets one confirmation text and is texted nothing else until it
+answers YES (consent.py).
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Row, select
 
-from outreach.consent import request_sms_confirmation
-from outreach.intake import intake_records
 from outreach.match import match
 from outreach.planner import queue_for_signers
 from outreach.signer_fields import check_email, check_phone
+from outreach.signing import session_key, store_signature
 from outreach.store.schema import signer_matches, signers
-from outreach.store.signers import assign_referral_codes, choose_county, record_submission
+from outreach.store.signers import choose_county
 from outreach.web.app import AppState, page, state_of
 from outreach.web.security import check_csrf, client_address
 
@@ -114,37 +114,20 @@ def sign(request: Request, first_name: Annotated[str, Form()] = "",
         return _petition(request, values, errors, status_code=422)
     record = {**{k: values[k] for k in FIELDS}, "ref": values["ref"],
               "email_opt_in": wants_email}  # SMS consent: only through the YES below
-    [result] = intake_records([record], state.engine, source=SOURCE, trusted=False)
-    if result.signer_id is None:
-        return _petition(request, values, {"form": result.reason or "We could not store "
-                                                   "this signature."}, status_code=422)
-    signer_id = result.signer_id
-    now = state.clock()
-    # Matching is derived data: a re-signing may have filled a missing address.
-    match(state.engine, state.geo, by_zip=state.by_zip, only=[signer_id])
-    phone = check_phone(values["phone"].strip()).value if values["phone"].strip() else None
-    with state.engine.begin() as connection:
-        stored = connection.execute(
-            select(signers.c.referral_code, signers.c.phone, signers.c.sms_opt_in)
-            .where(signers.c.id == signer_id)).one()
-        record_submission(connection, signer_id, SOURCE, result.outcome, values, now)
-        # Only the stored number is asked: a number this request could not store is not the
-        # signer's, and a stranger must not have it texted in the signer's name.
-        if wants_sms and phone is not None and phone == stored.phone \
-                and not stored.sms_opt_in:
-            request_sms_confirmation(connection, signer_id, phone, SOURCE, now)
-            request.session["confirm_sms"] = True
-        code = stored.referral_code
-        if code is None and result.outcome == "imported":
-            assign_referral_codes(connection, [signer_id])
-            code = connection.execute(select(signers.c.referral_code)
-                                      .where(signers.c.id == signer_id)).scalar_one()
-    if result.outcome != "imported" and (code is None or request.session.get("signed") != code):
+    sms_phone = check_phone(values["phone"].strip()).value if wants_sms else None
+    signing = store_signature(state.engine, state.geo, state.by_zip, state.campaign, record,
+                              source=SOURCE, submitted=values, session=session_key(csrf),
+                              sms_phone=sms_phone, now=state.clock())
+    if signing.signer_id is None:
+        return _petition(request, values, {"form": signing.reason or ""}, status_code=422)
+    if signing.sms_confirmation:
+        request.session["confirm_sms"] = True
+    code = signing.code
+    if code is None or not (signing.own or request.session.get("signed") == code):
         # Someone re-signed with a stored email or phone from another browser: their
         # signature is recorded, but the signer's page is the signer's.
         log.info("petition: a signature matching a stored signer was recorded as evidence")
         return RedirectResponse("/thanks/received", status_code=303)
-    _queue_campaign_steps(request, signer_id, now)
     request.session["signed"] = code  # this browser may pick the county on the thanks page
     return RedirectResponse(f"/thanks/{code}", status_code=303)
 
