@@ -6,16 +6,16 @@ Submissions stored before this revision are taken as queued: whether their steps
 known, and queueing a campaign's steps now for every earlier web signer would send them steps
 added to the campaign since.
 
-Revision ID: 0017
-Revises: 0015
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-12
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0015"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
