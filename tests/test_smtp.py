@@ -87,3 +87,25 @@ def test_unreachable_server_is_retry():
 def test_bad_url_is_refused():
     with pytest.raises(ValueError, match="smtp://user:pass@host:587"):
         SmtpTransport("mailto:x@example.org")
+
+
+def test_list_unsubscribe_reaches_the_server_unencoded(smtp_server, tmp_path):
+    """RFC 2369: the header's mailto must stay a readable <mailto:...>; folding it into RFC 2047
+    encoded-words (Python's default at 78 characters) breaks mail clients' unsubscribe."""
+    from outreach.transports.files import FilesTransport
+
+    token = "1MNzvIFAVxXncISwPuFT6Q"
+    header = (f"<https://act.reformorg.example/u/{token}>, "
+              f"<mailto:team@marijuana-justice.example.org?subject=unsubscribe-{token}>")
+    message = Message(outbox_id=4, channel="email", to="ana@example.org",
+                      sender="Team <team@mj.example>", subject="Thanks", text="Thank you.",
+                      headers={"List-Unsubscribe": header,
+                               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    controller, recorder = smtp_server
+    assert SmtpTransport(url(controller), timeout=5).send(message).outcome == "sent"
+    FilesTransport(tmp_path, "email").send(message)
+    for raw in (recorder.messages[0].content, (tmp_path / "email" / "0000000004.eml").read_bytes()):
+        assert b"=?utf-8?" not in raw
+        assert f"<mailto:team@marijuana-justice.example.org?subject=unsubscribe-{token}>".encode() \
+            in raw
+        assert email.message_from_bytes(raw)["List-Unsubscribe"] == header

@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -31,9 +32,16 @@ log = logging.getLogger("outreach.transports.files")
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
+# RFC 5322 2.1.1 allows header lines of up to 998 characters (78 is a SHOULD). With the default
+# 78, Python's folder writes any address-like token it cannot fit as RFC 2047 encoded-words, so
+# `List-Unsubscribe: <https://...>, <mailto:...>` left as `=?utf-8?q?=3Cmailto...?=`, which
+# RFC 2369 readers (mail clients' unsubscribe buttons) do not decode: the mailto became useless.
+EMAIL_POLICY = policy.default.clone(max_line_length=998)
+
+
 def build_email(message: Message) -> EmailMessage:
     """The RFC 5322 message for an email (text, and HTML as an alternative part)."""
-    email = EmailMessage()
+    email = EmailMessage(policy=EMAIL_POLICY)
     email["From"] = message.sender
     email["To"] = message.to
     email["Subject"] = message.subject
