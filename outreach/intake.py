@@ -443,6 +443,8 @@ class _Merger:
         first, so that the newest ends up winning.
         """
         warnings: list[tuple[int, str]] = []
+        if not self.trusted:
+            rows = self._email_identifies(rows, warnings)
         # dict.get per value: pandas' map would rebuild a Series of the whole dict each chunk.
         known_email = pd.Series([self.by_email.get(k) for k in rows["email_key"]],
                                 index=rows.index, dtype=object)
@@ -486,6 +488,23 @@ class _Merger:
             new = pd.concat([new, pd.DataFrame(pending, columns=new.columns)],
                             ignore_index=True)
         return new, newer_merges, older_merges, warnings
+
+    def _email_identifies(self, rows: pd.DataFrame, warnings: list[tuple[int, str]]
+                          ) -> pd.DataFrame:
+        """On the public form only the email says who signs: a new email with a phone another
+        signer holds (a household's shared number, a volunteer typing their own) is a new
+        signer without that phone, not a second signature of the phone's owner, which would
+        be lost as "evidence only". The phone is kept in the submission, never texted."""
+        emails = rows["email_key"]
+        foreign = rows["phone"].notna() & (emails.isna() | emails.map(
+            lambda key: self.by_email.get(key) is None)) & rows["phone"].map(
+            lambda phone: self.by_phone.get(phone) is not None)
+        if not foreign.any():
+            return rows
+        warnings.extend((int(line), "phone belongs to another signer: not stored")
+                        for line in rows.loc[foreign, "line"])
+        return rows.assign(phone=rows["phone"].mask(foreign, None),
+                           phone_type=rows["phone_type"].mask(foreign, None))
 
     def _merge_stored(self, stored: Identity, target: int, row: dict, now: datetime) -> dict:
         signed_at = row["signed_at"].to_pydatetime()

@@ -136,13 +136,15 @@ def test_a_stranger_re_signing_with_a_stored_email_changes_nothing_and_sees_no_c
 
 def test_a_stranger_with_a_stored_phone_cannot_replace_the_email_or_clear_consent(
         app, store):
-    confirmed_victim(app, store)
+    _, thanks = confirmed_victim(app, store)
     answer = sign(browser(app), first_name="Mal", email="mal@attacker.example",
                   phone="(215) 555-0147", zip="19102")  # both boxes unticked
-    assert answer.headers["location"] == "/thanks/received"
-    after = stored(store)
-    assert after["email"] == "victim@example.org"
-    assert (after["email_opt_in"], after["sms_opt_in"]) == (True, True)
+    assert answer.headers["location"] != thanks  # never the victim's page
+    with store.connect() as connection:
+        people = {r.email: r for r in connection.execute(select(signers))}
+    after = people["victim@example.org"]
+    assert (after.phone, after.email_opt_in, after.sms_opt_in) == (VICTIM_PHONE, True, True)
+    assert people["mal@attacker.example"].phone is None  # the number stays the victim's
 
 
 def test_signing_again_without_the_boxes_keeps_consent_and_the_own_thanks_page(app, store):
@@ -175,19 +177,26 @@ def test_re_signing_adds_nothing_to_a_stored_signer(app, store):
 
 def test_a_stranger_cannot_attach_an_email_to_a_phone_only_signer(app, store):
     """Else the stranger would get the signer's emails, their unsubscribe link and the
-    offices' replies to letters sent in the signer's name (Reply-To)."""
+    offices' replies to letters sent in the signer's name (Reply-To). A new email with a
+    stored phone is a new signer (the petition keeps the signature) without that phone."""
     intake_records([{"first_name": "Pat", "phone": "+12155550166", "zip": "19107"}], store,
                    source="import")
-    answer = sign(browser(app), first_name="Pat", email="mal@attacker.example",
-                  phone="(215) 555-0166", zip="19107", email_opt_in="yes")
-    assert answer.status_code == 303 and answer.headers["location"] == "/thanks/received"
+    answer = sign(browser(app), first_name="Nora", email="nora.new@example.org",
+                  phone="(215) 555-0166", zip="19107", email_opt_in="yes", sms_opt_in="yes")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/thanks/")
     with store.connect() as connection:
-        row = connection.execute(select(signers.c.email, signers.c.unsubscribe_token)).one()
-        mail = connection.execute(select(outbox.c.step).where(outbox.c.channel == "email")
-                                  ).all()
-    assert tuple(row) == (None, None) and mail == []
+        people = {r.first_name: r for r in connection.execute(
+            select(signers.c.first_name, signers.c.email, signers.c.phone,
+                   signers.c.unsubscribe_token, signers.c.sms_opt_in))}
+        mail = connection.execute(select(outbox.c.recipient_id, outbox.c.channel)).all()
+    pat, nora = people["Pat"], people["Nora"]
+    assert (pat.email, pat.unsubscribe_token, pat.phone) == (None, None, "+12155550166")
+    assert (nora.email, nora.phone, nora.sms_opt_in) == ("nora.new@example.org", None, False)
+    nora_id = next(i for i, r in enumerate(people.values(), 1) if r.first_name == "Nora")
+    assert {channel for _, channel in mail} == {"email"}  # no confirmation text to Pat's phone
+    assert {recipient for recipient, _ in mail} == {str(nora_id)}
     [(outcome, submitted)] = evidence(store)
-    assert outcome == "duplicate" and submitted["email"] == "mal@attacker.example"
+    assert outcome == "imported" and submitted["phone"] == "(215) 555-0166"
 
 
 def test_a_web_sms_opt_in_sends_one_confirmation_and_no_campaign_text_until_yes(
