@@ -327,6 +327,44 @@ def test_odd_sendgrid_timestamp_headers_are_refused_before_anything_else(people,
     assert snapshot(people) == before
 
 
+def _break_suppressions(engine, broken: bool) -> None:
+    """A failure in the middle of an opt-out's effects (a disk error, a killed connection)."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER broken BEFORE INSERT ON suppressions "
+                "BEGIN SELECT RAISE(ABORT, 'the disk went away'); END" if broken
+                else "DROP TRIGGER broken")
+        elif broken:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'the disk went away'; END $$")
+            connection.exec_driver_sql("CREATE TRIGGER broken BEFORE INSERT ON suppressions "
+                                       "FOR EACH ROW EXECUTE FUNCTION broken()")
+        else:
+            connection.exec_driver_sql("DROP FUNCTION broken() CASCADE")
+
+
+@pytest.mark.parametrize("route", ["inbound", "status"])
+def test_an_opt_out_that_fails_midway_leaves_no_dedupe_record_so_the_retry_applies(people,
+                                                                                   route):
+    settings = web_settings(PUBLIC)
+    app = create_app(settings, engine=people, clock=lambda: datetime.now(UTC))
+    if route == "inbound":
+        params, source = twilio.inbound(PHONES[0], "STOP"), "sms-stop"
+    else:
+        _sent_sms(people, "1", "SM1")
+        params, source = twilio.status("SM1", PHONES[0], "undelivered", "30005"), "twilio-30005"
+    with TestClient(app, base_url=PUBLIC, raise_server_exceptions=False) as failing:
+        _break_suppressions(people, True)
+        assert post_twilio(failing, f"/hooks/twilio/{route}", params).status_code == 500
+        _break_suppressions(people, False)
+        assert post_twilio(failing, f"/hooks/twilio/{route}", params).status_code in (200, 204)
+    assert suppressed(people) == {PHONES[0]: source}
+    if route == "inbound":
+        assert sms_states(people)["1"] == "skipped"
+
+
 def _hold_the_store(url: str):  # type: ignore[no-untyped-def]
     """Another process's open write: SQLite's one write lock, or PostgreSQL's lock on the
     event log, as a long migration or a stuck session would hold them."""
