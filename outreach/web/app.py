@@ -34,12 +34,12 @@ from outreach.geo import Geo
 from outreach.metrics import exposition
 from outreach.render import Renderer, format_phone
 from outreach.roster_upkeep import CurrentGeo
-from outreach.store.db import is_lock_timeout, open_store
+from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
 from outreach.web.security import RateLimits, SecurityHeaders, csrf_token, session_options
 from outreach.worker import utcnow
 
 log = logging.getLogger("outreach.web")
-RETRY_AFTER_SECONDS = 5  # a busy store: the web's lock timeout again
+RETRY_AFTER_SECONDS = int(WEB_LOCK_TIMEOUT)  # a busy store: about as long as a request waits
 
 
 class LoginRequired(Exception):
