@@ -561,7 +561,9 @@ def serve_command(host: str, port: int, metrics_port: int | None) -> None:
         click.echo("outreach: warning: OUTREACH_PUBLIC_URL is not set: webhooks will be "
                    "refused (their signatures cover the public URL) and supporter email "
                    "through SendGrid or SMTP is held (no working unsubscribe link)", err=True)
-    app = create_app(settings)
+    # Requests wait at most WEB_LOCK_TIMEOUT for the store, then answer 503 + Retry-After.
+    app = create_app(settings, engine=db.open_store(settings.database_url,
+                                                    lock_timeout=db.WEB_LOCK_TIMEOUT))
     state = app.state.outreach
     _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer
     if metrics_port:

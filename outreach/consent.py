@@ -57,35 +57,36 @@ def sms_keyword(body: str) -> str | None:
     return None
 
 
-def _signer_ids(engine: Engine, channel: str, address: str) -> list[int]:
+def _signer_ids(connection: Connection, channel: str, address: str) -> list[int]:
     column = signers.c.phone if channel == "sms" else signers.c.email_key
     value = address if channel == "sms" else address.lower()
-    with engine.connect() as connection:
-        return list(connection.execute(select(signers.c.id).where(column == value)).scalars())
+    return list(connection.execute(select(signers.c.id).where(column == value)).scalars())
 
 
 def _consent_column(channel: str) -> str:
     return "sms_opt_in" if channel == "sms" else "email_opt_in"
 
 
-def opt_out(engine: Engine, channel: str, address: str, source: str, reason: str,
+def opt_out(connection: Connection, channel: str, address: str, source: str, reason: str,
             now: datetime) -> int:
     """Suppress the address, clear the consent, withdraw pending messages; returns how many
-    messages were withdrawn. Idempotent: a second STOP changes nothing."""
-    box.suppress(engine, channel, address, source, reason, now)  # workers see this first
-    ids = _signer_ids(engine, channel, address)
+    messages were withdrawn. Idempotent: a second STOP changes nothing.
+
+    In the caller's transaction: a webhook commits its dedupe record with the opt-out, so a
+    crash before the commit loses both and the provider's retry applies it (DESIGN 9)."""
+    box.suppress_many(connection, channel, [(address, reason)], source, now)
+    ids = _signer_ids(connection, channel, address)
     if not ids:
         return 0
-    with engine.begin() as connection:
-        connection.execute(update(signers).where(signers.c.id.in_(ids))
-                           .values({_consent_column(channel): False, "updated_at": now}))
-        return connection.execute(
-            update(outbox).where(outbox.c.channel == channel,
-                                 outbox.c.recipient_kind == "signer",
-                                 outbox.c.recipient_id.in_([str(i) for i in ids]),
-                                 outbox.c.state.in_(("queued", "retry", "claimed")))
-            .values(state="skipped", last_error=f"opted out ({source})", claimed_by=None,
-                    lease_until=None, updated_at=now)).rowcount
+    connection.execute(update(signers).where(signers.c.id.in_(ids))
+                       .values({_consent_column(channel): False, "updated_at": now}))
+    return connection.execute(
+        update(outbox).where(outbox.c.channel == channel,
+                             outbox.c.recipient_kind == "signer",
+                             outbox.c.recipient_id.in_([str(i) for i in ids]),
+                             outbox.c.state.in_(("queued", "retry", "claimed")))
+        .values(state="skipped", last_error=f"opted out ({source})", claimed_by=None,
+                lease_until=None, updated_at=now)).rowcount
 
 
 def request_sms_confirmation(connection: Connection, signer_id: int, phone: str,
@@ -125,30 +126,29 @@ class OptIn:
     lifted: bool = False
 
 
-def opt_in_sms(engine: Engine, phone: str, reason: str, now: datetime) -> OptIn:
+def opt_in_sms(connection: Connection, phone: str, reason: str, now: datetime) -> OptIn:
     """A START/UNSTOP/YES text from this number. It confirms the number's pending web opt-in
     (the YES of the double opt-in), or re-subscribes it if it had opted out (the suppression is
     lifted, its entry kept as evidence, and consent restored: the person asked, in writing, from
     that number). Anything else, a YES from a number that never asked or never opted out, changes
-    nothing: a text to our number never creates consent on its own."""
-    with engine.begin() as connection:
-        confirmed = list(connection.execute(
-            update(sms_confirmations)
-            .where(sms_confirmations.c.phone == phone,
-                   sms_confirmations.c.confirmed_at.is_(None),
-                   sms_confirmations.c.signer_id.in_(
-                       select(signers.c.id).where(signers.c.phone == phone)))
-            .values(confirmed_at=now).returning(sms_confirmations.c.signer_id)).scalars())
-        if confirmed:
-            connection.execute(update(signers).where(signers.c.id.in_(confirmed))
-                               .values(sms_opt_in=True, updated_at=now))
-    lifted = box.unsuppress(engine, "sms", phone, reason, now)
+    nothing: a text to our number never creates consent on its own. In the caller's
+    transaction, with the text's dedupe record."""
+    confirmed = list(connection.execute(
+        update(sms_confirmations)
+        .where(sms_confirmations.c.phone == phone,
+               sms_confirmations.c.confirmed_at.is_(None),
+               sms_confirmations.c.signer_id.in_(
+                   select(signers.c.id).where(signers.c.phone == phone)))
+        .values(confirmed_at=now).returning(sms_confirmations.c.signer_id)).scalars())
+    if confirmed:
+        connection.execute(update(signers).where(signers.c.id.in_(confirmed))
+                           .values(sms_opt_in=True, updated_at=now))
+    lifted = box.unsuppress(connection, "sms", phone, reason, now)
     ids = sorted(set(confirmed))
     if lifted:
-        ids = _signer_ids(engine, "sms", phone)
-        with engine.begin() as connection:
-            connection.execute(update(signers).where(signers.c.id.in_(ids))
-                               .values(sms_opt_in=True, updated_at=now))
+        ids = _signer_ids(connection, "sms", phone)
+        connection.execute(update(signers).where(signers.c.id.in_(ids))
+                           .values(sms_opt_in=True, updated_at=now))
     return OptIn(ids, bool(confirmed), lifted)
 
 
@@ -171,5 +171,6 @@ def unsubscribe_by_token(engine: Engine, token: str, now: datetime) -> bool:
     signer = _signer_by_token(engine, token)
     if signer is None or not signer.email:
         return False
-    opt_out(engine, "email", signer.email, "unsubscribe-link", "unsubscribe link", now)
+    with engine.begin() as connection:
+        opt_out(connection, "email", signer.email, "unsubscribe-link", "unsubscribe link", now)
     return True

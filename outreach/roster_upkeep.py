@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Engine, Row, func, inspect, select
+from sqlalchemy import Connection, Engine, Row, func, inspect, select
 
 from outreach.campaigns import Campaign
 from outreach.config import Settings
@@ -151,20 +151,27 @@ def plan_import(path: Path, current: dict[str, dict[str, str]],
 
 def apply_import(engine: Engine, changes: Iterable[Change], file_name: str,
                  now: datetime) -> int:
+    with engine.begin() as connection:
+        return record_changes(connection, changes, file_name, now)
+
+
+def record_changes(connection: Connection, changes: Iterable[Change], file_name: str,
+                   now: datetime) -> int:
+    """Store corrections in the caller's transaction; returns how many."""
     rows = [{"office_id": c.office_id, "field": c.field, "value": c.new, "old_value": c.old,
              "source_url": c.source_url, "as_of": c.as_of, "file_name": file_name[:300],
              "created_at": now} for c in changes]
     if rows:
-        with engine.begin() as connection:
-            connection.execute(roster_corrections.insert(), rows)
+        connection.execute(roster_corrections.insert(), rows)
     return len(rows)
 
 
-def record_bad_email(engine: Engine, office_id: str, reason: str, now: datetime) -> None:
+def record_bad_email(connection: Connection, office_id: str, reason: str,
+                     now: datetime) -> None:
     """A hard bounce from an office's address: the address goes, the office stays, and the
-    gap shows in `outreach roster gaps`."""
-    apply_import(engine, [Change(0, office_id, "email", "", "", BOUNCE_SOURCE,
-                                 now.date().isoformat())], f"bounce: {reason}"[:300], now)
+    gap shows in `outreach roster gaps`. In the caller's transaction, with the bounce's event."""
+    record_changes(connection, [Change(0, office_id, "email", "", "", BOUNCE_SOURCE,
+                                       now.date().isoformat())], f"bounce: {reason}"[:300], now)
 
 
 def bounced_offices(engine: Engine | None) -> set[str]:

@@ -48,7 +48,8 @@ def add(engine: Engine, raw: str, source: str, reason: str, now: datetime) -> Ad
 
 def remove(engine: Engine, raw: str, reason: str, now: datetime) -> bool:
     address = normalize_address(raw)
-    return box.unsuppress(engine, address.channel, address.value, reason, now)
+    with engine.begin() as connection:
+        return box.unsuppress(connection, address.channel, address.value, reason, now)
 
 
 def import_file(engine: Engine, path: Path, source: str, reason: str,

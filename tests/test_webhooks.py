@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, update
+from sqlalchemy.engine import make_url
 
 from outreach.consent import sms_keyword
+from outreach.delivery import sendgrid_events
 from outreach.intake import intake
 from outreach.store import outbox as box
+from outreach.store.db import open_store
 from outreach.store.outbox import outbox_report
-from outreach.store.schema import outbox, signers, suppressions
-from outreach.testing.webhooks import SendGridCaller, TwilioCaller
+from outreach.store.schema import message_events, outbox, signers, suppressions
+from outreach.testing.webhooks import (
+    SENDGRID_SIGNATURE,
+    SENDGRID_TIMESTAMP,
+    SendGridCaller,
+    TwilioCaller,
+)
 from outreach.web import create_app
+from tests.live_server import LiveServer
 from tests.web_helpers import TWILIO_TOKEN, snapshot, web_settings
 
 PUBLIC = "https://mj.example"
@@ -256,6 +269,169 @@ def test_forged_or_replayed_sendgrid_events_get_403_and_change_nothing(client, p
                        headers=headers).status_code == 403
     assert client.post("/hooks/sendgrid/events", content=body.encode()).status_code == 403
     assert snapshot(people) == before
+
+
+def _email_rows(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return dict(connection.execute(
+            select(outbox.c.recipient_id, outbox.c.id).where(outbox.c.channel == "email")).all())
+
+
+def test_one_bad_event_is_that_events_error_and_the_rest_of_the_batch_applies(
+        client, people, sendgrid, caplog):
+    rows, stamp = _email_rows(people), int(datetime.now(UTC).timestamp())
+    events = [
+        sendgrid.event("open", "p0@example.org", rows["1"], stamp),
+        sendgrid.event("processed", "p0@example.org", rows["1"], stamp),
+        sendgrid.event("delivered", "p0@example.org", "²", stamp),  # "²".isdigit() is true
+        sendgrid.event("delivered", "p0@example.org", 10 ** 30, stamp),  # overflows INTEGER
+        # A lone surrogate: the database driver raises while the event is half applied.
+        sendgrid.event("unsubscribe", "p1\ud800@example.org", rows["2"], stamp),
+        sendgrid.event("unsubscribe", "p2@example.org", rows["3"], stamp),
+        "not an event",
+        {"event": "delivered", "timestamp": 10 ** 30, "email": "p0@example.org"},
+    ]
+    answer = post_sendgrid(client, events, caller=sendgrid)
+    assert answer.status_code == 200
+    assert answer.json() == {"open": 1, "processed": 1, "delivered": 2, "error": 1,
+                             "suppressed": 1, "invalid": 2}
+    assert suppressed(people) == {"p2@example.org": "sendgrid-unsubscribe"}
+    with people.connect() as connection:
+        statuses = dict(connection.execute(select(outbox.c.id, outbox.c.delivery_status)
+                                           .where(outbox.c.channel == "email")).all())
+        logged = set(connection.execute(select(message_events.c.outbox_id)).scalars())
+    # The bad event left nothing half done: neither its status nor its dedupe record.
+    assert statuses == {rows["1"]: "open", rows["2"]: None, rows["3"]: "unsubscribe"}
+    assert logged == {rows["1"], rows["3"], None}
+    assert "SendGrid event 5 of 8 skipped: UnicodeEncodeError" in caplog.text
+    assert "p1" not in caplog.text
+
+
+@pytest.mark.parametrize("stamp", ["99999999999999999999", "²", "1e9"])
+def test_odd_sendgrid_timestamp_headers_are_refused_before_anything_else(people, sendgrid,
+                                                                        stamp):
+    """Over HTTP, as SendGrid sends them: requests writes "²" as its Latin-1 byte."""
+    before = snapshot(people)
+    server = LiveServer(lambda url: create_app(
+        web_settings(url, OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY=sendgrid.public_key),
+        engine=people))
+    body = json.dumps([SendGridCaller.event("unsubscribe", "p0@example.org", 2)])
+    headers = {"Content-Type": "application/json", SENDGRID_TIMESTAMP: stamp,
+               SENDGRID_SIGNATURE: sendgrid.sign(body, stamp)}
+    try:
+        answer = requests.post(f"{server.url}/hooks/sendgrid/events", data=body.encode(),
+                               headers=headers, timeout=10)
+    finally:
+        server.close()
+    assert answer.status_code == 403
+    assert snapshot(people) == before
+
+
+def _break_suppressions(engine, broken: bool) -> None:
+    """A failure in the middle of an opt-out's effects (a disk error, a killed connection)."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER broken BEFORE INSERT ON suppressions "
+                "BEGIN SELECT RAISE(ABORT, 'the disk went away'); END" if broken
+                else "DROP TRIGGER broken")
+        elif broken:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'the disk went away'; END $$")
+            connection.exec_driver_sql("CREATE TRIGGER broken BEFORE INSERT ON suppressions "
+                                       "FOR EACH ROW EXECUTE FUNCTION broken()")
+        else:
+            connection.exec_driver_sql("DROP FUNCTION broken() CASCADE")
+
+
+@pytest.mark.parametrize("route", ["inbound", "status"])
+def test_an_opt_out_that_fails_midway_leaves_no_dedupe_record_so_the_retry_applies(people,
+                                                                                   route):
+    settings = web_settings(PUBLIC)
+    app = create_app(settings, engine=people, clock=lambda: datetime.now(UTC))
+    if route == "inbound":
+        params, source = twilio.inbound(PHONES[0], "STOP"), "sms-stop"
+    else:
+        _sent_sms(people, "1", "SM1")
+        params, source = twilio.status("SM1", PHONES[0], "undelivered", "30005"), "twilio-30005"
+    with TestClient(app, base_url=PUBLIC, raise_server_exceptions=False) as failing:
+        _break_suppressions(people, True)
+        assert post_twilio(failing, f"/hooks/twilio/{route}", params).status_code == 500
+        _break_suppressions(people, False)
+        assert post_twilio(failing, f"/hooks/twilio/{route}", params).status_code in (200, 204)
+    assert suppressed(people) == {PHONES[0]: source}
+    if route == "inbound":
+        assert sms_states(people)["1"] == "skipped"
+
+
+def _hold_the_store(url: str):  # type: ignore[no-untyped-def]
+    """Another process's open write: SQLite's one write lock, or PostgreSQL's lock on the
+    event log, as a long migration or a stuck session would hold them."""
+    if url.startswith("sqlite"):
+        holder = sqlite3.connect(make_url(url).database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        return holder
+    holder = create_engine(url).connect()
+    holder.exec_driver_sql("LOCK TABLE message_events IN ACCESS EXCLUSIVE MODE")
+    return holder
+
+
+def test_a_locked_store_answers_503_with_retry_after_and_the_retry_applies(store_url, people,
+                                                                          sendgrid):
+    settings = web_settings(PUBLIC, OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY=sendgrid.public_key)
+    engine = open_store(store_url, lock_timeout=0.5)
+    app = create_app(settings, engine=engine, clock=lambda: datetime.now(UTC))
+    stop = twilio.inbound(PHONES[0], "STOP")
+    unsubscribe = [sendgrid.event("unsubscribe", "p1@example.org", None)]
+    with TestClient(app, base_url=PUBLIC) as busy_client:
+        holder = _hold_the_store(store_url)
+        try:
+            started = time.monotonic()
+            texted = post_twilio(busy_client, "/hooks/twilio/inbound", stop)
+            waited = time.monotonic() - started
+            emailed = post_sendgrid(busy_client, unsubscribe, caller=sendgrid)
+        finally:
+            holder.rollback()
+            holder.close()
+        assert (texted.status_code, emailed.status_code) == (503, 503)
+        assert texted.headers["Retry-After"] == emailed.headers["Retry-After"] == "5"
+        assert waited < 3
+        assert suppressed(people) == {}
+        # The providers' retries, once the store is free again, apply both.
+        assert post_twilio(busy_client, "/hooks/twilio/inbound", stop).status_code == 200
+        assert post_sendgrid(busy_client, unsubscribe, caller=sendgrid).json() == {
+            "suppressed": 1}
+    engine.dispose()
+    assert suppressed(people) == {PHONES[0]: "sms-stop", "p1@example.org": "sendgrid-unsubscribe"}
+
+
+def test_a_large_batch_commits_in_chunks_so_another_writer_waits_briefly(tmp_path):
+    """SQLite has one write lock: a petition signature arriving during a large batch waits for
+    one chunk, not for the batch (audit F14: 20 s for 20,000 events in one transaction)."""
+    url = f"sqlite:///{tmp_path / 'outreach.sqlite3'}"
+    engine, other = open_store(url), open_store(url)
+    stamp = int(datetime.now(UTC).timestamp())
+    events = [SendGridCaller.event("delivered", f"u{i}@example.org", None, stamp)
+              for i in range(20000)]
+    outcome: list = []
+    batch = threading.Thread(target=lambda: outcome.append(
+        sendgrid_events(engine, events, datetime.now(UTC))))
+    started = time.monotonic()
+    batch.start()
+    waits = []
+    while batch.is_alive():
+        asked = time.monotonic()
+        with other.begin() as connection:  # what a signature's transaction has to wait for
+            connection.execute(select(message_events.c.id).limit(1)).all()
+        waits.append(time.monotonic() - asked)
+        time.sleep(0.05)
+    took = time.monotonic() - started
+    assert outcome == [{"delivered": 20000}]
+    assert took > 2, "the batch was too quick to show anything; use more events"
+    assert len(waits) > 10 and max(waits) < 1.0, (took, sorted(waits)[-5:])
+    engine.dispose()
+    other.dispose()
 
 
 def _token(engine, signer_id: int) -> str:

@@ -7,6 +7,8 @@ no alembic.ini has to sit in the working directory.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,19 +20,46 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# How long a command, the worker or the scheduler waits for the store's write lock.
+LOCK_TIMEOUT = 30.0
+# How long a web request waits for it. Both providers retry a webhook answered 503, and a
+# person at the petition form is better served by "try again" in seconds than by a page that
+# hangs for half a minute and then fails (audit F14).
+WEB_LOCK_TIMEOUT = 5.0
+# How often a writer waiting for SQLite's lock asks again. SQLite's own busy handler sleeps up
+# to 100 ms between tries, so a writer that commits in chunks (a large webhook batch) and begins
+# again at once would win every time and starve the others for the whole batch.
+_SQLITE_POLL = 0.001
+_SQLITE_BUSY_MS = int(LOCK_TIMEOUT * 1000)
+# PostgreSQL SQLSTATEs that mean "could not get a lock in time", not "this request is wrong":
+# lock_not_available (lock_timeout) and deadlock_detected.
+_POSTGRES_LOCK_STATES = {"55P03", "40P01"}
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """True when a database error means the store was busy (a retry will do), not broken."""
+    if not isinstance(error, DBAPIError):
+        return False
+    original = error.orig
+    if isinstance(original, sqlite3.OperationalError):
+        return "locked" in str(original) or "busy" in str(original)
+    return getattr(original, "sqlstate", None) in _POSTGRES_LOCK_STATES
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     # We issue BEGIN ourselves (see _sqlite_begin): the driver must not.
     dbapi_connection.isolation_level = None
     # WAL lets readers (dashboard, report) run beside the one writer; NORMAL is durable at
-    # checkpoints, which is what WAL mode is designed for. busy_timeout waits for the writer.
+    # checkpoints, which is what WAL mode is designed for. busy_timeout waits for the writer
+    # outside our BEGIN (which waits on its own terms, see _sqlite_begin).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
     # 64 MiB of page cache (default 2 MiB): the email and phone indexes of a million signers
     # are written in random order, and re-reading their pages dominated bulk imports.
     cursor.execute("PRAGMA cache_size=-65536")
@@ -38,18 +67,45 @@ def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
-    # One writer at a time, decided when the transaction starts (not at its first write), so
-    # a transaction that reads then writes (id allocation, claims) cannot be overtaken.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(lock_timeout: float):  # type: ignore[no-untyped-def]
+    """One writer at a time, decided when the transaction starts (not at its first write), so
+    a transaction that reads then writes (id allocation, claims) cannot be overtaken. The wait
+    for the lock polls every millisecond (SQLite's busy handler backs off to 100 ms), so a
+    writer that commits and begins again leaves a gap the others can see."""
+
+    def begin(connection) -> None:  # type: ignore[no-untyped-def]
+        driver = connection.connection.driver_connection
+        deadline = time.monotonic() + lock_timeout
+        driver.execute("PRAGMA busy_timeout=0")
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    driver.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) and "busy" not in str(error):
+                        break
+                time.sleep(_SQLITE_POLL)
+            # The last try through SQLAlchemy, so a failure is its usual wrapped error.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+
+    return begin
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, lock_timeout: float | None = None) -> Engine:
+    """An engine whose transactions wait `lock_timeout` seconds for a lock, then fail with an
+    error `is_lock_timeout` recognizes. None: SQLite waits LOCK_TIMEOUT, PostgreSQL for ever
+    (its default: a worker's claim or a migration should wait, not fail)."""
+    options = {}
+    if lock_timeout is not None and make_url(url).get_backend_name() == "postgresql":
+        options["connect_args"] = {"options": f"-c lock_timeout={int(lock_timeout * 1000)}"}
     # hide_parameters: a failed statement's message must not carry signers' emails and phones.
-    engine = create_engine(url, hide_parameters=True)
+    engine = create_engine(url, hide_parameters=True, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin(lock_timeout or LOCK_TIMEOUT))
     return engine
 
 
@@ -76,9 +132,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     return before, current_revision(engine)
 
 
-def open_store(url: str) -> Engine:
+def open_store(url: str, *, lock_timeout: float | None = None) -> Engine:
     """An engine whose database is at the newest schema (migrated on first use)."""
-    engine = make_engine(url)
+    engine = make_engine(url, lock_timeout=lock_timeout)
     if current_revision(engine) != head_revision(engine):
         upgrade(engine)
     return engine

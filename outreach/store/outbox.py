@@ -349,14 +349,15 @@ def suppress_many(connection: Connection, channel: str, entries: Sequence[tuple[
                                    for address, reason in entries])
 
 
-def unsuppress(engine: Engine, channel: str, address: str, reason: str, now: datetime) -> bool:
-    """Lift a suppression, keeping the entry and why it was lifted."""
-    with engine.begin() as connection:
-        return connection.execute(
-            update(suppressions).where(suppressions.c.channel == channel,
-                                       suppressions.c.address == address.lower(),
-                                       suppressions.c.removed_at.is_(None))
-            .values(removed_at=now, removed_reason=reason)).rowcount == 1
+def unsuppress(connection: Connection, channel: str, address: str, reason: str,
+               now: datetime) -> bool:
+    """Lift a suppression in the caller's transaction, keeping the entry and why it was
+    lifted."""
+    return connection.execute(
+        update(suppressions).where(suppressions.c.channel == channel,
+                                   suppressions.c.address == address.lower(),
+                                   suppressions.c.removed_at.is_(None))
+        .values(removed_at=now, removed_reason=reason)).rowcount == 1
 
 
 def suppression_list(connection: Connection, include_removed: bool = False) -> list[dict]:

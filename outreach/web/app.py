@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
 from outreach.campaigns import Campaign, CampaignError, find_campaign
@@ -33,11 +34,12 @@ from outreach.geo import Geo
 from outreach.metrics import exposition
 from outreach.render import Renderer, format_phone
 from outreach.roster_upkeep import CurrentGeo
-from outreach.store.db import open_store
+from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
 from outreach.web.security import RateLimits, SecurityHeaders, csrf_token, session_options
 from outreach.worker import utcnow
 
 log = logging.getLogger("outreach.web")
+RETRY_AFTER_SECONDS = int(WEB_LOCK_TIMEOUT)  # a busy store: about as long as a request waits
 
 
 class LoginRequired(Exception):
@@ -133,6 +135,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                                            "status": error.status_code,
                                            "message": error.detail},
                                           status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(OperationalError)
+    def store_busy(request: Request, error: OperationalError) -> Response:
+        """A store that stayed locked past the web's lock timeout (store.db): 503 with
+        Retry-After, which Twilio and SendGrid retry and a person can act on, not a 500."""
+        if not is_lock_timeout(error):
+            raise error
+        log.warning("%s %s: the store is busy (%s); answered 503", request.method,
+                    request.url.path, type(error.orig).__name__)
+        return http_error(request, HTTPException(
+            503, "the database is busy; please try again in a few seconds",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
 
     @app.get("/healthz")
     def healthz(request: Request) -> JSONResponse:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 from outreach.campaigns import CampaignError
-from outreach.consent import opt_in_sms, opt_out, sms_keyword
+from outreach.consent import OptIn, opt_in_sms, opt_out, sms_keyword
 from outreach.delivery import SpamAlarm, sendgrid_events, twilio_status
 from outreach.planner import queue_for_signers
 from outreach.signer_fields import check_phone
@@ -39,23 +39,28 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
     keyword = sms_keyword(params.get("Body", ""))
     if phone is None:
         return _twiml()
-    with state.engine.begin() as connection:  # Twilio may deliver a webhook twice
+    ours = settings.twilio_opt_out == "ours"
+    organization = settings.organization
+    withdrawn, opted_in = 0, OptIn()
+    # The dedupe record (Twilio may deliver a webhook twice) and the keyword's effect commit
+    # together: a crash between them would answer Twilio's retry "seen" and lose the STOP.
+    with state.engine.begin() as connection:
         first = store.record_event(connection, provider="twilio",
                                    dedupe_key=f"twilio-inbound:{params.get('MessageSid', '')}",
                                    outbox_id=None, event=f"inbound-{keyword or 'text'}",
                                    occurred_at=now, now=now)
+        if first and keyword == "stop":
+            withdrawn = opt_out(connection, "sms", phone, "sms-stop",
+                                f"texted {params.get('Body', '').strip()[:20]}", now)
+        elif first and keyword == "start":
+            opted_in = opt_in_sms(connection, phone, "texted START", now)
     if not first:
         return _twiml()
-    ours = settings.twilio_opt_out == "ours"
-    organization = settings.organization
     if keyword == "stop":
-        withdrawn = opt_out(state.engine, "sms", phone, "sms-stop",
-                            f"texted {params.get('Body', '').strip()[:20]}", now)
         log.info("SMS opt-out by keyword; %d queued texts withdrawn", withdrawn)
         return _twiml(f"{organization}: you are unsubscribed and will get no more texts. "
                       "Reply START to resubscribe." if ours else None)
     if keyword == "start":
-        opted_in = opt_in_sms(state.engine, phone, "texted START", now)
         if opted_in.signer_ids:  # texts held back for the missing consent are planned now
             try:
                 queue_for_signers(state.engine, state.campaign(), state.geo.roster,
@@ -65,7 +70,7 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
         if not ours or (not opted_in.signer_ids and not opted_in.lifted):
             return _twiml()
         return _twiml(f"{organization}: thanks, your texts are confirmed. Msg frequency "
-                      "varies. Reply HELP for help, STOP to opt out." if opted_in.confirmed
+                      "Reply HELP for help, STOP to opt out." if opted_in.confirmed
                       else f"{organization}: you are subscribed again. Reply STOP to opt out.")
     if keyword == "help" and params.get("OptOutType", "").upper() != "HELP":
         return _twiml(f"{organization}: petition updates and calls to action. "

@@ -59,7 +59,10 @@ async def sendgrid_body(request: Request) -> bytes:
     signature = request.headers.get(EventWebhookHeader.SIGNATURE, "")
     timestamp = request.headers.get(EventWebhookHeader.TIMESTAMP, "")
     body = await request.body()
-    if not signature or not timestamp.isdigit():
+    # ASCII digits, at most 11 of them (year 5138): "²".isdigit() is true, and twenty 9s
+    # overflow a datetime; either was a 500 before any check (audit F13).
+    if not signature or not (timestamp.isascii() and timestamp.isdigit()) or \
+            len(timestamp) > 11:
         raise forbidden("missing SendGrid signature or timestamp")
     age = state.clock() - datetime.fromtimestamp(int(timestamp), state.clock().tzinfo)
     if abs(age) > SENDGRID_MAX_AGE:
