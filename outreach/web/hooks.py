@@ -69,7 +69,7 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
                 log.warning("SMS opt-in: the petition campaign's texts not queued: %s", error)
         if not ours or (not opted_in.signer_ids and not opted_in.lifted):
             return _twiml()
-        return _twiml(f"{organization}: thanks, your texts are confirmed. Msg frequency "
+        return _twiml(f"{organization}: thanks, your texts are confirmed. Up to 3 msgs/day. "
                       "Reply HELP for help, STOP to opt out." if opted_in.confirmed
                       else f"{organization}: you are subscribed again. Reply STOP to opt out.")
     if keyword == "help" and params.get("OptOutType", "").upper() != "HELP":
