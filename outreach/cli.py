@@ -33,7 +33,6 @@ from outreach.planner import StepPlan, launch, plan_campaign
 from outreach.preview import Prices, preview
 from outreach.privacy import install_log_masking, mask, private_files
 from outreach.roster import coverage_report, load_roster
-from outreach.roster_upkeep import effective_roster
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.store.outbox import outbox_report, set_run_state
@@ -252,8 +251,7 @@ def plan_command(campaign: str, as_json: bool) -> None:
         return
     _show_plans(chosen.name, plans, False)
     for step in shown["steps"]:
-        if step["samples"]:
-            sample = step["samples"][0]
+        for sample in step["samples"]:
             heading = f"{sample['subject']} | " if "subject" in sample else ""
             click.echo(f"  sample {step['step']} to {sample['to']}: {heading}"
                        f"{' '.join(str(sample['text']).split())[:160]}")
@@ -316,8 +314,12 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     with engine.connect() as connection:
         box.ensure_not_cancelled(connection, chosen.name)  # not "already queued N"
     now = datetime.now(UTC)
+    renderer = build_renderer(settings, engine)
     plans = plan_campaign(engine, chosen, now, timedelta(seconds=grace),
-                          roster=effective_roster(settings, engine=engine))
+                          roster=renderer.roster)
+    # Every message rendered before anything is queued, as `plan` does: a template that raises
+    # refuses the launch with plan's one line (the worker would only hold the step later).
+    preview(plans, renderer, Prices(settings.email_price, settings.sms_segment_price))
     if not yes:
         _show_plans(chosen.name, plans, False)
         if not sys.stdin.isatty():

@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from outreach.cli import cli
+from outreach.store import outbox as box
+from outreach.store.db import open_store
 from tests.census_standin import KnownAddress
 from tests.conftest import shipped_rows, write_roster
 
@@ -202,6 +204,7 @@ def test_plan_and_launch_commands(tmp_path, store_url):
     assert plan["steps"][0]["office_contact"] == {"no office known": 2}  # not matched yet
     text = run("plan", "marijuana_justice", env=env).output
     assert "office contact in these messages: no office known 2" in text
+    assert text.count("sample welcome_email to ") == 2  # every sample, as --json has
     refused = run("launch", "marijuana_justice", env=env)
     assert refused.exit_code == 2
     assert "launch needs --yes when not run from a terminal" in refused.output
@@ -236,10 +239,13 @@ def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(
     path = tmp_path / "signers.csv"
     path.write_text("email\na@example.com\n")
     run("intake", str(path), env=env)
-    result = run("plan", "spring", env=env)
-    assert result.exit_code == 2
-    assert result.output == ("outreach: error: campaign spring, step hello, template "
-                             f"email/hello.txt line 2: {error} (recipient a***@example.com)\n")
+    expected = ("outreach: error: campaign spring, step hello, template "
+                f"email/hello.txt line 2: {error} (recipient a***@example.com)\n")
+    for command in (["plan", "spring"], ["launch", "spring", "--yes"]):
+        result = run(*command, env=env)
+        assert (result.exit_code, result.output) == (2, expected)
+    with open_store(store_url).connect() as connection:  # launch rendered first: none queued
+        assert box.state_counts(connection)["queued"] == 0
 
 
 def test_plan_json_has_segments_cost_and_masked_samples(tmp_path, store_url):
