@@ -23,7 +23,6 @@ import hashlib
 import logging
 import os
 import socket
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from sqlalchemy import Engine, text, update
 
-from outreach.campaigns import SCHEDULE_FILE, parse_duration
+from outreach.campaigns import SCHEDULE_FILE, parse_duration, read_toml
 from outreach.config import Settings
 from outreach.privacy import mask_text
 from outreach.roster_upkeep import CurrentGeo
@@ -138,9 +137,9 @@ def load_schedule(settings: Settings) -> list[ScheduleEntry]:
     path = settings.jobs_dir / SCHEDULE_FILE
     if path.is_file():
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise SchedulerError(f"{path}: not valid TOML: {error}") from None
+            raw = read_toml(path)
+        except ValueError as error:
+            raise SchedulerError(str(error)) from None
         zone = raw.get("time_zone", "UTC")
         for index, item in enumerate(raw.get("job", [])):
             try:
