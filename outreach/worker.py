@@ -176,6 +176,9 @@ class Worker:
             outage = 0  # failed tries in a row: the database is not answering
             while not self.stop.is_set():
                 try:
+                    if outage:  # the first try after a failure: is it back?
+                        self._database_back(outage)
+                        outage = 0
                     if maintained is None or \
                             time.monotonic() - maintained > self.options.maintain_every_seconds:
                         self.maintain()  # a busy worker still frees a dead one's claims
@@ -183,9 +186,6 @@ class Worker:
                     rows = outbox.claim(self.engine, self.options.worker_id,
                                         self.options.batch_size, self.options.lease,
                                         self.clock())
-                    if outage:
-                        self._database_back(outage)
-                        outage = 0
                     if not rows:
                         if once:
                             break
