@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Ten years: longer than any campaign runs, and far inside what dates can hold (a delay of
+# "999999999999d" overflowed Python's timedelta with a traceback: security audit F21).
+LONGEST = timedelta(days=3650)
 
 
 def parse_duration(value: object, examples: str = "3d, 12h or 30m") -> object:
@@ -29,7 +33,39 @@ def parse_duration(value: object, examples: str = "3d, 12h or 30m") -> object:
     match = _DURATION.match(value)
     if not match:
         raise ValueError(f"{value!r} is not a duration like {examples}")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    amount, unit = int(match.group(1)), match.group(2)
+    if amount * _SECONDS[unit] > LONGEST.total_seconds():
+        raise ValueError(f"{value!r} is too long: at most {LONGEST.days} days")
+    return timedelta(**{_UNITS[unit]: amount})
+
+
+def check_duration(value: timedelta) -> timedelta:
+    """A duration read from a file, in range: not negative, at most LONGEST (a number of
+    seconds passes parse_duration untouched, so the bound is checked again here)."""
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    if value > LONGEST:
+        raise ValueError(f"too long: at most {LONGEST.days} days")
+    return value
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file organizers edit, or ValueError with one line naming the file and what is
+    wrong: not there, not UTF-8, not TOML, nested too deeply for the parser."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        utf16 = " (it is UTF-16)" if error.object[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise ValueError(f"{path}: not UTF-8 text{utf16} (byte {error.object[error.start]:#04x} "
+                         f"at position {error.start}): save it as UTF-8") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read: {error.strerror or error}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid TOML: nested too deeply") from None
 
 
 def _all_match(values: list[str], pattern: str, what: str) -> list[str]:
@@ -43,7 +79,12 @@ SCHEDULE_FILE = "schedule.toml"  # jobs/ also holds the scheduler's file: not a 
 
 
 class CampaignError(ValueError):
-    """A campaign file cannot be used (one line: file, key, reason)."""
+    """A campaign file cannot be used: one line per problem (file: key: reason), every
+    problem of the file at once so an organizer fixes them in one pass."""
+
+    def __init__(self, *problems: str):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 class _Strict(BaseModel):
@@ -106,6 +147,11 @@ class Step(_Strict):
     def _delay(cls, value: object) -> object:
         return parse_duration(value)
 
+    @field_validator("delay")
+    @classmethod
+    def _delay_range(cls, value: timedelta) -> timedelta:
+        return check_duration(value)
+
 
 START_FROM = ("entered", "signed")
 
@@ -163,24 +209,31 @@ def _where(location: tuple) -> str:
     return ".".join(parts) or "(file)"
 
 
+def validation_problems(error: ValidationError, prefix: str) -> list[str]:
+    """Every problem pydantic found, one line each: "prefix: key: reason"."""
+    return [f"{prefix}: {_where(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()]
+
+
 def load_campaign(path: Path) -> Campaign:
-    """Read and validate one campaign file, or raise CampaignError naming file, key, reason."""
+    """Read and validate one campaign file, or raise CampaignError with every problem in it,
+    one line each naming file, key, reason."""
+    if not path.exists():
+        raise CampaignError(f"{path}: no such campaign file")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CampaignError(f"{path}: no such campaign file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise CampaignError(f"{path}: not valid TOML: {error}") from None
+        raw = read_toml(path)
+    except ValueError as error:
+        raise CampaignError(str(error)) from None
+    problems = []
+    if isinstance(raw.get("name"), str) and raw["name"] != path.stem:
+        problems.append(f"{path}: name: {raw['name']!r} must match the file name "
+                        f"{path.stem!r}")
     try:
         campaign = Campaign.model_validate({**raw, "source": path})
     except ValidationError as error:
-        first = error.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        raise CampaignError(f"{path}: {_where(first['loc'])}: {message}{more}") from None
-    if campaign.name != path.stem:
-        raise CampaignError(f"{path}: name: {campaign.name!r} must match the file name "
-                            f"{path.stem!r}")
+        problems[:0] = validation_problems(error, str(path))
+    if problems:
+        raise CampaignError(*problems)
     return campaign
 
 

@@ -21,7 +21,14 @@ from rich.progress import Progress
 from outreach import suppressions
 from outreach.campaigns import find_campaign
 from outreach.census import CensusGeocoder
-from outreach.cli_common import _fail, _print_json, _store, clear_errors, format_coverage
+from outreach.cli_common import (
+    OneLineErrors,
+    _fail,
+    _print_json,
+    _store,
+    clear_errors,
+    format_coverage,
+)
 from outreach.cli_roster import roster
 from outreach.config import Settings
 from outreach.counties import load_counties
@@ -53,7 +60,7 @@ def _wants_json_logs() -> bool:
     return os.environ.get("OUTREACH_LOG_FORMAT", "").strip().lower() == "json"
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="outreach")
 def cli() -> None:
     """Reach every local chief prosecutor through their own voters."""
@@ -301,8 +308,8 @@ def _show_plans(name: str, plans: list[StepPlan], as_json: bool,
 @cli.command("launch")
 @click.argument("campaign")
 @click.option("--yes", is_flag=True, help="Queue without asking.")
-@click.option("--grace", type=click.IntRange(0), default=600, show_default=True,
-              help="Seconds before the first message may go out.")
+@click.option("--grace", type=click.IntRange(0, 7 * 24 * 3600), default=600, show_default=True,
+              help="Seconds before the first message may go out (at most a week).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @clear_errors
 def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:

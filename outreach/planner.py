@@ -22,8 +22,10 @@ from sqlalchemy import Engine
 
 from outreach.campaigns import Campaign, CampaignError, Step, find_campaign
 from outreach.compliance import text_hours
+from outreach.privacy import mask_text
 from outreach.roster import Roster
 from outreach.store import outbox as box
+from outreach.store.db import is_connection_loss
 from outreach.store.signers import (
     assign_referral_codes,
     assign_unsubscribe_tokens,
@@ -269,25 +271,40 @@ def plan_active_campaigns(engine: Engine, jobs_dir: Path, roster: Roster, now: d
         marks = box.planning_marks(connection)
     results = {}
     for name in active:
+        # One bad campaign stays one bad campaign (DESIGN invariant 11): its file's mistakes,
+        # or anything else its planning meets, is logged in one line and the others are
+        # planned. A database that went away is everyone's problem: the job fails and the
+        # next pass tries again.
         try:
-            campaign = find_campaign(jobs_dir, name)
+            results[name] = _plan_active(engine, jobs_dir, name, roster, now, marks.get(name))
         except CampaignError as error:
-            log.warning("planning %s skipped: %s", name, error)
-            continue
-        last, last_full = marks.get(name, (None, None))
-        edited = datetime.fromtimestamp(campaign.source.stat().st_mtime, now.tzinfo) \
-            if campaign.source else now
-        full = last is None or last_full is None or edited >= last_full or \
-            now - last_full >= FULL_PLAN_EVERY
-        ids = None
-        if not full:
-            with engine.connect() as connection:
-                ids = changed_since(connection, last - PLAN_MARGIN)
-        plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster,
-                              signer_ids=ids) if ids is None or ids else []
-        results[name] = enqueue_plans(engine, plans, now)
-        box.mark_planned(engine, name, now, full)
+            log.warning("planning %s skipped: %s", name, "; ".join(error.problems))
+        except Exception as error:
+            if is_connection_loss(error):
+                raise
+            log.warning("planning %s skipped: %s: %s", name, type(error).__name__,
+                        " ".join(mask_text(str(error)).split())[:300])
     return results
+
+
+def _plan_active(engine: Engine, jobs_dir: Path, name: str, roster: Roster, now: datetime,
+                 mark: tuple[datetime | None, datetime | None] | None
+                 ) -> dict[str, dict[str, int]]:
+    campaign = find_campaign(jobs_dir, name)
+    last, last_full = mark or (None, None)
+    edited = datetime.fromtimestamp(campaign.source.stat().st_mtime, now.tzinfo) \
+        if campaign.source else now
+    full = last is None or last_full is None or edited >= last_full or \
+        now - last_full >= FULL_PLAN_EVERY
+    ids = None
+    if not full:
+        with engine.connect() as connection:
+            ids = changed_since(connection, last - PLAN_MARGIN)
+    plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster,
+                          signer_ids=ids) if ids is None or ids else []
+    queued = enqueue_plans(engine, plans, now)
+    box.mark_planned(engine, name, now, full)
+    return queued
 
 
 def queue_for_signers(engine: Engine, campaign: Campaign, roster: Roster, signer_ids: list[int],

@@ -21,6 +21,7 @@ from outreach.config import Settings
 from outreach.scheduler import build_scheduler, single_scheduler
 from outreach.store import db
 from outreach.store import outbox as box
+from outreach.store.db import database_reason, is_connection_loss
 from outreach.store.schema import outbox
 
 log = logging.getLogger("outreach.run")
@@ -90,6 +91,9 @@ def _health_loop(engine: Engine, worker, every: float) -> None:  # type: ignore[
         current = Counter(worker.stats)
         try:
             log.info(health_line(engine, current, before, every))
-        except Exception:  # a health line must never take the process down
-            log.exception("health line failed")
+        except Exception as error:  # a health line must never take the process down
+            if is_connection_loss(error):
+                log.warning("health: database unreachable: %s", database_reason(error))
+            else:
+                log.exception("health line failed")
         before = current

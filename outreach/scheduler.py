@@ -23,7 +23,6 @@ import hashlib
 import logging
 import os
 import socket
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,16 +32,18 @@ from typing import Any, Literal
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from sqlalchemy import Engine, text, update
 
-from outreach.campaigns import SCHEDULE_FILE, parse_duration
+from outreach.campaigns import SCHEDULE_FILE, parse_duration, read_toml
 from outreach.config import Settings
 from outreach.privacy import mask_text
 from outreach.roster_upkeep import CurrentGeo
+from outreach.store.db import StoreError, database_problem, database_reason, is_connection_loss
 from outreach.store.outbox import _insert
 from outreach.store.schema import scheduler_runs
 
@@ -138,9 +139,9 @@ def load_schedule(settings: Settings) -> list[ScheduleEntry]:
     path = settings.jobs_dir / SCHEDULE_FILE
     if path.is_file():
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise SchedulerError(f"{path}: not valid TOML: {error}") from None
+            raw = read_toml(path)
+        except ValueError as error:
+            raise SchedulerError(str(error)) from None
         zone = raw.get("time_zone", "UTC")
         for index, item in enumerate(raw.get("job", [])):
             try:
@@ -317,10 +318,21 @@ def claim_run(engine: Engine, job: str, fire_time: datetime, host: str,
 
 
 def run_job(name: str) -> None:
-    """What APScheduler stores and calls (by reference, so any host can run it)."""
+    """What APScheduler stores and calls (by reference, so any host can run it). A database
+    that does not answer skips this run with one log line; the next fire time tries again."""
     context = _CONTEXT
     if context is None:
         raise SchedulerError("the scheduler context is not set up")
+    try:
+        _run_job(context, name)
+    except Exception as error:
+        if not is_connection_loss(error):
+            raise
+        log.warning("job %s skipped: database unreachable: %s; the next run tries again",
+                    name, database_reason(error))
+
+
+def _run_job(context: Context, name: str) -> None:
     entry = context.entries.get(name)
     if entry is None:
         log.warning("job %s is no longer scheduled; ignored", name)
@@ -339,6 +351,8 @@ def run_job(name: str) -> None:
             outcome = ACTIONS[entry.action](context, entry, now)
             log.info("job %s: %s", name, outcome)
         except Exception as error:  # the scheduler must outlive one job's failure
+            if is_connection_loss(error):
+                raise  # nothing can be recorded either: run_job says it in one line
             log.exception("job %s failed", name)
             # Kept in scheduler_runs: masked like the log, whatever the error quoted.
             outcome = mask_text(f"error: {type(error).__name__}: {error}")[:500]
@@ -348,6 +362,48 @@ def run_job(name: str) -> None:
 
 
 # --- the scheduler ---------------------------------------------------------------------------
+JOBSTORE_RETRY_SECONDS = 5.0  # after an outage, the schedule resumes within this
+
+
+class PatientJobStore(SQLAlchemyJobStore):
+    """APScheduler's job store in our database, through an outage: a failed read of the due
+    jobs is one line in the log (APScheduler logs the error's text and retries), and a failed
+    write of a job's next run time or read of the next wake-up is one line too instead of an
+    exception that ends APScheduler's thread (the scheduler would stay up doing nothing)."""
+
+    def get_due_jobs(self, now: datetime) -> list:
+        if self._scheduler is not None and self._scheduler.state == STATE_STOPPED:
+            # APScheduler's loop makes one more pass after shutdown() has stopped its
+            # executors: jobs still due then (overdue after an outage) would each log a
+            # traceback ("cannot schedule new futures after shutdown").
+            return []
+        try:
+            return super().get_due_jobs(now)
+        except Exception as error:
+            if not is_connection_loss(error):
+                raise
+            raise StoreError(database_problem(self.engine.url, error)) from None
+
+    def get_next_run_time(self) -> datetime | None:
+        try:
+            return super().get_next_run_time()
+        except Exception as error:
+            if not is_connection_loss(error):
+                raise
+            return datetime.now(UTC) + timedelta(seconds=JOBSTORE_RETRY_SECONDS)
+
+    def update_job(self, job: Any) -> None:
+        try:
+            super().update_job(job)
+        except Exception as error:
+            if not is_connection_loss(error):
+                raise
+            # The stored next run time stays the old one: the job is due again when the
+            # database answers, and claim_run keeps it to one run per fire time.
+            log.warning("could not store job %s's next run time: database unreachable: %s",
+                        job.id, database_reason(error))
+
+
 @contextmanager
 def single_scheduler(engine: Engine) -> Iterator[None]:
     """On SQLite, one scheduler per database file: a second one refuses to start."""
@@ -387,9 +443,9 @@ def build_scheduler(settings: Settings, engine: Engine,
     entries = entries if entries is not None else load_schedule(settings)
     _CONTEXT = Context(settings, engine, {e.name: e for e in entries}, worker=worker)
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+        jobstores={"default": PatientJobStore(engine=engine)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        timezone=UTC)
+        timezone=UTC, jobstore_retry_interval=JOBSTORE_RETRY_SECONDS)
     _CONTEXT.warm_up()
     scheduler.start(paused=True)
     wanted = {e.name: e for e in entries}

@@ -159,6 +159,9 @@ SETTINGS_DOC: dict[str, dict[str, tuple[str, str]]] = {
             "the zone the built-in schedules (the 03:00 `roster_check`) are stated in"),
         "OUTREACH_LOG_FORMAT": (
             "`text`", "`json`: one JSON object per log line (masked like the text format)"),
+        "OUTREACH_DEBUG": (
+            "(unset)", "`1`: an unexpected error also prints its (masked) traceback; "
+                       "environment only"),
     },
     SECRETS: {
         "OUTREACH_SENDGRID_API_KEY": ("(none)", "SendGrid's API key"),

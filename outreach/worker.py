@@ -30,6 +30,7 @@ from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
 from outreach.render import Renderer, RenderError, TemplateFailure
 from outreach.store import events, outbox
+from outreach.store.db import database_reason, is_connection_loss
 from outreach.store.events import message_by_provider_id
 from outreach.store.outbox import OutboxRow
 from outreach.transports.base import Message, SendResult, Transport
@@ -115,6 +116,11 @@ class WorkerOptions:
     stale_sending_after: timedelta = timedelta(minutes=10)
     poll_seconds: float = 1.0
     maintain_every_seconds: float = 30.0
+    # The database went away (restart, failover, network): wait 1, 2, 4 ... 30 s between
+    # tries and go on when it answers; `--once` gives up (one line) after `outage_tries_once`.
+    outage_first_wait_seconds: float = 1.0
+    outage_cap_seconds: float = 30.0
+    outage_tries_once: int = 5
     rates: dict[str, float | None] = field(default_factory=dict)  # channel -> messages/second
 
 
@@ -166,21 +172,33 @@ class Worker:
         for thread in [*senders, recorder]:
             thread.start()
         try:
-            self.maintain()
-            maintained = time.monotonic()
+            maintained: float | None = None
+            outage = 0  # failed tries in a row: the database is not answering
             while not self.stop.is_set():
-                if time.monotonic() - maintained > self.options.maintain_every_seconds:
-                    self.maintain()  # a busy worker still frees a dead one's claims
-                    maintained = time.monotonic()
-                rows = outbox.claim(self.engine, self.options.worker_id,
-                                    self.options.batch_size, self.options.lease, self.clock())
-                if not rows:
-                    if once:
-                        break
-                    self.stop.wait(self.options.poll_seconds)
-                    self.maintain()
-                    continue
-                self._dispatch(rows, jobs)
+                try:
+                    if outage:  # the first try after a failure: is it back?
+                        self._database_back(outage)
+                        outage = 0
+                    if maintained is None or \
+                            time.monotonic() - maintained > self.options.maintain_every_seconds:
+                        self.maintain()  # a busy worker still frees a dead one's claims
+                        maintained = time.monotonic()
+                    rows = outbox.claim(self.engine, self.options.worker_id,
+                                        self.options.batch_size, self.options.lease,
+                                        self.clock())
+                    if not rows:
+                        if once:
+                            break
+                        self.stop.wait(self.options.poll_seconds)
+                        self.maintain()
+                        continue
+                    self._dispatch(rows, jobs)
+                except Exception as error:
+                    if not is_connection_loss(error) or \
+                            (once and outage + 1 >= self.options.outage_tries_once):
+                        raise
+                    self.stop.wait(self._database_lost(error, "claiming", outage))
+                    outage += 1
             jobs.join()
         finally:
             for _ in senders:
@@ -189,10 +207,37 @@ class Worker:
                 thread.join()
             results.put(None)
             recorder.join()
-            released = outbox.release(self.engine, self.options.worker_id, self.clock())
+            try:
+                released = outbox.release(self.engine, self.options.worker_id, self.clock())
+            except Exception as error:
+                if not is_connection_loss(error):
+                    raise
+                log.warning("database unreachable at stop: %s; this worker's unstarted claims "
+                            "go back to the queue when their lease ends",
+                            database_reason(error))
+                released = 0
             if released:
                 self.count("released", released)
         return self.stats
+
+    def _database_lost(self, error: Exception, doing: str, tries: int) -> float:
+        """One log line for a database that stopped answering; the seconds to wait before the
+        next try (exponential, capped: a restarting server is not hammered)."""
+        wait = min(self.options.outage_cap_seconds,
+                   self.options.outage_first_wait_seconds * 2 ** tries)
+        log.warning("database unreachable while %s: %s; retrying in %gs", doing,
+                    database_reason(error), wait)
+        self.count("database_outages" if tries == 0 else "database_retries")
+        return wait
+
+    def _database_back(self, tries: int) -> None:
+        """The database answers again. A batch whose checks the outage cut short is given
+        back now rather than when its lease ends: its rows are still `claimed` by this worker
+        and none of them was handed to a sender (those are `sending`)."""
+        released = outbox.release(self.engine, self.options.worker_id, self.clock())
+        log.warning("database reachable again after %d failed tries; the worker goes on"
+                    "%s", tries, f" ({released} interrupted claims back in the queue)"
+                    if released else "")
 
     def _dispatch(self, rows: list[OutboxRow], jobs: queue.Queue) -> None:
         """Check a claimed batch, then hand it to the senders a group at a time."""
@@ -279,8 +324,14 @@ class Worker:
                                    self.clock())  # stopping, and the provider was never called
                     continue
                 results.put((job, self.call(job)))
-            except Exception:  # one message's surprise must not kill the sender thread
-                log.exception("unexpected error delivering outbox row %s", job.row.id)
+            except Exception as error:  # one message's surprise must not kill the sender
+                if is_connection_loss(error):
+                    # Unstarting or reconciling needed the database: the row stays `sending`
+                    # and is reconciled later, never re-sent blindly.
+                    log.warning("database unreachable for outbox row %s: %s; it is "
+                                "reconciled later", job.row.id, database_reason(error))
+                else:
+                    log.exception("unexpected error delivering outbox row %s", job.row.id)
                 self.count("errors")
             finally:
                 jobs.task_done()
@@ -322,21 +373,43 @@ class Worker:
                 self.record(batch)
 
     def record(self, batch: list[tuple[_Job, SendResult]]) -> None:
+        """Commit a batch of outcomes. While the database is unreachable the batch waits in
+        memory and is tried again (the calls were made: recording them is what keeps them from
+        becoming `unknown`); both writes are idempotent, so a commit whose answer was lost is
+        harmless to repeat. Stopping during an outage gives up after a few tries: the rows
+        stay `sending` and are reconciled at the next start, never re-sent blindly."""
         now = self.clock()
-        outcomes = []
-        for job, result in batch:
-            outcome = self._outcome(job, result, now)
-            if result.suppress:
-                outbox.suppress(self.engine, job.row.channel, job.message.to,
-                                f"{job.row.channel}-provider", result.error or "", now)
-            outcomes.append(outcome)
-            self.count(outcome.state)
-        try:
-            outbox.finish_many(self.engine, outcomes, now)
-        except Exception:
-            # Rows stay `sending`: the stale-send sweep reconciles them; never re-sent blindly.
-            log.exception("could not record %d outcomes", len(outcomes))
-            self.count("errors")
+        outcomes = [self._outcome(job, result, now) for job, result in batch]
+        for outcome in outcomes:
+            self.count(outcome.state)  # what the providers answered, recorded or not
+        tries = 0
+        while True:
+            try:
+                for job, result in batch:
+                    if result.suppress:
+                        outbox.suppress(self.engine, job.row.channel, job.message.to,
+                                        f"{job.row.channel}-provider", result.error or "", now)
+                outbox.finish_many(self.engine, outcomes, now)
+                break
+            except Exception as error:
+                lost = is_connection_loss(error)
+                if lost and (not self.stop.is_set() or tries < self.options.outage_tries_once):
+                    wait = self._database_lost(error, f"recording {len(outcomes)} outcomes",
+                                               tries)
+                    tries += 1
+                    if self.stop.is_set():
+                        time.sleep(min(wait, 2.0))
+                    else:
+                        self.stop.wait(wait)
+                    continue
+                # Rows stay `sending`: the stale-send sweep reconciles them.
+                if lost:
+                    log.warning("could not record %d outcomes: %s; their rows stay `sending` "
+                                "and are reconciled", len(outcomes), database_reason(error))
+                else:
+                    log.exception("could not record %d outcomes", len(outcomes))
+                self.count("errors")
+                return
 
     def _outcome(self, job: _Job, result: SendResult, now: datetime) -> outbox.Outcome:
         row = job.row

@@ -7,6 +7,7 @@ no alembic.ini has to sit in the working directory.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -19,10 +20,94 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+
+from outreach.privacy import mask_text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+URL_EXAMPLES = "sqlite:///outreach.sqlite3 or postgresql+psycopg://user@host:5432/outreach"
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used: OUTREACH_DATABASE_URL is malformed, or the server does not
+    answer. One line, with the URL's password hidden."""
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as it may be printed: its password hidden (SQLAlchemy's own rendering); a URL
+    too broken to parse has anything between "://" and "@" hidden instead."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"://[^@/]*@", "://***@", str(url))
+
+
+def is_connection_loss(error: BaseException) -> bool:
+    """Is this the database going away or not answering (a server down, restarted, a
+    connection terminated, a network cut; SQLite's "unable to open", "database is locked")
+    rather than a mistake in a statement? Such errors pass: wait and try again."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, (OperationalError,
+                                                                    InterfaceError))
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
+def database_reason(error: BaseException) -> str:
+    """The driver's own words, in one masked line: 'connection refused', 'database "x" does
+    not exist', 'unable to open database file' (not SQLAlchemy's multi-line wrapping)."""
+    text = str(getattr(error, "orig", None) or error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = next((line for line in lines if "failed: " in line), lines[0] if lines else "")
+    reason = line.rsplit("failed: ", 1)[-1]
+    reason = re.sub(r"^(FATAL|ERROR):\s*", "", reason)
+    reason = " ".join(reason.split()) or type(error).__name__
+    return mask_text(reason[:1].lower() + reason[1:])[:300]
+
+
+def database_problem(url: str | URL, error: BaseException) -> str:
+    """One line for an operator: which database (password hidden), what the driver said, and
+    what to do."""
+    where = shown_url(url)
+    if str(url).startswith("sqlite"):
+        return (f"cannot use the SQLite database at {where} ({database_reason(error)}): check "
+                "that its folder exists, is writable and has free space, or fix "
+                "OUTREACH_DATABASE_URL")
+    if is_connection_loss(error):
+        reason = database_reason(error)
+        todo = "create it" if "does not exist" in reason else "start it"
+        return (f"cannot reach the database at {where} ({reason}): {todo} or fix "
+                "OUTREACH_DATABASE_URL")
+    return f"the database at {where} failed: {database_reason(error)}"
+
+
+def _url_problem(url: str, error: Exception) -> str:
+    if not url.strip():
+        return f"OUTREACH_DATABASE_URL is empty: set it to {URL_EXAMPLES}"
+    shown = shown_url(url)
+    kind = url.partition("://")[0]
+    if isinstance(error, ArgumentError) and "://" in url and kind:
+        return (f"OUTREACH_DATABASE_URL {shown}: {kind!r} is not a database this engine "
+                f"knows: use {URL_EXAMPLES}")
+    if isinstance(error, ImportError):
+        return (f"OUTREACH_DATABASE_URL {shown}: its driver is not installed "
+                f"({error.name or error}): use {URL_EXAMPLES}")
+    return f"OUTREACH_DATABASE_URL {shown} is not a database URL ({error}): use {URL_EXAMPLES}"
+
+
+@contextmanager
+def answering(url: str | URL) -> Iterator[None]:
+    """Turn "the database does not answer" into a StoreError naming it (one line)."""
+    try:
+        yield
+    except DBAPIError as error:
+        if not is_connection_loss(error):
+            raise
+        raise StoreError(database_problem(url, error)) from None
 
 # How long a command, the worker or the scheduler waits for the store's write lock.
 LOCK_TIMEOUT = 30.0
@@ -95,14 +180,18 @@ def _sqlite_begin(lock_timeout: float):  # type: ignore[no-untyped-def]
 
 
 def make_engine(url: str, *, lock_timeout: float | None = None) -> Engine:
-    """An engine whose transactions wait `lock_timeout` seconds for a lock, then fail with an
-    error `is_lock_timeout` recognizes. None: SQLite waits LOCK_TIMEOUT, PostgreSQL for ever
-    (its default: a worker's claim or a migration should wait, not fail)."""
+    """An engine for `url` (nothing is connected yet) whose transactions wait `lock_timeout`
+    seconds for a lock, then fail with an error `is_lock_timeout` recognizes. None: SQLite
+    waits LOCK_TIMEOUT, PostgreSQL for ever (its default: a worker's claim or a migration
+    should wait, not fail). A malformed URL is a StoreError."""
     options = {}
-    if lock_timeout is not None and make_url(url).get_backend_name() == "postgresql":
-        options["connect_args"] = {"options": f"-c lock_timeout={int(lock_timeout * 1000)}"}
     # hide_parameters: a failed statement's message must not carry signers' emails and phones.
-    engine = create_engine(url, hide_parameters=True, **options)
+    try:
+        if lock_timeout is not None and make_url(url).get_backend_name() == "postgresql":
+            options["connect_args"] = {"options": f"-c lock_timeout={int(lock_timeout * 1000)}"}
+        engine = create_engine(url, hide_parameters=True, **options)
+    except (ArgumentError, ValueError, ImportError) as error:
+        raise StoreError(_url_problem(url, error)) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin(lock_timeout or LOCK_TIMEOUT))
@@ -127,16 +216,18 @@ def head_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Migrate to the newest schema; return (revision before, revision after)."""
-    before = current_revision(engine)
-    command.upgrade(alembic_config(engine), "head")
-    return before, current_revision(engine)
+    with answering(engine.url):
+        before = current_revision(engine)
+        command.upgrade(alembic_config(engine), "head")
+        return before, current_revision(engine)
 
 
 def open_store(url: str, *, lock_timeout: float | None = None) -> Engine:
     """An engine whose database is at the newest schema (migrated on first use)."""
     engine = make_engine(url, lock_timeout=lock_timeout)
-    if current_revision(engine) != head_revision(engine):
-        upgrade(engine)
+    with answering(engine.url):
+        if current_revision(engine) != head_revision(engine):
+            upgrade(engine)
     return engine
 
 

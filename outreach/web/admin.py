@@ -180,15 +180,33 @@ def campaign_page(request: Request, name: str) -> HTMLResponse:
         "progress": progress(state.engine, name)})
 
 
+LONGEST_GRACE_MINUTES = 7 * 24 * 60
+
+
+def _grace(minutes: str) -> timedelta:
+    """The launch form's grace period: a whole number of minutes, 0 to a week. A number past
+    what dates can hold answered 500 (security audit F21); a word answered a bare 422."""
+    try:
+        value = int(minutes.strip() or "0")
+    except ValueError:
+        value = -1
+    if not 0 <= value <= LONGEST_GRACE_MINUTES:
+        raise HTTPException(400, f"The minutes before the first message must be a whole "
+                                 f"number from 0 to {LONGEST_GRACE_MINUTES} (a week); "
+                                 f"{minutes[:20]!r} is not.")
+    return timedelta(minutes=value)
+
+
 @pages.post("/campaigns/{name}/launch")
 def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()] = "",
-                    grace_minutes: Annotated[int, Form()] = 10,
+                    grace_minutes: Annotated[str, Form()] = "10",
                     csrf: Annotated[str, Form()] = "") -> Response:
     state = state_of(request)
     check_csrf(request, csrf)
     campaign = _campaign_or_404(state, name)
     if confirm != name:
         raise HTTPException(400, f"Type the campaign's name ({name}) to confirm the launch.")
+    grace = _grace(grace_minutes)
     now = state.clock()
     try:
         check_compliance_settings(state.settings, campaign)  # as `outreach launch` refuses
@@ -196,8 +214,7 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
             box.ensure_not_cancelled(connection, name)
     except (ConfigError, box.RunStateError) as error:
         raise HTTPException(409, str(error)) from None
-    plans = plan_campaign(state.engine, campaign, now, timedelta(minutes=max(0, grace_minutes)),
-                          roster=state.geo.roster)
+    plans = plan_campaign(state.engine, campaign, now, grace, roster=state.geo.roster)
     launched = launch(state.engine, plans, now)
     log.info("campaign %s launched from the dashboard: %s", name,
              {k: v["queued_now"] for k, v in launched.items()})
