@@ -923,8 +923,8 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
     wanted = [(column, position) for position, column in enumerate(HEADER_ALIASES)]
     values = [_record_values(record, key_columns) for record in records]
     # A value no database can store is its record's error, not the batch's (audit F15).
-    broken = {line: f"{column}: {LONE_SURROGATE}" for line, record in enumerate(values, 1)
-              for column, value in reversed(record.items()) if _SURROGATE.search(value)}
+    broken = {line: why for line, record in enumerate(values, 1)
+              if (why := _unstorable(record))}
     table = [(*(record.get(column, "") for column, _ in wanted), "")
              for line, record in enumerate(values, 1) if line not in broken]
     frame = _frame(table, [line for line in range(1, len(records) + 1) if line not in broken],
@@ -961,6 +961,12 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
     for line, text in warnings:
         results[line].warnings.append(text)
     return [results[line] for line in sorted(results)]
+
+
+def _unstorable(values: dict[str, str]) -> str:
+    """Why a record's values cannot be stored ("" if they can)."""
+    return next((f"{column}: {LONE_SURROGATE}" for column, value in values.items()
+                 if _SURROGATE.search(value)), "")
 
 
 def _record_values(record: dict[str, object], key_columns: dict[str, str]) -> dict[str, str]:
