@@ -34,7 +34,7 @@ from outreach.config import Settings
 from outreach.counties import load_counties
 from outreach.geo import Lookup, build_geo
 from outreach.import_formats import BY_NAME
-from outreach.intake import IntakeSummary, intake, parse_mapping
+from outreach.intake import IntakeLimits, IntakeSummary, intake, parse_mapping
 from outreach.match import match
 from outreach.planner import StepPlan, launch, plan_campaign
 from outreach.preview import Prices, preview
@@ -146,7 +146,8 @@ def intake_command(file: Path, source: str | None, maps: tuple[str, ...],
     mapping = parse_mapping(maps)
     engine = db.open_store(settings.database_url)
     summary = intake(file, engine, source=source, mapping=mapping,
-                     reports_dir=reports_dir(settings, rejects_dir))
+                     reports_dir=reports_dir(settings, rejects_dir),
+                     limits=IntakeLimits.from_settings(settings))
     if as_json:
         _print_json(summary.to_dict())
         return
@@ -154,8 +155,9 @@ def intake_command(file: Path, source: str | None, maps: tuple[str, ...],
 
 
 def format_intake(summary: IntakeSummary) -> str:
+    blank = f", {summary.blank_rows} blank rows skipped" if summary.blank_rows else ""
     lines = [f"{summary.rows} rows: {summary.imported} imported, {summary.duplicates} "
-             f"duplicates merged, {summary.rejected} rejected "
+             f"duplicates merged, {summary.rejected} rejected{blank} "
              f"({summary.encoding}, delimiter {summary.delimiter!r})"]
     if summary.format != "generic":
         title = BY_NAME[summary.format].title

@@ -85,6 +85,13 @@ class Settings:
     reports_dir: Path | None = None
     # Header mappings for files the inbox imports, as `--map` takes them, `;`-separated.
     intake_map: str = ""
+    # How much of a file intake reads (audit F7, F8): characters in one cell, header columns.
+    intake_max_field: int = 1 << 20
+    intake_max_columns: int = 1000
+    # Request bodies (audit F6), in bytes: every route, SendGrid's Event Webhook, the API.
+    max_body_bytes: int = 64 << 10
+    max_sendgrid_body_bytes: int = 4 << 20
+    max_api_body_bytes: int = 8 << 20
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -174,6 +181,13 @@ class Settings:
             reports_dir=Path(env["OUTREACH_REPORTS_DIR"]) if env.get("OUTREACH_REPORTS_DIR")
             else None,
             intake_map=env.get("OUTREACH_INTAKE_MAP", ""),
+            intake_max_field=_count(env, "OUTREACH_INTAKE_MAX_FIELD", 1 << 20),
+            intake_max_columns=_count(env, "OUTREACH_INTAKE_MAX_COLUMNS", 1000),
+            # Forms and Twilio's webhooks are a few hundred bytes; SendGrid posts its events in
+            # batches, typically under 1 MB; the API takes up to api.MAX_SIGNERS records.
+            max_body_bytes=_count(env, "OUTREACH_MAX_BODY_BYTES", 64 << 10),
+            max_sendgrid_body_bytes=_count(env, "OUTREACH_MAX_SENDGRID_BODY_BYTES", 4 << 20),
+            max_api_body_bytes=_count(env, "OUTREACH_MAX_API_BODY_BYTES", 8 << 20),
         )
 
 
@@ -281,6 +295,16 @@ def _session_max_age(env: dict[str, str]) -> float:
     if not value:
         raise ConfigError("OUTREACH_ADMIN_SESSION_MAX_AGE=0: a login must last some seconds")
     return value
+
+
+def _count(env: dict[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 (a size limit of 0 would refuse everything)."""
+    raw = (env.get(name) or "").replace("_", "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name}={env.get(name)!r}: expected a whole number of at least 1")
+    return int(raw)
 
 
 def _positive_float(env: dict[str, str], name: str, default: float) -> float:

@@ -2,12 +2,16 @@
 
 A file moves inbox/ -> inbox/processing/ (an atomic rename: no other run takes it) -> intake
 -> inbox/processed/ with its rejects and warnings reports, or inbox/failed/ with a
-`.error.txt` saying why. A sidecar `<file>.map` dropped with it (lines `HEADER=FIELD`, as
-`outreach intake --map` takes them) maps its columns, over OUTREACH_INTAKE_MAP's; it travels
-with the file. A crash mid-import leaves the file in processing/, where the next run
-takes it again; the content hash in the imports table tells a file that was already imported
-to the end (moved to processed/ without importing it twice), and re-importing a half-imported
-file is harmless: intake merges rows it has seen into the same signers.
+`.error.txt` saying why in one line (no row data): whatever went wrong with the file, so that
+one bad file never blocks those after it (audit F7: one stayed in processing/ and was retried
+first, and failed, on every run). Only a store that does not answer (OperationalError: down,
+disk full) leaves the file in processing/ for the next run, since that is not the file's fault.
+A sidecar `<file>.map` dropped with it (lines `HEADER=FIELD`, as `outreach intake --map` takes
+them) maps its columns, over OUTREACH_INTAKE_MAP's; it travels with the file. A crash
+mid-import leaves the file in processing/, where the next run takes it again; the content hash
+in the imports table tells a file that was already imported to the end (moved to processed/
+without importing it twice), and re-importing a half-imported file is harmless: intake merges
+rows it has seen into the same signers.
 """
 
 from __future__ import annotations
@@ -20,8 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
-from outreach.intake import IntakeError, intake, parse_mapping
+from outreach.intake import (
+    DEFAULT_LIMITS,
+    IntakeError,
+    IntakeLimits,
+    intake,
+    parse_mapping,
+)
 from outreach.store.signers import imported_before
 
 log = logging.getLogger("outreach.inbox")
@@ -89,22 +100,24 @@ def _file_away(path: Path, folder: Path) -> Path:
 
 
 def process_inbox(engine: Engine, inbox: Path, settle_seconds: float = SETTLE_SECONDS,
-                  mapping: str = "") -> list[InboxResult]:
+                  mapping: str = "", limits: IntakeLimits = DEFAULT_LIMITS
+                  ) -> list[InboxResult]:
     """Import every settled file in the inbox (and any a crash left in processing/).
 
     mapping: OUTREACH_INTAKE_MAP, `HEADER=FIELD` items separated by `;`, applied to every
-    file that has the header."""
+    file that has the header; limits: OUTREACH_INTAKE_MAX_FIELD and _MAX_COLUMNS."""
     processing = inbox / "processing"
     processing.mkdir(parents=True, exist_ok=True)
     for arrival in _arrivals(inbox, settle_seconds):
         _move(arrival, _unique(processing, arrival.name))
     results = []
     for path in _arrivals(processing, 0.0):
-        results.append(_import_one(engine, inbox, path, mapping))
+        results.append(_import_one(engine, inbox, path, mapping, limits))
     return results
 
 
-def _import_one(engine: Engine, inbox: Path, path: Path, mapping: str = "") -> InboxResult:
+def _import_one(engine: Engine, inbox: Path, path: Path, mapping: str = "",
+                limits: IntakeLimits = DEFAULT_LIMITS) -> InboxResult:
     digest = sha256_of(path)
     with engine.connect() as connection:
         if imported_before(connection, digest):
@@ -116,13 +129,20 @@ def _import_one(engine: Engine, inbox: Path, path: Path, mapping: str = "") -> I
         sidecar = _sidecar(path)
         own = parse_mapping(sidecar.read_text(encoding="utf-8-sig").splitlines()) \
             if sidecar.exists() else None
-        summary = intake(path, engine, sha256=digest, mapping=own, default_mapping=standing)
-    except IntakeError as error:
+        summary = intake(path, engine, sha256=digest, mapping=own, default_mapping=standing,
+                         limits=limits)
+    except OperationalError:
+        raise  # the store, not the file: it stays in processing/ for the next run
+    except Exception as error:  # whatever it is, the next file goes on
+        if isinstance(error, IntakeError):
+            reason = str(error).splitlines()[0] if str(error) else "IntakeError"
+            log.warning("inbox: %s failed: %s", path.name, reason)
+        else:  # its text may quote a row: the file says what, the (masked) log the rest
+            reason = f"unexpected {type(error).__name__} while importing; the log has details"
+            log.error("inbox: %s failed", path.name, exc_info=True)
         moved = _file_away(path, inbox / "failed")
-        moved.with_name(moved.name + ".error.txt").write_text(f"{error}\n", encoding="utf-8")
-        log.warning("inbox: %s failed: %s", path.name, error)
-        return InboxResult(path.name, "failed", {"error": str(error),
-                                                 "moved_to": str(moved)})
+        moved.with_name(moved.name + ".error.txt").write_text(f"{reason}\n", encoding="utf-8")
+        return InboxResult(path.name, "failed", {"error": reason, "moved_to": str(moved)})
     moved = _file_away(path, inbox / "processed")
     for key, suffix in (("rejects_file", ".rejects.csv"), ("warnings_file", ".warnings.csv")):
         if getattr(summary, key):

@@ -13,8 +13,14 @@ Which column is which: an explicit mapping, then the export format recognized fr
 left over is reported. A format's subscription statuses become consent and, for opt-outs,
 suppressions, applied after the merge whatever the row's date.
 
-The file is read in chunks, so memory stays flat for any size; email and phone checks, the costly
-part, run in a process pool for large files.
+The file is read in chunks bounded by rows and by characters, keeping only the mapped cells and
+each row's text (for the rejects file), so memory stays flat in the file's length and width;
+email and phone checks, the costly part, run in a process pool for large files. Bounded input
+(audit F7, F8): a cell longer than `IntakeLimits.max_field` rejects its row; a row the csv reader
+cannot split (longer than `max_row`, a quote never closed) is rejected by its first line and
+reading resumes on the next one; a header of more than `max_columns` columns refuses the file.
+A row of nothing but delimiters is counted as blank (`blank_rows`): `rows + blank_rows` is the
+number of records after the header (physical lines, but for line breaks inside quoted cells).
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import io
 import os
+import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -30,6 +39,7 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
@@ -42,7 +52,13 @@ from outreach.store import outbox as box
 from outreach.store import signers as store
 from outreach.store.signers import Identity
 
+if TYPE_CHECKING:
+    from outreach.config import Settings
+
 CHUNK_ROWS = 50_000
+CHUNK_CHARS = 16 << 20  # a chunk also ends after this many characters of rows (wide files)
+MAX_FIELD = 1 << 20  # characters in one cell (OUTREACH_INTAKE_MAX_FIELD)
+MAX_COLUMNS = 1000  # header columns (OUTREACH_INTAKE_MAX_COLUMNS)
 POOL_THRESHOLD_BYTES = 2_000_000  # below this a process pool costs more than it saves
 
 # Canonical column -> the header spellings petition platforms use (compared case-insensitively,
@@ -84,10 +100,33 @@ class IntakeError(ValueError):
     """The file as a whole cannot be imported (one line, no personal data)."""
 
 
+@dataclass(frozen=True)
+class IntakeLimits:
+    """How much of a file intake reads (audit F7: one 200 KB cell crashed the import; F8: a
+    10,000-column file took 5.5 GB)."""
+
+    max_field: int = MAX_FIELD  # characters in a cell; a longer one rejects its row
+    max_columns: int = MAX_COLUMNS  # columns in the header; more refuses the file
+
+    @property
+    def max_row(self) -> int:
+        """Characters in one row, its quoted line breaks included: room for a cell at the
+        limit and the others (and what one unclosed quote can swallow before it is caught)."""
+        return max(4 * self.max_field, 1 << 20)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IntakeLimits:
+        return cls(settings.intake_max_field, settings.intake_max_columns)
+
+
+DEFAULT_LIMITS = IntakeLimits()
+
+
 @dataclass
 class IntakeSummary:
     format: str = formats.GENERIC.name  # the export format recognized from the header
     rows: int = 0
+    blank_rows: int = 0  # records of nothing but delimiters or spaces: not signers, counted
     imported: int = 0
     duplicates: int = 0
     rejected: int = 0
@@ -115,6 +154,8 @@ class FileShape:
     # Further headers for a field, in order: they fill the cells its first one leaves empty
     # (an ActionKit home_phone where mobile_phone is blank).
     fallbacks: tuple[tuple[str, int], ...] = ()
+    # UTF-8 but for some lines, read as Windows-1252 with a warning each (_detect_encoding).
+    mixed_encoding: bool = False
 
 
 _header_key = formats.header_key
@@ -181,8 +222,25 @@ def resolve_columns(header: list[str], mapping: dict[str, str] | None = None
     return export, columns, unmapped, tuple(fallbacks)
 
 
-def _detect_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 / Latin-1."""
+# Text a decoder could not read: surrogateescape's stand-ins for bytes that are not UTF-8, and
+# lone UTF-16 surrogates (a JavaScript client that cut an emoji in half: audit F15). Neither
+# can be stored (PostgreSQL and SQLite take UTF-8).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")  # a character UTF-8 needs 2+ bytes for
+RECODED = "not UTF-8 like the rest of the file: read as Windows-1252 (check names' spelling)"
+UNDECODABLE = "bytes that are neither UTF-8 nor Windows-1252"
+LONE_SURROGATE = "a lone UTF-16 surrogate (half of an emoji?)"
+_LINE_ENDS = ("\n", "\r")
+
+
+def _detect_encoding(path: Path) -> tuple[str, bool]:
+    """(encoding, mixed): UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 /
+    Latin-1, read in blocks (flat memory).
+
+    mixed: UTF-8 for the most part, but some lines are not (a file pasted together from two
+    tools). Read as Windows-1252 as a whole, its UTF-8 "Zoë" became "ZoÃ«" without a word
+    (audit F26); read as UTF-8, its other lines are read as Windows-1252, each with a warning."""
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
         if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
@@ -192,28 +250,69 @@ def _detect_encoding(path: Path) -> str:
                 (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             raise IntakeError("the file is not text (it is full of NUL bytes): export it as CSV")
         if head.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
+            return "utf-8-sig", False
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
+            return "utf-16", False
         handle.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        invalid = multibyte = False
+        while True:
+            block = handle.read(1 << 20)
+            text = decoder.decode(block, final=not block)
+            invalid = invalid or _ESCAPED.search(text) is not None
+            multibyte = multibyte or _MULTIBYTE.search(text) is not None
+            if not block:
+                break
+        if not invalid:
+            return "utf-8", False
+        if multibyte:
+            return "utf-8", True
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("cp1252")()
         try:
             while block := handle.read(1 << 20):
                 decoder.decode(block)
-            decoder.decode(b"", final=True)
-            return "utf-8"
+            return "cp1252", False
         except UnicodeDecodeError:
-            pass
-        handle.seek(0)
-        try:
-            codecs.decode(handle.read(), "cp1252")
-            return "cp1252"
-        except UnicodeDecodeError:
-            return "latin-1"
+            return "latin-1", False
+
+
+def _recode_mixed(line: str) -> tuple[str, str]:
+    """A line of a mixed file: as UTF-8, else its bytes as Windows-1252 (with why)."""
+    if not _ESCAPED.search(line):
+        return line, ""
+    try:
+        return line.encode("utf-8", "surrogateescape").decode("cp1252"), RECODED
+    except UnicodeDecodeError:
+        return line, UNDECODABLE
+
+
+def _check_surrogates(line: str) -> tuple[str, str]:
+    return line, (LONE_SURROGATE if _SURROGATE.search(line) else "")
+
+
+def _open(path: Path, encoding: str, mixed: bool
+          ) -> tuple[TextIO, Callable[[str], tuple[str, str]] | None]:
+    """The file as text, and what each line goes through: None where decoding already proved
+    every line readable. UTF-16 passes lone surrogates through for the row to be rejected."""
+    if mixed:
+        return path.open(encoding=encoding, errors="surrogateescape", newline=""), _recode_mixed
+    if encoding == "utf-16":
+        return path.open(encoding=encoding, errors="surrogatepass", newline=""), \
+            _check_surrogates
+    return path.open(encoding=encoding, newline=""), None
+
+
+def _allow_fields(limit: int) -> None:
+    """Let the csv module read cells as long as a whole row may be (its default, 128 KiB, is
+    a crash for a longer one: audit F7); the limits are ours, per row. Only ever raised."""
+    if csv.field_size_limit() <= limit:
+        csv.field_size_limit(limit + 1)
 
 
 def inspect_file(path: Path, mapping: dict[str, str] | None = None,
-                 default_mapping: dict[str, str] | None = None) -> FileShape:
+                 default_mapping: dict[str, str] | None = None,
+                 limits: IntakeLimits = DEFAULT_LIMITS) -> FileShape:
     """Encoding, delimiter and the meaning of each header cell, or an IntakeError.
 
     Every header `mapping` names must be in the file (a typo is an error, not a silent
@@ -224,13 +323,26 @@ def inspect_file(path: Path, mapping: dict[str, str] | None = None,
         raise IntakeError(f"{path}: not a file")
     if path.stat().st_size == 0:
         raise IntakeError(f"{path}: the file is empty")
-    encoding = _detect_encoding(path)
-    with path.open(encoding=encoding, newline="") as handle:
-        first_line = handle.readline()
+    encoding, mixed = _detect_encoding(path)
+    handle, recode = _open(path, encoding, mixed)
+    with handle:
+        first_line = handle.readline(limits.max_row + 1)
+    if len(first_line) > limits.max_row:
+        raise IntakeError(f"{path}: the header line is longer than {limits.max_row:,} "
+                          "characters: is this a CSV file?")
+    if recode is not None:
+        first_line = _SURROGATE.sub("\ufffd", recode(first_line)[0])
     if not first_line.strip():
         raise IntakeError(f"{path}: the first line is empty: expected a header row")
     delimiter = max((",", ";", "\t"), key=first_line.count)
+    _allow_fields(limits.max_row)
     header = next(csv.reader([first_line], delimiter=delimiter))
+    if len(header) > limits.max_columns:
+        raise IntakeError(f"{path}: the header has {len(header):,} columns, more than the "
+                          f"{limits.max_columns:,} read (OUTREACH_INTAKE_MAX_COLUMNS)")
+    if max(map(len, header)) > limits.max_field:
+        raise IntakeError(f"{path}: a header cell is longer than {limits.max_field:,} "
+                          "characters: is this a CSV file?")
     missing = sorted(set(mapping or {}) - {_header_key(name) for name in header})
     if missing:
         raise IntakeError(f"{path}: --map names a column the header does not have: "
@@ -241,47 +353,195 @@ def inspect_file(path: Path, mapping: dict[str, str] | None = None,
         raise IntakeError(f"{path}: no email column and no phone column in the header "
                           f"({len(header)} columns): nothing to reach a signer by; "
                           'name one with --map "HEADER=email"')
-    return FileShape(encoding, delimiter, header, columns, export.name, unmapped, fallbacks)
+    return FileShape(encoding, delimiter, header, columns, export.name, unmapped, fallbacks,
+                     mixed)
+
+
+class _RowTooLong(Exception):
+    """Raised through the csv reader: the row being read passed IntakeLimits.max_row."""
+
+
+class _Lines:
+    """The file's physical lines for the csv reader, keeping those of the row being read until
+    the reader has split it (audit F7).
+
+    A row the reader cannot split (longer than `limit` characters, a quote never closed, a csv
+    error) is rejected by its first line alone and the lines after it are read again: one stray
+    quote cannot swallow the rows that follow it. A line is read `limit` characters at most, so
+    a line with no end cannot fill the memory. After the file's last line comes one empty
+    "end" line: a row that takes it was still inside a quote when the file ended (the csv
+    module, not strict, would return it without a word).
+    """
+
+    def __init__(self, handle: TextIO, limit: int,
+                 recode: Callable[[str], tuple[str, str]] | None):
+        self.handle, self.limit, self.recode = handle, limit, recode
+        self.row: list[tuple[int, str, str]] = []  # (line number, text, note); 0: the end
+        self.size = 0  # characters in self.row
+        self._again: deque[tuple[int, str, str]] = deque()  # lines to read once more
+        self._number = 0  # of the last line read from the file
+        self._end_given = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        budget = self.limit - self.size + 1  # one more than fits tells a longer line
+        if self._again:
+            number, line, note = self._again.popleft()
+            if not self._again and not line.endswith(_LINE_ENDS) and budget > len(line):
+                rest, more = self._read(budget - len(line))  # its rest is still in the file
+                line, note = line + rest, note or more
+        else:
+            line, note = self._read(budget)
+            if not line:
+                if self._end_given:
+                    raise StopIteration
+                self._end_given = True
+                self.row.append((0, "", ""))
+                return ""
+            self._number += 1
+            number = self._number
+        self.row.append((number, line, note))
+        self.size += len(line)
+        if self.size > self.limit:
+            raise _RowTooLong
+        return line
+
+    def _read(self, size: int) -> tuple[str, str]:
+        line = self.handle.readline(size)
+        return self.recode(line) if self.recode is not None and line else (line, "")
+
+    def lines_in_row(self) -> int:
+        return sum(1 for number, _, _ in self.row if number)
+
+    def unclosed(self) -> bool:
+        """The row just split ran into the end of the file inside a quote."""
+        return len(self.row) > 1 and self.row[-1][0] == 0
+
+    def take(self) -> tuple[int, str, str] | None:
+        """(first line, text, note) of the row just split; None for the end line alone."""
+        row, self.row, self.size = self.row, [], 0
+        if row[0][0] == 0:
+            return None
+        return row[0][0], "".join(text for _, text, _ in row), \
+            next((note for _, _, note in row if note), "")
+
+    def drop(self) -> tuple[int, str]:
+        """Give up the row being read: (its first line's number, that line if whole, without
+        its line end); the lines after the first are read again."""
+        (number, first, _), rest = self.row[0], [entry for entry in self.row[1:] if entry[0]]
+        if len(rest) < len(self.row) - 1:
+            self._end_given = False  # the end line comes again after the lines read again
+        if not rest and not first.endswith(_LINE_ENDS):  # a line too long: skip its rest
+            while (piece := self.handle.readline(1 << 16)) and not piece.endswith(_LINE_ENDS):
+                pass
+            first = ""
+        self._again.extendleft(reversed(rest))
+        self.row, self.size = [], 0
+        return number, first.rstrip("\r\n")
+
+
+def _rows(handle: TextIO, delimiter: str, limit: int,
+          recode: Callable[[str], tuple[str, str]] | None
+          ) -> Iterator[tuple[int, list[str] | None, str, str]]:
+    """(first line, cells, text, note) of every record, the header's included. cells is None
+    for a row that cannot be split (note: why; text: its first line, if whole); else note
+    says what decoding found ("" | RECODED | UNDECODABLE | LONE_SURROGATE)."""
+    _allow_fields(limit)
+    lines = _Lines(handle, limit, recode)
+    reader = csv.reader(lines, delimiter=delimiter)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except _RowTooLong:
+            reason = (f"a quote opened on this line is not closed within {limit:,} characters"
+                      if lines.lines_in_row() > 1 else f"row longer than {limit:,} characters")
+            number, first = lines.drop()
+            yield number, None, first, reason
+            continue
+        except csv.Error as error:
+            number, first = lines.drop()
+            yield number, None, first, f"cannot be read as CSV: {error}"
+            continue
+        if lines.unclosed():
+            number, first = lines.drop()
+            yield number, None, first, "a quote opened on this line is never closed"
+            continue
+        taken = lines.take()
+        if taken is not None:
+            yield taken[0], cells, taken[1], taken[2]
+
+
+def _cells(text: str, delimiter: str) -> list[str]:
+    """A row's cells from its text, for the rejects file (undecodable characters as U+FFFD)."""
+    if not text:
+        return []
+    try:
+        return next(csv.reader(io.StringIO(_SURROGATE.sub("\ufffd", text)),
+                               delimiter=delimiter), [])
+    except csv.Error:
+        return []
 
 
 @dataclass
 class _Chunk:
     frame: pd.DataFrame  # canonical columns as text, plus "line"
-    raws: list[list[str]]  # the rows as read, by frame position (for the rejects file)
-    malformed: list[tuple[int, str, list[str]]]  # (line, reason, row) of rows we cannot split
+    raws: list[str]  # the rows' text, by frame position (for the rejects file)
+    malformed: list[tuple[int, str, str]]  # (line, reason, text) of rows rejected on reading
+    blank_rows: int = 0
+    warnings: list[tuple[int, str]] = field(default_factory=list)  # (line, text)
 
 
-def _read_chunks(path: Path, shape: FileShape, chunk_rows: int) -> Iterator[_Chunk]:
-    """Rows in chunks, with the line each row starts on (quoted cells may span lines)."""
+def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
+                 limits: IntakeLimits = DEFAULT_LIMITS) -> Iterator[_Chunk]:
+    """Rows in chunks of at most chunk_rows rows and about CHUNK_CHARS characters, with the
+    line each row starts on (quoted cells may span lines). Only the mapped cells and each
+    row's text are kept: a 10,000-column row is one string, not 10,000 (audit F8)."""
     width = len(shape.header)
     wanted = [*shape.columns.items(),
               *((f"{column}{_FALLBACK}{n}", position)
                 for n, (column, position) in enumerate(shape.fallbacks))]
     pick = itemgetter(*(i for _, i in wanted), width)  # the extra index: a padding cell
     padding = [""] * (width + 1)
-    with path.open(encoding=shape.encoding, newline="") as handle:
-        reader = csv.reader(handle, delimiter=shape.delimiter)
-        next(reader)  # header
-        line = reader.line_num + 1
+    handle, recode = _open(path, shape.encoding, shape.mixed_encoding)
+    with handle:
+        rows = _rows(handle, shape.delimiter, limits.max_row, recode)
+        next(rows, None)  # header
         records: list[tuple[str, ...]] = []
         lines: list[int] = []
-        raws: list[list[str]] = []
-        malformed: list[tuple[int, str, list[str]]] = []
-        for row in reader:
-            start, line = line, reader.line_num + 1
-            if not "".join(row).strip():
-                continue  # blank lines are not rows
-            if len(row) > width:
-                malformed.append((start, f"row has {len(row)} fields, the header {width}", row))
+        raws: list[str] = []
+        malformed: list[tuple[int, str, str]] = []
+        warnings: list[tuple[int, str]] = []
+        blank = chars = 0
+        for line, row, text, note in rows:
+            chars += len(text)
+            if row is None:
+                malformed.append((line, note, text))
+            elif not "".join(row).strip():
+                blank += 1  # only delimiters: no signer, but counted
+            elif note and note != RECODED:
+                malformed.append((line, note, text))
+            elif len(row) > width:
+                malformed.append((line, f"row has {len(row)} fields, the header {width}", text))
+            elif max(map(len, row)) > limits.max_field:
+                longest = max(range(len(row)), key=lambda i: len(row[i]))
+                malformed.append((line, f"{shape.header[longest] or f'column {longest + 1}'} "
+                                        f"longer than {limits.max_field:,} characters", text))
             else:
                 records.append(pick(row + padding[len(row):]))
-                lines.append(start)
-                raws.append(row)
-            if len(records) + len(malformed) >= chunk_rows:
-                yield _Chunk(_frame(records, lines, wanted), raws, malformed)
-                records, lines, raws, malformed = [], [], [], []
-        if records or malformed:
-            yield _Chunk(_frame(records, lines, wanted), raws, malformed)
+                lines.append(line)
+                raws.append(text)
+                if note:
+                    warnings.append((line, note))
+            if len(records) + len(malformed) >= chunk_rows or chars >= CHUNK_CHARS:
+                yield _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
+                records, lines, raws, malformed, warnings = [], [], [], [], []
+                blank = chars = 0
+        if records or malformed or blank:
+            yield _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
 
 
 _FALLBACK = "#"  # "phone#0": a fallback column for phone, folded into it by _frame
@@ -688,6 +948,7 @@ def describe_records(records: list[dict[str, object]],
     """The pushed records' keys read as a file's header would be: (export format, key ->
     field, keys no field took)."""
     keys = list(dict.fromkeys(str(key) for record in records for key in record))
+    keys = [_SURROGATE.sub("\ufffd", key) for key in keys]  # unmapped keys are answered
     export, columns, unmapped, fallbacks = resolve_columns(keys, mapping)
     key_columns = {keys[position]: column for column, position in columns.items()}
     key_columns.update((keys[position], column) for column, position in fallbacks)
@@ -715,9 +976,14 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
         key_columns = {key: column for key, column in key_columns.items()
                        if column not in ("sms_opt_in", "sms_status")}
     wanted = [(column, position) for position, column in enumerate(HEADER_ALIASES)]
-    table = [(*(_record_values(record, key_columns).get(column, "") for column, _ in wanted),
-              "") for record in records]
-    frame = _frame(table, list(range(1, len(records) + 1)), wanted)
+    values = [_record_values(record, key_columns) for record in records]
+    # A value no database can store is its record's error, not the batch's (audit F15).
+    broken = {line: why for line, record in enumerate(values, 1)
+              if (why := _unstorable(record))}
+    table = [(*(record.get(column, "") for column, _ in wanted), "")
+             for line, record in enumerate(values, 1) if line not in broken]
+    frame = _frame(table, [line for line in range(1, len(records) + 1) if line not in broken],
+                   wanted)
     prepared = prepare_chunk(frame, source, pd.Timestamp(started), export.name)
     rows = prepared.rows
     with engine.connect() as connection:
@@ -729,7 +995,8 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
             return store.load_identities(connection, ids) if ids else {}
 
     results = {line: RecordResult(line - 1, "rejected", reason=reason)
-               for line, reason in prepared.rejected.itertuples(index=False)}
+               for line, reason in [*broken.items(),
+                                    *prepared.rejected.itertuples(index=False)]}
     warnings = list(prepared.warnings)
     if len(rows):
         new, merge_warnings, _ = _store_rows(engine, merger, rows.copy(), started, fetch,
@@ -751,6 +1018,12 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
     return [results[line] for line in sorted(results)]
 
 
+def _unstorable(values: dict[str, str]) -> str:
+    """Why a record's values cannot be stored ("" if they can)."""
+    return next((f"{column}: {LONE_SURROGATE}" for column, value in values.items()
+                 if _SURROGATE.search(value)), "")
+
+
 def _record_values(record: dict[str, object], key_columns: dict[str, str]) -> dict[str, str]:
     """A pushed record's values under canonical column names (key_columns: key -> field)."""
     values: dict[str, str] = {}
@@ -763,9 +1036,10 @@ def _record_values(record: dict[str, object], key_columns: dict[str, str]) -> di
 
 
 def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int,
-                     source: str, now: pd.Timestamp) -> Iterator[tuple[_Chunk, _Prepared]]:
+                     source: str, now: pd.Timestamp, limits: IntakeLimits = DEFAULT_LIMITS
+                     ) -> Iterator[tuple[_Chunk, _Prepared]]:
     """Chunks with their checked, normalized rows; a pool works ahead on the next chunks."""
-    chunks = _read_chunks(path, shape, chunk_rows)
+    chunks = _read_chunks(path, shape, chunk_rows, limits)
     if workers <= 1:
         for chunk in chunks:
             yield chunk, prepare_chunk(chunk.frame, source, now, shape.format)
@@ -786,14 +1060,15 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
            workers: int | None = None, source: str | None = None,
            sha256: str | None = None, mapping: dict[str, str] | None = None,
            default_mapping: dict[str, str] | None = None,
-           reports_dir: Path | None = None) -> IntakeSummary:
+           reports_dir: Path | None = None,
+           limits: IntakeLimits = DEFAULT_LIMITS) -> IntakeSummary:
     """Import one signer file; see the module docstring for what happens to each row.
 
     mapping: header -> field for columns no known spelling covers (parse_mapping), see
     inspect_file for default_mapping; reports_dir: where the rejects and warnings files go
-    (default: beside the input)."""
+    (default: beside the input); limits: how long a cell, how wide a header."""
     path = Path(path)
-    shape = inspect_file(path, mapping, default_mapping)
+    shape = inspect_file(path, mapping, default_mapping, limits)
     export = formats.BY_NAME[shape.format]
     if workers is None:
         large = path.stat().st_size >= POOL_THRESHOLD_BYTES
@@ -820,15 +1095,16 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
 
     try:
         for chunk, prepared in _prepared_chunks(path, shape, chunk_rows, workers,
-                                                source or path.name, now):
-            rows, row_warnings = prepared.rows, prepared.warnings
+                                                source or path.name, now, limits):
+            rows, row_warnings = prepared.rows, prepared.warnings + chunk.warnings
             summary.rows += len(chunk.frame) + len(chunk.malformed)
-            for line, reason, raw in chunk.malformed:
-                rejects.write([line, reason, *raw])
+            summary.blank_rows += chunk.blank_rows
+            for line, reason, text in chunk.malformed:
+                rejects.write([line, reason, *_cells(text, shape.delimiter)])
             for position, (line, reason) in zip(prepared.rejected.index,
                                                 prepared.rejected.itertuples(index=False),
                                                 strict=True):
-                rejects.write([line, reason, *chunk.raws[position]])
+                rejects.write([line, reason, *_cells(chunk.raws[position], shape.delimiter)])
             new, merge_warnings, suppressed = _store_rows(engine, merger, rows, started,
                                                           fetch, export)
             summary.suppressed += suppressed
@@ -842,7 +1118,8 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
         summary.warnings = warnings.count
         summary.warnings_file = warnings.close()
     if summary.rows == 0:
-        raise IntakeError(f"{path}: a header but no signer rows")
+        blank = f" ({summary.blank_rows:,} blank)" if summary.blank_rows else ""
+        raise IntakeError(f"{path}: a header but no signer rows{blank}")
     counts = {"rows": summary.rows, "imported": summary.imported,
               "duplicates": summary.duplicates, "rejected": summary.rejected}
     with engine.begin() as connection:

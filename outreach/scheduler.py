@@ -220,9 +220,11 @@ _CONTEXT: Context | None = None
 # --- the actions: each calls the function the CLI calls ------------------------------------
 def _inbox(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     from outreach.inbox import process_inbox
+    from outreach.intake import IntakeLimits
 
     results = process_inbox(context.engine, context.settings.inbox_dir,
-                            mapping=context.settings.intake_map)
+                            mapping=context.settings.intake_map,
+                            limits=IntakeLimits.from_settings(context.settings))
     return ", ".join(f"{r.file}: {r.outcome}" for r in results) or "inbox empty"
 
 

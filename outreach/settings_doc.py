@@ -49,6 +49,10 @@ SETTINGS_DOC: dict[str, dict[str, tuple[str, str]]] = {
             "(none)",
             "header mappings for inbox files, as `--map` takes them, `;`-separated: "
             "`\"Cell Phone=phone;Joined=signed_at\"`"),
+        "OUTREACH_INTAKE_MAX_FIELD": (
+            "`1048576`", "characters in one cell of a signer file; a longer one rejects its row"),
+        "OUTREACH_INTAKE_MAX_COLUMNS": (
+            "`1000`", "columns in a signer file's header; more refuses the file in one line"),
     },
     "Geography": {
         "OUTREACH_GEOCODER": (
@@ -144,6 +148,13 @@ SETTINGS_DOC: dict[str, dict[str, tuple[str, str]]] = {
     },
     "Web": {
         "OUTREACH_SIGN_RATE": ("`10/minute`", "per-client limit on `POST /sign`"),
+        "OUTREACH_MAX_BODY_BYTES": (
+            "`65536`", "request body limit (413 beyond, before reading) of every route without "
+                       "its own: forms, Twilio's webhooks"),
+        "OUTREACH_MAX_SENDGRID_BODY_BYTES": (
+            "`4194304`", "request body limit of SendGrid's Event Webhook"),
+        "OUTREACH_MAX_API_BODY_BYTES": (
+            "`8388608`", "request body limit of `POST /api/signers`"),
         "OUTREACH_ADMIN_SESSION_MAX_AGE": (
             "`43200` (12 hours)",
             "seconds an organizer login lasts from when it began, however much it is used"),

@@ -35,6 +35,7 @@ from outreach.metrics import exposition
 from outreach.render import Renderer, format_phone
 from outreach.roster_upkeep import CurrentGeo
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
+from outreach.web.body_limit import BodyLimit, BodyLimits
 from outreach.web.security import RateLimits, SecurityHeaders, csrf_token, session_options
 from outreach.worker import utcnow
 
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         secret = secrets.token_urlsafe(32)
     app.add_middleware(SessionMiddleware, secret_key=secret,
                        **session_options(settings.public_url))
+    # Outside the session, inside the headers: a 413 before any byte of a large body is read.
+    app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(settings))
     # Added last, so outermost: redirects and error pages carry the headers too.
     app.add_middleware(SecurityHeaders, public_url=settings.public_url)
     templates = Jinja2Templates(directory=str(Path(settings.templates_dir) / "web"))

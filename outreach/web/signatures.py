@@ -4,7 +4,8 @@ Twilio signs the public URL it called plus the POST parameters (HMAC-SHA1 with t
 auth token; X-Twilio-Signature), checked with the official SDK's RequestValidator. SendGrid
 signs timestamp + raw body with ECDSA (X-Twilio-Email-Event-Webhook-Signature / -Timestamp),
 checked with the official SDK's EventWebhook helper; a timestamp more than ten minutes away from
-now is refused, so a captured request cannot be replayed later.
+now is refused, so a captured request cannot be replayed later. What the headers alone can
+refuse is refused before the body is read; the body's size is bounded before that (body_limit).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ async def twilio_params(request: Request) -> dict[str, str]:
     if not settings.twilio_auth_token:
         raise forbidden("OUTREACH_TWILIO_AUTH_TOKEN is not set")
     signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:  # before the body is parsed (audit F6)
+        raise forbidden("missing X-Twilio-Signature")
     form = await request.form()
     params = {key: str(value) for key, value in form.items()}
     url = public_url_of(request, settings.public_url)
@@ -58,7 +61,6 @@ async def sendgrid_body(request: Request) -> bytes:
         raise forbidden("OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
     signature = request.headers.get(EventWebhookHeader.SIGNATURE, "")
     timestamp = request.headers.get(EventWebhookHeader.TIMESTAMP, "")
-    body = await request.body()
     # ASCII digits, at most 11 of them (year 5138): "²".isdigit() is true, and twenty 9s
     # overflow a datetime; either was a 500 before any check (audit F13).
     if not signature or not (timestamp.isascii() and timestamp.isdigit()) or \
@@ -67,6 +69,7 @@ async def sendgrid_body(request: Request) -> bytes:
     age = state.clock() - datetime.fromtimestamp(int(timestamp), state.clock().tzinfo)
     if abs(age) > SENDGRID_MAX_AGE:
         raise forbidden(f"SendGrid timestamp {int(age.total_seconds())} s away from now")
+    body = await request.body()  # only now: the headers cost nothing to check (audit F6)
     try:
         verifier = EventWebhook(key)
         good = verifier.verify_signature(body.decode("utf-8"), signature, timestamp)
