@@ -92,7 +92,9 @@ def test_the_defaults_shown_are_the_code_defaults():
         value = getattr(defaults, name.removeprefix("OUTREACH_").lower(), None)
         if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
             continue
-        literal = f"{value:g}" if isinstance(value, float | int) else value
+        # 1048576 stays 1048576 (":g" would show 1.04858e+06); 30.0 shows as 30
+        literal = f"{value:g}" if isinstance(value, float) and value < 1e6 else \
+            str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
         assert f"`{literal}`" in shown, f"{name}: the code's default is {literal!r}, the " \
             f"table shows {shown!r}: fix it in outreach/settings_doc.py, then {FIX}"
         checked += 1
