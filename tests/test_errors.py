@@ -307,3 +307,19 @@ def test_run_waits_for_a_lost_database_and_sends_every_message_once(tmp_path,
     assert "database reachable again" in written
     engine.dispose()
     admin.dispose()
+
+
+@pytest.mark.parametrize("url", ["postgresql:/user:s3cret@host/db",
+                                 "postgresql//user:s3cret@host/db",
+                                 "postgresql+psycopg://user:s3cret@host:5432/db",
+                                 "mysql+nosuchdriver://user:s3cret@host/db"])
+def test_a_database_password_is_never_printed_however_broken_the_url(url):
+    from outreach.store.db import StoreError, open_store, shown_url
+
+    assert "s3cret" not in shown_url(url)
+    try:
+        open_store(url).dispose()
+    except StoreError as error:
+        assert "s3cret" not in str(error)
+    result = CliRunner().invoke(cli, ["report"], env={"OUTREACH_DATABASE_URL": url})
+    assert result.exit_code == 2 and "s3cret" not in result.output

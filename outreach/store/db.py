@@ -36,11 +36,12 @@ class StoreError(RuntimeError):
 
 def shown_url(url: str | URL) -> str:
     """The URL as it may be printed: its password hidden (SQLAlchemy's own rendering); a URL
-    too broken to parse has anything between "://" and "@" hidden instead."""
+    too broken to parse has everything between its scheme and the last "@" hidden instead
+    (`postgresql:/user:secret@host` has no "://" but still a password)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        return re.sub(r"://[^@/]*@", "://***@", str(url))
+        return re.sub(r"^([A-Za-z0-9+.-]*:/*)?[^@]*@", r"\1***@", str(url))
 
 
 def is_connection_loss(error: BaseException) -> bool:
