@@ -251,8 +251,14 @@ class Renderer:
         # would make the message UCS-2 and halve what fits in a segment.
         text = " ".join(normalize_typography(self._text(f"sms/{row.template}.txt",
                                                          context)).split())
+        # A text needs no unsubscribe link, but one carrying a link to the local placeholder
+        # (an organizer's template with share_url, no OUTREACH_PUBLIC_URL) would hand real
+        # people a dead localhost address: held before a real transport, like such email.
+        dead_link = not sender.has_public_url() and LOCAL_PUBLIC_URL in text
         return Message(row.id, "sms", signer["phone"], sender.sms,
-                       text=with_sms_identity(text, sender.organization))
+                       text=with_sms_identity(text, sender.organization),
+                       placeholders=("OUTREACH_PUBLIC_URL is not set: this text's link would "
+                                     "point at " + LOCAL_PUBLIC_URL,) if dead_link else ())
 
     @staticmethod
     def _unsubscribe_url(sender: Sender, token: str) -> str:

@@ -522,3 +522,31 @@ def test_a_deferral_keeps_its_reason_for_the_report(add_signers, tmp_path, store
         assert box.next_due(connection) == release
     assert group["waiting_by_reason"] == {"quiet hours in the recipient's time zone": {
         "count": 2, "first_release": release.isoformat(), "last_release": release.isoformat()}}
+
+
+def test_a_text_with_a_link_is_held_without_a_public_url(add_signers, tmp_path, store, roster,
+                                                         providers):
+    """A text needs no unsubscribe link, but one whose template shares the petition would
+    carry the local placeholder address to real people: held like such email."""
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    (templates / "sms" / "share_link.txt").write_text("Share the petition: {{ share_url }}")
+    add_signers(tmp_path, store, 2)
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "share", "sms", "signer", str(i),
+                                                "share_link", {}, now) for i in (1, 2)], now)
+    plan(store, 2, channel="sms")  # the welcome text: no link, it goes
+    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    twilio = TwilioTransport(providers.standin.twilio_sid, providers.standin.twilio_token,
+                             from_number="+12155550199", base_url=providers.url, timeout=2)
+    worker = Worker(store, {"sms": twilio}, Renderer(store, roster, templates, bare),
+                    options=WorkerOptions(concurrency=4))
+    stats = worker.run(once=True)
+    assert len(providers.standin.sms) == 2 and stats["held"] == 2
+    assert all("localhost" not in m["body"] for m in providers.standin.sms)
+    [(campaign, step, channel, reason)] = _holds(store)
+    assert (campaign, step, channel) == ("mj", "share", "sms")
+    assert reason.startswith("OUTREACH_PUBLIC_URL is not set: this text's link")
