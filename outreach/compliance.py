@@ -295,18 +295,21 @@ class Gate:
         recipient = self.recipients.get(int(row.recipient_id))
         if recipient is None:
             return Decision("skip", reason="the signer no longer exists")
+        # Consent first: a row that will never go is skipped now, not deferred by the spacing
+        # (it would show as "waiting" in the report and be claimed again and again).
+        if row.channel == "email" and not recipient.email_opt_in:
+            return Decision("skip", reason="no email consent (withdrawn)")
+        if row.channel == "sms" and row.campaign == CONFIRM_CAMPAIGN:
+            if (int(row.recipient_id), message.to) not in self.pending:
+                return Decision("skip", reason="no SMS confirmation pending for this number")
+        elif row.channel == "sms" and not recipient.sms_opt_in:
+            return Decision("skip", reason="no SMS consent")
         spaced = step_spacing(row, self.campaign_steps(row.campaign), self.step_records, now)
         if spaced is not None:
             return Decision("defer", until=spaced, reason="spaced after the campaign's earlier "
                                                           "step, by their delays")
         if row.channel == "email":
-            return ALLOW if recipient.email_opt_in else Decision(
-                "skip", reason="no email consent (withdrawn)")
-        if row.campaign == CONFIRM_CAMPAIGN:
-            if (int(row.recipient_id), message.to) not in self.pending:
-                return Decision("skip", reason="no SMS confirmation pending for this number")
-        elif not recipient.sms_opt_in:
-            return Decision("skip", reason="no SMS consent")
+            return ALLOW
         hours = text_hours(recipient.state, recipient.time_zone, message.to, self.windows)
         opening = hours.opening(now)
         if opening > now:
