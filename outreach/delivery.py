@@ -162,7 +162,7 @@ def sendgrid_events(engine: Engine, events: Sequence[object], now: datetime) -> 
     return counts
 
 
-def _outbox_id(raw: object) -> int | None:
+def outbox_id_of(raw: object) -> int | None:
     """Our outbox id from the event's custom argument; None for anything that is not one:
     "²".isdigit() is true and a 30-digit number overflows the column (audit F13)."""
     text = str(raw or "")
@@ -179,7 +179,7 @@ def _apply_sendgrid_event(connection: Connection, event: object, now: datetime) 
         occurred = datetime.fromtimestamp(int(event["timestamp"]), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return "invalid"
-    outbox_id = _outbox_id(event.get("outreach_id"))
+    outbox_id = outbox_id_of(event.get("outreach_id"))
     # Ours when we sent it; otherwise SendGrid's message id, or a hash of the address (never
     # the address itself: the event log is not a contact list).
     subject = str(outbox_id) if outbox_id else str(event.get("sg_message_id") or hashlib.sha256(

@@ -12,7 +12,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from outreach.campaigns import CampaignError
 from outreach.consent import OptIn, opt_in_sms, opt_out, sms_keyword
-from outreach.delivery import SpamAlarm, sendgrid_events, twilio_status
+from outreach.delivery import SpamAlarm, outbox_id_of, sendgrid_events, twilio_status
 from outreach.planner import queue_for_signers
 from outreach.signer_fields import check_phone
 from outreach.store import events as store
@@ -86,7 +86,7 @@ def twilio_status_callback(request: Request, params: TwilioParams) -> Response:
                       timedelta(minutes=settings.spam_alarm_window_minutes))
     ours = request.query_params.get("outreach_id", "")  # in the URL we gave Twilio (signed)
     outcome = twilio_status(state.engine, params, state.clock(), alarm,
-                            outbox_id=int(ours) if ours.isdigit() else None)
+                            outbox_id=outbox_id_of(ours))
     log.debug("Twilio status callback: %s", outcome)
     return Response(status_code=204)
 
