@@ -31,17 +31,20 @@ def campaign_sender(settings: Settings, campaign: Campaign) -> Sender:
     default = default_sender(settings)
     own = campaign.sender
     return Sender(own.email_from, own.sms_from or default.sms, own.organization,
-                  own.mailing_address or default.mailing_address, default.public_url)
+                  own.mailing_address.strip() or default.mailing_address, default.public_url)
 
 
 def check_compliance_settings(settings: Settings, campaign: Campaign) -> None:
-    """`plan` and `launch` refuse, with one line naming the setting, a campaign whose
-    supporter email would go to a real transport without a working unsubscribe link or a
-    postal address (the worker would hold it anyway: better to know before launching)."""
-    if settings.email_transport == "files" or not any(
-            s.channel == "email" and s.to == "supporters" for s in campaign.steps):
+    """`plan` and `launch` refuse, with one line naming the setting, a campaign whose email
+    would go to a real transport lacking what the renderer requires of it (the worker would
+    hold it anyway: better to know before launching): supporter email a working unsubscribe
+    link and a postal address, office mail the postal address (`Sender`'s own rules)."""
+    email = {s.to for s in campaign.steps if s.channel == "email"}
+    if settings.email_transport == "files" or not email:
         return
-    missing = campaign_sender(settings, campaign).missing_settings()
+    sender = campaign_sender(settings, campaign)
+    missing = sender.missing_settings() if "supporters" in email \
+        else sender.missing_office_settings()
     if missing:
         raise ConfigError(f"{missing[0]}; OUTREACH_EMAIL_TRANSPORT={settings.email_transport} "
                           f"would deliver campaign {campaign.name}'s email to real people")

@@ -424,3 +424,28 @@ def test_report_shows_texts_held_for_quiet_hours_with_their_release_time(tmp_pat
     waiting = text.splitlines()[text.splitlines().index(line) + 1]
     assert waiting.startswith("      waiting 1: ") and waiting.endswith(
         "; released at 2026-12-02 13:00 UTC")
+
+
+def test_office_mail_without_a_postal_address_refuses_plan_and_launch(tmp_path, store_url):
+    """The renderer marks office mail without a postal address as a placeholder and the
+    worker holds it: plan and launch refuse it first, with the renderer's own reason (the
+    unsubscribe link office mail does not have is not asked for)."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "letters.toml").write_text(
+        'name = "letters"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
+        'mailing_address = "     "\n'  # the schema's 5 characters, all blank
+        '[[steps]]\nname = "letter"\nchannel = "email"\nto = "offices"\n'
+        'template = "office_letter"\n')
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_JOBS_DIR": str(jobs),
+           "OUTREACH_EMAIL_TRANSPORT": "sendgrid", "OUTREACH_SENDGRID_API_KEY": "SG.x",
+           "OUTREACH_PUBLIC_URL": "", "OUTREACH_MAILING_ADDRESS": ""}
+    refusal = ("outreach: error: no postal address: set the campaign's sender.mailing_address "
+               "or OUTREACH_MAILING_ADDRESS (CAN-SPAM requires one in every email); "
+               "OUTREACH_EMAIL_TRANSPORT=sendgrid would deliver campaign letters's email to "
+               "real people\n")
+    for command in (("plan", "letters"), ("launch", "letters", "--yes", "--grace", "0")):
+        result = run(*command, env=env)
+        assert (result.exit_code, result.output) == (2, refusal), command
+    fixed = run("plan", "letters", env={**env, "OUTREACH_MAILING_ADDRESS": "1 Main St, T"})
+    assert fixed.exit_code == 0, fixed.output  # no public URL needed for office mail
