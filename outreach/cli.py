@@ -43,7 +43,12 @@ from outreach.roster import coverage_report, load_roster
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.store.outbox import outbox_report, set_run_state
-from outreach.wiring import build_renderer, build_worker, check_compliance_settings
+from outreach.wiring import (
+    build_renderer,
+    build_worker,
+    check_compliance_settings,
+    sms_windows,
+)
 
 DEMO_ADDRESSES = (
     "1421 Arch Street, Philadelphia, PA 19102",
@@ -252,7 +257,8 @@ def plan_command(campaign: str, as_json: bool) -> None:
     check_compliance_settings(settings, chosen)
     engine = db.open_store(settings.database_url)
     renderer = build_renderer(settings, engine)
-    plans = plan_campaign(engine, chosen, datetime.now(UTC), roster=renderer.roster)
+    plans = plan_campaign(engine, chosen, datetime.now(UTC), roster=renderer.roster,
+                          windows=sms_windows(settings))
     shown = preview(plans, renderer,
                     Prices(settings.email_price, settings.sms_segment_price))
     if as_json:
@@ -325,7 +331,7 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     now = datetime.now(UTC)
     renderer = build_renderer(settings, engine)
     plans = plan_campaign(engine, chosen, now, timedelta(seconds=grace),
-                          roster=renderer.roster)
+                          roster=renderer.roster, windows=sms_windows(settings))
     # Every message rendered before anything is queued, as `plan` does: a template that raises
     # refuses the launch with plan's one line (the worker would only hold the step later).
     preview(plans, renderer, Prices(settings.email_price, settings.sms_segment_price))

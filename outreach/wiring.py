@@ -4,12 +4,12 @@ run` assemble the same worker, renderer and gate."""
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import time, timedelta
 
 from sqlalchemy import Engine
 
 from outreach.campaigns import Campaign, CampaignError, Step, find_campaign
-from outreach.compliance import Gate, parse_windows
+from outreach.compliance import STATE_WINDOWS, Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
 from outreach.render import Renderer, Sender
@@ -50,6 +50,16 @@ def check_compliance_settings(settings: Settings, campaign: Campaign) -> None:
                           f"would deliver campaign {campaign.name}'s email to real people")
 
 
+def sms_windows(settings: Settings) -> dict[str, tuple[time, time]]:
+    """The texts' state windows: the shipped state laws with OUTREACH_SMS_WINDOWS over them,
+    for the gate and the plan's quiet-hours preview alike (one parse, one meaning)."""
+    try:
+        return {**STATE_WINDOWS, **parse_windows(settings.sms_windows)}
+    except ValueError:
+        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
+                          "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+
+
 def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = None) -> Renderer:
     """The renderer, with each campaign's own sender identity and the default for the rest
     (on the given roster, or the effective roster loaded now)."""
@@ -71,11 +81,7 @@ def build_worker(settings: Settings, concurrency: int, engine: Engine | None = N
     engine = engine or db.open_store(settings.database_url)
     renderer = build_renderer(settings, engine, roster)
     counties = load_counties(settings.data_dir / "counties.csv")
-    try:
-        windows = parse_windows(settings.sms_windows)
-    except ValueError:
-        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
-                          "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+    windows = sms_windows(settings)
 
     @functools.cache
     def campaign_steps(name: str) -> tuple[Step, ...]:

@@ -449,3 +449,23 @@ def test_office_mail_without_a_postal_address_refuses_plan_and_launch(tmp_path, 
         assert (result.exit_code, result.output) == (2, refusal), command
     fixed = run("plan", "letters", env={**env, "OUTREACH_MAILING_ADDRESS": "1 Main St, T"})
     assert fixed.exit_code == 0, fixed.output  # no public URL needed for office mail
+
+
+def test_plan_quiet_hours_preview_uses_the_configured_sms_windows(tmp_path, store_url):
+    """The plan previews the gate's own windows: OUTREACH_SMS_WINDOWS narrows them."""
+    import time_machine
+
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,phone,sms_opt_in,zip\nl@example.com,+15125550102,yes,78701\n")
+    run("intake", str(path), env=env)
+    run("match", env=env)
+    # 20:30 in Austin: inside the federal 8-21, outside an organizer's TX=9-20.
+    with time_machine.travel(datetime(2026, 12, 3, 2, 30, tzinfo=UTC), tick=False):
+        shown = {window: next(s for s in json.loads(run(
+            "plan", "marijuana_justice", "--json",
+            env={**env, "OUTREACH_SMS_WINDOWS": window}).output)["steps"]
+            if s["step"] == "welcome_sms")["quiet_hours"] for window in ("", "TX=9-20")}
+    assert shown[""]["deferred"] == 0
+    assert shown["TX=9-20"]["deferred"] == 1
+    assert shown["TX=9-20"]["first_release"] == "2026-12-03T15:00:00+00:00"  # 9:00 Central
