@@ -4,7 +4,7 @@ run` assemble the same worker, renderer and gate."""
 from __future__ import annotations
 
 import functools
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import Engine
 
@@ -12,10 +12,13 @@ from outreach.campaigns import Campaign, CampaignError, Step, find_campaign
 from outreach.compliance import STATE_WINDOWS, Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
+from outreach.planner import StepPlan, plan_campaign
+from outreach.preview import Prices, preview
 from outreach.render import Renderer, Sender
 from outreach.roster import Roster
 from outreach.roster_upkeep import effective_roster
 from outreach.store import db
+from outreach.store import outbox as box
 from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
 
@@ -58,6 +61,22 @@ def sms_windows(settings: Settings) -> dict[str, tuple[time, time]]:
     except ValueError:
         raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
                           "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+
+
+def prepare_launch(settings: Settings, engine: Engine, campaign: Campaign, renderer: Renderer,
+                   now: datetime, grace: timedelta) -> list[StepPlan]:
+    """Everything an organizer's launch checks before it queues anything, for `outreach
+    launch` and the dashboard alike (two copies drifted: the dashboard queued a template that
+    raises): the compliance settings, the run not cancelled, the plan, and every planned
+    message rendered. Raises ConfigError, RunStateError or PlanError, each one line."""
+    check_compliance_settings(settings, campaign)
+    with engine.connect() as connection:
+        box.ensure_not_cancelled(connection, campaign.name)  # not "already queued N"
+    plans = plan_campaign(engine, campaign, now, grace, roster=renderer.roster,
+                          windows=sms_windows(settings))
+    # A template that raises refuses the launch (the worker would only hold the step later).
+    preview(plans, renderer, Prices(settings.email_price, settings.sms_segment_price))
+    return plans
 
 
 def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = None) -> Renderer:
