@@ -43,7 +43,13 @@ from outreach.roster import coverage_report, load_roster
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.store.outbox import outbox_report, set_run_state
-from outreach.wiring import build_renderer, build_worker, check_compliance_settings
+from outreach.wiring import (
+    build_renderer,
+    build_worker,
+    check_compliance_settings,
+    prepare_launch,
+    sms_windows,
+)
 
 DEMO_ADDRESSES = (
     "1421 Arch Street, Philadelphia, PA 19102",
@@ -252,7 +258,8 @@ def plan_command(campaign: str, as_json: bool) -> None:
     check_compliance_settings(settings, chosen)
     engine = db.open_store(settings.database_url)
     renderer = build_renderer(settings, engine)
-    plans = plan_campaign(engine, chosen, datetime.now(UTC), roster=renderer.roster)
+    plans = plan_campaign(engine, chosen, datetime.now(UTC), roster=renderer.roster,
+                          windows=sms_windows(settings))
     shown = preview(plans, renderer,
                     Prices(settings.email_price, settings.sms_segment_price))
     if as_json:
@@ -318,17 +325,10 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     """Queue a campaign's messages (again: nothing is queued twice)."""
     settings = Settings.from_env()
     chosen = find_campaign(settings.jobs_dir, campaign)
-    check_compliance_settings(settings, chosen)
     engine = db.open_store(settings.database_url)
-    with engine.connect() as connection:
-        box.ensure_not_cancelled(connection, chosen.name)  # not "already queued N"
     now = datetime.now(UTC)
-    renderer = build_renderer(settings, engine)
-    plans = plan_campaign(engine, chosen, now, timedelta(seconds=grace),
-                          roster=renderer.roster)
-    # Every message rendered before anything is queued, as `plan` does: a template that raises
-    # refuses the launch with plan's one line (the worker would only hold the step later).
-    preview(plans, renderer, Prices(settings.email_price, settings.sms_segment_price))
+    plans = prepare_launch(settings, engine, chosen, build_renderer(settings, engine), now,
+                           timedelta(seconds=grace))
     if not yes:
         _show_plans(chosen.name, plans, False)
         if not sys.stdin.isatty():

@@ -200,6 +200,8 @@ def text_hours(state: str | None, time_zone: str | None, phone: str,
         zones.add(time_zone)
     window = strictest_window([state, _state_of(number) if number else None], windows)
     return TextHours(tuple(sorted(zones)) if zones else US_ZONES, window)
+
+
 def _earlier_steps(row: OutboxRow, steps: Sequence[Step]) -> list[tuple[Step, timedelta]]:
     """The campaign's supporter steps meant to come before this row's step, each with the gap
     this step must keep after it (its delay minus theirs). Steps of equal delay (a welcome

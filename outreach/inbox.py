@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from outreach.config import ConfigError
 from outreach.intake import (
     DEFAULT_LIMITS,
     IntakeError,
@@ -105,18 +106,26 @@ def process_inbox(engine: Engine, inbox: Path, settle_seconds: float = SETTLE_SE
     """Import every settled file in the inbox (and any a crash left in processing/).
 
     mapping: OUTREACH_INTAKE_MAP, `HEADER=FIELD` items separated by `;`, applied to every
-    file that has the header; limits: OUTREACH_INTAKE_MAX_FIELD and _MAX_COLUMNS."""
+    file that has the header; limits: OUTREACH_INTAKE_MAX_FIELD and _MAX_COLUMNS.
+
+    A bad OUTREACH_INTAKE_MAP is the deployment's mistake, not the files': it raises one
+    ConfigError naming the setting before any file moves (parsed inside each file's import, one
+    typo filed every arriving file under failed/)."""
+    try:
+        standing = parse_mapping(mapping.split(";"))
+    except IntakeError as error:
+        raise ConfigError(f"OUTREACH_INTAKE_MAP: {str(error).removeprefix('--map ')}") from None
     processing = inbox / "processing"
     processing.mkdir(parents=True, exist_ok=True)
     for arrival in _arrivals(inbox, settle_seconds):
         _move(arrival, _unique(processing, arrival.name))
     results = []
     for path in _arrivals(processing, 0.0):
-        results.append(_import_one(engine, inbox, path, mapping, limits))
+        results.append(_import_one(engine, inbox, path, standing, limits))
     return results
 
 
-def _import_one(engine: Engine, inbox: Path, path: Path, mapping: str = "",
+def _import_one(engine: Engine, inbox: Path, path: Path, standing: dict[str, str],
                 limits: IntakeLimits = DEFAULT_LIMITS) -> InboxResult:
     digest = sha256_of(path)
     with engine.connect() as connection:
@@ -125,7 +134,6 @@ def _import_one(engine: Engine, inbox: Path, path: Path, mapping: str = "",
             log.info("inbox: %s was imported before; filed as %s", path.name, moved.name)
             return InboxResult(path.name, "already imported", {"moved_to": str(moved)})
     try:
-        standing = parse_mapping(mapping.split(";"))
         sidecar = _sidecar(path)
         own = parse_mapping(sidecar.read_text(encoding="utf-8-sig").splitlines()) \
             if sidecar.exists() else None

@@ -14,14 +14,14 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine
 
 from outreach.campaigns import Campaign, CampaignError, Step, find_campaign
-from outreach.compliance import text_hours
+from outreach.compliance import STATE_WINDOWS, text_hours
 from outreach.privacy import mask_text
 from outreach.roster import Roster
 from outreach.store import outbox as box
@@ -62,14 +62,17 @@ class StepPlan:
                 **({"note": self.note} if self.note else {})}
 
 
-def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame) -> dict[str, object]:
+def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame,
+                        windows: dict[str, tuple[time, time]] = STATE_WINDOWS
+                        ) -> dict[str, object]:
     """How many texts the compliance gate would hold for their recipients' hours, and until
-    when: the gate's own rule (`compliance.text_hours`), so the preview cannot drift from it."""
+    when: the gate's own rule (`compliance.text_hours`) on the gate's own state windows
+    (`wiring.sms_windows`: OUTREACH_SMS_WINDOWS too), so the preview cannot drift from it."""
     releases = []
     for when, (_, person) in zip(due, recipients.iterrows(), strict=True):
         zone = person["time_zone"]
         hours = text_hours(person["state"], zone if isinstance(zone, str) and zone else None,
-                           person["phone"] or "")
+                           person["phone"] or "", windows)
         opening = hours.opening(when.to_pydatetime())
         if opening > when:
             releases.append(opening)
@@ -131,8 +134,8 @@ def _backfill_preview(due: pd.Series, backfilled: pd.Series) -> dict[str, object
 
 
 def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
-                    suppressed: set[str], launch_at: datetime,
-                    launched_at: datetime) -> StepPlan:
+                    suppressed: set[str], launch_at: datetime, launched_at: datetime,
+                    windows: dict[str, tuple[time, time]]) -> StepPlan:
     plan = StepPlan(campaign.name, step)
     if step.channel == "email":
         address, consent = audience["email"], audience["email_opt_in"]
@@ -155,7 +158,7 @@ def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
     plan.by_state.update(chosen["state"].fillna("unknown").value_counts().to_dict())
     plan.by_office.update(chosen["felony_office_id"].dropna().value_counts().to_dict())
     if step.channel == "sms":
-        plan.quiet_hours = quiet_hours_preview(due, chosen)
+        plan.quiet_hours = quiet_hours_preview(due, chosen, windows)
     plan.messages = [
         box.NewMessage(campaign.name, step.name, step.channel, "signer", str(signer_id),
                        step.template, {}, when.to_pydatetime())
@@ -202,9 +205,11 @@ def _office_step(step: Step, campaign: Campaign, audience: pd.DataFrame, roster:
 def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
                   grace: timedelta = timedelta(minutes=10),
                   roster: Roster | None = None,
-                  signer_ids: list[int] | None = None) -> list[StepPlan]:
+                  signer_ids: list[int] | None = None,
+                  windows: dict[str, tuple[time, time]] = STATE_WINDOWS) -> list[StepPlan]:
     """What launching now would queue, step by step, and who is left out and why (for the
     whole audience, or for these signers only: someone who just signed the petition).
+    `windows`: the texts' state windows for the quiet-hours preview (`wiring.sms_windows`).
 
     Supporter steps count from each signer's entry (`entry_times`) from the campaign's first
     launch, or from `now` for a campaign not launched yet (the launch this plan is for)."""
@@ -218,7 +223,7 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
     for step in campaign.steps:
         if step.to == "supporters":
             plans.append(_supporter_step(step, campaign, audience, suppressed[step.channel],
-                                         now + grace, launched_at))
+                                         now + grace, launched_at, windows))
         elif roster is None:
             raise ValueError("office steps need the roster")
         else:

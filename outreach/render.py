@@ -133,6 +133,11 @@ class Sender:
                             "OUTREACH_MAILING_ADDRESS (CAN-SPAM requires one in every email)")
         return problems
 
+    def missing_office_settings(self) -> list[str]:
+        """What a letter to an office would lack: it has no unsubscribe link (it is not a
+        list mailing), but carries the postal address like every email (CAN-SPAM)."""
+        return [p for p in self.missing_settings() if p.startswith("no postal")]
+
     def has_public_url(self) -> bool:
         url = urlsplit(self.public_url)
         return url.scheme in ("http", "https") and bool(url.netloc)
@@ -305,8 +310,7 @@ class Renderer:
                    "organization": sender.organization,
                    "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS}
         reply_to = signer.get("email") if signer else None
-        # Office mail has no unsubscribe link, but carries the postal address like every email.
-        missing = tuple(p for p in sender.missing_settings() if p.startswith("no postal"))
+        missing = tuple(sender.missing_office_settings())
         return Message(row.id, "email", address, sender.email, reply_to=reply_to,
                        headers=self._placeholder_header(missing),
                        text=self._text(f"email/{row.template}.txt", context),

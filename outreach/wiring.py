@@ -4,18 +4,21 @@ run` assemble the same worker, renderer and gate."""
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import Engine
 
 from outreach.campaigns import Campaign, CampaignError, Step, find_campaign
-from outreach.compliance import Gate, parse_windows
+from outreach.compliance import STATE_WINDOWS, Gate, parse_windows
 from outreach.config import ConfigError, Settings
 from outreach.counties import load_counties
+from outreach.planner import StepPlan, plan_campaign
+from outreach.preview import Prices, preview
 from outreach.render import Renderer, Sender
 from outreach.roster import Roster
 from outreach.roster_upkeep import effective_roster
 from outreach.store import db
+from outreach.store import outbox as box
 from outreach.transports.select import build_transports
 from outreach.worker import Worker, WorkerOptions
 
@@ -31,20 +34,49 @@ def campaign_sender(settings: Settings, campaign: Campaign) -> Sender:
     default = default_sender(settings)
     own = campaign.sender
     return Sender(own.email_from, own.sms_from or default.sms, own.organization,
-                  own.mailing_address or default.mailing_address, default.public_url)
+                  own.mailing_address.strip() or default.mailing_address, default.public_url)
 
 
 def check_compliance_settings(settings: Settings, campaign: Campaign) -> None:
-    """`plan` and `launch` refuse, with one line naming the setting, a campaign whose
-    supporter email would go to a real transport without a working unsubscribe link or a
-    postal address (the worker would hold it anyway: better to know before launching)."""
-    if settings.email_transport == "files" or not any(
-            s.channel == "email" and s.to == "supporters" for s in campaign.steps):
+    """`plan` and `launch` refuse, with one line naming the setting, a campaign whose email
+    would go to a real transport lacking what the renderer requires of it (the worker would
+    hold it anyway: better to know before launching): supporter email a working unsubscribe
+    link and a postal address, office mail the postal address (`Sender`'s own rules)."""
+    email = {s.to for s in campaign.steps if s.channel == "email"}
+    if settings.email_transport == "files" or not email:
         return
-    missing = campaign_sender(settings, campaign).missing_settings()
+    sender = campaign_sender(settings, campaign)
+    missing = sender.missing_settings() if "supporters" in email \
+        else sender.missing_office_settings()
     if missing:
         raise ConfigError(f"{missing[0]}; OUTREACH_EMAIL_TRANSPORT={settings.email_transport} "
                           f"would deliver campaign {campaign.name}'s email to real people")
+
+
+def sms_windows(settings: Settings) -> dict[str, tuple[time, time]]:
+    """The texts' state windows: the shipped state laws with OUTREACH_SMS_WINDOWS over them,
+    for the gate and the plan's quiet-hours preview alike (one parse, one meaning)."""
+    try:
+        return {**STATE_WINDOWS, **parse_windows(settings.sms_windows)}
+    except ValueError:
+        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
+                          "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+
+
+def prepare_launch(settings: Settings, engine: Engine, campaign: Campaign, renderer: Renderer,
+                   now: datetime, grace: timedelta) -> list[StepPlan]:
+    """Everything an organizer's launch checks before it queues anything, for `outreach
+    launch` and the dashboard alike (two copies drifted: the dashboard queued a template that
+    raises): the compliance settings, the run not cancelled, the plan, and every planned
+    message rendered. Raises ConfigError, RunStateError or PlanError, each one line."""
+    check_compliance_settings(settings, campaign)
+    with engine.connect() as connection:
+        box.ensure_not_cancelled(connection, campaign.name)  # not "already queued N"
+    plans = plan_campaign(engine, campaign, now, grace, roster=renderer.roster,
+                          windows=sms_windows(settings))
+    # A template that raises refuses the launch (the worker would only hold the step later).
+    preview(plans, renderer, Prices(settings.email_price, settings.sms_segment_price))
+    return plans
 
 
 def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = None) -> Renderer:
@@ -68,11 +100,7 @@ def build_worker(settings: Settings, concurrency: int, engine: Engine | None = N
     engine = engine or db.open_store(settings.database_url)
     renderer = build_renderer(settings, engine, roster)
     counties = load_counties(settings.data_dir / "counties.csv")
-    try:
-        windows = parse_windows(settings.sms_windows)
-    except ValueError:
-        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
-                          "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+    windows = sms_windows(settings)
 
     @functools.cache
     def campaign_steps(name: str) -> tuple[Step, ...]:

@@ -424,3 +424,48 @@ def test_report_shows_texts_held_for_quiet_hours_with_their_release_time(tmp_pat
     waiting = text.splitlines()[text.splitlines().index(line) + 1]
     assert waiting.startswith("      waiting 1: ") and waiting.endswith(
         "; released at 2026-12-02 13:00 UTC")
+
+
+def test_office_mail_without_a_postal_address_refuses_plan_and_launch(tmp_path, store_url):
+    """The renderer marks office mail without a postal address as a placeholder and the
+    worker holds it: plan and launch refuse it first, with the renderer's own reason (the
+    unsubscribe link office mail does not have is not asked for)."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "letters.toml").write_text(
+        'name = "letters"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
+        'mailing_address = "     "\n'  # the schema's 5 characters, all blank
+        '[[steps]]\nname = "letter"\nchannel = "email"\nto = "offices"\n'
+        'template = "office_letter"\n')
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_JOBS_DIR": str(jobs),
+           "OUTREACH_EMAIL_TRANSPORT": "sendgrid", "OUTREACH_SENDGRID_API_KEY": "SG.x",
+           "OUTREACH_PUBLIC_URL": "", "OUTREACH_MAILING_ADDRESS": ""}
+    refusal = ("outreach: error: no postal address: set the campaign's sender.mailing_address "
+               "or OUTREACH_MAILING_ADDRESS (CAN-SPAM requires one in every email); "
+               "OUTREACH_EMAIL_TRANSPORT=sendgrid would deliver campaign letters's email to "
+               "real people\n")
+    for command in (("plan", "letters"), ("launch", "letters", "--yes", "--grace", "0")):
+        result = run(*command, env=env)
+        assert (result.exit_code, result.output) == (2, refusal), command
+    fixed = run("plan", "letters", env={**env, "OUTREACH_MAILING_ADDRESS": "1 Main St, T"})
+    assert fixed.exit_code == 0, fixed.output  # no public URL needed for office mail
+
+
+def test_plan_quiet_hours_preview_uses_the_configured_sms_windows(tmp_path, store_url):
+    """The plan previews the gate's own windows: OUTREACH_SMS_WINDOWS narrows them."""
+    import time_machine
+
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    path = tmp_path / "signers.csv"
+    path.write_text("email,phone,sms_opt_in,zip\nl@example.com,+15125550102,yes,78701\n")
+    run("intake", str(path), env=env)
+    run("match", env=env)
+    # 20:30 in Austin: inside the federal 8-21, outside an organizer's TX=9-20.
+    with time_machine.travel(datetime(2026, 12, 3, 2, 30, tzinfo=UTC), tick=False):
+        shown = {window: next(s for s in json.loads(run(
+            "plan", "marijuana_justice", "--json",
+            env={**env, "OUTREACH_SMS_WINDOWS": window}).output)["steps"]
+            if s["step"] == "welcome_sms")["quiet_hours"] for window in ("", "TX=9-20")}
+    assert shown[""]["deferred"] == 0
+    assert shown["TX=9-20"]["deferred"] == 1
+    assert shown["TX=9-20"]["first_release"] == "2026-12-03T15:00:00+00:00"  # 9:00 Central

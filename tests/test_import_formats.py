@@ -299,3 +299,22 @@ def test_the_inbox_takes_a_sidecar_map_and_the_setting(tmp_path, store):
 def test_signing_dates_keep_their_time_zone(value, expected):
     parsed, warning = parse_signed_at(pd.Series([value]), pd.Timestamp("2000-01-01", tz="UTC"))
     assert parsed[0].to_pydatetime() == expected and warning[0] == ""
+
+
+def test_a_bad_intake_map_setting_leaves_every_inbox_file_where_it_is(tmp_path, store):
+    """One typo in OUTREACH_INTAKE_MAP is one line naming the setting, not every arriving
+    file filed under failed/: nothing moves, nothing is imported, and the fix imports them."""
+    from outreach.config import ConfigError
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (inbox / name).write_text("email\nana@example.org\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        process_inbox(store, inbox, settle_seconds=0, mapping="Alta=signd_at")
+    assert str(refused.value).startswith("OUTREACH_INTAKE_MAP: 'Alta=signd_at': 'signd_at' is "
+                                         "not a field; fields: ")
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["a.csv", "b.csv"]
+    assert not (inbox / "failed").exists() and stored(store) == {}
+    fixed = process_inbox(store, inbox, settle_seconds=0, mapping="Alta=signed_at")
+    assert [r.outcome for r in fixed] == ["imported", "already imported"]

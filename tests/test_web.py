@@ -231,3 +231,40 @@ def test_login_dashboard_preview_launch_and_progress(client, store):
         assert refused.status_code == 409 and "was cancelled on" in refused.text, action
     assert client.get("/admin/campaigns/marijuana_justice/progress").json()["run"] == \
         "cancelled"
+
+
+def test_dashboard_launch_refuses_a_template_that_raises_as_the_cli_does(
+        store, password_hash, tmp_path):
+    """One launch check for both paths: every message is rendered before anything is
+    queued, so the dashboard refuses (409, plan's one line) what `outreach launch` refuses."""
+    import shutil
+
+    from tests.web_helpers import ROOT
+
+    templates, jobs = tmp_path / "templates", tmp_path / "jobs"
+    shutil.copytree(ROOT / "templates", templates)
+    shutil.copytree(ROOT / "jobs", jobs)
+    (templates / "email" / "hello.subject.txt").write_text("Hello")
+    (templates / "email" / "hello.txt").write_text("Dear {{ signer.first_name }},\n"
+                                                   "Your DA: {{ prosecutor_name }}\n")
+    (jobs / "spring.toml").write_text(
+        'name = "spring"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
+        'mailing_address = "1 Main St, T"\n[[steps]]\nname = "hello"\nchannel = "email"\n'
+        'to = "supporters"\ntemplate = "hello"\n')
+    settings = web_settings(PUBLIC, OUTREACH_ADMIN_PASSWORD_HASH=password_hash,
+                            OUTREACH_SESSION_SECRET="s" * 32,
+                            OUTREACH_TEMPLATES_DIR=str(templates), OUTREACH_JOBS_DIR=str(jobs))
+    with TestClient(create_app(settings, engine=store), base_url=PUBLIC) as client:
+        sign(client)
+        assert login(client).status_code == 303
+        token = csrf_of(client, "/admin/campaigns/spring")
+        refused = client.post("/admin/campaigns/spring/launch",
+                              data={"confirm": "spring", "grace_minutes": "0", "csrf": token},
+                              headers=HTML, follow_redirects=False)
+        assert refused.status_code == 409
+        assert ("campaign spring, step hello, template email/hello.txt line 2: "
+                "&#39;prosecutor_name&#39; is undefined" in refused.text
+                or "'prosecutor_name' is undefined" in refused.text)
+        assert "ana@example.org" not in refused.text  # the recipient masked
+        progress = client.get("/admin/campaigns/spring/progress").json()
+        assert progress["total"] == 0 and progress["run"] != "active"

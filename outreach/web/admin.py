@@ -35,7 +35,7 @@ from outreach.web.security import (
     password_matches,
     start_admin_session,
 )
-from outreach.wiring import check_compliance_settings
+from outreach.wiring import prepare_launch, sms_windows
 
 log = logging.getLogger("outreach.web")
 LOGIN_RATE = "10/minute"
@@ -168,7 +168,8 @@ def campaign_page(request: Request, name: str) -> HTMLResponse:
     state = state_of(request)
     campaign = _campaign_or_404(state, name)
     renderer = state.renderer
-    plans = plan_campaign(state.engine, campaign, state.clock(), roster=renderer.roster)
+    plans = plan_campaign(state.engine, campaign, state.clock(), roster=renderer.roster,
+                          windows=sms_windows(state.settings))
     try:
         shown, problem = preview(plans, renderer, Prices(state.settings.email_price,
                                                          state.settings.sms_segment_price)), ""
@@ -208,13 +209,10 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
         raise HTTPException(400, f"Type the campaign's name ({name}) to confirm the launch.")
     grace = _grace(grace_minutes)
     now = state.clock()
-    try:
-        check_compliance_settings(state.settings, campaign)  # as `outreach launch` refuses
-        with state.engine.connect() as connection:
-            box.ensure_not_cancelled(connection, name)
-    except (ConfigError, box.RunStateError) as error:
+    try:  # what `outreach launch` checks, and its one-line refusals
+        plans = prepare_launch(state.settings, state.engine, campaign, state.renderer, now, grace)
+    except (ConfigError, box.RunStateError, PlanError) as error:
         raise HTTPException(409, str(error)) from None
-    plans = plan_campaign(state.engine, campaign, now, grace, roster=state.geo.roster)
     launched = launch(state.engine, plans, now)
     log.info("campaign %s launched from the dashboard: %s", name,
              {k: v["queued_now"] for k, v in launched.items()})
