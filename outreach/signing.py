@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Engine, exists, select, update
+from sqlalchemy import Connection, Engine, exists, select, update
 
 from outreach.campaigns import Campaign, CampaignError
 from outreach.consent import request_sms_confirmation
@@ -109,6 +109,27 @@ def _queue(unit: Engine, campaign: Callable[[], Campaign], roster: Roster,
         log.warning("petition steps wait for the planning pass: %s", error)
         return False
     return bool(queue_for_signers(unit, chosen, roster, signer_ids, now))
+
+
+def queue_confirmed(connection: Connection, campaign: Campaign | None, roster: Roster,
+                    signer_ids: list[int], now: datetime) -> bool:
+    """A YES/START turned these signers' SMS consent on: queue the petition texts held back
+    for it in the YES's own transaction, with its dedupe record, so a crash or a lock timeout
+    loses both and Twilio's retry applies them (DESIGN invariant 9); queued after the commit,
+    a retry would be answered "duplicate" and the texts never queued. `campaign` is loaded by
+    the caller before its transaction (None: its file did not load). When they cannot be
+    queued now (no file, or the campaign is paused), the signers' signings are marked pending
+    again, so the planning pass queues them (queue_pending_signings); a signer who never
+    signed on the form (an import) is left to the organizer's next launch. True if queued."""
+    if campaign is not None and queue_for_signers(one_transaction(connection), campaign,
+                                                  roster, signer_ids, now):
+        return True
+    waiting = connection.execute(update(submissions).where(
+        submissions.c.signer_id.in_(signer_ids), submissions.c.outcome == "imported")
+        .values(steps_queued_at=None)).rowcount
+    log.warning("SMS opt-in: the petition campaign's texts wait for the planning pass "
+                "(%d of %d signers' signings marked pending)", waiting, len(signer_ids))
+    return False
 
 
 def pending_signings(engine: Engine, limit: int = PENDING_BATCH) -> list[int]:

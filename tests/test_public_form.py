@@ -267,3 +267,52 @@ def test_the_confirmation_goes_only_to_the_number_that_asked(app, store, setting
     assert row.state == "skipped" and "no SMS confirmation pending" in row.last_error
     text_in(browser(app), "+12155550148", "YES")  # the new number never asked
     assert stored(store)["sms_opt_in"] is False
+
+
+def test_a_yes_whose_texts_fail_to_queue_is_applied_by_twilios_retry(app, store,
+                                                                      monkeypatch):
+    """The YES's dedupe record, the consent and the texts held back for it are one unit: a
+    failure while queueing the texts (a lock timeout, a crash) leaves none of them, so the
+    retry is not answered "duplicate" with the welcome text lost."""
+    from outreach import planner
+
+    sign(browser(app), **VICTIM, sms_opt_in="yes")
+    real = planner.enqueue_plans
+
+    def lost_connection(*args, **kwargs):
+        raise RuntimeError("the connection dropped")
+
+    monkeypatch.setattr(planner, "enqueue_plans", lost_connection)
+    hook = TestClient(app, base_url=PUBLIC, raise_server_exceptions=False)
+    params = twilio.inbound(VICTIM_PHONE, "YES")
+    headers = {"X-Twilio-Signature": twilio.sign(PUBLIC + "/hooks/twilio/inbound", params)}
+    assert hook.post("/hooks/twilio/inbound", data=params, headers=headers).status_code == 500
+    assert stored(store)["sms_opt_in"] is False  # nothing of it committed
+    monkeypatch.setattr(planner, "enqueue_plans", real)
+    assert hook.post("/hooks/twilio/inbound", data=params, headers=headers).status_code == 200
+    assert stored(store)["sms_opt_in"] is True
+    assert texts(store)["welcome_sms"] == "queued"
+
+
+def test_a_yes_while_the_campaign_file_is_broken_waits_for_the_planning_pass(
+        tmp_path, store, daytime):
+    from outreach.campaigns import find_campaign
+    from outreach.signing import queue_pending_signings
+    from tests.web_helpers import ROOT
+
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    good = (ROOT / "jobs" / "marijuana_justice.toml").read_text()
+    (jobs / "marijuana_justice.toml").write_text(good)
+    app = create_app(web_settings(PUBLIC, OUTREACH_SESSION_SECRET="s" * 32,
+                                  OUTREACH_JOBS_DIR=str(jobs)), engine=store)
+    sign(browser(app), **VICTIM, sms_opt_in="yes")
+    (jobs / "marijuana_justice.toml").write_text("[campaign\n")
+    assert text_in(browser(app), VICTIM_PHONE, "YES").status_code == 200
+    assert stored(store)["sms_opt_in"] is True  # the consent stands
+    assert "welcome_sms" not in texts(store)
+    (jobs / "marijuana_justice.toml").write_text(good)
+    roster = app.state.outreach.geo.roster
+    assert queue_pending_signings(store, lambda: find_campaign(jobs, "marijuana_justice"),
+                                  roster, datetime.now(UTC)) == 1
+    assert texts(store)["welcome_sms"] == "queued"
