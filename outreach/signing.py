@@ -56,7 +56,7 @@ class Signing:
     reason: str | None = None
     code: str | None = None
     own: bool = False
-    sms_confirmation: bool = False  # a confirmation text was asked for the stored number
+    sms_confirmation: bool = False  # a confirmation text to the stored number queued now
 
 
 def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
@@ -92,9 +92,8 @@ def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
         # Only the stored number is asked: a number this request could not store is not the
         # signer's, and a stranger must not have it texted in the signer's name.
         confirm = sms_phone is not None and sms_phone == stored.phone \
-            and not stored.sms_opt_in
-        if confirm:
-            request_sms_confirmation(connection, signer_id, sms_phone, source, now)
+            and not stored.sms_opt_in \
+            and request_sms_confirmation(connection, signer_id, sms_phone, source, now)
     return Signing(result.outcome, signer_id, code=stored.referral_code, own=bool(own),
                    sms_confirmation=confirm)
 

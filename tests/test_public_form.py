@@ -316,3 +316,36 @@ def test_a_yes_while_the_campaign_file_is_broken_waits_for_the_planning_pass(
     assert queue_pending_signings(store, lambda: find_campaign(jobs, "marijuana_justice"),
                                   roster, datetime.now(UTC)) == 1
     assert texts(store)["welcome_sms"] == "queued"
+
+
+def test_the_thanks_page_promises_a_text_only_when_one_was_queued(app, store, settings):
+    signer = browser(app)
+    first = sign(signer, **VICTIM, sms_opt_in="yes")
+    assert "confirm-sms" in signer.get(first.headers["location"], headers=HTML).text
+    again = sign(signer, **VICTIM, sms_opt_in="yes")  # the request is pending: no new text
+    assert "confirm-sms" not in signer.get(again.headers["location"], headers=HTML).text
+    assert [t["to"] for t in send_due(settings, store)] == [VICTIM_PHONE]
+
+
+def test_a_signer_whose_number_changed_is_asked_on_the_new_number(app, store, settings):
+    signer = browser(app)
+    sign(signer, **VICTIM, sms_opt_in="yes")
+    assert [t["to"] for t in send_due(settings, store)] == [VICTIM_PHONE]
+    intake_records([{"email": "victim@example.org", "phone": "+12155550148"}], store,
+                   source="import")  # an organizer's import: the signer's new number
+    again = sign(signer, **{**VICTIM, "phone": "+1 215 555 0148"}, sms_opt_in="yes")
+    assert "confirm-sms" in signer.get(again.headers["location"], headers=HTML).text
+    sent = send_due(settings, store)
+    assert [t["to"] for t in sent] == [VICTIM_PHONE, "+12155550148"]  # one text each
+    assert text_in(signer, "+12155550148", "YES").status_code == 200
+    assert stored(store)["sms_opt_in"] is True
+
+
+def test_a_text_queued_for_the_old_number_does_not_go_to_the_new_one_too(app, store,
+                                                                        settings):
+    signer = browser(app)
+    sign(signer, **VICTIM, sms_opt_in="yes")  # not sent yet when the number changes
+    intake_records([{"email": "victim@example.org", "phone": "+12155550148"}], store,
+                   source="import")
+    sign(signer, **{**VICTIM, "phone": "+1 215 555 0148"}, sms_opt_in="yes")
+    assert [t["to"] for t in send_due(settings, store)] == ["+12155550148"]  # once
