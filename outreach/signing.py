@@ -89,9 +89,11 @@ def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
         stored = connection.execute(
             select(signers.c.referral_code, signers.c.phone, signers.c.sms_opt_in)
             .where(signers.c.id == signer_id)).one()
-        # Only the stored number is asked: a number this request could not store is not the
-        # signer's, and a stranger must not have it texted in the signer's name.
-        confirm = sms_phone is not None and sms_phone == stored.phone \
+        # Only the stored number is asked, and only by the session that made the signer: a
+        # number this request could not store is not the signer's, a stranger must not have
+        # the signer's number texted, and a "we are texting you" shown exactly when a typed
+        # number is the one stored for a typed email would tell anyone whose number it is.
+        confirm = own and sms_phone is not None and sms_phone == stored.phone \
             and not stored.sms_opt_in \
             and request_sms_confirmation(connection, signer_id, sms_phone, source, now)
     return Signing(result.outcome, signer_id, code=stored.referral_code, own=bool(own),

@@ -349,3 +349,17 @@ def test_a_text_queued_for_the_old_number_does_not_go_to_the_new_one_too(app, st
                    source="import")
     sign(signer, **{**VICTIM, "phone": "+1 215 555 0148"}, sms_opt_in="yes")
     assert [t["to"] for t in send_due(settings, store)] == ["+12155550148"]  # once
+
+
+def test_a_stranger_learns_nothing_of_a_signers_number_and_cannot_have_it_texted(
+        app, store, settings):
+    sign(browser(app), **{**VICTIM, "email_opt_in": ""})  # the SMS box unticked
+    pages = []
+    for phone in ("+1 215 555 0147", "+1 215 555 0199"):  # the stored number; another
+        stranger = browser(app)
+        answer = sign(stranger, **{**VICTIM, "phone": phone}, sms_opt_in="yes")
+        pages.append(stranger.get(answer.headers["location"], headers=HTML).text)
+    assert "confirm-sms" not in pages[0] and pages[0] == pages[1]
+    with store.connect() as connection:
+        assert connection.execute(select(sms_confirmations)).all() == []
+    assert send_due(settings, store) == []
