@@ -242,6 +242,22 @@ def campaign_names(jobs_dir: Path) -> list[str]:
     return sorted(p.stem for p in jobs_dir.glob("*.toml") if p.name != SCHEDULE_FILE)
 
 
+def campaign_to_switch(jobs_dir: Path, name: str, state: str) -> str:
+    """The name of the campaign `outreach pause/resume/cancel` (or the dashboard) switches to
+    `state`: a campaign file's, or the SMS confirmation texts' `_consent`, which has no file by
+    design (consent.py) yet can be held like any step (a template that fails) and so must be
+    resumable. It cannot be cancelled: a cancel is for good, and every web SMS opt-in after it
+    would wait for a confirmation text that is never sent."""
+    from outreach.consent import CONFIRM_CAMPAIGN
+
+    if name != CONFIRM_CAMPAIGN:
+        return find_campaign(jobs_dir, name).name
+    if state == "cancelled":
+        raise CampaignError(f"{CONFIRM_CAMPAIGN} (the SMS confirmation texts) cannot be "
+                            f"cancelled; `outreach pause {CONFIRM_CAMPAIGN}` stops them")
+    return name
+
+
 def find_campaign(jobs_dir: Path, name: str) -> Campaign:
     """The campaign called `name` in jobs/ (jobs/NAME.toml), or a path to a file."""
     path = Path(name) if name.endswith(".toml") else jobs_dir / f"{name}.toml"

@@ -19,7 +19,7 @@ import click
 from rich.progress import Progress
 
 from outreach import suppressions
-from outreach.campaigns import find_campaign
+from outreach.campaigns import campaign_to_switch, find_campaign
 from outreach.census import CensusGeocoder
 from outreach.cli_common import (
     OneLineErrors,
@@ -346,20 +346,20 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
 
 def _switch(campaign: str, state: str, as_json: bool, yes: bool = True) -> None:
     settings = Settings.from_env()
-    chosen = find_campaign(settings.jobs_dir, campaign)
+    name = campaign_to_switch(settings.jobs_dir, campaign, state)
     if not yes:
-        question = (f"Cancel {chosen.name}? Its queued messages are withdrawn for good: this "
+        question = (f"Cancel {name}? Its queued messages are withdrawn for good: this "
                     "cannot be undone (`pause` only stops sending for a while).")
         if not sys.stdin.isatty():
             _fail(f"cancel needs --yes when not run from a terminal; it cannot be undone "
-                  f"(`outreach pause {chosen.name}` can)")
+                  f"(`outreach pause {name}` can)")
         click.confirm(question, abort=True)
-    withdrawn = set_run_state(db.open_store(settings.database_url), chosen.name, state,
+    withdrawn = set_run_state(db.open_store(settings.database_url), name, state,
                               datetime.now(UTC))
     if as_json:
-        _print_json({"campaign": chosen.name, "state": state, "withdrawn": withdrawn})
+        _print_json({"campaign": name, "state": state, "withdrawn": withdrawn})
     else:
-        click.echo(f"{chosen.name}: {state}" + (f"; {withdrawn} queued messages withdrawn "
+        click.echo(f"{name}: {state}" + (f"; {withdrawn} queued messages withdrawn "
                                                  "(this cannot be undone)"
                                                  if state == "cancelled" else ""))
 

@@ -266,7 +266,7 @@ class Gate:
         self.windows = {**STATE_WINDOWS, **(extra_windows or {})}
         self.county_zones = county_zones or {}
         self.recipients: dict[int, _Recipient] = {}
-        self.pending: set[tuple[int, str]] = set()  # (signer, phone) awaiting their YES
+        self.pending: dict[tuple[int, str], int] = {}  # (signer, phone) -> request awaiting YES
         # A campaign's steps (its file); an unknown campaign spaces nothing beyond its plan.
         self.campaign_steps = campaign_steps
         self.step_records: dict[str, StepRecord] = {}
@@ -302,7 +302,11 @@ class Gate:
         if row.channel == "email" and not recipient.email_opt_in:
             return Decision("skip", reason="no email consent (withdrawn)")
         if row.channel == "sms" and row.campaign == CONFIRM_CAMPAIGN:
-            if (int(row.recipient_id), message.to) not in self.pending:
+            # The number's own request: a text queued for a signer's old number must not go
+            # to their new one beside the new request's text. (A row without "request" was
+            # queued before requests had their own texts: any pending one is its.)
+            request = self.pending.get((int(row.recipient_id), message.to))
+            if request is None or row.context.get("request", request) != request:
                 return Decision("skip", reason="no SMS confirmation pending for this number")
         elif row.channel == "sms" and not recipient.sms_opt_in:
             return Decision("skip", reason="no SMS consent")

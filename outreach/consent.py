@@ -27,8 +27,8 @@ from outreach.store import outbox as box
 from outreach.store.schema import outbox, signers, sms_confirmations
 
 # The confirmation text's outbox row: its own campaign, so no campaign's pause, hold or
-# per-campaign text count is mixed with it; one per signer (the idempotency key), so nobody can
-# have a number texted twice by re-submitting the form.
+# per-campaign text count is mixed with it; one per confirmation request, i.e. per signer and
+# number (the idempotency key), so nobody can have a number texted twice by re-submitting.
 CONFIRM_CAMPAIGN = "_consent"
 CONFIRM_STEP = "confirm"
 CONFIRM_TEMPLATE = "confirm_opt_in"
@@ -92,28 +92,36 @@ def opt_out(connection: Connection, channel: str, address: str, source: str, rea
 def request_sms_confirmation(connection: Connection, signer_id: int, phone: str,
                              source: str, now: datetime) -> bool:
     """The form's SMS box ticked for this signer's stored number: record the pending request
-    and queue the one confirmation text (through the outbox, so the worker's suppression list,
+    and queue its one confirmation text (through the outbox, so the worker's suppression list,
     gate and quiet hours apply to it as to every text). The signer's consent stays off until
-    the number answers YES. True if a confirmation text was queued now."""
-    pending = connection.execute(select(sms_confirmations.c.id).where(
+    the number answers YES. True if a confirmation text was queued now: False for a request
+    already pending (its text is queued or sent), so nobody can have a number texted twice by
+    re-submitting the form. The text is keyed by the request, not only the signer: a signer
+    whose number changed is asked on the new number too."""
+    request_id = connection.execute(select(sms_confirmations.c.id).where(
         sms_confirmations.c.signer_id == signer_id, sms_confirmations.c.phone == phone,
-        sms_confirmations.c.confirmed_at.is_(None))).first()
-    if pending is None:
-        connection.execute(insert(sms_confirmations).values(
-            signer_id=signer_id, phone=phone, source=source[:200], requested_at=now))
+        sms_confirmations.c.confirmed_at.is_(None))).scalar()
+    if request_id is None:
+        request_id = connection.execute(insert(sms_confirmations).values(
+            signer_id=signer_id, phone=phone, source=source[:200], requested_at=now)
+            .returning(sms_confirmations.c.id)).scalar_one()
     message = box.NewMessage(CONFIRM_CAMPAIGN, CONFIRM_STEP, "sms", "signer", str(signer_id),
-                             CONFIRM_TEMPLATE, {}, now)
+                             CONFIRM_TEMPLATE, {"request": request_id}, now,
+                             key_suffix=f"request-{request_id}")
     return box.enqueue(connection, [message], now) == 1
 
 
-def pending_confirmations(connection: Connection, signer_ids: list[int]) -> set[tuple[int, str]]:
-    """(signer id, phone) of these signers' unanswered SMS confirmation requests."""
+def pending_confirmations(connection: Connection,
+                          signer_ids: list[int]) -> dict[tuple[int, str], int]:
+    """(signer id, phone) -> request id of these signers' unanswered SMS confirmation
+    requests."""
     if not signer_ids:
-        return set()
-    query = select(sms_confirmations.c.signer_id, sms_confirmations.c.phone).where(
+        return {}
+    query = select(sms_confirmations.c.id, sms_confirmations.c.signer_id,
+                   sms_confirmations.c.phone).where(
         sms_confirmations.c.signer_id.in_(signer_ids),
         sms_confirmations.c.confirmed_at.is_(None))
-    return {(row.signer_id, row.phone) for row in connection.execute(query)}
+    return {(row.signer_id, row.phone): row.id for row in connection.execute(query)}
 
 
 @dataclass

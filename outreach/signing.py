@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Engine, exists, select, update
+from sqlalchemy import Connection, Engine, exists, select, update
 
 from outreach.campaigns import Campaign, CampaignError
 from outreach.consent import request_sms_confirmation
@@ -56,7 +56,7 @@ class Signing:
     reason: str | None = None
     code: str | None = None
     own: bool = False
-    sms_confirmation: bool = False  # a confirmation text was asked for the stored number
+    sms_confirmation: bool = False  # a confirmation text to the stored number queued now
 
 
 def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
@@ -89,12 +89,13 @@ def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
         stored = connection.execute(
             select(signers.c.referral_code, signers.c.phone, signers.c.sms_opt_in)
             .where(signers.c.id == signer_id)).one()
-        # Only the stored number is asked: a number this request could not store is not the
-        # signer's, and a stranger must not have it texted in the signer's name.
-        confirm = sms_phone is not None and sms_phone == stored.phone \
-            and not stored.sms_opt_in
-        if confirm:
-            request_sms_confirmation(connection, signer_id, sms_phone, source, now)
+        # Only the stored number is asked, and only by the session that made the signer: a
+        # number this request could not store is not the signer's, a stranger must not have
+        # the signer's number texted, and a "we are texting you" shown exactly when a typed
+        # number is the one stored for a typed email would tell anyone whose number it is.
+        confirm = own and sms_phone is not None and sms_phone == stored.phone \
+            and not stored.sms_opt_in \
+            and request_sms_confirmation(connection, signer_id, sms_phone, source, now)
     return Signing(result.outcome, signer_id, code=stored.referral_code, own=bool(own),
                    sms_confirmation=confirm)
 
@@ -109,6 +110,27 @@ def _queue(unit: Engine, campaign: Callable[[], Campaign], roster: Roster,
         log.warning("petition steps wait for the planning pass: %s", error)
         return False
     return bool(queue_for_signers(unit, chosen, roster, signer_ids, now))
+
+
+def queue_confirmed(connection: Connection, campaign: Campaign | None, roster: Roster,
+                    signer_ids: list[int], now: datetime) -> bool:
+    """A YES/START turned these signers' SMS consent on: queue the petition texts held back
+    for it in the YES's own transaction, with its dedupe record, so a crash or a lock timeout
+    loses both and Twilio's retry applies them (DESIGN invariant 9); queued after the commit,
+    a retry would be answered "duplicate" and the texts never queued. `campaign` is loaded by
+    the caller before its transaction (None: its file did not load). When they cannot be
+    queued now (no file, or the campaign is paused), the signers' signings are marked pending
+    again, so the planning pass queues them (queue_pending_signings); a signer who never
+    signed on the form (an import) is left to the organizer's next launch. True if queued."""
+    if campaign is not None and queue_for_signers(one_transaction(connection), campaign,
+                                                  roster, signer_ids, now):
+        return True
+    waiting = connection.execute(update(submissions).where(
+        submissions.c.signer_id.in_(signer_ids), submissions.c.outcome == "imported")
+        .values(steps_queued_at=None)).rowcount
+    log.warning("SMS opt-in: the petition campaign's texts wait for the planning pass "
+                "(%d of %d signers' signings marked pending)", waiting, len(signer_ids))
+    return False
 
 
 def pending_signings(engine: Engine, limit: int = PENDING_BATCH) -> list[int]:

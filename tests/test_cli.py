@@ -469,3 +469,26 @@ def test_plan_quiet_hours_preview_uses_the_configured_sms_windows(tmp_path, stor
     assert shown[""]["deferred"] == 0
     assert shown["TX=9-20"]["deferred"] == 1
     assert shown["TX=9-20"]["first_release"] == "2026-12-03T15:00:00+00:00"  # 9:00 Central
+
+
+def test_resume_lifts_a_hold_on_the_sms_confirmation_texts_which_have_no_campaign_file(
+        store_url):
+    """The worker holds any step whose template fails, `_consent/confirm/sms` too; without a
+    file of its own, `outreach resume _consent` must still lift it. A cancel is refused."""
+    from sqlalchemy import select
+
+    from outreach.store.events import hold
+    from outreach.store.schema import send_holds
+
+    env = {"OUTREACH_DATABASE_URL": store_url}
+    engine = open_store(store_url)
+    with engine.begin() as connection:
+        hold(connection, "_consent", "confirm", "sms", "template failed", datetime.now(UTC))
+    assert run("report", "--json", env=env).exit_code == 0
+    assert run("pause", "_consent", env=env).output == "_consent: paused\n"
+    resumed = run("resume", "_consent", env=env)
+    assert resumed.exit_code == 0 and resumed.output == "_consent: active\n"
+    with engine.connect() as connection:
+        assert connection.execute(select(send_holds.c.lifted_at)).scalar_one() is not None
+    refused = run("cancel", "_consent", "--yes", env=env)
+    assert refused.exit_code == 2 and "cannot be cancelled" in refused.output

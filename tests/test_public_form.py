@@ -267,3 +267,99 @@ def test_the_confirmation_goes_only_to_the_number_that_asked(app, store, setting
     assert row.state == "skipped" and "no SMS confirmation pending" in row.last_error
     text_in(browser(app), "+12155550148", "YES")  # the new number never asked
     assert stored(store)["sms_opt_in"] is False
+
+
+def test_a_yes_whose_texts_fail_to_queue_is_applied_by_twilios_retry(app, store,
+                                                                      monkeypatch):
+    """The YES's dedupe record, the consent and the texts held back for it are one unit: a
+    failure while queueing the texts (a lock timeout, a crash) leaves none of them, so the
+    retry is not answered "duplicate" with the welcome text lost."""
+    from outreach import planner
+
+    sign(browser(app), **VICTIM, sms_opt_in="yes")
+    real = planner.enqueue_plans
+
+    def lost_connection(*args, **kwargs):
+        raise RuntimeError("the connection dropped")
+
+    monkeypatch.setattr(planner, "enqueue_plans", lost_connection)
+    hook = TestClient(app, base_url=PUBLIC, raise_server_exceptions=False)
+    params = twilio.inbound(VICTIM_PHONE, "YES")
+    headers = {"X-Twilio-Signature": twilio.sign(PUBLIC + "/hooks/twilio/inbound", params)}
+    assert hook.post("/hooks/twilio/inbound", data=params, headers=headers).status_code == 500
+    assert stored(store)["sms_opt_in"] is False  # nothing of it committed
+    monkeypatch.setattr(planner, "enqueue_plans", real)
+    assert hook.post("/hooks/twilio/inbound", data=params, headers=headers).status_code == 200
+    assert stored(store)["sms_opt_in"] is True
+    assert texts(store)["welcome_sms"] == "queued"
+
+
+def test_a_yes_while_the_campaign_file_is_broken_waits_for_the_planning_pass(
+        tmp_path, store, daytime):
+    from outreach.campaigns import find_campaign
+    from outreach.signing import queue_pending_signings
+    from tests.web_helpers import ROOT
+
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    good = (ROOT / "jobs" / "marijuana_justice.toml").read_text()
+    (jobs / "marijuana_justice.toml").write_text(good)
+    app = create_app(web_settings(PUBLIC, OUTREACH_SESSION_SECRET="s" * 32,
+                                  OUTREACH_JOBS_DIR=str(jobs)), engine=store)
+    sign(browser(app), **VICTIM, sms_opt_in="yes")
+    (jobs / "marijuana_justice.toml").write_text("[campaign\n")
+    assert text_in(browser(app), VICTIM_PHONE, "YES").status_code == 200
+    assert stored(store)["sms_opt_in"] is True  # the consent stands
+    assert "welcome_sms" not in texts(store)
+    (jobs / "marijuana_justice.toml").write_text(good)
+    roster = app.state.outreach.geo.roster
+    assert queue_pending_signings(store, lambda: find_campaign(jobs, "marijuana_justice"),
+                                  roster, datetime.now(UTC)) == 1
+    assert texts(store)["welcome_sms"] == "queued"
+
+
+def test_the_thanks_page_promises_a_text_only_when_one_was_queued(app, store, settings):
+    signer = browser(app)
+    first = sign(signer, **VICTIM, sms_opt_in="yes")
+    assert "confirm-sms" in signer.get(first.headers["location"], headers=HTML).text
+    again = sign(signer, **VICTIM, sms_opt_in="yes")  # the request is pending: no new text
+    assert "confirm-sms" not in signer.get(again.headers["location"], headers=HTML).text
+    assert [t["to"] for t in send_due(settings, store)] == [VICTIM_PHONE]
+
+
+def test_a_signer_whose_number_changed_is_asked_on_the_new_number(app, store, settings):
+    signer = browser(app)
+    sign(signer, **VICTIM, sms_opt_in="yes")
+    assert [t["to"] for t in send_due(settings, store)] == [VICTIM_PHONE]
+    intake_records([{"email": "victim@example.org", "phone": "+12155550148"}], store,
+                   source="import")  # an organizer's import: the signer's new number
+    again = sign(signer, **{**VICTIM, "phone": "+1 215 555 0148"}, sms_opt_in="yes")
+    assert "confirm-sms" in signer.get(again.headers["location"], headers=HTML).text
+    sent = send_due(settings, store)
+    assert [t["to"] for t in sent] == [VICTIM_PHONE, "+12155550148"]  # one text each
+    assert text_in(signer, "+12155550148", "YES").status_code == 200
+    assert stored(store)["sms_opt_in"] is True
+
+
+def test_a_text_queued_for_the_old_number_does_not_go_to_the_new_one_too(app, store,
+                                                                        settings):
+    signer = browser(app)
+    sign(signer, **VICTIM, sms_opt_in="yes")  # not sent yet when the number changes
+    intake_records([{"email": "victim@example.org", "phone": "+12155550148"}], store,
+                   source="import")
+    sign(signer, **{**VICTIM, "phone": "+1 215 555 0148"}, sms_opt_in="yes")
+    assert [t["to"] for t in send_due(settings, store)] == ["+12155550148"]  # once
+
+
+def test_a_stranger_learns_nothing_of_a_signers_number_and_cannot_have_it_texted(
+        app, store, settings):
+    sign(browser(app), **{**VICTIM, "email_opt_in": ""})  # the SMS box unticked
+    pages = []
+    for phone in ("+1 215 555 0147", "+1 215 555 0199"):  # the stored number; another
+        stranger = browser(app)
+        answer = sign(stranger, **{**VICTIM, "phone": phone}, sms_opt_in="yes")
+        pages.append(stranger.get(answer.headers["location"], headers=HTML).text)
+    assert "confirm-sms" not in pages[0] and pages[0] == pages[1]
+    with store.connect() as connection:
+        assert connection.execute(select(sms_confirmations)).all() == []
+    assert send_due(settings, store) == []

@@ -231,6 +231,12 @@ def test_login_dashboard_preview_launch_and_progress(client, store):
         assert refused.status_code == 409 and "was cancelled on" in refused.text, action
     assert client.get("/admin/campaigns/marijuana_justice/progress").json()["run"] == \
         "cancelled"
+    # The SMS confirmation texts have no campaign file, yet a hold on them can be lifted.
+    lifted = client.post("/admin/campaigns/_consent/resume", data={"csrf": token},
+                         follow_redirects=False)
+    assert lifted.status_code == 303 and lifted.headers["location"] == "/admin"
+    assert client.post("/admin/campaigns/_consent/cancel", data={"csrf": token},
+                       follow_redirects=False).status_code == 404
 
 
 def test_dashboard_launch_refuses_a_template_that_raises_as_the_cli_does(

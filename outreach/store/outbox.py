@@ -59,11 +59,15 @@ class NewMessage:
     template: str
     context: dict[str, object]
     not_before: datetime
+    # More of the key, for a message sent once per something finer than its recipient (the
+    # SMS confirmation: once per requested number). Never an address: keys show in reports.
+    key_suffix: str = ""
 
     @property
     def idempotency_key(self) -> str:
-        return idempotency_key(self.campaign, self.step, self.recipient_kind,
-                               self.recipient_id, self.channel)
+        key = idempotency_key(self.campaign, self.step, self.recipient_kind,
+                              self.recipient_id, self.channel)
+        return f"{key}:{self.key_suffix}" if self.key_suffix else key
 
 
 def idempotency_key(campaign: str, step: str, recipient_kind: str, recipient_id: str,

@@ -17,8 +17,15 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Date, Engine, cast, func, select
 
-from outreach.campaigns import Campaign, CampaignError, campaign_names, find_campaign
+from outreach.campaigns import (
+    Campaign,
+    CampaignError,
+    campaign_names,
+    campaign_to_switch,
+    find_campaign,
+)
 from outreach.config import ConfigError
+from outreach.consent import CONFIRM_CAMPAIGN
 from outreach.planner import launch, plan_campaign
 from outreach.preview import PlanError, Prices, preview
 from outreach.privacy import mask
@@ -226,12 +233,17 @@ def switch_campaign(request: Request, name: str, action: str,
         raise HTTPException(404, "no such action")
     state = state_of(request)
     check_csrf(request, csrf)
-    _campaign_or_404(state, name)
+    try:
+        campaign_to_switch(state.settings.jobs_dir, name, box.RUN_ACTIONS[action])
+    except CampaignError as error:
+        raise HTTPException(404, str(error)) from None
     try:
         box.set_run_state(state.engine, name, box.RUN_ACTIONS[action], state.clock())
     except box.RunStateError as error:
         raise HTTPException(409, str(error)) from None
-    return RedirectResponse(f"/admin/campaigns/{name}", status_code=303)
+    # `_consent` has no campaign page (no file): back to the dashboard, which shows its holds.
+    return RedirectResponse("/admin" if name == CONFIRM_CAMPAIGN
+                            else f"/admin/campaigns/{name}", status_code=303)
 
 
 @pages.get("/campaigns/{name}/progress")

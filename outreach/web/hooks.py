@@ -13,8 +13,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 from outreach.campaigns import CampaignError
 from outreach.consent import OptIn, opt_in_sms, opt_out, sms_keyword
 from outreach.delivery import SpamAlarm, outbox_id_of, sendgrid_events, twilio_status
-from outreach.planner import queue_for_signers
 from outreach.signer_fields import check_phone
+from outreach.signing import queue_confirmed
 from outreach.store import events as store
 from outreach.web.app import state_of
 from outreach.web.signatures import SendGridBody, TwilioParams
@@ -42,8 +42,16 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
     ours = settings.twilio_opt_out == "ours"
     organization = settings.organization
     withdrawn, opted_in = 0, OptIn()
+    campaign = None  # the petition's and the roster, read before the transaction (not under
+    if keyword == "start":  # its write lock)
+        roster = state.geo.roster
+        try:
+            campaign = state.campaign()
+        except CampaignError as error:  # the opt-in stands; its texts wait (queue_confirmed)
+            log.warning("SMS opt-in: the petition campaign does not load: %s", error)
     # The dedupe record (Twilio may deliver a webhook twice) and the keyword's effect commit
-    # together: a crash between them would answer Twilio's retry "seen" and lose the STOP.
+    # together: a crash between them would answer Twilio's retry "seen" and lose the STOP, or
+    # a YES's texts held back for the missing consent.
     with state.engine.begin() as connection:
         first = store.record_event(connection, provider="twilio",
                                    dedupe_key=f"twilio-inbound:{params.get('MessageSid', '')}",
@@ -54,6 +62,9 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
                                 f"texted {params.get('Body', '').strip()[:20]}", now)
         elif first and keyword == "start":
             opted_in = opt_in_sms(connection, phone, "texted START", now)
+            if opted_in.signer_ids:
+                queue_confirmed(connection, campaign, roster, opted_in.signer_ids,
+                                now)
     if not first:
         return _twiml()
     if keyword == "stop":
@@ -61,12 +72,6 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
         return _twiml(f"{organization}: you are unsubscribed and will get no more texts. "
                       "Reply START to resubscribe." if ours else None)
     if keyword == "start":
-        if opted_in.signer_ids:  # texts held back for the missing consent are planned now
-            try:
-                queue_for_signers(state.engine, state.campaign(), state.geo.roster,
-                                  opted_in.signer_ids, now)
-            except CampaignError as error:  # the scheduler's planning pass will catch up
-                log.warning("SMS opt-in: the petition campaign's texts not queued: %s", error)
         if not ours or (not opted_in.signer_ids and not opted_in.lifted):
             return _twiml()
         return _twiml(f"{organization}: thanks, your texts are confirmed. Up to 3 msgs/day. "
