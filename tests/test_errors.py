@@ -30,21 +30,11 @@ from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 from outreach.web import create_app
 from outreach.web.security import hash_password
+from tests.test_campaigns import VALID
 from tests.test_run import _env, _start, _wait
 from tests.web_helpers import web_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-VALID = """name = "spring"
-[sender]
-organization = "Org"
-email_from = "Org <team@org.example>"
-mailing_address = "1 Main St, Town, ST 00000"
-[[steps]]
-name = "hello"
-channel = "email"
-to = "supporters"
-template = "welcome"
-"""
 
 
 def outreach(*args: str, **env: str) -> subprocess.CompletedProcess:
