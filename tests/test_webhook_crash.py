@@ -26,6 +26,7 @@ from outreach.store import outbox as box
 from outreach.store.db import open_store
 from outreach.store.schema import outbox, signers
 from outreach.testing.webhooks import SendGridCaller, TwilioCaller
+from tests.store_locks import hold_table
 from tests.web_helpers import ROOT, TWILIO_TOKEN
 
 PHONE = "+12155550188"
@@ -139,18 +140,6 @@ def test_sendgrid_batch_killed_midway_is_applied_whole_by_the_retry(store_url, t
     assert suppressed() == 3000
 
 
-def _hold_suppressions(url: str):  # type: ignore[no-untyped-def]
-    """Another connection in the way of the opt-out: SQLite's one write lock, or PostgreSQL's
-    lock on the suppression list (audit F2, reproduction B)."""
-    if url.startswith("sqlite"):
-        holder = sqlite3.connect(make_url(url).database, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        return holder
-    holder = create_engine(url).connect()
-    holder.exec_driver_sql("LOCK TABLE suppressions IN ACCESS EXCLUSIVE MODE")
-    return holder
-
-
 def test_twilio_stop_killed_while_waiting_is_applied_by_the_retry(store_url, tmp_path):
     engine = open_store(store_url)
     signers_csv = tmp_path / "signers.csv"
@@ -169,7 +158,7 @@ def test_twilio_stop_killed_while_waiting_is_applied_by_the_retry(store_url, tmp
                        if store_url.startswith("postgresql") else "SELECT 1")
     try:
         running.start()
-        holder = _hold_suppressions(store_url)
+        holder = hold_table(store_url, "suppressions")
         try:
             first = _in_background(lambda: twilio.post(url, stop))
             if store_url.startswith("postgresql"):

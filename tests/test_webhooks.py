@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, update
 
 from outreach.consent import sms_keyword
 from outreach.delivery import sendgrid_events
@@ -29,6 +27,7 @@ from outreach.testing.webhooks import (
 )
 from outreach.web import create_app
 from tests.live_server import LiveServer
+from tests.store_locks import hold_table
 from tests.web_helpers import TWILIO_TOKEN, snapshot, web_settings
 
 PUBLIC = "https://mj.example"
@@ -365,18 +364,6 @@ def test_an_opt_out_that_fails_midway_leaves_no_dedupe_record_so_the_retry_appli
         assert sms_states(people)["1"] == "skipped"
 
 
-def _hold_the_store(url: str):  # type: ignore[no-untyped-def]
-    """Another process's open write: SQLite's one write lock, or PostgreSQL's lock on the
-    event log, as a long migration or a stuck session would hold them."""
-    if url.startswith("sqlite"):
-        holder = sqlite3.connect(make_url(url).database, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        return holder
-    holder = create_engine(url).connect()
-    holder.exec_driver_sql("LOCK TABLE message_events IN ACCESS EXCLUSIVE MODE")
-    return holder
-
-
 def test_a_locked_store_answers_503_with_retry_after_and_the_retry_applies(store_url, people,
                                                                           sendgrid):
     settings = web_settings(PUBLIC, OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY=sendgrid.public_key)
@@ -385,7 +372,7 @@ def test_a_locked_store_answers_503_with_retry_after_and_the_retry_applies(store
     stop = twilio.inbound(PHONES[0], "STOP")
     unsubscribe = [sendgrid.event("unsubscribe", "p1@example.org", None)]
     with TestClient(app, base_url=PUBLIC) as busy_client:
-        holder = _hold_the_store(store_url)
+        holder = hold_table(store_url, "message_events")
         try:
             started = time.monotonic()
             texted = post_twilio(busy_client, "/hooks/twilio/inbound", stop)
