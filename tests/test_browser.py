@@ -16,20 +16,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from outreach.campaigns.render import Renderer, Sender
 from outreach.config import Settings
-from outreach.counties import load_counties
-from outreach.geo import build_geo
-from outreach.intake import intake
-from outreach.match import match
-from outreach.render import Renderer, Sender
-from outreach.roster import Roster, load_roster
+from outreach.geo.locate import build_geo
+from outreach.roster.offices import Roster, load_roster
+from outreach.sending.transports.files import FilesTransport
+from outreach.sending.worker import Worker, WorkerOptions
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.db import open_store
 from outreach.store.schema import outbox
-from outreach.transports.files import FilesTransport
+from outreach.us.counties import load_counties
 from outreach.web import create_app
 from outreach.web.security import hash_password
-from outreach.worker import Worker, WorkerOptions
 from tests.live_server import LiveServer
 from tests.web_helpers import ROOT, web_settings
 

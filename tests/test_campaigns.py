@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from outreach.campaigns import CampaignError, find_campaign, load_campaign
-from outreach.intake import intake
-from outreach.match import match
-from outreach.planner import launch, plan_campaign
+from outreach.campaigns.definitions import CampaignError, find_campaign, load_campaign
+from outreach.campaigns.planner import launch, plan_campaign
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store import outbox as box
 
 JOBS = Path(__file__).resolve().parent.parent / "jobs"
@@ -166,7 +166,7 @@ daily_cap = 2
 
 @pytest.fixture
 def roster_with_contacts(tmp_path, counties):
-    from outreach.roster import load_roster
+    from outreach.roster.offices import load_roster
     from tests.conftest import shipped_rows, write_roster
 
     rows = shipped_rows()
@@ -213,8 +213,8 @@ def test_letters_respect_the_daily_cap_and_reply_to_the_signer(tmp_path, store, 
     [plan] = plan_campaign(store, campaign, datetime.now(UTC), roster=roster_with_contacts)
     assert len(plan.messages) == 2  # daily_cap = 2
     assert plan.skipped == {"office daily cap": 3}
-    from outreach.preview import Prices, preview
-    from outreach.render import Renderer, Sender
+    from outreach.campaigns.preview import Prices, preview
+    from outreach.campaigns.render import Renderer, Sender
 
     renderer = Renderer(store, roster_with_contacts,
                         Path(__file__).resolve().parent.parent / "templates",
@@ -236,7 +236,7 @@ def test_offices_without_email_are_counted_not_hidden(signed_up, roster):
 def test_launch_gives_share_links_and_intake_credits_the_referrer(signed_up, tmp_path, roster):
     from sqlalchemy import select
 
-    from outreach.render import Renderer, Sender
+    from outreach.campaigns.render import Renderer, Sender
     from outreach.store.schema import signers
 
     campaign = find_campaign(JOBS, "marijuana_justice")

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from outreach.census import BATCH_LIMIT, BatchAddress, CensusGeocoder, GeocoderError
-from outreach.geo import Geo
+from outreach.geo.census import BATCH_LIMIT, BatchAddress, CensusGeocoder, GeocoderError
+from outreach.geo.locate import Geo
 from tests.census_standin import KnownAddress, RunningStandIn
 
 PHILLY = "1421 Arch Street, Philadelphia, PA 19102"

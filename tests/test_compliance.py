@@ -11,17 +11,17 @@ import pytest
 import time_machine
 from sqlalchemy import select, update
 
-from outreach.compliance import Gate, area_code_state, area_code_zones, parse_windows
-from outreach.intake import intake
-from outreach.match import match
-from outreach.planner import quiet_hours_preview
-from outreach.render import Renderer, Sender
+from outreach.campaigns.planner import quiet_hours_preview
+from outreach.campaigns.render import Renderer, Sender
+from outreach.sending.compliance import Gate, area_code_state, area_code_zones, parse_windows
+from outreach.sending.transports.base import Message
+from outreach.sending.transports.files import FilesTransport
+from outreach.sending.worker import Worker, WorkerOptions
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signers
 from outreach.store.signers import audience_frame
-from outreach.transports.base import Message
-from outreach.transports.files import FilesTransport
-from outreach.worker import Worker, WorkerOptions
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EASTERN = ZoneInfo("America/New_York")

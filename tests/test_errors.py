@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from outreach import cli as cli_module
-from outreach.campaigns import CampaignError, load_campaign
+from outreach.campaigns.definitions import CampaignError, load_campaign
+from outreach.campaigns.planner import plan_active_campaigns
 from outreach.cli import cli
-from outreach.intake import intake
-from outreach.match import match
-from outreach.planner import plan_active_campaigns
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.db import open_store
 from outreach.store.schema import outbox

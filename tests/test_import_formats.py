@@ -17,12 +17,12 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from outreach.campaigns import find_campaign
+from outreach.campaigns.definitions import find_campaign
+from outreach.campaigns.planner import plan_campaign
 from outreach.cli import cli
-from outreach.inbox import process_inbox
-from outreach.intake import IntakeError, intake, parse_mapping
-from outreach.planner import plan_campaign
-from outreach.signer_fields import check_phone, parse_signed_at
+from outreach.signers.fields import check_phone, parse_signed_at
+from outreach.signers.inbox import process_inbox
+from outreach.signers.intake import IntakeError, intake, parse_mapping
 from outreach.store.schema import signers, suppressions
 from outreach.web import create_app
 from tests.web_helpers import ROOT, web_settings

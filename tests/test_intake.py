@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from outreach.intake import IntakeError, inspect_file, intake
+from outreach.signers.intake import IntakeError, inspect_file, intake
 from outreach.store.schema import imports, signers
 
 HEADER = "first_name,last_name,email,phone,address,city,state,zip"

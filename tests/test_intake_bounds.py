@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
-from outreach import inbox as inbox_module
 from outreach.cli import cli
-from outreach.inbox import process_inbox
-from outreach.intake import IntakeError, IntakeLimits, intake
+from outreach.signers import inbox as inbox_module
+from outreach.signers.inbox import process_inbox
+from outreach.signers.intake import IntakeError, IntakeLimits, intake
 from outreach.store.schema import signers
 
 HEADER = "First Name,Email,Phone,Street,ZIP\n"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from outreach.census import CensusGeocoder
-from outreach.intake import intake
-from outreach.match import answer_columns, match
+from outreach.geo.census import CensusGeocoder
+from outreach.signers.intake import intake
+from outreach.signers.match import answer_columns, match
 from outreach.store.schema import signer_matches, signers
 from tests.census_standin import KnownAddress
 

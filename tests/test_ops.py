@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from outreach.config import ConfigError, Settings, secret_names, setting_names
-from outreach.intake import intake
 from outreach.metrics import serve_metrics
+from outreach.sending.transports.files import FilesTransport
+from outreach.sending.worker import Worker, WorkerOptions
+from outreach.signers.intake import intake
 from outreach.store import outbox as box
-from outreach.transports.files import FilesTransport
-from outreach.worker import Worker, WorkerOptions
 from tests.web_helpers import ROOT
 
 
 def test_metrics_show_queue_depth_and_provider_latency(tmp_path, store, roster):
-    from outreach.render import Renderer, Sender
+    from outreach.campaigns.render import Renderer, Sender
 
     path = tmp_path / "s.csv"
     path.write_text("email,zip\n" + "".join(f"m{i}@example.org,19107\n" for i in range(5)))

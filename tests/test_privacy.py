@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from outreach.privacy import MaskingFilter, mask, mask_text, scrub
+from outreach.sending.transports.base import Message
+from outreach.sending.transports.twilio import TwilioTransport
 from outreach.testing.providers import ProviderStandIn, RunningProviders
-from outreach.transports.base import Message
-from outreach.transports.twilio import TwilioTransport
 
 
 def test_mask_keeps_enough_to_recognize_not_to_contact():

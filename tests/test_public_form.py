@@ -13,11 +13,11 @@ import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from outreach.intake import intake_records
+from outreach.ops.wiring import build_worker
+from outreach.signers.intake import intake_records
 from outreach.store.schema import outbox, signer_matches, signers, sms_confirmations, submissions
 from outreach.testing.webhooks import TwilioCaller
 from outreach.web import create_app
-from outreach.wiring import build_worker
 from tests.web_helpers import TWILIO_TOKEN, snapshot, web_settings
 
 PUBLIC = "https://act.example.org"
@@ -274,7 +274,7 @@ def test_a_yes_whose_texts_fail_to_queue_is_applied_by_twilios_retry(app, store,
     """The YES's dedupe record, the consent and the texts held back for it are one unit: a
     failure while queueing the texts (a lock timeout, a crash) leaves none of them, so the
     retry is not answered "duplicate" with the welcome text lost."""
-    from outreach import planner
+    from outreach.campaigns import planner
 
     sign(browser(app), **VICTIM, sms_opt_in="yes")
     real = planner.enqueue_plans
@@ -296,8 +296,8 @@ def test_a_yes_whose_texts_fail_to_queue_is_applied_by_twilios_retry(app, store,
 
 def test_a_yes_while_the_campaign_file_is_broken_waits_for_the_planning_pass(
         tmp_path, store, daytime):
-    from outreach.campaigns import find_campaign
-    from outreach.signing import queue_pending_signings
+    from outreach.campaigns.definitions import find_campaign
+    from outreach.ops.signing import queue_pending_signings
     from tests.web_helpers import ROOT
 
     jobs = tmp_path / "jobs"

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from outreach.intake import intake
-from outreach.match import match
-from outreach.render import (
+from outreach.campaigns.render import (
     NO_POSTAL_ADDRESS,
     Renderer,
     RenderError,
@@ -19,6 +17,8 @@ from outreach.render import (
     format_phone,
     plural,
 )
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store import outbox as box
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

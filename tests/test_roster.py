@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from outreach.counties import Counties
-from outreach.roster import Roster, RosterError, coverage_report, load_roster
+from outreach.roster.offices import Roster, RosterError, coverage_report, load_roster
+from outreach.us.counties import Counties
 from tests.conftest import shipped_rows, write_roster
 
 

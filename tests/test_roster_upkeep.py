@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from outreach.cli import cli
-from outreach.delivery import sendgrid_events
-from outreach.intake import intake
-from outreach.match import match
-from outreach.roster import OPTIONAL_COLUMNS, ROSTER_COLUMNS, load_roster
+from outreach.roster.offices import OPTIONAL_COLUMNS, ROSTER_COLUMNS, load_roster
+from outreach.sending.delivery import sendgrid_events
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.db import open_store
 from outreach.store.schema import roster_corrections
@@ -182,9 +182,9 @@ def test_roster_gaps_rank_offices_by_signers_affected(tmp_path, counties):
         texts += [json.loads(line)["body"] for line in sms_journal.read_text().splitlines()]
     # The steps still waiting for their delays (timed from the launch for the sample's old
     # signatures) rendered now, every one of them, so the check covers every template.
-    from outreach.campaigns import find_campaign
-    from outreach.planner import plan_campaign
-    from outreach.render import Renderer, Sender
+    from outreach.campaigns.definitions import find_campaign
+    from outreach.campaigns.planner import plan_campaign
+    from outreach.campaigns.render import Renderer, Sender
 
     engine = open_store(database)
     roster = load_roster(DATA / "prosecutors.csv", counties)
@@ -211,10 +211,10 @@ def test_roster_gaps_rank_offices_by_signers_affected(tmp_path, counties):
 
 def test_office_fallbacks_in_messages_and_counts_in_the_plan(tmp_path, store, counties, geo,
                                                              by_zip):
-    from outreach.campaigns import find_campaign
-    from outreach.planner import plan_campaign
-    from outreach.preview import Prices, preview
-    from outreach.render import Renderer, Sender
+    from outreach.campaigns.definitions import find_campaign
+    from outreach.campaigns.planner import plan_campaign
+    from outreach.campaigns.preview import Prices, preview
+    from outreach.campaigns.render import Renderer, Sender
 
     path = tmp_path / "s.csv"
     path.write_text("email,phone,zip,sms_opt_in\n"
@@ -251,7 +251,7 @@ def test_a_hard_bounce_from_an_office_marks_its_email_bad(tmp_path, store, count
                "event": "bounce", "type": "bounce", "outreach_id": "1",
                "reason": "550 5.1.1 user unknown"}]
     assert sendgrid_events(store, events, now) == {"suppressed": 1}
-    from outreach.roster_upkeep import bounced_offices, overrides
+    from outreach.roster.corrections import bounced_offices, overrides
 
     assert overrides(store)["pa-philadelphia"] == {"email": ""}
     assert bounced_offices(store) == {"pa-philadelphia"}
@@ -264,7 +264,7 @@ def test_effective_dates_are_validated(tmp_path, counties, day):
     rows = shipped_rows()[:2]
     rows[0]["effective_from"] = day
     path = write_roster(tmp_path / "r.csv", rows, ROSTER_COLUMNS + OPTIONAL_COLUMNS)
-    from outreach.roster import RosterError
+    from outreach.roster.offices import RosterError
 
     with pytest.raises(RosterError, match=r"column effective_from: .* is not a date"):
         load_roster(path, counties)
@@ -274,7 +274,7 @@ def test_a_long_running_process_follows_the_calendar_and_new_corrections(tmp_pat
     import time_machine
 
     from outreach.config import Settings
-    from outreach.roster_upkeep import Change, CurrentGeo, apply_import
+    from outreach.roster.corrections import Change, CurrentGeo, apply_import
 
     path = _redistricted_roster(tmp_path, date(2027, 1, 1))
     engine = open_store(f"sqlite:///{tmp_path / 'o.sqlite3'}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from outreach.intake import intake
+from outreach.signers.intake import intake
 from outreach.store import outbox as box
 from outreach.store.db import open_store
 from outreach.store.schema import imports, outbox, scheduler_runs

@@ -11,12 +11,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from outreach.campaigns.planner import plan_active_campaigns
 from outreach.config import Settings
-from outreach.inbox import process_inbox
-from outreach.intake import intake
-from outreach.match import match
-from outreach.planner import plan_active_campaigns
-from outreach.scheduler import (
+from outreach.ops.scheduler import (
     ScheduleEntry,
     SchedulerError,
     build_scheduler,
@@ -25,6 +22,9 @@ from outreach.scheduler import (
     load_schedule,
     single_scheduler,
 )
+from outreach.signers.inbox import process_inbox
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.schema import imports, outbox, scheduler_runs, signer_matches, signers
 

@@ -24,7 +24,7 @@ import requests
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from outreach.scheduler import ACTIONS, Context, builtin_entries
+from outreach.ops.scheduler import ACTIONS, Context, builtin_entries
 from outreach.store.db import open_store
 from outreach.store.schema import outbox, signer_matches, signers, submissions
 from outreach.web import create_app

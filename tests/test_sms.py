@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from outreach.render import sms_segments
-from outreach.sms import normalize_typography
+from outreach.campaigns.render import sms_segments
+from outreach.campaigns.sms import normalize_typography
 
 
 @pytest.mark.parametrize(("text", "encoding", "segments", "units"), [

@@ -10,8 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
-from outreach.transports.base import Message
-from outreach.transports.smtp import SmtpTransport
+from outreach.sending.transports.base import Message
+from outreach.sending.transports.smtp import SmtpTransport
 
 MESSAGE = Message(outbox_id=3, channel="email", to="ana@example.org",
                   sender="Team <team@mj.example>", subject="Thanks", text="Thank you.",
@@ -92,7 +92,7 @@ def test_bad_url_is_refused():
 def test_list_unsubscribe_reaches_the_server_unencoded(smtp_server, tmp_path):
     """RFC 2369: the header's mailto must stay a readable <mailto:...>; folding it into RFC 2047
     encoded-words (Python's default at 78 characters) breaks mail clients' unsubscribe."""
-    from outreach.transports.files import FilesTransport
+    from outreach.sending.transports.files import FilesTransport
 
     token = "1MNzvIFAVxXncISwPuFT6Q"
     header = (f"<https://act.reformorg.example/u/{token}>, "

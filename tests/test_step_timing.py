@@ -12,19 +12,24 @@ import time_machine
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from outreach.campaigns import load_campaign
+from outreach.campaigns.definitions import load_campaign
+from outreach.campaigns.planner import (
+    launch,
+    plan_active_campaigns,
+    plan_campaign,
+    queue_for_signers,
+)
+from outreach.campaigns.render import Renderer, Sender
 from outreach.cli import cli
-from outreach.compliance import Gate
-from outreach.intake import intake, intake_records
-from outreach.match import match
-from outreach.planner import launch, plan_active_campaigns, plan_campaign, queue_for_signers
-from outreach.render import Renderer, Sender
+from outreach.sending.compliance import Gate
+from outreach.sending.transports.files import FilesTransport
+from outreach.sending.worker import Worker, WorkerOptions
+from outreach.signers.intake import intake, intake_records
+from outreach.signers.match import match
 from outreach.store import events
 from outreach.store import outbox as box
 from outreach.store.schema import outbox
 from outreach.store.signers import as_utc
-from outreach.transports.files import FilesTransport
-from outreach.worker import Worker, WorkerOptions
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LAUNCH = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday, 10:00 Eastern

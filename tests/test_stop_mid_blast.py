@@ -10,15 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from outreach.intake import intake
-from outreach.render import Renderer, Sender
+from outreach.campaigns.render import Renderer, Sender
+from outreach.sending.transports.twilio import TwilioTransport
+from outreach.sending.worker import Worker, WorkerOptions
+from outreach.signers.intake import intake
 from outreach.store import outbox as box
 from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 from outreach.testing.webhooks import TwilioCaller
-from outreach.transports.twilio import TwilioTransport
 from outreach.web import create_app
-from outreach.worker import Worker, WorkerOptions
 from tests.live_server import LiveServer
 from tests.web_helpers import ROOT, web_settings
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from outreach.sending.transports.base import Message, SendResult
+from outreach.sending.transports.files import FilesTransport
+from outreach.sending.transports.sendgrid import SendGridTransport
+from outreach.sending.transports.twilio import TwilioTransport
 from outreach.testing.providers import ProviderStandIn, RunningProviders
-from outreach.transports.base import Message, SendResult
-from outreach.transports.files import FilesTransport
-from outreach.transports.sendgrid import SendGridTransport
-from outreach.transports.twilio import TwilioTransport
 from tests.full_disk import fill, small_disk
 
 EMAIL = Message(outbox_id=42, channel="email", to="ana@example.org",

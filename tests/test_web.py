@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from outreach.match import match as rematch
+from outreach.signers.match import match as rematch
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signer_matches, signers
 from outreach.web import admin, create_app

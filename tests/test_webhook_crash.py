@@ -21,7 +21,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
-from outreach.intake import intake
+from outreach.signers.intake import intake
 from outreach.store import outbox as box
 from outreach.store.db import open_store
 from outreach.store.schema import outbox, signers

@@ -12,9 +12,9 @@ import requests
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from outreach.consent import sms_keyword
-from outreach.delivery import sendgrid_events
-from outreach.intake import intake
+from outreach.sending.consent import sms_keyword
+from outreach.sending.delivery import sendgrid_events
+from outreach.signers.intake import intake
 from outreach.store import outbox as box
 from outreach.store.db import open_store
 from outreach.store.outbox import outbox_report
@@ -484,9 +484,9 @@ def test_a_status_callback_with_our_id_validates_and_settles_an_unrecorded_send(
 
 
 def test_the_standin_calls_our_live_webhook_back_and_it_validates(tmp_path, store):
+    from outreach.sending.transports.base import Message
+    from outreach.sending.transports.twilio import TwilioTransport
     from outreach.testing.providers import ProviderStandIn, RunningProviders
-    from outreach.transports.base import Message
-    from outreach.transports.twilio import TwilioTransport
     from tests.live_server import LiveServer
 
     providers = RunningProviders(ProviderStandIn(status_callbacks=True))

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from outreach.intake import intake
-from outreach.match import match
-from outreach.render import Renderer, Sender
+from outreach.campaigns.render import Renderer, Sender
+from outreach.sending.transports.files import FilesTransport
+from outreach.sending.transports.sendgrid import SendGridTransport
+from outreach.sending.transports.twilio import TwilioTransport
+from outreach.sending.worker import Decision, Worker, WorkerOptions
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
-from outreach.transports.files import FilesTransport
-from outreach.transports.sendgrid import SendGridTransport
-from outreach.transports.twilio import TwilioTransport
-from outreach.worker import Decision, Worker, WorkerOptions
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",

@@ -17,19 +17,20 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Date, Engine, cast, func, select
 
-from outreach.campaigns import (
+from outreach.campaigns.definitions import (
     Campaign,
     CampaignError,
     campaign_names,
     campaign_to_switch,
     find_campaign,
 )
+from outreach.campaigns.planner import launch, plan_campaign
+from outreach.campaigns.preview import PlanError, Prices, preview
 from outreach.config import ConfigError
-from outreach.consent import CONFIRM_CAMPAIGN
-from outreach.planner import launch, plan_campaign
-from outreach.preview import PlanError, Prices, preview
+from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
-from outreach.roster import coverage_report
+from outreach.roster.offices import coverage_report
+from outreach.sending.consent import CONFIRM_CAMPAIGN
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signer_matches, signers, suppressions
 from outreach.web.app import AppState, LoginRequired, page, state_of
@@ -42,7 +43,6 @@ from outreach.web.security import (
     password_matches,
     start_admin_session,
 )
-from outreach.wiring import prepare_launch, sms_windows
 
 log = logging.getLogger("outreach.web")
 LOGIN_RATE = "10/minute"

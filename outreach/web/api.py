@@ -15,10 +15,10 @@ import json
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from outreach.geo import AddressError
-from outreach.intake import describe_records, intake_records
-from outreach.match import match
-from outreach.planner import queue_for_signers
+from outreach.campaigns.planner import queue_for_signers
+from outreach.geo.locate import AddressError
+from outreach.signers.intake import describe_records, intake_records
+from outreach.signers.match import match
 from outreach.web.app import state_of
 from outreach.web.security import bearer_token_ok, client_address
 

@@ -28,16 +28,16 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
-from outreach.campaigns import Campaign, CampaignError, find_campaign
+from outreach.campaigns.definitions import Campaign, CampaignError, find_campaign
+from outreach.campaigns.render import Renderer, format_phone
 from outreach.config import Settings
-from outreach.geo import Geo
+from outreach.geo.locate import Geo
 from outreach.metrics import exposition
-from outreach.render import Renderer, format_phone
-from outreach.roster_upkeep import CurrentGeo
+from outreach.roster.corrections import CurrentGeo
+from outreach.sending.worker import utcnow
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
 from outreach.web.body_limit import BodyLimit, BodyLimits
 from outreach.web.security import RateLimits, SecurityHeaders, csrf_token, session_options
-from outreach.worker import utcnow
 
 log = logging.getLogger("outreach.web")
 RETRY_AFTER_SECONDS = int(WEB_LOCK_TIMEOUT)  # a busy store: about as long as a request waits
@@ -72,7 +72,7 @@ class AppState:
     @property
     def renderer(self) -> Renderer:
         """The plan previews' renderer, on the current roster."""
-        from outreach.wiring import build_renderer
+        from outreach.ops.wiring import build_renderer
 
         roster = self.geo.roster
         if self._renderer is None or self._renderer.roster is not roster:

@@ -10,11 +10,11 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from outreach.campaigns import CampaignError
-from outreach.consent import OptIn, opt_in_sms, opt_out, sms_keyword
-from outreach.delivery import SpamAlarm, outbox_id_of, sendgrid_events, twilio_status
-from outreach.signer_fields import check_phone
-from outreach.signing import queue_confirmed
+from outreach.campaigns.definitions import CampaignError
+from outreach.ops.signing import queue_confirmed
+from outreach.sending.consent import OptIn, opt_in_sms, opt_out, sms_keyword
+from outreach.sending.delivery import SpamAlarm, outbox_id_of, sendgrid_events, twilio_status
+from outreach.signers.fields import check_phone
 from outreach.store import events as store
 from outreach.web.app import state_of
 from outreach.web.signatures import SendGridBody, TwilioParams

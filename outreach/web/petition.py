@@ -27,10 +27,10 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Row, select
 
-from outreach.match import match
-from outreach.planner import queue_for_signers
-from outreach.signer_fields import check_email, check_phone
-from outreach.signing import session_key, store_signature
+from outreach.campaigns.planner import queue_for_signers
+from outreach.ops.signing import session_key, store_signature
+from outreach.signers.fields import check_email, check_phone
+from outreach.signers.match import match
 from outreach.store.schema import signer_matches, signers
 from outreach.store.signers import choose_county
 from outreach.web.app import AppState, page, state_of

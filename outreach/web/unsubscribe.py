@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from outreach.consent import token_exists, unsubscribe_by_token
+from outreach.sending.consent import token_exists, unsubscribe_by_token
 from outreach.web.app import page, state_of
 
 router = APIRouter()

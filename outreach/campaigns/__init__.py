@@ -1,0 +1,1 @@
+"""Campaign definitions, audiences, planning, previews and rendering."""

@@ -1,0 +1,326 @@
+"""Campaign x audience x step -> outbox rows, with the reason for every signer left out.
+
+Planning is repeatable: each row's idempotency key is (campaign, step, recipient, channel), so
+launching twice queues nothing new. A supporter message is due when the signer entered the
+campaign plus the step's delay (`entry_times`), and never before the launch's grace period ends
+(time to cancel a mistake). An old list imported before the launch thus gets the welcome at the
+launch and the 3-day step three days later, not every step in the same minute; a campaign
+with `start = "signed"` counts from the signing date instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from outreach.campaigns.definitions import Campaign, CampaignError, Step, find_campaign
+from outreach.privacy import mask_text
+from outreach.roster.offices import Roster
+from outreach.sending.compliance import STATE_WINDOWS, text_hours
+from outreach.store import outbox as box
+from outreach.store.db import is_connection_loss
+from outreach.store.signers import (
+    assign_referral_codes,
+    assign_unsubscribe_tokens,
+    audience_frame,
+    changed_since,
+)
+
+log = logging.getLogger("outreach.planner")
+PLAN_MARGIN = timedelta(hours=1)  # an import commits its rows stamped with its start time
+FULL_PLAN_EVERY = timedelta(days=1)
+
+
+@dataclass
+class StepPlan:
+    campaign: str
+    step: Step
+    messages: list[box.NewMessage] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    note: str = ""
+    by_state: Counter[str] = field(default_factory=Counter)
+    by_office: Counter[str] = field(default_factory=Counter)  # recipients' felony offices
+    quiet_hours: dict[str, object] = field(default_factory=dict)
+    # Supporters who signed before they entered the campaign (before the launch, or an older
+    # list stored later): how many got this step, and when it falls for them.
+    backfilled: dict[str, object] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        return {"step": self.step.name, "channel": self.step.channel, "to": self.step.to,
+                "messages": len(self.messages), "skipped": dict(self.skipped),
+                "by_state": dict(self.by_state.most_common()),
+                "top_offices": dict(self.by_office.most_common(10)),
+                **({"quiet_hours": self.quiet_hours} if self.quiet_hours else {}),
+                **({"backfilled": self.backfilled} if self.backfilled else {}),
+                **({"note": self.note} if self.note else {})}
+
+
+def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame,
+                        windows: dict[str, tuple[time, time]] = STATE_WINDOWS
+                        ) -> dict[str, object]:
+    """How many texts the compliance gate would hold for their recipients' hours, and until
+    when: the gate's own rule (`compliance.text_hours`) on the gate's own state windows
+    (`wiring.sms_windows`: OUTREACH_SMS_WINDOWS too), so the preview cannot drift from it."""
+    releases = []
+    for when, (_, person) in zip(due, recipients.iterrows(), strict=True):
+        zone = person["time_zone"]
+        hours = text_hours(person["state"], zone if isinstance(zone, str) and zone else None,
+                           person["phone"] or "", windows)
+        opening = hours.opening(when.to_pydatetime())
+        if opening > when:
+            releases.append(opening)
+    preview: dict[str, object] = {
+        "deferred": len(releases),
+        "window": "the strictest of 08:00-21:00 (TCPA), the address state's and the area-code "
+                  "state's, open in both the address's and the area code's time zones"}
+    if releases:
+        preview["first_release"] = min(releases).isoformat()
+        preview["last_release"] = max(releases).isoformat()
+    return preview
+
+
+def select_audience(frame: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:
+    """The signers the campaign's audience filters keep (vectorized)."""
+    audience = campaign.audience
+    keep = pd.Series(True, index=frame.index)
+    if audience.states:
+        keep &= frame["state"].isin(audience.states)
+    if audience.counties:
+        keep &= frame["county_fips"].isin(audience.counties)
+    if audience.office_ids:
+        offices = frame["office_ids"].fillna("").str.split(";")
+        keep &= offices.apply(lambda ids: bool(set(ids) & set(audience.office_ids)))
+    if audience.sources:
+        keep &= frame["source"].isin(audience.sources)
+    signed = pd.to_datetime(frame["signed_at"], utc=True)
+    if audience.signed_after:
+        keep &= signed.dt.date >= audience.signed_after
+    if audience.signed_before:
+        keep &= signed.dt.date < audience.signed_before
+    keep &= frame["confidence"].fillna("none").isin(audience.confidence)
+    chosen = frame[keep].sort_values("signed_at", kind="stable")
+    return chosen.head(audience.limit) if audience.limit else chosen
+
+
+def entry_times(audience: pd.DataFrame, launched_at: datetime) -> pd.Series:
+    """When each signer entered the campaign: the latest of the signing time, the time the
+    signer was first stored (`created_at`: a list imported after the launch enters when
+    imported, not at the launch) and the campaign's first launch (`campaign_runs.launched_at`,
+    which resumes and relaunches keep).
+
+    With `start = "entered"` (the default) supporter steps' delays count from here. Every
+    planning path (the organizer's launch, the scheduler's passes, the petition form, the API)
+    uses this one rule, and each input is stored, never the pass's "now": a signer planned in
+    one pass enters at the same moment in the next, so a step added later lands where the
+    first plan would have put it (rows already queued never move: idempotency)."""
+    launched = pd.Series(pd.Timestamp(launched_at), index=audience.index)
+    return pd.concat([audience["signed_at"], audience["created_at"], launched],
+                     axis=1).max(axis=1)
+
+
+def _backfill_preview(due: pd.Series, backfilled: pd.Series) -> dict[str, object]:
+    late = due[backfilled]
+    if late.empty:
+        return {}
+    return {"signers": len(late), "first_due": late.min().isoformat(),
+            "last_due": late.max().isoformat()}
+
+
+def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
+                    suppressed: set[str], launch_at: datetime, launched_at: datetime,
+                    windows: dict[str, tuple[time, time]]) -> StepPlan:
+    plan = StepPlan(campaign.name, step)
+    if step.channel == "email":
+        address, consent = audience["email"], audience["email_opt_in"]
+        missing, refused = "no email address", "no email consent"
+    else:
+        address, consent = audience["phone"], audience["sms_opt_in"]
+        missing, refused = "no mobile number", "no SMS consent"
+    reason = pd.Series("", index=audience.index)
+    reason = reason.mask(address.isna(), missing)
+    reason = reason.mask((reason == "") & ~consent.astype(bool), refused)
+    reason = reason.mask((reason == "") & address.fillna("").str.lower().isin(suppressed),
+                         "on the suppression list")
+    plan.skipped.update(reason[reason != ""].value_counts().to_dict())
+    chosen = audience[reason == ""]
+    signed = chosen["signed_at"]
+    entered = entry_times(chosen, launched_at)
+    due = (signed if campaign.start == "signed" else entered) + step.delay
+    due = due.where(due > launch_at, launch_at)
+    plan.backfilled = _backfill_preview(due, entered > signed)
+    plan.by_state.update(chosen["state"].fillna("unknown").value_counts().to_dict())
+    plan.by_office.update(chosen["felony_office_id"].dropna().value_counts().to_dict())
+    if step.channel == "sms":
+        plan.quiet_hours = quiet_hours_preview(due, chosen, windows)
+    plan.messages = [
+        box.NewMessage(campaign.name, step.name, step.channel, "signer", str(signer_id),
+                       step.template, {}, when.to_pydatetime())
+        for signer_id, when in zip(chosen["id"], due, strict=True)]
+    return plan
+
+
+def _office_step(step: Step, campaign: Campaign, audience: pd.DataFrame, roster: Roster,
+                 launch_at: datetime) -> StepPlan:
+    """Constituent mail to offices: a letter per constituent (Reply-To the signer), or one
+    digest per office per signing day when the step asks for it or a day's letters to one
+    office would pass the step's threshold. A daily cap limits letters per office per day."""
+    plan = StepPlan(campaign.name, step)
+    columns = {"felony": ["felony_office_id"], "misdemeanor": ["misdemeanor_office_id"],
+               "both": ["felony_office_id", "misdemeanor_office_id"]}[step.offices]
+    pairs = pd.concat([audience[["id", "signed_at", c]].rename(columns={c: "office_id"})
+                       for c in columns]).dropna(subset=["office_id"])
+    plan.skipped["no office for the address"] = int(audience[columns[0]].isna().sum())
+    emails = {o.office_id: o.email for o in roster.offices}
+    no_email = pairs["office_id"].map(emails).fillna("") == ""
+    plan.skipped["office has no email address"] = int(no_email.sum())
+    pairs = pairs[~no_email].assign(day=pairs["signed_at"].dt.date)
+    plan.by_office.update(pairs["office_id"].value_counts().to_dict())
+    for (office_id, day), group in pairs.sort_values("signed_at").groupby(
+            ["office_id", "day"], sort=True):
+        day_end = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+        due = max((day_end + step.delay).to_pydatetime(), launch_at)
+        if step.delivery == "digest" or len(group) > step.digest_threshold:
+            plan.messages.append(box.NewMessage(
+                campaign.name, step.name, step.channel, "office", f"{office_id}@{day}",
+                step.template, {"office_id": office_id, "day": str(day),
+                                "signer_ids": [int(i) for i in group["id"]]}, due))
+            continue
+        letters = group if step.daily_cap is None else group.head(step.daily_cap)
+        plan.skipped["office daily cap"] += len(group) - len(letters)
+        plan.messages.extend(box.NewMessage(
+            campaign.name, step.name, step.channel, "office", f"{office_id}/{int(signer)}",
+            step.template, {"office_id": office_id, "signer_id": int(signer)}, due)
+            for signer in letters["id"])
+    plan.skipped = Counter({k: v for k, v in plan.skipped.items() if v})
+    return plan
+
+
+def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
+                  grace: timedelta = timedelta(minutes=10),
+                  roster: Roster | None = None,
+                  signer_ids: list[int] | None = None,
+                  windows: dict[str, tuple[time, time]] = STATE_WINDOWS) -> list[StepPlan]:
+    """What launching now would queue, step by step, and who is left out and why (for the
+    whole audience, or for these signers only: someone who just signed the petition).
+    `windows`: the texts' state windows for the quiet-hours preview (`wiring.sms_windows`).
+
+    Supporter steps count from each signer's entry (`entry_times`) from the campaign's first
+    launch, or from `now` for a campaign not launched yet (the launch this plan is for)."""
+    with engine.connect() as connection:
+        launched_at = box.launched_at(connection, campaign.name) or now
+        frame = audience_frame(connection, signer_ids)
+        suppressed = {channel: box.suppressed_among(connection, channel, frame[column].dropna())
+                      for channel, column in (("email", "email"), ("sms", "phone"))}
+    audience = select_audience(frame, campaign)
+    plans = []
+    for step in campaign.steps:
+        if step.to == "supporters":
+            plans.append(_supporter_step(step, campaign, audience, suppressed[step.channel],
+                                         now + grace, launched_at, windows))
+        elif roster is None:
+            raise ValueError("office steps need the roster")
+        else:
+            plans.append(_office_step(step, campaign, audience, roster, now + grace))
+    return plans
+
+
+def launch(engine: Engine, plans: list[StepPlan], now: datetime,
+           progress: Callable[[StepPlan], None] = lambda plan: None
+           ) -> dict[str, dict[str, int]]:
+    """An organizer's launch: the campaign's run becomes active (launching again resumes a
+    paused one and lifts automatic holds), then its messages are queued."""
+    if plans:
+        box.set_run_state(engine, plans[0].campaign, "active", now)
+    return enqueue_plans(engine, plans, now, progress)
+
+
+def enqueue_plans(engine: Engine, plans: list[StepPlan], now: datetime,
+                  progress: Callable[[StepPlan], None] = lambda plan: None
+                  ) -> dict[str, dict[str, int]]:
+    """Queue the planned messages; a message already queued by an earlier run is kept."""
+    result = {}
+    supporters = sorted({int(m.recipient_id) for p in plans for m in p.messages
+                         if m.recipient_kind == "signer"})
+    with engine.begin() as connection:
+        assign_referral_codes(connection, supporters)  # their share links
+        assign_unsubscribe_tokens(connection, supporters)  # their one-click unsubscribe
+        for plan in plans:
+            new = box.enqueue(connection, plan.messages, now)
+            progress(plan)
+            result[plan.step.name] = {"planned": len(plan.messages), "queued_now": new,
+                                      "already_queued": len(plan.messages) - new}
+    return result
+
+
+def plan_active_campaigns(engine: Engine, jobs_dir: Path, roster: Roster, now: datetime,
+                          only: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
+    """The scheduler's planning pass over every launched, active campaign, so new signers get
+    the welcome steps now and follow-ups at their entry + their delay (queued ahead, due
+    then; `entry_times`). No grace period: the organizer's launch had one. Paused, cancelled or held
+    campaigns stay as they are (this never changes a run's state).
+
+    Incremental: only signers stored, changed or matched since the last pass (less a margin
+    for slow imports) are planned again; the whole audience once a day, after the campaign's
+    file changed, and the first time. Re-planning a million signers every minute would cost
+    tens of seconds a minute for nothing (idempotent, but not free)."""
+    with engine.connect() as connection:
+        active = sorted(name for name, state in box.run_states(connection).items()
+                        if state == "active" and only in (None, name))
+        marks = box.planning_marks(connection)
+    results = {}
+    for name in active:
+        # One bad campaign stays one bad campaign (DESIGN invariant 11): its file's mistakes,
+        # or anything else its planning meets, is logged in one line and the others are
+        # planned. A database that went away is everyone's problem: the job fails and the
+        # next pass tries again.
+        try:
+            results[name] = _plan_active(engine, jobs_dir, name, roster, now, marks.get(name))
+        except CampaignError as error:
+            log.warning("planning %s skipped: %s", name, "; ".join(error.problems))
+        except Exception as error:
+            if is_connection_loss(error):
+                raise
+            log.warning("planning %s skipped: %s: %s", name, type(error).__name__,
+                        " ".join(mask_text(str(error)).split())[:300])
+    return results
+
+
+def _plan_active(engine: Engine, jobs_dir: Path, name: str, roster: Roster, now: datetime,
+                 mark: tuple[datetime | None, datetime | None] | None
+                 ) -> dict[str, dict[str, int]]:
+    campaign = find_campaign(jobs_dir, name)
+    last, last_full = mark or (None, None)
+    edited = datetime.fromtimestamp(campaign.source.stat().st_mtime, now.tzinfo) \
+        if campaign.source else now
+    full = last is None or last_full is None or edited >= last_full or \
+        now - last_full >= FULL_PLAN_EVERY
+    ids = None
+    if not full:
+        with engine.connect() as connection:
+            ids = changed_since(connection, last - PLAN_MARGIN)
+    plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster,
+                          signer_ids=ids) if ids is None or ids else []
+    queued = enqueue_plans(engine, plans, now)
+    box.mark_planned(engine, name, now, full)
+    return queued
+
+
+def queue_for_signers(engine: Engine, campaign: Campaign, roster: Roster, signer_ids: list[int],
+                      now: datetime) -> dict[str, dict[str, int]]:
+    """A campaign's steps for signers who just arrived (the petition form, the API): the
+    welcome now, follow-ups on their delay; nothing when an organizer paused or cancelled the
+    campaign. It never launches the campaign for anyone else."""
+    with engine.connect() as connection:
+        run = box.run_states(connection).get(campaign.name)
+    if run in ("paused", "cancelled") or not signer_ids:
+        return {}
+    plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster,
+                          signer_ids=signer_ids)
+    return enqueue_plans(engine, plans, now)

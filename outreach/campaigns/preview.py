@@ -1,0 +1,88 @@
+"""What a planned campaign will look like and cost: every message rendered in memory first.
+
+A template that fails for any recipient fails the plan, naming the step, template, line and
+recipient, so a missing variable is found before launch and not at 3 a.m. in the worker
+(DESIGN invariant 6). SMS steps report their segments (and which characters forced UCS-2).
+Prices are settings: defaults are list prices and only an estimate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from outreach.campaigns.planner import StepPlan
+from outreach.campaigns.render import Renderer, RenderError, TemplateFailure
+from outreach.campaigns.sms import sms_segments
+from outreach.privacy import mask
+from outreach.sending.transports.base import Message
+from outreach.store.outbox import OutboxRow
+
+SAMPLES_PER_STEP = 3
+
+
+class PlanError(ValueError):
+    """A template fails for a planned recipient: the plan cannot be launched."""
+
+
+@dataclass(frozen=True)
+class Prices:
+    email: float = 0.0  # per message (a plan-based provider: 0)
+    sms_segment: float = 0.0083  # USD per segment, a U.S. long-code list price: set yours
+
+
+def _rows(plan: StepPlan) -> list[OutboxRow]:
+    now = datetime.now(UTC)
+    return [OutboxRow(-(i + 1), m.idempotency_key, m.campaign, m.step, m.channel,
+                      m.recipient_kind, m.recipient_id, m.template, dict(m.context), "queued",
+                      0, None, None, None, now)
+            for i, m in enumerate(plan.messages)]
+
+
+def _sample(message: Message) -> dict[str, object]:
+    sample: dict[str, object] = {"to": mask(message.to), "text": message.text}
+    if message.channel == "email":
+        sample["subject"] = message.subject
+    return sample
+
+
+def preview(plans: list[StepPlan], renderer: Renderer, prices: Prices) -> dict[str, object]:
+    """Render every planned message; counts, SMS segments, cost and samples per step."""
+    steps = []
+    total_cost = 0.0
+    for plan in plans:
+        rows = _rows(plan)
+        before = Counter(renderer.fallbacks)
+        rendered = renderer.render_batch(rows) if rows else {}
+        office_contact = dict(Counter(renderer.fallbacks) - before)
+        messages: list[Message] = []
+        for row in rows:
+            result = rendered[row.id]
+            if isinstance(result, TemplateFailure):
+                raise PlanError(f"campaign {plan.campaign}, step {plan.step.name}, {result} "
+                                f"(recipient {result.recipient})")
+            if isinstance(result, RenderError):
+                raise PlanError(f"campaign {plan.campaign}, step {plan.step.name}: {result} "
+                                f"(recipient {row.recipient_kind} {row.recipient_id})")
+            messages.append(result)
+        entry: dict[str, object] = plan.summary()
+        if office_contact:
+            entry["office_contact"] = office_contact  # the templates' fallbacks used
+        if plan.step.channel == "sms":
+            counts = [sms_segments(m.text) for m in messages]
+            segments = sum(c.segments for c in counts)
+            forcing = sorted({ch for c in counts for ch in c.non_gsm_characters})
+            entry["sms"] = {"segments": segments,
+                            "max_segments_per_message": max((c.segments for c in counts),
+                                                            default=0),
+                            "ucs2_messages": sum(1 for c in counts if c.encoding == "UCS-2"),
+                            "ucs2_because_of": forcing}
+            cost = segments * prices.sms_segment
+        else:
+            cost = len(messages) * prices.email
+        entry["estimated_cost_usd"] = round(cost, 2)
+        entry["samples"] = [_sample(m) for m in messages[:SAMPLES_PER_STEP]]
+        total_cost += cost
+        steps.append(entry)
+    return {"steps": steps, "estimated_cost_usd": round(total_cost, 2)}

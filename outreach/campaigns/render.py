@@ -1,0 +1,360 @@
+"""Outbox row (template + context ids) -> a rendered Message, at send time.
+
+Templates live in templates/ (email/NAME.subject.txt, NAME.txt, NAME.html; sms/NAME.txt) and
+render in Jinja2's sandbox with StrictUndefined (a missing variable is an error, not a blank),
+HTML autoescaped. The recipient's data is read when the message is sent, so a changed address
+or office is reflected. This is the worker's minimal renderer; the campaigns issue grows it
+(filters, segments, plan-time checks against real audiences).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    select_autoescape,
+)
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import Engine, select
+
+from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable API names it here)
+    SmsSegments,
+    normalize_typography,
+    sms_segments,
+)
+from outreach.privacy import mask, mask_text
+from outreach.roster.offices import Roster
+from outreach.sending.transports.base import Message
+from outreach.store.outbox import OutboxRow
+from outreach.store.schema import signer_matches, signers
+from outreach.store.signers import assign_unsubscribe_tokens
+
+log = logging.getLogger("outreach.render")
+# Where links point when OUTREACH_PUBLIC_URL is not set: a local `outreach serve` (its default
+# address), for the files transport only. The worker never hands a message carrying it to a
+# transport that reaches people (Message.placeholders).
+LOCAL_PUBLIC_URL = "http://localhost:8000"
+NO_POSTAL_ADDRESS = ("[no postal address: set the campaign's sender.mailing_address or "
+                     "OUTREACH_MAILING_ADDRESS; placeholder of the files transport]")
+
+
+def first_name(value: object, fallback: str = "Friend") -> str:
+    """A greeting name: the first word of what the signer typed, or the fallback."""
+    words = str(value or "").split()
+    return words[0] if words else fallback
+
+
+def format_phone(value: object) -> str:
+    """+12156868000 or 2156868000 -> (215) 686-8000; anything else unchanged."""
+    digits = "".join(c for c in str(value or "") if c.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10:
+        return str(value or "")
+    return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """1 signer, 2 signers (plural_form for irregular words)."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:,} {word}"
+
+
+def with_sms_identity(text: str, organization: str) -> str:
+    """Every text names its sender and says how to stop (CTIA guidelines, carriers' filters):
+    a template an organizer edited without them gets them added, not sent bare."""
+    if organization.lower() not in text.lower():
+        text = f"{organization}: {text}"
+    if "STOP" not in text:
+        text = f"{text} Reply STOP to opt out."
+    return text
+
+
+def contact_level(office: dict[str, str] | None) -> str:
+    """The best way a message can point its reader at their office: the templates fall back
+    from the phone to the website to the office's name ("find your prosecutor's office")."""
+    if office is None:
+        return "no office known"
+    if office.get("phone"):
+        return "phone"
+    return "website (no phone)" if office.get("website") else "office name only"
+
+
+class RenderError(ValueError):
+    """This row cannot become a message (no template, no address, a template error)."""
+
+
+class TemplateFailure(RenderError):
+    """The step's template itself fails (not found, bad syntax, or it raised while rendering):
+    every row of the step would fail the same way, so the worker holds the step
+    (DESIGN invariant 11) and `plan` refuses with this one line."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.recipient = ""  # masked: who it failed for (set by the renderer)
+
+
+@dataclass(frozen=True)
+class Sender:
+    email: str  # "Name <address>", the organization's own domain
+    sms: str  # a number or messaging service label, for the record
+    organization: str
+    mailing_address: str  # CAN-SPAM: a valid physical postal address in every email
+    public_url: str = ""  # the petition's address: unsubscribe and share links
+
+    def missing_settings(self) -> list[str]:
+        """What an email from this sender would lack, one reason per setting (empty: none).
+
+        CAN-SPAM (15 U.S.C. 7704(a)(3) and (a)(5)(A)(iii)) requires a working opt-out and a
+        valid physical postal address in every commercial email, and Gmail and Yahoo require
+        RFC 8058 one-click unsubscribe of bulk senders: without an absolute public URL the
+        unsubscribe link cannot work, so such an email is held, never sent degraded."""
+        problems = []
+        if not self.public_url:
+            problems.append("OUTREACH_PUBLIC_URL is not set: every supporter email needs a "
+                            "working unsubscribe link (CAN-SPAM, RFC 8058)")
+        elif not self.has_public_url():
+            problems.append(f"OUTREACH_PUBLIC_URL={self.public_url!r} is not an absolute "
+                            "http(s) URL: every supporter email needs a working unsubscribe "
+                            "link (CAN-SPAM, RFC 8058)")
+        if not self.mailing_address.strip():
+            problems.append("no postal address: set the campaign's sender.mailing_address or "
+                            "OUTREACH_MAILING_ADDRESS (CAN-SPAM requires one in every email)")
+        return problems
+
+    def missing_office_settings(self) -> list[str]:
+        """What a letter to an office would lack: it has no unsubscribe link (it is not a
+        list mailing), but carries the postal address like every email (CAN-SPAM)."""
+        return [p for p in self.missing_settings() if p.startswith("no postal")]
+
+    def has_public_url(self) -> bool:
+        url = urlsplit(self.public_url)
+        return url.scheme in ("http", "https") and bool(url.netloc)
+
+    def link_base(self) -> str:
+        """Where links point: the public URL, else the local placeholder (files only)."""
+        return self.public_url if self.has_public_url() else LOCAL_PUBLIC_URL
+
+
+class Renderer:
+    def __init__(self, engine: Engine, roster: Roster, templates: Path, sender: Sender,
+                 campaign_sender: Callable[[str], Sender | None] = lambda name: None):
+        self.engine = engine
+        self.roster = roster
+        self.sender = sender
+        self.campaign_sender = campaign_sender  # a campaign's own sender identity wins
+        self.environment = SandboxedEnvironment(
+            loader=FileSystemLoader(str(templates)), undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            keep_trailing_newline=False)
+        self.environment.filters.update(first_name=first_name, phone=format_phone,
+                                        plural=plural)
+        # How each rendered message could reach its office: `outreach plan` shows the counts.
+        self.fallbacks: Counter[str] = Counter()
+
+    def render_batch(self, rows: Sequence[OutboxRow]) -> dict[int, Message | RenderError]:
+        """Render a claimed batch, reading its recipients in one query."""
+        ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
+        for row in rows:  # office mail quotes its constituents
+            if row.recipient_kind == "office":
+                ids.extend(int(i) for i in row.context.get("signer_ids", []))
+                if "signer_id" in row.context:
+                    ids.append(int(row.context["signer_id"]))
+        people: dict[int, dict] = {}
+        if ids:
+            query = (select(signers, signer_matches.c.felony_office_id,
+                            signer_matches.c.misdemeanor_office_id)
+                     .join(signer_matches, signer_matches.c.signer_id == signers.c.id,
+                           isouter=True)
+                     .where(signers.c.id.in_(ids)))
+            with self.engine.connect() as connection:
+                people = {r.id: dict(r._mapping) for r in connection.execute(query)}
+        results: dict[int, Message | RenderError] = {}
+        for row in rows:
+            try:
+                results[row.id] = self._render(row, people)
+            except RenderError as error:
+                results[row.id] = error
+            except Exception as error:  # one row's surprise is that row's error, not a crash
+                log.exception("rendering outbox row %s failed", row.id)
+                results[row.id] = RenderError(
+                    f"{type(error).__name__}: {mask_text(str(error))}")
+        return results
+
+    def _render(self, row: OutboxRow, people: dict[int, dict]) -> Message:
+        try:
+            if row.recipient_kind == "office":
+                return self._render_office(row, people)
+            return self._render_supporter(row, people)
+        except TemplateFailure as failure:
+            signer = people.get(int(row.recipient_id)) if row.recipient_kind == "signer" \
+                else None
+            address = (signer or {}).get("email" if row.channel == "email" else "phone")
+            failure.recipient = mask(address) if address else \
+                f"{row.recipient_kind} {row.recipient_id}"
+            raise
+
+    def _sender(self, row: OutboxRow) -> Sender:
+        """The campaign's own identity, its gaps filled from the deployment's settings."""
+        own = self.campaign_sender(row.campaign)
+        if own is None:
+            return self.sender
+        return Sender(own.email, own.sms, own.organization,
+                      own.mailing_address or self.sender.mailing_address,
+                      own.public_url or self.sender.public_url)
+
+    def _render_supporter(self, row: OutboxRow, people: dict[int, dict]) -> Message:
+        signer = people.get(int(row.recipient_id))
+        if signer is None:
+            raise RenderError(f"signer {row.recipient_id} no longer exists")
+        office = self._office(signer.get("felony_office_id"))
+        misdemeanor_office = self._office(signer.get("misdemeanor_office_id"))
+        self.fallbacks[contact_level(office)] += 1
+        sender = self._sender(row)
+        context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
+                   "organization": sender.organization,
+                   "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS,
+                   "share_url": sender.link_base() + "/"
+                   + (f"?ref={signer['referral_code']}" if signer.get("referral_code") else ""),
+                   **row.context}
+        if row.channel == "email":
+            if not signer.get("email"):
+                raise RenderError("the signer has no email address")
+            if not signer.get("unsubscribe_token"):
+                with self.engine.begin() as connection:  # planned before tokens existed
+                    assign_unsubscribe_tokens(connection, [signer["id"]])
+                    signer["unsubscribe_token"] = connection.execute(
+                        select(signers.c.unsubscribe_token)
+                        .where(signers.c.id == signer["id"])).scalar_one()
+            unsubscribe = self._unsubscribe_url(sender, signer["unsubscribe_token"])
+            context["unsubscribe_url"] = unsubscribe
+            missing = tuple(sender.missing_settings())
+            return Message(row.id, "email", signer["email"], sender.email,
+                           headers=self._unsubscribe_headers(sender, unsubscribe,
+                                                             signer["unsubscribe_token"])
+                           | self._placeholder_header(missing),
+                           text=self._text(f"email/{row.template}.txt", context),
+                           subject=" ".join(self._text(f"email/{row.template}.subject.txt",
+                                                       context).split()),
+                           html=self._text(f"email/{row.template}.html", context,
+                                           optional=True),
+                           placeholders=missing)
+        if not signer.get("phone"):
+            raise RenderError("the signer has no phone number")
+        # One line, and typographic quotes/dashes as their GSM-7 twins: a single curly quote
+        # would make the message UCS-2 and halve what fits in a segment.
+        text = " ".join(normalize_typography(self._text(f"sms/{row.template}.txt",
+                                                         context)).split())
+        # A text needs no unsubscribe link, but one carrying a link to the local placeholder
+        # (an organizer's template with share_url, no OUTREACH_PUBLIC_URL) would hand real
+        # people a dead localhost address: held before a real transport, like such email.
+        dead_link = not sender.has_public_url() and LOCAL_PUBLIC_URL in text
+        return Message(row.id, "sms", signer["phone"], sender.sms,
+                       text=with_sms_identity(text, sender.organization),
+                       placeholders=("OUTREACH_PUBLIC_URL is not set: this text's link would "
+                                     "point at " + LOCAL_PUBLIC_URL,) if dead_link else ())
+
+    @staticmethod
+    def _unsubscribe_url(sender: Sender, token: str) -> str:
+        return f"{sender.link_base()}/u/{token}"
+
+    @staticmethod
+    def _placeholder_header(missing: tuple[str, ...]) -> dict[str, str]:
+        """A reader of the demo's .eml sees that its links and address are stand-ins."""
+        if not missing:
+            return {}
+        links = f"; links point at {LOCAL_PUBLIC_URL}" if any(
+            m.startswith("OUTREACH_PUBLIC_URL") for m in missing) else ""
+        return {"X-Outreach-Placeholder": f"not for real recipients: {'; '.join(missing)}"
+                                          f"{links}"}
+
+    @staticmethod
+    def _unsubscribe_headers(sender: Sender, url: str, token: str) -> dict[str, str]:
+        """RFC 2369 List-Unsubscribe (web and mail) and RFC 8058 one-click, as Gmail and
+        Yahoo require of bulk senders; the mailto reaches the organization's own address."""
+        mailbox = parseaddr(sender.email)[1]
+        return {"List-Unsubscribe": f"<{url}>, <mailto:{mailbox}?subject=unsubscribe-{token}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+    def _render_office(self, row: OutboxRow, people: dict[int, dict]) -> Message:
+        """A constituent letter (Reply-To the signer, never From them) or an office digest."""
+        office_id = str(row.context["office_id"])
+        office = self._office(office_id)
+        if office is None:
+            raise RenderError(f"office {office_id} is no longer in the roster")
+        address = self.roster.office(office_id).email
+        if not address:
+            raise RenderError(f"office {office_id} has no email address")
+        sender = self._sender(row)
+        constituents = [people[int(i)] for i in row.context.get("signer_ids", [])
+                        if int(i) in people]
+        signer = people.get(int(row.context["signer_id"])) if "signer_id" in row.context \
+            else None
+        if "signer_id" in row.context and signer is None:
+            raise RenderError(f"signer {row.context['signer_id']} no longer exists")
+        self.fallbacks["salutation: officeholder" if office.get("officeholder")
+                       else "salutation: office name only"] += 1
+        context = {"office": office, "signer": signer, "constituents": constituents,
+                   "count": len(constituents), "day": row.context.get("day"),
+                   "organization": sender.organization,
+                   "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS}
+        reply_to = signer.get("email") if signer else None
+        missing = tuple(sender.missing_office_settings())
+        return Message(row.id, "email", address, sender.email, reply_to=reply_to,
+                       headers=self._placeholder_header(missing),
+                       text=self._text(f"email/{row.template}.txt", context),
+                       subject=" ".join(self._text(f"email/{row.template}.subject.txt",
+                                                   context).split()),
+                       html=self._text(f"email/{row.template}.html", context, optional=True),
+                       placeholders=missing)
+
+    def _office(self, office_id: str | None) -> dict[str, str] | None:
+        """The template's view of an office (the roster may have dropped it since the match)."""
+        if not office_id:
+            return None
+        try:
+            return self.roster.office(office_id).summary()
+        except KeyError:
+            return None
+
+    def _text(self, name: str, context: dict, *, optional: bool = False) -> str | None:
+        """Render one template file. Anything it raises (Jinja's errors, and Python's own
+        inside the sandbox: a division by zero, the sandbox's "range too big") becomes a
+        TemplateFailure naming the file and line, never an exception out of the worker."""
+        try:
+            template = self.environment.get_template(name)
+        except TemplateNotFound:
+            if optional:
+                return None
+            raise TemplateFailure(f"template {name} not found") from None
+        except Exception as error:
+            line = getattr(error, "lineno", None)
+            raise TemplateFailure(f"template {name}{f' line {line}' if line else ''}: "
+                                  f"{_describe(error)}") from None
+        try:
+            return template.render(context)
+        except Exception as error:
+            # Jinja rewrites tracebacks to template lines: the innermost one in this file.
+            lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
+                     if f.filename == template.filename]
+            where = f" line {lines[-1]}" if lines else ""
+            raise TemplateFailure(f"template {name}{where}: {_describe(error)}") from None
+
+
+def _describe(error: Exception) -> str:
+    """Jinja's own messages read well alone; Python's need their type ("division by zero"),
+    and none may carry a signer's contact details (a template can print anything)."""
+    text = str(error) if isinstance(error, TemplateError) else \
+        f"{type(error).__name__}: {error}"
+    return mask_text(text)

@@ -1,0 +1,136 @@
+"""What every `outreach` subcommand module shares: one-line errors, JSON output, the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from outreach.campaigns.definitions import CampaignError
+from outreach.campaigns.preview import PlanError
+from outreach.config import ConfigError, Settings
+from outreach.geo.census import GeocoderError
+from outreach.geo.locate import AddressError
+from outreach.ops.scheduler import SchedulerError
+from outreach.privacy import mask_text
+from outreach.roster.offices import RosterError
+from outreach.sending import suppressions
+from outreach.signers.intake import IntakeError
+from outreach.store import db
+from outreach.store.outbox import RunStateError
+
+DEBUG_VARIABLE = "OUTREACH_DEBUG"  # =1: an unexpected error prints its (masked) traceback
+KNOWN_ERRORS = (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,
+                CampaignError, PlanError, suppressions.SuppressionError, SchedulerError,
+                RunStateError, db.StoreError)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    """Print the error (one line; a campaign file's several problems one line each) and exit."""
+    for line in message.splitlines() or [""]:
+        click.echo(f"outreach: error: {line}", err=True)
+    sys.exit(code)
+
+
+def _configured_database() -> str:
+    try:
+        return Settings.from_env().database_url
+    except ConfigError:
+        return os.environ.get("OUTREACH_DATABASE_URL", "")
+
+
+def _unexpected(error: Exception) -> str:
+    """A bug's one line: what it was, masked (it may quote a signer's row), and how to see
+    the traceback."""
+    text = " ".join(str(error).split())[:300]
+    return (f"unexpected {type(error).__name__}{': ' + text if text else ''} (a bug; run with "
+            f"{DEBUG_VARIABLE}=1 for the traceback)")
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Every error a command can meet, as one line on stderr, never a traceback: the
+    library's input errors and a database that is unreachable or misnamed exit 2 (fix the
+    input or the setting); anything else is a bug and exits 1 with its type and a masked
+    message (OUTREACH_DEBUG=1 prints the masked traceback too)."""
+    try:
+        yield
+    except (click.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+        raise  # usage errors and --help: click prints its own
+    except KNOWN_ERRORS as error:
+        _fail(str(error))
+    except DBAPIError as error:
+        if not db.is_connection_loss(error):
+            _report_bug(error)
+        _fail(db.database_problem(_configured_database(), error))
+    except Exception as error:
+        _report_bug(error)
+
+
+def _report_bug(error: Exception) -> None:
+    if os.environ.get(DEBUG_VARIABLE, "").strip().lower() in ("1", "true", "yes"):
+        click.echo(mask_text(traceback.format_exc()).rstrip(), err=True)
+    _fail(mask_text(_unexpected(error)), code=1)
+
+
+def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One command's errors as one line (see one_line_errors); the `outreach` group applies
+    the same to every command, so this only matters for a command invoked on its own."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with one_line_errors():
+            return command(*args, **kwargs)
+
+    return wrapper
+
+
+class OneLineErrors(click.Group):
+    """The `outreach` group: whatever command runs, its errors come out as one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with one_line_errors():
+            return super().invoke(ctx)
+
+
+def _print_json(payload: object) -> None:
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def _store() -> Engine:
+    return db.open_store(Settings.from_env().database_url)
+
+
+def format_coverage(report: dict[str, Any]) -> str:
+    per_state = ", ".join(f"{s} {n}" for s, n in report["offices_per_state"].items())
+    uncovered = report["counties_uncovered"]
+    lines = [
+        f"Roster: {report['offices']} offices in {report['states']} states (DC counted) "
+        f"({report['felony_offices']} prosecute felonies, "
+        f"{report['misdemeanor_only_offices']} misdemeanors only, "
+        f"{report['appointed_offices']} appointed)",
+        f"Counties: {report['counties_total']}; without a felony prosecutor: "
+        + (", ".join(uncovered) if uncovered else "none"),
+        f"Counties without a misdemeanor office: "
+        f"{len(report['counties_without_misdemeanor_office'])} "
+        "(New Jersey: municipal prosecutors, not in the roster)",
+        f"Counties split by town between offices: {', '.join(report['counties_split_by_place'])}",
+        "Gaps: "
+        f"{report['offices_without_email']} offices without email, "
+        f"{report['offices_without_phone']} without phone, "
+        f"{report['offices_without_website']} without website, "
+        f"{report['offices_without_officeholder']} without a named officeholder; "
+        f"{report['offices_without_any_contact']} with no contact at all; "
+        f"{report['offices_to_verify']} rows marked 'verify'",
+        f"Offices per state: {per_state}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""`outreach roster ...`: check, import corrections, export, gaps (a thin shell, like cli.py)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from outreach.campaigns.definitions import find_campaign
+from outreach.cli.common import _print_json, _store, clear_errors, format_coverage
+from outreach.config import Settings
+from outreach.roster import corrections as upkeep
+from outreach.roster.offices import coverage_report
+from outreach.us.counties import load_counties
+
+DATE = click.DateTime(["%Y-%m-%d"])
+
+
+@click.group()
+def roster() -> None:
+    """The roster of local prosecutor offices (data/prosecutors.csv + your corrections)."""
+
+
+@roster.command("check")
+@click.option("--date", "on", type=DATE, help="As in force on this day (default today).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def roster_check(on: datetime | None, as_json: bool) -> None:
+    """Validate the roster and report its coverage and gaps."""
+    settings = Settings.from_env()
+    counties = load_counties(settings.data_dir / "counties.csv")
+    effective = upkeep.effective_roster(settings, counties, on=on.date() if on else None)
+    report = coverage_report(effective, counties)
+    if as_json:
+        _print_json(report)
+    else:
+        click.echo(format_coverage(report))
+    if report["counties_uncovered"]:
+        sys.exit(1)
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show the changes and errors; change nothing.")
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """Merge corrections and contacts keyed by office_id (with source_url and as_of for every
+    changed row); rows with an error are reported by line and column and not applied."""
+    settings = Settings.from_env()
+    counties = load_counties(settings.data_dir / "counties.csv")
+    engine = _store()
+    current = {row["office_id"]: row for row in upkeep.effective_rows(settings.roster_path,
+                                                                      engine)}
+    plan = upkeep.plan_import(file, current, counties)
+    applied = 0
+    if not as_json:
+        for change in plan.changes:
+            click.echo(f"{change.office_id}\t{change.field}\t{change.old!r} -> {change.new!r}"
+                       f"\t({change.source_url}, {change.as_of})")
+        for error in plan.errors:
+            click.echo(f"error: {error}", err=True)
+        click.echo(f"{len(plan.changes)} changes, {len(plan.errors)} errors, "
+                   f"{plan.unchanged_rows} rows already as the file says")
+    if plan.changes and not dry_run and (yes or (not as_json and click.confirm(
+            "Apply these changes?", default=False))):
+        applied = upkeep.apply_import(engine, plan.changes, file.name, datetime.now(UTC))
+        if not as_json:
+            click.echo(f"applied {applied} changes (kept with their sources; "
+                       "`outreach match --rematch` moves signers if offices changed)")
+    if as_json:
+        _print_json({**plan.to_dict(), "applied": applied, "dry_run": dry_run})
+    if plan.errors:
+        sys.exit(2)
+
+
+@roster.command("export")
+@click.option("--output", type=click.Path(path_type=Path), help="Write here (default stdout).")
+@clear_errors
+def roster_export(output: Path | None) -> None:
+    """The effective roster (shipped file + corrections) as CSV, formula cells escaped."""
+    settings = Settings.from_env()
+    text = upkeep.export_csv(upkeep.effective_rows(settings.roster_path, _store()))
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@roster.command("gaps")
+@click.option("--campaign", help="Count only this campaign's audience.")
+@click.option("--limit", type=click.IntRange(1), default=25, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@clear_errors
+def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
+    """Offices ranked by the signers they serve that lack a phone, an email or a current
+    officeholder: the contacts worth finding first."""
+    settings = Settings.from_env()
+    engine = _store()
+    chosen = find_campaign(settings.jobs_dir, campaign) if campaign else None
+    today = datetime.now(UTC).date()
+    report = upkeep.gaps(engine, upkeep.effective_roster(settings, engine=engine),
+                         settings.roster_stale_days, today, chosen)
+    if as_json:
+        _print_json(report)
+        return
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in report["share_covered"].items())
+    click.echo(f"{report['signers_matched']} signers with a known prosecutor; their offices "
+               f"have: {shares}")
+    for office in report["offices"][:limit]:
+        bounced = " (email bounced)" if office["email_bounced"] else ""
+        click.echo(f"{office['signers']:>7}  {office['office_id']}: missing "
+                   f"{', '.join(office['missing'])}{bounced}")
+    if not report["offices"]:
+        click.echo("no gaps among the offices that serve your signers")

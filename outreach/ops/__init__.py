@@ -1,0 +1,1 @@
+"""Processes that assemble the layers: wiring, the scheduler, `outreach run`, signing."""

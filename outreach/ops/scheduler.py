@@ -1,0 +1,465 @@
+"""`outreach scheduler`: APScheduler 3 triggers the engine's steps on a clock; it decides nothing.
+
+Jobs are the built-ins below (inbox intake, match, planning of launched campaigns, outbox
+maintenance, the nightly roster check) plus what `jobs/schedule.toml` declares or overrides
+(cron or interval, each in a stated time zone). Each job calls the same function as the CLI.
+
+Exactly once, on one host or many:
+  * the job store is APScheduler's SQLAlchemyJobStore in the engine's own database, so a
+    restarted scheduler knows what it missed; missed runs are coalesced (a scheduler down for an
+    hour runs each missed job once, not sixty times) with no misfire limit;
+  * every run claims the fire time it serves in `scheduler_runs` (unique per job and time):
+    two schedulers on two hosts that wake for the same run insert the same key and only the
+    first runs it; interval triggers are anchored to a fixed epoch so every host computes the
+    same fire times;
+  * on PostgreSQL a run also holds an advisory lock named after its job, so a long run on one
+    host never overlaps the next on another; on SQLite a second scheduler refuses to start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from sqlalchemy import Engine, text, update
+
+from outreach.campaigns.definitions import SCHEDULE_FILE, parse_duration, read_toml
+from outreach.config import Settings
+from outreach.privacy import mask_text
+from outreach.roster.corrections import CurrentGeo
+from outreach.store.db import StoreError, database_problem, database_reason, is_connection_loss
+from outreach.store.outbox import _insert
+from outreach.store.schema import scheduler_runs
+
+log = logging.getLogger("outreach.scheduler")
+
+ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)  # interval fire times are counted from here
+Action = Literal["inbox", "match", "plan", "maintain", "roster_check"]
+
+
+class SchedulerError(RuntimeError):
+    """The scheduler cannot start (one line)."""
+
+
+class ScheduleEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    action: Action
+    cron: str | None = None  # "0 3 * * *": minute hour day month weekday
+    interval: timedelta | None = None  # "30s", "5m", "1h", "1d"
+    time_zone: str = "UTC"
+    campaign: str | None = None  # plan: only this campaign (default: every active one)
+    enabled: bool = True
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> object:
+        return parse_duration(value, "30s, 5m, 1h or 1d")
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleEntry:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("give exactly one of cron and interval")
+        if self.interval is not None and self.interval <= timedelta(0):
+            raise ValueError("interval must be positive")
+        self.trigger()  # a bad cron expression or zone fails here, at load time
+        return self
+
+    def trigger(self) -> BaseTrigger:
+        if self.cron is not None:
+            fields = self.cron.split()
+            if len(fields) != 5:
+                raise ValueError(f"cron {self.cron!r}: expected 5 fields (minute hour day "
+                                 "month weekday)")
+            return CronTrigger(minute=fields[0], hour=fields[1], day=fields[2],
+                               month=fields[3], day_of_week=crontab_weekdays(fields[4]),
+                               timezone=self.time_zone)
+        assert self.interval is not None
+        return IntervalTrigger(seconds=self.interval.total_seconds(), start_date=ANCHOR,
+                               timezone=self.time_zone)
+
+
+WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab_weekdays(field: str) -> str:
+    """Crontab weekday numbers (0 or 7 = Sunday, 1 = Monday) as names: APScheduler 3 counts
+    0 = Monday, so "1-5" handed over as is would mean Tuesday to Saturday."""
+    parts = []
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        low, _, high = span.partition("-")
+        if low == "*" and step:
+            low, high = "0", "6"
+        if not low.isdigit():
+            parts.append(part)  # names and * are read the same way by both
+            continue
+        if not high and not step:
+            parts.append(WEEKDAY_NAMES[int(low) % 8])
+            continue
+        end = int(high) if high else 7
+        days = range(int(low), end + 1, int(step) if step else 1)
+        parts.extend(WEEKDAY_NAMES[d % 8] for d in days)
+    return ",".join(dict.fromkeys(parts))
+
+
+def builtin_entries(settings: Settings) -> list[ScheduleEntry]:
+    """Welcome messages within about two minutes of a signature, the rest on their delay."""
+    return [
+        ScheduleEntry(name="inbox", action="inbox", interval=timedelta(minutes=1)),
+        ScheduleEntry(name="match", action="match", interval=timedelta(minutes=1)),
+        ScheduleEntry(name="plan", action="plan", interval=timedelta(minutes=1)),
+        ScheduleEntry(name="maintain", action="maintain", interval=timedelta(minutes=1)),
+        ScheduleEntry(name="roster_check", action="roster_check", cron="0 3 * * *",
+                      time_zone=settings.time_zone),
+    ]
+
+
+def load_schedule(settings: Settings) -> list[ScheduleEntry]:
+    """The built-ins, replaced or extended by `jobs/schedule.toml` ([[job]] tables, by name);
+    `enabled = false` turns a built-in off."""
+    entries = {e.name: e for e in builtin_entries(settings)}
+    path = settings.jobs_dir / SCHEDULE_FILE
+    if path.is_file():
+        try:
+            raw = read_toml(path)
+        except ValueError as error:
+            raise SchedulerError(str(error)) from None
+        zone = raw.get("time_zone", "UTC")
+        for index, item in enumerate(raw.get("job", [])):
+            try:
+                entry = ScheduleEntry.model_validate({"time_zone": zone, **item})
+            except (ValidationError, ValueError) as error:
+                first = error.errors()[0]["msg"] if isinstance(error, ValidationError) \
+                    else str(error)
+                raise SchedulerError(f"{path}: job[{index}]: "
+                                     f"{first.removeprefix('Value error, ')}") from None
+            entries[entry.name] = entry
+    return [e for e in entries.values() if e.enabled]
+
+
+def latest_fire_time(trigger: BaseTrigger, now: datetime) -> datetime:
+    """The fire time a run starting `now` serves: the trigger's last one at or before now."""
+    if isinstance(trigger, IntervalTrigger):
+        periods = (now - trigger.start_date) // trigger.interval
+        return trigger.start_date + periods * trigger.interval
+    for lookback in (timedelta(hours=1), timedelta(days=1), timedelta(days=8),
+                     timedelta(days=32), timedelta(days=367)):
+        fire = trigger.get_next_fire_time(None, now - lookback)
+        if fire is None or fire > now:
+            continue
+        while True:
+            following = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+            if following is None or following > now:
+                return fire
+            fire = following
+    return now  # never fired within a year: this run serves itself
+
+
+@dataclass
+class Context:
+    """What a job needs, built once per scheduler process: the roster and geography (kept
+    current: rebuilt when the day changes or a correction arrives) and a worker to maintain
+    the outbox with (the process's own, under `outreach run`)."""
+
+    settings: Settings
+    engine: Engine
+    entries: dict[str, ScheduleEntry]
+    host: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    worker: Any = None
+    current: CurrentGeo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current = CurrentGeo(self.settings, self.engine)
+
+    @property
+    def geo(self) -> Any:
+        return self.current.geo()
+
+    @property
+    def maintenance_worker(self) -> Any:
+        if self.worker is None:
+            from outreach.ops.wiring import build_worker
+
+            self.worker = build_worker(self.settings, concurrency=1, engine=self.engine,
+                                       roster=self.geo.roster)
+        return self.worker
+
+    def warm_up(self) -> None:
+        """Load what the scheduled actions need (roster, geography, a worker's transports)
+        before the first run: a first run that spends seconds loading would overrun a short
+        interval and make the scheduler skip the next fire time."""
+        actions = {e.action for e in self.entries.values()}
+        if actions & {"match", "plan", "roster_check"}:
+            _ = self.geo
+        if "maintain" in actions:
+            _ = self.maintenance_worker
+
+
+_CONTEXT: Context | None = None
+
+
+# --- the actions: each calls the function the CLI calls ------------------------------------
+def _inbox(context: Context, entry: ScheduleEntry, now: datetime) -> str:
+    from outreach.signers.inbox import process_inbox
+    from outreach.signers.intake import IntakeLimits
+
+    results = process_inbox(context.engine, context.settings.inbox_dir,
+                            mapping=context.settings.intake_map,
+                            limits=IntakeLimits.from_settings(context.settings))
+    return ", ".join(f"{r.file}: {r.outcome}" for r in results) or "inbox empty"
+
+
+def _match(context: Context, entry: ScheduleEntry, now: datetime) -> str:
+    from outreach.signers.match import match
+
+    summary = match(context.engine, context.geo)
+    return f"{summary.signers} signers matched"
+
+
+def _plan(context: Context, entry: ScheduleEntry, now: datetime) -> str:
+    """Launched campaigns, then the petition's signings still waiting for their steps (the
+    petition campaign is usually not launched: the form queues each signer's steps)."""
+    from outreach.campaigns.definitions import find_campaign
+    from outreach.campaigns.planner import plan_active_campaigns
+    from outreach.ops.signing import queue_pending_signings
+
+    settings = context.settings
+    results = plan_active_campaigns(context.engine, settings.jobs_dir,
+                                    context.geo.roster, now, only=entry.campaign)
+    queued = {name: sum(s["queued_now"] for s in steps.values())
+              for name, steps in results.items()}
+    outcome = ", ".join(f"{name}: {n} queued" for name, n in queued.items()) \
+        or "no active campaign"
+    if entry.campaign in (None, settings.petition_campaign):
+        signings = queue_pending_signings(
+            context.engine, lambda: find_campaign(settings.jobs_dir, settings.petition_campaign),
+            context.geo.roster, now)
+        if signings:
+            outcome += f"; petition: steps queued for {signings} waiting signings"
+    return outcome
+
+
+def _maintain(context: Context, entry: ScheduleEntry, now: datetime) -> str:
+    done = context.maintenance_worker.maintain()
+    return ", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "nothing to fix"
+
+
+def _roster_check(context: Context, entry: ScheduleEntry, now: datetime) -> str:
+    from outreach.roster.offices import stale_officeholders
+
+    roster = context.geo.roster
+    days = context.settings.roster_stale_days
+    stale = stale_officeholders(roster, now.date(), days)
+    dated = [o for o in stale if o.officeholder_as_of]
+    if stale:
+        log.warning("roster: %d of %d offices have officeholder data older than %d days or "
+                    "undated (%d dated but old, e.g. %s); verify them before messages name "
+                    "the wrong prosecutor", len(stale), len(roster), days, len(dated),
+                    ", ".join(o.office_id for o in dated[:5]) or "none")
+    return f"{len(stale)} offices with stale or undated officeholder data"
+
+
+ACTIONS: dict[str, Callable[[Context, ScheduleEntry, datetime], str]] = {
+    "inbox": _inbox, "match": _match, "plan": _plan, "maintain": _maintain,
+    "roster_check": _roster_check,
+}
+
+
+# --- running one job exactly once ------------------------------------------------------------
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"outreach:{name}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+@contextmanager
+def job_lock(engine: Engine, name: str) -> Iterator[bool]:
+    """PostgreSQL: a session advisory lock for the job, held for the run (False: another host
+    runs it now). SQLite: always True (one scheduler per database, see `single_scheduler`)."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as connection:
+        key = _lock_key(name)
+        got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        connection.commit()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+
+
+def claim_run(engine: Engine, job: str, fire_time: datetime, host: str,
+              now: datetime) -> int | None:
+    """Claim this job's run for `fire_time`; None if a scheduler claimed it already."""
+    statement = _insert(engine, scheduler_runs).values(
+        job=job, fire_time=fire_time, host=host, started_at=now,
+    ).on_conflict_do_nothing(index_elements=["job", "fire_time"]).returning(scheduler_runs.c.id)
+    with engine.begin() as connection:
+        return connection.execute(statement).scalar()
+
+
+def run_job(name: str) -> None:
+    """What APScheduler stores and calls (by reference, so any host can run it). A database
+    that does not answer skips this run with one log line; the next fire time tries again."""
+    context = _CONTEXT
+    if context is None:
+        raise SchedulerError("the scheduler context is not set up")
+    try:
+        _run_job(context, name)
+    except Exception as error:
+        if not is_connection_loss(error):
+            raise
+        log.warning("job %s skipped: database unreachable: %s; the next run tries again",
+                    name, database_reason(error))
+
+
+def _run_job(context: Context, name: str) -> None:
+    entry = context.entries.get(name)
+    if entry is None:
+        log.warning("job %s is no longer scheduled; ignored", name)
+        return
+    now = context.clock()
+    fire_time = latest_fire_time(entry.trigger(), now)
+    with job_lock(context.engine, name) as locked:
+        if not locked:
+            log.info("job %s is running on another host; this run is skipped", name)
+            return
+        run_id = claim_run(context.engine, name, fire_time, context.host, now)
+        if run_id is None:
+            log.info("job %s for %s already ran elsewhere", name, fire_time.isoformat())
+            return
+        try:
+            outcome = ACTIONS[entry.action](context, entry, now)
+            log.info("job %s: %s", name, outcome)
+        except Exception as error:  # the scheduler must outlive one job's failure
+            if is_connection_loss(error):
+                raise  # nothing can be recorded either: run_job says it in one line
+            log.exception("job %s failed", name)
+            # Kept in scheduler_runs: masked like the log, whatever the error quoted.
+            outcome = mask_text(f"error: {type(error).__name__}: {error}")[:500]
+        with context.engine.begin() as connection:
+            connection.execute(update(scheduler_runs).where(scheduler_runs.c.id == run_id)
+                               .values(finished_at=context.clock(), outcome=outcome))
+
+
+# --- the scheduler ---------------------------------------------------------------------------
+JOBSTORE_RETRY_SECONDS = 5.0  # after an outage, the schedule resumes within this
+
+
+class PatientJobStore(SQLAlchemyJobStore):
+    """APScheduler's job store in our database, through an outage: a failed read of the due
+    jobs is one line in the log (APScheduler logs the error's text and retries), and a failed
+    write of a job's next run time or read of the next wake-up is one line too instead of an
+    exception that ends APScheduler's thread (the scheduler would stay up doing nothing)."""
+
+    def get_due_jobs(self, now: datetime) -> list:
+        if self._scheduler is not None and self._scheduler.state == STATE_STOPPED:
+            # APScheduler's loop makes one more pass after shutdown() has stopped its
+            # executors: jobs still due then (overdue after an outage) would each log a
+            # traceback ("cannot schedule new futures after shutdown").
+            return []
+        try:
+            return super().get_due_jobs(now)
+        except Exception as error:
+            if not is_connection_loss(error):
+                raise
+            raise StoreError(database_problem(self.engine.url, error)) from None
+
+    def get_next_run_time(self) -> datetime | None:
+        try:
+            return super().get_next_run_time()
+        except Exception as error:
+            if not is_connection_loss(error):
+                raise
+            return datetime.now(UTC) + timedelta(seconds=JOBSTORE_RETRY_SECONDS)
+
+    def update_job(self, job: Any) -> None:
+        try:
+            super().update_job(job)
+        except Exception as error:
+            if not is_connection_loss(error):
+                raise
+            # The stored next run time stays the old one: the job is due again when the
+            # database answers, and claim_run keeps it to one run per fire time.
+            log.warning("could not store job %s's next run time: database unreachable: %s",
+                        job.id, database_reason(error))
+
+
+@contextmanager
+def single_scheduler(engine: Engine) -> Iterator[None]:
+    """On SQLite, one scheduler per database file: a second one refuses to start."""
+    if engine.dialect.name != "sqlite" or not engine.url.database \
+            or engine.url.database == ":memory:":
+        yield
+        return
+    path = Path(f"{engine.url.database}.scheduler.lock")
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise SchedulerError(
+            f"another scheduler ({holder}) is running on {engine.url.database}; SQLite "
+            "allows one: stop it, or move to PostgreSQL to run schedulers on several "
+            "hosts") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def build_scheduler(settings: Settings, engine: Engine,
+                    entries: list[ScheduleEntry] | None = None,
+                    worker: Any = None) -> BackgroundScheduler:
+    """A started scheduler whose persistent jobs match the schedule (missed runs kept); with
+    `worker`, its outbox maintenance uses that worker instead of building another."""
+    global _CONTEXT
+    entries = entries if entries is not None else load_schedule(settings)
+    _CONTEXT = Context(settings, engine, {e.name: e for e in entries}, worker=worker)
+    scheduler = BackgroundScheduler(
+        jobstores={"default": PatientJobStore(engine=engine)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC, jobstore_retry_interval=JOBSTORE_RETRY_SECONDS)
+    _CONTEXT.warm_up()
+    scheduler.start(paused=True)
+    wanted = {e.name: e for e in entries}
+    for job in scheduler.get_jobs():
+        if job.id not in wanted:
+            job.remove()
+    for entry in entries:
+        trigger = entry.trigger()
+        existing = scheduler.get_job(entry.name)
+        if existing is not None and repr(existing.trigger) == repr(trigger):
+            continue  # keep its stored next run time: a missed run still runs (once)
+        scheduler.add_job(run_job, trigger, args=[entry.name], id=entry.name, name=entry.name,
+                          replace_existing=True)
+    scheduler.resume()
+    return scheduler

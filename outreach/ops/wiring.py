@@ -1,0 +1,118 @@
+"""The engine's parts built from settings: one place, so the CLI, the scheduler and `outreach
+run` assemble the same worker, renderer and gate."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import Engine
+
+from outreach.campaigns.definitions import Campaign, CampaignError, Step, find_campaign
+from outreach.campaigns.planner import StepPlan, plan_campaign
+from outreach.campaigns.preview import Prices, preview
+from outreach.campaigns.render import Renderer, Sender
+from outreach.config import ConfigError, Settings
+from outreach.roster.corrections import effective_roster
+from outreach.roster.offices import Roster
+from outreach.sending.compliance import STATE_WINDOWS, Gate, parse_windows
+from outreach.sending.transports.select import build_transports
+from outreach.sending.worker import Worker, WorkerOptions
+from outreach.store import db
+from outreach.store import outbox as box
+from outreach.us.counties import load_counties
+
+
+def default_sender(settings: Settings) -> Sender:
+    return Sender(settings.email_from, settings.twilio_from or "files", settings.organization,
+                  settings.mailing_address, settings.public_url or "")
+
+
+def campaign_sender(settings: Settings, campaign: Campaign) -> Sender:
+    """A campaign's own sender identity (its postal address first), on this deployment's
+    public URL; OUTREACH_MAILING_ADDRESS only fills what the campaign leaves out."""
+    default = default_sender(settings)
+    own = campaign.sender
+    return Sender(own.email_from, own.sms_from or default.sms, own.organization,
+                  own.mailing_address.strip() or default.mailing_address, default.public_url)
+
+
+def check_compliance_settings(settings: Settings, campaign: Campaign) -> None:
+    """`plan` and `launch` refuse, with one line naming the setting, a campaign whose email
+    would go to a real transport lacking what the renderer requires of it (the worker would
+    hold it anyway: better to know before launching): supporter email a working unsubscribe
+    link and a postal address, office mail the postal address (`Sender`'s own rules)."""
+    email = {s.to for s in campaign.steps if s.channel == "email"}
+    if settings.email_transport == "files" or not email:
+        return
+    sender = campaign_sender(settings, campaign)
+    missing = sender.missing_settings() if "supporters" in email \
+        else sender.missing_office_settings()
+    if missing:
+        raise ConfigError(f"{missing[0]}; OUTREACH_EMAIL_TRANSPORT={settings.email_transport} "
+                          f"would deliver campaign {campaign.name}'s email to real people")
+
+
+def sms_windows(settings: Settings) -> dict[str, tuple[time, time]]:
+    """The texts' state windows: the shipped state laws with OUTREACH_SMS_WINDOWS over them,
+    for the gate and the plan's quiet-hours preview alike (one parse, one meaning)."""
+    try:
+        return {**STATE_WINDOWS, **parse_windows(settings.sms_windows)}
+    except ValueError:
+        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
+                          "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
+
+
+def prepare_launch(settings: Settings, engine: Engine, campaign: Campaign, renderer: Renderer,
+                   now: datetime, grace: timedelta) -> list[StepPlan]:
+    """Everything an organizer's launch checks before it queues anything, for `outreach
+    launch` and the dashboard alike (two copies drifted: the dashboard queued a template that
+    raises): the compliance settings, the run not cancelled, the plan, and every planned
+    message rendered. Raises ConfigError, RunStateError or PlanError, each one line."""
+    check_compliance_settings(settings, campaign)
+    with engine.connect() as connection:
+        box.ensure_not_cancelled(connection, campaign.name)  # not "already queued N"
+    plans = plan_campaign(engine, campaign, now, grace, roster=renderer.roster,
+                          windows=sms_windows(settings))
+    # A template that raises refuses the launch (the worker would only hold the step later).
+    preview(plans, renderer, Prices(settings.email_price, settings.sms_segment_price))
+    return plans
+
+
+def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = None) -> Renderer:
+    """The renderer, with each campaign's own sender identity and the default for the rest
+    (on the given roster, or the effective roster loaded now)."""
+
+    @functools.cache
+    def sender_of(name: str) -> Sender | None:
+        try:
+            return campaign_sender(settings, find_campaign(settings.jobs_dir, name))
+        except CampaignError:
+            return None
+
+    if roster is None:
+        roster = effective_roster(settings, engine=engine)
+    return Renderer(engine, roster, settings.templates_dir, default_sender(settings), sender_of)
+
+
+def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None,
+                 roster: Roster | None = None) -> Worker:
+    engine = engine or db.open_store(settings.database_url)
+    renderer = build_renderer(settings, engine, roster)
+    counties = load_counties(settings.data_dir / "counties.csv")
+    windows = sms_windows(settings)
+
+    @functools.cache
+    def campaign_steps(name: str) -> tuple[Step, ...]:
+        try:
+            return tuple(find_campaign(settings.jobs_dir, name).steps)
+        except CampaignError:
+            return ()
+
+    gate = Gate(engine, renderer.roster, windows,
+                {fips: c.time_zone for fips, c in counties.by_fips.items()}, campaign_steps)
+    options = WorkerOptions(
+        concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        stale_sending_after=timedelta(seconds=settings.stale_sending_seconds))
+    return Worker(engine, build_transports(settings), renderer, gate=gate, options=options)

@@ -1,0 +1,1 @@
+"""The roster of local prosecutor offices, its coverage and its corrections."""

@@ -1,0 +1,363 @@
+"""The roster of local prosecutor offices (data/prosecutors.csv): load, validate, index, report.
+
+Every other step trusts the roster to answer "who prosecutes here?", so loading is strict: a row
+that names an unknown state, a FIPS code that is not a county of that state, a duplicate id or a
+value outside the allowed sets stops the load with the file, line and column at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from outreach.us.counties import Counties
+
+ROSTER_COLUMNS = [
+    "office_id",
+    "state",
+    "office_name",
+    "title",
+    "kind",
+    "county_fips",
+    "places",
+    "selection",
+    "handles",
+    "officeholder",
+    "officeholder_as_of",
+    "email",
+    "phone",
+    "website",
+    "source_url",
+    "notes",
+]
+# Optional: the period a row is in force (YYYY-MM-DD, from inclusive, to exclusive), so a known
+# redistricting is entered ahead of time and switches by itself.
+OPTIONAL_COLUMNS = ["effective_from", "effective_to"]
+REQUIRED_VALUES = ("office_id", "state", "office_name", "title", "kind", "county_fips",
+                   "selection", "handles", "source_url")
+KINDS = ("county", "multi_county", "city", "state")
+SELECTIONS = ("elected", "appointed")
+HANDLES = ("felony_and_misdemeanor", "felony", "misdemeanor")
+
+_OFFICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_FIPS = re.compile(r"^\d{5}$")
+AS_OF = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_URL = re.compile(r"^https?://\S+$")
+
+
+class RosterError(ValueError):
+    """The roster file cannot be used; `problems` lists every problem found, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+
+
+def normalize_place(name: str) -> str:
+    """Fold a town/city name for comparison: "WEST  HAVEN", "West Haven" -> "west haven"."""
+    return " ".join(re.sub(r"[.'’]", "", name).casefold().split())
+
+
+@dataclass(frozen=True)
+class Office:
+    office_id: str
+    state: str
+    office_name: str
+    title: str
+    kind: str
+    county_fips: tuple[str, ...]
+    selection: str
+    handles: str
+    officeholder: str = ""
+    officeholder_as_of: str = ""
+    email: str = ""
+    phone: str = ""
+    website: str = ""
+    source_url: str = ""
+    notes: str = ""
+    effective_from: str = ""  # YYYY-MM-DD, inclusive; empty: always was
+    effective_to: str = ""  # YYYY-MM-DD, exclusive; empty: still is
+    # county FIPS -> the normalized places this office serves there; a county absent from this
+    # map is served whole (or as "the rest of the county" where another office claims places).
+    places: dict[str, frozenset[str]] = field(default_factory=dict, compare=False)
+
+    def in_force(self, day: date) -> bool:
+        iso = day.isoformat()
+        return (not self.effective_from or self.effective_from <= iso) and \
+            (not self.effective_to or iso < self.effective_to)
+
+    @property
+    def prosecutes_felonies(self) -> bool:
+        return self.handles in ("felony", "felony_and_misdemeanor")
+
+    @property
+    def prosecutes_misdemeanors(self) -> bool:
+        return self.handles in ("misdemeanor", "felony_and_misdemeanor")
+
+    def roles(self) -> set[str]:
+        return {r for r, on in (("felony", self.prosecutes_felonies),
+                                ("misdemeanor", self.prosecutes_misdemeanors)) if on}
+
+    def summary(self) -> dict[str, str]:
+        """The fields a lookup answer shows for this office."""
+        return {
+            "office_id": self.office_id,
+            "office_name": self.office_name,
+            "title": self.title,
+            "handles": self.handles,
+            "selection": self.selection,
+            "officeholder": self.officeholder,
+            "phone": self.phone,
+            "email": self.email,
+            "website": self.website,
+        }
+
+
+@dataclass(frozen=True)
+class OfficeChoice:
+    """The offices for one county (and place, if known); `ambiguous` when the place decides.
+
+    `certain` are the offices that serve the address whichever town it is in (all of `offices`
+    unless ambiguous): a county-wide felony DA stays certain beside a city's misdemeanor office.
+    """
+
+    offices: tuple[Office, ...]
+    ambiguous: bool
+    certain: tuple[Office, ...] = ()
+
+    @classmethod
+    def decided(cls, offices: tuple[Office, ...]) -> OfficeChoice:
+        return cls(offices, ambiguous=False, certain=offices)
+
+
+@dataclass(frozen=True)
+class Roster:
+    offices: tuple[Office, ...]  # in force on `day`
+    by_county: dict[str, tuple[Office, ...]]
+    source: Path
+    day: date = field(default_factory=date.today)
+    # Every row, in force or not: a message queued to an office before it ended still renders.
+    all_offices: tuple[Office, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.offices)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Office]:
+        return {office.office_id: office for office in self.all_offices or self.offices}
+
+    def office(self, office_id: str) -> Office:
+        """The office by id (KeyError if the roster no longer has it); the renderer asks this
+        for every message, so it is a dictionary look-up, not a scan."""
+        return self._by_id[office_id]
+
+    def names_place(self, county_fips: str, place: str) -> bool:
+        """Whether some office's town list for this county names the place."""
+        wanted = normalize_place(place)
+        offices = self.by_county.get(county_fips, ())
+        return any(wanted in o.places.get(county_fips, ()) for o in offices)
+
+    def offices_for(self, county_fips: str, place: str | None = None) -> OfficeChoice:
+        """The offices that prosecute in a county, narrowed by town where an office splits it.
+
+        A few offices serve only named towns of a county (Connecticut's judicial districts, Athol
+        in Worcester County, the Bessemer Cutoff of Jefferson County AL). There the address's
+        town picks the office; an office with no place list for that county serves the rest. Without
+        a town, or with a town no list names and no office serving the rest, every candidate is
+        returned and the choice is `ambiguous` rather than guessed.
+        """
+        candidates = self.by_county.get(county_fips, ())
+        by_place = [o for o in candidates if county_fips in o.places]
+        rest = [o for o in candidates if county_fips not in o.places]
+        if not by_place:
+            return OfficeChoice.decided(candidates)
+        wanted = normalize_place(place) if place else ""
+        chosen = [o for o in by_place if wanted and wanted in o.places[county_fips]]
+        if chosen:
+            covered = set().union(*(o.roles() for o in chosen))
+            # Keep a county-wide office only for a role (felony/misdemeanor) the towns' lack.
+            extra = [o for o in rest if not o.roles() <= covered]
+            keep = set(chosen + extra)
+            return OfficeChoice.decided(tuple(o for o in candidates if o in keep))
+        if wanted and rest:
+            return OfficeChoice.decided(tuple(rest))
+        never_displaced = tuple(o for o in rest
+                                if all(not o.roles() <= p.roles() for p in by_place))
+        return OfficeChoice(candidates, ambiguous=True, certain=never_displaced)
+
+
+def _parse_places(raw: str, counties: tuple[str, ...]) -> tuple[dict[str, frozenset[str]], str]:
+    """Parse "09001:Shelton;09009:Ansonia|Derby" -> ({fips: places}, problem or "")."""
+    places: dict[str, frozenset[str]] = {}
+    for part in filter(None, (p.strip() for p in raw.split(";"))):
+        fips, sep, names = part.partition(":")
+        if not sep or not _FIPS.match(fips) or not names.strip():
+            return {}, f"{part!r} is not COUNTYFIPS:Town|Town"
+        if fips not in counties:
+            return {}, f"county {fips} is not one of this office's county_fips"
+        places[fips] = frozenset(normalize_place(n) for n in names.split("|") if n.strip())
+    return places, ""
+
+
+def row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str]]:
+    """(column, problem) pairs for one roster row (the loader's and the corrections' check)."""
+    problems: list[tuple[str, str]] = []
+    for column in REQUIRED_VALUES:
+        if not row[column]:
+            problems.append((column, "is empty"))
+    if problems:
+        return problems
+    if not _OFFICE_ID.match(row["office_id"]):
+        problems.append(("office_id", f"{row['office_id']!r} is not lower-case-with-dashes"))
+    state = row["state"]
+    if state not in counties.states:
+        problems.append(("state", f"{state!r} is not a U.S. state or DC"))
+    for column, allowed in (("kind", KINDS), ("selection", SELECTIONS), ("handles", HANDLES)):
+        if row[column] not in allowed:
+            problems.append((column, f"{row[column]!r} is not one of {'|'.join(allowed)}"))
+    for fips in row["county_fips"].split(";"):
+        if not _FIPS.match(fips):
+            problems.append(("county_fips", f"{fips!r} is not a 5-digit county FIPS code"))
+        elif fips not in counties:
+            problems.append(("county_fips", f"{fips} is not a county FIPS code"))
+        elif state in counties.states and counties[fips].state != state:
+            problems.append(("county_fips", f"{fips} ({counties[fips].name}) is in "
+                                            f"{counties[fips].state}, not {state}"))
+    if row["officeholder_as_of"] and not AS_OF.match(row["officeholder_as_of"]):
+        problems.append(("officeholder_as_of", f"{row['officeholder_as_of']!r} is not YYYY, "
+                                               "YYYY-MM or YYYY-MM-DD"))
+    if row["email"] and not _EMAIL.match(row["email"]):
+        problems.append(("email", f"{row['email']!r} is not an email address"))
+    if row["phone"] and len(re.sub(r"\D", "", row["phone"]).removeprefix("1")) != 10:
+        problems.append(("phone", f"{row['phone']!r} is not a 10-digit U.S. phone number"))
+    for column in ("website", "source_url"):
+        if row[column] and not _URL.match(row[column]):
+            problems.append((column, f"{row[column]!r} is not an http(s) URL"))
+    for column in OPTIONAL_COLUMNS:
+        if row.get(column) and not _DATE.match(row[column]):
+            problems.append((column, f"{row[column]!r} is not a date YYYY-MM-DD"))
+    if row.get("effective_from") and row.get("effective_to") and \
+            row["effective_to"] <= row["effective_from"]:
+        problems.append(("effective_to", "must be after effective_from"))
+    return problems
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The roster file's rows, trimmed, every column present (the optional ones empty when
+    the file lacks them); RosterError when the file cannot be read as a roster."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except FileNotFoundError:
+        raise RosterError([f"{path}: no such roster file"]) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise RosterError([f"{path}: not a readable CSV file: {first_line}"]) from None
+    missing = [c for c in ROSTER_COLUMNS if c not in frame.columns]
+    if missing:
+        raise RosterError([f"{path}: line 1: missing column(s) {', '.join(missing)}"])
+    for column in OPTIONAL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+    frame = frame[ROSTER_COLUMNS + OPTIONAL_COLUMNS].apply(lambda column: column.str.strip())
+    return frame.to_dict("records")
+
+
+def load_roster(path: Path, counties: Counties, *, on: date | None = None,
+                overrides: Mapping[str, Mapping[str, str]] | None = None) -> Roster:
+    """Read and validate the roster as in force on `on` (default today), with organizers'
+    corrections laid over the file (roster_upkeep); raise RosterError naming file, line and
+    column."""
+    rows = read_rows(path)
+    overrides = overrides or {}
+
+    problems: list[str] = []
+    offices: list[Office] = []
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        line = index + 2  # the header is line 1
+        row.update(overrides.get(row["office_id"], {}))
+        found = row_problems(row, counties)
+        if row["office_id"] in seen:
+            found.append(("office_id", f"duplicate id {row['office_id']!r} (first on "
+                                       f"line {seen[row['office_id']]})"))
+        seen.setdefault(row["office_id"], line)
+        county_fips = tuple(row["county_fips"].split(";"))
+        places, place_problem = _parse_places(row["places"], county_fips)
+        if place_problem:
+            found.append(("places", place_problem))
+        problems.extend(f"{path}: line {line}: column {column}: {problem}"
+                        for column, problem in found)
+        if found:
+            continue
+        values = {c: row[c] for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS
+                  if c not in ("county_fips", "places")}
+        offices.append(Office(county_fips=county_fips, places=places, **values))
+    if problems:
+        raise RosterError(problems)
+    day = on or date.today()
+    current = [o for o in offices if o.in_force(day)]
+    by_county: dict[str, list[Office]] = defaultdict(list)
+    # Felony prosecutors first: they are the campaign's main target wherever a county has both.
+    for office in sorted(current, key=lambda o: (not o.prosecutes_felonies, o.office_id)):
+        for fips in office.county_fips:
+            by_county[fips].append(office)
+    return Roster(tuple(current), {k: tuple(v) for k, v in by_county.items()}, path, day,
+                  tuple(offices))
+
+
+def _missing(offices: Iterable[Office], attribute: str) -> int:
+    return sum(1 for office in offices if not getattr(office, attribute))
+
+
+def coverage_report(roster: Roster, counties: Counties) -> dict[str, object]:
+    """What the roster covers and what it lacks: the `outreach roster check` report."""
+    felony_counties = {f for o in roster.offices if o.prosecutes_felonies for f in o.county_fips}
+    misdemeanor_counties = {f for o in roster.offices if o.prosecutes_misdemeanors
+                            for f in o.county_fips}
+    split_counties = sorted({f for o in roster.offices for f in o.places})
+    no_contact = [o.office_id for o in roster.offices if not (o.email or o.phone or o.website)]
+    return {
+        "offices": len(roster),
+        "states": len({o.state for o in roster.offices}),
+        "offices_per_state": dict(sorted(Counter(o.state for o in roster.offices).items())),
+        "felony_offices": sum(1 for o in roster.offices if o.prosecutes_felonies),
+        "misdemeanor_only_offices": sum(1 for o in roster.offices if o.handles == "misdemeanor"),
+        "appointed_offices": sum(1 for o in roster.offices if o.selection == "appointed"),
+        "counties_total": len(counties),
+        "counties_uncovered": sorted(set(counties.by_fips) - felony_counties),
+        "counties_without_misdemeanor_office": sorted(set(counties.by_fips)
+                                                      - misdemeanor_counties),
+        "counties_split_by_place": split_counties,
+        "offices_without_email": _missing(roster.offices, "email"),
+        "offices_without_phone": _missing(roster.offices, "phone"),
+        "offices_without_website": _missing(roster.offices, "website"),
+        "offices_without_officeholder": _missing(roster.offices, "officeholder"),
+        "offices_without_any_contact": len(no_contact),
+        "offices_to_verify": sum(1 for o in roster.offices if "verify" in o.notes.lower()),
+    }
+
+
+def as_of_end(as_of: str) -> date:
+    """The latest day an as-of date can mean: 2024 -> 2024-12-31, 2024-03 -> 2024-03-31."""
+    parts = [int(p) for p in as_of.split("-")]
+    if len(parts) == 3:
+        return date(*parts)
+    year, month = parts[0], parts[1] if len(parts) == 2 else 12
+    return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
+def stale_officeholders(roster: Roster, today: date, max_age_days: int) -> list[Office]:
+    """Offices whose officeholder data is undated or older than `max_age_days`: the nightly
+    check's list of entries to verify before a message names the wrong prosecutor."""
+    return [o for o in roster.offices if not o.officeholder_as_of
+            or (today - as_of_end(o.officeholder_as_of)).days > max_age_days]

@@ -1,0 +1,1 @@
+"""Sending: the consent and compliance gate, the worker, transports, delivery events."""

@@ -1,0 +1,477 @@
+"""The send loop: claim, gate, render, send, record; paced per transport; safe to kill.
+
+One claimer thread keeps a queue of claimed, rendered messages topped up; `concurrency` sender
+threads take from it. For each message the outbox row goes to `sending` (committed) before the
+provider is called, then to its outcome. A provider 429 pauses that transport for every thread;
+transient errors come back later with jittered exponential backoff; permanent ones fail at once.
+On stop (SIGTERM/SIGINT in the CLI) nothing new is claimed, calls in flight finish, and claimed
+rows not yet started go back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from sqlalchemy import Engine
+from tenacity import wait_random_exponential
+
+from outreach.campaigns.render import Renderer, RenderError, TemplateFailure
+from outreach.metrics import PROVIDER_LATENCY, SENDS
+from outreach.privacy import mask_text
+from outreach.sending.transports.base import Message, SendResult, Transport
+from outreach.store import events, outbox
+from outreach.store.db import database_reason, is_connection_loss
+from outreach.store.events import message_by_provider_id
+from outreach.store.outbox import OutboxRow
+
+log = logging.getLogger("outreach.worker")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # allow | defer | skip
+    until: datetime | None = None
+    reason: str = ""
+
+
+ALLOW = Decision("allow")
+Gate = Callable[[OutboxRow, Message, datetime], Decision]
+
+
+def gate_stub(row: OutboxRow, message: Message, now: datetime) -> Decision:
+    """Allows everything: for tests of the send loop alone. Deployments use
+    outreach.compliance.Gate (consent, quiet hours, frequency), which the CLI wires in."""
+    return ALLOW
+
+
+class TokenBucket:
+    """`rate` sends per second, evenly spaced, shared by all sender threads, and a pause every
+    thread honors (a provider's 429 Retry-After).
+
+    No bursts (a bucket of one token): providers count sends in one-second windows, and a burst
+    on top of the steady rate is exactly what earns a 429. The pace is 4% under the rate asked:
+    that leaves every window about 40 ms of slack for jitter in the client and the network (a
+    first request that opens its connection arrives tens of milliseconds late), at any rate.
+    """
+
+    HEADROOM = 0.96
+
+    def __init__(self, rate: float | None):
+        self.rate = rate * self.HEADROOM if rate else None
+        self.capacity = 1.0
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self.paused_until = 0.0
+        self.lock = threading.Lock()
+
+    def pause(self, seconds: float) -> None:
+        with self.lock:
+            self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    def acquire(self, stop: threading.Event) -> bool:
+        """Wait for a token; False if asked to stop meanwhile."""
+        while not stop.is_set():
+            with self.lock:
+                now = time.monotonic()
+                wait = self.paused_until - now
+                if wait <= 0:
+                    if self.rate is None:
+                        return True
+                    self.tokens = min(self.capacity,
+                                      self.tokens + (now - self.updated) * self.rate)
+                    self.updated = now
+                    if self.tokens >= 1:
+                        self.tokens -= 1
+                        return True
+                    wait = (1 - self.tokens) / self.rate
+            stop.wait(min(wait, 0.5))
+        return False
+
+
+@dataclass
+class WorkerOptions:
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:"
+                                                   f"{uuid.uuid4().hex[:6]}")
+    concurrency: int = 16
+    batch_size: int = 200
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 8
+    backoff_base_seconds: float = 2.0
+    backoff_cap_seconds: float = 3600.0
+    stale_sending_after: timedelta = timedelta(minutes=10)
+    poll_seconds: float = 1.0
+    maintain_every_seconds: float = 30.0
+    # The database went away (restart, failover, network): wait 1, 2, 4 ... 30 s between
+    # tries and go on when it answers; `--once` gives up (one line) after `outage_tries_once`.
+    outage_first_wait_seconds: float = 1.0
+    outage_cap_seconds: float = 30.0
+    outage_tries_once: int = 5
+    rates: dict[str, float | None] = field(default_factory=dict)  # channel -> messages/second
+
+
+@dataclass
+class _Job:
+    row: OutboxRow
+    message: Message
+
+
+class Worker:
+    def __init__(self, engine: Engine, transports: dict[str, Transport], renderer: Renderer,
+                 gate: Gate = gate_stub, options: WorkerOptions | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.engine = engine
+        self.transports = transports
+        self.renderer = renderer
+        self.gate = gate
+        self.options = options or WorkerOptions()
+        self.clock = clock
+        self.stop = threading.Event()
+        self.buckets = {channel: TokenBucket(self.options.rates.get(channel))
+                        for channel in transports}
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+        self._backoff = wait_random_exponential(multiplier=self.options.backoff_base_seconds,
+                                                max=self.options.backoff_cap_seconds)
+
+    def count(self, key: str, amount: int = 1) -> None:
+        if amount:
+            with self._stats_lock:
+                self.stats[key] += amount
+
+    # --- the loop -------------------------------------------------------------------------
+    def run(self, once: bool = False) -> Counter[str]:
+        """Send until stopped (or, with once, until nothing is due); return what happened.
+
+        Three kinds of threads: this one claims, checks and marks rows `sending` a few at a
+        time (never more than the senders can start soon); `concurrency` senders call the
+        provider; one recorder commits the outcomes in batches.
+        """
+        jobs: queue.Queue[_Job | None] = queue.Queue()
+        results: queue.Queue[tuple[_Job, SendResult] | None] = queue.Queue()
+        senders = [threading.Thread(target=self._sender, args=(jobs, results), daemon=True)
+                   for _ in range(self.options.concurrency)]
+        recorder = threading.Thread(target=self._recorder, args=(results,), daemon=True)
+        for transport in self.transports.values():
+            if hasattr(transport, "warm_up"):
+                transport.warm_up()
+        for thread in [*senders, recorder]:
+            thread.start()
+        try:
+            maintained: float | None = None
+            outage = 0  # failed tries in a row: the database is not answering
+            while not self.stop.is_set():
+                try:
+                    if outage:  # the first try after a failure: is it back?
+                        self._database_back(outage)
+                        outage = 0
+                    if maintained is None or \
+                            time.monotonic() - maintained > self.options.maintain_every_seconds:
+                        self.maintain()  # a busy worker still frees a dead one's claims
+                        maintained = time.monotonic()
+                    rows = outbox.claim(self.engine, self.options.worker_id,
+                                        self.options.batch_size, self.options.lease,
+                                        self.clock())
+                    if not rows:
+                        if once:
+                            break
+                        self.stop.wait(self.options.poll_seconds)
+                        self.maintain()
+                        continue
+                    self._dispatch(rows, jobs)
+                except Exception as error:
+                    if not is_connection_loss(error) or \
+                            (once and outage + 1 >= self.options.outage_tries_once):
+                        raise
+                    self.stop.wait(self._database_lost(error, "claiming", outage))
+                    outage += 1
+            jobs.join()
+        finally:
+            for _ in senders:
+                jobs.put(None)
+            for thread in senders:
+                thread.join()
+            results.put(None)
+            recorder.join()
+            try:
+                released = outbox.release(self.engine, self.options.worker_id, self.clock())
+            except Exception as error:
+                if not is_connection_loss(error):
+                    raise
+                log.warning("database unreachable at stop: %s; this worker's unstarted claims "
+                            "go back to the queue when their lease ends",
+                            database_reason(error))
+                released = 0
+            if released:
+                self.count("released", released)
+        return self.stats
+
+    def _database_lost(self, error: Exception, doing: str, tries: int) -> float:
+        """One log line for a database that stopped answering; the seconds to wait before the
+        next try (exponential, capped: a restarting server is not hammered)."""
+        wait = min(self.options.outage_cap_seconds,
+                   self.options.outage_first_wait_seconds * 2 ** tries)
+        log.warning("database unreachable while %s: %s; retrying in %gs", doing,
+                    database_reason(error), wait)
+        self.count("database_outages" if tries == 0 else "database_retries")
+        return wait
+
+    def _database_back(self, tries: int) -> None:
+        """The database answers again. A batch whose checks the outage cut short is given
+        back now rather than when its lease ends: its rows are still `claimed` by this worker
+        and none of them was handed to a sender (those are `sending`)."""
+        released = outbox.release(self.engine, self.options.worker_id, self.clock())
+        log.warning("database reachable again after %d failed tries; the worker goes on"
+                    "%s", tries, f" ({released} interrupted claims back in the queue)"
+                    if released else "")
+
+    def _dispatch(self, rows: list[OutboxRow], jobs: queue.Queue) -> None:
+        """Check a claimed batch, then hand it to the senders a group at a time."""
+        worker, now = self.options.worker_id, self.clock()
+        rendered = self.renderer.render_batch(rows)
+        ready: list[_Job] = []
+        held: set[tuple[str, str, str]] = set()  # steps this batch put on hold
+        for row in rows:
+            message, step = rendered[row.id], (row.campaign, row.step, row.channel)
+            if step in held:  # the rest of a held step waits in the queue with it
+                outbox.defer(self.engine, row.id, worker, now, now)
+                self.count("held")
+            elif isinstance(message, TemplateFailure):
+                # The template, not the row, is broken: this row fails with the reason and
+                # its step waits for the fix; every other step and campaign goes on.
+                outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
+                self._hold(row, f"{message} (outbox {row.id})", now)
+                held.add(step)
+                self.count("failed")
+            elif isinstance(message, RenderError):
+                outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
+                self.count("failed")
+            elif message.placeholders and getattr(self.transports.get(row.channel),
+                                                  "reaches_people", True):
+                # A compliance setting is missing: held, neither sent degraded nor failed.
+                self._hold(row, message.placeholders[0], now)
+                outbox.defer(self.engine, row.id, worker, now, now)
+                held.add(step)
+                self.count("held")
+            else:
+                ready.append(_Job(row, message))
+        with self.engine.connect() as connection:
+            suppressed = {channel: outbox.suppressed_among(
+                connection, channel, [j.message.to for j in ready if j.row.channel == channel])
+                for channel in {j.row.channel for j in ready}}
+        if hasattr(self.gate, "prepare"):
+            self.gate.prepare([job.row for job in ready])  # one query for the whole batch
+        sendable: list[_Job] = []
+        for job in ready:
+            if job.message.to.lower() in suppressed[job.row.channel]:
+                decision = Decision("skip", reason="recipient is on the suppression list")
+            else:
+                decision = self.gate(job.row, job.message, now)
+            if decision.action == "skip":
+                outbox.skip(self.engine, job.row.id, worker, decision.reason, now)
+                self.count("skipped")
+            elif decision.action == "defer":
+                outbox.defer(self.engine, job.row.id, worker, decision.until or now, now,
+                             reason=decision.reason)
+                self.count("deferred")
+            else:
+                sendable.append(job)
+        group = max(1, self.options.concurrency)
+        for start in range(0, len(sendable), group):
+            while jobs.unfinished_tasks >= group and not self.stop.is_set():
+                time.sleep(0.002)
+            if self.stop.is_set():
+                return  # the rest stay claimed and are released
+            part = sendable[start:start + group]
+            started = outbox.start_sending_many(self.engine, [j.row.id for j in part],
+                                                worker, self.clock())
+            self.count("lost_claim", len(part) - len(started))
+            for job in part:
+                if job.row.id in started:
+                    jobs.put(job)
+
+    def _hold(self, row: OutboxRow, reason: str, now: datetime) -> None:
+        """Hold the row's step (as the spam alarm does): `outreach report` shows the reason,
+        `outreach resume CAMPAIGN` lifts it once the cause is fixed."""
+        with self.engine.begin() as connection:
+            if events.hold(connection, row.campaign, row.step, row.channel, reason, now):
+                log.warning("holding %s/%s/%s: %s", row.campaign, row.step, row.channel, reason)
+
+    def _sender(self, jobs: queue.Queue, results: queue.Queue) -> None:
+        while True:
+            job = jobs.get()
+            try:
+                if job is None:
+                    return
+                # The token is taken after the `sending` commit, right before the call: a slow
+                # commit in between would bunch calls up and break a per-second window.
+                if self.stop.is_set() or not self.buckets[job.row.channel].acquire(self.stop):
+                    outbox.unstart(self.engine, [job.row.id], self.options.worker_id,
+                                   self.clock())  # stopping, and the provider was never called
+                    continue
+                results.put((job, self.call(job)))
+            except Exception as error:  # one message's surprise must not kill the sender
+                if is_connection_loss(error):
+                    # Unstarting or reconciling needed the database: the row stays `sending`
+                    # and is reconciled later, never re-sent blindly.
+                    log.warning("database unreachable for outbox row %s: %s; it is "
+                                "reconciled later", job.row.id, database_reason(error))
+                else:
+                    log.exception("unexpected error delivering outbox row %s", job.row.id)
+                self.count("errors")
+            finally:
+                jobs.task_done()
+
+    def call(self, job: _Job) -> SendResult:
+        transport = self.transports[job.row.channel]
+        started = self.clock()
+        timer = time.perf_counter()
+        result = transport.send(job.message)
+        PROVIDER_LATENCY.labels(job.row.channel, getattr(transport, "name", "other")).observe(
+            time.perf_counter() - timer)
+        SENDS.labels(job.row.channel, result.outcome).inc()
+        if result.outcome == "retry" and result.retry_after:
+            self.buckets[job.row.channel].pause(result.retry_after)
+        if result.outcome == "unknown" and getattr(transport, "can_reconcile", False):
+            found = transport.find_sent(job.message, started,
+                                        taken=lambda sid: self._taken(sid, job.row.id))
+            if found:
+                result = SendResult("sent", provider_message_id=found)
+        return result
+
+    def _recorder(self, results: queue.Queue) -> None:
+        """Commit outcomes in batches: one transaction per few hundred sends, not one each."""
+        done = False
+        while not done:
+            batch: list[tuple[_Job, SendResult]] = []
+            item = results.get()
+            deadline = time.monotonic() + 0.02
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= 500:
+                    break
+                try:
+                    item = results.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+            done = item is None
+            if batch:
+                self.record(batch)
+
+    def record(self, batch: list[tuple[_Job, SendResult]]) -> None:
+        """Commit a batch of outcomes. While the database is unreachable the batch waits in
+        memory and is tried again (the calls were made: recording them is what keeps them from
+        becoming `unknown`); both writes are idempotent, so a commit whose answer was lost is
+        harmless to repeat. Stopping during an outage gives up after a few tries: the rows
+        stay `sending` and are reconciled at the next start, never re-sent blindly."""
+        now = self.clock()
+        outcomes = [self._outcome(job, result, now) for job, result in batch]
+        for outcome in outcomes:
+            self.count(outcome.state)  # what the providers answered, recorded or not
+        tries = 0
+        while True:
+            try:
+                for job, result in batch:
+                    if result.suppress:
+                        outbox.suppress(self.engine, job.row.channel, job.message.to,
+                                        f"{job.row.channel}-provider", result.error or "", now)
+                outbox.finish_many(self.engine, outcomes, now)
+                break
+            except Exception as error:
+                lost = is_connection_loss(error)
+                if lost and (not self.stop.is_set() or tries < self.options.outage_tries_once):
+                    wait = self._database_lost(error, f"recording {len(outcomes)} outcomes",
+                                               tries)
+                    tries += 1
+                    if self.stop.is_set():
+                        time.sleep(min(wait, 2.0))
+                    else:
+                        self.stop.wait(wait)
+                    continue
+                # Rows stay `sending`: the stale-send sweep reconciles them.
+                if lost:
+                    log.warning("could not record %d outcomes: %s; their rows stay `sending` "
+                                "and are reconciled", len(outcomes), database_reason(error))
+                else:
+                    log.exception("could not record %d outcomes", len(outcomes))
+                self.count("errors")
+                return
+
+    def _outcome(self, job: _Job, result: SendResult, now: datetime) -> outbox.Outcome:
+        row = job.row
+        if result.outcome != "retry":
+            return outbox.Outcome(row.id, result.outcome, result.provider_message_id,
+                                  result.error)
+        attempts = row.attempts + 1
+        if attempts >= self.options.max_attempts:
+            return outbox.Outcome(row.id, "failed",
+                                  error=f"gave up after {attempts} attempts: {result.error}")
+        wait = max(result.retry_after or 0.0,
+                   self._backoff(SimpleNamespace(attempt_number=attempts)))
+        return outbox.Outcome(row.id, "retry", error=result.error,
+                              retry_at=now + timedelta(seconds=wait))
+
+    # --- after a crash ------------------------------------------------------------------------
+    def maintain(self) -> Counter[str]:
+        """Expired claims back to the queue; `sending` rows left by a dead worker reconciled.
+        Returns what it did (also counted in `stats`)."""
+        now = self.clock()
+        done: Counter[str] = Counter()
+        done["leases_expired"] = outbox.expire_leases(self.engine, now)
+        stale = outbox.stale_sending(self.engine, now - self.options.stale_sending_after)
+        if stale:
+            rendered = self.renderer.render_batch(stale)
+            for row in stale:
+                try:
+                    done[self.reconcile(row, rendered[row.id], now)] += 1
+                except Exception as error:
+                    # One row's surprise (a provider down, a journal it cannot read) is that
+                    # row's: it stays `sending` for the next pass; the rest are settled and
+                    # the worker starts (DESIGN invariant 11).
+                    log.warning("could not reconcile outbox row %s: %s: %s", row.id,
+                                type(error).__name__, mask_text(str(error))[:200])
+                    done["reconcile_errors"] += 1
+        done = +done  # only what happened
+        for key, amount in done.items():
+            self.count(key, amount)
+        return done
+
+    def reconcile(self, row: OutboxRow, message: Message | RenderError, now: datetime) -> str:
+        """Settle one interrupted send; returns how (the stats key)."""
+        transport = self.transports.get(row.channel)
+        if isinstance(message, Message) and transport is not None and \
+                getattr(transport, "can_reconcile", False):
+            # The attempt's start by our clock; the transport widens it for skew and matches
+            # by our own id (or recipient and text), so no clock comparison decides a send.
+            found = transport.find_sent(message, row.updated_at,
+                                        taken=lambda sid: self._taken(sid, row.id))
+            if found:
+                outbox.finish(self.engine, row.id, "sent", now, provider_message_id=found)
+                return "reconciled_sent"
+            # The provider can tell, and it never got it: safe to send again.
+            outbox.finish(self.engine, row.id, "retry", now, retry_at=now,
+                          error="interrupted before the provider received it")
+            return "reconciled_retry"
+        outbox.finish(self.engine, row.id, "unknown", now,
+                      error="the worker stopped during the provider call; not re-sent")
+        return "unknown"
+
+    def _taken(self, provider_id: str, row_id: int) -> bool:
+        """Is this provider id already recorded for another outbox row?"""
+        with self.engine.connect() as connection:
+            other = message_by_provider_id(connection, provider_id)
+        return other is not None and other.id != row_id

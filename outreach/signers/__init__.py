@@ -1,0 +1,1 @@
+"""Petition signers: fields, export formats, intake, matching to offices, the inbox."""

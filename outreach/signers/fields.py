@@ -1,0 +1,178 @@
+"""Normalizing the fields of a signer row: names, email, phone, address, consent, dates.
+
+Column-wide steps are vectorized with pandas; email and phone go through their libraries one
+value at a time (`email-validator`, `phonenumbers`: the checks are theirs, not ours), in batches a
+process pool can share out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from outreach.geo.locate import OUTSIDE_ROSTER, STATE_NAMES
+
+# Column limits (also the store's): longer values are cut, with a warning, never a crash.
+MAX_LENGTHS = {"first_name": 100, "last_name": 100, "street": 200, "city": 100, "source": 200}
+MAX_EMAIL = 254  # RFC 5321 path limit: a longer address is invalid, not cut
+US_STATES = frozenset(STATE_NAMES.values())
+US_COUNTRIES = {"", "us", "usa", "u s", "u s a", "united states", "united states of america",
+                "america"}
+TRUE_WORDS = {"1", "y", "yes", "true", "t", "x", "on", "checked", "opt in", "optin", "subscribed"}
+FALSE_WORDS = {"0", "n", "no", "false", "f", "off", "unchecked", "opt out", "optout",
+               "unsubscribed"}
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
+_CANADIAN_POSTAL = re.compile(r"^[A-Za-z]\d[A-Za-z] ?\d[A-Za-z]\d$")
+
+PHONE_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.FIXED_LINE: "landline",
+    phonenumbers.PhoneNumberType.VOIP: "voip",
+}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A checked email or phone: the normalized value, or why it was refused."""
+
+    value: str | None
+    kind: str | None = None  # phone type, for phones
+    error: str | None = None
+
+
+def check_email(raw: str) -> Checked:
+    if len(raw) > MAX_EMAIL:
+        return Checked(None, error=f"email longer than {MAX_EMAIL} characters")
+    try:
+        # No DNS in the default path: a million MX look-ups would take hours and fail offline.
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as error:
+        return Checked(None, error=f"email not valid: {error}")
+    return Checked(result.normalized)
+
+
+def check_phone(raw: str) -> Checked:
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        return Checked(None, error="phone not a phone number")
+    if not phonenumbers.is_valid_number(number):
+        return Checked(None, error="phone not a valid number")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # North American numbers are mostly FIXED_LINE_OR_MOBILE: the library cannot tell, and we
+    # say "unknown" rather than guess (texting still needs consent either way).
+    return Checked(e164, PHONE_TYPES.get(phonenumbers.number_type(number), "unknown"))
+
+
+def check_values(emails: list[str], phones: list[str]) -> tuple[list[Checked], list[Checked]]:
+    """Check a batch of emails and phones (a unit of work for a process pool)."""
+    return [check_email(e) for e in emails], [check_phone(p) for p in phones]
+
+
+def clean_text(column: pd.Series) -> pd.Series:
+    """Trim, collapse inner whitespace, drop control characters; keep Unicode and punctuation.
+
+    HTML stays as typed: it is text here, and escaping is the renderer's job where it is shown.
+    """
+    return (column.str.replace(_CONTROL, " ", regex=True)
+            .str.replace(r"\s+", " ", regex=True).str.strip())
+
+
+def split_full_name(full: pd.Series) -> tuple[pd.Series, pd.Series]:
+    parts = full.str.split(" ", n=1, expand=True).reindex(columns=[0, 1]).astype(object)
+    return parts[0].fillna(""), parts[1].fillna("")
+
+
+def normalize_state(column: pd.Series) -> pd.Series:
+    """USPS codes for state names or codes; anything else kept as typed (checked later)."""
+    folded = column.str.lower().str.replace(r"[.,\s]+", " ", regex=True).str.strip()
+    codes = folded.map(STATE_NAMES)
+    upper = column.str.strip().str.upper()
+    two_letter = upper.where(upper.str.len() == 2)
+    return codes.fillna(two_letter).fillna(column.str.strip())
+
+
+def state_problem(state: pd.Series) -> pd.Series:
+    """The reject reason for a state outside the 50 states and DC ("" where fine)."""
+    empty = state == ""
+    territory = state.isin(OUTSIDE_ROSTER)
+    known = state.isin(US_STATES)
+    reason = pd.Series("", index=state.index)
+    reason = reason.mask(territory, "address in " + state + ", which has no county prosecutor "
+                                    "in the roster (50 states and DC only)")
+    return reason.mask(~(empty | territory | known),
+                       "not a U.S. state or DC: " + state.str.slice(0, 40))
+
+
+def normalize_zip(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(ZIP5 or "", reject reason or "").
+
+    ZIP+4 is cut to 5 digits; 3 or 4 digits get their leading zeros back (spreadsheets drop them
+    from New England and New Jersey ZIPs); a Canadian postal code is a foreign address.
+    """
+    digits = column.str.replace(r"[\s-]", "", regex=True)
+    zip5 = digits.str.extract(r"^(\d{5})(?:\d{4})?$", expand=False)
+    short = digits.str.extract(r"^(\d{3,4})$", expand=False).str.zfill(5)
+    result = zip5.fillna(short).fillna("")
+    foreign = column.str.strip().str.match(_CANADIAN_POSTAL)
+    bad = (result == "") & (column.str.strip() != "") & ~foreign
+    reason = pd.Series("", index=column.index)
+    reason = reason.mask(foreign, "not a U.S. address: Canadian postal code")
+    reason = reason.mask(bad, "ZIP code not 5 digits")
+    return result, reason
+
+
+def country_problem(column: pd.Series) -> pd.Series:
+    folded = column.str.lower().str.replace(r"[.,\s]+", " ", regex=True).str.strip()
+    return pd.Series("", index=column.index).mask(
+        ~folded.fillna("").isin(US_COUNTRIES), "not a U.S. address: country " +
+        column.str.strip().str.slice(0, 40))
+
+
+def parse_consent(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(True / False / None where the cell is empty, warning where the value is unreadable).
+
+    An unreadable value counts as "no": consent is never inferred.
+    """
+    folded = column.str.lower().str.replace(r"[-_]", " ", regex=True).str.strip()
+    yes, no = folded.isin(TRUE_WORDS), folded.isin(FALSE_WORDS)
+    unreadable = ~yes & ~no & (folded != "")
+    value = pd.Series([None] * len(column), index=column.index, dtype=object)
+    value.loc[yes.to_numpy()] = True
+    value.loc[(no | unreadable).to_numpy()] = False
+    warning = pd.Series("", index=column.index).mask(unreadable, "consent value not yes/no: "
+                                                     "taken as no")
+    return value, warning
+
+
+# U.S. zone abbreviations as exports write them ("2026-11-01 10:00 AM EST"), as UTC offsets:
+# dateutil, which pandas uses for odd spellings, ignores an abbreviation it does not know and
+# would read the time as UTC, hours off.
+ZONE_ABBREVIATIONS = {"EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
+                      "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
+                      "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00", "UTC": "+00:00",
+                      "GMT": "+00:00"}
+_ZONE_SUFFIX = re.compile(r"\s+(" + "|".join(ZONE_ABBREVIATIONS) + r")$", re.IGNORECASE)
+
+
+def parse_signed_at(column: pd.Series, default: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    """(UTC timestamps, warning): ISO 8601 fast, other spellings one by one, else the default.
+
+    A time keeps its zone: an offset (`-05:00`, `Z`) or a U.S. abbreviation (`EST`) is
+    honoured; a time without one is taken as UTC."""
+    stripped = column.str.strip().str.replace(
+        _ZONE_SUFFIX, lambda m: " " + ZONE_ABBREVIATIONS[m.group(1).upper()], regex=True)
+    parsed = pd.to_datetime(stripped, utc=True, errors="coerce", format="ISO8601")
+    retry = parsed.isna() & (stripped != "")
+    if retry.any():
+        parsed = parsed.mask(retry, pd.to_datetime(stripped[retry], utc=True, errors="coerce",
+                                                   format="mixed"))
+    unreadable = parsed.isna() & (stripped != "")
+    warning = pd.Series("", index=column.index).mask(unreadable,
+                                                     "signed_at unreadable: import time used")
+    parsed = parsed.astype("datetime64[us, UTC]")
+    return parsed.fillna(default.as_unit("us")), warning
