@@ -22,35 +22,17 @@ import usaddress
 from sqlalchemy import Engine
 
 from outreach.config import Settings
+from outreach.errors import AddressError
 from outreach.geo.census import CensusGeocoder, CensusMatch, GeocoderError
 from outreach.roster.offices import OfficeChoice, Roster, normalize_place
 from outreach.us.counties import Counties, load_counties
+from outreach.us.states import OUTSIDE_ROSTER, STATE_NAMES
 
-STATE_NAMES = {
-    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
-    "colorado": "CO", "connecticut": "CT", "delaware": "DE", "district of columbia": "DC",
-    "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
-    "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
-    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI", "minnesota": "MN",
-    "mississippi": "MS", "missouri": "MO", "montana": "MT", "nebraska": "NE", "nevada": "NV",
-    "new hampshire": "NH", "new jersey": "NJ", "new mexico": "NM", "new york": "NY",
-    "north carolina": "NC", "north dakota": "ND", "ohio": "OH", "oklahoma": "OK", "oregon": "OR",
-    "pennsylvania": "PA", "rhode island": "RI", "south carolina": "SC", "south dakota": "SD",
-    "tennessee": "TN", "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA",
-    "washington": "WA", "west virginia": "WV", "wisconsin": "WI", "wyoming": "WY",
-    "washington dc": "DC", "dc": "DC", "d c": "DC",
-}
-# Places with U.S. postal addresses but no county prosecutor in the roster.
-OUTSIDE_ROSTER = {"PR", "VI", "GU", "AS", "MP", "FM", "MH", "PW", "AA", "AE", "AP"}
 _ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
 # "City, ST" / "City, State 12345": no street part. usaddress, trained on street addresses,
 # misreads some of these ("La Jolla, CA" -> a landmark "La" in "Jolla").
 _CITY_STATE = re.compile(r"^(?P<city>[^,\d]+),\s*(?P<state>[A-Za-z][A-Za-z .]*?)\.?"
                          r"(?:\s+(?P<zip>\d{5}(?:-?\d{4})?))?$")
-
-
-class AddressError(ValueError):
-    """The input cannot be read as a U.S. address we can place. The message never echoes it."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ import phonenumbers
 from sqlalchemy import Engine, func, select
 
 from outreach.campaigns.definitions import Step
-from outreach.geo.locate import STATE_NAMES
 from outreach.roster.offices import Roster
 from outreach.sending.consent import CONFIRM_CAMPAIGN, pending_confirmations
 from outreach.sending.transports.base import Message
@@ -39,6 +38,7 @@ from outreach.sending.worker import ALLOW, Decision
 from outreach.store import outbox as box
 from outreach.store.outbox import OutboxRow, StepRecord
 from outreach.store.schema import outbox, signer_matches, signers
+from outreach.us.states import STATE_NAMES
 
 FEDERAL_WINDOW = (time(8), time(21))
 # Stricter state windows for texts, where the state's telephone-solicitation law sets one.

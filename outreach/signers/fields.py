@@ -14,7 +14,7 @@ import pandas as pd
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from outreach.geo.locate import OUTSIDE_ROSTER, STATE_NAMES
+from outreach.us.states import OUTSIDE_ROSTER, STATE_NAMES
 
 # Column limits (also the store's): longer values are cut, with a warning, never a crash.
 MAX_LENGTHS = {"first_name": 100, "last_name": 100, "street": 200, "city": 100, "source": 200}
