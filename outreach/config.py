@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from outreach.errors import ConfigError
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 CENSUS_GEOCODER_URL = "https://geocoding.geo.census.gov/geocoder"
 GEOCODERS = ("offline", "census")
 SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET")  # also the password hash: env only
-
-
-class ConfigError(ValueError):
-    """A setting has a value the engine cannot use."""
 
 
 @dataclass(frozen=True)

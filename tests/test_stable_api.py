@@ -48,3 +48,26 @@ def test_version_does_not_import_the_data_stack():
     code = "import outreach, sys; outreach.__version__; print('pandas' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_every_deliberate_error_has_one_root_and_keeps_its_old_home():
+    import outreach.errors as errors
+    from outreach.campaigns.definitions import CampaignError
+    from outreach.campaigns.render import RenderError, TemplateFailure
+    from outreach.config import ConfigError
+    from outreach.geo.census import GeocoderError
+    from outreach.geo.locate import AddressError
+    from outreach.roster.offices import RosterError
+    from outreach.signers.intake import IntakeError
+    from outreach.store.db import StoreError
+
+    for error in (CampaignError, RenderError, TemplateFailure, ConfigError, AddressError,
+                  RosterError, IntakeError):
+        assert issubclass(error, errors.InputError) and issubclass(error, ValueError)
+    for error in (GeocoderError, StoreError, errors.SchedulerError):
+        assert issubclass(error, errors.ServiceError) and issubclass(error, RuntimeError)
+    named = [getattr(errors, name) for name in errors.__all__]
+    assert all(issubclass(error, errors.OutreachError) for error in named)
+    assert RosterError(["a", "b"]).problems == ["a", "b"]
+    assert str(RosterError(["a", "b"])) == "a (and 1 more)"
+    assert TemplateFailure("x").recipient == ""

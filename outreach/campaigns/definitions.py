@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from outreach.errors import CampaignError
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -76,15 +78,6 @@ def _all_match(values: list[str], pattern: str, what: str) -> list[str]:
 
 
 SCHEDULE_FILE = "schedule.toml"  # jobs/ also holds the scheduler's file: not a campaign
-
-
-class CampaignError(ValueError):
-    """A campaign file cannot be used: one line per problem (file: key: reason), every
-    problem of the file at once so an organizer fixes them in one pass."""
-
-    def __init__(self, *problems: str):
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
 
 
 class _Strict(BaseModel):

@@ -15,15 +15,12 @@ from datetime import UTC, datetime
 from outreach.campaigns.planner import StepPlan
 from outreach.campaigns.render import Renderer, RenderError, TemplateFailure
 from outreach.campaigns.sms import sms_segments
+from outreach.errors import PlanError
 from outreach.privacy import mask
 from outreach.sending.transports.base import Message
 from outreach.store.outbox import OutboxRow
 
 SAMPLES_PER_STEP = 3
-
-
-class PlanError(ValueError):
-    """A template fails for a planned recipient: the plan cannot be launched."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable AP
     normalize_typography,
     sms_segments,
 )
+from outreach.errors import RenderError, TemplateFailure
 from outreach.privacy import mask, mask_text
 from outreach.roster.offices import Roster
 from outreach.sending.transports.base import Message
@@ -89,20 +90,6 @@ def contact_level(office: dict[str, str] | None) -> str:
     if office.get("phone"):
         return "phone"
     return "website (no phone)" if office.get("website") else "office name only"
-
-
-class RenderError(ValueError):
-    """This row cannot become a message (no template, no address, a template error)."""
-
-
-class TemplateFailure(RenderError):
-    """The step's template itself fails (not found, bad syntax, or it raised while rendering):
-    every row of the step would fail the same way, so the worker holds the step
-    (DESIGN invariant 11) and `plan` refuses with this one line."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.recipient = ""  # masked: who it failed for (set by the renderer)
 
 
 @dataclass(frozen=True)

@@ -26,15 +26,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from outreach.errors import GeocoderError
+
 BATCH_LIMIT = 10_000  # "there is currently an upper limit of 10,000 records per batch file"
 BENCHMARK = "Public_AR_Current"
 VINTAGE = "Census2020_Current"
 LAYERS = "Counties,County Subdivisions"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-
-
-class GeocoderError(RuntimeError):
-    """The geocoder could not answer (unreachable, overloaded, or it rejected the request)."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from sqlalchemy import Engine, text, update
 
 from outreach.campaigns.definitions import SCHEDULE_FILE, parse_duration, read_toml
 from outreach.config import Settings
+from outreach.errors import SchedulerError
 from outreach.privacy import mask_text
 from outreach.roster.corrections import CurrentGeo
 from outreach.store.db import StoreError, database_problem, database_reason, is_connection_loss
@@ -51,10 +52,6 @@ log = logging.getLogger("outreach.scheduler")
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)  # interval fire times are counted from here
 Action = Literal["inbox", "match", "plan", "maintain", "roster_check"]
-
-
-class SchedulerError(RuntimeError):
-    """The scheduler cannot start (one line)."""
 
 
 class ScheduleEntry(BaseModel):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from outreach.errors import RosterError
 from outreach.us.counties import Counties
 
 ROSTER_COLUMNS = [
@@ -52,15 +53,6 @@ AS_OF = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URL = re.compile(r"^https?://\S+$")
-
-
-class RosterError(ValueError):
-    """The roster file cannot be used; `problems` lists every problem found, one line each."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(problems[0] + more)
 
 
 def normalize_place(name: str) -> str:

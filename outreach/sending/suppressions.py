@@ -13,12 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from outreach.errors import SuppressionError
 from outreach.signers.fields import check_email, check_phone
 from outreach.store import outbox as box
-
-
-class SuppressionError(ValueError):
-    """An address or file that cannot go on the list (one line)."""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from outreach.csvsafe import SafeCsvWriter
+from outreach.errors import IntakeError
 from outreach.signers import fields, formats
 from outreach.store import outbox as box
 from outreach.store import signers as store
@@ -93,10 +94,6 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _ALIAS_TO_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items()
                     for alias in aliases}
-
-
-class IntakeError(ValueError):
-    """The file as a whole cannot be imported (one line, no personal data)."""
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,11 @@ from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_en
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
+from outreach.errors import StoreError
 from outreach.privacy import mask_text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 URL_EXAMPLES = "sqlite:///outreach.sqlite3 or postgresql+psycopg://user@host:5432/outreach"
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used: OUTREACH_DATABASE_URL is malformed, or the server does not
-    answer. One line, with the URL's password hidden."""
 
 
 def shown_url(url: str | URL) -> str:

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from outreach.errors import RunStateError
 from outreach.store.db import select_in
 from outreach.store.schema import (
     OUTBOX_STATES,
@@ -474,10 +475,6 @@ RUN_ACTIONS = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
 # How a row that a broken template failed begins its last_error (the worker writes it): such a
 # row never reached a provider, so lifting its step's hold queues it again.
 TEMPLATE_FAILED = "render: template "
-
-
-class RunStateError(ValueError):
-    """A run-state change that cannot be made: a cancelled campaign stays cancelled."""
 
 
 def ensure_not_cancelled(connection: Connection, campaign: str) -> None:
