@@ -41,7 +41,8 @@ from outreach.ops.wiring import (
     sms_windows,
 )
 from outreach.privacy import install_log_masking, mask, private_files
-from outreach.roster.offices import coverage_report, load_roster
+from outreach.roster.coverage import coverage_report
+from outreach.roster.offices import load_roster
 from outreach.sending import suppressions
 from outreach.signers.formats import BY_NAME
 from outreach.signers.intake import IntakeLimits, IntakeSummary, intake, parse_mapping

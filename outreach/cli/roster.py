@@ -12,7 +12,7 @@ from outreach.campaigns.definitions import find_campaign
 from outreach.cli.common import _print_json, _store, clear_errors, format_coverage
 from outreach.config import Settings
 from outreach.roster import corrections as upkeep
-from outreach.roster.offices import coverage_report
+from outreach.roster.coverage import coverage_report
 from outreach.us.counties import load_counties
 
 DATE = click.DateTime(["%Y-%m-%d"])

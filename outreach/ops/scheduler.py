@@ -261,7 +261,7 @@ def _maintain(context: Context, entry: ScheduleEntry, now: datetime) -> str:
 
 
 def _roster_check(context: Context, entry: ScheduleEntry, now: datetime) -> str:
-    from outreach.roster.offices import stale_officeholders
+    from outreach.roster.coverage import stale_officeholders
 
     roster = context.geo.roster
     days = context.settings.roster_stale_days

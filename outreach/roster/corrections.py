@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, Row, func, inspect, select
 from outreach.campaigns.definitions import Campaign
 from outreach.config import Settings
 from outreach.csvsafe import SafeCsvWriter
+from outreach.roster.coverage import stale_officeholders
 from outreach.roster.offices import (
     AS_OF,
     OPTIONAL_COLUMNS,
@@ -35,7 +36,6 @@ from outreach.roster.offices import (
     load_roster,
     read_rows,
     row_problems,
-    stale_officeholders,
 )
 from outreach.store.db import existing_store
 from outreach.store.schema import roster_corrections
