@@ -13,6 +13,7 @@ from outreach.cli.common import _print_json, _store, clear_errors, format_covera
 from outreach.config import Settings
 from outreach.roster import corrections as upkeep
 from outreach.roster.coverage import coverage_report
+from outreach.roster.gaps import gaps
 from outreach.us.counties import load_counties
 
 DATE = click.DateTime(["%Y-%m-%d"])
@@ -102,8 +103,8 @@ def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
     engine = _store()
     chosen = find_campaign(settings.jobs_dir, campaign) if campaign else None
     today = datetime.now(UTC).date()
-    report = upkeep.gaps(engine, upkeep.effective_roster(settings, engine=engine),
-                         settings.roster_stale_days, today, chosen)
+    report = gaps(engine, upkeep.effective_roster(settings, engine=engine),
+                  settings.roster_stale_days, today, chosen)
     if as_json:
         _print_json(report)
         return
