@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from outreach.geo.locate import AddressError, Geo, parse_address
+from outreach.geo.address import parse_address
+from outreach.geo.locate import AddressError, Geo
 
 
 def office_ids(answer) -> list[str]:
