@@ -250,7 +250,7 @@ class CurrentGeo:
 
     def by_zip(self) -> pd.DataFrame:
         """The per-ZIP match answers of the current roster (match's join table)."""
-        from outreach.signers.match import zip_answers
+        from outreach.geo.by_zip import zip_answers
 
         with self._lock:
             geo = self.geo()
