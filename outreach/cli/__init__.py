@@ -32,7 +32,8 @@ from outreach.cli.common import (
 from outreach.cli.roster import roster
 from outreach.config import Settings
 from outreach.geo.census import CensusGeocoder
-from outreach.geo.locate import Lookup, build_geo
+from outreach.geo.current import build_geo
+from outreach.geo.locate import Lookup
 from outreach.ops.wiring import (
     build_renderer,
     build_worker,

@@ -13,14 +13,10 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine
 
-from outreach.config import Settings
 from outreach.errors import AddressError
 from outreach.geo.address import ParsedAddress, parse_address
 from outreach.geo.census import CensusGeocoder, CensusMatch, GeocoderError
@@ -264,29 +260,3 @@ class Geo:
             source=source,
             geocoder_note=note,
         )
-
-
-def build_geo(settings: Settings, on: date | None = None, engine: Engine | None = None) -> Geo:
-    """A Geo wired from settings: the roster (with the corrections in `engine`, or in the
-    settings' store, as in force on `on`, default today), the offline tables, the geocoder if
-    enabled."""
-    from outreach.roster.corrections import effective_roster
-
-    counties = load_counties(settings.data_dir / "counties.csv")
-    roster = effective_roster(settings, counties, on=on, engine=engine)
-    geocoder = None
-    if settings.geocoder == "census":
-        geocoder = CensusGeocoder(settings.census_geocoder_url,
-                                  timeout=settings.census_timeout_seconds,
-                                  retries=settings.census_retries)
-    return Geo(roster, GeoData.load(settings.data_dir), geocoder)
-
-
-@cache
-def _default_geo() -> Geo:
-    return build_geo(Settings.from_env())
-
-
-def lookup(address: str) -> Lookup:
-    """The office(s) for one address, with the settings from the environment."""
-    return _default_geo().lookup(address)

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, Row, func, inspect, select
 
 from outreach.config import Settings
@@ -37,9 +33,6 @@ from outreach.roster.offices import (
 from outreach.store.db import existing_store
 from outreach.store.schema import roster_corrections
 from outreach.us.counties import Counties, load_counties
-
-if TYPE_CHECKING:
-    from outreach.geo.locate import Geo
 
 BOUNCE_SOURCE = "provider:bounce"
 EDITABLE = [c for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS if c not in ("office_id", "source_url")]
@@ -211,49 +204,3 @@ def corrections_version(engine: Engine | None) -> int:
         return 0
     with engine.connect() as connection:
         return connection.execute(select(func.max(roster_corrections.c.id))).scalar() or 0
-
-
-class CurrentGeo:
-    """The roster and geography as they stand today, for processes that run for months (the
-    web app, the scheduler): the roster is rebuilt when the day changes, so effective dates
-    switch by themselves, and when a correction is imported. Checked at most once a minute;
-    the offline ZIP tables are loaded once."""
-
-    RECHECK_SECONDS = 60.0
-
-    def __init__(self, settings: Settings, engine: Engine | None = None):
-        self.settings = settings
-        self.engine = engine
-        self._lock = threading.RLock()
-        self._geo: Geo | None = None
-        self._by_zip: pd.DataFrame | None = None
-        self._version: tuple[date, int] | None = None
-        self._checked = 0.0
-
-    def geo(self) -> Geo:
-        from outreach.geo.locate import Geo, build_geo
-
-        with self._lock:
-            if self._geo is not None and \
-                    time.monotonic() - self._checked < self.RECHECK_SECONDS:
-                return self._geo
-            self._checked = time.monotonic()
-            version = (date.today(), corrections_version(self.engine))
-            if self._geo is None:
-                self._geo = build_geo(self.settings, version[0], self.engine)
-            elif version != self._version:
-                roster = effective_roster(self.settings, on=version[0], engine=self.engine)
-                self._geo = Geo(roster, self._geo.data, self._geo.geocoder)
-                self._by_zip = None
-            self._version = version
-            return self._geo
-
-    def by_zip(self) -> pd.DataFrame:
-        """The per-ZIP match answers of the current roster (match's join table)."""
-        from outreach.geo.by_zip import zip_answers
-
-        with self._lock:
-            geo = self.geo()
-            if self._by_zip is None:
-                self._by_zip = zip_answers(geo)
-            return self._by_zip
