@@ -5,6 +5,7 @@ The shipped file stays the baseline: a package upgrade replaces it, and the corr
 with its source URL, as-of date, file and time) are laid over the new one, so nothing an
 organizer fixed is lost and nothing loses its provenance. The newest correction of a field
 wins; older ones stay as history. `outreach roster export` writes the effective roster.
+The SQL is `outreach.store.corrections`; what the rows mean is decided here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Row, func, inspect, select
+from sqlalchemy import Connection, Engine, Row
 
 from outreach.config import Settings
 from outreach.csvsafe import SafeCsvWriter
@@ -30,8 +31,13 @@ from outreach.roster.offices import (
     read_rows,
     row_problems,
 )
+from outreach.store.corrections import (
+    correction_rows,
+    corrections_table_exists,
+    insert_corrections,
+    newest_correction_id,
+)
 from outreach.store.db import existing_store
-from outreach.store.schema import roster_corrections
 from outreach.us.counties import Counties, load_counties
 
 BOUNCE_SOURCE = "provider:bounce"
@@ -65,11 +71,12 @@ class ImportPlan:
 def _latest_corrections(engine: Engine | None) -> dict[tuple[str, str], Row]:
     """(office_id, field) -> its newest correction (none without a store, or before its first
     migration)."""
-    if engine is None or not inspect(engine).has_table("roster_corrections"):
+    if engine is None:
         return {}
     with engine.connect() as connection:
-        return {(row.office_id, row.field): row for row in connection.execute(
-            select(roster_corrections).order_by(roster_corrections.c.id))}
+        if not corrections_table_exists(connection):
+            return {}
+        return {(row.office_id, row.field): row for row in correction_rows(connection)}
 
 
 def overrides(engine: Engine | None) -> dict[str, dict[str, str]]:
@@ -151,7 +158,7 @@ def record_changes(connection: Connection, changes: Iterable[Change], file_name:
              "source_url": c.source_url, "as_of": c.as_of, "file_name": file_name[:300],
              "created_at": now} for c in changes]
     if rows:
-        connection.execute(roster_corrections.insert(), rows)
+        insert_corrections(connection, rows)
     return len(rows)
 
 
@@ -200,7 +207,9 @@ def effective_roster(settings: Settings, counties: Counties | None = None, *,
 
 def corrections_version(engine: Engine | None) -> int:
     """The newest correction's id (0: none): it changes whenever a correction is stored."""
-    if engine is None or not inspect(engine).has_table("roster_corrections"):
+    if engine is None:
         return 0
     with engine.connect() as connection:
-        return connection.execute(select(func.max(roster_corrections.c.id))).scalar() or 0
+        if not corrections_table_exists(connection):
+            return 0
+        return newest_correction_id(connection)
