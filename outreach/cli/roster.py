@@ -9,11 +9,13 @@ from pathlib import Path
 import click
 
 from outreach.campaigns.definitions import find_campaign
+from outreach.campaigns.planner import select_audience
 from outreach.cli.common import _print_json, _store, clear_errors, format_coverage
 from outreach.config import Settings
 from outreach.roster import corrections as upkeep
 from outreach.roster.coverage import coverage_report
 from outreach.roster.gaps import gaps
+from outreach.store.signers import audience_frame
 from outreach.us.counties import load_counties
 
 DATE = click.DateTime(["%Y-%m-%d"])
@@ -103,8 +105,13 @@ def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
     engine = _store()
     chosen = find_campaign(settings.jobs_dir, campaign) if campaign else None
     today = datetime.now(UTC).date()
-    report = gaps(engine, upkeep.effective_roster(settings, engine=engine),
-                  settings.roster_stale_days, today, chosen)
+    effective = upkeep.effective_roster(settings, engine=engine)
+    with engine.connect() as connection:
+        frame = audience_frame(connection)
+    if chosen is not None:
+        frame = select_audience(frame, chosen)
+    report = gaps(frame, effective, upkeep.bounced_offices(engine), settings.roster_stale_days,
+                  today, campaign=chosen.name if chosen else None)
     if as_json:
         _print_json(report)
         return

@@ -1,34 +1,30 @@
-"""`outreach roster gaps`: the offices that serve the most signers and lack a contact."""
+"""`outreach roster gaps`: the offices that serve the most signers and lack a contact.
+
+Data in, report out: the caller (the CLI) reads the audience and the bounced offices from the
+store and picks the campaign's audience, so the roster layer needs neither campaigns nor SQL.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import Engine
+import pandas as pd
 
-from outreach.campaigns.definitions import Campaign
-from outreach.roster.corrections import bounced_offices
 from outreach.roster.coverage import stale_officeholders
 from outreach.roster.offices import Roster
-from outreach.store.signers import audience_frame
 
 
-def gaps(engine: Engine, roster: Roster, stale_days: int, day: date,
-         campaign: Campaign | None = None) -> dict[str, object]:
-    """Offices ranked by how many matched signers (of the campaign's audience) they serve and
-    lack a phone, an email or a current officeholder: the contacts worth finding first."""
-    from outreach.campaigns.planner import select_audience
-
-    with engine.connect() as connection:
-        frame = audience_frame(connection)
-    if campaign is not None:
-        frame = select_audience(frame, campaign)
+def gaps(frame: pd.DataFrame, roster: Roster, bounced: set[str], stale_days: int, day: date,
+         *, campaign: str | None = None) -> dict[str, object]:
+    """Offices ranked by how many matched signers of `frame` (the audience, with its
+    felony_office_id and misdemeanor_office_id) they serve and lack a phone, an email or a
+    current officeholder: the contacts worth finding first. `bounced`: the offices whose email
+    bounced; `campaign`: the name the report gives the audience (None: every signer)."""
     served = Counter(frame["felony_office_id"].dropna())
     served.update(frame["misdemeanor_office_id"].dropna())
     people = int(frame["felony_office_id"].notna().sum())
     stale = {o.office_id for o in stale_officeholders(roster, day, stale_days)}
-    bounced = bounced_offices(engine)
     ranked, covered = [], Counter()
     for office_id, count in served.most_common():
         try:
@@ -48,7 +44,7 @@ def gaps(engine: Engine, roster: Roster, stale_days: int, day: date,
                            "state": office.state, "signers": count, "missing": missing,
                            "email_bounced": office_id in bounced,
                            "website": office.website})
-    return {"signers_matched": people, "campaign": campaign.name if campaign else None,
+    return {"signers_matched": people, "campaign": campaign,
             "share_covered": {label: round(covered[label] / people, 4) if people else 0.0
                               for label in ("phone", "email", "website",
                                             "current officeholder")},
