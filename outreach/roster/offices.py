@@ -267,8 +267,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 def load_roster(path: Path, counties: Counties, *, on: date | None = None,
                 overrides: Mapping[str, Mapping[str, str]] | None = None) -> Roster:
     """Read and validate the roster as in force on `on` (default today), with organizers'
-    corrections laid over the file (roster_upkeep); raise RosterError naming file, line and
-    column."""
+    corrections laid over the file (roster/corrections.py); raise RosterError naming file,
+    line and column."""
     rows = read_rows(path)
     overrides = overrides or {}
 
