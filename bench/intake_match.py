@@ -89,7 +89,7 @@ def generate(path: Path, rows: int, seed: int = 7) -> dict[str, int]:
 
 def _child(path: str, db_url: str, queue: multiprocessing.Queue) -> None:
     from outreach.config import Settings
-    from outreach.geo.locate import build_geo
+    from outreach.geo.current import build_geo
     from outreach.signers.intake import intake
     from outreach.signers.match import match
     from outreach.store.db import open_store
@@ -133,7 +133,8 @@ def run_naive(path: Path, db_path: Path) -> dict:
     from email_validator import EmailNotValidError, validate_email
 
     from outreach.config import Settings
-    from outreach.geo.locate import AddressError, build_geo
+    from outreach.geo.current import build_geo
+    from outreach.geo.locate import AddressError
 
     connection = sqlite3.connect(db_path)
     connection.execute("CREATE TABLE signers (id INTEGER PRIMARY KEY, email TEXT UNIQUE, "

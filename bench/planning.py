@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT))
 from outreach.campaigns.definitions import find_campaign  # noqa: E402
 from outreach.campaigns.planner import launch, plan_active_campaigns, plan_campaign  # noqa: E402
 from outreach.config import Settings  # noqa: E402
-from outreach.geo.locate import build_geo  # noqa: E402
+from outreach.geo.by_zip import zip_answers  # noqa: E402
+from outreach.geo.current import build_geo  # noqa: E402
 from outreach.signers.intake import intake  # noqa: E402
-from outreach.signers.match import match, zip_answers  # noqa: E402
+from outreach.signers.match import match  # noqa: E402
 from outreach.store import outbox as box  # noqa: E402
 from outreach.store.db import open_store  # noqa: E402
 from outreach.store.schema import signer_matches, signers  # noqa: E402

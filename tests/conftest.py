@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 
+from outreach.geo.by_zip import zip_answers
 from outreach.geo.locate import Geo, GeoData
 from outreach.roster.offices import ROSTER_COLUMNS, Roster, load_roster
-from outreach.signers.match import zip_answers
 from outreach.store.db import open_store
 from outreach.us.counties import Counties, load_counties
 from tests.census_standin import RunningStandIn

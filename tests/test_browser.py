@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from outreach.campaigns.render import Renderer, Sender
 from outreach.config import Settings
-from outreach.geo.locate import build_geo
+from outreach.geo.current import build_geo
 from outreach.roster.offices import Roster, load_roster
 from outreach.sending.transports.files import FilesTransport
 from outreach.sending.worker import Worker, WorkerOptions

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from outreach.geo.locate import AddressError, Geo, parse_address
+from outreach.geo.address import parse_address
+from outreach.geo.locate import AddressError, Geo
 
 
 def office_ids(answer) -> list[str]:
@@ -169,7 +170,7 @@ def test_saint_and_st_spellings_find_the_same_city(geo: Geo):
 
 
 def test_public_api_lookup_reads_settings_from_environment():
-    from outreach.geo.locate import lookup
+    from outreach.geo import lookup
 
     answer = lookup("Richmond, VA 23219")
     assert answer.to_dict()["offices"][0]["office_id"] == "va-richmond-city"

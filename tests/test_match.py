@@ -6,9 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from outreach.geo.by_zip import answer_columns
 from outreach.geo.census import CensusGeocoder
 from outreach.signers.intake import intake
-from outreach.signers.match import answer_columns, match
+from outreach.signers.match import match
 from outreach.store.schema import signer_matches, signers
 from tests.census_standin import KnownAddress
 

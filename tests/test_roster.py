@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from outreach.roster.offices import Roster, RosterError, coverage_report, load_roster
+from outreach.roster.coverage import coverage_report
+from outreach.roster.offices import Roster, RosterError, load_roster
 from outreach.us.counties import Counties
 from tests.conftest import shipped_rows, write_roster
 

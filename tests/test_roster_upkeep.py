@@ -274,7 +274,8 @@ def test_a_long_running_process_follows_the_calendar_and_new_corrections(tmp_pat
     import time_machine
 
     from outreach.config import Settings
-    from outreach.roster.corrections import Change, CurrentGeo, apply_import
+    from outreach.geo.current import CurrentGeo
+    from outreach.roster.corrections import Change, apply_import
 
     path = _redistricted_roster(tmp_path, date(2027, 1, 1))
     engine = open_store(f"sqlite:///{tmp_path / 'o.sqlite3'}")

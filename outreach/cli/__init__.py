@@ -32,7 +32,8 @@ from outreach.cli.common import (
 from outreach.cli.roster import roster
 from outreach.config import Settings
 from outreach.geo.census import CensusGeocoder
-from outreach.geo.locate import Lookup, build_geo
+from outreach.geo.current import build_geo
+from outreach.geo.locate import Lookup
 from outreach.ops.wiring import (
     build_renderer,
     build_worker,
@@ -41,7 +42,8 @@ from outreach.ops.wiring import (
     sms_windows,
 )
 from outreach.privacy import install_log_masking, mask, private_files
-from outreach.roster.offices import coverage_report, load_roster
+from outreach.roster.coverage import coverage_report
+from outreach.roster.offices import load_roster
 from outreach.sending import suppressions
 from outreach.signers.formats import BY_NAME
 from outreach.signers.intake import IntakeLimits, IntakeSummary, intake, parse_mapping

@@ -9,10 +9,13 @@ from pathlib import Path
 import click
 
 from outreach.campaigns.definitions import find_campaign
+from outreach.campaigns.planner import select_audience
 from outreach.cli.common import _print_json, _store, clear_errors, format_coverage
 from outreach.config import Settings
-from outreach.roster import corrections as upkeep
-from outreach.roster.offices import coverage_report
+from outreach.roster import corrections
+from outreach.roster.coverage import coverage_report
+from outreach.roster.gaps import gaps
+from outreach.store.signers import audience_frame
 from outreach.us.counties import load_counties
 
 DATE = click.DateTime(["%Y-%m-%d"])
@@ -31,7 +34,7 @@ def roster_check(on: datetime | None, as_json: bool) -> None:
     """Validate the roster and report its coverage and gaps."""
     settings = Settings.from_env()
     counties = load_counties(settings.data_dir / "counties.csv")
-    effective = upkeep.effective_roster(settings, counties, on=on.date() if on else None)
+    effective = corrections.effective_roster(settings, counties, on=on.date() if on else None)
     report = coverage_report(effective, counties)
     if as_json:
         _print_json(report)
@@ -53,9 +56,9 @@ def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
     settings = Settings.from_env()
     counties = load_counties(settings.data_dir / "counties.csv")
     engine = _store()
-    current = {row["office_id"]: row for row in upkeep.effective_rows(settings.roster_path,
-                                                                      engine)}
-    plan = upkeep.plan_import(file, current, counties)
+    current = {row["office_id"]: row
+               for row in corrections.effective_rows(settings.roster_path, engine)}
+    plan = corrections.plan_import(file, current, counties)
     applied = 0
     if not as_json:
         for change in plan.changes:
@@ -67,7 +70,7 @@ def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
                    f"{plan.unchanged_rows} rows already as the file says")
     if plan.changes and not dry_run and (yes or (not as_json and click.confirm(
             "Apply these changes?", default=False))):
-        applied = upkeep.apply_import(engine, plan.changes, file.name, datetime.now(UTC))
+        applied = corrections.apply_import(engine, plan.changes, file.name, datetime.now(UTC))
         if not as_json:
             click.echo(f"applied {applied} changes (kept with their sources; "
                        "`outreach match --rematch` moves signers if offices changed)")
@@ -83,7 +86,7 @@ def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
 def roster_export(output: Path | None) -> None:
     """The effective roster (shipped file + corrections) as CSV, formula cells escaped."""
     settings = Settings.from_env()
-    text = upkeep.export_csv(upkeep.effective_rows(settings.roster_path, _store()))
+    text = corrections.export_csv(corrections.effective_rows(settings.roster_path, _store()))
     if output:
         output.write_text(text, encoding="utf-8")
     else:
@@ -102,8 +105,13 @@ def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
     engine = _store()
     chosen = find_campaign(settings.jobs_dir, campaign) if campaign else None
     today = datetime.now(UTC).date()
-    report = upkeep.gaps(engine, upkeep.effective_roster(settings, engine=engine),
-                         settings.roster_stale_days, today, chosen)
+    effective = corrections.effective_roster(settings, engine=engine)
+    with engine.connect() as connection:
+        frame = audience_frame(connection)
+    if chosen is not None:
+        frame = select_audience(frame, chosen)
+    report = gaps(frame, effective, corrections.bounced_offices(engine),
+                  settings.roster_stale_days, today, campaign=chosen.name if chosen else None)
     if as_json:
         _print_json(report)
         return

@@ -10,14 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from outreach.geo.locate import AddressError, Geo, Lookup, lookup
+    from outreach.geo.current import lookup
+    from outreach.geo.locate import AddressError, Geo, Lookup
 
 __all__ = ["AddressError", "Geo", "Lookup", "lookup"]
 
+# lookup() sits with the cached default geography it answers from; the types with the lookup.
+_HOMES = {"AddressError": "locate", "Geo": "locate", "Lookup": "locate", "lookup": "current"}
+
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from outreach.geo import locate
+    if name in _HOMES:
+        import importlib
 
-        return getattr(locate, name)
+        return getattr(importlib.import_module(f"outreach.geo.{_HOMES[name]}"), name)
     raise AttributeError(f"module 'outreach.geo' has no attribute {name!r}")

@@ -13,34 +13,16 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
-import usaddress
-from sqlalchemy import Engine
 
-from outreach.config import Settings
 from outreach.errors import AddressError
+from outreach.geo.address import ParsedAddress, parse_address
 from outreach.geo.census import CensusGeocoder, CensusMatch, GeocoderError
 from outreach.roster.offices import OfficeChoice, Roster, normalize_place
 from outreach.us.counties import Counties, load_counties
-from outreach.us.states import OUTSIDE_ROSTER, STATE_NAMES
-
-_ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
-# "City, ST" / "City, State 12345": no street part. usaddress, trained on street addresses,
-# misreads some of these ("La Jolla, CA" -> a landmark "La" in "Jolla").
-_CITY_STATE = re.compile(r"^(?P<city>[^,\d]+),\s*(?P<state>[A-Za-z][A-Za-z .]*?)\.?"
-                         r"(?:\s+(?P<zip>\d{5}(?:-?\d{4})?))?$")
-
-
-@dataclass(frozen=True)
-class ParsedAddress:
-    street: str
-    city: str
-    state: str
-    zip: str
+from outreach.us.states import OUTSIDE_ROSTER
 
 
 @dataclass(frozen=True)
@@ -74,47 +56,6 @@ class Lookup:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def _state_code(raw: str) -> str:
-    text = " ".join(re.sub(r"[.,]", " ", raw).lower().split())
-    if len(text) == 2:
-        return text.upper()
-    if text in STATE_NAMES:
-        return STATE_NAMES[text]
-    raise AddressError(f"{raw.strip()!r} is not a U.S. state")
-
-
-def parse_address(text: str) -> ParsedAddress:
-    """Split a one-line U.S. address (street address, "City, ST", or a bare ZIP)."""
-    text = " ".join(text.split())
-    if not text:
-        raise AddressError("the address is empty")
-    if match := _ZIP.match(text):
-        return ParsedAddress("", "", "", match.group(1))
-    if match := _CITY_STATE.match(text):
-        return ParsedAddress("", match["city"].strip().title(), _state_code(match["state"]),
-                             (match["zip"] or "")[:5])
-    try:
-        tagged, _ = usaddress.tag(text)
-    except usaddress.RepeatedLabelError:
-        raise AddressError("the address has parts we cannot tell apart (two ZIPs or two "
-                           "states?): write it as 'street, city, ST ZIP'") from None
-    zip_raw = tagged.get("ZipCode", "").strip()
-    zip_code = ""
-    if zip_raw:
-        match = _ZIP.match(zip_raw)
-        if not match:
-            raise AddressError("the ZIP code is not 5 digits (or ZIP+4)")
-        zip_code = match.group(1)
-    state = _state_code(tagged["StateName"]) if tagged.get("StateName") else ""
-    street_parts = [v for k, v in tagged.items()
-                    if k.startswith(("AddressNumber", "StreetName", "Occupancy", "USPSBox"))]
-    city = " ".join(tagged.get("PlaceName", "").replace(",", " ").split()).title()
-    if not (zip_code or city):
-        raise AddressError("no ZIP code and no city found: give a ZIP code, 'City, ST' or a "
-                           "full street address")
-    return ParsedAddress(" ".join(street_parts), city, state, zip_code)
 
 
 def _city_key(city: str) -> str:
@@ -319,29 +260,3 @@ class Geo:
             source=source,
             geocoder_note=note,
         )
-
-
-def build_geo(settings: Settings, on: date | None = None, engine: Engine | None = None) -> Geo:
-    """A Geo wired from settings: the roster (with the corrections in `engine`, or in the
-    settings' store, as in force on `on`, default today), the offline tables, the geocoder if
-    enabled."""
-    from outreach.roster.corrections import effective_roster
-
-    counties = load_counties(settings.data_dir / "counties.csv")
-    roster = effective_roster(settings, counties, on=on, engine=engine)
-    geocoder = None
-    if settings.geocoder == "census":
-        geocoder = CensusGeocoder(settings.census_geocoder_url,
-                                  timeout=settings.census_timeout_seconds,
-                                  retries=settings.census_retries)
-    return Geo(roster, GeoData.load(settings.data_dir), geocoder)
-
-
-@cache
-def _default_geo() -> Geo:
-    return build_geo(Settings.from_env())
-
-
-def lookup(address: str) -> Lookup:
-    """The office(s) for one address, with the settings from the environment."""
-    return _default_geo().lookup(address)

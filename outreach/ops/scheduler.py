@@ -42,8 +42,8 @@ from sqlalchemy import Engine, text, update
 from outreach.campaigns.definitions import SCHEDULE_FILE, parse_duration, read_toml
 from outreach.config import Settings
 from outreach.errors import SchedulerError
+from outreach.geo.current import CurrentGeo
 from outreach.privacy import mask_text
-from outreach.roster.corrections import CurrentGeo
 from outreach.store.db import StoreError, database_problem, database_reason, is_connection_loss
 from outreach.store.outbox import _insert
 from outreach.store.schema import scheduler_runs
@@ -261,7 +261,7 @@ def _maintain(context: Context, entry: ScheduleEntry, now: datetime) -> str:
 
 
 def _roster_check(context: Context, entry: ScheduleEntry, now: datetime) -> str:
-    from outreach.roster.offices import stale_officeholders
+    from outreach.roster.coverage import stale_officeholders
 
     roster = context.geo.roster
     days = context.settings.roster_stale_days

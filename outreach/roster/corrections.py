@@ -5,25 +5,20 @@ The shipped file stays the baseline: a package upgrade replaces it, and the corr
 with its source URL, as-of date, file and time) are laid over the new one, so nothing an
 organizer fixed is lost and nothing loses its provenance. The newest correction of a field
 wins; older ones stay as history. `outreach roster export` writes the effective roster.
+The SQL is `outreach.store.corrections`; what the rows mean is decided here.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import pandas as pd
-from sqlalchemy import Connection, Engine, Row, func, inspect, select
+from sqlalchemy import Connection, Engine, Row
 
-from outreach.campaigns.definitions import Campaign
 from outreach.config import Settings
 from outreach.csvsafe import SafeCsvWriter
 from outreach.roster.offices import (
@@ -35,15 +30,15 @@ from outreach.roster.offices import (
     load_roster,
     read_rows,
     row_problems,
-    stale_officeholders,
+)
+from outreach.store.corrections import (
+    correction_rows,
+    corrections_table_exists,
+    insert_corrections,
+    newest_correction_id,
 )
 from outreach.store.db import existing_store
-from outreach.store.schema import roster_corrections
-from outreach.store.signers import audience_frame
 from outreach.us.counties import Counties, load_counties
-
-if TYPE_CHECKING:
-    from outreach.geo.locate import Geo
 
 BOUNCE_SOURCE = "provider:bounce"
 EDITABLE = [c for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS if c not in ("office_id", "source_url")]
@@ -76,11 +71,12 @@ class ImportPlan:
 def _latest_corrections(engine: Engine | None) -> dict[tuple[str, str], Row]:
     """(office_id, field) -> its newest correction (none without a store, or before its first
     migration)."""
-    if engine is None or not inspect(engine).has_table("roster_corrections"):
+    if engine is None:
         return {}
     with engine.connect() as connection:
-        return {(row.office_id, row.field): row for row in connection.execute(
-            select(roster_corrections).order_by(roster_corrections.c.id))}
+        if not corrections_table_exists(connection):
+            return {}
+        return {(row.office_id, row.field): row for row in correction_rows(connection)}
 
 
 def overrides(engine: Engine | None) -> dict[str, dict[str, str]]:
@@ -162,7 +158,7 @@ def record_changes(connection: Connection, changes: Iterable[Change], file_name:
              "source_url": c.source_url, "as_of": c.as_of, "file_name": file_name[:300],
              "created_at": now} for c in changes]
     if rows:
-        connection.execute(roster_corrections.insert(), rows)
+        insert_corrections(connection, rows)
     return len(rows)
 
 
@@ -178,47 +174,6 @@ def bounced_offices(engine: Engine | None) -> set[str]:
     """Offices whose email a provider reported as bouncing (and that nobody has set since)."""
     return {office_id for (office_id, field), row in _latest_corrections(engine).items()
             if field == "email" and row.source_url == BOUNCE_SOURCE}
-
-
-def gaps(engine: Engine, roster: Roster, stale_days: int, day: date,
-         campaign: Campaign | None = None) -> dict[str, object]:
-    """Offices ranked by how many matched signers (of the campaign's audience) they serve and
-    lack a phone, an email or a current officeholder: the contacts worth finding first."""
-    from outreach.campaigns.planner import select_audience
-
-    with engine.connect() as connection:
-        frame = audience_frame(connection)
-    if campaign is not None:
-        frame = select_audience(frame, campaign)
-    served = Counter(frame["felony_office_id"].dropna())
-    served.update(frame["misdemeanor_office_id"].dropna())
-    people = int(frame["felony_office_id"].notna().sum())
-    stale = {o.office_id for o in stale_officeholders(roster, day, stale_days)}
-    bounced = bounced_offices(engine)
-    ranked, covered = [], Counter()
-    for office_id, count in served.most_common():
-        try:
-            office = roster.office(office_id)
-        except KeyError:
-            continue
-        missing = [label for label, lacking in (
-            ("phone", not office.phone), ("email", not office.email),
-            ("current officeholder", office_id in stale)) if lacking]
-        for label, present in (("phone", office.phone), ("email", office.email),
-                               ("website", office.website),
-                               ("current officeholder", office_id not in stale)):
-            if present and office.prosecutes_felonies:
-                covered[label] += count
-        if missing:
-            ranked.append({"office_id": office_id, "office_name": office.office_name,
-                           "state": office.state, "signers": count, "missing": missing,
-                           "email_bounced": office_id in bounced,
-                           "website": office.website})
-    return {"signers_matched": people, "campaign": campaign.name if campaign else None,
-            "share_covered": {label: round(covered[label] / people, 4) if people else 0.0
-                              for label in ("phone", "email", "website",
-                                            "current officeholder")},
-            "offices": ranked}
 
 
 def export_csv(rows: Iterable[dict[str, str]]) -> str:
@@ -252,53 +207,9 @@ def effective_roster(settings: Settings, counties: Counties | None = None, *,
 
 def corrections_version(engine: Engine | None) -> int:
     """The newest correction's id (0: none): it changes whenever a correction is stored."""
-    if engine is None or not inspect(engine).has_table("roster_corrections"):
+    if engine is None:
         return 0
     with engine.connect() as connection:
-        return connection.execute(select(func.max(roster_corrections.c.id))).scalar() or 0
-
-
-class CurrentGeo:
-    """The roster and geography as they stand today, for processes that run for months (the
-    web app, the scheduler): the roster is rebuilt when the day changes, so effective dates
-    switch by themselves, and when a correction is imported. Checked at most once a minute;
-    the offline ZIP tables are loaded once."""
-
-    RECHECK_SECONDS = 60.0
-
-    def __init__(self, settings: Settings, engine: Engine | None = None):
-        self.settings = settings
-        self.engine = engine
-        self._lock = threading.RLock()
-        self._geo: Geo | None = None
-        self._by_zip: pd.DataFrame | None = None
-        self._version: tuple[date, int] | None = None
-        self._checked = 0.0
-
-    def geo(self) -> Geo:
-        from outreach.geo.locate import Geo, build_geo
-
-        with self._lock:
-            if self._geo is not None and \
-                    time.monotonic() - self._checked < self.RECHECK_SECONDS:
-                return self._geo
-            self._checked = time.monotonic()
-            version = (date.today(), corrections_version(self.engine))
-            if self._geo is None:
-                self._geo = build_geo(self.settings, version[0], self.engine)
-            elif version != self._version:
-                roster = effective_roster(self.settings, on=version[0], engine=self.engine)
-                self._geo = Geo(roster, self._geo.data, self._geo.geocoder)
-                self._by_zip = None
-            self._version = version
-            return self._geo
-
-    def by_zip(self) -> pd.DataFrame:
-        """The per-ZIP match answers of the current roster (match's join table)."""
-        from outreach.signers.match import zip_answers
-
-        with self._lock:
-            geo = self.geo()
-            if self._by_zip is None:
-                self._by_zip = zip_answers(geo)
-            return self._by_zip
+        if not corrections_table_exists(connection):
+            return 0
+        return newest_correction_id(connection)

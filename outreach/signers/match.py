@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from outreach.geo.by_zip import answer_columns, zip_answers
 from outreach.geo.census import BatchAddress, CensusGeocoder, GeocoderError
-from outreach.geo.locate import AddressError, Geo, Lookup
+from outreach.geo.locate import AddressError, Geo
 from outreach.store import signers as store
 
 # "chosen": the signer picked their county on the thanks page (their word, not a geocode).
@@ -39,39 +40,9 @@ class MatchSummary:
         return asdict(self)
 
 
-def answer_columns(answer: Lookup) -> dict[str, object]:
-    """The stored match fields for one lookup answer."""
-    offices = answer.offices
-    felony = next((o for o in offices if o["handles"] != "misdemeanor"), None)
-    misdemeanor = next((o for o in offices if o["handles"] == "misdemeanor"), None)
-    return {
-        "county_fips": answer.county_fips,
-        "time_zone": answer.time_zone,
-        "felony_office_id": felony["office_id"] if felony else None,
-        "misdemeanor_office_id": misdemeanor["office_id"] if misdemeanor else None,
-        "office_ids": ";".join(o["office_id"] for o in offices) or None,
-        "candidate_counties": ";".join(c.county_fips for c in answer.candidates)
-        if len(answer.candidates) > 1 else None,
-        "confidence": answer.confidence,
-    }
-
-
 NO_MATCH = {"county_fips": None, "time_zone": None, "felony_office_id": None,
             "misdemeanor_office_id": None, "office_ids": None, "candidate_counties": None,
             "confidence": "none"}
-
-
-def zip_answers(geo: Geo) -> pd.DataFrame:
-    """The match fields for every ZIP code, plus whether the town can change the answer."""
-    split = {f for office in geo.roster.offices for f in office.places}
-    records = []
-    for zip_code, row in geo.data.by_zip.items():
-        record = answer_columns(geo.lookup(zip_code))
-        record["zip"] = zip_code
-        record["zip_state"] = row.state
-        record["town_decides"] = any(f in split for f in row.counties)
-        records.append(record)
-    return pd.DataFrame(records).set_index("zip")
 
 
 def _lookup_each(geo: Geo, addresses: pd.Series) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from outreach.campaigns.preview import PlanError, Prices, preview
 from outreach.config import ConfigError
 from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
-from outreach.roster.offices import coverage_report
+from outreach.roster.coverage import coverage_report
 from outreach.sending.consent import CONFIRM_CAMPAIGN
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signer_matches, signers, suppressions

@@ -31,9 +31,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from outreach.campaigns.definitions import Campaign, CampaignError, find_campaign
 from outreach.campaigns.render import Renderer, format_phone
 from outreach.config import Settings
+from outreach.geo.current import CurrentGeo
 from outreach.geo.locate import Geo
 from outreach.metrics import exposition
-from outreach.roster.corrections import CurrentGeo
 from outreach.sending.worker import utcnow
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
 from outreach.web.body_limit import BodyLimit, BodyLimits

@@ -1,0 +1,38 @@
+"""The stored match fields of a lookup answer, and those answers for every ZIP code at once
+(the table the signer matcher joins to)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from outreach.geo.locate import Geo, Lookup
+
+
+def answer_columns(answer: Lookup) -> dict[str, object]:
+    """The stored match fields for one lookup answer."""
+    offices = answer.offices
+    felony = next((o for o in offices if o["handles"] != "misdemeanor"), None)
+    misdemeanor = next((o for o in offices if o["handles"] == "misdemeanor"), None)
+    return {
+        "county_fips": answer.county_fips,
+        "time_zone": answer.time_zone,
+        "felony_office_id": felony["office_id"] if felony else None,
+        "misdemeanor_office_id": misdemeanor["office_id"] if misdemeanor else None,
+        "office_ids": ";".join(o["office_id"] for o in offices) or None,
+        "candidate_counties": ";".join(c.county_fips for c in answer.candidates)
+        if len(answer.candidates) > 1 else None,
+        "confidence": answer.confidence,
+    }
+
+
+def zip_answers(geo: Geo) -> pd.DataFrame:
+    """The match fields for every ZIP code, plus whether the town can change the answer."""
+    split = {f for office in geo.roster.offices for f in office.places}
+    records = []
+    for zip_code, row in geo.data.by_zip.items():
+        record = answer_columns(geo.lookup(zip_code))
+        record["zip"] = zip_code
+        record["zip_state"] = row.state
+        record["town_decides"] = any(f in split for f in row.counties)
+        records.append(record)
+    return pd.DataFrame(records).set_index("zip")
