@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from outreach.campaigns.sms import SmsSegments, sms_segments
+    from outreach.errors import AddressError
     from outreach.geo.current import lookup
-    from outreach.geo.locate import AddressError, Lookup
+    from outreach.geo.locate import Lookup
 
 __version__ = "0.1.0"
 __all__ = ["AddressError", "Lookup", "SmsSegments", "__version__", "lookup", "sms_segments"]
 
-_HOMES = {"AddressError": "outreach.geo.locate", "Lookup": "outreach.geo.locate",
+_HOMES = {"AddressError": "outreach.errors", "Lookup": "outreach.geo.locate",
           "lookup": "outreach.geo.current", "SmsSegments": "outreach.campaigns.sms",
           "sms_segments": "outreach.campaigns.sms"}
 

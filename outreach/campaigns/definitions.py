@@ -12,7 +12,7 @@ import re
 import tomllib
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -51,7 +51,7 @@ def check_duration(value: timedelta) -> timedelta:
     return value
 
 
-def read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file organizers edit, or ValueError with one line naming the file and what is
     wrong: not there, not UTF-8, not TOML, nested too deeply for the parser."""
     try:
@@ -192,7 +192,7 @@ class Campaign(_Strict):
         raise KeyError(name)
 
 
-def _where(location: tuple) -> str:
+def _where(location: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for part in location:
         if isinstance(part, int):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from outreach.campaigns.planner import StepPlan
-from outreach.campaigns.render import Renderer, RenderError, TemplateFailure
+from outreach.campaigns.render import Renderer
 from outreach.campaigns.sms import sms_segments
-from outreach.errors import PlanError
+from outreach.errors import PlanError, RenderError, TemplateFailure
 from outreach.privacy import mask
 from outreach.sending.transports.base import Message
 from outreach.store.outbox import OutboxRow

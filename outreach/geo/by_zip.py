@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from outreach.geo.locate import Geo, Lookup
 
 
-def answer_columns(answer: Lookup) -> dict[str, object]:
-    """The stored match fields for one lookup answer."""
+def answer_columns(answer: Lookup) -> dict[str, Any]:
+    """The stored match fields for one lookup answer (text or None; Any, as pandas cells are)."""
     offices = answer.offices
     felony = next((o for o in offices if o["handles"] != "misdemeanor"), None)
     misdemeanor = next((o for o in offices if o["handles"] == "misdemeanor"), None)

@@ -26,10 +26,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from outreach.config import ConfigError
+from outreach.errors import ConfigError, IntakeError
 from outreach.signers.intake import (
     DEFAULT_LIMITS,
-    IntakeError,
     IntakeLimits,
     intake,
     parse_mapping,

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
@@ -202,9 +202,9 @@ def resolve_columns(header: list[str], mapping: dict[str, str] | None = None
         used.add(position)
 
     for position, key in enumerate(keys):
-        if key in (mapping or {}):
+        if mapping and key in mapping:
             take(mapping[key], position)
-    first_position = {}
+    first_position: dict[str, int] = {}
     for position, key in enumerate(keys):
         first_position.setdefault(key, position)
     for key, column in export.columns:
@@ -250,7 +250,8 @@ def _detect_encoding(path: Path) -> tuple[str, bool]:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16", False
         handle.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")(
+            "surrogateescape")
         invalid = multibyte = False
         while True:
             block = handle.read(1 << 20)
@@ -691,7 +692,8 @@ class _Merger:
 
     def split(self, rows: pd.DataFrame, now: datetime,
               fetch: Callable[[list[int]], dict[int, Identity]]
-              ) -> tuple[pd.DataFrame, list[dict], list[dict], list[tuple[int, str]]]:
+              ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[dict[str, Any]],
+                         list[tuple[int, str]]]:
         """(new signers, merges where the row is newer, merges where older, warnings).
 
         Most rows are new and unrepeated: they pass through as a frame. Only rows that repeat
@@ -711,11 +713,12 @@ class _Merger:
         plain = known_email.isna() & known_phone.isna() & ~repeated
         stored_ids = pd.concat([known_email[~plain], known_phone[~plain]]).dropna()
         identities = fetch(sorted({int(i) for i in stored_ids}))
-        pending: list[dict] = []
-        newer_merges: list[dict] = []
-        older_merges: list[dict] = []
+        pending: list[dict[str, Any]] = []
+        newer_merges: list[dict[str, Any]] = []
+        older_merges: list[dict[str, Any]] = []
         ordered = rows[~plain].sort_values(["signed_at", "line"], kind="stable")
-        for group in _same_person(ordered.to_dict("records")):
+        records = cast(list[dict[str, Any]], ordered.to_dict("records"))  # labels are str
+        for group in _same_person(records):
             emails = [self.by_email.get(r["email_key"]) for r in group if r["email_key"]]
             phones = [self.by_phone.get(r["phone"]) for r in group if r["phone"]]
             target = next((i for i in [*emails, *phones] if i is not None), None)
@@ -762,7 +765,8 @@ class _Merger:
         return rows.assign(phone=rows["phone"].mask(foreign, None),
                            phone_type=rows["phone_type"].mask(foreign, None))
 
-    def _merge_stored(self, stored: Identity, target: int, row: dict, now: datetime) -> dict:
+    def _merge_stored(self, stored: Identity, target: int, row: dict[str, Any],
+                      now: datetime) -> dict[str, Any]:
         signed_at = row["signed_at"].to_pydatetime()
         newer = signed_at >= stored.signed_at
         for key, table, name in ((row["email_key"], self.by_email, "email_key"),
@@ -805,7 +809,7 @@ class _Merger:
         self.by_phone.update(zip(new["phone"][phones], id_array[phones], strict=True))
 
 
-def _same_person(rows: list[dict]) -> list[list[dict]]:
+def _same_person(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Group rows that share an email or a phone, directly or through other rows (union-find):
     A and B share an email, B and C a phone: one person. Groups keep the rows' order."""
     parent = list(range(len(rows)))
@@ -825,13 +829,13 @@ def _same_person(rows: list[dict]) -> list[list[dict]]:
                 parent[root(i)] = root(first_with[key])
             else:
                 first_with[key] = i
-    groups: dict[int, list[dict]] = {}
+    groups: dict[int, list[dict[str, Any]]] = {}
     for i, row in enumerate(rows):
         groups.setdefault(root(i), []).append(row)
     return list(groups.values())
 
 
-def _merge_rows(older: dict, newer: dict) -> dict:
+def _merge_rows(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
     """Two rows of one new signer: the newer's values win, the older's fill its gaps."""
     if newer["signed_at"] < older["signed_at"]:
         older, newer = newer, older
@@ -855,7 +859,7 @@ class _Report:
         self.path = path.with_name(f"{path.stem}.{suffix}.csv")
         self.header = [*first, *header]
         self.count = 0
-        self._handle = None
+        self._handle: TextIO | None = None
         self._writer: SafeCsvWriter | None = None
 
     def write(self, row: list[object]) -> None:

@@ -9,15 +9,18 @@ signers with a street address then go to the Census batch geocoder, 10,000 per r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy import Engine
 
+from outreach.errors import AddressError, GeocoderError
 from outreach.geo.by_zip import answer_columns, zip_answers
-from outreach.geo.census import BatchAddress, CensusGeocoder, GeocoderError
-from outreach.geo.locate import AddressError, Geo
+from outreach.geo.census import BatchAddress, CensusGeocoder
+from outreach.geo.locate import Geo
 from outreach.store import signers as store
 
 # "chosen": the signer picked their county on the thanks page (their word, not a geocode).
@@ -47,7 +50,7 @@ NO_MATCH = {"county_fips": None, "time_zone": None, "felony_office_id": None,
 
 def _lookup_each(geo: Geo, addresses: pd.Series) -> pd.DataFrame:
     """Match fields for each distinct address text (small sets only)."""
-    answers = {}
+    answers: dict[object, dict[str, Any]] = {}
     for address in addresses.unique():
         try:
             answers[address] = answer_columns(geo.lookup(address))
@@ -80,7 +83,7 @@ def match_frame(signers: pd.DataFrame, geo: Geo, by_zip: pd.DataFrame) -> pd.Dat
     return result[["id", *NO_MATCH]]
 
 
-def _county_answer(geo: Geo, county_fips: str) -> dict[str, object]:
+def _county_answer(geo: Geo, county_fips: str) -> dict[str, Any]:
     """The match fields for a county the signer named themselves: `chosen`, kept apart from
     `exact` (a street address the Census Geocoder placed) so reports can tell them apart."""
     return {**answer_columns(geo.for_county(county_fips)), "confidence": "chosen"}
@@ -89,7 +92,7 @@ def _county_answer(geo: Geo, county_fips: str) -> dict[str, object]:
 def _apply_choices(result: pd.DataFrame, choices: dict[int, str], geo: Geo) -> None:
     """Signers who picked their county keep it, whatever their ZIP alone says."""
     for position in result.index[result["id"].isin(list(choices))]:
-        answer = _county_answer(geo, choices[int(result.at[position, "id"])])
+        answer = _county_answer(geo, choices[int(cast(int, result.at[position, "id"]))])
         for column, value in answer.items():
             result.at[position, column] = value
 
@@ -101,8 +104,8 @@ def _geocode(result: pd.DataFrame, signers: pd.DataFrame, geo: Geo,
     if not wanted.any():
         return 0, ""
     batch = signers[wanted]
-    addresses = (BatchAddress(str(r.id), r.street, r.city, r.state, r.zip)
-                 for r in batch.itertuples(index=False))
+    rows: Iterable[Any] = batch.itertuples(index=False)  # text fields; pandas: any scalar
+    addresses = (BatchAddress(str(r.id), r.street, r.city, r.state, r.zip) for r in rows)
     placed = 0
     by_id = pd.Series(batch.index, index=batch["id"].astype(str))
     try:
@@ -111,7 +114,7 @@ def _geocode(result: pd.DataFrame, signers: pd.DataFrame, geo: Geo,
                 continue
             index = by_id[answer.id]
             try:
-                lookup = geo.for_county(answer.county_fips, signers.at[index, "city"])
+                lookup = geo.for_county(answer.county_fips, cast(str, signers.at[index, "city"]))
             except AddressError:
                 continue
             result.loc[index, list(NO_MATCH)] = list(answer_columns(lookup).values())

@@ -8,6 +8,7 @@ the newest one wins, is `outreach.roster.corrections`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Row, func, inspect, select
 
@@ -19,7 +20,7 @@ def corrections_table_exists(connection: Connection) -> bool:
     return inspect(connection).has_table(roster_corrections.name)
 
 
-def correction_rows(connection: Connection) -> list[Row]:
+def correction_rows(connection: Connection) -> list[Row[Any]]:
     """Every correction, oldest first, so a later one of the same field overrides it."""
     return list(connection.execute(select(roster_corrections).order_by(roster_corrections.c.id)))
 

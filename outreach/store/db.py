@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -252,8 +252,8 @@ def existing_store(url: str) -> Engine | None:
     return engine
 
 
-def select_in(connection: Connection, query: Select, column: ColumnElement,
-              values: Iterable[object], chunk: int = 1000) -> Iterator[Row]:
+def select_in(connection: Connection, query: Select[Any], column: ColumnElement[Any],
+              values: Iterable[object], chunk: int = 1000) -> Iterator[Row[Any]]:
     """The rows of `query` whose `column` is one of `values`, asked a chunk at a time: a
     statement with a million bound parameters exceeds what SQLite and PostgreSQL accept."""
     values = list(values)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Column, Connection, func, select, update
 
 from outreach.store.outbox import _insert
 from outreach.store.schema import message_events, outbox, send_holds
@@ -55,7 +56,7 @@ def message_by_provider_id(connection: Connection, provider_id: str) -> SentMess
     return SentMessage(*row) if row else None
 
 
-def _columns() -> tuple:
+def _columns() -> tuple[Column[Any], ...]:
     return (outbox.c.id, outbox.c.campaign, outbox.c.step, outbox.c.channel,
             outbox.c.recipient_kind, outbox.c.recipient_id)
 

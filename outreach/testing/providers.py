@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
@@ -64,9 +65,9 @@ class ProviderStandIn:
     unsubscribed_numbers: set[str] = field(default_factory=set)
     landline_numbers: set[str] = field(default_factory=set)
     seed: int = 1
-    emails: list[dict] = field(default_factory=list)
-    sms: list[dict] = field(default_factory=list)
-    answered: collections.Counter = field(default_factory=collections.Counter)
+    emails: list[dict[str, Any]] = field(default_factory=list)
+    sms: list[dict[str, Any]] = field(default_factory=list)
+    answered: collections.Counter[int] = field(default_factory=collections.Counter)
     callbacks: list[tuple[str, int]] = field(default_factory=list)  # (URL, our answer)
 
     def __post_init__(self) -> None:
@@ -74,7 +75,7 @@ class ProviderStandIn:
         self._list_faults: list[int] = []
         self._lock = threading.Lock()
         self._random = random.Random(self.seed)
-        self._recent: dict[str, collections.deque] = {"email": collections.deque(),
+        self._recent: dict[str, collections.deque[float]] = {"email": collections.deque(),
                                                        "sms": collections.deque()}
 
     # --- faults ---------------------------------------------------------------------------
@@ -125,7 +126,7 @@ class ProviderStandIn:
             recent.append(now)
             return False
 
-    def record(self, channel: str, entry: dict) -> None:
+    def record(self, channel: str, entry: dict[str, Any]) -> None:
         with self._lock:
             (self.emails if channel == "email" else self.sms).append(entry)
 
@@ -173,7 +174,7 @@ def _matches(sent_at: datetime, op: str, value: date | datetime) -> bool:
     mine: date | datetime = sent_at if isinstance(value, datetime) else sent_at.date()
     if op == "=":
         return mine == value
-    return mine >= value if op == ">" else mine <= value  # type: ignore[operator]
+    return mine >= value if op == ">" else mine <= value
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -187,7 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
     def standin(self) -> ProviderStandIn:
         return self.server.standin
 
-    def _reply(self, status: int, payload: object | None, headers: dict | None = None) -> None:
+    def _reply(self, status: int, payload: object | None,
+               headers: dict[str, str] | None = None) -> None:
         body = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -33,7 +33,8 @@ class TwilioCaller:
     our_number: str = "+12155550199"
 
     def sign(self, url: str, params: dict[str, str]) -> str:
-        return RequestValidator(self.auth_token).compute_signature(url, params)
+        signature: str = RequestValidator(self.auth_token).compute_signature(url, params)
+        return signature
 
     def post(self, url: str, params: dict[str, str],
              signature: str | None = None) -> requests.Response:
@@ -77,20 +78,21 @@ class SendGridCaller:
         signature = self.private_key.sign((timestamp + body).encode(), ec.ECDSA(hashes.SHA256()))
         return base64.b64encode(signature).decode()
 
-    def request(self, events: list[dict], timestamp: int | None = None) -> tuple[str, dict]:
+    def request(self, events: list[dict[str, object]],
+                timestamp: int | None = None) -> tuple[str, dict[str, str]]:
         body = json.dumps(events)
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         return body, {"Content-Type": "application/json", SENDGRID_TIMESTAMP: stamp,
                       SENDGRID_SIGNATURE: self.sign(body, stamp)}
 
-    def post(self, url: str, events: list[dict],
+    def post(self, url: str, events: list[dict[str, object]],
              timestamp: int | None = None) -> requests.Response:
         body, headers = self.request(events, timestamp)
         return requests.post(url, data=body.encode(), headers=headers, timeout=10)
 
     @staticmethod
     def event(name: str, email: str, outreach_id: int | None, timestamp: int | None = None,
-              **extra: object) -> dict:
+              **extra: object) -> dict[str, object]:
         """One event as SendGrid documents it; custom_args come back as top-level fields."""
         event = {"email": email, "timestamp": int(time.time()) if timestamp is None
                  else timestamp, "event": name, "sg_event_id": uuid.uuid4().hex,

@@ -6,9 +6,11 @@ time zone for a FIPS), so both agree on what a county is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -42,9 +44,11 @@ class Counties:
 @cache
 def load_counties(path: Path) -> Counties:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    # Every field is a string (dtype=str); pandas types a row's fields as any scalar.
+    rows: Iterable[Any] = frame.itertuples(index=False)
     return Counties(
         {
             row.county_fips: County(row.county_fips, row.state, row.county_name, row.time_zone)
-            for row in frame.itertuples(index=False)
+            for row in rows
         }
     )

@@ -11,12 +11,13 @@ GET /api/lookup?address= answers what `outreach lookup --json` answers.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from outreach.campaigns.planner import queue_for_signers
-from outreach.geo.locate import AddressError
+from outreach.errors import AddressError
 from outreach.signers.intake import describe_records, intake_records
 from outreach.signers.match import match
 from outreach.web.app import state_of
@@ -28,7 +29,7 @@ LOOKUP_RATE = "60/minute"
 
 
 @router.post("/signers")
-async def push_signers(request: Request) -> dict:
+async def push_signers(request: Request) -> dict[str, Any]:
     state = state_of(request)
     if not bearer_token_ok(request, state.settings.api_token):
         raise HTTPException(401, "a valid Bearer token is required",
@@ -46,7 +47,7 @@ async def push_signers(request: Request) -> dict:
     return await run_in_threadpool(_store, request, records, source)
 
 
-def _store(request: Request, records: list[dict], source: str) -> dict:
+def _store(request: Request, records: list[dict[str, object]], source: str) -> dict[str, Any]:
     state = state_of(request)
     results = intake_records(records, state.engine, source=source)
     ids = sorted({r.signer_id for r in results if r.signer_id is not None})
@@ -64,7 +65,8 @@ def _store(request: Request, records: list[dict], source: str) -> dict:
 
 
 @router.get("/lookup")
-def lookup(request: Request, address: str = Query(min_length=1, max_length=300)) -> dict:
+def lookup(request: Request,
+           address: str = Query(min_length=1, max_length=300)) -> dict[str, Any]:
     state = state_of(request)
     if not state.limits.allow(LOOKUP_RATE, "lookup", client_address(request)):
         raise HTTPException(429, "too many lookups; wait a minute",

@@ -28,9 +28,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
-from outreach.campaigns.definitions import Campaign, CampaignError, find_campaign
+from outreach.campaigns.definitions import Campaign, find_campaign
 from outreach.campaigns.render import Renderer, format_phone
 from outreach.config import Settings
+from outreach.errors import CampaignError
 from outreach.geo.current import CurrentGeo
 from outreach.geo.locate import Geo
 from outreach.metrics import exposition
@@ -173,7 +174,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 
 def state_of(request: Request) -> AppState:
-    return request.app.state.outreach
+    state: AppState = request.app.state.outreach
+    return state
 
 
 def page(request: Request, name: str, context: dict[str, Any],

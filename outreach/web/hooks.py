@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from outreach.campaigns.definitions import CampaignError
+from outreach.errors import CampaignError
 from outreach.ops.signing import queue_confirmed
 from outreach.sending.consent import OptIn, opt_in_sms, opt_out, sms_keyword
 from outreach.sending.delivery import SpamAlarm, outbox_id_of, sendgrid_events, twilio_status
@@ -97,7 +97,7 @@ def twilio_status_callback(request: Request, params: TwilioParams) -> Response:
 
 
 @router.post("/sendgrid/events")
-def sendgrid_event_webhook(request: Request, body: SendGridBody) -> dict:
+def sendgrid_event_webhook(request: Request, body: SendGridBody) -> dict[str, int]:
     try:
         events = json.loads(body)
     except ValueError:
