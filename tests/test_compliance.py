@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 
 from outreach.campaigns.planner import quiet_hours_preview
 from outreach.campaigns.render import Renderer, Sender
+from outreach.message import Message
 from outreach.sending.compliance import Gate, area_code_state, area_code_zones, parse_windows
-from outreach.sending.transports.base import Message
 from outreach.sending.transports.files import FilesTransport
 from outreach.sending.worker import Worker, WorkerOptions
 from outreach.signers.intake import intake

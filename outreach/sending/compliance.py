@@ -31,9 +31,9 @@ import phonenumbers
 from sqlalchemy import Engine, func, select
 
 from outreach.campaigns.definitions import Step
+from outreach.message import Message
 from outreach.roster.offices import Roster
 from outreach.sending.consent import CONFIRM_CAMPAIGN, pending_confirmations
-from outreach.sending.transports.base import Message
 from outreach.sending.worker import ALLOW, Decision
 from outreach.store import outbox as box
 from outreach.store.outbox import OutboxRow, StepRecord

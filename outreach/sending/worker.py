@@ -20,26 +20,24 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import Engine
 from tenacity import wait_random_exponential
 
 from outreach.campaigns.render import Renderer, RenderError, TemplateFailure
+from outreach.clock import utcnow
+from outreach.message import Message
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
-from outreach.sending.transports.base import Message, SendResult, Transport
+from outreach.sending.transports.base import SendResult, Transport
 from outreach.store import events, outbox
 from outreach.store.db import database_reason, is_connection_loss
 from outreach.store.events import message_by_provider_id
 from outreach.store.outbox import OutboxRow
 
 log = logging.getLogger("outreach.worker")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

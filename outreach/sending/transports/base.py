@@ -7,28 +7,13 @@ httpx's transports): a transport makes exactly one attempt and classifies its ou
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from outreach.message import Message
+
 OUTCOMES = ("sent", "retry", "failed", "unknown")
-
-
-@dataclass(frozen=True)
-class Message:
-    outbox_id: int
-    channel: str  # email | sms
-    to: str
-    sender: str  # email: "Name <address>"; SMS: a number or a messaging service
-    text: str
-    subject: str = ""
-    html: str | None = None
-    reply_to: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe
-    # Compliance settings this message stands in placeholders for (why, one per setting):
-    # fine in the files transport's folder, held by the worker before any transport that
-    # reaches people (DESIGN invariant 8).
-    placeholders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from outreach.sending.transports.base import Message, SendResult
+from outreach.message import Message
+from outreach.sending.transports.base import SendResult
 
 log = logging.getLogger("outreach.transports.files")
 

@@ -18,8 +18,9 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, CustomArg, Email, Header, Mail, ReplyTo, To
 
+from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import Message, SendResult
+from outreach.sending.transports.base import SendResult
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qs, unquote, urlparse
 
+from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import Message, SendResult
+from outreach.sending.transports.base import SendResult
 from outreach.sending.transports.files import build_email
 
 
