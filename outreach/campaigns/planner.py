@@ -23,7 +23,6 @@ from sqlalchemy import Engine
 from outreach.campaigns.definitions import Campaign, CampaignError, Step, find_campaign
 from outreach.privacy import mask_text
 from outreach.roster.offices import Roster
-from outreach.sending.compliance import STATE_WINDOWS, text_hours
 from outreach.store import outbox as box
 from outreach.store.db import is_connection_loss
 from outreach.store.signers import (
@@ -32,6 +31,7 @@ from outreach.store.signers import (
     audience_frame,
     changed_since,
 )
+from outreach.us.quiet_hours import STATE_WINDOWS, text_hours
 
 log = logging.getLogger("outreach.planner")
 PLAN_MARGIN = timedelta(hours=1)  # an import commits its rows stamped with its start time
@@ -66,7 +66,7 @@ def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame,
                         windows: dict[str, tuple[time, time]] = STATE_WINDOWS
                         ) -> dict[str, object]:
     """How many texts the compliance gate would hold for their recipients' hours, and until
-    when: the gate's own rule (`compliance.text_hours`) on the gate's own state windows
+    when: the gate's own rule (`us.quiet_hours.text_hours`) on the gate's own state windows
     (`wiring.sms_windows`: OUTREACH_SMS_WINDOWS too), so the preview cannot drift from it."""
     releases = []
     for when, (_, person) in zip(due, recipients.iterrows(), strict=True):
