@@ -27,10 +27,10 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from outreach.campaigns.definitions import Step
+from outreach.campaigns.definitions import CONFIRM_CAMPAIGN, Step
 from outreach.message import Message
 from outreach.roster.offices import Roster
-from outreach.sending.consent import CONFIRM_CAMPAIGN, pending_confirmations
+from outreach.sending.consent import pending_confirmations
 from outreach.sending.worker import ALLOW, Decision
 from outreach.store import outbox as box
 from outreach.store.outbox import OutboxRow, StepRecord

@@ -23,13 +23,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 
+from outreach.campaigns.definitions import CONFIRM_CAMPAIGN
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signers, sms_confirmations
 
-# The confirmation text's outbox row: its own campaign, so no campaign's pause, hold or
-# per-campaign text count is mixed with it; one per confirmation request, i.e. per signer and
-# number (the idempotency key), so nobody can have a number texted twice by re-submitting.
-CONFIRM_CAMPAIGN = "_consent"
+# The confirmation text's outbox row (its campaign, CONFIRM_CAMPAIGN, is defined with the
+# campaigns): one per confirmation request, i.e. per signer and number (the idempotency key),
+# so nobody can have a number texted twice by re-submitting.
 CONFIRM_STEP = "confirm"
 CONFIRM_TEMPLATE = "confirm_opt_in"
 
