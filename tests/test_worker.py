@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from outreach.campaigns.render import Renderer, Sender
+from outreach.sending.gate import Decision
 from outreach.sending.transports.files import FilesTransport
 from outreach.sending.transports.sendgrid import SendGridTransport
 from outreach.sending.transports.twilio import TwilioTransport
-from outreach.sending.worker import Decision, Worker, WorkerOptions
+from outreach.sending.worker import Worker, WorkerOptions
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box

@@ -31,7 +31,7 @@ from outreach.campaigns.definitions import CONFIRM_CAMPAIGN, Step
 from outreach.message import Message
 from outreach.roster.offices import Roster
 from outreach.sending.consent import pending_confirmations
-from outreach.sending.worker import ALLOW, Decision
+from outreach.sending.gate import ALLOW, Decision
 from outreach.store import outbox as box
 from outreach.store.outbox import OutboxRow, StepRecord
 from outreach.store.schema import outbox, signer_matches, signers

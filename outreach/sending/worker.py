@@ -31,6 +31,7 @@ from outreach.clock import utcnow
 from outreach.message import Message
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
+from outreach.sending.gate import Decision, Gate, gate_stub
 from outreach.sending.transports.base import SendResult, Transport
 from outreach.store import events, outbox
 from outreach.store.db import database_reason, is_connection_loss
@@ -38,23 +39,6 @@ from outreach.store.events import message_by_provider_id
 from outreach.store.outbox import OutboxRow
 
 log = logging.getLogger("outreach.worker")
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: str  # allow | defer | skip
-    until: datetime | None = None
-    reason: str = ""
-
-
-ALLOW = Decision("allow")
-Gate = Callable[[OutboxRow, Message, datetime], Decision]
-
-
-def gate_stub(row: OutboxRow, message: Message, now: datetime) -> Decision:
-    """Allows everything: for tests of the send loop alone. Deployments use
-    outreach.compliance.Gate (consent, quiet hours, frequency), which the CLI wires in."""
-    return ALLOW
 
 
 class TokenBucket:
