@@ -98,8 +98,9 @@ class _Recipient:
 
 
 class Gate:
-    """The worker's gate (replacing its stub): `prepare` reads a claimed batch's recipients in
-    one query, then the gate answers each message from memory plus one count for texts."""
+    """The worker's gate (sending.gate.Gate; replacing its stub): `prepare` reads a claimed
+    batch's recipients in one query, then the gate answers each message from memory plus one
+    count for texts."""
 
     def __init__(self, engine: Engine, roster: Roster,
                  extra_windows: dict[str, tuple[time, time]] | None = None,

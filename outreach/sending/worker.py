@@ -255,8 +255,7 @@ class Worker:
             suppressed = {channel: outbox.suppressed_among(
                 connection, channel, [j.message.to for j in ready if j.row.channel == channel])
                 for channel in {j.row.channel for j in ready}}
-        if hasattr(self.gate, "prepare"):
-            self.gate.prepare([job.row for job in ready])  # one query for the whole batch
+        self.gate.prepare([job.row for job in ready])  # one query for the whole batch
         sendable: list[_Job] = []
         for job in ready:
             if job.message.to.lower() in suppressed[job.row.channel]:
