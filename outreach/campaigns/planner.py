@@ -24,6 +24,7 @@ from outreach.campaigns.definitions import Campaign, CampaignError, Step, find_c
 from outreach.privacy import mask_text
 from outreach.roster.offices import Roster
 from outreach.store import outbox as box
+from outreach.store import suppressions
 from outreach.store.db import is_connection_loss
 from outreach.store.signers import (
     assign_referral_codes,
@@ -216,7 +217,8 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
     with engine.connect() as connection:
         launched_at = box.launched_at(connection, campaign.name) or now
         frame = audience_frame(connection, signer_ids)
-        suppressed = {channel: box.suppressed_among(connection, channel, frame[column].dropna())
+        suppressed = {channel: suppressions.suppressed_among(connection, channel,
+                                                             frame[column].dropna())
                       for channel, column in (("email", "email"), ("sms", "phone"))}
     audience = select_audience(frame, campaign)
     plans = []

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from outreach.campaigns.definitions import CONFIRM_CAMPAIGN
 from outreach.store import outbox as box
+from outreach.store import suppressions
 from outreach.store.schema import outbox, signers, sms_confirmations
 
 # The confirmation text's outbox row (its campaign, CONFIRM_CAMPAIGN, is defined with the
@@ -74,7 +75,7 @@ def opt_out(connection: Connection, channel: str, address: str, source: str, rea
 
     In the caller's transaction: a webhook commits its dedupe record with the opt-out, so a
     crash before the commit loses both and the provider's retry applies it (DESIGN 9)."""
-    box.suppress_many(connection, channel, [(address, reason)], source, now)
+    suppressions.suppress_many(connection, channel, [(address, reason)], source, now)
     ids = _signer_ids(connection, channel, address)
     if not ids:
         return 0
@@ -151,7 +152,7 @@ def opt_in_sms(connection: Connection, phone: str, reason: str, now: datetime) -
     if confirmed:
         connection.execute(update(signers).where(signers.c.id.in_(confirmed))
                            .values(sms_opt_in=True, updated_at=now))
-    lifted = box.unsuppress(connection, "sms", phone, reason, now)
+    lifted = suppressions.unsuppress(connection, "sms", phone, reason, now)
     ids = sorted(set(confirmed))
     if lifted:
         ids = _signer_ids(connection, "sms", phone)

@@ -33,7 +33,7 @@ from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
 from outreach.sending.gate import Decision, Gate, gate_stub
 from outreach.sending.transports.base import SendResult, Transport
-from outreach.store import events, outbox
+from outreach.store import events, outbox, suppressions
 from outreach.store.db import database_reason, is_connection_loss
 from outreach.store.events import message_by_provider_id
 from outreach.store.outbox import OutboxRow
@@ -252,7 +252,7 @@ class Worker:
             else:
                 ready.append(_Job(row, message))
         with self.engine.connect() as connection:
-            suppressed = {channel: outbox.suppressed_among(
+            suppressed = {channel: suppressions.suppressed_among(
                 connection, channel, [j.message.to for j in ready if j.row.channel == channel])
                 for channel in {j.row.channel for j in ready}}
         self.gate.prepare([job.row for job in ready])  # one query for the whole batch
@@ -368,7 +368,7 @@ class Worker:
             try:
                 for job, result in batch:
                     if result.suppress:
-                        outbox.suppress(self.engine, job.row.channel, job.message.to,
+                        suppressions.suppress(self.engine, job.row.channel, job.message.to,
                                         f"{job.row.channel}-provider", result.error or "", now)
                 outbox.finish_many(self.engine, outcomes, now)
                 break
