@@ -22,19 +22,18 @@ The suppression list is checked by the worker for a whole batch at once, before 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from outreach.campaigns.definitions import CONFIRM_CAMPAIGN, Step
 from outreach.message import Message
 from outreach.roster.offices import Roster
-from outreach.sending.consent import pending_confirmations
 from outreach.sending.gate import ALLOW, Decision
 from outreach.store import outbox as box
 from outreach.store.outbox import OutboxRow, StepRecord
-from outreach.store.schema import outbox, signer_matches, signers
+from outreach.store.signers import ConsentAndZone, consent_and_zones
+from outreach.store.suppressions import pending_confirmations
 from outreach.us.quiet_hours import (
     OFFICE_HOURS,
     STATE_WINDOWS,
@@ -89,14 +88,6 @@ def step_spacing(row: OutboxRow, steps: Sequence[Step], records: Mapping[str, St
     return until
 
 
-@dataclass
-class _Recipient:
-    state: str | None
-    time_zone: str | None
-    email_opt_in: bool
-    sms_opt_in: bool
-
-
 class Gate:
     """The worker's gate (sending.gate.Gate; replacing its stub): `prepare` reads a claimed
     batch's recipients in one query, then the gate answers each message from memory plus one
@@ -110,7 +101,7 @@ class Gate:
         self.roster = roster
         self.windows = {**STATE_WINDOWS, **(extra_windows or {})}
         self.county_zones = county_zones or {}
-        self.recipients: dict[int, _Recipient] = {}
+        self.recipients: dict[int, ConsentAndZone] = {}
         self.pending: dict[tuple[int, str], int] = {}  # (signer, phone) -> request awaiting YES
         # A campaign's steps (its file); an unknown campaign spaces nothing beyond its plan.
         self.campaign_steps = campaign_steps
@@ -120,18 +111,10 @@ class Gate:
         ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
         if not ids:
             return
-        query = (select(signers.c.id, signers.c.state, signers.c.email_opt_in,
-                        signers.c.sms_opt_in, signer_matches.c.time_zone)
-                 .join(signer_matches, signer_matches.c.signer_id == signers.c.id,
-                       isouter=True)
-                 .where(signers.c.id.in_(ids)))
         keys = [key for r in rows if r.recipient_kind == "signer"
                 for key in spacing_keys(r, self.campaign_steps(r.campaign))]
         with self.engine.connect() as connection:
-            for row in connection.execute(query):
-                self.recipients[row.id] = _Recipient(row.state, row.time_zone,
-                                                     bool(row.email_opt_in),
-                                                     bool(row.sms_opt_in))
+            self.recipients.update(consent_and_zones(connection, ids))
             asking = [int(r.recipient_id) for r in rows if r.campaign == CONFIRM_CAMPAIGN]
             self.pending = pending_confirmations(connection, asking)
             self.step_records = box.step_records(connection, keys)
@@ -172,13 +155,9 @@ class Gate:
         return ALLOW
 
     def _texts_in_last_day(self, row: OutboxRow, now: datetime) -> int:
-        query = select(func.count()).select_from(outbox).where(
-            outbox.c.channel == "sms", outbox.c.recipient_kind == "signer",
-            outbox.c.recipient_id == row.recipient_id, outbox.c.campaign == row.campaign,
-            outbox.c.state.in_(("sent", "sending", "unknown")),
-            outbox.c.updated_at >= now - timedelta(hours=24), outbox.c.id != row.id)
         with self.engine.connect() as connection:
-            return connection.execute(query).scalar_one()
+            return box.texts_sent_since(connection, row.campaign, row.recipient_id,
+                                        now - timedelta(hours=24), excluding=row.id)
 
     def _office(self, row: OutboxRow, now: datetime) -> Decision:
         office_id = str(row.context.get("office_id", ""))

@@ -496,3 +496,14 @@ def launched_at(connection: Connection, campaign: str) -> datetime | None:
     value = connection.execute(select(campaign_runs.c.launched_at)
                                .where(campaign_runs.c.campaign == campaign)).scalar()
     return as_utc(value) if value is not None else None
+
+
+def texts_sent_since(connection: Connection, campaign: str, recipient_id: str, since: datetime,
+                     excluding: int) -> int:
+    """How many texts of this campaign went (or may have gone: sending, unknown) to this signer
+    since `since`, other than outbox row `excluding`: the gate's daily text limit."""
+    return connection.execute(select(func.count()).select_from(outbox).where(
+        outbox.c.channel == "sms", outbox.c.recipient_kind == "signer",
+        outbox.c.recipient_id == recipient_id, outbox.c.campaign == campaign,
+        outbox.c.state.in_(("sent", "sending", "unknown")),
+        outbox.c.updated_at >= since, outbox.c.id != excluding)).scalar_one()
