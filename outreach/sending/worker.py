@@ -149,8 +149,7 @@ class Worker:
                    for _ in range(self.options.concurrency)]
         recorder = threading.Thread(target=self._recorder, args=(results,), daemon=True)
         for transport in self.transports.values():
-            if hasattr(transport, "warm_up"):
-                transport.warm_up()
+            transport.warm_up()
         for thread in [*senders, recorder]:
             thread.start()
         try:
@@ -242,8 +241,7 @@ class Worker:
             elif isinstance(message, RenderError):
                 outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
                 self.count("failed")
-            elif message.placeholders and getattr(self.transports.get(row.channel),
-                                                  "reaches_people", True):
+            elif message.placeholders and self._reaches_people(row.channel):
                 # A compliance setting is missing: held, neither sent degraded nor failed.
                 self._hold(row, message.placeholders[0], now)
                 outbox.defer(self.engine, row.id, worker, now, now)
@@ -285,6 +283,12 @@ class Worker:
                 if job.row.id in started:
                     jobs.put(job)
 
+    def _reaches_people(self, channel: str) -> bool:
+        """Does this channel's transport reach people? A channel with no transport counts as
+        one that does: a placeholder is never let through by a missing setting."""
+        transport = self.transports.get(channel)
+        return transport is None or transport.reaches_people
+
     def _hold(self, row: OutboxRow, reason: str, now: datetime) -> None:
         """Hold the row's step (as the spam alarm does): `outreach report` shows the reason,
         `outreach resume CAMPAIGN` lifts it once the cause is fixed."""
@@ -322,12 +326,12 @@ class Worker:
         started = self.clock()
         timer = time.perf_counter()
         result = transport.send(job.message)
-        PROVIDER_LATENCY.labels(job.row.channel, getattr(transport, "name", "other")).observe(
+        PROVIDER_LATENCY.labels(job.row.channel, transport.name).observe(
             time.perf_counter() - timer)
         SENDS.labels(job.row.channel, result.outcome).inc()
         if result.outcome == "retry" and result.retry_after:
             self.buckets[job.row.channel].pause(result.retry_after)
-        if result.outcome == "unknown" and getattr(transport, "can_reconcile", False):
+        if result.outcome == "unknown" and transport.can_reconcile:
             found = transport.find_sent(job.message, started,
                                         taken=lambda sid: self._taken(sid, job.row.id))
             if found:
@@ -434,8 +438,7 @@ class Worker:
     def reconcile(self, row: OutboxRow, message: Message | RenderError, now: datetime) -> str:
         """Settle one interrupted send; returns how (the stats key)."""
         transport = self.transports.get(row.channel)
-        if isinstance(message, Message) and transport is not None and \
-                getattr(transport, "can_reconcile", False):
+        if isinstance(message, Message) and transport is not None and transport.can_reconcile:
             # The attempt's start by our clock; the transport widens it for skew and matches
             # by our own id (or recipient and text), so no clock comparison decides a send.
             found = transport.find_sent(message, row.updated_at,

@@ -78,6 +78,9 @@ class FilesTransport:
         self._journal_lock = threading.Lock()  # sender threads append one line at a time
         self._full = False  # in a disk-full episode: logged once, until a write succeeds
 
+    def warm_up(self) -> None:
+        """Nothing to load ahead: a local folder is ready as soon as it exists."""
+
     def _eml_path(self, message: Message) -> Path:
         return self.folder / "email" / f"{message.outbox_id:010d}.eml"
 

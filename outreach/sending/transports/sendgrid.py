@@ -51,6 +51,9 @@ class SendGridTransport:
         self.client = SendGridAPIClient(api_key=api_key, host=base_url.rstrip("/"))
         self.client.client.timeout = timeout  # the SDK passes it on to every request
 
+    def warm_up(self) -> None:
+        """Nothing to do ahead: the client is built in __init__, each send is one request."""
+
     def build(self, message: Message) -> Mail:
         name, address = parseaddr(message.sender)
         mail = Mail(from_email=Email(address, name or None), to_emails=To(message.to),

@@ -39,6 +39,9 @@ class SmtpTransport:
         self.require_starttls = parse_qs(parsed.query).get("starttls") == ["required"]
         self.timeout = timeout
 
+    def warm_up(self) -> None:
+        """Nothing to load ahead: one connection per message, opened by send."""
+
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
         if self.implicit_tls:
