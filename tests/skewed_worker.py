@@ -19,7 +19,7 @@ import time_machine
 
 from outreach.config import Settings
 from outreach.ops.wiring import build_worker
-from outreach.sending.worker import gate_stub
+from outreach.sending.gate import gate_stub
 
 
 def main() -> int:

@@ -13,6 +13,7 @@ from outreach.campaigns.planner import launch, plan_campaign
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
+from outreach.store import suppressions
 
 JOBS = Path(__file__).resolve().parent.parent / "jobs"
 VALID = """name = "spring"
@@ -105,7 +106,7 @@ def test_plan_explains_who_is_left_out(signed_up, tmp_path, roster):
 
 
 def test_suppressed_and_filtered_signers_are_not_planned(signed_up, tmp_path):
-    box.suppress(signed_up, "email", "GA@example.org", "test", "", datetime.now(UTC))
+    suppressions.suppress(signed_up, "email", "GA@example.org", "test", "", datetime.now(UTC))
     path = write(tmp_path, VALID.replace('[sender]', '[audience]\nstates = ["GA", "TX"]\n'
                                                      '[sender]'))
     [plan] = plan_campaign(signed_up, load_campaign(path), datetime.now(UTC))

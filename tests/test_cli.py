@@ -328,7 +328,7 @@ def test_suppress_commands_keep_evidence_and_normalize(tmp_path, store_url):
     everything = json.loads(run("suppress", "list", "--all", "--json", env=env).output)
     assert everything["suppressions"][0]["removed"] is not None  # recorded, not erased
     from outreach.store.db import open_store
-    from outreach.store.outbox import suppressed_among
+    from outreach.store.suppressions import suppressed_among
 
     with open_store(store_url).connect() as connection:
         assert suppressed_among(connection, "email", ["ana@example.org"]) == set()

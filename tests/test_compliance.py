@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 
 from outreach.campaigns.planner import quiet_hours_preview
 from outreach.campaigns.render import Renderer, Sender
-from outreach.sending.compliance import Gate, area_code_state, area_code_zones, parse_windows
-from outreach.sending.transports.base import Message
+from outreach.message import Message
+from outreach.sending.compliance import Gate
 from outreach.sending.transports.files import FilesTransport
 from outreach.sending.worker import Worker, WorkerOptions
 from outreach.signers.intake import intake
@@ -22,6 +22,7 @@ from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signers
 from outreach.store.signers import audience_frame
+from outreach.us.quiet_hours import area_code_state, area_code_zones, parse_windows
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EASTERN = ZoneInfo("America/New_York")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from outreach.message import Message
 from outreach.privacy import MaskingFilter, mask, mask_text, scrub
-from outreach.sending.transports.base import Message
 from outreach.sending.transports.twilio import TwilioTransport
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 

@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
-from outreach.sending.transports.base import Message
+from outreach.message import Message
 from outreach.sending.transports.smtp import SmtpTransport
 
 MESSAGE = Message(outbox_id=3, channel="email", to="ana@example.org",

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outreach.sending.transports.base import Message, SendResult
+from outreach.message import Message
+from outreach.sending.transports.base import SendResult
 from outreach.sending.transports.files import FilesTransport
 from outreach.sending.transports.sendgrid import SendGridTransport
 from outreach.sending.transports.twilio import TwilioTransport

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from outreach.signers.intake import intake
 from outreach.store import outbox as box
+from outreach.store import suppressions
 from outreach.store.db import open_store
 from outreach.store.schema import outbox, signers
 from outreach.testing.webhooks import SendGridCaller, TwilioCaller
@@ -176,7 +177,7 @@ def test_twilio_stop_killed_while_waiting_is_applied_by_the_retry(store_url, tmp
     finally:
         running.stop()
     with engine.connect() as connection:
-        suppressed = box.suppressed_among(connection, "sms", [PHONE])
+        suppressed = suppressions.suppressed_among(connection, "sms", [PHONE])
         consent = connection.execute(select(signers.c.sms_opt_in)).scalar_one()
         text = connection.execute(select(outbox.c.state)).scalar_one()
     engine.dispose()

@@ -484,7 +484,7 @@ def test_a_status_callback_with_our_id_validates_and_settles_an_unrecorded_send(
 
 
 def test_the_standin_calls_our_live_webhook_back_and_it_validates(tmp_path, store):
-    from outreach.sending.transports.base import Message
+    from outreach.message import Message
     from outreach.sending.transports.twilio import TwilioTransport
     from outreach.testing.providers import ProviderStandIn, RunningProviders
     from tests.live_server import LiveServer

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from outreach.campaigns.render import Renderer, Sender
+from outreach.sending.gate import Decision, FunctionGate
 from outreach.sending.transports.files import FilesTransport
 from outreach.sending.transports.sendgrid import SendGridTransport
 from outreach.sending.transports.twilio import TwilioTransport
-from outreach.sending.worker import Decision, Worker, WorkerOptions
+from outreach.sending.worker import Worker, WorkerOptions
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
@@ -217,7 +218,7 @@ def test_gate_can_defer_and_skip(add_signers, tmp_path, store, roster):
                                                                         reason="opted out")
 
     worker = make_worker(store, roster, {"email": FilesTransport(tmp_path, "email")})
-    worker.gate = gate
+    worker.gate = FunctionGate(gate)
     worker.run(once=True)
     assert states(store) == {1: ("queued", None), 2: ("skipped", "opted out")}
 
@@ -515,7 +516,7 @@ def test_a_deferral_keeps_its_reason_for_the_report(add_signers, tmp_path, store
                                                        "time zone")
 
     worker = make_worker(store, roster, {"sms": FilesTransport(tmp_path, "sms")})
-    worker.gate = gate
+    worker.gate = FunctionGate(gate)
     worker.run(once=True)
     with store.connect() as connection:
         [group] = box.outbox_report(connection)["by_campaign"]

@@ -25,6 +25,9 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Ten years: longer than any campaign runs, and far inside what dates can hold (a delay of
 # "999999999999d" overflowed Python's timedelta with a traceback: security audit F21).
 LONGEST = timedelta(days=3650)
+# The SMS confirmation texts of the double opt-in (sending/consent.py): a campaign of their
+# own, with no file, so no campaign's pause, hold or per-campaign text count is mixed with them.
+CONFIRM_CAMPAIGN = "_consent"
 
 
 def parse_duration(value: object, examples: str = "3d, 12h or 30m") -> object:
@@ -241,8 +244,6 @@ def campaign_to_switch(jobs_dir: Path, name: str, state: str) -> str:
     design (consent.py) yet can be held like any step (a template that fails) and so must be
     resumable. It cannot be cancelled: a cancel is for good, and every web SMS opt-in after it
     would wait for a confirmation text that is never sent."""
-    from outreach.sending.consent import CONFIRM_CAMPAIGN
-
     if name != CONFIRM_CAMPAIGN:
         return find_campaign(jobs_dir, name).name
     if state == "cancelled":

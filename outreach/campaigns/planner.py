@@ -23,8 +23,8 @@ from sqlalchemy import Engine
 from outreach.campaigns.definitions import Campaign, CampaignError, Step, find_campaign
 from outreach.privacy import mask_text
 from outreach.roster.offices import Roster
-from outreach.sending.compliance import STATE_WINDOWS, text_hours
 from outreach.store import outbox as box
+from outreach.store import suppressions
 from outreach.store.db import is_connection_loss
 from outreach.store.signers import (
     assign_referral_codes,
@@ -32,6 +32,7 @@ from outreach.store.signers import (
     audience_frame,
     changed_since,
 )
+from outreach.us.quiet_hours import STATE_WINDOWS, text_hours
 
 log = logging.getLogger("outreach.planner")
 PLAN_MARGIN = timedelta(hours=1)  # an import commits its rows stamped with its start time
@@ -66,7 +67,7 @@ def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame,
                         windows: dict[str, tuple[time, time]] = STATE_WINDOWS
                         ) -> dict[str, object]:
     """How many texts the compliance gate would hold for their recipients' hours, and until
-    when: the gate's own rule (`compliance.text_hours`) on the gate's own state windows
+    when: the gate's own rule (`us.quiet_hours.text_hours`) on the gate's own state windows
     (`wiring.sms_windows`: OUTREACH_SMS_WINDOWS too), so the preview cannot drift from it."""
     releases = []
     for when, (_, person) in zip(due, recipients.iterrows(), strict=True):
@@ -216,7 +217,8 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
     with engine.connect() as connection:
         launched_at = box.launched_at(connection, campaign.name) or now
         frame = audience_frame(connection, signer_ids)
-        suppressed = {channel: box.suppressed_among(connection, channel, frame[column].dropna())
+        suppressed = {channel: suppressions.suppressed_among(connection, channel,
+                                                             frame[column].dropna())
                       for channel, column in (("email", "email"), ("sms", "phone"))}
     audience = select_audience(frame, campaign)
     plans = []

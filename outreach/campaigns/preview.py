@@ -16,8 +16,8 @@ from outreach.campaigns.planner import StepPlan
 from outreach.campaigns.render import Renderer
 from outreach.campaigns.sms import sms_segments
 from outreach.errors import PlanError, RenderError, TemplateFailure
+from outreach.message import Message
 from outreach.privacy import mask
-from outreach.sending.transports.base import Message
 from outreach.store.outbox import OutboxRow
 
 SAMPLES_PER_STEP = 3

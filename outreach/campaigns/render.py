@@ -34,9 +34,9 @@ from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable AP
     sms_segments,
 )
 from outreach.errors import RenderError, TemplateFailure
+from outreach.message import Message
 from outreach.privacy import mask, mask_text
 from outreach.roster.offices import Roster
-from outreach.sending.transports.base import Message
 from outreach.store.outbox import OutboxRow
 from outreach.store.schema import signer_matches, signers
 from outreach.store.signers import assign_unsubscribe_tokens

@@ -50,6 +50,7 @@ from outreach.signers.intake import IntakeLimits, IntakeSummary, intake, parse_m
 from outreach.signers.match import match
 from outreach.store import db
 from outreach.store import outbox as box
+from outreach.store import suppressions as suppression_store
 from outreach.store.outbox import outbox_report, set_run_state
 from outreach.us.counties import load_counties
 
@@ -428,7 +429,7 @@ def suppress_remove(address: str, reason: str, as_json: bool) -> None:
 def suppress_list(include_removed: bool, as_json: bool) -> None:
     """The list, addresses masked."""
     with _store().connect() as connection:
-        entries = box.suppression_list(connection, include_removed)
+        entries = suppression_store.suppression_list(connection, include_removed)
     shown = [{"channel": e["channel"], "address": mask(e["address"]), "source": e["source"],
               "reason": e["reason"], "since": e["created_at"].isoformat(),
               "removed": e["removed_at"].isoformat() if e["removed_at"] else None}

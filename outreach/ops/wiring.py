@@ -15,12 +15,13 @@ from outreach.campaigns.render import Renderer, Sender
 from outreach.config import ConfigError, Settings
 from outreach.roster.corrections import effective_roster
 from outreach.roster.offices import Roster
-from outreach.sending.compliance import STATE_WINDOWS, Gate, parse_windows
+from outreach.sending.compliance import Gate
 from outreach.sending.transports.select import build_transports
 from outreach.sending.worker import Worker, WorkerOptions
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.us.counties import load_counties
+from outreach.us.quiet_hours import STATE_WINDOWS, parse_windows
 
 
 def default_sender(settings: Settings) -> Sender:

@@ -21,185 +21,28 @@ The suppression list is checked by the worker for a whole batch at once, before 
 
 from __future__ import annotations
 
-import functools
-import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-import phonenumbers
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from outreach.campaigns.definitions import Step
+from outreach.campaigns.definitions import CONFIRM_CAMPAIGN, Step
+from outreach.message import Message
 from outreach.roster.offices import Roster
-from outreach.sending.consent import CONFIRM_CAMPAIGN, pending_confirmations
-from outreach.sending.transports.base import Message
-from outreach.sending.worker import ALLOW, Decision
+from outreach.sending.gate import ALLOW, Decision
 from outreach.store import outbox as box
 from outreach.store.outbox import OutboxRow, StepRecord
-from outreach.store.schema import outbox, signer_matches, signers
-from outreach.us.states import STATE_NAMES
+from outreach.store.signers import ConsentAndZone, consent_and_zones
+from outreach.store.suppressions import pending_confirmations
+from outreach.us.quiet_hours import (
+    OFFICE_HOURS,
+    STATE_WINDOWS,
+    US_ZONES,
+    opening_everywhere,
+    text_hours,
+)
 
-FEDERAL_WINDOW = (time(8), time(21))
-# Stricter state windows for texts, where the state's telephone-solicitation law sets one.
-# Whether a law reaches non-commercial advocacy texts varies: stricter is the safe side.
-STATE_WINDOWS: dict[str, tuple[time, time]] = {
-    "FL": (time(8), time(20)),  # Fla. Stat. 501.059(8)(a) (Florida Telephone Solicitation Act)
-    "OK": (time(8), time(20)),  # Okla. Stat. tit. 15, 775C.4 (Telephone Solicitation Act, 2022)
-    "MD": (time(8), time(20)),  # Md. Code, Com. Law 14-4503 (Stop the Spam Calls Act, 2023)
-    "WA": (time(8), time(20)),  # RCW 80.36.390(2)
-}
-US_ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
-            "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu")
-OFFICE_HOURS = (time(9), time(17))  # Monday to Friday, the office's own time zone
 TEXTS_PER_DAY = 3
-
-
-def parse_windows(text: str) -> dict[str, tuple[time, time]]:
-    """OUTREACH_SMS_WINDOWS, e.g. "TX=9-21,FL=8-20": organizers' own stricter rules."""
-    windows = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        state, _, hours = part.partition("=")
-        start, _, end = hours.partition("-")
-        windows[state.strip().upper()] = (time(int(start)), time(int(end)))
-    return windows
-
-
-def _parse(phone: str) -> phonenumbers.PhoneNumber | None:
-    try:
-        return phonenumbers.parse(phone, "US")
-    except phonenumbers.NumberParseException:
-        return None
-
-
-def _state_of(number: phonenumbers.PhoneNumber) -> str | None:
-    # Imported on first use: the geocoding tables take half a second to import, which every
-    # CLI command would pay at start-up for a module most commands never call.
-    from phonenumbers import geocoder
-
-    description = geocoder.description_for_number(number, "en")
-    if ", " in description:
-        return description.rsplit(", ", 1)[1]
-    return STATE_NAMES.get(description.lower())
-
-
-def area_code_state(phone: str) -> str | None:
-    """The state a U.S. number's area code belongs to (None for non-geographic codes)."""
-    number = _parse(phone)
-    return _state_of(number) if number else None
-
-
-@functools.cache
-def _nanp_zones_by_area_code() -> dict[str, frozenset[str]]:
-    """Every time zone any exchange of each North American area code lies in.
-
-    libphonenumber's time-zone table maps prefixes, down to single exchanges, to IANA zones
-    (423 is Central by default, but its Chattanooga and Tri-Cities exchanges are Eastern).
-    A mobile keeps its number when its owner moves, so the exchange proves little; the whole
-    area code's set of zones is the cautious answer. Built once (about 2,000 prefixes).
-    """
-    from phonenumbers.tzdata import TIMEZONE_DATA
-
-    zones: dict[str, set[str]] = {}
-    for prefix, names in TIMEZONE_DATA.items():
-        if prefix.startswith("1") and len(prefix) >= 4:
-            zones.setdefault(prefix[1:4], set()).update(names)
-    return {code: frozenset(names) for code, names in zones.items()}
-
-
-def _zones_of(number: phonenumbers.PhoneNumber) -> frozenset[str]:
-    """The time zones of the number's area code; empty when unknown or not geographic.
-
-    Toll-free and personal-number codes (800, 500...) are listed for the whole of North
-    America: that says nothing of where the person is, so it counts as unknown.
-    """
-    if number.country_code == 1:
-        zones = _nanp_zones_by_area_code().get(
-            phonenumbers.national_significant_number(number)[:3], frozenset())
-    else:
-        from phonenumbers import timezone
-
-        zones = frozenset(timezone.time_zones_for_number(number))
-    if not zones or "Etc/Unknown" in zones or set(US_ZONES) <= zones:
-        return frozenset()
-    return zones
-
-
-def area_code_zones(phone: str) -> frozenset[str]:
-    """The IANA time zones of a number's area code (empty: unknown, toll-free, unparseable)."""
-    number = _parse(phone)
-    return _zones_of(number) if number else frozenset()
-
-
-def strictest_window(states: Sequence[str | None],
-                     windows: dict[str, tuple[time, time]] = STATE_WINDOWS
-                     ) -> tuple[time, time]:
-    """The federal window narrowed by every named state's own rule."""
-    chosen = [FEDERAL_WINDOW, *(windows[s] for s in states if s in windows)]
-    return max(w[0] for w in chosen), min(w[1] for w in chosen)
-
-
-def next_opening(now: datetime, zone: str, window: tuple[time, time],
-                 weekdays_only: bool = False) -> datetime:
-    """The next moment (now, if already inside) the window is open in `zone`."""
-    tz = zoneinfo.ZoneInfo(zone)
-    local = now.astimezone(tz)
-    for days in range(0, 8):
-        day = (local + timedelta(days=days)).date()
-        if weekdays_only and day.weekday() >= 5:
-            continue
-        opening = datetime.combine(day, window[0], tz)
-        closing = datetime.combine(day, window[1], tz)
-        if local < closing:
-            return max(opening, local).astimezone(now.tzinfo)
-    raise ValueError("no opening within a week")
-
-
-def opening_everywhere(now: datetime, zones: Sequence[str], window: tuple[time, time],
-                       weekdays_only: bool = False) -> datetime:
-    """The first moment from `now` at which the window is open in every one of the zones.
-
-    Taking the latest of the zones' own next openings is not enough: at 21:30 Eastern the
-    next Eastern opening (8:00) falls in Honolulu's night. So the candidate moves forward
-    until every zone agrees (twice at most for U.S. zones, whose windows overlap daily).
-    """
-    candidate = now
-    for _ in range(16):
-        latest = max(next_opening(candidate, zone, window, weekdays_only) for zone in zones)
-        if latest == candidate:
-            return candidate
-        candidate = latest
-    raise ValueError("the windows of these time zones never overlap")
-
-
-@dataclass(frozen=True)
-class TextHours:
-    """When a text to one recipient may go out: `window` must be open in each of `zones`."""
-
-    zones: tuple[str, ...]
-    window: tuple[time, time]
-
-    def opening(self, now: datetime) -> datetime:
-        """The first moment from `now` (now itself, if open) the text may go out."""
-        return opening_everywhere(now, self.zones, self.window)
-
-
-def text_hours(state: str | None, time_zone: str | None, phone: str,
-               windows: dict[str, tuple[time, time]] = STATE_WINDOWS) -> TextHours:
-    """The zones and window for this recipient: the one rule the gate and the plan share.
-
-    The TCPA's hours are the called party's local time (47 CFR 64.1200(c)(1)); we cannot know
-    whether the signer is at their address or where their area code is, so the text waits
-    until it is allowed in both (the address's zone and every zone of the area code), under
-    the strictest window of the address's state and the area code's state. Neither zone
-    known: every U.S. zone.
-    """
-    number = _parse(phone)
-    zones = set(_zones_of(number)) if number else set()
-    if time_zone:
-        zones.add(time_zone)
-    window = strictest_window([state, _state_of(number) if number else None], windows)
-    return TextHours(tuple(sorted(zones)) if zones else US_ZONES, window)
 
 
 def _earlier_steps(row: OutboxRow, steps: Sequence[Step]) -> list[tuple[Step, timedelta]]:
@@ -245,17 +88,10 @@ def step_spacing(row: OutboxRow, steps: Sequence[Step], records: Mapping[str, St
     return until
 
 
-@dataclass
-class _Recipient:
-    state: str | None
-    time_zone: str | None
-    email_opt_in: bool
-    sms_opt_in: bool
-
-
 class Gate:
-    """The worker's gate (replacing its stub): `prepare` reads a claimed batch's recipients in
-    one query, then the gate answers each message from memory plus one count for texts."""
+    """The worker's gate (sending.gate.Gate; replacing its stub): `prepare` reads a claimed
+    batch's recipients in one query, then the gate answers each message from memory plus one
+    count for texts."""
 
     def __init__(self, engine: Engine, roster: Roster,
                  extra_windows: dict[str, tuple[time, time]] | None = None,
@@ -265,7 +101,7 @@ class Gate:
         self.roster = roster
         self.windows = {**STATE_WINDOWS, **(extra_windows or {})}
         self.county_zones = county_zones or {}
-        self.recipients: dict[int, _Recipient] = {}
+        self.recipients: dict[int, ConsentAndZone] = {}
         self.pending: dict[tuple[int, str], int] = {}  # (signer, phone) -> request awaiting YES
         # A campaign's steps (its file); an unknown campaign spaces nothing beyond its plan.
         self.campaign_steps = campaign_steps
@@ -275,18 +111,10 @@ class Gate:
         ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
         if not ids:
             return
-        query = (select(signers.c.id, signers.c.state, signers.c.email_opt_in,
-                        signers.c.sms_opt_in, signer_matches.c.time_zone)
-                 .join(signer_matches, signer_matches.c.signer_id == signers.c.id,
-                       isouter=True)
-                 .where(signers.c.id.in_(ids)))
         keys = [key for r in rows if r.recipient_kind == "signer"
                 for key in spacing_keys(r, self.campaign_steps(r.campaign))]
         with self.engine.connect() as connection:
-            for row in connection.execute(query):
-                self.recipients[row.id] = _Recipient(row.state, row.time_zone,
-                                                     bool(row.email_opt_in),
-                                                     bool(row.sms_opt_in))
+            self.recipients.update(consent_and_zones(connection, ids))
             asking = [int(r.recipient_id) for r in rows if r.campaign == CONFIRM_CAMPAIGN]
             self.pending = pending_confirmations(connection, asking)
             self.step_records = box.step_records(connection, keys)
@@ -327,13 +155,9 @@ class Gate:
         return ALLOW
 
     def _texts_in_last_day(self, row: OutboxRow, now: datetime) -> int:
-        query = select(func.count()).select_from(outbox).where(
-            outbox.c.channel == "sms", outbox.c.recipient_kind == "signer",
-            outbox.c.recipient_id == row.recipient_id, outbox.c.campaign == row.campaign,
-            outbox.c.state.in_(("sent", "sending", "unknown")),
-            outbox.c.updated_at >= now - timedelta(hours=24), outbox.c.id != row.id)
         with self.engine.connect() as connection:
-            return connection.execute(query).scalar_one()
+            return box.texts_sent_since(connection, row.campaign, row.recipient_id,
+                                        now - timedelta(hours=24), excluding=row.id)
 
     def _office(self, row: OutboxRow, now: datetime) -> Decision:
         office_id = str(row.context.get("office_id", ""))

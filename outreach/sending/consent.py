@@ -21,15 +21,15 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row
 
+from outreach.campaigns.definitions import CONFIRM_CAMPAIGN
 from outreach.store import outbox as box
-from outreach.store.schema import outbox, signers, sms_confirmations
+from outreach.store import suppressions
 
-# The confirmation text's outbox row: its own campaign, so no campaign's pause, hold or
-# per-campaign text count is mixed with it; one per confirmation request, i.e. per signer and
-# number (the idempotency key), so nobody can have a number texted twice by re-submitting.
-CONFIRM_CAMPAIGN = "_consent"
+# The confirmation text's outbox row (its campaign, CONFIRM_CAMPAIGN, is defined with the
+# campaigns): one per confirmation request, i.e. per signer and number (the idempotency key),
+# so nobody can have a number texted twice by re-submitting.
 CONFIRM_STEP = "confirm"
 CONFIRM_TEMPLATE = "confirm_opt_in"
 
@@ -57,16 +57,6 @@ def sms_keyword(body: str) -> str | None:
     return None
 
 
-def _signer_ids(connection: Connection, channel: str, address: str) -> list[int]:
-    column = signers.c.phone if channel == "sms" else signers.c.email_key
-    value = address if channel == "sms" else address.lower()
-    return list(connection.execute(select(signers.c.id).where(column == value)).scalars())
-
-
-def _consent_column(channel: str) -> str:
-    return "sms_opt_in" if channel == "sms" else "email_opt_in"
-
-
 def opt_out(connection: Connection, channel: str, address: str, source: str, reason: str,
             now: datetime) -> int:
     """Suppress the address, clear the consent, withdraw pending messages; returns how many
@@ -74,19 +64,12 @@ def opt_out(connection: Connection, channel: str, address: str, source: str, rea
 
     In the caller's transaction: a webhook commits its dedupe record with the opt-out, so a
     crash before the commit loses both and the provider's retry applies it (DESIGN 9)."""
-    box.suppress_many(connection, channel, [(address, reason)], source, now)
-    ids = _signer_ids(connection, channel, address)
+    suppressions.suppress_many(connection, channel, [(address, reason)], source, now)
+    ids = suppressions.signer_ids_at(connection, channel, address)
     if not ids:
         return 0
-    connection.execute(update(signers).where(signers.c.id.in_(ids))
-                       .values({_consent_column(channel): False, "updated_at": now}))
-    return connection.execute(
-        update(outbox).where(outbox.c.channel == channel,
-                             outbox.c.recipient_kind == "signer",
-                             outbox.c.recipient_id.in_([str(i) for i in ids]),
-                             outbox.c.state.in_(("queued", "retry", "claimed")))
-        .values(state="skipped", last_error=f"opted out ({source})", claimed_by=None,
-                lease_until=None, updated_at=now)).rowcount
+    suppressions.set_consent(connection, ids, channel, False, now)
+    return suppressions.withdraw_unsent(connection, ids, channel, f"opted out ({source})", now)
 
 
 def request_sms_confirmation(connection: Connection, signer_id: int, phone: str,
@@ -98,30 +81,13 @@ def request_sms_confirmation(connection: Connection, signer_id: int, phone: str,
     already pending (its text is queued or sent), so nobody can have a number texted twice by
     re-submitting the form. The text is keyed by the request, not only the signer: a signer
     whose number changed is asked on the new number too."""
-    request_id = connection.execute(select(sms_confirmations.c.id).where(
-        sms_confirmations.c.signer_id == signer_id, sms_confirmations.c.phone == phone,
-        sms_confirmations.c.confirmed_at.is_(None))).scalar()
+    request_id = suppressions.pending_request(connection, signer_id, phone)
     if request_id is None:
-        request_id = connection.execute(insert(sms_confirmations).values(
-            signer_id=signer_id, phone=phone, source=source[:200], requested_at=now)
-            .returning(sms_confirmations.c.id)).scalar_one()
+        request_id = suppressions.add_request(connection, signer_id, phone, source, now)
     message = box.NewMessage(CONFIRM_CAMPAIGN, CONFIRM_STEP, "sms", "signer", str(signer_id),
                              CONFIRM_TEMPLATE, {"request": request_id}, now,
                              key_suffix=f"request-{request_id}")
     return box.enqueue(connection, [message], now) == 1
-
-
-def pending_confirmations(connection: Connection,
-                          signer_ids: list[int]) -> dict[tuple[int, str], int]:
-    """(signer id, phone) -> request id of these signers' unanswered SMS confirmation
-    requests."""
-    if not signer_ids:
-        return {}
-    query = select(sms_confirmations.c.id, sms_confirmations.c.signer_id,
-                   sms_confirmations.c.phone).where(
-        sms_confirmations.c.signer_id.in_(signer_ids),
-        sms_confirmations.c.confirmed_at.is_(None))
-    return {(row.signer_id, row.phone): row.id for row in connection.execute(query)}
 
 
 @dataclass
@@ -141,22 +107,14 @@ def opt_in_sms(connection: Connection, phone: str, reason: str, now: datetime) -
     that number). Anything else, a YES from a number that never asked or never opted out, changes
     nothing: a text to our number never creates consent on its own. In the caller's
     transaction, with the text's dedupe record."""
-    confirmed = list(connection.execute(
-        update(sms_confirmations)
-        .where(sms_confirmations.c.phone == phone,
-               sms_confirmations.c.confirmed_at.is_(None),
-               sms_confirmations.c.signer_id.in_(
-                   select(signers.c.id).where(signers.c.phone == phone)))
-        .values(confirmed_at=now).returning(sms_confirmations.c.signer_id)).scalars())
+    confirmed = suppressions.confirm_requests(connection, phone, now)
     if confirmed:
-        connection.execute(update(signers).where(signers.c.id.in_(confirmed))
-                           .values(sms_opt_in=True, updated_at=now))
-    lifted = box.unsuppress(connection, "sms", phone, reason, now)
+        suppressions.set_consent(connection, confirmed, "sms", True, now)
+    lifted = suppressions.unsuppress(connection, "sms", phone, reason, now)
     ids = sorted(set(confirmed))
     if lifted:
-        ids = _signer_ids(connection, "sms", phone)
-        connection.execute(update(signers).where(signers.c.id.in_(ids))
-                           .values(sms_opt_in=True, updated_at=now))
+        ids = suppressions.signer_ids_at(connection, "sms", phone)
+        suppressions.set_consent(connection, ids, "sms", True, now)
     return OptIn(ids, bool(confirmed), lifted)
 
 
@@ -165,8 +123,7 @@ def _signer_by_token(engine: Engine, token: str) -> Row | None:
     if not token or len(token) > 64:
         return None
     with engine.connect() as connection:
-        return connection.execute(select(signers.c.id, signers.c.email)
-                                  .where(signers.c.unsubscribe_token == token)).first()
+        return suppressions.signer_by_token(connection, token)
 
 
 def token_exists(engine: Engine, token: str) -> bool:

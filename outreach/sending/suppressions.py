@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from outreach.errors import SuppressionError
 from outreach.signers.fields import check_email, check_phone
-from outreach.store import outbox as box
+from outreach.store import suppressions as store
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,14 @@ def normalize_address(raw: str) -> Address:
 
 def add(engine: Engine, raw: str, source: str, reason: str, now: datetime) -> Address:
     address = normalize_address(raw)
-    box.suppress(engine, address.channel, address.value, source, reason, now)
+    store.suppress(engine, address.channel, address.value, source, reason, now)
     return address
 
 
 def remove(engine: Engine, raw: str, reason: str, now: datetime) -> bool:
     address = normalize_address(raw)
     with engine.begin() as connection:
-        return box.unsuppress(connection, address.channel, address.value, reason, now)
+        return store.unsuppress(connection, address.channel, address.value, reason, now)
 
 
 def import_file(engine: Engine, path: Path, source: str, reason: str,

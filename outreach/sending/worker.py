@@ -20,43 +20,25 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import Engine
 from tenacity import wait_random_exponential
 
 from outreach.campaigns.render import Renderer, RenderError, TemplateFailure
+from outreach.clock import utcnow
+from outreach.message import Message
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
-from outreach.sending.transports.base import Message, SendResult, Transport
-from outreach.store import events, outbox
+from outreach.sending.gate import Decision, Gate, gate_stub
+from outreach.sending.transports.base import SendResult, Transport
+from outreach.store import events, outbox, suppressions
 from outreach.store.db import database_reason, is_connection_loss
 from outreach.store.events import message_by_provider_id
 from outreach.store.outbox import OutboxRow
 
 log = logging.getLogger("outreach.worker")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: str  # allow | defer | skip
-    until: datetime | None = None
-    reason: str = ""
-
-
-ALLOW = Decision("allow")
-Gate = Callable[[OutboxRow, Message, datetime], Decision]
-
-
-def gate_stub(row: OutboxRow, message: Message, now: datetime) -> Decision:
-    """Allows everything: for tests of the send loop alone. Deployments use
-    outreach.compliance.Gate (consent, quiet hours, frequency), which the CLI wires in."""
-    return ALLOW
 
 
 class TokenBucket:
@@ -167,8 +149,7 @@ class Worker:
                    for _ in range(self.options.concurrency)]
         recorder = threading.Thread(target=self._recorder, args=(results,), daemon=True)
         for transport in self.transports.values():
-            if hasattr(transport, "warm_up"):
-                transport.warm_up()
+            transport.warm_up()
         for thread in [*senders, recorder]:
             thread.start()
         try:
@@ -260,8 +241,7 @@ class Worker:
             elif isinstance(message, RenderError):
                 outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
                 self.count("failed")
-            elif message.placeholders and getattr(self.transports.get(row.channel),
-                                                  "reaches_people", True):
+            elif message.placeholders and self._reaches_people(row.channel):
                 # A compliance setting is missing: held, neither sent degraded nor failed.
                 self._hold(row, message.placeholders[0], now)
                 outbox.defer(self.engine, row.id, worker, now, now)
@@ -270,11 +250,10 @@ class Worker:
             else:
                 ready.append(_Job(row, message))
         with self.engine.connect() as connection:
-            suppressed = {channel: outbox.suppressed_among(
+            suppressed = {channel: suppressions.suppressed_among(
                 connection, channel, [j.message.to for j in ready if j.row.channel == channel])
                 for channel in {j.row.channel for j in ready}}
-        if hasattr(self.gate, "prepare"):
-            self.gate.prepare([job.row for job in ready])  # one query for the whole batch
+        self.gate.prepare([job.row for job in ready])  # one query for the whole batch
         sendable: list[_Job] = []
         for job in ready:
             if job.message.to.lower() in suppressed[job.row.channel]:
@@ -303,6 +282,12 @@ class Worker:
             for job in part:
                 if job.row.id in started:
                     jobs.put(job)
+
+    def _reaches_people(self, channel: str) -> bool:
+        """Does this channel's transport reach people? A channel with no transport counts as
+        one that does: a placeholder is never let through by a missing setting."""
+        transport = self.transports.get(channel)
+        return transport is None or transport.reaches_people
 
     def _hold(self, row: OutboxRow, reason: str, now: datetime) -> None:
         """Hold the row's step (as the spam alarm does): `outreach report` shows the reason,
@@ -341,12 +326,12 @@ class Worker:
         started = self.clock()
         timer = time.perf_counter()
         result = transport.send(job.message)
-        PROVIDER_LATENCY.labels(job.row.channel, getattr(transport, "name", "other")).observe(
+        PROVIDER_LATENCY.labels(job.row.channel, transport.name).observe(
             time.perf_counter() - timer)
         SENDS.labels(job.row.channel, result.outcome).inc()
         if result.outcome == "retry" and result.retry_after:
             self.buckets[job.row.channel].pause(result.retry_after)
-        if result.outcome == "unknown" and getattr(transport, "can_reconcile", False):
+        if result.outcome == "unknown" and transport.can_reconcile:
             found = transport.find_sent(job.message, started,
                                         taken=lambda sid: self._taken(sid, job.row.id))
             if found:
@@ -387,7 +372,7 @@ class Worker:
             try:
                 for job, result in batch:
                     if result.suppress:
-                        outbox.suppress(self.engine, job.row.channel, job.message.to,
+                        suppressions.suppress(self.engine, job.row.channel, job.message.to,
                                         f"{job.row.channel}-provider", result.error or "", now)
                 outbox.finish_many(self.engine, outcomes, now)
                 break
@@ -453,8 +438,7 @@ class Worker:
     def reconcile(self, row: OutboxRow, message: Message | RenderError, now: datetime) -> str:
         """Settle one interrupted send; returns how (the stats key)."""
         transport = self.transports.get(row.channel)
-        if isinstance(message, Message) and transport is not None and \
-                getattr(transport, "can_reconcile", False):
+        if isinstance(message, Message) and transport is not None and transport.can_reconcile:
             # The attempt's start by our clock; the transport widens it for skew and matches
             # by our own id (or recipient and text), so no clock comparison decides a send.
             found = transport.find_sent(message, row.updated_at,

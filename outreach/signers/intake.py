@@ -48,8 +48,8 @@ from sqlalchemy.exc import IntegrityError
 from outreach.csvsafe import SafeCsvWriter
 from outreach.errors import IntakeError
 from outreach.signers import fields, formats
-from outreach.store import outbox as box
 from outreach.store import signers as store
+from outreach.store import suppressions as suppression_store
 from outreach.store.signers import Identity
 
 if TYPE_CHECKING:
@@ -914,8 +914,8 @@ def _store_rows(engine: Engine, merger: _Merger, rows: pd.DataFrame, started: da
                 # date: an opt-out in it applies even where an older row loses the merge.
                 store.withdraw_consent(connection, "email_opt_in", emails_off, started)
                 store.withdraw_consent(connection, "sms_opt_in", phones_off, started)
-                box.suppress_many(connection, "email", suppressions,
-                                  export.suppression_source, started)
+                suppression_store.suppress_many(connection, "email", suppressions,
+                                                export.suppression_source, started)
             break
         except IntegrityError:
             # The unique email or phone index: another writer stored one of these after the

@@ -11,7 +11,7 @@ blindly re-sent (DESIGN invariant 1).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -329,58 +329,6 @@ def fail_unsent(engine: Engine, row_id: int, worker: str, error: str, now: datet
                      updated_at=now, lease_until=None)
 
 
-def suppress(engine: Engine, channel: str, address: str, source: str, reason: str,
-             now: datetime) -> None:
-    """Put an address on the global suppression list (idempotent; re-adds a removed one)."""
-    with engine.begin() as connection:
-        suppress_many(connection, channel, [(address, reason)], source, now)
-
-
-def suppress_many(connection: Connection, channel: str, entries: Sequence[tuple[str, str]],
-                  source: str, now: datetime) -> None:
-    """Put (address, reason) entries on the suppression list in the caller's transaction; an
-    entry already there keeps its first source and date, a removed one is put back."""
-    if not entries:
-        return
-    statement = _insert(connection, suppressions)
-    statement = statement.on_conflict_do_update(
-        index_elements=["channel", "address"],
-        set_={"source": statement.excluded.source, "reason": statement.excluded.reason,
-              "created_at": statement.excluded.created_at, "removed_at": None,
-              "removed_reason": None},
-        where=suppressions.c.removed_at.is_not(None))
-    connection.execute(statement, [{"channel": channel, "address": address.lower(),
-                                    "source": source, "reason": reason, "created_at": now}
-                                   for address, reason in entries])
-
-
-def unsuppress(connection: Connection, channel: str, address: str, reason: str,
-               now: datetime) -> bool:
-    """Lift a suppression in the caller's transaction, keeping the entry and why it was
-    lifted."""
-    return connection.execute(
-        update(suppressions).where(suppressions.c.channel == channel,
-                                   suppressions.c.address == address.lower(),
-                                   suppressions.c.removed_at.is_(None))
-        .values(removed_at=now, removed_reason=reason)).rowcount == 1
-
-
-def suppression_list(connection: Connection, include_removed: bool = False) -> list[dict]:
-    query = select(suppressions).order_by(suppressions.c.created_at, suppressions.c.id)
-    if not include_removed:
-        query = query.where(suppressions.c.removed_at.is_(None))
-    return [dict(r._mapping) for r in connection.execute(query)]
-
-
-def suppressed_among(connection: Connection, channel: str,
-                     addresses: Iterable[str]) -> set[str]:
-    """Which of these addresses are on the suppression list (lower-cased)."""
-    query = select(suppressions.c.address).where(suppressions.c.channel == channel,
-                                                 suppressions.c.removed_at.is_(None))
-    return {row.address for row in select_in(connection, query, suppressions.c.address,
-                                             sorted({a.lower() for a in addresses}), 500)}
-
-
 @dataclass(frozen=True)
 class StepRecord:
     """Where one of a recipient's campaign steps stands: enough for the gate's spacing rule."""
@@ -548,3 +496,14 @@ def launched_at(connection: Connection, campaign: str) -> datetime | None:
     value = connection.execute(select(campaign_runs.c.launched_at)
                                .where(campaign_runs.c.campaign == campaign)).scalar()
     return as_utc(value) if value is not None else None
+
+
+def texts_sent_since(connection: Connection, campaign: str, recipient_id: str, since: datetime,
+                     excluding: int) -> int:
+    """How many texts of this campaign went (or may have gone: sending, unknown) to this signer
+    since `since`, other than outbox row `excluding`: the gate's daily text limit."""
+    return connection.execute(select(func.count()).select_from(outbox).where(
+        outbox.c.channel == "sms", outbox.c.recipient_kind == "signer",
+        outbox.c.recipient_id == recipient_id, outbox.c.campaign == campaign,
+        outbox.c.state.in_(("sent", "sending", "unknown")),
+        outbox.c.updated_at >= since, outbox.c.id != excluding)).scalar_one()

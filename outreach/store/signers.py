@@ -356,3 +356,27 @@ def assign_unsubscribe_tokens(connection: Connection, signer_ids: Sequence[int])
 def signer_ids_by_referral_code(connection: Connection, codes: Sequence[str]) -> dict[str, int]:
     query = select(signers.c.referral_code, signers.c.id)
     return dict(select_in(connection, query, signers.c.referral_code, sorted(set(codes))))
+
+
+@dataclass(frozen=True)
+class ConsentAndZone:
+    """What the send-time gate needs of one signer: where they are (state, matched time zone)
+    and what they agreed to on each channel."""
+
+    state: str | None
+    time_zone: str | None
+    email_opt_in: bool
+    sms_opt_in: bool
+
+
+def consent_and_zones(connection: Connection,
+                      signer_ids: Sequence[int]) -> dict[int, ConsentAndZone]:
+    """Signer id -> consent and zone, for these signers (one query for a claimed batch; a
+    signer not matched yet has no time zone)."""
+    query = (select(signers.c.id, signers.c.state, signers.c.email_opt_in,
+                    signers.c.sms_opt_in, signer_matches.c.time_zone)
+             .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
+             .where(signers.c.id.in_(signer_ids)))
+    return {row.id: ConsentAndZone(row.state, row.time_zone, bool(row.email_opt_in),
+                                   bool(row.sms_opt_in))
+            for row in connection.execute(query)}

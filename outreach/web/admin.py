@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Date, Engine, cast, func, select
 
 from outreach.campaigns.definitions import (
+    CONFIRM_CAMPAIGN,
     Campaign,
     CampaignError,
     campaign_names,
@@ -30,7 +31,6 @@ from outreach.config import ConfigError
 from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
 from outreach.roster.coverage import coverage_report
-from outreach.sending.consent import CONFIRM_CAMPAIGN
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signer_matches, signers, suppressions
 from outreach.web.app import AppState, LoginRequired, page, state_of

@@ -30,12 +30,12 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from outreach.campaigns.definitions import Campaign, find_campaign
 from outreach.campaigns.render import Renderer, format_phone
+from outreach.clock import utcnow
 from outreach.config import Settings
 from outreach.errors import CampaignError
 from outreach.geo.current import CurrentGeo
 from outreach.geo.locate import Geo
 from outreach.metrics import exposition
-from outreach.sending.worker import utcnow
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
 from outreach.web.body_limit import BodyLimit, BodyLimits
 from outreach.web.security import RateLimits, SecurityHeaders, csrf_token, session_options

@@ -2,33 +2,24 @@
 
 Pacing, retries, the compliance gate and the outbox live in the worker, above this line (like
 httpx's transports): a transport makes exactly one attempt and classifies its outcome.
+
+What a transport can do is declared on it, as httpx's transports declare theirs, so the worker
+asks the protocol's members instead of probing with hasattr: its `name` (the metrics label),
+its `channel`, whether `find_sent` can tell (`can_reconcile`), whether it `reaches_people`,
+and `warm_up` (work to do once before the first paced call, often nothing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
-OUTCOMES = ("sent", "retry", "failed", "unknown")
+from outreach.message import Message
 
-
-@dataclass(frozen=True)
-class Message:
-    outbox_id: int
-    channel: str  # email | sms
-    to: str
-    sender: str  # email: "Name <address>"; SMS: a number or a messaging service
-    text: str
-    subject: str = ""
-    html: str | None = None
-    reply_to: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe
-    # Compliance settings this message stands in placeholders for (why, one per setting):
-    # fine in the files transport's folder, held by the worker before any transport that
-    # reaches people (DESIGN invariant 8).
-    placeholders: tuple[str, ...] = ()
+SendOutcome = Literal["sent", "retry", "failed", "unknown"]
+OUTCOMES: tuple[SendOutcome, ...] = get_args(SendOutcome)
 
 
 @dataclass(frozen=True)
@@ -40,7 +31,7 @@ class SendResult:
     unknown: the request may have arrived but no answer came back; re-sending could duplicate.
     """
 
-    outcome: str
+    outcome: SendOutcome
     provider_message_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
@@ -52,10 +43,16 @@ class SendResult:
 
 
 class Transport(Protocol):
-    name: str
-    channel: str
+    name: str  # the provider, as metrics label it (files, smtp, sendgrid, twilio)
+    channel: str  # email | sms
     can_reconcile: bool  # True: find_sent's None means "surely not sent"
     reaches_people: bool  # False only for the files transport (a local folder)
+
+    def warm_up(self) -> None:
+        """Called once before the worker's first paced send: anything slow the first call
+        would otherwise pay (an SDK's lazy imports), so it does not bunch the calls after it.
+        Most transports have nothing to do."""
+        ...
 
     def send(self, message: Message) -> SendResult:
         """Make exactly one attempt."""

@@ -25,7 +25,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from outreach.sending.transports.base import Message, SendResult
+from outreach.message import Message
+from outreach.sending.transports.base import SendResult
 
 log = logging.getLogger("outreach.transports.files")
 
@@ -76,6 +77,9 @@ class FilesTransport:
         (self.folder / "email").mkdir(parents=True, exist_ok=True)
         self._journal_lock = threading.Lock()  # sender threads append one line at a time
         self._full = False  # in a disk-full episode: logged once, until a write succeeds
+
+    def warm_up(self) -> None:
+        """Nothing to load ahead: a local folder is ready as soon as it exists."""
 
     def _eml_path(self, message: Message) -> Path:
         return self.folder / "email" / f"{message.outbox_id:010d}.eml"

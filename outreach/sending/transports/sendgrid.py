@@ -18,8 +18,9 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, CustomArg, Email, Header, Mail, ReplyTo, To
 
+from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import Message, SendResult
+from outreach.sending.transports.base import SendResult
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 
@@ -49,6 +50,9 @@ class SendGridTransport:
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0):
         self.client = SendGridAPIClient(api_key=api_key, host=base_url.rstrip("/"))
         self.client.client.timeout = timeout  # the SDK passes it on to every request
+
+    def warm_up(self) -> None:
+        """Nothing to do ahead: the client is built in __init__, each send is one request."""
 
     def build(self, message: Message) -> Mail:
         name, address = parseaddr(message.sender)

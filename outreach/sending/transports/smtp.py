@@ -14,8 +14,9 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qs, unquote, urlparse
 
+from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import Message, SendResult
+from outreach.sending.transports.base import SendResult
 from outreach.sending.transports.files import build_email
 
 
@@ -37,6 +38,9 @@ class SmtpTransport:
         self.password = unquote(parsed.password) if parsed.password else None
         self.require_starttls = parse_qs(parsed.query).get("starttls") == ["required"]
         self.timeout = timeout
+
+    def warm_up(self) -> None:
+        """Nothing to load ahead: one connection per message, opened by send."""
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()

@@ -32,8 +32,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import Message, SendResult
+from outreach.sending.transports.base import SendResult
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 SUPPRESSING_CODES = {21610}  # "Attempt to send to unsubscribed recipient"

@@ -1,0 +1,177 @@
+"""The real worker against a MockTransport: what the outbox says after each kind of answer.
+
+No HTTP stand-in and no folder: each test says in one handler what the "provider" does, and the
+store (SQLite and PostgreSQL) is the real one, so these pin down the worker's bookkeeping alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from outreach.campaigns.render import Renderer, Sender
+from outreach.message import Message
+from outreach.sending.transports.base import SendResult
+from outreach.sending.transports.mock import MockTransport
+from outreach.sending.worker import Worker, WorkerOptions
+from outreach.signers.intake import intake
+from outreach.signers.match import match
+from outreach.store import outbox as box
+from outreach.store import suppressions
+from outreach.store.schema import outbox
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+                "https://mj.example")
+
+
+@pytest.fixture
+def queued(store: Engine, tmp_path: Path, geo, by_zip) -> Engine:
+    """Three matched signers, each with one welcome email due now (outbox ids 1, 2, 3)."""
+    rows = ["first_name,email,zip"] + [f"N{i},n{i}@example.org,19107" for i in range(3)]
+    path = tmp_path / "signers.csv"
+    path.write_text("\n".join(rows) + "\n")
+    intake(path, store)
+    match(store, geo, by_zip=by_zip)
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    with store.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "welcome", "email", "signer", str(i),
+                                                "welcome", {}, now) for i in (1, 2, 3)], now)
+    return store
+
+
+def worker(store: Engine, roster, transport: MockTransport, **kwargs: object) -> Worker:
+    return Worker(store, {"email": transport}, Renderer(store, roster, TEMPLATES, SENDER),
+                  options=WorkerOptions(concurrency=2), **kwargs)
+
+
+def outbox_rows(store: Engine) -> dict[int, tuple[str, str | None, str | None]]:
+    """Outbox id -> (state, provider id, last error)."""
+    with store.connect() as connection:
+        return {r.id: (r.state, r.provider_message_id, r.last_error) for r in connection.execute(
+            select(outbox.c.id, outbox.c.state, outbox.c.provider_message_id,
+                   outbox.c.last_error))}
+
+
+def accept(message: Message) -> SendResult:
+    return SendResult("sent", provider_message_id=f"mock-{message.outbox_id}")
+
+
+def test_an_accepted_send_is_sent_with_the_providers_id(queued, roster):
+    transport = MockTransport(accept)
+    stats = worker(queued, roster, transport).run(once=True)
+    assert stats["sent"] == 3
+    assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
+    assert sorted(m.to for m in transport.sent) == [f"n{i}@example.org" for i in range(3)]
+    assert transport.warmed_up == 1  # once per run, before the first send
+    assert transport.lookups == []  # nothing to reconcile
+    worker(queued, roster, transport).run(once=True)
+    assert len(transport.sent) == 3  # sent rows are never sent again
+
+
+def test_a_provider_rejection_fails_once_and_may_suppress(queued, roster):
+    def reject(message: Message) -> SendResult:
+        if message.outbox_id == 1:
+            return SendResult("failed", error="mock 400: unsubscribed recipient", suppress=True)
+        if message.outbox_id == 2:
+            return SendResult("failed", error="mock 400: invalid address")
+        return accept(message)
+
+    transport = MockTransport(reject)
+    stats = worker(queued, roster, transport).run(once=True)
+    assert (stats["failed"], stats["sent"]) == (2, 1)
+    assert outbox_rows(queued) == {1: ("failed", None, "mock 400: unsubscribed recipient"),
+                                   2: ("failed", None, "mock 400: invalid address"),
+                                   3: ("sent", "mock-3", None)}
+    with queued.connect() as connection:  # only the answer that said so suppresses
+        assert suppressions.suppressed_among(
+            connection, "email", [f"n{i}@example.org" for i in range(3)]) == {"n0@example.org"}
+    worker(queued, roster, transport).run(once=True)
+    assert len(transport.sent) == 3  # a failure is final: not retried
+
+
+def test_a_retry_comes_back_after_its_backoff(queued, roster):
+    busy = [True]  # the first call for row 1 finds the provider busy
+
+    def busy_once(message: Message) -> SendResult:
+        if message.outbox_id == 1 and busy:
+            busy.pop()
+            return SendResult("retry", error="mock 503")
+        return accept(message)
+
+    transport = MockTransport(busy_once)
+    worker(queued, roster, transport).run(once=True)
+    assert outbox_rows(queued)[1] == ("retry", None, "mock 503")
+    later = datetime.now(UTC) + timedelta(hours=2)  # past any backoff of a first attempt
+    worker(queued, roster, transport, clock=lambda: later).run(once=True)
+    assert outbox_rows(queued)[1] == ("sent", "mock-1", None)
+    assert [m.outbox_id for m in transport.sent].count(1) == 2
+
+
+@pytest.mark.parametrize(("finder", "settled"), [
+    (None, ("unknown", None, "the worker stopped during the provider call; not re-sent")),
+    (lambda message, since: None,
+     ("retry", None, "interrupted before the provider received it")),
+    (lambda message, since: f"mock-{message.outbox_id}", ("sent", "mock-1", None)),
+], ids=["cannot-reconcile", "provider-never-got-it", "provider-has-it"])
+def test_an_exception_mid_send_leaves_the_row_sending_until_reconciled(
+        queued, roster, finder, settled):
+    def crash_on_first(message: Message) -> SendResult:
+        if message.outbox_id == 1:
+            raise RuntimeError("the SDK blew up mid-request")
+        return accept(message)
+
+    transport = MockTransport(crash_on_first, finder=finder)
+    stats = worker(queued, roster, transport).run(once=True)
+    assert stats["errors"] == 1 and stats["sent"] == 2
+    # The call may have reached the provider: the row is not sent again blindly.
+    assert outbox_rows(queued)[1] == ("sending", None, None)
+    assert worker(queued, roster, transport).run(once=True)["sent"] == 0
+    assert [m.outbox_id for m in transport.sent].count(1) == 1
+    # A later start, past the stale-sending age, settles it through find_sent if it can.
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    worker(queued, roster, transport, clock=lambda: later).maintain()
+    assert outbox_rows(queued)[1] == settled
+    assert [lookup.message.outbox_id for lookup in transport.lookups] == \
+        ([1] if finder is not None else [])
+
+
+def test_a_lost_answer_is_reconciled_by_find_sent(queued, roster):
+    """An `unknown` answer (the request left, no reply came) asks find_sent at once: found is
+    sent with the provider's id; not found stays unknown, never re-sent."""
+    def lose_answer(message: Message) -> SendResult:
+        return SendResult("unknown", error="mock: no answer in time")
+
+    def provider_has(message: Message, since: datetime) -> str | None:
+        return "mock-found-1" if message.outbox_id == 1 else None
+
+    started = datetime.now(UTC)
+    transport = MockTransport(lose_answer, finder=provider_has)
+    stats = worker(queued, roster, transport).run(once=True)
+    assert (stats["sent"], stats["unknown"]) == (1, 2)
+    assert outbox_rows(queued) == {1: ("sent", "mock-found-1", None),
+                                   2: ("unknown", None, "mock: no answer in time"),
+                                   3: ("unknown", None, "mock: no answer in time")}
+    assert sorted(lookup.message.outbox_id for lookup in transport.lookups) == [1, 2, 3]
+    assert all(lookup.since >= started - timedelta(seconds=1) for lookup in transport.lookups)
+    worker(queued, roster, transport).run(once=True)
+    assert len(transport.sent) == 3  # unknown is for a person to look at, not a re-send
+
+
+def test_a_found_id_that_belongs_to_another_row_is_not_this_ones(queued, roster):
+    """find_sent's `taken`: the same text to the same address twice must not settle both rows
+    with one provider message."""
+    transport = MockTransport(accept)
+    worker(queued, roster, transport).run(once=True)  # row 1 is sent as mock-1
+    now = datetime.now(UTC)
+    with queued.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "again", "email", "signer", "1",
+                                                "welcome", {}, now)], now)
+    lost = MockTransport(lambda message: SendResult("unknown", error="mock: no answer"),
+                         finder=lambda message, since: "mock-1")
+    worker(queued, roster, lost).run(once=True)
+    assert outbox_rows(queued)[4] == ("unknown", None, "mock: no answer")
+    assert [lookup.found for lookup in lost.lookups] == [None]
