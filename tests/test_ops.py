@@ -68,9 +68,9 @@ def test_config_file_values_with_the_environment_winning(tmp_path: Path):
                       'email_rate = 50\nsms_transport = "twilio"\norganization = "File Org"\n')
     settings = Settings.from_env({"OUTREACH_CONFIG": str(config),
                                   "OUTREACH_ORGANIZATION": "Env Org"})
-    assert settings.database_url == "postgresql+psycopg://db.internal/outreach"
-    assert settings.email_rate == 50.0 and settings.sms_transport == "twilio"
-    assert settings.organization == "Env Org"
+    assert settings.store.database_url == "postgresql+psycopg://db.internal/outreach"
+    assert settings.send.email_rate == 50.0 and settings.send.sms_transport == "twilio"
+    assert settings.campaigns.organization == "Env Org"
     config.write_text('twilio_auth_token = "abc"\n')
     with pytest.raises(ConfigError, match="secrets come from the environment"):
         Settings.from_env({"OUTREACH_CONFIG": str(config)})
@@ -80,7 +80,7 @@ def test_config_file_values_with_the_environment_winning(tmp_path: Path):
 
 def test_the_sample_deploy_config_loads():
     settings = Settings.from_env({"OUTREACH_CONFIG": str(ROOT / "deploy" / "outreach.toml")})
-    assert settings.database_url.startswith("postgresql")
+    assert settings.store.database_url.startswith("postgresql")
 
 
 @pytest.mark.parametrize(("line", "variable"), [
