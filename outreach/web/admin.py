@@ -178,8 +178,9 @@ def campaign_page(request: Request, name: str) -> HTMLResponse:
     plans = plan_campaign(state.engine, campaign, state.clock(), roster=renderer.roster,
                           windows=sms_windows(state.settings))
     try:
-        shown, problem = preview(plans, renderer, Prices(state.settings.campaigns.email_price,
-                                                         state.settings.campaigns.sms_segment_price)), ""
+        shown, problem = preview(plans, renderer,
+                                 Prices(state.settings.campaigns.email_price,
+                                        state.settings.campaigns.sms_segment_price)), ""
     except PlanError as error:
         shown, problem = {"steps": [p.summary() for p in plans], "estimated_cost_usd": 0}, \
             str(error)

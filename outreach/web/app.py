@@ -93,7 +93,8 @@ class AppState:
             return {"organization": self.settings.campaigns.organization,
                     "mailing_address": self.settings.compliance.mailing_address}
         return {"organization": sender.organization,
-                "mailing_address": sender.mailing_address or self.settings.compliance.mailing_address}
+                "mailing_address": (sender.mailing_address
+                                    or self.settings.compliance.mailing_address)}
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,

@@ -34,7 +34,8 @@ def build_transports(settings: Settings) -> dict[str, Transport]:
         if not (settings.providers.twilio_from or settings.providers.twilio_messaging_service_sid):
             raise ConfigError("OUTREACH_TWILIO_FROM or OUTREACH_TWILIO_MESSAGING_SERVICE_SID "
                               "is not set")
-        callback = f"{settings.compliance.public_url}/hooks/twilio/status" if settings.compliance.public_url else None
+        public_url = settings.compliance.public_url
+        callback = f"{public_url}/hooks/twilio/status" if public_url else None
         transports["sms"] = TwilioTransport(
             _required(settings.providers.twilio_account_sid, "OUTREACH_TWILIO_ACCOUNT_SID"),
             _required(settings.providers.twilio_auth_token, "OUTREACH_TWILIO_AUTH_TOKEN"),
