@@ -92,8 +92,9 @@ def run_worker(engine, url: str, concurrency: int, channel: str,  # type: ignore
     from outreach.us.counties import load_counties
 
     settings = Settings.from_env()
-    roster = load_roster(settings.roster_path, load_counties(settings.data_dir / "counties.csv"))
-    renderer = Renderer(engine, roster, settings.templates_dir,
+    roster = load_roster(settings.data.roster_path,
+                         load_counties(settings.data.data_dir / "counties.csv"))
+    renderer = Renderer(engine, roster, settings.campaigns.templates_dir,
                         Sender("Bench <bench@example.org>", "+12155550199", "Bench", "Nowhere",
                                "https://bench.example"))
     from outreach.testing.providers import ProviderStandIn
@@ -106,8 +107,8 @@ def run_worker(engine, url: str, concurrency: int, channel: str,  # type: ignore
     }
     worker = Worker(engine, transports, renderer, options=WorkerOptions(
         concurrency=concurrency, batch_size=max(200, concurrency * 4),
-        rates={"email": settings.email_rate and settings.email_rate / share,
-               "sms": settings.sms_rate and settings.sms_rate / share}))
+        rates={"email": settings.send.email_rate and settings.send.email_rate / share,
+               "sms": settings.send.sms_rate and settings.send.sms_rate / share}))
     started = time.perf_counter()
     stats = worker.run(once=True)
     return time.perf_counter() - started, dict(stats)

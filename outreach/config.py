@@ -1,10 +1,16 @@
 """Settings, read once from the environment (OUTREACH_*) and an optional outreach.toml.
 
-One place for every knob. A deployment is described by its environment, or by a TOML file
-(OUTREACH_CONFIG, else ./outreach.toml) whose keys are the variable names without the prefix,
-lower-cased (`database_url = "..."`); the environment wins over the file. Secrets (API keys,
-auth tokens, passwords, and credentials inside a URL) are refused in the file: they come from
-the environment only (deploy/secrets.env.example lists them). A key that is not a setting is
+One place for every knob, described once in VARIABLES below: each setting's variable, the
+section and field it fills (`settings.store.database_url`), its default, what it means, and how
+it is read. Settings.from_values reads that table, and README.md's settings tables are
+generated from it (outreach/settings_doc.py, `python scripts/settings_table.py --write`), so a
+default or a meaning cannot differ between the code and the documentation.
+
+A deployment is described by its environment, or by a TOML file (OUTREACH_CONFIG, else
+./outreach.toml) whose keys are the variable names without the prefix, lower-cased
+(`database_url = "..."`); the environment wins over the file. Secrets (API keys, auth tokens,
+passwords, and credentials inside a URL) are refused in the file: they come from the
+environment only (deploy/secrets.env.example lists them). A key that is not a setting is
 refused too: a typo would otherwise leave the default in force without a word.
 """
 
@@ -15,8 +21,10 @@ import functools
 import os
 import tomllib
 import zoneinfo
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from outreach.errors import ConfigError
@@ -26,70 +34,155 @@ CENSUS_GEOCODER_URL = "https://geocoding.geo.census.gov/geocoder"
 GEOCODERS = ("offline", "census")
 SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET")  # also the password hash: env only
 
+# How a variable is read: (the values, its name, its default) -> its value, or ConfigError.
+Parser = Callable[[dict[str, str], str, Any], Any]
+
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting; describe a new one in outreach/settings_doc.py (the README's table is
-    generated from it, and tests/test_settings_doc.py fails until it is there)."""
+class StoreSettings:
+    """Where the state lives."""
+
+    database_url: str
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The shipped data files: the roster and the geography tables."""
 
     data_dir: Path
     roster_path: Path
+    roster_stale_days: int
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """Signer files: the inbox, the reports intake writes, how much of a file it reads."""
+
+    inbox_dir: Path
+    reports_dir: Path | None  # None: beside a SQLite store's file
+    intake_map: str  # header mappings, as `--map` takes them, `;`-separated
+    intake_max_field: int  # audit F7: characters in one cell
+    intake_max_columns: int  # audit F8: header columns
+
+
+@dataclass(frozen=True)
+class GeoSettings:
+    """Placing addresses: offline tables, or the Census Geocoder for street addresses."""
+
     geocoder: str
     census_geocoder_url: str
     census_timeout_seconds: float
     census_retries: int
-    database_url: str
-    outbox_dir: Path
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """The campaign files, the templates, and what a campaign file leaves out."""
+
+    jobs_dir: Path
+    templates_dir: Path
+    petition_campaign: str
+    organization: str
+    email_from: str
+    email_price: float
+    sms_segment_price: float
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """The transports, their pace, and the worker's claims."""
+
     email_transport: str
     sms_transport: str
+    outbox_dir: Path
+    email_rate: float | None  # None: unpaced
+    sms_rate: float | None
+    claim_lease_seconds: float
+    stale_sending_seconds: float
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """SMTP, SendGrid and Twilio: addresses, accounts and their secrets."""
+
     smtp_url: str | None
-    sendgrid_api_key: str | None
     sendgrid_base_url: str
+    sendgrid_api_key: str | None
+    sendgrid_webhook_public_key: str | None
     twilio_account_sid: str | None
     twilio_auth_token: str | None
     twilio_from: str | None
     twilio_messaging_service_sid: str | None
     twilio_base_url: str
+
+
+@dataclass(frozen=True)
+class ComplianceSettings:
+    """CAN-SPAM, the TCPA's hours, opt-outs and the spam alarm."""
+
     public_url: str | None
-    email_rate: float | None
-    sms_rate: float | None
-    email_from: str
-    templates_dir: Path
-    jobs_dir: Path
-    email_price: float
-    sms_windows: str
-    sms_segment_price: float
-    claim_lease_seconds: float
-    stale_sending_seconds: float
-    organization: str
     mailing_address: str
+    sms_windows: str
     twilio_opt_out: str
-    sendgrid_webhook_public_key: str | None
     spam_alarm_min_errors: int
     spam_alarm_share: float
     spam_alarm_window_minutes: float
-    inbox_dir: Path
-    roster_stale_days: int
-    log_format: str
-    time_zone: str
-    petition_campaign: str
-    session_secret: str | None
-    admin_password_hash: str | None
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The web app: rate and body limits, organizer logins, the API."""
+
+    sign_rate: str
+    max_body_bytes: int  # audit F6: every route, SendGrid's Event Webhook, the API
+    max_sendgrid_body_bytes: int
+    max_api_body_bytes: int
     admin_session_max_age: float
     admin_session_idle: float
+    session_secret: str | None
+    admin_password_hash: str | None
     api_token: str | None
-    sign_rate: str
-    # Where intake writes rejects and warnings files (None: beside a SQLite store's file).
-    reports_dir: Path | None = None
-    # Header mappings for files the inbox imports, as `--map` takes them, `;`-separated.
-    intake_map: str = ""
-    # How much of a file intake reads (audit F7, F8): characters in one cell, header columns.
-    intake_max_field: int = 1 << 20
-    intake_max_columns: int = 1000
-    # Request bodies (audit F6), in bytes: every route, SendGrid's Event Webhook, the API.
-    max_body_bytes: int = 64 << 10
-    max_sendgrid_body_bytes: int = 4 << 20
-    max_api_body_bytes: int = 8 << 20
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """The scheduler's clock and the logs."""
+
+    time_zone: str
+    log_format: str
+
+
+# section -> (its class, its title in the README); the README shows them in this order.
+SECTIONS: dict[str, tuple[type, str]] = {
+    "store": (StoreSettings, "Store"),
+    "data": (DataSettings, "Data"),
+    "intake": (IntakeSettings, "Intake"),
+    "geo": (GeoSettings, "Geography"),
+    "campaigns": (CampaignSettings, "Campaigns and templates"),
+    "send": (SendSettings, "Sending"),
+    "providers": (ProviderSettings, "Providers: SMTP, SendGrid, Twilio"),
+    "compliance": (ComplianceSettings, "Compliance"),
+    "web": (WebSettings, "Web"),
+    "ops": (OpsSettings, "Scheduler and operations"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, by section: `settings.send.email_transport`. A new setting is one line
+    in VARIABLES and one field in its section's class (tests/test_settings_doc.py checks
+    that they agree, and that the README's table is regenerated)."""
+
+    store: StoreSettings
+    data: DataSettings
+    intake: IntakeSettings
+    geo: GeoSettings
+    campaigns: CampaignSettings
+    send: SendSettings
+    providers: ProviderSettings
+    compliance: ComplianceSettings
+    web: WebSettings
+    ops: OpsSettings
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -98,95 +191,79 @@ class Settings:
 
     @classmethod
     def from_values(cls, env: dict[str, str]) -> Settings:
-        """Settings from these OUTREACH_* values alone (no config file is read). Every
-        setting is read here, unconditionally: setting_names() learns them by watching."""
-        data_dir = Path(env.get("OUTREACH_DATA_DIR", PACKAGE_ROOT / "data"))
-        geocoder = env.get("OUTREACH_GEOCODER", "offline").strip().lower()
-        if geocoder not in GEOCODERS:
-            raise ConfigError(
-                f"OUTREACH_GEOCODER={geocoder!r}: expected one of {', '.join(GEOCODERS)}"
-            )
-        return cls(
-            data_dir=data_dir,
-            roster_path=Path(env.get("OUTREACH_ROSTER_PATH", data_dir / "prosecutors.csv")),
-            geocoder=geocoder,
-            census_geocoder_url=env.get("OUTREACH_CENSUS_GEOCODER_URL", CENSUS_GEOCODER_URL),
-            census_timeout_seconds=_positive_float(env, "OUTREACH_CENSUS_TIMEOUT", 15.0),
-            census_retries=int(_positive_float(env, "OUTREACH_CENSUS_RETRIES", 3)),
-            # The embedded default: a SQLite file in the working directory.
-            database_url=env.get("OUTREACH_DATABASE_URL", "sqlite:///outreach.sqlite3"),
-            outbox_dir=Path(env.get("OUTREACH_OUTBOX_DIR", "outbox")),
-            email_transport=_choice(env, "OUTREACH_EMAIL_TRANSPORT", "files",
-                                    ("files", "smtp", "sendgrid")),
-            sms_transport=_choice(env, "OUTREACH_SMS_TRANSPORT", "files", ("files", "twilio")),
-            smtp_url=env.get("OUTREACH_SMTP_URL") or None,
-            sendgrid_api_key=env.get("OUTREACH_SENDGRID_API_KEY") or None,
-            sendgrid_base_url=env.get("OUTREACH_SENDGRID_BASE_URL", "https://api.sendgrid.com"),
-            twilio_account_sid=env.get("OUTREACH_TWILIO_ACCOUNT_SID") or None,
-            twilio_auth_token=env.get("OUTREACH_TWILIO_AUTH_TOKEN") or None,
-            twilio_from=env.get("OUTREACH_TWILIO_FROM") or None,
-            twilio_messaging_service_sid=env.get("OUTREACH_TWILIO_MESSAGING_SERVICE_SID")
-            or None,
-            twilio_base_url=env.get("OUTREACH_TWILIO_BASE_URL", "https://api.twilio.com"),
-            public_url=(env.get("OUTREACH_PUBLIC_URL") or "").rstrip("/") or None,
-            email_rate=_positive_float(env, "OUTREACH_EMAIL_RATE", 0.0) or None,
-            sms_rate=_positive_float(env, "OUTREACH_SMS_RATE", 0.0) or None,
-            email_from=env.get("OUTREACH_EMAIL_FROM", "Outreach <outreach@localhost>"),
-            templates_dir=Path(env.get("OUTREACH_TEMPLATES_DIR", PACKAGE_ROOT / "templates")),
-            jobs_dir=Path(env.get("OUTREACH_JOBS_DIR", PACKAGE_ROOT / "jobs")),
-            # Plan estimates only: a U.S. long-code list price per SMS segment; email often 0.
-            email_price=_positive_float(env, "OUTREACH_EMAIL_PRICE", 0.0),
-            # Stricter SMS windows of the organization's own, e.g. "TX=9-21,CA=9-20".
-            sms_windows=env.get("OUTREACH_SMS_WINDOWS", ""),
-            sms_segment_price=_positive_float(env, "OUTREACH_SMS_SEGMENT_PRICE", 0.0083),
-            # A dead worker's unstarted claims wait this long before others take them...
-            claim_lease_seconds=_positive_float(env, "OUTREACH_CLAIM_LEASE_SECONDS", 300.0),
-            # ...and its interrupted sends this long before they are reconciled.
-            stale_sending_seconds=_positive_float(env, "OUTREACH_STALE_SENDING_SECONDS", 600.0),
-            organization=env.get("OUTREACH_ORGANIZATION", "Marijuana Justice Campaign"),
-            # CAN-SPAM's postal address for mail whose campaign file names none (a campaign's
-            # own sender.mailing_address comes first). Unset: such email is held.
-            mailing_address=(env.get("OUTREACH_MAILING_ADDRESS") or "").strip(),
-            # "twilio": Twilio's opt-out handling (on by default for long codes; Advanced
-            # Opt-Out) answers STOP and START itself, and a second answer from us would be
-            # refused with error 21610. "ours": we answer them.
-            twilio_opt_out=_choice(env, "OUTREACH_TWILIO_OPT_OUT", "twilio", ("twilio", "ours")),
-            # The "Verification Key" of SendGrid's signed Event Webhook (base64 DER).
-            sendgrid_webhook_public_key=env.get("OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
-            spam_alarm_min_errors=int(_positive_float(env, "OUTREACH_SPAM_ALARM_MIN_ERRORS", 5)),
-            spam_alarm_share=_positive_float(env, "OUTREACH_SPAM_ALARM_SHARE", 0.05),
-            spam_alarm_window_minutes=_positive_float(env, "OUTREACH_SPAM_ALARM_WINDOW_MINUTES",
-                                                      60),
-            # Signer files dropped here are imported by the scheduler, once each.
-            inbox_dir=Path(env.get("OUTREACH_INBOX_DIR", "inbox")),
-            roster_stale_days=int(_positive_float(env, "OUTREACH_ROSTER_STALE_DAYS", 365)),
-            log_format=_choice(env, "OUTREACH_LOG_FORMAT", "text", ("text", "json")),
-            # The zone the built-in schedules (the nightly roster check) are stated in.
-            time_zone=_time_zone(env, "OUTREACH_TIME_ZONE", "America/New_York"),
-            # The campaign whose text the petition page shows and whose steps a signer gets.
-            petition_campaign=env.get("OUTREACH_PETITION_CAMPAIGN", "marijuana_justice"),
-            # Signs the web sessions (CSRF tokens, organizer logins): the same on every web
-            # process. Unset: a random one per process, and sessions end at restart.
-            session_secret=env.get("OUTREACH_SESSION_SECRET") or None,
-            # `outreach admin hash-password` prints one (Argon2id).
-            admin_password_hash=env.get("OUTREACH_ADMIN_PASSWORD_HASH") or None,
-            # An organizer login ends this many seconds after it began, however much it is
-            # used, and after this many idle seconds (0: no idle limit).
-            admin_session_max_age=_session_max_age(env),
-            admin_session_idle=_positive_float(env, "OUTREACH_ADMIN_SESSION_IDLE", 3600.0),
-            api_token=env.get("OUTREACH_API_TOKEN") or None,  # POST /api/signers
-            sign_rate=_rate(env, "OUTREACH_SIGN_RATE", "10/minute"),
-            reports_dir=Path(env["OUTREACH_REPORTS_DIR"]) if env.get("OUTREACH_REPORTS_DIR")
-            else None,
-            intake_map=env.get("OUTREACH_INTAKE_MAP", ""),
-            intake_max_field=_count(env, "OUTREACH_INTAKE_MAX_FIELD", 1 << 20),
-            intake_max_columns=_count(env, "OUTREACH_INTAKE_MAX_COLUMNS", 1000),
-            # Forms and Twilio's webhooks are a few hundred bytes; SendGrid posts its events in
-            # batches, typically under 1 MB; the API takes up to api.MAX_SIGNERS records.
-            max_body_bytes=_count(env, "OUTREACH_MAX_BODY_BYTES", 64 << 10),
-            max_sendgrid_body_bytes=_count(env, "OUTREACH_MAX_SENDGRID_BODY_BYTES", 4 << 20),
-            max_api_body_bytes=_count(env, "OUTREACH_MAX_API_BODY_BYTES", 8 << 20),
-        )
+        """Settings from these OUTREACH_* values alone (no config file is read), each read
+        as VARIABLES says, in its order (a default may use a value read before it)."""
+        read: dict[str, Any] = {}
+        by_section: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+        for variable in VARIABLES:
+            default = variable.default(read) if callable(variable.default) else variable.default
+            read[variable.field] = by_section[variable.section][variable.field] = \
+                variable.parse(env, variable.name, default)
+        return cls(**{section: kind(**by_section[section])
+                      for section, (kind, _) in SECTIONS.items()})
+
+    def value(self, name: str) -> Any:
+        """The value of the setting an OUTREACH_* variable sets."""
+        variable = _BY_NAME[name]
+        return getattr(getattr(self, variable.section), variable.field)
+
+    def with_values(self, **changes: Any) -> Settings:
+        """These settings with some fields changed, named as in their sections
+        (`settings.with_values(outbox_dir=folder)`): each goes to its own section."""
+        by_section: dict[str, dict[str, Any]] = {}
+        for name, value in changes.items():
+            if name not in _BY_FIELD:
+                raise TypeError(f"with_values: {name!r} is not a setting's field")
+            by_section.setdefault(_BY_FIELD[name].section, {})[name] = value
+        return replace(self, **{section: replace(getattr(self, section), **values)
+                                for section, values in by_section.items()})
+
+
+def _text(env: dict[str, str], name: str, default: str) -> str:
+    return env.get(name, default)
+
+
+def _optional(env: dict[str, str], name: str, default: str | None) -> str | None:
+    """Unset or empty: the default (None)."""
+    return env.get(name) or default
+
+
+def _path(env: dict[str, str], name: str, default: Path) -> Path:
+    return Path(env.get(name, default))
+
+
+def _optional_path(env: dict[str, str], name: str, default: Path | None) -> Path | None:
+    return Path(env[name]) if env.get(name) else default
+
+
+def _base_url(env: dict[str, str], name: str, default: str | None) -> str | None:
+    """An address links are made from: without its trailing slash."""
+    return (env.get(name) or "").rstrip("/") or default
+
+
+def _stripped(env: dict[str, str], name: str, default: str) -> str:
+    return (env.get(name) or default).strip()
+
+
+def _whole(env: dict[str, str], name: str, default: int) -> int:
+    return int(_positive_float(env, name, default))
+
+
+def _pace(env: dict[str, str], name: str, default: float | None) -> float | None:
+    """Messages per second; 0, like unset, is the default (unpaced)."""
+    return _positive_float(env, name, 0.0) or default
+
+
+def _geocoder(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in GEOCODERS:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(GEOCODERS)}")
+    return value
+
+
+def _one_of(*allowed: str) -> Parser:
+    """A parser for a choice among these words (see _choice)."""
+    return functools.partial(_choice, allowed=allowed)
 
 
 def config_file_values(env: dict[str, str]) -> dict[str, str]:
@@ -230,20 +307,9 @@ def secret_names() -> list[str]:
     return sorted(name for name in setting_names() if is_secret(name))
 
 
-@functools.cache
 def setting_names() -> frozenset[str]:
-    """Every OUTREACH_* variable the settings read, learnt by reading the settings from an
-    empty environment (all defaults) and noting each name asked for: a setting added to
-    Settings.from_values is known here without a second list to keep in step."""
-    asked: set[str] = set()
-
-    class Watched(dict[str, str]):
-        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
-            asked.add(key)
-            return super().get(key, default)
-
-    Settings.from_values(Watched())
-    return frozenset(asked)
+    """Every OUTREACH_* variable the settings read: the names in VARIABLES."""
+    return frozenset(_BY_NAME)
 
 
 def _url_credentials(value: str) -> bool:
@@ -288,10 +354,10 @@ def _choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ..
     return value
 
 
-def _session_max_age(env: dict[str, str]) -> float:
-    value = _positive_float(env, "OUTREACH_ADMIN_SESSION_MAX_AGE", 12 * 3600.0)
+def _session_max_age(env: dict[str, str], name: str, default: float) -> float:
+    value = _positive_float(env, name, default)
     if not value:
-        raise ConfigError("OUTREACH_ADMIN_SESSION_MAX_AGE=0: a login must last some seconds")
+        raise ConfigError(f"{name}=0: a login must last some seconds")
     return value
 
 
@@ -316,3 +382,242 @@ def _positive_float(env: dict[str, str], name: str, default: float) -> float:
     if value < 0:
         raise ConfigError(f"{name}={raw!r}: must not be negative")
     return value
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One setting, described once: what from_values reads and what the README says."""
+
+    name: str  # the OUTREACH_* variable (in outreach.toml: lower-cased, without OUTREACH_)
+    section: str  # a key of SECTIONS
+    field: str  # its field in that section's class
+    # The value when the variable is unset; a callable makes it from the fields read before.
+    default: Any
+    meaning: str  # for organizers: what it does (a Markdown table cell)
+    parse: Parser = _text  # how it is read and checked: ConfigError when it is wrong
+    shown: str = ""  # the default as the README shows it, when it is no literal value
+    note: str = ""  # said after the literal default, e.g. "(working directory)"
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "OUTREACH_DATABASE_URL", "store", "database_url", "sqlite:///outreach.sqlite3",
+        "the store; PostgreSQL: `postgresql+psycopg://user@host/db`. A URL with a password in "
+        "it is refused in the config file: set it in secrets.env",
+        note="(working directory)"),
+
+    Variable(
+        "OUTREACH_DATA_DIR", "data", "data_dir", PACKAGE_ROOT / "data",
+        "where `prosecutors.csv`, `counties.csv`, `zip_county.csv` live", _path,
+        shown="`data/` of this checkout"),
+    Variable(
+        "OUTREACH_ROSTER_PATH", "data", "roster_path",
+        lambda read: read["data_dir"] / "prosecutors.csv", "the roster file", _path,
+        shown="`$OUTREACH_DATA_DIR/prosecutors.csv`"),
+    Variable(
+        "OUTREACH_ROSTER_STALE_DAYS", "data", "roster_stale_days", 365,
+        "`roster_check` warns about offices whose officeholder data is undated or older than "
+        "this many days", _whole),
+
+    Variable(
+        "OUTREACH_INBOX_DIR", "intake", "inbox_dir", Path("inbox"),
+        "signer files dropped here are imported by the scheduler once each and moved to "
+        "`processed/`, or `failed/` with a `.error.txt`", _path, note="(working directory)"),
+    Variable(
+        "OUTREACH_REPORTS_DIR", "intake", "reports_dir", None,
+        "where `outreach intake` writes rejects and warnings files", _optional_path,
+        shown="beside the SQLite store (PostgreSQL: beside the input)"),
+    Variable(
+        "OUTREACH_INTAKE_MAP", "intake", "intake_map", "",
+        "header mappings for inbox files, as `--map` takes them, `;`-separated: "
+        "`\"Cell Phone=phone;Joined=signed_at\"`"),
+    Variable(
+        "OUTREACH_INTAKE_MAX_FIELD", "intake", "intake_max_field", 1 << 20,
+        "characters in one cell of a signer file; a longer one rejects its row", _count),
+    Variable(
+        "OUTREACH_INTAKE_MAX_COLUMNS", "intake", "intake_max_columns", 1000,
+        "columns in a signer file's header; more refuses the file in one line", _count),
+
+    Variable(
+        "OUTREACH_GEOCODER", "geo", "geocoder", "offline",
+        "`census` places street addresses with the U.S. Census Geocoder", _geocoder),
+    Variable(
+        "OUTREACH_CENSUS_GEOCODER_URL", "geo", "census_geocoder_url", CENSUS_GEOCODER_URL,
+        "its base URL"),
+    Variable(
+        "OUTREACH_CENSUS_TIMEOUT", "geo", "census_timeout_seconds", 15.0,
+        "seconds per request", _positive_float),
+    Variable(
+        "OUTREACH_CENSUS_RETRIES", "geo", "census_retries", 3,
+        "retries on connection errors, timeouts, 429 and 5xx", _whole),
+
+    Variable(
+        "OUTREACH_JOBS_DIR", "campaigns", "jobs_dir", PACKAGE_ROOT / "jobs",
+        "the campaign files and `schedule.toml`", _path, shown="`jobs/` of this checkout"),
+    Variable(
+        "OUTREACH_TEMPLATES_DIR", "campaigns", "templates_dir", PACKAGE_ROOT / "templates",
+        "the message templates (Jinja2, sandboxed) and the web pages' (`web/`)", _path,
+        shown="`templates/` of this checkout"),
+    Variable(
+        "OUTREACH_PETITION_CAMPAIGN", "campaigns", "petition_campaign", "marijuana_justice",
+        "the campaign the petition page shows and whose steps a signer gets, unless an "
+        "organizer paused it"),
+    Variable(
+        "OUTREACH_ORGANIZATION", "campaigns", "organization", "Marijuana Justice Campaign",
+        "the name in the petition's consent text and the SMS HELP/STOP answers; the web "
+        "pages' footer and email use the campaign's `sender.organization` when its file can "
+        "be read"),
+    Variable(
+        "OUTREACH_EMAIL_FROM", "campaigns", "email_from", "Outreach <outreach@localhost>",
+        "the `From` of email whose campaign file cannot be read (a campaign's "
+        "`sender.email_from` comes first)"),
+    # Plan estimates only.
+    Variable(
+        "OUTREACH_EMAIL_PRICE", "campaigns", "email_price", 0.0,
+        "estimated cost per email in `plan` (dollars)", _positive_float),
+    Variable(
+        "OUTREACH_SMS_SEGMENT_PRICE", "campaigns", "sms_segment_price", 0.0083,
+        "estimated cost per SMS segment in `plan` (dollars; a U.S. long-code list price)",
+        _positive_float),
+
+    Variable(
+        "OUTREACH_EMAIL_TRANSPORT", "send", "email_transport", "files",
+        "`files`, `smtp` or `sendgrid`", _one_of("files", "smtp", "sendgrid")),
+    Variable(
+        "OUTREACH_SMS_TRANSPORT", "send", "sms_transport", "files", "`files` or `twilio`",
+        _one_of("files", "twilio")),
+    Variable(
+        "OUTREACH_OUTBOX_DIR", "send", "outbox_dir", Path("outbox"),
+        "the `files` transport's folder: `email/*.eml`, `sms.jsonl`", _path,
+        note="(working directory)"),
+    Variable(
+        "OUTREACH_EMAIL_RATE", "send", "email_rate", None,
+        "emails per second per worker process (evenly spaced, 4% under the figure); give "
+        "each of several workers its share", _pace, shown="(unpaced)"),
+    Variable(
+        "OUTREACH_SMS_RATE", "send", "sms_rate", None,
+        "texts per second per worker process, likewise", _pace, shown="(unpaced)"),
+    Variable(
+        "OUTREACH_CLAIM_LEASE_SECONDS", "send", "claim_lease_seconds", 300.0,
+        "a dead worker's unstarted claims wait this long before others take them",
+        _positive_float),
+    Variable(
+        "OUTREACH_STALE_SENDING_SECONDS", "send", "stale_sending_seconds", 600.0,
+        "a dead worker's interrupted sends wait this long before they are reconciled",
+        _positive_float),
+
+    Variable(
+        "OUTREACH_SMTP_URL", "providers", "smtp_url", None,
+        "`smtp://user:pass@host:587` (STARTTLS when offered; `?starttls=required`) or "
+        "`smtps://host:465`; with a password in it, set it in secrets.env", _optional),
+    Variable(
+        "OUTREACH_SENDGRID_BASE_URL", "providers", "sendgrid_base_url",
+        "https://api.sendgrid.com", "SendGrid's API"),
+    Variable(
+        "OUTREACH_SENDGRID_API_KEY", "providers", "sendgrid_api_key", None,
+        "SendGrid's API key", _optional),
+    Variable(
+        "OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY", "providers", "sendgrid_webhook_public_key",
+        None, "the verification key SendGrid shows for the signed Event Webhook (base64 DER)",
+        _optional),
+    Variable(
+        "OUTREACH_TWILIO_ACCOUNT_SID", "providers", "twilio_account_sid", None,
+        "the Twilio account (kept in secrets.env beside its token)", _optional),
+    Variable(
+        "OUTREACH_TWILIO_AUTH_TOKEN", "providers", "twilio_auth_token", None,
+        "Twilio's auth token: sends texts and verifies Twilio's webhooks", _optional),
+    Variable(
+        "OUTREACH_TWILIO_FROM", "providers", "twilio_from", None,
+        "the number texts come from (or set `OUTREACH_TWILIO_MESSAGING_SERVICE_SID`)",
+        _optional),
+    Variable(
+        "OUTREACH_TWILIO_MESSAGING_SERVICE_SID", "providers", "twilio_messaging_service_sid",
+        None, "the Twilio Messaging Service texts go through (wins over the number)",
+        _optional),
+    Variable(
+        "OUTREACH_TWILIO_BASE_URL", "providers", "twilio_base_url", "https://api.twilio.com",
+        "Twilio's API"),
+
+    Variable(
+        "OUTREACH_PUBLIC_URL", "compliance", "public_url", None,
+        "the web app's absolute `http(s)://` address: unsubscribe links and header, share "
+        "links, Twilio status callbacks, webhook signatures. Unset: `plan` and `launch` refuse "
+        "and the worker holds supporter email bound for a real transport", _base_url),
+    Variable(
+        "OUTREACH_MAILING_ADDRESS", "compliance", "mailing_address", "",
+        "CAN-SPAM's postal address for email whose campaign names none (its "
+        "`sender.mailing_address` comes first) and the web pages' footer. Unset: such email "
+        "is held", _stripped),
+    Variable(
+        "OUTREACH_SMS_WINDOWS", "compliance", "sms_windows", "",
+        "your own stricter texting hours by state, `TX=9-21,CA=9-20`, under the TCPA's "
+        "8:00-21:00 and the states' own"),
+    # Twilio's opt-out handling is on by default for long codes (Advanced Opt-Out).
+    Variable(
+        "OUTREACH_TWILIO_OPT_OUT", "compliance", "twilio_opt_out", "twilio",
+        "`twilio`: Twilio's opt-out handling answers STOP/START itself (a second answer from "
+        "us would earn error 21610); `ours`: we send the confirmations",
+        _one_of("twilio", "ours")),
+    Variable(
+        "OUTREACH_SPAM_ALARM_MIN_ERRORS", "compliance", "spam_alarm_min_errors", 5,
+        "a step's texts are held when at least this many were filtered as spam (30007) in the "
+        "window...", _whole),
+    Variable(
+        "OUTREACH_SPAM_ALARM_SHARE", "compliance", "spam_alarm_share", 0.05,
+        "...and at least this share of those with a final status", _positive_float),
+    Variable(
+        "OUTREACH_SPAM_ALARM_WINDOW_MINUTES", "compliance", "spam_alarm_window_minutes", 60,
+        "the spam alarm's window, in minutes", _positive_float),
+
+    Variable(
+        "OUTREACH_SIGN_RATE", "web", "sign_rate", "10/minute",
+        "per-client limit on `POST /sign`", _rate),
+    # Forms and Twilio's webhooks are a few hundred bytes; SendGrid posts its events in
+    # batches, typically under 1 MB; the API takes up to api.MAX_SIGNERS records.
+    Variable(
+        "OUTREACH_MAX_BODY_BYTES", "web", "max_body_bytes", 64 << 10,
+        "request body limit (413 beyond, before reading) of every route without its own: "
+        "forms, Twilio's webhooks", _count),
+    Variable(
+        "OUTREACH_MAX_SENDGRID_BODY_BYTES", "web", "max_sendgrid_body_bytes", 4 << 20,
+        "request body limit of SendGrid's Event Webhook", _count),
+    Variable(
+        "OUTREACH_MAX_API_BODY_BYTES", "web", "max_api_body_bytes", 8 << 20,
+        "request body limit of `POST /api/signers`", _count),
+    Variable(
+        "OUTREACH_ADMIN_SESSION_MAX_AGE", "web", "admin_session_max_age", 12 * 3600.0,
+        "seconds an organizer login lasts from when it began, however much it is used",
+        _session_max_age, note="(12 hours)"),
+    Variable(
+        "OUTREACH_ADMIN_SESSION_IDLE", "web", "admin_session_idle", 3600.0,
+        "seconds an idle organizer login lasts (0: no idle limit)", _positive_float),
+    # The same on every web process; unset, a random one per process.
+    Variable(
+        "OUTREACH_SESSION_SECRET", "web", "session_secret", None,
+        "signs sessions and CSRF tokens; the same on every web process, or organizers are "
+        "logged out at every restart", _optional, shown="a random one per process"),
+    Variable(
+        "OUTREACH_ADMIN_PASSWORD_HASH", "web", "admin_password_hash", None,
+        "the dashboard's login, from `outreach admin hash-password` (Argon2id)", _optional,
+        shown="(none: no login)"),
+    Variable(
+        "OUTREACH_API_TOKEN", "web", "api_token", None,
+        "the bearer token other tools push signers with (`POST /api/signers`)", _optional,
+        shown="(none: API closed)"),
+
+    Variable(
+        "OUTREACH_TIME_ZONE", "ops", "time_zone", "America/New_York",
+        "the zone the built-in schedules (the 03:00 `roster_check`) are stated in",
+        _time_zone),
+    Variable(
+        "OUTREACH_LOG_FORMAT", "ops", "log_format", "text",
+        "`json`: one JSON object per log line (masked like the text format)",
+        _one_of("text", "json")),
+)
+_BY_NAME = {variable.name: variable for variable in VARIABLES}
+_BY_FIELD = {variable.field: variable for variable in VARIABLES}
+
+
+def section_fields(section: str) -> list[str]:
+    """The fields a section's class declares, in order (VARIABLES must fill exactly these)."""
+    return [field.name for field in fields(SECTIONS[section][0])]

@@ -1,210 +1,79 @@
-"""Every OUTREACH_* variable described once: its default as shown and its meaning, by area.
+"""README.md's settings tables, generated from outreach.config.VARIABLES, and the check that
+every OUTREACH_* variable the code mentions is described there.
 
-README.md's settings table is generated from SETTINGS_DOC (`python scripts/settings_table.py
---write`), and tests/test_settings_doc.py fails when a variable the engine reads has no line
-here, a line names no variable, or the README's table is not the generated one: a setting added
-to outreach/config.py without a word for organizers, or a stale row, cannot go unnoticed.
-
-To describe a new setting, add one line to the right area below: the name, the default as an
-organizer should read it (in backticks when it is a literal value), and what it does. Secrets
-(names with KEY, TOKEN, PASSWORD or SECRET: outreach.config.is_secret) belong in the secrets
-area, which says where they come from.
+Each setting is described once, in outreach/config.py's VARIABLES (the default the code uses is
+the default the table shows). The few variables read straight from the environment, not
+settings (OUTREACH_CONFIG, OUTREACH_DEBUG, the test suite's own), are described here in
+ENVIRONMENT_ONLY. `python scripts/settings_table.py --write` puts the tables in the README, one
+per section of Settings, and tests/test_settings_doc.py fails when a variable the code mentions
+has no description, a description names no variable, or the README's tables are not the
+generated ones: a setting added without a word for organizers, or a stale row, cannot go
+unnoticed. Secrets (names with KEY, TOKEN, PASSWORD or SECRET: outreach.config.is_secret) are
+marked in their section's table.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
-from outreach.config import PACKAGE_ROOT, is_secret, setting_names
+from outreach.config import PACKAGE_ROOT, SECTIONS, VARIABLES, Variable, is_secret
 
-SECRETS = "Secrets: from the environment or /etc/outreach/secrets.env only, never outreach.toml"
-TESTS = "Tests: read by the test suite only, not by the engine"
-
-# area -> {name: (default as shown, meaning)}; the README shows the areas in this order.
-SETTINGS_DOC: dict[str, dict[str, tuple[str, str]]] = {
-    "Store and data": {
-        "OUTREACH_DATABASE_URL": (
-            "`sqlite:///outreach.sqlite3` (working directory)",
-            "the store; PostgreSQL: `postgresql+psycopg://user@host/db`. A URL with a password "
-            "in it is refused in the config file: set it in secrets.env"),
-        "OUTREACH_DATA_DIR": (
-            "`data/` of this checkout",
-            "where `prosecutors.csv`, `counties.csv`, `zip_county.csv` live"),
-        "OUTREACH_ROSTER_PATH": ("`$OUTREACH_DATA_DIR/prosecutors.csv`", "the roster file"),
-        "OUTREACH_ROSTER_STALE_DAYS": (
-            "`365`",
-            "`roster_check` warns about offices whose officeholder data is undated or older "
-            "than this many days"),
-    },
-    "Intake": {
-        "OUTREACH_INBOX_DIR": (
-            "`inbox` (working directory)",
-            "signer files dropped here are imported by the scheduler once each and moved to "
-            "`processed/`, or `failed/` with a `.error.txt`"),
-        "OUTREACH_REPORTS_DIR": (
-            "beside the SQLite store (PostgreSQL: beside the input)",
-            "where `outreach intake` writes rejects and warnings files"),
-        "OUTREACH_INTAKE_MAP": (
-            "(none)",
-            "header mappings for inbox files, as `--map` takes them, `;`-separated: "
-            "`\"Cell Phone=phone;Joined=signed_at\"`"),
-        "OUTREACH_INTAKE_MAX_FIELD": (
-            "`1048576`", "characters in one cell of a signer file; a longer one rejects its row"),
-        "OUTREACH_INTAKE_MAX_COLUMNS": (
-            "`1000`", "columns in a signer file's header; more refuses the file in one line"),
-    },
-    "Geography": {
-        "OUTREACH_GEOCODER": (
-            "`offline`",
-            "`census` places street addresses with the U.S. Census Geocoder"),
-        "OUTREACH_CENSUS_GEOCODER_URL": (
-            "`https://geocoding.geo.census.gov/geocoder`", "its base URL"),
-        "OUTREACH_CENSUS_TIMEOUT": ("`15`", "seconds per request"),
-        "OUTREACH_CENSUS_RETRIES": (
-            "`3`", "retries on connection errors, timeouts, 429 and 5xx"),
-    },
-    "Campaigns and templates": {
-        "OUTREACH_JOBS_DIR": (
-            "`jobs/` of this checkout",
-            "the campaign files and `schedule.toml`"),
-        "OUTREACH_TEMPLATES_DIR": (
-            "`templates/` of this checkout",
-            "the message templates (Jinja2, sandboxed) and the web pages' (`web/`)"),
-        "OUTREACH_PETITION_CAMPAIGN": (
-            "`marijuana_justice`",
-            "the campaign the petition page shows and whose steps a signer gets, unless an "
-            "organizer paused it"),
-        "OUTREACH_ORGANIZATION": (
-            "`Marijuana Justice Campaign`",
-            "the name in the petition's consent text and the SMS HELP/STOP answers; the web "
-            "pages' footer and email use the campaign's `sender.organization` when its file "
-            "can be read"),
-        "OUTREACH_EMAIL_FROM": (
-            "`Outreach <outreach@localhost>`",
-            "the `From` of email whose campaign file cannot be read (a campaign's "
-            "`sender.email_from` comes first)"),
-        "OUTREACH_EMAIL_PRICE": ("`0`", "estimated cost per email in `plan` (dollars)"),
-        "OUTREACH_SMS_SEGMENT_PRICE": (
-            "`0.0083`",
-            "estimated cost per SMS segment in `plan` (dollars; a U.S. long-code list price)"),
-    },
-    "Sending and transports": {
-        "OUTREACH_EMAIL_TRANSPORT": ("`files`", "`files`, `smtp` or `sendgrid`"),
-        "OUTREACH_SMS_TRANSPORT": ("`files`", "`files` or `twilio`"),
-        "OUTREACH_OUTBOX_DIR": (
-            "`outbox` (working directory)",
-            "the `files` transport's folder: `email/*.eml`, `sms.jsonl`"),
-        "OUTREACH_SMTP_URL": (
-            "(none)",
-            "`smtp://user:pass@host:587` (STARTTLS when offered; `?starttls=required`) or "
-            "`smtps://host:465`; with a password in it, set it in secrets.env"),
-        "OUTREACH_SENDGRID_BASE_URL": ("`https://api.sendgrid.com`", "SendGrid's API"),
-        "OUTREACH_TWILIO_ACCOUNT_SID": (
-            "(none)", "the Twilio account (kept in secrets.env beside its token)"),
-        "OUTREACH_TWILIO_FROM": (
-            "(none)",
-            "the number texts come from (or set `OUTREACH_TWILIO_MESSAGING_SERVICE_SID`)"),
-        "OUTREACH_TWILIO_MESSAGING_SERVICE_SID": (
-            "(none)", "the Twilio Messaging Service texts go through (wins over the number)"),
-        "OUTREACH_TWILIO_BASE_URL": ("`https://api.twilio.com`", "Twilio's API"),
-        "OUTREACH_EMAIL_RATE": (
-            "(unpaced)",
-            "emails per second per worker process (evenly spaced, 4% under the figure); give "
-            "each of several workers its share"),
-        "OUTREACH_SMS_RATE": ("(unpaced)", "texts per second per worker process, likewise"),
-        "OUTREACH_CLAIM_LEASE_SECONDS": (
-            "`300`", "a dead worker's unstarted claims wait this long before others take them"),
-        "OUTREACH_STALE_SENDING_SECONDS": (
-            "`600`", "a dead worker's interrupted sends wait this long before they are "
-            "reconciled"),
-    },
-    "Compliance": {
-        "OUTREACH_PUBLIC_URL": (
-            "(none)",
-            "the web app's absolute `http(s)://` address: unsubscribe links and header, share "
-            "links, Twilio status callbacks, webhook signatures. Unset: `plan` and `launch` "
-            "refuse and the worker holds supporter email bound for a real transport"),
-        "OUTREACH_MAILING_ADDRESS": (
-            "(none)",
-            "CAN-SPAM's postal address for email whose campaign names none (its "
-            "`sender.mailing_address` comes first) and the web pages' footer. Unset: such "
-            "email is held"),
-        "OUTREACH_SMS_WINDOWS": (
-            "(none)",
-            "your own stricter texting hours by state, `TX=9-21,CA=9-20`, under the TCPA's "
-            "8:00-21:00 and the states' own"),
-        "OUTREACH_TWILIO_OPT_OUT": (
-            "`twilio`",
-            "`twilio`: Twilio's opt-out handling answers STOP/START itself (a second answer "
-            "from us would earn error 21610); `ours`: we send the confirmations"),
-        "OUTREACH_SPAM_ALARM_MIN_ERRORS": (
-            "`5`",
-            "a step's texts are held when at least this many were filtered as spam (30007) "
-            "in the window..."),
-        "OUTREACH_SPAM_ALARM_SHARE": (
-            "`0.05`", "...and at least this share of those with a final status"),
-        "OUTREACH_SPAM_ALARM_WINDOW_MINUTES": ("`60`", "the spam alarm's window, in minutes"),
-    },
-    "Web": {
-        "OUTREACH_SIGN_RATE": ("`10/minute`", "per-client limit on `POST /sign`"),
-        "OUTREACH_MAX_BODY_BYTES": (
-            "`65536`", "request body limit (413 beyond, before reading) of every route without "
-                       "its own: forms, Twilio's webhooks"),
-        "OUTREACH_MAX_SENDGRID_BODY_BYTES": (
-            "`4194304`", "request body limit of SendGrid's Event Webhook"),
-        "OUTREACH_MAX_API_BODY_BYTES": (
-            "`8388608`", "request body limit of `POST /api/signers`"),
-        "OUTREACH_ADMIN_SESSION_MAX_AGE": (
-            "`43200` (12 hours)",
-            "seconds an organizer login lasts from when it began, however much it is used"),
-        "OUTREACH_ADMIN_SESSION_IDLE": (
-            "`3600`", "seconds an idle organizer login lasts (0: no idle limit)"),
-    },
-    "Scheduler and operations": {
-        "OUTREACH_CONFIG": (
-            "`./outreach.toml` if present",
-            "the TOML settings file (sample: `deploy/outreach.toml`); environment only"),
-        "OUTREACH_TIME_ZONE": (
-            "`America/New_York`",
-            "the zone the built-in schedules (the 03:00 `roster_check`) are stated in"),
-        "OUTREACH_LOG_FORMAT": (
-            "`text`", "`json`: one JSON object per log line (masked like the text format)"),
-        "OUTREACH_DEBUG": (
-            "(unset)", "`1`: an unexpected error also prints its (masked) traceback; "
-                       "environment only"),
-    },
-    SECRETS: {
-        "OUTREACH_SENDGRID_API_KEY": ("(none)", "SendGrid's API key"),
-        "OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY": (
-            "(none)",
-            "the verification key SendGrid shows for the signed Event Webhook (base64 DER)"),
-        "OUTREACH_TWILIO_AUTH_TOKEN": (
-            "(none)", "Twilio's auth token: sends texts and verifies Twilio's webhooks"),
-        "OUTREACH_SESSION_SECRET": (
-            "a random one per process",
-            "signs sessions and CSRF tokens; the same on every web process, or organizers are "
-            "logged out at every restart"),
-        "OUTREACH_ADMIN_PASSWORD_HASH": (
-            "(none: no login)",
-            "the dashboard's login, from `outreach admin hash-password` (Argon2id)"),
-        "OUTREACH_API_TOKEN": (
-            "(none: API closed)",
-            "the bearer token other tools push signers with (`POST /api/signers`)"),
-    },
-    TESTS: {
-        "OUTREACH_TEST_POSTGRES_URL": (
-            "`postgresql+psycopg://postgres@127.0.0.1:5432/postgres`",
-            "the PostgreSQL server the store tests create a scratch database on"),
-        "OUTREACH_TEST_POSTGRES": (
-            "(none)", "`required`: the PostgreSQL runs fail instead of skipping without a server"),
-        "OUTREACH_TEST_BROWSER": (
-            "(none)", "`required`: the browser tests fail instead of skipping without Chromium"),
-        "OUTREACH_CHROMIUM": ("`/usr/bin/chromium`", "the browser the browser tests drive"),
-        "OUTREACH_TEST_ARTIFACTS": (
-            "`test-artifacts/` of this checkout", "where the browser tests save screenshots"),
-    },
+TESTS = "tests"
+# area -> its title; the README shows the areas in this order: the sections, then the tests'.
+AREAS: dict[str, str] = {
+    **{section: f"{title} (`settings.{section}`)" for section, (_, title) in SECTIONS.items()},
+    TESTS: "Tests: read by the test suite only, not by the engine",
 }
+SECRET = "(secret)"  # after a secret's name: from the environment or secrets.env only
+
+# Variables read straight from os.environ, not settings: name -> (area, default as shown,
+# meaning). A setting is described in outreach.config.VARIABLES instead, never here too.
+ENVIRONMENT_ONLY: dict[str, tuple[str, str, str]] = {
+    "OUTREACH_CONFIG": (
+        "ops", "`./outreach.toml` if present",
+        "the TOML settings file (sample: `deploy/outreach.toml`); environment only"),
+    "OUTREACH_DEBUG": (
+        "ops", "(unset)",
+        "`1`: an unexpected error also prints its (masked) traceback; environment only"),
+    "OUTREACH_TEST_POSTGRES_URL": (
+        TESTS, "`postgresql+psycopg://postgres@127.0.0.1:5432/postgres`",
+        "the PostgreSQL server the store tests create a scratch database on"),
+    "OUTREACH_TEST_POSTGRES": (
+        TESTS, "(none)",
+        "`required`: the PostgreSQL runs fail instead of skipping without a server"),
+    "OUTREACH_TEST_BROWSER": (
+        TESTS, "(none)",
+        "`required`: the browser tests fail instead of skipping without Chromium"),
+    "OUTREACH_CHROMIUM": (TESTS, "`/usr/bin/chromium`", "the browser the browser tests drive"),
+    "OUTREACH_TEST_ARTIFACTS": (
+        TESTS, "`test-artifacts/` of this checkout", "where the browser tests save screenshots"),
+}
+
+
+class Row(NamedTuple):
+    """One variable as the README shows it."""
+
+    area: str
+    default: str  # as shown
+    meaning: str
+
+
+def shown_default(variable: Variable) -> str:
+    """The default as an organizer reads it: the literal value in backticks (with its note),
+    "(none)" when there is none, or the words the table gives for one that is no literal."""
+    if variable.shown:
+        return variable.shown
+    value = variable.default
+    if value is None or value == "":
+        text = "(none)"
+    elif isinstance(value, float):  # 30.0 shows as 30; 1048576.0 stays 1048576
+        text = f"`{value:g}`" if value < 1e6 else f"`{int(value)}`"
+    else:
+        text = f"`{value}`"
+    return f"{text} {variable.note}" if variable.note else text
+
 
 BEGIN = "<!-- settings:begin -->"
 END = "<!-- settings:end -->"
@@ -215,10 +84,15 @@ SOURCE_DIRS = ("outreach", "tests", "bench", "scripts")
 NAME = re.compile(r"\bOUTREACH_[A-Z0-9]+(?:_[A-Z0-9]+)*\b")  # not a bare "OUTREACH_" prefix
 
 
-def described() -> dict[str, tuple[str, str, str]]:
-    """Every described variable: name -> (area, default, meaning)."""
-    return {name: (area, default, meaning) for area, rows in SETTINGS_DOC.items()
-            for name, (default, meaning) in rows.items()}
+def described() -> dict[str, Row]:
+    """Every described variable, area by area in AREAS' order: name -> (area, default, meaning)."""
+    rows = {variable.name: Row(variable.section, shown_default(variable), variable.meaning)
+            for variable in VARIABLES}
+    for name, (area, default, meaning) in ENVIRONMENT_ONLY.items():
+        rows.setdefault(name, Row(area, default, meaning))
+    order = list(AREAS)
+    return dict(sorted(rows.items(), key=lambda item: order.index(item[1].area)
+                       if item[1].area in AREAS else len(order)))
 
 
 def names_in_source(root: Path = PACKAGE_ROOT) -> dict[str, list[Path]]:
@@ -237,36 +111,34 @@ def names_in_source(root: Path = PACKAGE_ROOT) -> dict[str, list[Path]]:
     return found
 
 
-def known_names() -> set[str]:
-    """What the table must describe: every setting, and every name the code mentions."""
-    return set(setting_names()) | set(names_in_source())
-
-
 def problems() -> list[str]:
-    """Why SETTINGS_DOC does not match the code, one line each (empty: it does)."""
-    rows = described()
+    """Why the descriptions do not match the code, one line each (empty: they do)."""
     source = names_in_source()
-    known = known_names()
+    settings = {variable.name for variable in VARIABLES}
     lines = []
-    for name in sorted(known - rows.keys()):
-        where = "read by outreach/config.py" if name in setting_names() else \
-            f"mentioned in {source[name][0]}"
-        lines.append(f"{name} ({where}) has no description: add it to SETTINGS_DOC in "
-                     "outreach/settings_doc.py (area, default, meaning)")
-    for name in sorted(rows.keys() - known):
-        lines.append(f"{name} is described in outreach/settings_doc.py but nothing reads it: "
-                     "remove its line (or fix its spelling)")
-    for name, (area, _, _) in sorted(rows.items()):
-        if name not in known:
+    for variable in VARIABLES:
+        if not variable.meaning.strip():
+            lines.append(f"{variable.name} (read by outreach/config.py) has no meaning: describe "
+                         "it in VARIABLES in outreach/config.py")
+    for name in sorted(source.keys() - settings - ENVIRONMENT_ONLY.keys()):
+        lines.append(f"{name} (mentioned in {source[name][0]}) has no description: make it a "
+                     "setting in VARIABLES in outreach/config.py, or describe it in "
+                     "ENVIRONMENT_ONLY in outreach/settings_doc.py (area, default, meaning)")
+    for name in sorted(ENVIRONMENT_ONLY.keys() & settings):
+        lines.append(f"{name} is a setting, described in outreach/config.py: remove its second "
+                     "description from ENVIRONMENT_ONLY in outreach/settings_doc.py")
+    for name, (area, _, _) in sorted(ENVIRONMENT_ONLY.items()):
+        if name in settings:
             continue
-        if is_secret(name) and area != SECRETS:
-            lines.append(f"{name} is a secret by its name (outreach.config.is_secret): "
-                         "describe it in the secrets area")
-        elif area == SECRETS and not is_secret(name):
-            lines.append(f"{name} is no secret by its name: move it out of the secrets area")
-        engine = name in setting_names() or any(path.parts[0] == "outreach"
-                                                for path in source.get(name, []))
-        if area == TESTS and engine:
+        if name not in source:
+            lines.append(f"{name} is described in outreach/settings_doc.py but nothing reads "
+                         "it: remove its line (or fix its spelling)")
+            continue
+        engine = any(path.parts[0] == "outreach" for path in source[name])
+        if area not in AREAS:
+            lines.append(f"{name}: {area!r} is no area of the README's tables: one of "
+                         f"{', '.join(AREAS)}")
+        elif area == TESTS and engine:
             lines.append(f"{name} is read by the engine: move it out of the tests area")
         elif area != TESTS and not engine:
             lines.append(f"{name} is only read outside outreach/: describe it in the tests "
@@ -279,12 +151,14 @@ def _cell(text: str) -> str:
 
 
 def table() -> str:
-    """The README's settings table, one small table per area, in SETTINGS_DOC's order."""
+    """The README's settings tables: one small table per area, in AREAS' order."""
+    rows = described()
     parts = []
-    for area, rows in SETTINGS_DOC.items():
-        parts.append(f"**{area}**\n\n| variable | default | meaning |\n| --- | --- | --- |\n"
-                     + "".join(f"| `{name}` | {_cell(default)} | {_cell(meaning)} |\n"
-                               for name, (default, meaning) in rows.items()))
+    for area, title in AREAS.items():
+        parts.append(f"**{title}**\n\n| variable | default | meaning |\n| --- | --- | --- |\n"
+                     + "".join(f"| `{name}`{' ' + SECRET if is_secret(name) else ''} | "
+                               f"{_cell(row.default)} | {_cell(row.meaning)} |\n"
+                               for name, row in rows.items() if row.area == area))
     return "\n".join(parts)
 
 

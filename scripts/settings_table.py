@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Print README.md's settings table, generated from outreach/settings_doc.py.
+"""Print README.md's settings tables, generated from outreach.config.VARIABLES.
 
 Usage:
   python scripts/settings_table.py           # print the table
@@ -9,7 +9,9 @@ Usage:
 The table goes between `<!-- settings:begin -->` and `<!-- settings:end -->` in the README's
 "Settings (environment)" section; nothing else in the file changes. It refuses (exit 1, one
 line per variable) while a variable the code reads has no description, or a description names
-no variable: add or fix its line in SETTINGS_DOC, then run it again.
+no variable: add or fix its line in VARIABLES (outreach/config.py) or, for a variable read
+straight from the environment, in ENVIRONMENT_ONLY (outreach/settings_doc.py), then run it
+again.
 """
 
 from __future__ import annotations

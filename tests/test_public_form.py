@@ -90,7 +90,7 @@ def send_due(settings, store) -> list[dict]:
     """Run a real worker (the deployment's gate, the files transport) over what is due;
     return the texts it wrote."""
     build_worker(settings, 1, engine=store).run(once=True)
-    journal = settings.outbox_dir / "sms.jsonl"
+    journal = settings.send.outbox_dir / "sms.jsonl"
     if not journal.exists():
         return []
     return [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]

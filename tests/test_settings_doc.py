@@ -3,21 +3,22 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from outreach import settings_doc
-from outreach.config import Settings, secret_names, setting_names
+from outreach.config import VARIABLES, Settings, secret_names, setting_names
 from outreach.settings_doc import (
     BEGIN,
     END,
+    ENVIRONMENT_ONLY,
     NAME,
     README,
-    SECRETS,
-    SETTINGS_DOC,
     TESTS,
     MarkerError,
     block,
@@ -25,6 +26,7 @@ from outreach.settings_doc import (
     described,
     names_in_source,
     problems,
+    table,
     with_table,
 )
 
@@ -48,8 +50,11 @@ def test_the_names_include_those_read_straight_from_the_environment():
     assert {"OUTREACH_CONFIG", "OUTREACH_LOG_FORMAT", "OUTREACH_TEST_POSTGRES",
             "OUTREACH_TEST_POSTGRES_URL", "OUTREACH_TEST_BROWSER"} <= set(names_in_source())
     assert "OUTREACH_CONFIG" not in setting_names()  # so only the scan could find it
-    assert set(SETTINGS_DOC[SECRETS]) == set(secret_names())
-    assert not set(SETTINGS_DOC[TESTS]) & set(setting_names())
+    # The secrets are marked as such in their sections' tables, and nothing else is.
+    assert set(re.findall(r"^\| `(OUTREACH_\w+)` \(secret\) \|", table(), re.MULTILINE)) \
+        == set(secret_names())
+    assert not {name for name, row in described().items() if row.area == TESTS} \
+        & set(setting_names())
 
 
 def test_a_new_variable_in_the_source_is_found_and_a_prefix_is_not(tmp_path: Path):
@@ -68,35 +73,43 @@ def test_a_new_variable_in_the_source_is_found_and_a_prefix_is_not(tmp_path: Pat
 
 def test_an_undescribed_setting_and_a_stale_description_are_named(monkeypatch):
     before = set(problems())
-    doc = {area: dict(rows) for area, rows in SETTINGS_DOC.items()}
-    del doc["Geography"]["OUTREACH_CENSUS_RETRIES"]
-    doc["Web"]["OUTREACH_SIGN_RATES"] = ("`10/minute`", "a typo")
-    doc["Web"]["OUTREACH_API_TOKEN"] = doc[SECRETS].pop("OUTREACH_API_TOKEN")
-    doc[TESTS]["OUTREACH_CONFIG"] = doc["Scheduler and operations"].pop("OUTREACH_CONFIG")
-    monkeypatch.setattr(settings_doc, "SETTINGS_DOC", doc)
+    variables = tuple(replace(variable, meaning="") if variable.name == "OUTREACH_CENSUS_RETRIES"
+                      else variable for variable in VARIABLES)
+    environment_only = dict(ENVIRONMENT_ONLY)
+    environment_only["OUTREACH_SIGN_RATES"] = ("web", "`10/minute`", "a typo")
+    environment_only["OUTREACH_API_TOKEN"] = ("web", "(none)", "described a second time")
+    environment_only["OUTREACH_CONFIG"] = (TESTS, *ENVIRONMENT_ONLY["OUTREACH_CONFIG"][1:])
+    source = {**names_in_source(), "OUTREACH_DEBUG_SQL": [Path("outreach/cli/common.py")]}
+    monkeypatch.setattr(settings_doc, "VARIABLES", variables)
+    monkeypatch.setattr(settings_doc, "ENVIRONMENT_ONLY", environment_only)
+    monkeypatch.setattr(settings_doc, "names_in_source", lambda: source)
     wrong = set(problems()) - before
-    assert ("OUTREACH_CENSUS_RETRIES (read by outreach/config.py) has no description: add it "
-            "to SETTINGS_DOC in outreach/settings_doc.py (area, default, meaning)") in wrong
+    assert ("OUTREACH_CENSUS_RETRIES (read by outreach/config.py) has no meaning: describe it "
+            "in VARIABLES in outreach/config.py") in wrong
+    assert ("OUTREACH_DEBUG_SQL (mentioned in outreach/cli/common.py) has no description: make "
+            "it a setting in VARIABLES in outreach/config.py, or describe it in ENVIRONMENT_ONLY "
+            "in outreach/settings_doc.py (area, default, meaning)") in wrong
     assert any(line.startswith("OUTREACH_SIGN_RATES is described") for line in wrong)
-    assert any(line.startswith("OUTREACH_API_TOKEN is a secret") for line in wrong)
+    assert any(line.startswith("OUTREACH_API_TOKEN is a setting, described in outreach/config")
+               for line in wrong)
     assert any(line.startswith("OUTREACH_CONFIG is read by the engine") for line in wrong)
-    assert len(wrong) == 4, wrong
+    assert len(wrong) == 5, wrong
 
 
 def test_the_defaults_shown_are_the_code_defaults():
-    """Where a setting's field is named after its variable and defaults to a literal value,
-    the table shows that value: a default changed in config.py must change here too."""
+    """Where a setting defaults to a literal value, the table shows that value, also where
+    VARIABLES says in words what the default is."""
     defaults = Settings.from_values({})
     checked = 0
     for name, (_, shown, _) in described().items():
-        value = getattr(defaults, name.removeprefix("OUTREACH_").lower(), None)
+        value = defaults.value(name) if name in setting_names() else None
         if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
             continue
         # 1048576 stays 1048576 (":g" would show 1.04858e+06); 30.0 shows as 30
         literal = f"{value:g}" if isinstance(value, float) and value < 1e6 else \
             str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
         assert f"`{literal}`" in shown, f"{name}: the code's default is {literal!r}, the " \
-            f"table shows {shown!r}: fix it in outreach/settings_doc.py, then {FIX}"
+            f"table shows {shown!r}: fix it in outreach/config.py's VARIABLES, then {FIX}"
         checked += 1
     assert checked >= 20
 
@@ -111,7 +124,7 @@ def test_the_readme_mentions_no_variable_the_table_lacks():
 def test_writing_keeps_everything_outside_the_markers():
     text = f"# Title\n\nbefore\n\n{BEGIN}\n| old | table |\n{END}\n\nafter\n"
     written = with_table(text)
-    assert written.startswith(f"# Title\n\nbefore\n\n{BEGIN}\n\n**Store and data**\n")
+    assert written.startswith(f"# Title\n\nbefore\n\n{BEGIN}\n\n**Store (`settings.store`)**\n")
     assert written.endswith(f"|\n\n{END}\n\nafter\n")
     assert "| old | table |" not in written
     assert with_table(written) == written

@@ -241,4 +241,4 @@ def test_a_zero_maximum_session_age_is_refused():
 
     with pytest.raises(ConfigError, match="OUTREACH_ADMIN_SESSION_MAX_AGE"):
         web_settings(PUBLIC, OUTREACH_ADMIN_SESSION_MAX_AGE="0")
-    assert web_settings(PUBLIC).admin_session_max_age == 12 * 3600
+    assert web_settings(PUBLIC).web.admin_session_max_age == 12 * 3600

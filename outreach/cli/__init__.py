@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,7 +117,7 @@ def database() -> None:
 @clear_errors
 def db_upgrade(as_json: bool) -> None:
     """Migrate the database to the newest schema (other commands do it on first use)."""
-    before, after = db.upgrade(db.make_engine(Settings.from_env().database_url))
+    before, after = db.upgrade(db.make_engine(Settings.from_env().store.database_url))
     if as_json:
         _print_json({"from": before, "to": after})
     else:
@@ -130,7 +129,7 @@ def reports_dir(settings: Settings, chosen: Path | None = None) -> Path | None:
     """Where intake's rejects and warnings files go: the folder asked for, else
     OUTREACH_REPORTS_DIR, else beside a SQLite store (never into the input's folder, which
     may be a git checkout); for a server database without the setting, beside the input."""
-    return chosen or settings.reports_dir or db.store_directory(settings.database_url)
+    return chosen or settings.intake.reports_dir or db.store_directory(settings.store.database_url)
 
 
 @cli.command("intake")
@@ -153,7 +152,7 @@ def intake_command(file: Path, source: str | None, maps: tuple[str, ...],
     recognized from their headers; every column left unused is listed."""
     settings = Settings.from_env()
     mapping = parse_mapping(maps)
-    engine = db.open_store(settings.database_url)
+    engine = db.open_store(settings.store.database_url)
     summary = intake(file, engine, source=source, mapping=mapping,
                      reports_dir=reports_dir(settings, rejects_dir),
                      limits=IntakeLimits.from_settings(settings))
@@ -196,7 +195,7 @@ def match_command(rematch: bool, as_json: bool) -> None:
     settings = Settings.from_env()
     geo = build_geo(settings)
     geocoder = geo.geocoder if isinstance(geo.geocoder, CensusGeocoder) else None
-    summary = match(db.open_store(settings.database_url), geo, rematch_all=rematch,
+    summary = match(db.open_store(settings.store.database_url), geo, rematch_all=rematch,
                     geocoder=geocoder)
     if as_json:
         _print_json(summary.to_dict())
@@ -257,14 +256,14 @@ def _next_due_text(due: datetime, now: datetime) -> str:
 def plan_command(campaign: str, as_json: bool) -> None:
     """Preview a campaign: messages per step and who is left out, and why. Queues nothing."""
     settings = Settings.from_env()
-    chosen = find_campaign(settings.jobs_dir, campaign)
+    chosen = find_campaign(settings.campaigns.jobs_dir, campaign)
     check_compliance_settings(settings, chosen)
-    engine = db.open_store(settings.database_url)
+    engine = db.open_store(settings.store.database_url)
     renderer = build_renderer(settings, engine)
     plans = plan_campaign(engine, chosen, datetime.now(UTC), roster=renderer.roster,
                           windows=sms_windows(settings))
     shown = preview(plans, renderer,
-                    Prices(settings.email_price, settings.sms_segment_price))
+                    Prices(settings.campaigns.email_price, settings.campaigns.sms_segment_price))
     if as_json:
         _print_json({"campaign": chosen.name, **shown})
         return
@@ -327,8 +326,8 @@ def _show_plans(name: str, plans: list[StepPlan], as_json: bool,
 def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     """Queue a campaign's messages (again: nothing is queued twice)."""
     settings = Settings.from_env()
-    chosen = find_campaign(settings.jobs_dir, campaign)
-    engine = db.open_store(settings.database_url)
+    chosen = find_campaign(settings.campaigns.jobs_dir, campaign)
+    engine = db.open_store(settings.store.database_url)
     now = datetime.now(UTC)
     plans = prepare_launch(settings, engine, chosen, build_renderer(settings, engine), now,
                            timedelta(seconds=grace))
@@ -349,7 +348,7 @@ def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
 
 def _switch(campaign: str, state: str, as_json: bool, yes: bool = True) -> None:
     settings = Settings.from_env()
-    name = campaign_to_switch(settings.jobs_dir, campaign, state)
+    name = campaign_to_switch(settings.campaigns.jobs_dir, campaign, state)
     if not yes:
         question = (f"Cancel {name}? Its queued messages are withdrawn for good: this "
                     "cannot be undone (`pause` only stops sending for a while).")
@@ -357,7 +356,7 @@ def _switch(campaign: str, state: str, as_json: bool, yes: bool = True) -> None:
             _fail(f"cancel needs --yes when not run from a terminal; it cannot be undone "
                   f"(`outreach pause {name}` can)")
         click.confirm(question, abort=True)
-    withdrawn = set_run_state(db.open_store(settings.database_url), name, state,
+    withdrawn = set_run_state(db.open_store(settings.store.database_url), name, state,
                               datetime.now(UTC))
     if as_json:
         _print_json({"campaign": name, "state": state, "withdrawn": withdrawn})
@@ -468,7 +467,7 @@ def _say(payload: dict, text: str, as_json: bool) -> None:
 @clear_errors
 def report_command(as_json: bool) -> None:
     """Outbox totals by state, per campaign and channel; unknown and failed rows listed."""
-    engine = db.open_store(Settings.from_env().database_url)
+    engine = db.open_store(Settings.from_env().store.database_url)
     with engine.connect() as connection:
         report = outbox_report(connection)
     if as_json:
@@ -534,12 +533,12 @@ def run_command(concurrency: int, health_every: float, metrics_port: int | None)
         from outreach.metrics import serve_metrics
         from outreach.store.db import open_store
 
-        serve_metrics(metrics_port, open_store(settings.database_url))
+        serve_metrics(metrics_port, open_store(settings.store.database_url))
     run_all(settings, concurrency, health_every)
 
 
 def _long_running_logs(settings: Settings) -> None:
-    install_log_masking(logging.INFO, json_lines=settings.log_format == "json")
+    install_log_masking(logging.INFO, json_lines=settings.ops.log_format == "json")
 
 
 @cli.group("admin")
@@ -571,12 +570,12 @@ def serve_command(host: str, port: int, metrics_port: int | None) -> None:
     from outreach.web import create_app
 
     settings = Settings.from_env()
-    if not settings.public_url:
+    if not settings.compliance.public_url:
         click.echo("outreach: warning: OUTREACH_PUBLIC_URL is not set: webhooks will be "
                    "refused (their signatures cover the public URL) and supporter email "
                    "through SendGrid or SMTP is held (no working unsubscribe link)", err=True)
     # Requests wait at most WEB_LOCK_TIMEOUT for the store, then answer 503 + Retry-After.
-    app = create_app(settings, engine=db.open_store(settings.database_url,
+    app = create_app(settings, engine=db.open_store(settings.store.database_url,
                                                     lock_timeout=db.WEB_LOCK_TIMEOUT))
     state = app.state.outreach
     _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer
@@ -596,8 +595,8 @@ def serve_command(host: str, port: int, metrics_port: int | None) -> None:
 def demo(folder: Path) -> None:
     """The main job on the embedded default: roster, lookups, intake and match of a sample."""
     settings = Settings.from_env()
-    counties = load_counties(settings.data_dir / "counties.csv")
-    report = coverage_report(load_roster(settings.roster_path, counties), counties)
+    counties = load_counties(settings.data.data_dir / "counties.csv")
+    report = coverage_report(load_roster(settings.data.roster_path, counties), counties)
     click.echo(format_coverage(report))
     geo = build_geo(settings)
     click.echo("\nWho prosecutes where:")
@@ -606,7 +605,7 @@ def demo(folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     sample = folder / "sample_signers.csv"
-    shutil.copyfile(settings.data_dir / "sample_signers.csv", sample)
+    shutil.copyfile(settings.data.data_dir / "sample_signers.csv", sample)
     engine = db.open_store(f"sqlite:///{folder / 'outreach.sqlite3'}")
     summary = intake(sample, engine)
     click.echo(f"\nIntake of {sample}: {summary.rows} rows, {summary.imported} imported, "
@@ -618,14 +617,14 @@ def demo(folder: Path) -> None:
                f"{matched.with_felony_office} know their felony prosecutor")
 
     # The sample campaign, launched with no grace period, sent with the files transport.
-    campaign = find_campaign(settings.jobs_dir, "marijuana_justice")
+    campaign = find_campaign(settings.campaigns.jobs_dir, "marijuana_justice")
     now = datetime.now(UTC)
     plans = plan_campaign(engine, campaign, now, timedelta(0), roster=geo.roster)
     launched = launch(engine, plans, now)
     queued = sum(step["queued_now"] for step in launched.values())
-    demo_settings = replace(settings, database_url=f"sqlite:///{folder / 'outreach.sqlite3'}",
-                            email_transport="files", sms_transport="files",
-                            outbox_dir=folder / "outbox")
+    demo_settings = settings.with_values(database_url=f"sqlite:///{folder / 'outreach.sqlite3'}",
+                                         email_transport="files", sms_transport="files",
+                                         outbox_dir=folder / "outbox")
     stats = build_worker(demo_settings, concurrency=4).run(once=True)
     later = sorted(m.not_before for p in plans for m in p.messages if m.not_before > now)
     click.echo(f"Campaign {campaign.name}: {queued} messages queued now; worker sent "

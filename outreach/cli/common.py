@@ -43,7 +43,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _configured_database() -> str:
     try:
-        return Settings.from_env().database_url
+        return Settings.from_env().store.database_url
     except ConfigError:
         return os.environ.get("OUTREACH_DATABASE_URL", "")
 
@@ -107,7 +107,7 @@ def _print_json(payload: object) -> None:
 
 
 def _store() -> Engine:
-    return db.open_store(Settings.from_env().database_url)
+    return db.open_store(Settings.from_env().store.database_url)
 
 
 def format_coverage(report: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ def roster() -> None:
 def roster_check(on: datetime | None, as_json: bool) -> None:
     """Validate the roster and report its coverage and gaps."""
     settings = Settings.from_env()
-    counties = load_counties(settings.data_dir / "counties.csv")
+    counties = load_counties(settings.data.data_dir / "counties.csv")
     effective = corrections.effective_roster(settings, counties, on=on.date() if on else None)
     report = coverage_report(effective, counties)
     if as_json:
@@ -54,10 +54,10 @@ def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
     """Merge corrections and contacts keyed by office_id (with source_url and as_of for every
     changed row); rows with an error are reported by line and column and not applied."""
     settings = Settings.from_env()
-    counties = load_counties(settings.data_dir / "counties.csv")
+    counties = load_counties(settings.data.data_dir / "counties.csv")
     engine = _store()
     current = {row["office_id"]: row
-               for row in corrections.effective_rows(settings.roster_path, engine)}
+               for row in corrections.effective_rows(settings.data.roster_path, engine)}
     plan = corrections.plan_import(file, current, counties)
     applied = 0
     if not as_json:
@@ -86,7 +86,7 @@ def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
 def roster_export(output: Path | None) -> None:
     """The effective roster (shipped file + corrections) as CSV, formula cells escaped."""
     settings = Settings.from_env()
-    text = corrections.export_csv(corrections.effective_rows(settings.roster_path, _store()))
+    text = corrections.export_csv(corrections.effective_rows(settings.data.roster_path, _store()))
     if output:
         output.write_text(text, encoding="utf-8")
     else:
@@ -103,7 +103,7 @@ def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
     officeholder: the contacts worth finding first."""
     settings = Settings.from_env()
     engine = _store()
-    chosen = find_campaign(settings.jobs_dir, campaign) if campaign else None
+    chosen = find_campaign(settings.campaigns.jobs_dir, campaign) if campaign else None
     today = datetime.now(UTC).date()
     effective = corrections.effective_roster(settings, engine=engine)
     with engine.connect() as connection:
@@ -111,7 +111,7 @@ def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
     if chosen is not None:
         frame = select_audience(frame, chosen)
     report = gaps(frame, effective, corrections.bounced_offices(engine),
-                  settings.roster_stale_days, today, campaign=chosen.name if chosen else None)
+                  settings.data.roster_stale_days, today, campaign=chosen.name if chosen else None)
     if as_json:
         _print_json(report)
         return

@@ -23,14 +23,14 @@ def build_geo(settings: Settings, on: date | None = None, engine: Engine | None 
     """A Geo wired from settings: the roster (with the corrections in `engine`, or in the
     settings' store, as in force on `on`, default today), the offline tables, the geocoder if
     enabled."""
-    counties = load_counties(settings.data_dir / "counties.csv")
+    counties = load_counties(settings.data.data_dir / "counties.csv")
     roster = effective_roster(settings, counties, on=on, engine=engine)
     geocoder = None
-    if settings.geocoder == "census":
-        geocoder = CensusGeocoder(settings.census_geocoder_url,
-                                  timeout=settings.census_timeout_seconds,
-                                  retries=settings.census_retries)
-    return Geo(roster, GeoData.load(settings.data_dir), geocoder)
+    if settings.geo.geocoder == "census":
+        geocoder = CensusGeocoder(settings.geo.census_geocoder_url,
+                                  timeout=settings.geo.census_timeout_seconds,
+                                  retries=settings.geo.census_retries)
+    return Geo(roster, GeoData.load(settings.data.data_dir), geocoder)
 
 
 @cache

@@ -51,7 +51,7 @@ def _on_stop_signals(stop: Callable[[], None]) -> None:
 
 def run_scheduler(settings: Settings) -> None:
     """`outreach scheduler`: until SIGTERM/SIGINT."""
-    engine = db.open_store(settings.database_url)
+    engine = db.open_store(settings.store.database_url)
     stopped = threading.Event()
     with single_scheduler(engine):
         scheduler = build_scheduler(settings, engine)
@@ -67,7 +67,7 @@ def run_all(settings: Settings, concurrency: int, health_every: float = 60.0) ->
     """`outreach run`: scheduler + worker in one process, until SIGTERM/SIGINT."""
     from outreach.ops.wiring import build_worker
 
-    engine = db.open_store(settings.database_url)
+    engine = db.open_store(settings.store.database_url)
     with single_scheduler(engine):
         worker = build_worker(settings, concurrency, engine=engine)
         _on_stop_signals(worker.stop.set)

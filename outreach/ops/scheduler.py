@@ -125,7 +125,7 @@ def builtin_entries(settings: Settings) -> list[ScheduleEntry]:
         ScheduleEntry(name="plan", action="plan", interval=timedelta(minutes=1)),
         ScheduleEntry(name="maintain", action="maintain", interval=timedelta(minutes=1)),
         ScheduleEntry(name="roster_check", action="roster_check", cron="0 3 * * *",
-                      time_zone=settings.time_zone),
+                      time_zone=settings.ops.time_zone),
     ]
 
 
@@ -133,7 +133,7 @@ def load_schedule(settings: Settings) -> list[ScheduleEntry]:
     """The built-ins, replaced or extended by `jobs/schedule.toml` ([[job]] tables, by name);
     `enabled = false` turns a built-in off."""
     entries = {e.name: e for e in builtin_entries(settings)}
-    path = settings.jobs_dir / SCHEDULE_FILE
+    path = settings.campaigns.jobs_dir / SCHEDULE_FILE
     if path.is_file():
         try:
             raw = read_toml(path)
@@ -219,8 +219,8 @@ def _inbox(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     from outreach.signers.inbox import process_inbox
     from outreach.signers.intake import IntakeLimits
 
-    results = process_inbox(context.engine, context.settings.inbox_dir,
-                            mapping=context.settings.intake_map,
+    results = process_inbox(context.engine, context.settings.intake.inbox_dir,
+                            mapping=context.settings.intake.intake_map,
                             limits=IntakeLimits.from_settings(context.settings))
     return ", ".join(f"{r.file}: {r.outcome}" for r in results) or "inbox empty"
 
@@ -240,15 +240,16 @@ def _plan(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     from outreach.ops.signing import queue_pending_signings
 
     settings = context.settings
-    results = plan_active_campaigns(context.engine, settings.jobs_dir,
+    results = plan_active_campaigns(context.engine, settings.campaigns.jobs_dir,
                                     context.geo.roster, now, only=entry.campaign)
     queued = {name: sum(s["queued_now"] for s in steps.values())
               for name, steps in results.items()}
     outcome = ", ".join(f"{name}: {n} queued" for name, n in queued.items()) \
         or "no active campaign"
-    if entry.campaign in (None, settings.petition_campaign):
+    if entry.campaign in (None, settings.campaigns.petition_campaign):
         signings = queue_pending_signings(
-            context.engine, lambda: find_campaign(settings.jobs_dir, settings.petition_campaign),
+            context.engine, lambda: find_campaign(settings.campaigns.jobs_dir,
+                                                  settings.campaigns.petition_campaign),
             context.geo.roster, now)
         if signings:
             outcome += f"; petition: steps queued for {signings} waiting signings"
@@ -264,7 +265,7 @@ def _roster_check(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     from outreach.roster.coverage import stale_officeholders
 
     roster = context.geo.roster
-    days = context.settings.roster_stale_days
+    days = context.settings.data.roster_stale_days
     stale = stale_officeholders(roster, now.date(), days)
     dated = [o for o in stale if o.officeholder_as_of]
     if stale:

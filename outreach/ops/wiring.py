@@ -25,8 +25,9 @@ from outreach.us.quiet_hours import STATE_WINDOWS, parse_windows
 
 
 def default_sender(settings: Settings) -> Sender:
-    return Sender(settings.email_from, settings.twilio_from or "files", settings.organization,
-                  settings.mailing_address, settings.public_url or "")
+    return Sender(settings.campaigns.email_from, settings.providers.twilio_from or "files",
+                  settings.campaigns.organization,
+                  settings.compliance.mailing_address, settings.compliance.public_url or "")
 
 
 def campaign_sender(settings: Settings, campaign: Campaign) -> Sender:
@@ -44,13 +45,13 @@ def check_compliance_settings(settings: Settings, campaign: Campaign) -> None:
     hold it anyway: better to know before launching): supporter email a working unsubscribe
     link and a postal address, office mail the postal address (`Sender`'s own rules)."""
     email = {s.to for s in campaign.steps if s.channel == "email"}
-    if settings.email_transport == "files" or not email:
+    if settings.send.email_transport == "files" or not email:
         return
     sender = campaign_sender(settings, campaign)
     missing = sender.missing_settings() if "supporters" in email \
         else sender.missing_office_settings()
     if missing:
-        raise ConfigError(f"{missing[0]}; OUTREACH_EMAIL_TRANSPORT={settings.email_transport} "
+        raise ConfigError(f"{missing[0]}; OUTREACH_EMAIL_TRANSPORT={settings.send.email_transport} "
                           f"would deliver campaign {campaign.name}'s email to real people")
 
 
@@ -58,9 +59,9 @@ def sms_windows(settings: Settings) -> dict[str, tuple[time, time]]:
     """The texts' state windows: the shipped state laws with OUTREACH_SMS_WINDOWS over them,
     for the gate and the plan's quiet-hours preview alike (one parse, one meaning)."""
     try:
-        return {**STATE_WINDOWS, **parse_windows(settings.sms_windows)}
+        return {**STATE_WINDOWS, **parse_windows(settings.compliance.sms_windows)}
     except ValueError:
-        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.sms_windows!r}: expected "
+        raise ConfigError(f"OUTREACH_SMS_WINDOWS={settings.compliance.sms_windows!r}: expected "
                           "STATE=START-END,... with whole hours, e.g. TX=9-21") from None
 
 
@@ -76,7 +77,8 @@ def prepare_launch(settings: Settings, engine: Engine, campaign: Campaign, rende
     plans = plan_campaign(engine, campaign, now, grace, roster=renderer.roster,
                           windows=sms_windows(settings))
     # A template that raises refuses the launch (the worker would only hold the step later).
-    preview(plans, renderer, Prices(settings.email_price, settings.sms_segment_price))
+    preview(plans, renderer, Prices(settings.campaigns.email_price,
+                                    settings.campaigns.sms_segment_price))
     return plans
 
 
@@ -87,33 +89,35 @@ def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = N
     @functools.cache
     def sender_of(name: str) -> Sender | None:
         try:
-            return campaign_sender(settings, find_campaign(settings.jobs_dir, name))
+            return campaign_sender(settings, find_campaign(settings.campaigns.jobs_dir, name))
         except CampaignError:
             return None
 
     if roster is None:
         roster = effective_roster(settings, engine=engine)
-    return Renderer(engine, roster, settings.templates_dir, default_sender(settings), sender_of)
+    return Renderer(engine, roster, settings.campaigns.templates_dir, default_sender(settings),
+                    sender_of)
 
 
 def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None,
                  roster: Roster | None = None) -> Worker:
-    engine = engine or db.open_store(settings.database_url)
+    engine = engine or db.open_store(settings.store.database_url)
     renderer = build_renderer(settings, engine, roster)
-    counties = load_counties(settings.data_dir / "counties.csv")
+    counties = load_counties(settings.data.data_dir / "counties.csv")
     windows = sms_windows(settings)
 
     @functools.cache
     def campaign_steps(name: str) -> tuple[Step, ...]:
         try:
-            return tuple(find_campaign(settings.jobs_dir, name).steps)
+            return tuple(find_campaign(settings.campaigns.jobs_dir, name).steps)
         except CampaignError:
             return ()
 
     gate = Gate(engine, renderer.roster, windows,
                 {fips: c.time_zone for fips, c in counties.by_fips.items()}, campaign_steps)
     options = WorkerOptions(
-        concurrency=concurrency, rates={"email": settings.email_rate, "sms": settings.sms_rate},
-        lease=timedelta(seconds=settings.claim_lease_seconds),
-        stale_sending_after=timedelta(seconds=settings.stale_sending_seconds))
+        concurrency=concurrency, rates={"email": settings.send.email_rate,
+                                        "sms": settings.send.sms_rate},
+        lease=timedelta(seconds=settings.send.claim_lease_seconds),
+        stale_sending_after=timedelta(seconds=settings.send.stale_sending_seconds))
     return Worker(engine, build_transports(settings), renderer, gate=gate, options=options)

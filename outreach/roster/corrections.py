@@ -196,10 +196,10 @@ def effective_roster(settings: Settings, counties: Counties | None = None, *,
                      on: date | None = None, engine: Engine | None = None) -> Roster:
     """The shipped roster with the store's corrections, as in force on `on` (default today):
     what every command and process loads."""
-    counties = counties or load_counties(settings.data_dir / "counties.csv")
-    store = engine if engine is not None else existing_store(settings.database_url)
+    counties = counties or load_counties(settings.data.data_dir / "counties.csv")
+    store = engine if engine is not None else existing_store(settings.store.database_url)
     try:
-        return load_roster(settings.roster_path, counties, on=on, overrides=overrides(store))
+        return load_roster(settings.data.roster_path, counties, on=on, overrides=overrides(store))
     finally:
         if engine is None and store is not None:
             store.dispose()

@@ -112,7 +112,7 @@ class IntakeLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IntakeLimits:
-        return cls(settings.intake_max_field, settings.intake_max_columns)
+        return cls(settings.intake.intake_max_field, settings.intake.intake_max_columns)
 
 
 DEFAULT_LIMITS = IntakeLimits()

@@ -72,11 +72,11 @@ def login(request: Request, password: Annotated[str, Form()] = "",
         raise HTTPException(429, "Too many attempts; wait a minute.",
                             headers={"Retry-After": "60"})
     check_csrf(request, csrf)
-    if not state.settings.admin_password_hash:
+    if not state.settings.web.admin_password_hash:
         return page(request, "admin/login.html", {
             "next": _safe_next(next), "error": "No organizer password is set: run `outreach "
             "admin hash-password` and set OUTREACH_ADMIN_PASSWORD_HASH."}, 403)
-    if not password_matches(state.settings.admin_password_hash, password):
+    if not password_matches(state.settings.web.admin_password_hash, password):
         log.warning("organizer login failed")
         return page(request, "admin/login.html",
                     {"next": _safe_next(next), "error": "Wrong password."}, 403)
@@ -154,7 +154,7 @@ def dashboard(request: Request) -> HTMLResponse:
         "over_time_svg": columns_svg(stats["series"], "Signatures per day, last 30 days"),
         "by_state_svg": bars_svg(stats["by_state"][:15], "Signers by state (top 15)"),
         "campaigns": [progress(state.engine, name)
-                      for name in campaign_names(state.settings.jobs_dir)],
+                      for name in campaign_names(state.settings.campaigns.jobs_dir)],
         "opt_outs": [{"channel": o.channel, "address": mask(o.address), "source": o.source,
                       "when": o.created_at} for o in opt_outs],
         "failures": report["attention"][:20], "holds": report["holds"]})
@@ -163,7 +163,7 @@ def dashboard(request: Request) -> HTMLResponse:
 # --- campaigns -------------------------------------------------------------------------------
 def _campaign_or_404(state: AppState, name: str) -> Campaign:
     try:
-        return find_campaign(state.settings.jobs_dir, name)
+        return find_campaign(state.settings.campaigns.jobs_dir, name)
     except CampaignError as error:
         raise HTTPException(404, str(error)) from None
 
@@ -178,8 +178,9 @@ def campaign_page(request: Request, name: str) -> HTMLResponse:
     plans = plan_campaign(state.engine, campaign, state.clock(), roster=renderer.roster,
                           windows=sms_windows(state.settings))
     try:
-        shown, problem = preview(plans, renderer, Prices(state.settings.email_price,
-                                                         state.settings.sms_segment_price)), ""
+        shown, problem = preview(plans, renderer,
+                                 Prices(state.settings.campaigns.email_price,
+                                        state.settings.campaigns.sms_segment_price)), ""
     except PlanError as error:
         shown, problem = {"steps": [p.summary() for p in plans], "estimated_cost_usd": 0}, \
             str(error)
@@ -234,7 +235,7 @@ def switch_campaign(request: Request, name: str, action: str,
     state = state_of(request)
     check_csrf(request, csrf)
     try:
-        campaign_to_switch(state.settings.jobs_dir, name, box.RUN_ACTIONS[action])
+        campaign_to_switch(state.settings.campaigns.jobs_dir, name, box.RUN_ACTIONS[action])
     except CampaignError as error:
         raise HTTPException(404, str(error)) from None
     try:

@@ -31,7 +31,7 @@ LOOKUP_RATE = "60/minute"
 @router.post("/signers")
 async def push_signers(request: Request) -> dict[str, Any]:
     state = state_of(request)
-    if not bearer_token_ok(request, state.settings.api_token):
+    if not bearer_token_ok(request, state.settings.web.api_token):
         raise HTTPException(401, "a valid Bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
     try:

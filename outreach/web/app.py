@@ -82,7 +82,8 @@ class AppState:
 
     def campaign(self) -> Campaign:
         """The petition's campaign, read fresh (organizers edit the file)."""
-        return find_campaign(self.settings.jobs_dir, self.settings.petition_campaign)
+        return find_campaign(self.settings.campaigns.jobs_dir,
+                             self.settings.campaigns.petition_campaign)
 
     def identity(self) -> dict[str, str]:
         """Who the pages say they come from: the petition campaign's own sender (its name and
@@ -90,10 +91,11 @@ class AppState:
         try:
             sender = self.campaign().sender
         except CampaignError:
-            return {"organization": self.settings.organization,
-                    "mailing_address": self.settings.mailing_address}
+            return {"organization": self.settings.campaigns.organization,
+                    "mailing_address": self.settings.compliance.mailing_address}
         return {"organization": sender.organization,
-                "mailing_address": sender.mailing_address or self.settings.mailing_address}
+                "mailing_address": (sender.mailing_address
+                                    or self.settings.compliance.mailing_address)}
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
@@ -102,22 +104,23 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     settings = settings or Settings.from_env()
     app = FastAPI(title="outreach", docs_url=None, redoc_url=None, openapi_url=None)
-    secret = settings.session_secret
+    secret = settings.web.session_secret
     if not secret:
         log.warning("OUTREACH_SESSION_SECRET is not set: sessions end when this process does")
         secret = secrets.token_urlsafe(32)
     app.add_middleware(SessionMiddleware, secret_key=secret,
-                       **session_options(settings.public_url))
+                       **session_options(settings.compliance.public_url))
     # Outside the session, inside the headers: a 413 before any byte of a large body is read.
     app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(settings))
     # Added last, so outermost: redirects and error pages carry the headers too.
-    app.add_middleware(SecurityHeaders, public_url=settings.public_url)
-    templates = Jinja2Templates(directory=str(Path(settings.templates_dir) / "web"))
-    templates.env.globals.update(organization=settings.organization,
-                                 mailing_address=settings.mailing_address,
-                                 public_url=settings.public_url or "", csrf_token=csrf_token)
+    app.add_middleware(SecurityHeaders, public_url=settings.compliance.public_url)
+    templates = Jinja2Templates(directory=str(Path(settings.campaigns.templates_dir) / "web"))
+    templates.env.globals.update(organization=settings.campaigns.organization,
+                                 mailing_address=settings.compliance.mailing_address,
+                                 public_url=settings.compliance.public_url or "",
+                                 csrf_token=csrf_token)
     templates.env.filters["phone"] = format_phone
-    app.state.outreach = AppState(settings, engine or open_store(settings.database_url),
+    app.state.outreach = AppState(settings, engine or open_store(settings.store.database_url),
                                   templates, clock)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (petition, api, hooks, unsubscribe, admin):

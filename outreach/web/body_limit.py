@@ -33,9 +33,9 @@ class BodyLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BodyLimits:
-        return cls(settings.max_body_bytes,
-                   (("/hooks/sendgrid/", settings.max_sendgrid_body_bytes),
-                    ("/api/signers", settings.max_api_body_bytes)))
+        return cls(settings.web.max_body_bytes,
+                   (("/hooks/sendgrid/", settings.web.max_sendgrid_body_bytes),
+                    ("/api/signers", settings.web.max_api_body_bytes)))
 
     def for_path(self, path: str) -> int:
         return next((limit for prefix, limit in self.by_prefix if path.startswith(prefix)),

@@ -39,8 +39,8 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
     keyword = sms_keyword(params.get("Body", ""))
     if phone is None:
         return _twiml()
-    ours = settings.twilio_opt_out == "ours"
-    organization = settings.organization
+    ours = settings.compliance.twilio_opt_out == "ours"
+    organization = settings.campaigns.organization
     withdrawn, opted_in = 0, OptIn()
     campaign = None  # the petition's and the roster, read before the transaction (not under
     if keyword == "start":  # its write lock)
@@ -87,8 +87,9 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
 def twilio_status_callback(request: Request, params: TwilioParams) -> Response:
     state = state_of(request)
     settings = state.settings
-    alarm = SpamAlarm(settings.spam_alarm_min_errors, settings.spam_alarm_share,
-                      timedelta(minutes=settings.spam_alarm_window_minutes))
+    alarm = SpamAlarm(settings.compliance.spam_alarm_min_errors,
+                      settings.compliance.spam_alarm_share,
+                      timedelta(minutes=settings.compliance.spam_alarm_window_minutes))
     ours = request.query_params.get("outreach_id", "")  # in the URL we gave Twilio (signed)
     outcome = twilio_status(state.engine, params, state.clock(), alarm,
                             outbox_id=outbox_id_of(ours))

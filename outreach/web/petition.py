@@ -52,7 +52,7 @@ EMAIL_DISCLOSURE = ("Send me email updates from {org}. Every email has a one-cli
 def _petition(request: Request, values: dict[str, str], errors: dict[str, str],
               status_code: int = 200) -> HTMLResponse:
     state = state_of(request)
-    organization = state.settings.organization
+    organization = state.settings.campaigns.organization
     return page(request, "petition.html", {
         "campaign": state.campaign(), "values": values, "errors": errors,
         "sms_disclosure": SMS_DISCLOSURE.format(org=organization),
@@ -97,7 +97,7 @@ def sign(request: Request, first_name: Annotated[str, Form()] = "",
          website: Annotated[str, Form()] = "",  # the honeypot: people never see it
          csrf: Annotated[str, Form()] = "") -> Response:
     state = state_of(request)
-    if not state.limits.allow(state.settings.sign_rate, "sign", client_address(request)):
+    if not state.limits.allow(state.settings.web.sign_rate, "sign", client_address(request)):
         raise HTTPException(429, "Too many signatures from your connection. Please wait a "
                                  "minute and try again.", headers={"Retry-After": "60"})
     check_csrf(request, csrf)
@@ -150,7 +150,7 @@ def _office_view(state: AppState, office_id: str | None) -> dict[str, str] | Non
 
 
 def _share_links(state: AppState, code: str) -> dict[str, str]:
-    url = f"{state.settings.public_url or ''}/?ref={code}"
+    url = f"{state.settings.compliance.public_url or ''}/?ref={code}"
     text = ("I signed: tell our prosecutors to expunge marijuana convictions, drop low-level "
             "cases and choose treatment over jail.")
     return {"url": url, "text": text,

@@ -108,8 +108,8 @@ def start_admin_session(request: Request, engine: Engine, settings: Settings,
     end_admin_session(request, engine, now)
     token = secrets.token_urlsafe(32)
     with engine.begin() as connection:
-        purge_sessions(connection, now - timedelta(seconds=settings.admin_session_max_age))
-        open_session(connection, token, digest(str(settings.admin_password_hash)), now)
+        purge_sessions(connection, now - timedelta(seconds=settings.web.admin_session_max_age))
+        open_session(connection, token, digest(str(settings.web.admin_password_hash)), now)
     request.session[ADMIN_TOKEN] = token
 
 
@@ -124,12 +124,12 @@ def end_admin_session(request: Request, engine: Engine, now: datetime) -> None:
 def is_admin(request: Request, engine: Engine, settings: Settings, now: datetime) -> bool:
     """The cookie's token names a live session opened under the current organizer password."""
     token = request.session.get(ADMIN_TOKEN)
-    if not token or not settings.admin_password_hash:
+    if not token or not settings.web.admin_password_hash:
         return False
-    idle = settings.admin_session_idle
+    idle = settings.web.admin_session_idle
     with engine.begin() as connection:
-        return session_is_live(connection, str(token), digest(settings.admin_password_hash),
-                               now, timedelta(seconds=settings.admin_session_max_age),
+        return session_is_live(connection, str(token), digest(settings.web.admin_password_hash),
+                               now, timedelta(seconds=settings.web.admin_session_max_age),
                                timedelta(seconds=idle) if idle else None)
 
 

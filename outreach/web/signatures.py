@@ -39,15 +39,15 @@ def public_url_of(request: Request, public_url: str | None) -> str:
 async def twilio_params(request: Request) -> dict[str, str]:
     """The form parameters of a Twilio webhook whose signature is good (else 403)."""
     settings = request.app.state.outreach.settings
-    if not settings.twilio_auth_token:
+    if not settings.providers.twilio_auth_token:
         raise forbidden("OUTREACH_TWILIO_AUTH_TOKEN is not set")
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:  # before the body is parsed (audit F6)
         raise forbidden("missing X-Twilio-Signature")
     form = await request.form()
     params = {key: str(value) for key, value in form.items()}
-    url = public_url_of(request, settings.public_url)
-    if not signature or not RequestValidator(settings.twilio_auth_token).validate(
+    url = public_url_of(request, settings.compliance.public_url)
+    if not signature or not RequestValidator(settings.providers.twilio_auth_token).validate(
             url, params, signature):
         raise forbidden("bad or missing X-Twilio-Signature")
     return params
@@ -56,7 +56,7 @@ async def twilio_params(request: Request) -> dict[str, str]:
 async def sendgrid_body(request: Request) -> bytes:
     """The raw body of a SendGrid Event Webhook whose signature and timestamp are good."""
     state = request.app.state.outreach
-    key = state.settings.sendgrid_webhook_public_key
+    key = state.settings.providers.sendgrid_webhook_public_key
     if not key:
         raise forbidden("OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
     signature = request.headers.get(EventWebhookHeader.SIGNATURE, "")

@@ -15,31 +15,33 @@ def _required(value: str | None, name: str) -> str:
 
 def build_transports(settings: Settings) -> dict[str, Transport]:
     transports: dict[str, Transport] = {}
-    if settings.email_transport == "sendgrid":
+    if settings.send.email_transport == "sendgrid":
         from outreach.sending.transports.sendgrid import SendGridTransport
 
         transports["email"] = SendGridTransport(
-            _required(settings.sendgrid_api_key, "OUTREACH_SENDGRID_API_KEY"),
-            settings.sendgrid_base_url)
-    elif settings.email_transport == "smtp":
+            _required(settings.providers.sendgrid_api_key, "OUTREACH_SENDGRID_API_KEY"),
+            settings.providers.sendgrid_base_url)
+    elif settings.send.email_transport == "smtp":
         from outreach.sending.transports.smtp import SmtpTransport
 
-        transports["email"] = SmtpTransport(_required(settings.smtp_url, "OUTREACH_SMTP_URL"))
+        transports["email"] = SmtpTransport(_required(settings.providers.smtp_url,
+                                                      "OUTREACH_SMTP_URL"))
     else:
-        transports["email"] = FilesTransport(settings.outbox_dir, "email")
-    if settings.sms_transport == "twilio":
+        transports["email"] = FilesTransport(settings.send.outbox_dir, "email")
+    if settings.send.sms_transport == "twilio":
         from outreach.sending.transports.twilio import TwilioTransport
 
-        if not (settings.twilio_from or settings.twilio_messaging_service_sid):
+        if not (settings.providers.twilio_from or settings.providers.twilio_messaging_service_sid):
             raise ConfigError("OUTREACH_TWILIO_FROM or OUTREACH_TWILIO_MESSAGING_SERVICE_SID "
                               "is not set")
-        callback = f"{settings.public_url}/hooks/twilio/status" if settings.public_url else None
+        public_url = settings.compliance.public_url
+        callback = f"{public_url}/hooks/twilio/status" if public_url else None
         transports["sms"] = TwilioTransport(
-            _required(settings.twilio_account_sid, "OUTREACH_TWILIO_ACCOUNT_SID"),
-            _required(settings.twilio_auth_token, "OUTREACH_TWILIO_AUTH_TOKEN"),
-            from_number=settings.twilio_from,
-            messaging_service_sid=settings.twilio_messaging_service_sid,
-            base_url=settings.twilio_base_url, status_callback=callback)
+            _required(settings.providers.twilio_account_sid, "OUTREACH_TWILIO_ACCOUNT_SID"),
+            _required(settings.providers.twilio_auth_token, "OUTREACH_TWILIO_AUTH_TOKEN"),
+            from_number=settings.providers.twilio_from,
+            messaging_service_sid=settings.providers.twilio_messaging_service_sid,
+            base_url=settings.providers.twilio_base_url, status_callback=callback)
     else:
-        transports["sms"] = FilesTransport(settings.outbox_dir, "sms")
+        transports["sms"] = FilesTransport(settings.send.outbox_dir, "sms")
     return transports

@@ -1,0 +1,48 @@
+"""Settings in sections, each setting described once in outreach.config.VARIABLES."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from outreach.config import SECTIONS, VARIABLES, Settings, section_fields, setting_names
+
+
+def test_every_section_field_is_filled_by_exactly_one_variable():
+    for section in SECTIONS:
+        assert [v.field for v in VARIABLES if v.section == section] == section_fields(section)
+    assert {v.section for v in VARIABLES} == set(SECTIONS)
+    assert not [name for name, n in Counter(v.name for v in VARIABLES).items() if n > 1]
+    assert not [field for field, n in Counter(v.field for v in VARIABLES).items() if n > 1]
+    # A section is never named like a field: `settings.<section>.<field>` reads one way only.
+    assert not set(SECTIONS) & {v.field for v in VARIABLES}
+    assert all(v.name.startswith("OUTREACH_") and v.meaning.strip() for v in VARIABLES)
+
+
+def test_a_variable_sets_its_field_in_its_section():
+    settings = Settings.from_values({"OUTREACH_DATABASE_URL": "sqlite:///x.sqlite3",
+                                     "OUTREACH_CENSUS_TIMEOUT": "4",
+                                     "OUTREACH_TWILIO_AUTH_TOKEN": "t0ken",
+                                     "OUTREACH_DATA_DIR": "/srv/data"})
+    assert settings.store.database_url == "sqlite:///x.sqlite3"
+    assert settings.geo.census_timeout_seconds == 4.0
+    assert settings.providers.twilio_auth_token == "t0ken"
+    # A default made from a setting read before it: the roster beside the data.
+    assert settings.data.roster_path == Path("/srv/data/prosecutors.csv")
+    assert settings.value("OUTREACH_CENSUS_TIMEOUT") == 4.0
+    assert {name for name in setting_names() if settings.value(name) is None} >= {
+        "OUTREACH_SMTP_URL", "OUTREACH_API_TOKEN", "OUTREACH_EMAIL_RATE"}
+
+
+def test_with_values_changes_fields_in_their_own_sections():
+    settings = Settings.from_values({})
+    changed = settings.with_values(database_url="sqlite:///demo.sqlite3",
+                                   outbox_dir=Path("demo/outbox"), email_transport="files")
+    assert changed.store.database_url == "sqlite:///demo.sqlite3"
+    assert changed.send.outbox_dir == Path("demo/outbox")
+    assert changed.geo == settings.geo and changed.send.sms_rate == settings.send.sms_rate
+    assert settings.store.database_url == "sqlite:///outreach.sqlite3"  # frozen: a copy
+    with pytest.raises(TypeError, match="'databse_url' is not a setting's field"):
+        settings.with_values(databse_url="x")
