@@ -2,6 +2,9 @@
 
 Each command parses arguments, calls the function of the same name in its module, and prints a
 human summary or, with --json, one JSON object. Bad input exits 2 with one line on stderr.
+The commands live by area (geo, signers, campaigns, sending, roster, ops, demo), share their
+options and error handling through cli/common.py, and are put on the group here, so a command
+module never imports this one.
 """
 
 from __future__ import annotations
@@ -10,9 +13,8 @@ import os
 
 import click
 
-from outreach.cli import campaigns, demo, geo, ops, sending, signers
+from outreach.cli import campaigns, demo, geo, ops, roster, sending, signers
 from outreach.cli.common import OneLineErrors
-from outreach.cli.roster import roster
 from outreach.privacy import install_log_masking, private_files
 
 
@@ -31,7 +33,7 @@ for command in (
     sending.worker_command, campaigns.plan_command, campaigns.launch_command,
     campaigns.cancel_command, campaigns.pause_command, campaigns.resume_command,
     sending.suppress_group, sending.report_command, ops.scheduler_command, ops.run_command,
-    ops.admin_group, ops.serve_command, demo.demo, roster,
+    ops.admin_group, ops.serve_command, demo.demo, roster.roster,
 ):
     cli.add_command(command)
 

@@ -11,7 +11,7 @@ from rich.progress import Progress
 from outreach.campaigns.definitions import campaign_to_switch, find_campaign
 from outreach.campaigns.planner import StepPlan, launch, plan_campaign
 from outreach.campaigns.preview import Prices, preview
-from outreach.cli.common import _fail, _print_json, clear_errors
+from outreach.cli.common import _fail, _print_json, clear_errors, json_option
 from outreach.config import Settings
 from outreach.ops.wiring import (
     build_renderer,
@@ -26,7 +26,7 @@ from outreach.store.outbox import set_run_state
 
 @click.command("plan")
 @click.argument("campaign")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def plan_command(campaign: str, as_json: bool) -> None:
     """Preview a campaign: messages per step and who is left out, and why. Queues nothing."""
@@ -96,7 +96,7 @@ def _show_plans(name: str, plans: list[StepPlan], as_json: bool,
 @click.option("--yes", is_flag=True, help="Queue without asking.")
 @click.option("--grace", type=click.IntRange(0, 7 * 24 * 3600), default=600, show_default=True,
               help="Seconds before the first message may go out (at most a week).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def launch_command(campaign: str, yes: bool, grace: int, as_json: bool) -> None:
     """Queue a campaign's messages (again: nothing is queued twice)."""
@@ -144,7 +144,7 @@ def _switch_command(name: str, help_text: str) -> click.Command:
 
     @click.command(name, help=help_text)
     @click.argument("campaign")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    @json_option
     @clear_errors
     def command(campaign: str, as_json: bool) -> None:
         _switch(campaign, box.RUN_ACTIONS[name], as_json)
@@ -155,7 +155,7 @@ def _switch_command(name: str, help_text: str) -> click.Command:
 @click.command("cancel")
 @click.argument("campaign")
 @click.option("--yes", is_flag=True, help="Cancel without asking.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def cancel_command(campaign: str, yes: bool, as_json: bool) -> None:
     """Withdraw a launched campaign's queued messages for good (those already sent stay

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 
 import click
 
-from outreach.cli.common import _print_json, clear_errors
+from outreach.cli.common import _print_json, clear_errors, date_option, json_option
 from outreach.config import Settings
 from outreach.geo.locate import Lookup, build_geo
 
 
 @click.command()
 @click.argument("address")
-@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]),
-              help="The roster as in force on this day (default today).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@date_option(help="The roster as in force on this day (default today).")
+@json_option
 @clear_errors
-def lookup(address: str, on: datetime | None, as_json: bool) -> None:
+def lookup(address: str, on: date | None, as_json: bool) -> None:
     """The prosecutor office(s) for one U.S. address, ZIP code, or "City, ST"."""
-    answer = build_geo(Settings.from_env(), on.date() if on else None).lookup(address)
+    answer = build_geo(Settings.from_env(), on).lookup(address)
     if as_json:
         _print_json(answer.to_dict())
     else:

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from outreach.cli.common import _fail, _print_json, clear_errors
+from outreach.cli.common import _fail, _print_json, clear_errors, json_option
 from outreach.config import Settings
 from outreach.privacy import install_log_masking
 from outreach.store import db
@@ -18,7 +18,7 @@ def database() -> None:
 
 
 @database.command("upgrade")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def db_upgrade(as_json: bool) -> None:
     """Migrate the database to the newest schema (other commands do it on first use)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from outreach.cli.common import _print_json, _store, clear_errors
+from outreach.cli.common import _print_json, _store, clear_errors, json_option
 from outreach.config import Settings
 from outreach.ops.wiring import build_worker
 from outreach.privacy import mask
@@ -22,7 +22,7 @@ from outreach.store.outbox import outbox_report
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 @click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
               help="Messages in flight at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@json_option(help="Print one JSON object at the end.")
 @clear_errors
 def worker_command(once: bool, concurrency: int, as_json: bool) -> None:
     """Send due outbox messages (SIGTERM/SIGINT: finish in-flight sends, release the rest)."""
@@ -67,7 +67,7 @@ def suppress_group() -> None:
 @click.argument("address")
 @click.option("--reason", default="", help="Why (kept as evidence).")
 @click.option("--source", default="organizer", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def suppress_add(address: str, reason: str, source: str, as_json: bool) -> None:
     """Never message this email address or phone number again."""
@@ -79,7 +79,7 @@ def suppress_add(address: str, reason: str, source: str, as_json: bool) -> None:
 @suppress_group.command("remove")
 @click.argument("address")
 @click.option("--reason", required=True, help="Why it is lifted (kept as evidence).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def suppress_remove(address: str, reason: str, as_json: bool) -> None:
     """Lift a suppression (the entry stays, marked removed, with the reason)."""
@@ -89,7 +89,7 @@ def suppress_remove(address: str, reason: str, as_json: bool) -> None:
 
 @suppress_group.command("list")
 @click.option("--all", "include_removed", is_flag=True, help="Include lifted entries.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def suppress_list(include_removed: bool, as_json: bool) -> None:
     """The list, addresses masked."""
@@ -112,7 +112,7 @@ def suppress_list(include_removed: bool, as_json: bool) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--reason", default="imported opt-out list")
 @click.option("--source", default="import", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def suppress_import(file: Path, reason: str, source: str, as_json: bool) -> None:
     """Suppress every email and phone in a CSV file's email/phone columns."""
@@ -129,7 +129,7 @@ def _say(payload: dict, text: str, as_json: bool) -> None:
 
 
 @click.command("report")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def report_command(as_json: bool) -> None:
     """Outbox totals by state, per campaign and channel; unknown and failed rows listed."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from outreach.cli.common import _print_json, clear_errors
+from outreach.cli.common import _print_json, clear_errors, json_option
 from outreach.config import Settings
 from outreach.geo.census import CensusGeocoder
 from outreach.geo.locate import build_geo
@@ -33,7 +33,7 @@ def reports_dir(settings: Settings, chosen: Path | None = None) -> Path | None:
 @click.option("--rejects-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the rejects and warnings files (default: OUTREACH_REPORTS_DIR, "
                    "else beside the SQLite store).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def intake_command(file: Path, source: str | None, maps: tuple[str, ...],
                    rejects_dir: Path | None, as_json: bool) -> None:
@@ -79,7 +79,7 @@ def format_intake(summary: IntakeSummary) -> str:
 
 @click.command("match")
 @click.option("--rematch", is_flag=True, help="Match every signer again, not only new ones.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def match_command(rematch: bool, as_json: bool) -> None:
     """Match signers to their county and prosecutor office(s)."""
