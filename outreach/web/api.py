@@ -19,7 +19,7 @@ from outreach.campaigns.planner import queue_for_signers
 from outreach.geo.locate import AddressError
 from outreach.signers.intake import describe_records, intake_records
 from outreach.signers.match import match
-from outreach.web.app import state_of
+from outreach.web.deps import state_of
 from outreach.web.security import bearer_token_ok, client_address
 
 router = APIRouter(prefix="/api")

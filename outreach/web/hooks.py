@@ -16,7 +16,7 @@ from outreach.sending.consent import OptIn, opt_in_sms, opt_out, sms_keyword
 from outreach.sending.delivery import SpamAlarm, outbox_id_of, sendgrid_events, twilio_status
 from outreach.signers.fields import check_phone
 from outreach.store import events as store
-from outreach.web.app import state_of
+from outreach.web.deps import state_of
 from outreach.web.signatures import SendGridBody, TwilioParams
 
 log = logging.getLogger("outreach.web")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from outreach.sending.consent import token_exists, unsubscribe_by_token
-from outreach.web.app import page, state_of
+from outreach.web.deps import page, state_of
 
 router = APIRouter()
 
