@@ -19,7 +19,7 @@ from outreach.campaigns.planner import queue_for_signers
 from outreach.geo.locate import AddressError
 from outreach.signers.intake import describe_records, intake_records
 from outreach.signers.match import match
-from outreach.web.deps import state_of
+from outreach.web.deps import AppState, StateDep
 from outreach.web.security import bearer_token_ok, client_address
 
 router = APIRouter(prefix="/api")
@@ -28,8 +28,7 @@ LOOKUP_RATE = "60/minute"
 
 
 @router.post("/signers")
-async def push_signers(request: Request) -> dict:
-    state = state_of(request)
+async def push_signers(request: Request, state: StateDep) -> dict:
     if not bearer_token_ok(request, state.settings.api_token):
         raise HTTPException(401, "a valid Bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -43,11 +42,10 @@ async def push_signers(request: Request) -> dict:
     if not records or len(records) > MAX_SIGNERS:
         raise HTTPException(400, f"send between 1 and {MAX_SIGNERS} signers per request")
     source = str(request.query_params.get("source") or "api")[:200]
-    return await run_in_threadpool(_store, request, records, source)
+    return await run_in_threadpool(_store, state, records, source)
 
 
-def _store(request: Request, records: list[dict], source: str) -> dict:
-    state = state_of(request)
+def _store(state: AppState, records: list[dict], source: str) -> dict:
     results = intake_records(records, state.engine, source=source)
     ids = sorted({r.signer_id for r in results if r.signer_id is not None})
     if ids:
@@ -64,8 +62,8 @@ def _store(request: Request, records: list[dict], source: str) -> dict:
 
 
 @router.get("/lookup")
-def lookup(request: Request, address: str = Query(min_length=1, max_length=300)) -> dict:
-    state = state_of(request)
+def lookup(request: Request, state: StateDep,
+           address: str = Query(min_length=1, max_length=300)) -> dict:
     if not state.limits.allow(LOOKUP_RATE, "lookup", client_address(request)):
         raise HTTPException(429, "too many lookups; wait a minute",
                             headers={"Retry-After": "60"})

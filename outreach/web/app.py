@@ -30,8 +30,9 @@ from outreach.config import Settings
 from outreach.metrics import exposition
 from outreach.sending.worker import utcnow
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
+from outreach.web import admin, api, hooks, petition, unsubscribe
 from outreach.web.body_limit import BodyLimit, BodyLimits
-from outreach.web.deps import AppState, LoginRequired, state_of
+from outreach.web.deps import AppState, LoginRequired, StateDep, state_of
 from outreach.web.security import SecurityHeaders, csrf_token, session_options
 
 log = logging.getLogger("outreach.web")
@@ -40,8 +41,6 @@ RETRY_AFTER_SECONDS = int(WEB_LOCK_TIMEOUT)  # a busy store: about as long as a 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    from outreach.web import admin, api, hooks, petition, unsubscribe
-
     settings = settings or Settings.from_env()
     app = FastAPI(title="outreach", docs_url=None, redoc_url=None, openapi_url=None)
     secret = settings.session_secret
@@ -95,21 +94,21 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
 
     @app.get("/healthz")
-    def healthz(request: Request) -> JSONResponse:
+    def healthz(state: StateDep) -> JSONResponse:
         """Up, and the database answers (load balancers and systemd watchdogs ask this)."""
         try:
-            with request.app.state.outreach.engine.connect() as connection:
+            with state.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as error:  # the answer is the point: say what is wrong, 503
             return JSONResponse({"status": "error", "database": type(error).__name__}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
     @app.get("/metrics", dependencies=[Depends(admin.require_admin)])
-    def metrics(request: Request) -> Response:
+    def metrics(state: StateDep) -> Response:
         """Prometheus: queue depth by state and channel (the whole deployment's, from the
         database), and the sends and provider latency of any worker in this process. Campaign
         volume and opt-out counts are the organization's business: organizers only (F18)."""
-        return Response(exposition(request.app.state.outreach.engine),
+        return Response(exposition(state.engine),
                         media_type=CONTENT_TYPE_LATEST)
 
     return app

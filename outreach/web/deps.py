@@ -1,7 +1,9 @@
 """What every router of the web app shares: the app's state, how a handler gets it, how a page
 is rendered, and the organizer-login signal (as the FastAPI full-stack template's deps.py).
 
-The routers import this module, never web/app.py, so app.py can import the routers at its top.
+The routers import this module, never web/app.py, so app.py imports the routers at its top
+and the import graph has no cycle. A handler that needs the state declares it,
+`def handler(state: StateDep)`, as the template's `SessionDep`.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -21,6 +23,7 @@ from outreach.campaigns.definitions import Campaign, CampaignError, find_campaig
 from outreach.campaigns.render import Renderer
 from outreach.config import Settings
 from outreach.geo.locate import Geo
+from outreach.ops.wiring import build_renderer
 from outreach.roster.corrections import CurrentGeo
 from outreach.web.security import RateLimits
 
@@ -31,6 +34,9 @@ class LoginRequired(Exception):
 
 @dataclass
 class AppState:
+    """One app's settings, store and clock, and what it loads once for every request (the
+    current roster and geography, the preview renderer, the rate limits)."""
+
     settings: Settings
     engine: Engine
     templates: Jinja2Templates
@@ -54,8 +60,6 @@ class AppState:
     @property
     def renderer(self) -> Renderer:
         """The plan previews' renderer, on the current roster."""
-        from outreach.ops.wiring import build_renderer
-
         roster = self.geo.roster
         if self._renderer is None or self._renderer.roster is not roster:
             self._renderer = build_renderer(self.settings, self.engine, roster)
@@ -78,11 +82,17 @@ class AppState:
 
 
 def state_of(request: Request) -> AppState:
+    """The state create_app put on this request's app (tests build several apps at once)."""
     return request.app.state.outreach
+
+
+StateDep = Annotated[AppState, Depends(state_of)]
+"""A handler parameter typed `StateDep` receives the app's state."""
 
 
 def page(request: Request, name: str, context: dict[str, Any],
          status_code: int = 200) -> HTMLResponse:
+    """A server-rendered page, with who it comes from (AppState.identity) in its context."""
     state = state_of(request)
     return state.templates.TemplateResponse(request, name, {**state.identity(), **context},
                                             status_code=status_code)
