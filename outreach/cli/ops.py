@@ -8,6 +8,8 @@ import click
 
 from outreach.cli.common import _fail, _print_json, clear_errors, json_option
 from outreach.config import Settings
+from outreach.metrics import serve_metrics
+from outreach.ops.runner import run_all, run_scheduler
 from outreach.privacy import install_log_masking
 from outreach.store import db
 
@@ -34,8 +36,6 @@ def db_upgrade(as_json: bool) -> None:
 @clear_errors
 def scheduler_command() -> None:
     """Run the schedules (built-ins and jobs/schedule.toml) until SIGTERM/SIGINT."""
-    from outreach.ops.runner import run_scheduler
-
     settings = Settings.from_env()
     _long_running_logs(settings)
     run_scheduler(settings)
@@ -55,15 +55,10 @@ METRICS_PORT = click.option(
 @clear_errors
 def run_command(concurrency: int, health_every: float, metrics_port: int | None) -> None:
     """Scheduler and worker in one process (one machine); SIGTERM: finish, release, exit 0."""
-    from outreach.ops.runner import run_all
-
     settings = Settings.from_env()
     _long_running_logs(settings)
     if metrics_port:
-        from outreach.metrics import serve_metrics
-        from outreach.store.db import open_store
-
-        serve_metrics(metrics_port, open_store(settings.database_url))
+        serve_metrics(metrics_port, db.open_store(settings.database_url))
     run_all(settings, concurrency, health_every)
 
 
@@ -80,7 +75,7 @@ def admin_group() -> None:
 @click.password_option("--password", help="Asked for (twice, hidden) when not given.")
 def admin_hash_password(password: str) -> None:
     """Print an Argon2id hash for OUTREACH_ADMIN_PASSWORD_HASH (the password is not stored)."""
-    from outreach.web.security import hash_password
+    from outreach.web.security import hash_password  # the web stack: only when asked (0.7 s)
 
     if len(password) < 12:
         _fail("use at least 12 characters")
@@ -95,7 +90,7 @@ def admin_hash_password(password: str) -> None:
 def serve_command(host: str, port: int, metrics_port: int | None) -> None:
     """The web app: petition page, webhooks, unsubscribe links, dashboard, /healthz; /metrics
     for logged-in organizers only (Prometheus scrapes --metrics-port)."""
-    import uvicorn
+    import uvicorn  # the web stack loads only for `serve` (0.7 s), not for every command
 
     from outreach.web import create_app
 
@@ -110,8 +105,6 @@ def serve_command(host: str, port: int, metrics_port: int | None) -> None:
     state = app.state.outreach
     _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer
     if metrics_port:
-        from outreach.metrics import serve_metrics
-
         serve_metrics(metrics_port, state.engine)
     # No access log: request paths carry unsubscribe tokens, which are credentials.
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
