@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-from outreach import cli as cli_module
 from outreach.campaigns.definitions import CampaignError, load_campaign
 from outreach.campaigns.planner import plan_active_campaigns
 from outreach.cli import cli
+from outreach.cli import sending as cli_module
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box

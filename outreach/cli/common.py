@@ -8,30 +8,46 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from outreach.campaigns.definitions import CampaignError
-from outreach.campaigns.preview import PlanError
-from outreach.config import ConfigError, Settings
-from outreach.geo.census import GeocoderError
-from outreach.geo.locate import AddressError
-from outreach.ops.scheduler import SchedulerError
+from outreach.config import Settings
+from outreach.errors import ConfigError, OutreachError
 from outreach.privacy import mask_text
-from outreach.roster.offices import RosterError
-from outreach.sending import suppressions
-from outreach.signers.intake import IntakeError
 from outreach.store import db
-from outreach.store.outbox import RunStateError
 
 DEBUG_VARIABLE = "OUTREACH_DEBUG"  # =1: an unexpected error prints its (masked) traceback
-KNOWN_ERRORS = (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,
-                CampaignError, PlanError, suppressions.SuppressionError, SchedulerError,
-                RunStateError, db.StoreError)
+JSON_HELP = "Print one JSON object."
+DATE = click.DateTime(["%Y-%m-%d"])
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+@overload
+def json_option(command: Command, /) -> Command: ...
+@overload
+def json_option(*, help: str = JSON_HELP) -> Callable[[Command], Command]: ...
+def json_option(command: Command | None = None, /, *,
+                help: str = JSON_HELP) -> Command | Callable[[Command], Command]:
+    """`--json` (as the `as_json` flag): every command that reports takes it (DESIGN "CLI
+    contract"), so it is spelled once. Bare (`@json_option`) or with its own help
+    (`@json_option(help=...)`), as sqlite-utils' `output_options`."""
+    decorator = click.option("--json", "as_json", is_flag=True, help=help)
+    return decorator if command is None else decorator(command)
+
+
+def _to_date(_: click.Context, __: click.Parameter, value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def date_option(help: str) -> Callable[[Command], Command]:
+    """`--date YYYY-MM-DD` (as `on`: a `date`, or None for today): the day whose roster a
+    command uses, parsed in one place."""
+    return click.option("--date", "on", type=DATE, callback=_to_date, help=help)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -58,15 +74,16 @@ def _unexpected(error: Exception) -> str:
 
 @contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Every error a command can meet, as one line on stderr, never a traceback: the
-    library's input errors and a database that is unreachable or misnamed exit 2 (fix the
+    """Every error a command can meet, as one line on stderr, never a traceback: anything
+    outreach raises on purpose (an `OutreachError`, outreach/errors.py: bad input, a service
+    that does not answer) and a database that is unreachable or misnamed exit 2 (fix the
     input or the setting); anything else is a bug and exits 1 with its type and a masked
     message (OUTREACH_DEBUG=1 prints the masked traceback too)."""
     try:
         yield
     except (click.ClickException, click.exceptions.Abort, click.exceptions.Exit):
         raise  # usage errors and --help: click prints its own
-    except KNOWN_ERRORS as error:
+    except OutreachError as error:  # every deliberate error, whichever layer raised it
         _fail(str(error))
     except DBAPIError as error:
         if not db.is_connection_loss(error):

@@ -1,24 +1,29 @@
-"""`outreach roster ...`: check, import corrections, export, gaps (a thin shell, like cli.py)."""
+"""`outreach roster ...`: check, import corrections, export, gaps (a shell over outreach.roster)."""
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
 
 from outreach.campaigns.definitions import find_campaign
 from outreach.campaigns.planner import select_audience
-from outreach.cli.common import _print_json, _store, clear_errors, format_coverage
+from outreach.cli.common import (
+    _print_json,
+    _store,
+    clear_errors,
+    date_option,
+    format_coverage,
+    json_option,
+)
 from outreach.config import Settings
 from outreach.roster import corrections
 from outreach.roster.coverage import coverage_report
 from outreach.roster.gaps import gaps
 from outreach.store.signers import audience_frame
 from outreach.us.counties import load_counties
-
-DATE = click.DateTime(["%Y-%m-%d"])
 
 
 @click.group()
@@ -27,14 +32,14 @@ def roster() -> None:
 
 
 @roster.command("check")
-@click.option("--date", "on", type=DATE, help="As in force on this day (default today).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@date_option(help="As in force on this day (default today).")
+@json_option
 @clear_errors
-def roster_check(on: datetime | None, as_json: bool) -> None:
+def roster_check(on: date | None, as_json: bool) -> None:
     """Validate the roster and report its coverage and gaps."""
     settings = Settings.from_env()
     counties = load_counties(settings.data.data_dir / "counties.csv")
-    effective = corrections.effective_roster(settings, counties, on=on.date() if on else None)
+    effective = corrections.effective_roster(settings, counties, on=on)
     report = coverage_report(effective, counties)
     if as_json:
         _print_json(report)
@@ -48,7 +53,7 @@ def roster_check(on: datetime | None, as_json: bool) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show the changes and errors; change nothing.")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
     """Merge corrections and contacts keyed by office_id (with source_url and as_of for every
@@ -96,7 +101,7 @@ def roster_export(output: Path | None) -> None:
 @roster.command("gaps")
 @click.option("--campaign", help="Count only this campaign's audience.")
 @click.option("--limit", type=click.IntRange(1), default=25, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @clear_errors
 def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
     """Offices ranked by the signers they serve that lack a phone, an email or a current

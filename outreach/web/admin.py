@@ -33,8 +33,8 @@ from outreach.privacy import mask
 from outreach.roster.coverage import coverage_report
 from outreach.store import outbox as box
 from outreach.store.schema import outbox, signer_matches, signers, suppressions
-from outreach.web.app import AppState, LoginRequired, page, state_of
 from outreach.web.charts import bars_svg, columns_svg
+from outreach.web.deps import AppState, LoginRequired, page, state_of
 from outreach.web.security import (
     check_csrf,
     client_address,

@@ -20,7 +20,7 @@ from outreach.campaigns.planner import queue_for_signers
 from outreach.errors import AddressError
 from outreach.signers.intake import describe_records, intake_records
 from outreach.signers.match import match
-from outreach.web.app import state_of
+from outreach.web.deps import AppState, StateDep
 from outreach.web.security import bearer_token_ok, client_address
 
 router = APIRouter(prefix="/api")
@@ -29,8 +29,7 @@ LOOKUP_RATE = "60/minute"
 
 
 @router.post("/signers")
-async def push_signers(request: Request) -> dict[str, Any]:
-    state = state_of(request)
+async def push_signers(request: Request, state: StateDep) -> dict[str, Any]:
     if not bearer_token_ok(request, state.settings.web.api_token):
         raise HTTPException(401, "a valid Bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -44,11 +43,10 @@ async def push_signers(request: Request) -> dict[str, Any]:
     if not records or len(records) > MAX_SIGNERS:
         raise HTTPException(400, f"send between 1 and {MAX_SIGNERS} signers per request")
     source = str(request.query_params.get("source") or "api")[:200]
-    return await run_in_threadpool(_store, request, records, source)
+    return await run_in_threadpool(_store, state, records, source)
 
 
-def _store(request: Request, records: list[dict[str, object]], source: str) -> dict[str, Any]:
-    state = state_of(request)
+def _store(state: AppState, records: list[dict[str, object]], source: str) -> dict[str, Any]:
     results = intake_records(records, state.engine, source=source)
     ids = sorted({r.signer_id for r in results if r.signer_id is not None})
     if ids:
@@ -65,9 +63,8 @@ def _store(request: Request, records: list[dict[str, object]], source: str) -> d
 
 
 @router.get("/lookup")
-def lookup(request: Request,
+def lookup(request: Request, state: StateDep,
            address: str = Query(min_length=1, max_length=300)) -> dict[str, Any]:
-    state = state_of(request)
     if not state.limits.allow(LOOKUP_RATE, "lookup", client_address(request)):
         raise HTTPException(429, "too many lookups; wait a minute",
                             headers={"Retry-After": "60"})

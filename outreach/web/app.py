@@ -13,14 +13,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -28,80 +25,22 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
-from outreach.campaigns.definitions import Campaign, find_campaign
-from outreach.campaigns.render import Renderer, format_phone
+from outreach.campaigns.render import format_phone
 from outreach.clock import utcnow
 from outreach.config import Settings
-from outreach.errors import CampaignError
-from outreach.geo.current import CurrentGeo
-from outreach.geo.locate import Geo
 from outreach.metrics import exposition
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
+from outreach.web import admin, api, hooks, petition, unsubscribe
 from outreach.web.body_limit import BodyLimit, BodyLimits
-from outreach.web.security import RateLimits, SecurityHeaders, csrf_token, session_options
+from outreach.web.deps import AppState, LoginRequired, StateDep, state_of
+from outreach.web.security import SecurityHeaders, csrf_token, session_options
 
 log = logging.getLogger("outreach.web")
 RETRY_AFTER_SECONDS = int(WEB_LOCK_TIMEOUT)  # a busy store: about as long as a request waits
 
 
-class LoginRequired(Exception):
-    """An organizer page asked for without a session: answered with a redirect to login."""
-
-
-@dataclass
-class AppState:
-    settings: Settings
-    engine: Engine
-    templates: Jinja2Templates
-    clock: Callable[[], datetime]
-    limits: RateLimits = field(default_factory=RateLimits)
-    current: CurrentGeo = field(init=False)
-    _renderer: Renderer | None = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        self.current = CurrentGeo(self.settings, self.engine)
-
-    @property
-    def geo(self) -> Geo:
-        """Roster and geography as of today (loaded on first use, a few seconds)."""
-        return self.current.geo()
-
-    @property
-    def by_zip(self) -> pd.DataFrame:
-        return self.current.by_zip()
-
-    @property
-    def renderer(self) -> Renderer:
-        """The plan previews' renderer, on the current roster."""
-        from outreach.ops.wiring import build_renderer
-
-        roster = self.geo.roster
-        if self._renderer is None or self._renderer.roster is not roster:
-            self._renderer = build_renderer(self.settings, self.engine, roster)
-        return self._renderer
-
-    def campaign(self) -> Campaign:
-        """The petition's campaign, read fresh (organizers edit the file)."""
-        return find_campaign(self.settings.campaigns.jobs_dir,
-                             self.settings.campaigns.petition_campaign)
-
-    def identity(self) -> dict[str, str]:
-        """Who the pages say they come from: the petition campaign's own sender (its name and
-        CAN-SPAM postal address, as in its emails), else the deployment's settings."""
-        try:
-            sender = self.campaign().sender
-        except CampaignError:
-            return {"organization": self.settings.campaigns.organization,
-                    "mailing_address": self.settings.compliance.mailing_address}
-        return {"organization": sender.organization,
-                "mailing_address": (sender.mailing_address
-                                    or self.settings.compliance.mailing_address)}
-
-
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    from outreach.web import admin, api, hooks, petition, unsubscribe
-
     settings = settings or Settings.from_env()
     app = FastAPI(title="outreach", docs_url=None, redoc_url=None, openapi_url=None)
     secret = settings.web.session_secret
@@ -156,33 +95,21 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
 
     @app.get("/healthz")
-    def healthz(request: Request) -> JSONResponse:
+    def healthz(state: StateDep) -> JSONResponse:
         """Up, and the database answers (load balancers and systemd watchdogs ask this)."""
         try:
-            with request.app.state.outreach.engine.connect() as connection:
+            with state.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as error:  # the answer is the point: say what is wrong, 503
             return JSONResponse({"status": "error", "database": type(error).__name__}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
     @app.get("/metrics", dependencies=[Depends(admin.require_admin)])
-    def metrics(request: Request) -> Response:
+    def metrics(state: StateDep) -> Response:
         """Prometheus: queue depth by state and channel (the whole deployment's, from the
         database), and the sends and provider latency of any worker in this process. Campaign
         volume and opt-out counts are the organization's business: organizers only (F18)."""
-        return Response(exposition(request.app.state.outreach.engine),
+        return Response(exposition(state.engine),
                         media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def state_of(request: Request) -> AppState:
-    state: AppState = request.app.state.outreach
-    return state
-
-
-def page(request: Request, name: str, context: dict[str, Any],
-         status_code: int = 200) -> HTMLResponse:
-    state = state_of(request)
-    return state.templates.TemplateResponse(request, name, {**state.identity(), **context},
-                                            status_code=status_code)

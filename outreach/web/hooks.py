@@ -16,7 +16,7 @@ from outreach.sending.consent import OptIn, opt_in_sms, opt_out, sms_keyword
 from outreach.sending.delivery import SpamAlarm, outbox_id_of, sendgrid_events, twilio_status
 from outreach.signers.fields import check_phone
 from outreach.store import events as store
-from outreach.web.app import state_of
+from outreach.web.deps import StateDep
 from outreach.web.signatures import SendGridBody, TwilioParams
 
 log = logging.getLogger("outreach.web")
@@ -31,9 +31,8 @@ def _twiml(reply: str | None = None) -> Response:
 
 
 @router.post("/twilio/inbound")
-def twilio_inbound(request: Request, params: TwilioParams) -> Response:
+def twilio_inbound(state: StateDep, params: TwilioParams) -> Response:
     """A text to our number. Keywords act at once; anything else is only logged (masked)."""
-    state = state_of(request)
     settings, now = state.settings, state.clock()
     phone = check_phone(params.get("From", "")).value
     keyword = sms_keyword(params.get("Body", ""))
@@ -84,8 +83,8 @@ def twilio_inbound(request: Request, params: TwilioParams) -> Response:
 
 
 @router.post("/twilio/status")
-def twilio_status_callback(request: Request, params: TwilioParams) -> Response:
-    state = state_of(request)
+def twilio_status_callback(request: Request, state: StateDep,
+                           params: TwilioParams) -> Response:
     settings = state.settings
     alarm = SpamAlarm(settings.compliance.spam_alarm_min_errors,
                       settings.compliance.spam_alarm_share,
@@ -98,12 +97,11 @@ def twilio_status_callback(request: Request, params: TwilioParams) -> Response:
 
 
 @router.post("/sendgrid/events")
-def sendgrid_event_webhook(request: Request, body: SendGridBody) -> dict[str, int]:
+def sendgrid_event_webhook(state: StateDep, body: SendGridBody) -> dict[str, int]:
     try:
         events = json.loads(body)
     except ValueError:
         raise HTTPException(400, "the body is not JSON") from None
     if not isinstance(events, list):
         raise HTTPException(400, "expected a JSON array of events")
-    state = state_of(request)
     return dict(sendgrid_events(state.engine, events, state.clock()))

@@ -33,7 +33,7 @@ from outreach.signers.fields import check_email, check_phone
 from outreach.signers.match import match
 from outreach.store.schema import signer_matches, signers
 from outreach.store.signers import choose_county
-from outreach.web.app import AppState, page, state_of
+from outreach.web.deps import AppState, page, state_of
 from outreach.web.security import check_csrf, client_address
 
 log = logging.getLogger("outreach.web")

@@ -12,21 +12,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from outreach.sending.consent import token_exists, unsubscribe_by_token
-from outreach.web.app import page, state_of
+from outreach.web.deps import StateDep, page
 
 router = APIRouter()
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
-def confirm_page(request: Request, token: str) -> HTMLResponse:
-    known = token_exists(state_of(request).engine, token)
+def confirm_page(request: Request, state: StateDep, token: str) -> HTMLResponse:
+    known = token_exists(state.engine, token)
     return page(request, "unsubscribe.html", {"token": token, "known": known, "done": False},
                 200 if known else 404)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-def unsubscribe(request: Request, token: str) -> HTMLResponse:
-    state = state_of(request)
+def unsubscribe(request: Request, state: StateDep, token: str) -> HTMLResponse:
     done = unsubscribe_by_token(state.engine, token, state.clock())
     return page(request, "unsubscribe.html", {"token": token, "known": done, "done": done},
                 200 if done else 404)

@@ -1,0 +1,111 @@
+"""`outreach db`, `scheduler`, `run`, `serve`, `admin`: running the engine on a machine."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from outreach.cli.common import _fail, _print_json, clear_errors, json_option
+from outreach.config import Settings
+from outreach.metrics import serve_metrics
+from outreach.ops.runner import run_all, run_scheduler
+from outreach.privacy import install_log_masking
+from outreach.store import db
+
+
+@click.group("db")
+def database() -> None:
+    """The store (OUTREACH_DATABASE_URL; default: SQLite file outreach.sqlite3 here)."""
+
+
+@database.command("upgrade")
+@json_option
+@clear_errors
+def db_upgrade(as_json: bool) -> None:
+    """Migrate the database to the newest schema (other commands do it on first use)."""
+    before, after = db.upgrade(db.make_engine(Settings.from_env().store.database_url))
+    if as_json:
+        _print_json({"from": before, "to": after})
+    else:
+        click.echo(f"database at revision {after}" + (f" (was {before})" if before != after
+                                                      else " (already current)"))
+
+
+@click.command("scheduler")
+@clear_errors
+def scheduler_command() -> None:
+    """Run the schedules (built-ins and jobs/schedule.toml) until SIGTERM/SIGINT."""
+    settings = Settings.from_env()
+    _long_running_logs(settings)
+    run_scheduler(settings)
+
+
+METRICS_PORT = click.option(
+    "--metrics-port", type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics (this process's and the store's) on 127.0.0.1:PORT.")
+
+
+@click.command("run")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
+              help="Messages in flight at once.")
+@click.option("--health-every", type=click.FloatRange(0.1), default=60.0, show_default=True,
+              help="Seconds between health lines in the log.")
+@METRICS_PORT
+@clear_errors
+def run_command(concurrency: int, health_every: float, metrics_port: int | None) -> None:
+    """Scheduler and worker in one process (one machine); SIGTERM: finish, release, exit 0."""
+    settings = Settings.from_env()
+    _long_running_logs(settings)
+    if metrics_port:
+        serve_metrics(metrics_port, db.open_store(settings.store.database_url))
+    run_all(settings, concurrency, health_every)
+
+
+def _long_running_logs(settings: Settings) -> None:
+    install_log_masking(logging.INFO, json_lines=settings.ops.log_format == "json")
+
+
+@click.group("admin")
+def admin_group() -> None:
+    """The organizer dashboard's login."""
+
+
+@admin_group.command("hash-password")
+@click.password_option("--password", help="Asked for (twice, hidden) when not given.")
+def admin_hash_password(password: str) -> None:
+    """Print an Argon2id hash for OUTREACH_ADMIN_PASSWORD_HASH (the password is not stored)."""
+    from outreach.web.security import hash_password  # the web stack: only when asked (0.7 s)
+
+    if len(password) < 12:
+        _fail("use at least 12 characters")
+    click.echo(hash_password(password))
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@METRICS_PORT
+@clear_errors
+def serve_command(host: str, port: int, metrics_port: int | None) -> None:
+    """The web app: petition page, webhooks, unsubscribe links, dashboard, /healthz; /metrics
+    for logged-in organizers only (Prometheus scrapes --metrics-port)."""
+    import uvicorn  # the web stack loads only for `serve` (0.7 s), not for every command
+
+    from outreach.web import create_app
+
+    settings = Settings.from_env()
+    if not settings.compliance.public_url:
+        click.echo("outreach: warning: OUTREACH_PUBLIC_URL is not set: webhooks will be "
+                   "refused (their signatures cover the public URL) and supporter email "
+                   "through SendGrid or SMTP is held (no working unsubscribe link)", err=True)
+    # Requests wait at most WEB_LOCK_TIMEOUT for the store, then answer 503 + Retry-After.
+    app = create_app(settings, engine=db.open_store(settings.store.database_url,
+                                                    lock_timeout=db.WEB_LOCK_TIMEOUT))
+    state = app.state.outreach
+    _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer
+    if metrics_port:
+        serve_metrics(metrics_port, state.engine)
+    # No access log: request paths carry unsubscribe tokens, which are credentials.
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
