@@ -48,7 +48,8 @@ from outreach.signers.intake import IntakeLimits, IntakeSummary, intake, parse_m
 from outreach.signers.match import match
 from outreach.store import db
 from outreach.store import outbox as box
-from outreach.store.outbox import outbox_report, set_run_state
+from outreach.store.reports import outbox_report
+from outreach.store.runs import RUN_ACTIONS, set_run_state
 from outreach.us.counties import load_counties
 
 DEMO_ADDRESSES = (
@@ -372,7 +373,7 @@ def _switch_command(name: str, help_text: str) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @clear_errors
     def command(campaign: str, as_json: bool) -> None:
-        _switch(campaign, box.RUN_ACTIONS[name], as_json)
+        _switch(campaign, RUN_ACTIONS[name], as_json)
 
 
 @cli.command("cancel")
@@ -528,7 +529,7 @@ def run_command(concurrency: int, health_every: float, metrics_port: int | None)
     settings = Settings.from_env()
     _long_running_logs(settings)
     if metrics_port:
-        from outreach.metrics import serve_metrics
+        from outreach.ops.metrics import serve_metrics
         from outreach.store.db import open_store
 
         serve_metrics(metrics_port, open_store(settings.database_url))
@@ -578,7 +579,7 @@ def serve_command(host: str, port: int, metrics_port: int | None) -> None:
     state = app.state.outreach
     _ = state.geo, state.by_zip  # load the roster and ZIP answers now, not on a first signer
     if metrics_port:
-        from outreach.metrics import serve_metrics
+        from outreach.ops.metrics import serve_metrics
 
         serve_metrics(metrics_port, state.engine)
     # No access log: request paths carry unsubscribe tokens, which are credentials.

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from outreach.campaigns.definitions import CampaignError
 from outreach.campaigns.preview import PlanError
 from outreach.config import ConfigError, Settings
+from outreach.errors import RunStateError
 from outreach.geo.census import GeocoderError
 from outreach.geo.locate import AddressError
 from outreach.ops.scheduler import SchedulerError
@@ -26,7 +27,6 @@ from outreach.roster.offices import RosterError
 from outreach.sending import suppressions
 from outreach.signers.intake import IntakeError
 from outreach.store import db
-from outreach.store.outbox import RunStateError
 
 DEBUG_VARIABLE = "OUTREACH_DEBUG"  # =1: an unexpected error prints its (masked) traceback
 KNOWN_ERRORS = (RosterError, AddressError, ConfigError, GeocoderError, IntakeError,

@@ -19,7 +19,6 @@ Exactly once, on one host or many:
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import socket
@@ -44,8 +43,13 @@ from outreach.config import Settings
 from outreach.errors import SchedulerError
 from outreach.privacy import mask_text
 from outreach.roster.corrections import CurrentGeo
-from outreach.store.db import StoreError, database_problem, database_reason, is_connection_loss
-from outreach.store.outbox import _insert
+from outreach.store.db import (
+    StoreError,
+    database_problem,
+    database_reason,
+    is_connection_loss,
+)
+from outreach.store.schedule import _lock_key, claim_run
 from outreach.store.schema import scheduler_runs
 
 log = logging.getLogger("outreach.scheduler")
@@ -282,11 +286,6 @@ ACTIONS: dict[str, Callable[[Context, ScheduleEntry, datetime], str]] = {
 
 
 # --- running one job exactly once ------------------------------------------------------------
-def _lock_key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"outreach:{name}".encode()).digest()[:8], "big",
-                          signed=True)
-
-
 @contextmanager
 def job_lock(engine: Engine, name: str) -> Iterator[bool]:
     """PostgreSQL: a session advisory lock for the job, held for the run (False: another host
@@ -304,16 +303,6 @@ def job_lock(engine: Engine, name: str) -> Iterator[bool]:
             if got:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 connection.commit()
-
-
-def claim_run(engine: Engine, job: str, fire_time: datetime, host: str,
-              now: datetime) -> int | None:
-    """Claim this job's run for `fire_time`; None if a scheduler claimed it already."""
-    statement = _insert(engine, scheduler_runs).values(
-        job=job, fire_time=fire_time, host=host, started_at=now,
-    ).on_conflict_do_nothing(index_elements=["job", "fire_time"]).returning(scheduler_runs.c.id)
-    with engine.begin() as connection:
-        return connection.execute(statement).scalar()
 
 
 def run_job(name: str) -> None:

@@ -19,7 +19,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Select,
+    Table,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
@@ -259,6 +269,12 @@ def select_in(connection: Connection, query: Select, column: ColumnElement,
     values = list(values)
     for start in range(0, len(values), chunk):
         yield from connection.execute(query.where(column.in_(values[start:start + chunk])))
+
+
+def dialect_insert(bind: Connection | Engine, table: Table):  # type: ignore[no-untyped-def]
+    """An INSERT that knows ON CONFLICT, in the dialect of the database at hand."""
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 class _OneTransaction:

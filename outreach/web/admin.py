@@ -27,11 +27,13 @@ from outreach.campaigns.definitions import (
 from outreach.campaigns.planner import launch, plan_campaign
 from outreach.campaigns.preview import PlanError, Prices, preview
 from outreach.config import ConfigError
+from outreach.errors import RunStateError
 from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
 from outreach.roster.offices import coverage_report
 from outreach.sending.consent import CONFIRM_CAMPAIGN
 from outreach.store import outbox as box
+from outreach.store import reports, runs
 from outreach.store.schema import outbox, signer_matches, signers, suppressions
 from outreach.web.app import AppState, LoginRequired, page, state_of
 from outreach.web.charts import bars_svg, columns_svg
@@ -130,7 +132,7 @@ def progress(engine: Engine, campaign: str) -> dict[str, Any]:
         counts = dict(connection.execute(
             select(outbox.c.state, func.count()).where(outbox.c.campaign == campaign)
             .group_by(outbox.c.state)).all())
-        run = box.run_states(connection).get(campaign, "not launched")
+        run = runs.run_states(connection).get(campaign, "not launched")
     total = sum(counts.values())
     done = sum(counts.get(s, 0) for s in box.TERMINAL)
     return {"campaign": campaign, "run": run, "total": total, "done": done,
@@ -148,7 +150,7 @@ def dashboard(request: Request) -> HTMLResponse:
     with state.engine.connect() as connection:
         opt_outs = connection.execute(select(suppressions).order_by(
             suppressions.c.created_at.desc()).limit(15)).all()
-        report = box.outbox_report(connection)
+        report = reports.outbox_report(connection)
     return page(request, "admin/dashboard.html", {
         "stats": stats, "coverage": coverage,
         "over_time_svg": columns_svg(stats["series"], "Signatures per day, last 30 days"),
@@ -218,7 +220,7 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
     now = state.clock()
     try:  # what `outreach launch` checks, and its one-line refusals
         plans = prepare_launch(state.settings, state.engine, campaign, state.renderer, now, grace)
-    except (ConfigError, box.RunStateError, PlanError) as error:
+    except (ConfigError, RunStateError, PlanError) as error:
         raise HTTPException(409, str(error)) from None
     launched = launch(state.engine, plans, now)
     log.info("campaign %s launched from the dashboard: %s", name,
@@ -229,17 +231,17 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
 @pages.post("/campaigns/{name}/{action}")
 def switch_campaign(request: Request, name: str, action: str,
                     csrf: Annotated[str, Form()] = "") -> Response:
-    if action not in box.RUN_ACTIONS:
+    if action not in runs.RUN_ACTIONS:
         raise HTTPException(404, "no such action")
     state = state_of(request)
     check_csrf(request, csrf)
     try:
-        campaign_to_switch(state.settings.jobs_dir, name, box.RUN_ACTIONS[action])
+        campaign_to_switch(state.settings.jobs_dir, name, runs.RUN_ACTIONS[action])
     except CampaignError as error:
         raise HTTPException(404, str(error)) from None
     try:
-        box.set_run_state(state.engine, name, box.RUN_ACTIONS[action], state.clock())
-    except box.RunStateError as error:
+        runs.set_run_state(state.engine, name, runs.RUN_ACTIONS[action], state.clock())
+    except RunStateError as error:
         raise HTTPException(409, str(error)) from None
     # `_consent` has no campaign page (no file): back to the dashboard, which shows its holds.
     return RedirectResponse("/admin" if name == CONFIRM_CAMPAIGN

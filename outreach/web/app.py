@@ -32,7 +32,7 @@ from outreach.campaigns.definitions import Campaign, CampaignError, find_campaig
 from outreach.campaigns.render import Renderer, format_phone
 from outreach.config import Settings
 from outreach.geo.locate import Geo
-from outreach.metrics import exposition
+from outreach.ops.metrics import exposition
 from outreach.roster.corrections import CurrentGeo
 from outreach.sending.worker import utcnow
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
