@@ -16,12 +16,12 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 # Imported for their registration in the default REGISTRY, which ProcessCollector serves.
 from outreach.metrics import PROVIDER_LATENCY, SENDS  # noqa: F401
+from outreach.store import reports
 from outreach.store.outbox import held_steps
-from outreach.store.schema import outbox, suppressions
 
 
 class StoreCollector(Collector):
@@ -35,13 +35,9 @@ class StoreCollector(Collector):
                                      "Outbox messages by state and channel",
                                      labels=["state", "channel"])
         with self.engine.connect() as connection:
-            for state, channel, count in connection.execute(
-                    select(outbox.c.state, outbox.c.channel, func.count())
-                    .group_by(outbox.c.state, outbox.c.channel)):
+            for state, channel, count in reports.messages_by_state_and_channel(connection):
                 messages.add_metric([state, channel], count)
-            suppressed = connection.execute(
-                select(func.count()).select_from(suppressions)
-                .where(suppressions.c.removed_at.is_(None))).scalar_one()
+            suppressed = reports.active_suppressions(connection)
             held = held_steps(connection)
         yield messages
         yield GaugeMetricFamily("outreach_suppressions", "Addresses on the suppression list",

@@ -3,11 +3,14 @@ for monitoring (the metric gauges, the health line). Reads only."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from datetime import datetime
+from typing import Any
 
-from outreach.store.outbox import state_counts
+from sqlalchemy import Connection, Date, Row, cast, func, select
+
+from outreach.store.outbox import CLAIMABLE, state_counts
 from outreach.store.runs import run_states
-from outreach.store.schema import outbox, send_holds, signers, suppressions
+from outreach.store.schema import outbox, send_holds, signer_matches, signers, suppressions
 from outreach.store.signers import as_utc
 
 
@@ -68,3 +71,71 @@ def outbox_report(connection: Connection) -> dict[str, object]:
             .group_by(outbox.c.delivery_status)).all()),
         "attention": [dict(r._mapping) for r in attention],
     }
+
+
+# --- the dashboard ---------------------------------------------------------------------------
+def _signing_day(connection: Connection) -> Any:
+    """The calendar day of a signature, in SQL (SQLite stores text; PostgreSQL casts)."""
+    column = signers.c.signed_at
+    return func.date(column) if connection.dialect.name == "sqlite" else cast(column, Date)
+
+
+def signer_total(connection: Connection) -> int:
+    """How many signers are stored."""
+    return connection.execute(select(func.count()).select_from(signers)).scalar_one()
+
+
+def signatures_per_day(connection: Connection, since: datetime) -> dict[str, int]:
+    """ISO day -> signatures on it, for the days from `since` (a midnight) on."""
+    day = _signing_day(connection)
+    return dict((str(d), n) for d, n in connection.execute(
+        select(day, func.count()).where(signers.c.signed_at >= since).group_by(day)))
+
+
+def signers_by_state(connection: Connection) -> list[tuple[str, int]]:
+    """(state, signers) from the most signers down; "?" for signers without a state."""
+    return [(s, n) for s, n in connection.execute(
+        select(func.coalesce(signers.c.state, "?"), func.count())
+        .group_by(signers.c.state).order_by(func.count().desc()))]
+
+
+def match_confidence(connection: Connection) -> dict[str, int]:
+    """Match confidence -> matched signers."""
+    return dict(connection.execute(
+        select(signer_matches.c.confidence, func.count())
+        .group_by(signer_matches.c.confidence)).all())
+
+
+def campaign_state_counts(connection: Connection, campaign: str) -> dict[str, int]:
+    """One campaign's messages by state (states without any left out): its progress bar."""
+    return dict(connection.execute(
+        select(outbox.c.state, func.count()).where(outbox.c.campaign == campaign)
+        .group_by(outbox.c.state)).all())
+
+
+def recent_opt_outs(connection: Connection, limit: int = 15) -> list[Row]:
+    """The newest suppression entries (lifted ones included), newest first."""
+    return list(connection.execute(select(suppressions).order_by(
+        suppressions.c.created_at.desc()).limit(limit)).all())
+
+
+# --- monitoring: the metric gauges and the health line ---------------------------------------
+def messages_by_state_and_channel(connection: Connection) -> list[tuple[str, str, int]]:
+    """(state, channel, messages) of the whole outbox: the queue-depth gauge."""
+    return [(state, channel, count) for state, channel, count in connection.execute(
+        select(outbox.c.state, outbox.c.channel, func.count())
+        .group_by(outbox.c.state, outbox.c.channel))]
+
+
+def active_suppressions(connection: Connection) -> int:
+    """How many addresses are on the suppression list now (lifted entries not counted)."""
+    return connection.execute(
+        select(func.count()).select_from(suppressions)
+        .where(suppressions.c.removed_at.is_(None))).scalar_one()
+
+
+def due_now(connection: Connection, now: datetime) -> int:
+    """How many waiting messages are due at `now` (holds and paused campaigns not considered:
+    the health line's "due now")."""
+    return connection.execute(select(func.count()).select_from(outbox).where(
+        outbox.c.state.in_(CLAIMABLE), outbox.c.not_before <= now)).scalar_one()

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Date, Engine, cast, func, select
+from sqlalchemy import Engine
 
 from outreach.campaigns.definitions import (
     Campaign,
@@ -34,7 +34,6 @@ from outreach.roster.offices import coverage_report
 from outreach.sending.consent import CONFIRM_CAMPAIGN
 from outreach.store import outbox as box
 from outreach.store import reports, runs
-from outreach.store.schema import outbox, signer_matches, signers, suppressions
 from outreach.web.app import AppState, LoginRequired, page, state_of
 from outreach.web.charts import bars_svg, columns_svg
 from outreach.web.security import (
@@ -99,39 +98,24 @@ def _safe_next(target: str) -> str:
 
 
 # --- the dashboard ---------------------------------------------------------------------------
-def _day(engine: Engine) -> Any:
-    """The calendar day of a signature, in SQL (SQLite stores text; PostgreSQL casts)."""
-    column = signers.c.signed_at
-    return func.date(column) if engine.dialect.name == "sqlite" else cast(column, Date)
-
-
 def signer_stats(engine: Engine, now: datetime, days: int = 30) -> dict[str, Any]:
     since = now - timedelta(days=days - 1)
-    day = _day(engine)
     with engine.connect() as connection:
-        total = connection.execute(select(func.count()).select_from(signers)).scalar_one()
-        per_day = dict((str(d), n) for d, n in connection.execute(
-            select(day, func.count()).where(signers.c.signed_at >= since.replace(
-                hour=0, minute=0, second=0, microsecond=0)).group_by(day)))
-        by_state = connection.execute(
-            select(func.coalesce(signers.c.state, "?"), func.count())
-            .group_by(signers.c.state).order_by(func.count().desc())).all()
-        confidence = dict(connection.execute(
-            select(signer_matches.c.confidence, func.count())
-            .group_by(signer_matches.c.confidence)).all())
+        total = reports.signer_total(connection)
+        per_day = reports.signatures_per_day(
+            connection, since.replace(hour=0, minute=0, second=0, microsecond=0))
+        by_state = reports.signers_by_state(connection)
+        confidence = reports.match_confidence(connection)
     series = [((since + timedelta(days=i)).strftime("%m-%d"),
                per_day.get((since + timedelta(days=i)).date().isoformat(), 0))
               for i in range(days)]
-    return {"total": total, "series": series, "by_state": [(s, n) for s, n in by_state],
-            "confidence": confidence}
+    return {"total": total, "series": series, "by_state": by_state, "confidence": confidence}
 
 
 def progress(engine: Engine, campaign: str) -> dict[str, Any]:
     """A campaign's messages by state, and the share done (for the live progress bar)."""
     with engine.connect() as connection:
-        counts = dict(connection.execute(
-            select(outbox.c.state, func.count()).where(outbox.c.campaign == campaign)
-            .group_by(outbox.c.state)).all())
+        counts = reports.campaign_state_counts(connection, campaign)
         run = runs.run_states(connection).get(campaign, "not launched")
     total = sum(counts.values())
     done = sum(counts.get(s, 0) for s in box.TERMINAL)
@@ -148,8 +132,7 @@ def dashboard(request: Request) -> HTMLResponse:
     roster = state.geo.roster
     coverage = coverage_report(roster, state.geo.data.counties)
     with state.engine.connect() as connection:
-        opt_outs = connection.execute(select(suppressions).order_by(
-            suppressions.c.created_at.desc()).limit(15)).all()
+        opt_outs = reports.recent_opt_outs(connection, 15)
         report = reports.outbox_report(connection)
     return page(request, "admin/dashboard.html", {
         "stats": stats, "coverage": coverage,
