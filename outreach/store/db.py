@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -260,6 +261,12 @@ def existing_store(url: str) -> Engine | None:
             engine.dispose()
             return None
     return engine
+
+
+def ping(connection: Connection) -> None:
+    """Ask the database for nothing (SELECT 1): it raises when the database does not answer
+    (a health check)."""
+    connection.execute(text("SELECT 1"))
 
 
 def select_in(connection: Connection, query: Select, column: ColumnElement,

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -35,7 +35,7 @@ from outreach.geo.locate import Geo
 from outreach.ops.metrics import exposition
 from outreach.roster.corrections import CurrentGeo
 from outreach.sending.worker import utcnow
-from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
+from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store, ping
 from outreach.web.body_limit import BodyLimit, BodyLimits
 from outreach.web.security import RateLimits, SecurityHeaders, csrf_token, session_options
 
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         """Up, and the database answers (load balancers and systemd watchdogs ask this)."""
         try:
             with request.app.state.outreach.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+                ping(connection)
         except Exception as error:  # the answer is the point: say what is wrong, 503
             return JSONResponse({"status": "error", "database": type(error).__name__}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
