@@ -278,8 +278,9 @@ def select_in(connection: Connection, query: Select, column: ColumnElement,
         yield from connection.execute(query.where(column.in_(values[start:start + chunk])))
 
 
-def dialect_insert(bind: Connection | Engine, table: Table):  # type: ignore[no-untyped-def]
-    """An INSERT that knows ON CONFLICT, in the dialect of the database at hand."""
+def dialect_insert(bind: Connection | Engine, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows ON CONFLICT, in the dialect of the database at hand (SQLAlchemy's
+    generic insert() has no on_conflict_do_nothing/do_update): every upsert of the store."""
     dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 from sqlalchemy import (
     Connection,
@@ -32,7 +33,6 @@ from sqlalchemy import (
 
 from outreach.store.db import dialect_insert, select_in
 from outreach.store.schema import (
-    OUTBOX_STATES,
     campaign_runs,
     outbox,
     send_holds,
@@ -43,8 +43,17 @@ from outreach.store.signers import as_utc
 # The suppression statements below still say _insert.
 _insert = dialect_insert
 
-CLAIMABLE = ("queued", "retry")
-TERMINAL = ("sent", "failed", "unknown", "skipped")
+# Where an outbox row can be: the `state` column holds exactly these strings (a Literal, not an
+# Enum, so the stored values, the JSON reports and the callers' strings stay what they are).
+OutboxState = Literal["queued", "claimed", "sending", "sent", "failed", "retry", "unknown",
+                      "skipped"]
+OUTBOX_STATES: tuple[OutboxState, ...] = get_args(OutboxState)
+# How one send can end (Outcome.state): the states a `sending` row moves to.
+OutcomeState = Literal["sent", "failed", "retry", "unknown"]
+OUTCOME_STATES: tuple[OutcomeState, ...] = get_args(OutcomeState)
+
+CLAIMABLE: tuple[OutboxState, ...] = ("queued", "retry")
+TERMINAL: tuple[OutboxState, ...] = ("sent", "failed", "unknown", "skipped")
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ class OutboxRow:
     recipient_id: str
     template: str
     context: dict[str, object]
-    state: str
+    state: OutboxState
     attempts: int
     claimed_by: str | None
     provider_message_id: str | None
@@ -161,8 +170,8 @@ def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
     return sorted(rows, key=lambda r: r.id)
 
 
-def _move(connection: Connection, row_id: int, from_states: tuple[str, ...], worker: str | None,
-          **values: object) -> bool:
+def _move(connection: Connection, row_id: int, from_states: tuple[OutboxState, ...],
+          worker: str | None, **values: object) -> bool:
     """One guarded transition; False if the row was not where we thought (a lost claim)."""
     condition = [outbox.c.id == row_id, outbox.c.state.in_(from_states)]
     if worker is not None:
@@ -208,13 +217,13 @@ class Outcome:
     """How one send ended: sent, failed, retry (due again at retry_at) or unknown."""
 
     row_id: int
-    state: str
+    state: OutcomeState
     provider_message_id: str | None = None
     error: str | None = None
     retry_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.state not in ("sent", "failed", "retry", "unknown"):
+        if self.state not in OUTCOME_STATES:
             raise ValueError(f"not an outcome: {self.state}")
 
     def parameters(self, now: datetime) -> dict[str, object]:
@@ -250,7 +259,7 @@ def finish_many(engine: Engine, outcomes: Iterable[Outcome], now: datetime) -> N
             connection.execute(FINISH, parameters)
 
 
-def finish(engine: Engine, row_id: int, state: str, now: datetime, *,
+def finish(engine: Engine, row_id: int, state: OutcomeState, now: datetime, *,
            provider_message_id: str | None = None, error: str | None = None,
            retry_at: datetime | None = None) -> bool:
     """Record one outcome; False if the row was not `sending`."""
@@ -308,7 +317,7 @@ def stale_sending(engine: Engine, older_than: datetime) -> list[OutboxRow]:
         return [OutboxRow.from_row(r) for r in rows]
 
 
-def state_counts(connection: Connection) -> dict[str, int]:
+def state_counts(connection: Connection) -> dict[OutboxState, int]:
     rows = connection.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))
     counts = dict.fromkeys(OUTBOX_STATES, 0)
     counts.update({state: count for state, count in rows})
@@ -379,7 +388,7 @@ class StepRecord:
     """Where one of a recipient's campaign steps stands: enough for the gate's spacing rule."""
 
     idempotency_key: str
-    state: str
+    state: OutboxState
     not_before: datetime
     sent_at: datetime | None  # sent; for sending/unknown, when the send started
 
@@ -398,6 +407,6 @@ def step_records(connection: Connection, keys: Iterable[str]) -> dict[str, StepR
     return records
 
 
-def rows_in(connection: Connection, states: tuple[str, ...]) -> list[OutboxRow]:
+def rows_in(connection: Connection, states: tuple[OutboxState, ...]) -> list[OutboxRow]:
     return [OutboxRow.from_row(r) for r in connection.execute(
         select(outbox).where(outbox.c.state.in_(states)).order_by(outbox.c.id))]
