@@ -29,7 +29,7 @@ from outreach.geo.by_zip import zip_answers  # noqa: E402
 from outreach.geo.current import build_geo  # noqa: E402
 from outreach.signers.intake import intake  # noqa: E402
 from outreach.signers.match import match  # noqa: E402
-from outreach.store import outbox as box  # noqa: E402
+from outreach.store import runs  # noqa: E402
 from outreach.store.db import open_store  # noqa: E402
 from outreach.store.schema import signer_matches, signers  # noqa: E402
 
@@ -72,7 +72,7 @@ def main() -> None:
     incremental = plan_active_campaigns(engine, ROOT / "jobs", geo.roster,
                                         now + timedelta(minutes=1))
     incremental_seconds = time.perf_counter() - started
-    box.mark_planned(engine, campaign.name, now - timedelta(days=2), full=True)  # force full
+    runs.mark_planned(engine, campaign.name, now - timedelta(days=2), full=True)  # force full
     started = time.perf_counter()
     full = plan_active_campaigns(engine, ROOT / "jobs", geo.roster, now + timedelta(minutes=2))
     full_seconds = time.perf_counter() - started

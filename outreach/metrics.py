@@ -1,87 +1,15 @@
-"""Prometheus metrics: what the worker does (in-process counters and a provider latency
-histogram) and what the outbox holds (read from the database at scrape time, so any process
-that can reach the database, the web app included, reports the whole deployment's queue).
-
-They are served on a port of their own (`outreach run|serve --metrics-port`, bound to
-127.0.0.1), not on the petition's public port: queue volume and opt-out counts are the
-organization's business (audit F18). The web app shows them to logged-in organizers only.
+"""Prometheus metric objects for what the worker does: in-process counters and a provider
+latency histogram. Only the objects: what the outbox holds is read from the database at scrape
+time by ops/metrics.py (through store/reports.py), so this module stays free of I/O and any
+layer may count into it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from wsgiref.simple_server import WSGIServer
-
-from prometheus_client import (
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    start_http_server,
-)
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
-
-from outreach.store.outbox import held_steps
-from outreach.store.schema import outbox, suppressions
+from prometheus_client import Counter, Histogram
 
 SENDS = Counter("outreach_sends", "Provider calls by channel and outcome (this process)",
                 ["channel", "outcome"])
 PROVIDER_LATENCY = Histogram(
     "outreach_provider_latency_seconds", "Time a provider took to answer one send",
     ["channel", "provider"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-
-
-class StoreCollector(Collector):
-    """Queue depth by state and channel, active suppressions, held campaign steps."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        messages = GaugeMetricFamily("outreach_outbox_messages",
-                                     "Outbox messages by state and channel",
-                                     labels=["state", "channel"])
-        with self.engine.connect() as connection:
-            for state, channel, count in connection.execute(
-                    select(outbox.c.state, outbox.c.channel, func.count())
-                    .group_by(outbox.c.state, outbox.c.channel)):
-                messages.add_metric([state, channel], count)
-            suppressed = connection.execute(
-                select(func.count()).select_from(suppressions)
-                .where(suppressions.c.removed_at.is_(None))).scalar_one()
-            held = held_steps(connection)
-        yield messages
-        yield GaugeMetricFamily("outreach_suppressions", "Addresses on the suppression list",
-                                value=suppressed)
-        yield GaugeMetricFamily("outreach_held_steps", "Campaign steps held by an alarm",
-                                value=held)
-
-
-class ProcessCollector(Collector):
-    """This process's own metrics (the default registry: sends, latency, the runtime's)."""
-
-    def collect(self) -> Iterator[Metric]:
-        yield from REGISTRY.collect()
-
-
-def deployment_registry(engine: Engine) -> CollectorRegistry:
-    """This process's metrics plus the store's."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ProcessCollector())
-    registry.register(StoreCollector(engine))
-    return registry
-
-
-def exposition(engine: Engine) -> bytes:
-    """This process's metrics plus the store's, in the Prometheus text format."""
-    return generate_latest(deployment_registry(engine))
-
-
-def serve_metrics(port: int, engine: Engine, host: str = "127.0.0.1") -> WSGIServer:
-    """The same metrics over HTTP on their own port, in a background thread (port 0: any
-    free one, see the returned server's server_port)."""
-    server, _thread = start_http_server(port, addr=host, registry=deployment_registry(engine))
-    return server

@@ -26,6 +26,7 @@ from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.db import open_store
+from outreach.store.runs import run_states, set_run_state
 from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 from outreach.web import create_app
@@ -175,7 +176,7 @@ def test_one_bad_campaign_does_not_stop_planning_the_others(tmp_path, store, geo
         write(jobs, shipped.replace('name = "marijuana_justice"', f'name = "{name}"', 1), name)
     now = datetime.now(UTC)
     for name in ("a_first", "z_last"):
-        box.set_run_state(store, name, "active", now)
+        set_run_state(store, name, "active", now)
 
     def sign(who: str) -> None:
         path = tmp_path / f"{who}.csv"
@@ -228,7 +229,7 @@ def test_the_launch_forms_grace_period_is_bounded(organizer, store, grace):
     assert answer.status_code == 400
     assert "a whole number from 0 to 10080" in answer.text
     with store.connect() as connection:
-        assert box.run_states(connection) == {}  # nothing was launched
+        assert run_states(connection) == {}  # nothing was launched
 
 
 # --- the database goes away under `outreach run` (security audit F24) -----------------------
@@ -248,7 +249,7 @@ def test_run_waits_for_a_lost_database_and_sends_every_message_once(tmp_path,
     path = tmp_path / "signers.csv"
     path.write_text("email,zip\n" + "".join(f"s{i}@example.org,19107\n" for i in range(count)))
     intake(path, engine)
-    box.set_run_state(engine, "blast", "active", datetime.now(UTC))
+    set_run_state(engine, "blast", "active", datetime.now(UTC))
     engine.dispose()
     database = postgres_server.rsplit("/", 1)[1]
     admin = create_engine(postgres_server.rsplit("/", 1)[0] + "/postgres",

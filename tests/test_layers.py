@@ -78,33 +78,6 @@ SQL_BUILDER_MODULES = ("sqlalchemy.dialects", "sqlalchemy.sql", "sqlalchemy.futu
 # when its fix merges; the test tells you which ones to delete.
 KNOWN_VIOLATIONS: frozenset[str] = frozenset(
     {
-        # upward imports
-        "layer: outreach.metrics -> outreach.store.outbox",
-        "layer: outreach.metrics -> outreach.store.schema",
-        # store.schema outside store/
-        "schema: outreach.campaigns.render -> outreach.store.schema",
-        "schema: outreach.metrics -> outreach.store.schema",
-        "schema: outreach.ops.runner -> outreach.store.schema",
-        "schema: outreach.ops.scheduler -> outreach.store.schema",
-        "schema: outreach.ops.signing -> outreach.store.schema",
-        "schema: outreach.web.admin -> outreach.store.schema",
-        "schema: outreach.web.petition -> outreach.store.schema",
-        # SQL built outside store/
-        "sql: outreach.campaigns.render: select",
-        "sql: outreach.metrics: func",
-        "sql: outreach.metrics: select",
-        "sql: outreach.ops.runner: func",
-        "sql: outreach.ops.runner: select",
-        "sql: outreach.ops.scheduler: text",
-        "sql: outreach.ops.scheduler: update",
-        "sql: outreach.ops.signing: exists",
-        "sql: outreach.ops.signing: select",
-        "sql: outreach.ops.signing: update",
-        "sql: outreach.web.admin: cast",
-        "sql: outreach.web.admin: func",
-        "sql: outreach.web.admin: select",
-        "sql: outreach.web.app: text",
-        "sql: outreach.web.petition: select",
     }
 )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from outreach.config import ConfigError, Settings, secret_names, setting_names
-from outreach.metrics import serve_metrics
+from outreach.ops.metrics import serve_metrics
 from outreach.sending.transports.files import FilesTransport
 from outreach.sending.worker import Worker, WorkerOptions
 from outreach.signers.intake import intake

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from outreach.store import outbox as box
+from outreach.store.runs import run_states, set_run_state
 from outreach.store.schema import outbox
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -112,13 +113,13 @@ def test_concurrent_claimers_never_share_a_row(store):
 
 def test_paused_campaign_waits_and_cancelled_one_is_withdrawn(store):
     enqueue(store, messages(4))
-    assert box.set_run_state(store, "mj", "paused", NOW) == 0
+    assert set_run_state(store, "mj", "paused", NOW) == 0
     assert box.claim(store, "w1", 10, LEASE, NOW) == []  # paused: nothing goes out
-    box.set_run_state(store, "mj", "active", NOW)
+    set_run_state(store, "mj", "active", NOW)
     assert len(box.claim(store, "w1", 1, LEASE, NOW)) == 1
-    assert box.set_run_state(store, "mj", "cancelled", NOW) == 3  # the 3 still queued
+    assert set_run_state(store, "mj", "cancelled", NOW) == 3  # the 3 still queued
     with store.connect() as connection:
         counts = box.state_counts(connection)
-        assert box.run_states(connection) == {"mj": "cancelled"}
+        assert run_states(connection) == {"mj": "cancelled"}
     assert (counts["skipped"], counts["claimed"]) == (3, 1)  # the claimed one finishes
     assert box.claim(store, "w2", 10, LEASE, NOW) == []

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, select
 from outreach.signers.intake import intake
 from outreach.store import outbox as box
 from outreach.store.db import open_store
+from outreach.store.runs import set_run_state
 from outreach.store.schema import imports, outbox, scheduler_runs
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 
@@ -122,7 +123,7 @@ def test_run_survives_sigterm_mid_blast_and_imports_the_downtime_inbox_once(tmp_
     path = tmp_path / "signers.csv"
     path.write_text("email,zip\n" + "".join(f"{e},19107\n" for e in first))
     intake(path, engine)
-    box.set_run_state(engine, "blast", "active", datetime.now(UTC))
+    set_run_state(engine, "blast", "active", datetime.now(UTC))
     providers = RunningProviders(ProviderStandIn())
     env = _env(tmp_path, database, OUTREACH_EMAIL_TRANSPORT="sendgrid",
                OUTREACH_SENDGRID_API_KEY=providers.standin.sendgrid_key,

@@ -25,7 +25,7 @@ from outreach.ops.scheduler import (
 from outreach.signers.inbox import process_inbox
 from outreach.signers.intake import intake
 from outreach.signers.match import match
-from outreach.store import outbox as box
+from outreach.store.runs import set_run_state
 from outreach.store.schema import imports, outbox, scheduler_runs, signer_matches, signers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +188,7 @@ def test_follow_ups_are_planned_for_entry_time_plus_their_delay(tmp_path, store,
         intake(path, store)
         match(store, geo, by_zip=by_zip)
     now = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)  # the frozen clock
-    box.set_run_state(store, "marijuana_justice", "active", now - timedelta(days=30))
+    set_run_state(store, "marijuana_justice", "active", now - timedelta(days=30))
     first = plan_active_campaigns(store, ROOT / "jobs", geo.roster, now)
     assert first["marijuana_justice"]["welcome_email"]["queued_now"] == 2
     again = plan_active_campaigns(store, ROOT / "jobs", geo.roster, now + timedelta(minutes=1))
@@ -206,7 +206,7 @@ def test_follow_ups_are_planned_for_entry_time_plus_their_delay(tmp_path, store,
     # so the follow-ups keep their delays (issue 13) instead of all going now.
     assert due[("1", "welcome_email")] == now
     assert due[("1", "call_your_da")] == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
-    box.set_run_state(store, "marijuana_justice", "paused", now)
+    set_run_state(store, "marijuana_justice", "paused", now)
     assert plan_active_campaigns(store, ROOT / "jobs", geo.roster, now) == {}
 
 
@@ -220,7 +220,7 @@ def test_planning_passes_are_incremental_with_a_daily_full_pass(tmp_path, store,
     sign("first")
     sign("second")
     start = datetime.now(UTC)
-    box.set_run_state(store, "marijuana_justice", "active", start)
+    set_run_state(store, "marijuana_justice", "active", start)
     planned = plan_active_campaigns(store, ROOT / "jobs", geo.roster, start)
     assert planned["marijuana_justice"]["welcome_email"]["planned"] == 2  # first pass: all
     long_ago = start - timedelta(hours=3)  # the first two signed well before the margin

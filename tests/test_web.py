@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from outreach.signers.match import match as rematch
-from outreach.store import outbox as box
+from outreach.store.runs import run_states, set_run_state
 from outreach.store.schema import outbox, signer_matches, signers
 from outreach.web import admin, create_app
 from outreach.web.security import hash_password
@@ -192,7 +192,7 @@ def test_every_admin_route_redirects_to_login_without_a_session(client, store):
         assert answer.status_code == 303, (method, path)
         assert answer.headers["location"].startswith("/admin/login"), (method, path)
     with store.connect() as connection:
-        assert box.run_states(connection) == {}  # nothing was paused or launched
+        assert run_states(connection) == {}  # nothing was paused or launched
 
 
 def login(client: TestClient, password: str = PASSWORD):
@@ -223,7 +223,7 @@ def test_login_dashboard_preview_launch_and_progress(client, store):
     assert client.post("/admin/campaigns/marijuana_justice/pause",
                        data={"csrf": token}, follow_redirects=False).status_code == 303
     assert client.get("/admin/campaigns/marijuana_justice/progress").json()["run"] == "paused"
-    box.set_run_state(store, "marijuana_justice", "cancelled", datetime.now(UTC))
+    set_run_state(store, "marijuana_justice", "cancelled", datetime.now(UTC))
     for action, data in (("launch", {"confirm": "marijuana_justice", "grace_minutes": "0"}),
                          ("resume", {})):
         refused = client.post(f"/admin/campaigns/marijuana_justice/{action}",

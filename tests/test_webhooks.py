@@ -17,7 +17,8 @@ from outreach.sending.delivery import sendgrid_events
 from outreach.signers.intake import intake
 from outreach.store import outbox as box
 from outreach.store.db import open_store
-from outreach.store.outbox import outbox_report
+from outreach.store.reports import outbox_report
+from outreach.store.runs import set_run_state
 from outreach.store.schema import message_events, outbox, signers, suppressions
 from outreach.testing.webhooks import (
     SENDGRID_SIGNATURE,
@@ -221,7 +222,7 @@ def test_a_spike_of_carrier_filtering_holds_the_sms_step(tmp_path, store):
     claimed = box.claim(store, "w", 100, timedelta(minutes=1), NOW + timedelta(minutes=1))
     assert [r.channel for r in claimed] == ["email"]  # the held texts wait; email goes on
     box.release(store, "w", NOW)
-    box.set_run_state(store, "mj", "active", NOW)  # `outreach resume mj`
+    set_run_state(store, "mj", "active", NOW)  # `outreach resume mj`
     assert len(box.claim(store, "w", 100, timedelta(minutes=1), NOW)) == 21
 
 

@@ -21,6 +21,8 @@ from outreach.sending.worker import Worker, WorkerOptions
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
+from outreach.store.reports import outbox_report
+from outreach.store.runs import set_run_state
 from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 
@@ -167,7 +169,7 @@ def test_lost_sendgrid_answer_is_unknown_and_reported(
     make_worker(store, roster, {"email": transport}).run(once=True)
     assert states(store)[1][0] == "unknown"
     with store.connect() as connection:
-        report = box.outbox_report(connection)
+        report = outbox_report(connection)
     assert [r["id"] for r in report["attention"]] == [1]
 
 
@@ -407,7 +409,7 @@ def test_one_rows_reconcile_error_does_not_stop_maintain(
 def _holds(store) -> list[tuple[str, str, str, str]]:
     with store.connect() as connection:
         return [(h["campaign"], h["step"], h["channel"], h["reason"])
-                for h in box.outbox_report(connection)["holds"]]
+                for h in outbox_report(connection)["holds"]]
 
 
 def test_a_raising_template_holds_its_step_while_another_campaign_sends(
@@ -449,7 +451,7 @@ def test_a_raising_template_holds_its_step_while_another_campaign_sends(
     assert len(providers.standin.emails) == 3 and worker.stats["failed"] == 1
 
     bomb.write_text("Dear {{ signer.first_name }}, share the petition.\n")  # the fix
-    box.set_run_state(store, "tplbomb", "active", datetime.now(UTC))  # `outreach resume`
+    set_run_state(store, "tplbomb", "active", datetime.now(UTC))  # `outreach resume`
     assert _holds(store) == []
     worker.run(once=True)
     assert len(providers.standin.emails) == 6  # the failed row too: it had never left
@@ -519,7 +521,7 @@ def test_a_deferral_keeps_its_reason_for_the_report(add_signers, tmp_path, store
     worker.gate = FunctionGate(gate)
     worker.run(once=True)
     with store.connect() as connection:
-        [group] = box.outbox_report(connection)["by_campaign"]
+        [group] = outbox_report(connection)["by_campaign"]
         assert box.next_due(connection) == release
     assert group["waiting_by_reason"] == {"quiet hours in the recipient's time zone": {
         "count": 2, "first_release": release.isoformat(), "last_release": release.isoformat()}}

@@ -24,7 +24,7 @@ from outreach.campaigns.definitions import Campaign, CampaignError, Step, find_c
 from outreach.privacy import mask_text
 from outreach.roster.offices import Roster
 from outreach.store import outbox as box
-from outreach.store import suppressions
+from outreach.store import runs, suppressions
 from outreach.store.db import is_connection_loss
 from outreach.store.signers import (
     assign_referral_codes,
@@ -215,7 +215,7 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
     Supporter steps count from each signer's entry (`entry_times`) from the campaign's first
     launch, or from `now` for a campaign not launched yet (the launch this plan is for)."""
     with engine.connect() as connection:
-        launched_at = box.launched_at(connection, campaign.name) or now
+        launched_at = runs.launched_at(connection, campaign.name) or now
         frame = audience_frame(connection, signer_ids)
         suppressed = {channel: suppressions.suppressed_among(connection, channel,
                                                              frame[column].dropna())
@@ -239,7 +239,7 @@ def launch(engine: Engine, plans: list[StepPlan], now: datetime,
     """An organizer's launch: the campaign's run becomes active (launching again resumes a
     paused one and lifts automatic holds), then its messages are queued."""
     if plans:
-        box.set_run_state(engine, plans[0].campaign, "active", now)
+        runs.set_run_state(engine, plans[0].campaign, "active", now)
     return enqueue_plans(engine, plans, now, progress)
 
 
@@ -273,9 +273,9 @@ def plan_active_campaigns(engine: Engine, jobs_dir: Path, roster: Roster, now: d
     file changed, and the first time. Re-planning a million signers every minute would cost
     tens of seconds a minute for nothing (idempotent, but not free)."""
     with engine.connect() as connection:
-        active = sorted(name for name, state in box.run_states(connection).items()
+        active = sorted(name for name, state in runs.run_states(connection).items()
                         if state == "active" and only in (None, name))
-        marks = box.planning_marks(connection)
+        marks = runs.planning_marks(connection)
     results = {}
     for name in active:
         # One bad campaign stays one bad campaign (DESIGN invariant 11): its file's mistakes,
@@ -310,7 +310,7 @@ def _plan_active(engine: Engine, jobs_dir: Path, name: str, roster: Roster, now:
     plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster,
                           signer_ids=ids) if ids is None or ids else []
     queued = enqueue_plans(engine, plans, now)
-    box.mark_planned(engine, name, now, full)
+    runs.mark_planned(engine, name, now, full)
     return queued
 
 
@@ -320,7 +320,7 @@ def queue_for_signers(engine: Engine, campaign: Campaign, roster: Roster, signer
     welcome now, follow-ups on their delay; nothing when an organizer paused or cancelled the
     campaign. It never launches the campaign for anyone else."""
     with engine.connect() as connection:
-        run = box.run_states(connection).get(campaign.name)
+        run = runs.run_states(connection).get(campaign.name)
     if run in ("paused", "cancelled") or not signer_ids:
         return {}
     plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster,

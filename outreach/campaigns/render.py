@@ -26,7 +26,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable API names it here)
     SmsSegments,
@@ -38,8 +38,7 @@ from outreach.message import Message
 from outreach.privacy import mask, mask_text
 from outreach.roster.offices import Roster
 from outreach.store.outbox import OutboxRow
-from outreach.store.schema import signer_matches, signers
-from outreach.store.signers import assign_unsubscribe_tokens
+from outreach.store.signers import assign_unsubscribe_tokens, recipients, unsubscribe_token
 
 log = logging.getLogger("outreach.render")
 # Where links point when OUTREACH_PUBLIC_URL is not set: a local `outreach serve` (its default
@@ -160,13 +159,8 @@ class Renderer:
                     ids.append(int(row.context["signer_id"]))
         people: dict[int, dict] = {}
         if ids:
-            query = (select(signers, signer_matches.c.felony_office_id,
-                            signer_matches.c.misdemeanor_office_id)
-                     .join(signer_matches, signer_matches.c.signer_id == signers.c.id,
-                           isouter=True)
-                     .where(signers.c.id.in_(ids)))
             with self.engine.connect() as connection:
-                people = {r.id: dict(r._mapping) for r in connection.execute(query)}
+                people = recipients(connection, ids)
         results: dict[int, Message | RenderError] = {}
         for row in rows:
             try:
@@ -221,9 +215,7 @@ class Renderer:
             if not signer.get("unsubscribe_token"):
                 with self.engine.begin() as connection:  # planned before tokens existed
                     assign_unsubscribe_tokens(connection, [signer["id"]])
-                    signer["unsubscribe_token"] = connection.execute(
-                        select(signers.c.unsubscribe_token)
-                        .where(signers.c.id == signer["id"])).scalar_one()
+                    signer["unsubscribe_token"] = unsubscribe_token(connection, signer["id"])
             unsubscribe = self._unsubscribe_url(sender, signer["unsubscribe_token"])
             context["unsubscribe_url"] = unsubscribe
             missing = tuple(sender.missing_settings())

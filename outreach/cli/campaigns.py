@@ -20,8 +20,7 @@ from outreach.ops.wiring import (
     sms_windows,
 )
 from outreach.store import db
-from outreach.store import outbox as box
-from outreach.store.outbox import set_run_state
+from outreach.store.runs import RUN_ACTIONS, set_run_state
 
 
 @click.command("plan")
@@ -147,7 +146,7 @@ def _switch_command(name: str, help_text: str) -> click.Command:
     @json_option
     @clear_errors
     def command(campaign: str, as_json: bool) -> None:
-        _switch(campaign, box.RUN_ACTIONS[name], as_json)
+        _switch(campaign, RUN_ACTIONS[name], as_json)
 
     return command
 

@@ -20,7 +20,7 @@ from outreach.roster.offices import load_roster
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import db
-from outreach.store.outbox import outbox_report
+from outreach.store.reports import outbox_report
 from outreach.us.counties import load_counties
 
 DEMO_ADDRESSES = (

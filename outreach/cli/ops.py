@@ -8,7 +8,7 @@ import click
 
 from outreach.cli.common import _fail, _print_json, clear_errors, json_option
 from outreach.config import Settings
-from outreach.metrics import serve_metrics
+from outreach.ops.metrics import serve_metrics
 from outreach.ops.runner import run_all, run_scheduler
 from outreach.privacy import install_log_masking
 from outreach.store import db

@@ -16,7 +16,7 @@ from outreach.sending import suppressions
 from outreach.store import db
 from outreach.store import outbox as box
 from outreach.store import suppressions as suppression_store
-from outreach.store.outbox import outbox_report
+from outreach.store.reports import outbox_report
 
 
 @click.command("worker")

@@ -15,14 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from outreach.config import Settings
 from outreach.ops.scheduler import build_scheduler, single_scheduler
-from outreach.store import db
+from outreach.store import db, reports
 from outreach.store import outbox as box
 from outreach.store.db import database_reason, is_connection_loss
-from outreach.store.schema import outbox
 
 log = logging.getLogger("outreach.run")
 
@@ -33,8 +32,7 @@ def health_line(engine: Engine, stats: Counter[str], before: Counter[str],
     now = datetime.now(UTC)
     with engine.connect() as connection:
         counts = box.state_counts(connection)
-        due = connection.execute(select(func.count()).select_from(outbox).where(
-            outbox.c.state.in_(box.CLAIMABLE), outbox.c.not_before <= now)).scalar_one()
+        due = reports.due_now(connection, now)
     sent = stats["sent"] - before["sent"]
     errors = sum(stats[k] - before[k] for k in ("failed", "errors", "unknown"))
     waiting = counts["queued"] + counts["retry"] - due

@@ -19,7 +19,6 @@ Exactly once, on one host or many:
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import socket
@@ -37,16 +36,15 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine
 
 from outreach.campaigns.definitions import SCHEDULE_FILE, parse_duration, read_toml
 from outreach.config import Settings
 from outreach.errors import SchedulerError
 from outreach.geo.current import CurrentGeo
 from outreach.privacy import mask_text
+from outreach.store import schedule
 from outreach.store.db import StoreError, database_problem, database_reason, is_connection_loss
-from outreach.store.outbox import _insert
-from outreach.store.schema import scheduler_runs
 
 log = logging.getLogger("outreach.scheduler")
 
@@ -283,11 +281,6 @@ ACTIONS: dict[str, Callable[[Context, ScheduleEntry, datetime], str]] = {
 
 
 # --- running one job exactly once ------------------------------------------------------------
-def _lock_key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"outreach:{name}".encode()).digest()[:8], "big",
-                          signed=True)
-
-
 @contextmanager
 def job_lock(engine: Engine, name: str) -> Iterator[bool]:
     """PostgreSQL: a session advisory lock for the job, held for the run (False: another host
@@ -296,25 +289,22 @@ def job_lock(engine: Engine, name: str) -> Iterator[bool]:
         yield True
         return
     with engine.connect() as connection:
-        key = _lock_key(name)
-        got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        got = schedule.try_job_lock(connection, name)
         connection.commit()
         try:
-            yield bool(got)
+            yield got
         finally:
             if got:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                schedule.unlock_job(connection, name)
                 connection.commit()
 
 
 def claim_run(engine: Engine, job: str, fire_time: datetime, host: str,
               now: datetime) -> int | None:
-    """Claim this job's run for `fire_time`; None if a scheduler claimed it already."""
-    statement = _insert(engine, scheduler_runs).values(
-        job=job, fire_time=fire_time, host=host, started_at=now,
-    ).on_conflict_do_nothing(index_elements=["job", "fire_time"]).returning(scheduler_runs.c.id)
+    """Claim this job's run for `fire_time`, in a transaction of its own; None if a
+    scheduler claimed it already."""
     with engine.begin() as connection:
-        return connection.execute(statement).scalar()
+        return schedule.claim_run(connection, job, fire_time, host, now)
 
 
 def run_job(name: str) -> None:
@@ -357,8 +347,7 @@ def _run_job(context: Context, name: str) -> None:
             # Kept in scheduler_runs: masked like the log, whatever the error quoted.
             outcome = mask_text(f"error: {type(error).__name__}: {error}")[:500]
         with context.engine.begin() as connection:
-            connection.execute(update(scheduler_runs).where(scheduler_runs.c.id == run_id)
-                               .values(finished_at=context.clock(), outcome=outcome))
+            schedule.finish_run(connection, run_id, context.clock(), outcome)
 
 
 # --- the scheduler ---------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, exists, select, update
+from sqlalchemy import Connection, Engine
 
 from outreach.campaigns.definitions import Campaign, CampaignError
 from outreach.campaigns.planner import queue_for_signers
@@ -32,8 +32,8 @@ from outreach.roster.offices import Roster
 from outreach.sending.consent import request_sms_confirmation
 from outreach.signers.intake import intake_records
 from outreach.signers.match import match
+from outreach.store import signers as store
 from outreach.store.db import one_transaction
-from outreach.store.schema import signers, submissions
 from outreach.store.signers import assign_referral_codes, record_submission
 
 log = logging.getLogger("outreach.signing")
@@ -74,9 +74,7 @@ def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
                            "We could not store this signature.")
         signer_id = result.signer_id
         imported = result.outcome == "imported"
-        own = imported or connection.execute(select(exists().where(
-            submissions.c.signer_id == signer_id, submissions.c.outcome == "imported",
-            submissions.c.session_key == session))).scalar_one()
+        own = imported or store.signed_in_session(connection, signer_id, session)
         queued = False
         if imported:
             # A re-signing changes nothing of a stored signer (intake._Merger): their match
@@ -86,9 +84,7 @@ def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
             queued = _queue(unit, campaign, geo.roster, [signer_id], now)
         record_submission(connection, signer_id, source, result.outcome, submitted, now,
                           session_key=session, steps_queued_at=now if queued else None)
-        stored = connection.execute(
-            select(signers.c.referral_code, signers.c.phone, signers.c.sms_opt_in)
-            .where(signers.c.id == signer_id)).one()
+        stored = store.contact(connection, signer_id)
         # Only the stored number is asked, and only by the session that made the signer: a
         # number this request could not store is not the signer's, a stranger must not have
         # the signer's number texted, and a "we are texting you" shown exactly when a typed
@@ -125,9 +121,7 @@ def queue_confirmed(connection: Connection, campaign: Campaign | None, roster: R
     if campaign is not None and queue_for_signers(one_transaction(connection), campaign,
                                                   roster, signer_ids, now):
         return True
-    waiting = connection.execute(update(submissions).where(
-        submissions.c.signer_id.in_(signer_ids), submissions.c.outcome == "imported")
-        .values(steps_queued_at=None)).rowcount
+    waiting = store.mark_signings_pending(connection, signer_ids)
     log.warning("SMS opt-in: the petition campaign's texts wait for the planning pass "
                 "(%d of %d signers' signings marked pending)", waiting, len(signer_ids))
     return False
@@ -136,10 +130,7 @@ def queue_confirmed(connection: Connection, campaign: Campaign | None, roster: R
 def pending_signings(engine: Engine, limit: int = PENDING_BATCH) -> list[int]:
     """Signers made by a signing whose petition steps are not queued yet, oldest first."""
     with engine.connect() as connection:
-        return list(connection.execute(
-            select(submissions.c.signer_id).where(submissions.c.steps_queued_at.is_(None),
-                                                   submissions.c.outcome == "imported")
-            .order_by(submissions.c.signer_id).limit(limit)).scalars())
+        return store.pending_signings(connection, limit)
 
 
 def queue_pending_signings(engine: Engine, campaign: Callable[[], Campaign], roster: Roster,
@@ -154,8 +145,6 @@ def queue_pending_signings(engine: Engine, campaign: Callable[[], Campaign], ros
             assign_referral_codes(connection, ids)
             if not _queue(one_transaction(connection), campaign, roster, ids, now):
                 break
-            connection.execute(update(submissions).where(
-                submissions.c.signer_id.in_(ids), submissions.c.outcome == "imported",
-                submissions.c.steps_queued_at.is_(None)).values(steps_queued_at=now))
+            store.mark_signings_queued(connection, ids, now)
         done += len(ids)
     return done

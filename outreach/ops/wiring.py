@@ -18,8 +18,7 @@ from outreach.roster.offices import Roster
 from outreach.sending.compliance import Gate
 from outreach.sending.transports.select import build_transports
 from outreach.sending.worker import Worker, WorkerOptions
-from outreach.store import db
-from outreach.store import outbox as box
+from outreach.store import db, runs
 from outreach.us.counties import load_counties
 from outreach.us.quiet_hours import STATE_WINDOWS, parse_windows
 
@@ -73,7 +72,7 @@ def prepare_launch(settings: Settings, engine: Engine, campaign: Campaign, rende
     message rendered. Raises ConfigError, RunStateError or PlanError, each one line."""
     check_compliance_settings(settings, campaign)
     with engine.connect() as connection:
-        box.ensure_not_cancelled(connection, campaign.name)  # not "already queued N"
+        runs.ensure_not_cancelled(connection, campaign.name)  # not "already queued N"
     plans = plan_campaign(engine, campaign, now, grace, roster=renderer.roster,
                           windows=sms_windows(settings))
     # A template that raises refuses the launch (the worker would only hold the step later).

@@ -19,7 +19,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Select,
+    Table,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
@@ -252,6 +263,12 @@ def existing_store(url: str) -> Engine | None:
     return engine
 
 
+def ping(connection: Connection) -> None:
+    """Ask the database for nothing (SELECT 1): it raises when the database does not answer
+    (a health check)."""
+    connection.execute(text("SELECT 1"))
+
+
 def select_in(connection: Connection, query: Select[Any], column: ColumnElement[Any],
               values: Iterable[object], chunk: int = 1000) -> Iterator[Row[Any]]:
     """The rows of `query` whose `column` is one of `values`, asked a chunk at a time: a
@@ -259,6 +276,14 @@ def select_in(connection: Connection, query: Select[Any], column: ColumnElement[
     values = list(values)
     for start in range(0, len(values), chunk):
         yield from connection.execute(query.where(column.in_(values[start:start + chunk])))
+
+
+def dialect_insert(bind: Connection | Engine, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows ON CONFLICT, in the dialect of the database at hand (SQLAlchemy's
+    generic insert() has no on_conflict_do_nothing/do_update): every upsert of the store."""
+    if bind.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 class _OneTransaction:

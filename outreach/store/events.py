@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, func, select, update
 
-from outreach.store.outbox import _insert
+from outreach.store.db import dialect_insert
 from outreach.store.schema import message_events, outbox, send_holds
 
 # Later statuses win over earlier ones; a late "delivered" never overwrites an "open".
@@ -38,7 +38,7 @@ def record_event(connection: Connection, *, provider: str, dedupe_key: str,
                  outbox_id: int | None, event: str, occurred_at: datetime, now: datetime,
                  error_code: str | None = None) -> bool:
     """Log one event; False if this very event was logged before (a retry, a replay)."""
-    statement = _insert(connection, message_events).values(
+    statement = dialect_insert(connection, message_events).values(
         dedupe_key=dedupe_key[:300], provider=provider, outbox_id=outbox_id, event=event[:40],
         error_code=error_code, occurred_at=occurred_at, received_at=now,
     ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(message_events.c.id)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 from sqlalchemy import (
     Connection,
@@ -21,7 +22,6 @@ from sqlalchemy import (
     Engine,
     Row,
     String,
-    Table,
     Text,
     Update,
     bindparam,
@@ -30,22 +30,26 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from outreach.errors import RunStateError
-from outreach.store.db import select_in
+from outreach.store.db import dialect_insert, select_in
 from outreach.store.schema import (
-    OUTBOX_STATES,
     campaign_runs,
     outbox,
     send_holds,
-    signers,
-    suppressions,
 )
 from outreach.store.signers import as_utc
 
-CLAIMABLE = ("queued", "retry")
-TERMINAL = ("sent", "failed", "unknown", "skipped")
+# Where an outbox row can be: the `state` column holds exactly these strings (a Literal, not an
+# Enum, so the stored values, the JSON reports and the callers' strings stay what they are).
+OutboxState = Literal["queued", "claimed", "sending", "sent", "failed", "retry", "unknown",
+                      "skipped"]
+OUTBOX_STATES: tuple[OutboxState, ...] = get_args(OutboxState)
+# How one send can end (Outcome.state): the states a `sending` row moves to.
+OutcomeState = Literal["sent", "failed", "retry", "unknown"]
+OUTCOME_STATES: tuple[OutcomeState, ...] = get_args(OutcomeState)
+
+CLAIMABLE: tuple[OutboxState, ...] = ("queued", "retry")
+TERMINAL: tuple[OutboxState, ...] = ("sent", "failed", "unknown", "skipped")
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class OutboxRow:
     recipient_id: str
     template: str
     context: dict[str, object]
-    state: str
+    state: OutboxState
     attempts: int
     claimed_by: str | None
     provider_message_id: str | None
@@ -103,12 +107,6 @@ class OutboxRow:
                    row.last_error, as_utc(row.updated_at))
 
 
-def _insert(bind: Connection | Engine, table: Table):  # type: ignore[no-untyped-def]
-    """An INSERT that knows ON CONFLICT, in the dialect of the database at hand."""
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
 def enqueue(connection: Connection, messages: Iterable[NewMessage], now: datetime) -> int:
     """Add messages; one whose idempotency key exists is left alone. Returns how many are new."""
     rows = [{
@@ -120,7 +118,7 @@ def enqueue(connection: Connection, messages: Iterable[NewMessage], now: datetim
     } for m in messages]
     if not rows:
         return 0
-    statement = _insert(connection, outbox).on_conflict_do_nothing(
+    statement = dialect_insert(connection, outbox).on_conflict_do_nothing(
         index_elements=["idempotency_key"])
     return len(connection.execute(statement.returning(outbox.c.id), rows).all())
 
@@ -168,8 +166,8 @@ def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
     return sorted(rows, key=lambda r: r.id)
 
 
-def _move(connection: Connection, row_id: int, from_states: tuple[str, ...], worker: str | None,
-          **values: object) -> bool:
+def _move(connection: Connection, row_id: int, from_states: tuple[OutboxState, ...],
+          worker: str | None, **values: object) -> bool:
     """One guarded transition; False if the row was not where we thought (a lost claim)."""
     condition = [outbox.c.id == row_id, outbox.c.state.in_(from_states)]
     if worker is not None:
@@ -215,13 +213,13 @@ class Outcome:
     """How one send ended: sent, failed, retry (due again at retry_at) or unknown."""
 
     row_id: int
-    state: str
+    state: OutcomeState
     provider_message_id: str | None = None
     error: str | None = None
     retry_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.state not in ("sent", "failed", "retry", "unknown"):
+        if self.state not in OUTCOME_STATES:
             raise ValueError(f"not an outcome: {self.state}")
 
     def parameters(self, now: datetime) -> dict[str, object]:
@@ -257,7 +255,7 @@ def finish_many(engine: Engine, outcomes: Iterable[Outcome], now: datetime) -> N
             connection.execute(FINISH, parameters)
 
 
-def finish(engine: Engine, row_id: int, state: str, now: datetime, *,
+def finish(engine: Engine, row_id: int, state: OutcomeState, now: datetime, *,
            provider_message_id: str | None = None, error: str | None = None,
            retry_at: datetime | None = None) -> bool:
     """Record one outcome; False if the row was not `sending`."""
@@ -315,7 +313,7 @@ def stale_sending(engine: Engine, older_than: datetime) -> list[OutboxRow]:
         return [OutboxRow.from_row(r) for r in rows]
 
 
-def state_counts(connection: Connection) -> dict[str, int]:
+def state_counts(connection: Connection) -> dict[OutboxState, int]:
     rows = connection.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))
     counts = dict.fromkeys(OUTBOX_STATES, 0)
     counts.update({state: count for state, count in rows})
@@ -334,7 +332,7 @@ class StepRecord:
     """Where one of a recipient's campaign steps stands: enough for the gate's spacing rule."""
 
     idempotency_key: str
-    state: str
+    state: OutboxState
     not_before: datetime
     sent_at: datetime | None  # sent; for sending/unknown, when the send started
 
@@ -353,149 +351,9 @@ def step_records(connection: Connection, keys: Iterable[str]) -> dict[str, StepR
     return records
 
 
-def rows_in(connection: Connection, states: tuple[str, ...]) -> list[OutboxRow]:
+def rows_in(connection: Connection, states: tuple[OutboxState, ...]) -> list[OutboxRow]:
     return [OutboxRow.from_row(r) for r in connection.execute(
         select(outbox).where(outbox.c.state.in_(states)).order_by(outbox.c.id))]
-
-
-def outbox_report(connection: Connection) -> dict[str, object]:
-    """Totals by state, by campaign and channel, and the rows that need a person's eyes
-    (unknown: maybe sent; failed: with the provider's reason)."""
-    groups: dict[tuple[str, str, str], dict[str, int]] = {}
-    query = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state,
-                    func.count())
-             .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state))
-    for campaign, step, channel, state, count in connection.execute(query):
-        groups.setdefault((campaign, step, channel), {})[state] = count
-    skipped: dict[tuple[str, str, str], dict[str, int]] = {}
-    reasons = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
-                      func.count())
-               .where(outbox.c.state == "skipped")
-               .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel,
-                         outbox.c.last_error))
-    for campaign, step, channel, reason, count in connection.execute(reasons):
-        skipped.setdefault((campaign, step, channel), {})[reason or "no reason"] = count
-    waiting: dict[tuple[str, str, str], dict[str, dict[str, object]]] = {}
-    deferred = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
-                       func.count(), func.min(outbox.c.not_before), func.max(outbox.c.not_before))
-                .where(outbox.c.state == "queued", outbox.c.last_error.is_not(None))
-                .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel,
-                          outbox.c.last_error))
-    for campaign, step, channel, reason, count, first, last in connection.execute(deferred):
-        # Queued rows with a reason are the gate's deferrals (quiet hours, office hours, the
-        # daily text limit): each waits until its own release time.
-        waiting.setdefault((campaign, step, channel), {})[reason] = {
-            "count": count, "first_release": as_utc(first).isoformat(),
-            "last_release": as_utc(last).isoformat()}
-    opt_outs = dict(connection.execute(select(suppressions.c.source, func.count())
-                                       .where(suppressions.c.removed_at.is_(None))
-                                       .group_by(suppressions.c.source)).all())
-    referrals = connection.execute(select(func.count()).select_from(signers)
-                                   .where(signers.c.referred_by.is_not(None))).scalar_one()
-    attention = connection.execute(
-        select(outbox.c.id, outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state,
-               outbox.c.last_error)
-        .where(outbox.c.state.in_(("unknown", "failed"))).order_by(outbox.c.id).limit(200))
-    return {
-        "states": state_counts(connection),
-        "by_campaign": [{"campaign": c, "step": st, "channel": ch, "states": s,
-                         "skipped_by_reason": skipped.get((c, st, ch), {}),
-                         "waiting_by_reason": waiting.get((c, st, ch), {})}
-                        for (c, st, ch), s in sorted(groups.items())],
-        "runs": run_states(connection),
-        "opt_outs_by_source": opt_outs,
-        "referrals": referrals,
-        "holds": [{"campaign": h.campaign, "step": h.step, "channel": h.channel,
-                   "reason": h.reason, "since": h.created_at.isoformat()}
-                  for h in connection.execute(select(send_holds)
-                                              .where(send_holds.c.lifted_at.is_(None)))],
-        "delivery": dict(connection.execute(
-            select(outbox.c.delivery_status, func.count())
-            .where(outbox.c.delivery_status.is_not(None))
-            .group_by(outbox.c.delivery_status)).all()),
-        "attention": [dict(r._mapping) for r in attention],
-    }
-
-
-RUN_STATES = ("active", "paused", "cancelled")
-# What organizers say (CLI commands, dashboard buttons) -> the run state it sets.
-RUN_ACTIONS = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
-# How a row that a broken template failed begins its last_error (the worker writes it): such a
-# row never reached a provider, so lifting its step's hold queues it again.
-TEMPLATE_FAILED = "render: template "
-
-
-def ensure_not_cancelled(connection: Connection, campaign: str) -> None:
-    """Refuse to launch, pause or resume a cancelled campaign: its queued messages were
-    withdrawn (skipped) and their keys are taken, so "active" would send nothing."""
-    run = connection.execute(select(campaign_runs.c.state, campaign_runs.c.updated_at)
-                             .where(campaign_runs.c.campaign == campaign)).first()
-    if run is not None and run.state == "cancelled":
-        raise RunStateError(
-            f"campaign {campaign} was cancelled on {as_utc(run.updated_at):%Y-%m-%d %H:%M} UTC; "
-            "a cancel cannot be undone and its withdrawn messages are not sent again (copy "
-            "the campaign file under a new name to reach its audience again)")
-
-
-def set_run_state(engine: Engine, campaign: str, state: str, now: datetime) -> int:
-    """Switch a campaign: paused rows wait, cancelled ones are withdrawn (skipped), never lost.
-    A resume lifts the campaign's holds and queues again the rows a broken template failed.
-    Returns how many queued rows a cancel withdrew."""
-    if state not in RUN_STATES:
-        raise ValueError(f"not a campaign state: {state}")
-    upsert = _insert(engine, campaign_runs).values(campaign=campaign, state=state,
-                                                   launched_at=now, updated_at=now)
-    upsert = upsert.on_conflict_do_update(index_elements=["campaign"],
-                                          set_={"state": state, "updated_at": now})
-    with engine.begin() as connection:
-        if state != "cancelled":
-            ensure_not_cancelled(connection, campaign)
-        connection.execute(upsert)
-        if state == "active":  # an organizer's resume also lifts automatic holds
-            lifted = connection.execute(update(send_holds)
-                                        .where(send_holds.c.campaign == campaign,
-                                               send_holds.c.lifted_at.is_(None))
-                                        .values(lifted_at=now)
-                                        .returning(send_holds.c.step, send_holds.c.channel))
-            for step, channel in lifted.all():
-                connection.execute(
-                    update(outbox).where(outbox.c.campaign == campaign, outbox.c.step == step,
-                                         outbox.c.channel == channel, outbox.c.state == "failed",
-                                         outbox.c.last_error.startswith(TEMPLATE_FAILED))
-                    .values(state="queued", last_error=None, claimed_by=None, not_before=now,
-                            updated_at=now))
-        if state != "cancelled":
-            return 0
-        return connection.execute(
-            update(outbox).where(outbox.c.campaign == campaign, outbox.c.state.in_(CLAIMABLE))
-            .values(state="skipped", last_error="campaign cancelled", updated_at=now)).rowcount
-
-
-def planning_marks(connection: Connection) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """campaign -> (last planning pass, last full pass)."""
-    return {r.campaign: (as_utc(r.planned_at) if r.planned_at else None,
-                         as_utc(r.fully_planned_at) if r.fully_planned_at else None)
-            for r in connection.execute(select(campaign_runs))}
-
-
-def mark_planned(engine: Engine, campaign: str, when: datetime, full: bool) -> None:
-    values: dict[str, object] = {"planned_at": when}
-    if full:
-        values["fully_planned_at"] = when
-    with engine.begin() as connection:
-        connection.execute(update(campaign_runs).where(campaign_runs.c.campaign == campaign)
-                           .values(**values))
-
-
-def run_states(connection: Connection) -> dict[str, str]:
-    return {r.campaign: r.state for r in connection.execute(select(campaign_runs))}
-
-
-def launched_at(connection: Connection, campaign: str) -> datetime | None:
-    """When the campaign was first launched (a resume or a second launch keeps it), or None."""
-    value = connection.execute(select(campaign_runs.c.launched_at)
-                               .where(campaign_runs.c.campaign == campaign)).scalar()
-    return as_utc(value) if value is not None else None
 
 
 def texts_sent_since(connection: Connection, campaign: str, recipient_id: str, since: datetime,

@@ -89,8 +89,8 @@ imports = Table(
 
 # Every message the engine will ever send, one row each (DESIGN invariant 1). The row holds what
 # to render (template + context ids), never the rendered text: a message re-rendered at send time
-# sees the latest opt-outs and roster. The idempotency key makes planning repeatable.
-OUTBOX_STATES = ("queued", "claimed", "sending", "sent", "failed", "retry", "unknown", "skipped")
+# sees the latest opt-outs and roster. The idempotency key makes planning repeatable. Its states:
+# store/outbox.py's OutboxState.
 outbox = Table(
     "outbox",
     metadata,

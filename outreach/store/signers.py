@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     Delete,
     Integer,
+    Row,
     Update,
     and_,
     bindparam,
@@ -218,6 +219,70 @@ def imported_before(connection: Connection, sha256: str) -> bool:
     """Whether a file with exactly this content was imported to the end already."""
     return connection.execute(select(imports.c.id).where(
         imports.c.sha256 == sha256, imports.c.finished_at.is_not(None))).first() is not None
+
+
+def signed_in_session(connection: Connection, signer_id: int, session_key: str) -> bool:
+    """Whether this browser session's own submission made this signer (imported it)."""
+    return connection.execute(select(exists().where(
+        submissions.c.signer_id == signer_id, submissions.c.outcome == "imported",
+        submissions.c.session_key == session_key))).scalar_one()
+
+
+def pending_signings(connection: Connection, limit: int) -> list[int]:
+    """Signers made by a signing whose campaign steps are not queued yet, oldest first."""
+    return list(connection.execute(
+        select(submissions.c.signer_id).where(submissions.c.steps_queued_at.is_(None),
+                                               submissions.c.outcome == "imported")
+        .order_by(submissions.c.signer_id).limit(limit)).scalars())
+
+
+def mark_signings_pending(connection: Connection, signer_ids: Sequence[int]) -> int:
+    """Mark these signers' signings as waiting for their steps again; how many were marked."""
+    return connection.execute(update(submissions).where(
+        submissions.c.signer_id.in_(signer_ids), submissions.c.outcome == "imported")
+        .values(steps_queued_at=None)).rowcount
+
+
+def mark_signings_queued(connection: Connection, signer_ids: Sequence[int],
+                         now: datetime) -> None:
+    """These signers' waiting signings had their steps queued at `now`."""
+    connection.execute(update(submissions).where(
+        submissions.c.signer_id.in_(signer_ids), submissions.c.outcome == "imported",
+        submissions.c.steps_queued_at.is_(None)).values(steps_queued_at=now))
+
+
+def contact(connection: Connection, signer_id: int) -> Row:
+    """A stored signer's referral code, phone and SMS consent (the signer must exist)."""
+    return connection.execute(
+        select(signers.c.referral_code, signers.c.phone, signers.c.sms_opt_in)
+        .where(signers.c.id == signer_id)).one()
+
+
+def signer_by_referral_code(connection: Connection, code: str) -> Row | None:
+    """The signer a referral code names, with their match's offices, confidence and candidate
+    counties (None: no such code)."""
+    return connection.execute(
+        select(signers.c.id, signer_matches.c.felony_office_id,
+               signer_matches.c.misdemeanor_office_id, signer_matches.c.confidence,
+               signer_matches.c.candidate_counties)
+        .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
+        .where(signers.c.referral_code == code)).first()
+
+
+def recipients(connection: Connection, ids: Sequence[int]) -> dict[int, dict]:
+    """signer id -> every stored field of the signer plus their match's felony and
+    misdemeanor office ids (None when unmatched): what a message renders at send time."""
+    query = (select(signers, signer_matches.c.felony_office_id,
+                    signer_matches.c.misdemeanor_office_id)
+             .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
+             .where(signers.c.id.in_(ids)))
+    return {r.id: dict(r._mapping) for r in connection.execute(query)}
+
+
+def unsubscribe_token(connection: Connection, signer_id: int) -> str:
+    """The signer's unsubscribe token (assign_unsubscribe_tokens gives one first)."""
+    return connection.execute(select(signers.c.unsubscribe_token)
+                              .where(signers.c.id == signer_id)).scalar_one()
 
 
 def _marker(connection: Connection) -> str:

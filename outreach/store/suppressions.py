@@ -13,17 +13,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 
-from outreach.store.db import select_in
+from outreach.store.db import dialect_insert, select_in
 from outreach.store.schema import outbox, signers, sms_confirmations, suppressions
-
-
-def _insert(bind: Connection | Engine, table: Table):  # type: ignore[no-untyped-def]
-    """An INSERT that knows ON CONFLICT, in the dialect of the database at hand."""
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 def suppress(engine: Engine, channel: str, address: str, source: str, reason: str,
@@ -39,7 +32,7 @@ def suppress_many(connection: Connection, channel: str, entries: Sequence[tuple[
     entry already there keeps its first source and date, a removed one is put back."""
     if not entries:
         return
-    statement = _insert(connection, suppressions)
+    statement = dialect_insert(connection, suppressions)
     statement = statement.on_conflict_do_update(
         index_elements=["channel", "address"],
         set_={"source": statement.excluded.source, "reason": statement.excluded.reason,

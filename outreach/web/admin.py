@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Date, Engine, cast, func, select
+from sqlalchemy import Engine
 
 from outreach.campaigns.definitions import (
     CONFIRM_CAMPAIGN,
@@ -28,11 +28,12 @@ from outreach.campaigns.definitions import (
 from outreach.campaigns.planner import launch, plan_campaign
 from outreach.campaigns.preview import PlanError, Prices, preview
 from outreach.config import ConfigError
+from outreach.errors import RunStateError
 from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
 from outreach.roster.coverage import coverage_report
 from outreach.store import outbox as box
-from outreach.store.schema import outbox, signer_matches, signers, suppressions
+from outreach.store import reports, runs
 from outreach.web.charts import bars_svg, columns_svg
 from outreach.web.deps import AppState, LoginRequired, page, state_of
 from outreach.web.security import (
@@ -97,40 +98,25 @@ def _safe_next(target: str) -> str:
 
 
 # --- the dashboard ---------------------------------------------------------------------------
-def _day(engine: Engine) -> Any:
-    """The calendar day of a signature, in SQL (SQLite stores text; PostgreSQL casts)."""
-    column = signers.c.signed_at
-    return func.date(column) if engine.dialect.name == "sqlite" else cast(column, Date)
-
-
 def signer_stats(engine: Engine, now: datetime, days: int = 30) -> dict[str, Any]:
     since = now - timedelta(days=days - 1)
-    day = _day(engine)
     with engine.connect() as connection:
-        total = connection.execute(select(func.count()).select_from(signers)).scalar_one()
-        per_day = dict((str(d), n) for d, n in connection.execute(
-            select(day, func.count()).where(signers.c.signed_at >= since.replace(
-                hour=0, minute=0, second=0, microsecond=0)).group_by(day)))
-        by_state = connection.execute(
-            select(func.coalesce(signers.c.state, "?"), func.count())
-            .group_by(signers.c.state).order_by(func.count().desc())).all()
-        confidence = dict(connection.execute(
-            select(signer_matches.c.confidence, func.count())
-            .group_by(signer_matches.c.confidence)).all())
+        total = reports.signer_total(connection)
+        per_day = reports.signatures_per_day(
+            connection, since.replace(hour=0, minute=0, second=0, microsecond=0))
+        by_state = reports.signers_by_state(connection)
+        confidence = reports.match_confidence(connection)
     series = [((since + timedelta(days=i)).strftime("%m-%d"),
                per_day.get((since + timedelta(days=i)).date().isoformat(), 0))
               for i in range(days)]
-    return {"total": total, "series": series, "by_state": [(s, n) for s, n in by_state],
-            "confidence": confidence}
+    return {"total": total, "series": series, "by_state": by_state, "confidence": confidence}
 
 
 def progress(engine: Engine, campaign: str) -> dict[str, Any]:
     """A campaign's messages by state, and the share done (for the live progress bar)."""
     with engine.connect() as connection:
-        counts = dict(connection.execute(
-            select(outbox.c.state, func.count()).where(outbox.c.campaign == campaign)
-            .group_by(outbox.c.state)).all())
-        run = box.run_states(connection).get(campaign, "not launched")
+        counts = reports.campaign_state_counts(connection, campaign)
+        run = runs.run_states(connection).get(campaign, "not launched")
     total = sum(counts.values())
     done = sum(counts.get(s, 0) for s in box.TERMINAL)
     return {"campaign": campaign, "run": run, "total": total, "done": done,
@@ -146,9 +132,8 @@ def dashboard(request: Request) -> HTMLResponse:
     roster = state.geo.roster
     coverage = coverage_report(roster, state.geo.data.counties)
     with state.engine.connect() as connection:
-        opt_outs = connection.execute(select(suppressions).order_by(
-            suppressions.c.created_at.desc()).limit(15)).all()
-        report = box.outbox_report(connection)
+        opt_outs = reports.recent_opt_outs(connection, 15)
+        report = reports.outbox_report(connection)
     return page(request, "admin/dashboard.html", {
         "stats": stats, "coverage": coverage,
         "over_time_svg": columns_svg(stats["series"], "Signatures per day, last 30 days"),
@@ -219,7 +204,7 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
     now = state.clock()
     try:  # what `outreach launch` checks, and its one-line refusals
         plans = prepare_launch(state.settings, state.engine, campaign, state.renderer, now, grace)
-    except (ConfigError, box.RunStateError, PlanError) as error:
+    except (ConfigError, RunStateError, PlanError) as error:
         raise HTTPException(409, str(error)) from None
     launched = launch(state.engine, plans, now)
     log.info("campaign %s launched from the dashboard: %s", name,
@@ -230,17 +215,17 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
 @pages.post("/campaigns/{name}/{action}")
 def switch_campaign(request: Request, name: str, action: str,
                     csrf: Annotated[str, Form()] = "") -> Response:
-    if action not in box.RUN_ACTIONS:
+    if action not in runs.RUN_ACTIONS:
         raise HTTPException(404, "no such action")
     state = state_of(request)
     check_csrf(request, csrf)
     try:
-        campaign_to_switch(state.settings.campaigns.jobs_dir, name, box.RUN_ACTIONS[action])
+        campaign_to_switch(state.settings.campaigns.jobs_dir, name, runs.RUN_ACTIONS[action])
     except CampaignError as error:
         raise HTTPException(404, str(error)) from None
     try:
-        box.set_run_state(state.engine, name, box.RUN_ACTIONS[action], state.clock())
-    except box.RunStateError as error:
+        runs.set_run_state(state.engine, name, runs.RUN_ACTIONS[action], state.clock())
+    except RunStateError as error:
         raise HTTPException(409, str(error)) from None
     # `_consent` has no campaign page (no file): back to the dashboard, which shows its holds.
     return RedirectResponse("/admin" if name == CONFIRM_CAMPAIGN

@@ -21,15 +21,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
 from outreach.campaigns.render import format_phone
 from outreach.clock import utcnow
 from outreach.config import Settings
-from outreach.metrics import exposition
-from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store
+from outreach.ops.metrics import exposition
+from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store, ping
 from outreach.web import admin, api, hooks, petition, unsubscribe
 from outreach.web.body_limit import BodyLimit, BodyLimits
 from outreach.web.deps import AppState, LoginRequired, StateDep, state_of
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         """Up, and the database answers (load balancers and systemd watchdogs ask this)."""
         try:
             with state.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+                ping(connection)
         except Exception as error:  # the answer is the point: say what is wrong, 503
             return JSONResponse({"status": "error", "database": type(error).__name__}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})

@@ -25,14 +25,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 
 from outreach.campaigns.planner import queue_for_signers
 from outreach.ops.signing import session_key, store_signature
 from outreach.signers.fields import check_email, check_phone
 from outreach.signers.match import match
-from outreach.store.schema import signer_matches, signers
-from outreach.store.signers import choose_county
+from outreach.store.signers import choose_county, signer_by_referral_code
 from outreach.web.deps import AppState, page, state_of
 from outreach.web.security import check_csrf, client_address
 
@@ -163,12 +162,7 @@ def _share_links(state: AppState, code: str) -> dict[str, str]:
 def _signer_by_code(state: AppState, code: str) -> Row | None:
     """The signer a thanks page's code names, with their match (None: no such code)."""
     with state.engine.connect() as connection:
-        return connection.execute(
-            select(signers.c.id, signer_matches.c.felony_office_id,
-                   signer_matches.c.misdemeanor_office_id, signer_matches.c.confidence,
-                   signer_matches.c.candidate_counties)
-            .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
-            .where(signers.c.referral_code == code[:16])).first()
+        return signer_by_referral_code(connection, code[:16])
 
 
 @router.get("/thanks/{code}", response_class=HTMLResponse)

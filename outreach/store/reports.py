@@ -1,0 +1,141 @@
+"""Reports: what the store holds, counted for people (`outreach report`, the dashboard) and
+for monitoring (the metric gauges, the health line). Reads only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Date, Row, cast, func, select
+
+from outreach.store.outbox import CLAIMABLE, state_counts
+from outreach.store.runs import run_states
+from outreach.store.schema import outbox, send_holds, signer_matches, signers, suppressions
+from outreach.store.signers import as_utc
+
+
+def outbox_report(connection: Connection) -> dict[str, object]:
+    """Totals by state, by campaign and channel, and the rows that need a person's eyes
+    (unknown: maybe sent; failed: with the provider's reason)."""
+    groups: dict[tuple[str, str, str], dict[str, int]] = {}
+    query = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state,
+                    func.count())
+             .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state))
+    for campaign, step, channel, state, count in connection.execute(query):
+        groups.setdefault((campaign, step, channel), {})[state] = count
+    skipped: dict[tuple[str, str, str], dict[str, int]] = {}
+    reasons = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
+                      func.count())
+               .where(outbox.c.state == "skipped")
+               .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel,
+                         outbox.c.last_error))
+    for campaign, step, channel, reason, count in connection.execute(reasons):
+        skipped.setdefault((campaign, step, channel), {})[reason or "no reason"] = count
+    waiting: dict[tuple[str, str, str], dict[str, dict[str, object]]] = {}
+    deferred = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
+                       func.count(), func.min(outbox.c.not_before), func.max(outbox.c.not_before))
+                .where(outbox.c.state == "queued", outbox.c.last_error.is_not(None))
+                .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel,
+                          outbox.c.last_error))
+    for campaign, step, channel, reason, count, first, last in connection.execute(deferred):
+        # Queued rows with a reason are the gate's deferrals (quiet hours, office hours, the
+        # daily text limit): each waits until its own release time.
+        waiting.setdefault((campaign, step, channel), {})[reason] = {
+            "count": count, "first_release": as_utc(first).isoformat(),
+            "last_release": as_utc(last).isoformat()}
+    opt_outs: dict[str, int] = dict(connection.execute(select(suppressions.c.source, func.count())
+                                       .where(suppressions.c.removed_at.is_(None))
+                                       .group_by(suppressions.c.source)).all())
+    referrals = connection.execute(select(func.count()).select_from(signers)
+                                   .where(signers.c.referred_by.is_not(None))).scalar_one()
+    attention = connection.execute(
+        select(outbox.c.id, outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state,
+               outbox.c.last_error)
+        .where(outbox.c.state.in_(("unknown", "failed"))).order_by(outbox.c.id).limit(200))
+    return {
+        "states": state_counts(connection),
+        "by_campaign": [{"campaign": c, "step": st, "channel": ch, "states": s,
+                         "skipped_by_reason": skipped.get((c, st, ch), {}),
+                         "waiting_by_reason": waiting.get((c, st, ch), {})}
+                        for (c, st, ch), s in sorted(groups.items())],
+        "runs": run_states(connection),
+        "opt_outs_by_source": opt_outs,
+        "referrals": referrals,
+        "holds": [{"campaign": h.campaign, "step": h.step, "channel": h.channel,
+                   "reason": h.reason, "since": h.created_at.isoformat()}
+                  for h in connection.execute(select(send_holds)
+                                              .where(send_holds.c.lifted_at.is_(None)))],
+        "delivery": dict(connection.execute(
+            select(outbox.c.delivery_status, func.count())
+            .where(outbox.c.delivery_status.is_not(None))
+            .group_by(outbox.c.delivery_status)).all()),
+        "attention": [dict(r._mapping) for r in attention],
+    }
+
+
+# --- the dashboard ---------------------------------------------------------------------------
+def _signing_day(connection: Connection) -> Any:
+    """The calendar day of a signature, in SQL (SQLite stores text; PostgreSQL casts)."""
+    column = signers.c.signed_at
+    return func.date(column) if connection.dialect.name == "sqlite" else cast(column, Date)
+
+
+def signer_total(connection: Connection) -> int:
+    """How many signers are stored."""
+    return connection.execute(select(func.count()).select_from(signers)).scalar_one()
+
+
+def signatures_per_day(connection: Connection, since: datetime) -> dict[str, int]:
+    """ISO day -> signatures on it, for the days from `since` (a midnight) on."""
+    day = _signing_day(connection)
+    return dict((str(d), n) for d, n in connection.execute(
+        select(day, func.count()).where(signers.c.signed_at >= since).group_by(day)))
+
+
+def signers_by_state(connection: Connection) -> list[tuple[str, int]]:
+    """(state, signers) from the most signers down; "?" for signers without a state."""
+    return [(s, n) for s, n in connection.execute(
+        select(func.coalesce(signers.c.state, "?"), func.count())
+        .group_by(signers.c.state).order_by(func.count().desc()))]
+
+
+def match_confidence(connection: Connection) -> dict[str, int]:
+    """Match confidence -> matched signers."""
+    return dict(connection.execute(
+        select(signer_matches.c.confidence, func.count())
+        .group_by(signer_matches.c.confidence)).all())
+
+
+def campaign_state_counts(connection: Connection, campaign: str) -> dict[str, int]:
+    """One campaign's messages by state (states without any left out): its progress bar."""
+    return dict(connection.execute(
+        select(outbox.c.state, func.count()).where(outbox.c.campaign == campaign)
+        .group_by(outbox.c.state)).all())
+
+
+def recent_opt_outs(connection: Connection, limit: int = 15) -> list[Row[Any]]:
+    """The newest suppression entries (lifted ones included), newest first."""
+    return list(connection.execute(select(suppressions).order_by(
+        suppressions.c.created_at.desc()).limit(limit)).all())
+
+
+# --- monitoring: the metric gauges and the health line ---------------------------------------
+def messages_by_state_and_channel(connection: Connection) -> list[tuple[str, str, int]]:
+    """(state, channel, messages) of the whole outbox: the queue-depth gauge."""
+    return [(state, channel, count) for state, channel, count in connection.execute(
+        select(outbox.c.state, outbox.c.channel, func.count())
+        .group_by(outbox.c.state, outbox.c.channel))]
+
+
+def active_suppressions(connection: Connection) -> int:
+    """How many addresses are on the suppression list now (lifted entries not counted)."""
+    return connection.execute(
+        select(func.count()).select_from(suppressions)
+        .where(suppressions.c.removed_at.is_(None))).scalar_one()
+
+
+def due_now(connection: Connection, now: datetime) -> int:
+    """How many waiting messages are due at `now` (holds and paused campaigns not considered:
+    the health line's "due now")."""
+    return connection.execute(select(func.count()).select_from(outbox).where(
+        outbox.c.state.in_(CLAIMABLE), outbox.c.not_before <= now)).scalar_one()
