@@ -205,9 +205,11 @@ class Worker:
 
     def _database_lost(self, error: Exception, doing: str, tries: int) -> float:
         """One log line for a database that stopped answering; the seconds to wait before the
-        next try (exponential, capped: a restarting server is not hammered)."""
-        wait: float = min(self.options.outage_cap_seconds,
-                          self.options.outage_first_wait_seconds * 2 ** tries)
+        next try (exponential, capped: a restarting server is not hammered). The exponent
+        stops growing long after the cap is reached: 2.0 ** 1024 would overflow a float, and
+        the worker would die of a long outage instead of waiting it out."""
+        wait = min(self.options.outage_cap_seconds,
+                   self.options.outage_first_wait_seconds * 2.0 ** min(tries, 1000))
         log.warning("database unreachable while %s: %s; retrying in %gs", doing,
                     database_reason(error), wait)
         self.count("database_outages" if tries == 0 else "database_retries")
