@@ -175,3 +175,16 @@ def test_a_found_id_that_belongs_to_another_row_is_not_this_ones(queued, roster)
     worker(queued, roster, lost).run(once=True)
     assert outbox_rows(queued)[4] == ("unknown", None, "mock: no answer")
     assert [lookup.found for lookup in lost.lookups] == [None]
+
+
+def test_a_database_outage_of_any_length_waits_at_most_the_cap(store, roster):
+    """The wait between tries doubles up to its cap and stays there however long the database
+    is gone: 2 ** tries outgrows a float after ~1,000 tries (8.5 hours at the 30 s cap), and the
+    worker must not die of an OverflowError then."""
+    running = worker(store, roster, MockTransport(accept))
+    options, lost = running.options, running._database_lost
+    error = ConnectionError("connection refused")
+    assert lost(error, "claiming", 0) == options.outage_first_wait_seconds
+    assert lost(error, "claiming", 3) == min(options.outage_cap_seconds,
+                                              options.outage_first_wait_seconds * 8)
+    assert lost(error, "claiming", 2000) == options.outage_cap_seconds

@@ -14,13 +14,15 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from outreach.campaigns.definitions import Campaign, CampaignError, Step, find_campaign
+from outreach.campaigns.definitions import Campaign, Step, find_campaign
+from outreach.errors import CampaignError
 from outreach.privacy import mask_text
 from outreach.roster.offices import Roster
 from outreach.store import outbox as box
@@ -134,6 +136,12 @@ def _backfill_preview(due: pd.Series, backfilled: pd.Series) -> dict[str, object
             "last_due": late.max().isoformat()}
 
 
+def _counts(values: pd.Series) -> dict[str, int]:
+    """How often each value occurs; pandas types the keys as any Hashable, here they are text
+    (reasons, states, office ids)."""
+    return cast(dict[str, int], values.value_counts().to_dict())
+
+
 def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
                     suppressed: set[str], launch_at: datetime, launched_at: datetime,
                     windows: dict[str, tuple[time, time]]) -> StepPlan:
@@ -149,15 +157,15 @@ def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
     reason = reason.mask((reason == "") & ~consent.astype(bool), refused)
     reason = reason.mask((reason == "") & address.fillna("").str.lower().isin(suppressed),
                          "on the suppression list")
-    plan.skipped.update(reason[reason != ""].value_counts().to_dict())
+    plan.skipped.update(_counts(reason[reason != ""]))
     chosen = audience[reason == ""]
     signed = chosen["signed_at"]
     entered = entry_times(chosen, launched_at)
     due = (signed if campaign.start == "signed" else entered) + step.delay
-    due = due.where(due > launch_at, launch_at)
+    due = due.where(due > launch_at, pd.Timestamp(launch_at))
     plan.backfilled = _backfill_preview(due, entered > signed)
-    plan.by_state.update(chosen["state"].fillna("unknown").value_counts().to_dict())
-    plan.by_office.update(chosen["felony_office_id"].dropna().value_counts().to_dict())
+    plan.by_state.update(_counts(chosen["state"].fillna("unknown")))
+    plan.by_office.update(_counts(chosen["felony_office_id"].dropna()))
     if step.channel == "sms":
         plan.quiet_hours = quiet_hours_preview(due, chosen, windows)
     plan.messages = [
@@ -182,10 +190,10 @@ def _office_step(step: Step, campaign: Campaign, audience: pd.DataFrame, roster:
     no_email = pairs["office_id"].map(emails).fillna("") == ""
     plan.skipped["office has no email address"] = int(no_email.sum())
     pairs = pairs[~no_email].assign(day=pairs["signed_at"].dt.date)
-    plan.by_office.update(pairs["office_id"].value_counts().to_dict())
+    plan.by_office.update(_counts(pairs["office_id"]))
     for (office_id, day), group in pairs.sort_values("signed_at").groupby(
             ["office_id", "day"], sort=True):
-        day_end = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+        day_end = pd.Timestamp(cast(date, day), tz="UTC") + pd.Timedelta(days=1)  # .dt.date
         due = max((day_end + step.delay).to_pydatetime(), launch_at)
         if step.delivery == "digest" or len(group) > step.digest_threshold:
             plan.messages.append(box.NewMessage(
@@ -304,7 +312,7 @@ def _plan_active(engine: Engine, jobs_dir: Path, name: str, roster: Roster, now:
     full = last is None or last_full is None or edited >= last_full or \
         now - last_full >= FULL_PLAN_EVERY
     ids = None
-    if not full:
+    if not full and last is not None:  # not full: an earlier pass left its mark (`last`)
         with engine.connect() as connection:
             ids = changed_since(connection, last - PLAN_MARGIN)
     plans = plan_campaign(engine, campaign, now, timedelta(0), roster=roster,

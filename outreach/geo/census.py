@@ -20,6 +20,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -95,7 +96,8 @@ class CensusGeocoder:
         self.retries = retries
         self.session = _session(retries, backoff_factor)
 
-    def _request(self, method: str, path: str, **kwargs: object) -> requests.Response:
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        # Any: the keywords go to requests.Session.request unchanged (params, data, files).
         url = f"{self.base_url}/{path}"
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
@@ -170,7 +172,7 @@ def _errors(response: requests.Response) -> str:
         return "HTTP 400"
 
 
-def _parse_match(match: dict) -> CensusMatch:
+def _parse_match(match: dict[str, Any]) -> CensusMatch:
     geographies = match["geographies"]
     county = geographies["Counties"][0]
     towns = [t for t in geographies.get("County Subdivisions", []) if "NAME" in t]

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol, cast
 
 import pandas as pd
 
-from outreach.errors import AddressError
+from outreach.errors import AddressError, GeocoderError
 from outreach.geo.address import ParsedAddress, parse_address
-from outreach.geo.census import CensusGeocoder, CensusMatch, GeocoderError
+from outreach.geo.census import CensusGeocoder, CensusMatch
 from outreach.roster.offices import OfficeChoice, Roster, normalize_place
 from outreach.us.counties import Counties, load_counties
 from outreach.us.states import OUTSIDE_ROSTER
@@ -64,6 +66,18 @@ def _city_key(city: str) -> str:
                                                    "ft": "fort"}[m.group(1)], key)
 
 
+class _ZipColumns(Protocol):
+    """A row of data/zip_county.csv as itertuples gives it (all text, see GeoData.from_dir)."""
+
+    zip: str
+    state: str
+    city: str
+    acceptable_cities: str  # "|"-separated
+    county_fips: str
+    other_county_fips: str  # ";"-separated
+    time_zone: str
+
+
 @dataclass(frozen=True)
 class ZipRow:
     zip: str
@@ -89,7 +103,9 @@ class GeoData:
         self.by_zip: dict[str, ZipRow] = {}
         self.by_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
         self.by_other_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
-        for r in zip_table.itertuples(index=False):
+        # pandas types a row's cells as any scalar; from_dir reads every column as text.
+        rows = cast(Iterable[_ZipColumns], zip_table.itertuples(index=False))
+        for r in rows:
             row = ZipRow(r.zip, r.state, r.city,
                          tuple(filter(None, r.acceptable_cities.split("|"))),
                          r.county_fips, tuple(filter(None, r.other_county_fips.split(";"))),

@@ -16,17 +16,18 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Row
 
 from outreach.config import Settings
 from outreach.csvsafe import SafeCsvWriter
+from outreach.errors import RosterError
 from outreach.roster.offices import (
     AS_OF,
     OPTIONAL_COLUMNS,
     ROSTER_COLUMNS,
     Roster,
-    RosterError,
     load_roster,
     read_rows,
     row_problems,
@@ -68,7 +69,7 @@ class ImportPlan:
                 "unchanged_rows": self.unchanged_rows}
 
 
-def _latest_corrections(engine: Engine | None) -> dict[tuple[str, str], Row]:
+def _latest_corrections(engine: Engine | None) -> dict[tuple[str, str], Row[Any]]:
     """(office_id, field) -> its newest correction (none without a store, or before its first
     migration)."""
     if engine is None:

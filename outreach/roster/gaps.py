@@ -25,7 +25,8 @@ def gaps(frame: pd.DataFrame, roster: Roster, bounced: set[str], stale_days: int
     served.update(frame["misdemeanor_office_id"].dropna())
     people = int(frame["felony_office_id"].notna().sum())
     stale = {o.office_id for o in stale_officeholders(roster, day, stale_days)}
-    ranked, covered = [], Counter()
+    ranked: list[dict[str, object]] = []
+    covered: Counter[str] = Counter()
     for office_id, count in served.most_common():
         try:
             office = roster.office(office_id)

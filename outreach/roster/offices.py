@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -261,7 +262,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         if column not in frame.columns:
             frame[column] = ""
     frame = frame[ROSTER_COLUMNS + OPTIONAL_COLUMNS].apply(lambda column: column.str.strip())
-    return frame.to_dict("records")
+    # Keys are the roster's column names and every cell is text (read with dtype=str).
+    return cast(list[dict[str, str]], frame.to_dict("records"))
 
 
 def load_roster(path: Path, counties: Counties, *, on: date | None = None,

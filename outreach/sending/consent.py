@@ -20,6 +20,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Row
 
@@ -118,7 +119,7 @@ def opt_in_sms(connection: Connection, phone: str, reason: str, now: datetime) -
     return OptIn(ids, bool(confirmed), lifted)
 
 
-def _signer_by_token(engine: Engine, token: str) -> Row | None:
+def _signer_by_token(engine: Engine, token: str) -> Row[Any, Any] | None:
     """(id, email) of the signer an unsubscribe token names, or None."""
     if not token or len(token) > 64:
         return None

@@ -22,12 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import cast
 
 from sqlalchemy import Engine
-from tenacity import wait_random_exponential
+from tenacity import RetryCallState, wait_random_exponential
 
-from outreach.campaigns.render import Renderer, RenderError, TemplateFailure
+from outreach.campaigns.render import Renderer
 from outreach.clock import utcnow
+from outreach.errors import RenderError, TemplateFailure
 from outreach.message import Message
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
@@ -203,9 +205,11 @@ class Worker:
 
     def _database_lost(self, error: Exception, doing: str, tries: int) -> float:
         """One log line for a database that stopped answering; the seconds to wait before the
-        next try (exponential, capped: a restarting server is not hammered)."""
+        next try (exponential, capped: a restarting server is not hammered). The exponent
+        stops growing long after the cap is reached: 2.0 ** 1024 would overflow a float, and
+        the worker would die of a long outage instead of waiting it out."""
         wait = min(self.options.outage_cap_seconds,
-                   self.options.outage_first_wait_seconds * 2 ** tries)
+                   self.options.outage_first_wait_seconds * 2.0 ** min(tries, 1000))
         log.warning("database unreachable while %s: %s; retrying in %gs", doing,
                     database_reason(error), wait)
         self.count("database_outages" if tries == 0 else "database_retries")
@@ -220,7 +224,7 @@ class Worker:
                     "%s", tries, f" ({released} interrupted claims back in the queue)"
                     if released else "")
 
-    def _dispatch(self, rows: list[OutboxRow], jobs: queue.Queue) -> None:
+    def _dispatch(self, rows: list[OutboxRow], jobs: queue.Queue[_Job | None]) -> None:
         """Check a claimed batch, then hand it to the senders a group at a time."""
         worker, now = self.options.worker_id, self.clock()
         rendered = self.renderer.render_batch(rows)
@@ -296,12 +300,14 @@ class Worker:
             if events.hold(connection, row.campaign, row.step, row.channel, reason, now):
                 log.warning("holding %s/%s/%s: %s", row.campaign, row.step, row.channel, reason)
 
-    def _sender(self, jobs: queue.Queue, results: queue.Queue) -> None:
+    def _sender(self, jobs: queue.Queue[_Job | None],
+                results: queue.Queue[tuple[_Job, SendResult] | None]) -> None:
         while True:
             job = jobs.get()
+            if job is None:  # run() is stopping its senders
+                jobs.task_done()
+                return
             try:
-                if job is None:
-                    return
                 # The token is taken after the `sending` commit, right before the call: a slow
                 # commit in between would bunch calls up and break a per-second window.
                 if self.stop.is_set() or not self.buckets[job.row.channel].acquire(self.stop):
@@ -338,7 +344,7 @@ class Worker:
                 result = SendResult("sent", provider_message_id=found)
         return result
 
-    def _recorder(self, results: queue.Queue) -> None:
+    def _recorder(self, results: queue.Queue[tuple[_Job, SendResult] | None]) -> None:
         """Commit outcomes in batches: one transaction per few hundred sends, not one each."""
         done = False
         while not done:
@@ -406,7 +412,8 @@ class Worker:
             return outbox.Outcome(row.id, "failed",
                                   error=f"gave up after {attempts} attempts: {result.error}")
         wait = max(result.retry_after or 0.0,
-                   self._backoff(SimpleNamespace(attempt_number=attempts)))
+                   # tenacity's wait reads only attempt_number from its RetryCallState
+                   self._backoff(cast(RetryCallState, SimpleNamespace(attempt_number=attempts))))
         return outbox.Outcome(row.id, "retry", error=result.error,
                               retry_at=now + timedelta(seconds=wait))
 

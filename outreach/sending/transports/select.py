@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from outreach.config import ConfigError, Settings
+from outreach.config import Settings
+from outreach.errors import ConfigError
 from outreach.sending.transports.base import Transport
 from outreach.sending.transports.files import FilesTransport
 

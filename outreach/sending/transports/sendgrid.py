@@ -76,9 +76,8 @@ class SendGridTransport:
             status = error.status_code
             text = scrub(_error_text(error), message.to)
             if status == 429 or status >= 500:
-                headers = error.headers or {}
-                return SendResult("retry", error=text,
-                                  retry_after=_seconds(headers.get("Retry-After")))
+                retry_after = error.headers.get("Retry-After") if error.headers else None
+                return SendResult("retry", error=text, retry_after=_seconds(retry_after))
             return SendResult("failed", error=text)
         except TimeoutError:
             return SendResult("unknown", error="SendGrid did not answer in time")

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import SendResult
+from outreach.sending.transports.base import SendOutcome, SendResult
 from outreach.sending.transports.files import build_email
 
 
@@ -61,7 +61,8 @@ class SmtpTransport:
         try:
             connection = self._connect()
         except (OSError, smtplib.SMTPException) as error:
-            outcome = "failed" if isinstance(error, smtplib.SMTPNotSupportedError) else "retry"
+            outcome: SendOutcome = ("failed" if isinstance(error, smtplib.SMTPNotSupportedError)
+                                    else "retry")
             return SendResult(outcome, error=f"SMTP connection: {type(error).__name__}: {error}")
         try:
             if self.user:
@@ -70,7 +71,10 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as error:
             # RFC 5321: 4xx is transient, 5xx permanent.
             outcome = "retry" if 400 <= error.smtp_code < 500 else "failed"
-            reply = error.smtp_error.decode(errors="replace")
+            # smtplib passes the server's reply as bytes; typeshed also allows text.
+            reply = error.smtp_error
+            if isinstance(reply, bytes):
+                reply = reply.decode(errors="replace")
             return SendResult(outcome, error=scrub(f"SMTP {error.smtp_code}: {reply}",
                                                    message.to))
         except smtplib.SMTPRecipientsRefused as error:

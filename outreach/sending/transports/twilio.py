@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 from urllib.parse import urlencode
 
 import requests
@@ -42,7 +43,8 @@ PERMANENT_CODES = {21211, 21614, 21610, 21408, 21612}
 RECONCILE_MARGIN = timedelta(days=1)  # clock skew tolerated: far beyond any real one
 
 
-class _BaseUrlHttpClient(TwilioHttpClient):
+# The twilio SDK ships no type information, so its client class is Any to mypy.
+class _BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
     """The SDK's own HTTP client, aimed at another base URL (a stand-in, a proxy)."""
 
     def __init__(self, base_url: str, timeout: float):
@@ -126,6 +128,7 @@ class TwilioTransport:
         for sent in self.client.messages.stream(to=message.to, page_size=100):
             if sent.date_created is not None and sent.date_created < cutoff:
                 return None  # newest first: everything after this is older still
-            if sent.body == message.text and not (taken and taken(sent.sid)):
-                return sent.sid
+            sid = cast(str, sent.sid)  # the untyped SDK's MessageInstance.sid: "SM..." text
+            if sent.body == message.text and not (taken and taken(sid)):
+                return sid
         return None
