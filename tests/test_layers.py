@@ -13,9 +13,8 @@ c) `outreach.store.schema` is imported only inside `outreach/store/`;
 d) no SQL is built outside `outreach/store/`: no SQLAlchemy query builder is imported or used
    there (types such as Engine, Connection, Row are fine), and no `.exec_driver_sql(` call.
 
-The code on main does not meet all of this yet. KNOWN_VIOLATIONS lists what it breaks today; the
-test fails on any violation not in it AND on any entry that no longer occurs, so the list can
-only shrink: whoever fixes one deletes its line.
+There is no list of tolerated exceptions: the package met all four rules when the layout
+landed (issue 15), and a violation fails naming the file, line and rule it breaks.
 """
 
 from __future__ import annotations
@@ -72,15 +71,6 @@ SQL_BUILDERS = frozenset(
 )  # fmt: skip
 # Modules whose import alone means building SQL (their members are dialect statement builders).
 SQL_BUILDER_MODULES = ("sqlalchemy.dialects", "sqlalchemy.sql", "sqlalchemy.future")
-
-# What main breaks today (computed on main at 27564fa, "One error root"). Each entry is
-# "rule: importer -> imported" for rules a-c and "sql: module: builder" for rule d. Delete a line
-# when its fix merges; the test tells you which ones to delete.
-KNOWN_VIOLATIONS: frozenset[str] = frozenset(
-    {
-    }
-)
-
 
 @dataclass(frozen=True)
 class Import:
@@ -302,7 +292,7 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
 
 @cache
 def violations() -> dict[str, list[str]]:
-    """Every broken rule, keyed as in KNOWN_VIOLATIONS, with one message per occurrence."""
+    """Every broken rule, keyed by rule and edge, with one message per occurrence."""
     edges, sql = scan()
     found: dict[str, list[str]] = defaultdict(list)
 
@@ -389,20 +379,10 @@ def test_the_scan_reads_every_kind_of_import() -> None:
     ]
 
 
-def test_no_new_violations_of_the_import_contract() -> None:
+def test_the_package_keeps_the_import_contract() -> None:
     found = violations()
-    new = sorted(key for key in found if key not in KNOWN_VIOLATIONS)
-    messages = [message for key in new for message in found[key]]
-    assert not new, (
-        f"{len(new)} new violation(s) of the import contract (ARCHITECTURE.md):\n  "
+    messages = [message for key in sorted(found) for message in found[key]]
+    assert not found, (
+        f"{len(messages)} violation(s) of the import contract (ARCHITECTURE.md):\n  "
         + "\n  ".join(messages)
-    )
-
-
-def test_known_violations_still_occur() -> None:
-    """The known list only shrinks: a fixed violation must leave KNOWN_VIOLATIONS too."""
-    found = violations()
-    gone = sorted(KNOWN_VIOLATIONS - found.keys())
-    assert not gone, (
-        "fixed, so delete from KNOWN_VIOLATIONS in tests/test_layers.py:\n  " + "\n  ".join(gone)
     )
