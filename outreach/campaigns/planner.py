@@ -21,6 +21,7 @@ from typing import cast
 import pandas as pd
 from sqlalchemy import Engine
 
+from outreach.campaigns.audience import select_audience
 from outreach.campaigns.definitions import Campaign, Step, find_campaign
 from outreach.errors import CampaignError
 from outreach.privacy import mask_text
@@ -87,29 +88,6 @@ def quiet_hours_preview(due: pd.Series, recipients: pd.DataFrame,
         preview["first_release"] = min(releases).isoformat()
         preview["last_release"] = max(releases).isoformat()
     return preview
-
-
-def select_audience(frame: pd.DataFrame, campaign: Campaign) -> pd.DataFrame:
-    """The signers the campaign's audience filters keep (vectorized)."""
-    audience = campaign.audience
-    keep = pd.Series(True, index=frame.index)
-    if audience.states:
-        keep &= frame["state"].isin(audience.states)
-    if audience.counties:
-        keep &= frame["county_fips"].isin(audience.counties)
-    if audience.office_ids:
-        offices = frame["office_ids"].fillna("").str.split(";")
-        keep &= offices.apply(lambda ids: bool(set(ids) & set(audience.office_ids)))
-    if audience.sources:
-        keep &= frame["source"].isin(audience.sources)
-    signed = pd.to_datetime(frame["signed_at"], utc=True)
-    if audience.signed_after:
-        keep &= signed.dt.date >= audience.signed_after
-    if audience.signed_before:
-        keep &= signed.dt.date < audience.signed_before
-    keep &= frame["confidence"].fillna("none").isin(audience.confidence)
-    chosen = frame[keep].sort_values("signed_at", kind="stable")
-    return chosen.head(audience.limit) if audience.limit else chosen
 
 
 def entry_times(audience: pd.DataFrame, launched_at: datetime) -> pd.Series:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from outreach.campaigns.audience import select_audience
 from outreach.campaigns.definitions import find_campaign
-from outreach.campaigns.planner import select_audience
 from outreach.cli.common import (
     _print_json,
     _store,
