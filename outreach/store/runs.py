@@ -8,6 +8,7 @@ that is not active and of a held step.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import Connection, Engine, select, update
 
@@ -17,9 +18,11 @@ from outreach.store.outbox import CLAIMABLE
 from outreach.store.schema import campaign_runs, outbox, send_holds
 from outreach.store.signers import as_utc
 
-RUN_STATES = ("active", "paused", "cancelled")
+# A campaign's run state, as campaign_runs.state stores it (no row: never launched).
+RunState = Literal["active", "paused", "cancelled"]
+RUN_STATES: tuple[RunState, ...] = get_args(RunState)
 # What organizers say (CLI commands, dashboard buttons) -> the run state it sets.
-RUN_ACTIONS = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
+RUN_ACTIONS: dict[str, RunState] = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
 # How a row that a broken template failed begins its last_error (the worker writes it): such a
 # row never reached a provider, so lifting its step's hold queues it again.
 TEMPLATE_FAILED = "render: template "
