@@ -25,8 +25,9 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from outreach.campaigns.definitions import Campaign, CampaignError
+from outreach.campaigns.definitions import Campaign
 from outreach.campaigns.planner import queue_for_signers
+from outreach.errors import CampaignError
 from outreach.geo.locate import Geo
 from outreach.roster.offices import Roster
 from outreach.sending.consent import request_sms_confirmation
