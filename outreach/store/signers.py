@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -208,7 +208,7 @@ def record_import(connection: Connection, file_name: str, started_at: datetime,
 
 
 def record_submission(connection: Connection, signer_id: int, source: str, outcome: str,
-                      submitted: dict[str, object], now: datetime, *,
+                      submitted: Mapping[str, object], now: datetime, *,
                       session_key: str | None = None,
                       steps_queued_at: datetime | None = None) -> None:
     """Keep what the public form was sent, as sent: a re-signing by someone the store cannot
@@ -216,7 +216,7 @@ def record_submission(connection: Connection, signer_id: int, source: str, outco
     session_key and steps_queued_at (outreach.signing)."""
     connection.execute(insert(submissions).values(
         signer_id=signer_id, source=source[:200], outcome=outcome,
-        submitted=json.dumps(submitted, sort_keys=True), received_at=now,
+        submitted=json.dumps(dict(submitted), sort_keys=True), received_at=now,
         session_key=session_key, steps_queued_at=steps_queued_at))
 
 
