@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any, Literal, cast, overload
 from urllib.parse import urlsplit
 
 from jinja2 import (
@@ -154,10 +155,10 @@ class Renderer:
         ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
         for row in rows:  # office mail quotes its constituents
             if row.recipient_kind == "office":
-                ids.extend(int(i) for i in row.context.get("signer_ids", []))
+                ids.extend(_context_ids(row.context.get("signer_ids", [])))
                 if "signer_id" in row.context:
-                    ids.append(int(row.context["signer_id"]))
-        people: dict[int, dict] = {}
+                    ids.append(_context_id(row.context["signer_id"]))
+        people: dict[int, dict[str, Any]] = {}
         if ids:
             with self.engine.connect() as connection:
                 people = recipients(connection, ids)
@@ -173,7 +174,7 @@ class Renderer:
                     f"{type(error).__name__}: {mask_text(str(error))}")
         return results
 
-    def _render(self, row: OutboxRow, people: dict[int, dict]) -> Message:
+    def _render(self, row: OutboxRow, people: dict[int, dict[str, Any]]) -> Message:
         try:
             if row.recipient_kind == "office":
                 return self._render_office(row, people)
@@ -195,7 +196,7 @@ class Renderer:
                       own.mailing_address or self.sender.mailing_address,
                       own.public_url or self.sender.public_url)
 
-    def _render_supporter(self, row: OutboxRow, people: dict[int, dict]) -> Message:
+    def _render_supporter(self, row: OutboxRow, people: dict[int, dict[str, Any]]) -> Message:
         signer = people.get(int(row.recipient_id))
         if signer is None:
             raise RenderError(f"signer {row.recipient_id} no longer exists")
@@ -266,7 +267,7 @@ class Renderer:
         return {"List-Unsubscribe": f"<{url}>, <mailto:{mailbox}?subject=unsubscribe-{token}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
-    def _render_office(self, row: OutboxRow, people: dict[int, dict]) -> Message:
+    def _render_office(self, row: OutboxRow, people: dict[int, dict[str, Any]]) -> Message:
         """A constituent letter (Reply-To the signer, never From them) or an office digest."""
         office_id = str(row.context["office_id"])
         office = self._office(office_id)
@@ -276,10 +277,10 @@ class Renderer:
         if not address:
             raise RenderError(f"office {office_id} has no email address")
         sender = self._sender(row)
-        constituents = [people[int(i)] for i in row.context.get("signer_ids", [])
-                        if int(i) in people]
-        signer = people.get(int(row.context["signer_id"])) if "signer_id" in row.context \
-            else None
+        constituents = [people[i] for i in _context_ids(row.context.get("signer_ids", []))
+                        if i in people]
+        signer = people.get(_context_id(row.context["signer_id"])) \
+            if "signer_id" in row.context else None
         if "signer_id" in row.context and signer is None:
             raise RenderError(f"signer {row.context['signer_id']} no longer exists")
         self.fallbacks["salutation: officeholder" if office.get("officeholder")
@@ -307,7 +308,16 @@ class Renderer:
         except KeyError:
             return None
 
-    def _text(self, name: str, context: dict, *, optional: bool = False) -> str | None:
+    @overload
+    def _text(self, name: str, context: Mapping[str, object], *,
+              optional: Literal[False] = False) -> str: ...
+
+    @overload
+    def _text(self, name: str, context: Mapping[str, object], *,
+              optional: Literal[True]) -> str | None: ...
+
+    def _text(self, name: str, context: Mapping[str, object], *,
+              optional: bool = False) -> str | None:
         """Render one template file. Anything it raises (Jinja's errors, and Python's own
         inside the sandbox: a division by zero, the sandbox's "range too big") becomes a
         TemplateFailure naming the file and line, never an exception out of the worker."""
@@ -329,6 +339,16 @@ class Renderer:
                      if f.filename == template.filename]
             where = f" line {lines[-1]}" if lines else ""
             raise TemplateFailure(f"template {name}{where}: {_describe(error)}") from None
+
+
+def _context_id(value: object) -> int:
+    """A signer id from an outbox row's context (JSON: an int, or a numeric string)."""
+    return int(cast("int | str", value))
+
+
+def _context_ids(value: object) -> list[int]:
+    """The signer ids of an outbox row's context list (signer_ids of an office digest)."""
+    return [_context_id(i) for i in cast("Iterable[object]", value)]
 
 
 def _describe(error: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
 from rich.progress import Progress
@@ -36,8 +37,9 @@ def plan_command(campaign: str, as_json: bool) -> None:
     renderer = build_renderer(settings, engine)
     plans = plan_campaign(engine, chosen, datetime.now(UTC), roster=renderer.roster,
                           windows=sms_windows(settings))
-    shown = preview(plans, renderer,
-                    Prices(settings.campaigns.email_price, settings.campaigns.sms_segment_price))
+    shown: dict[str, Any] = preview(
+        plans, renderer,
+        Prices(settings.campaigns.email_price, settings.campaigns.sms_segment_price))
     if as_json:
         _print_json({"campaign": chosen.name, **shown})
         return
@@ -74,7 +76,7 @@ def plan_command(campaign: str, as_json: bool) -> None:
 
 
 def _show_plans(name: str, plans: list[StepPlan], as_json: bool,
-                launched: dict | None = None) -> None:
+                launched: dict[str, dict[str, int]] | None = None) -> None:
     if as_json:
         steps = [p.summary() | (launched or {}).get(p.step.name, {}) for p in plans]
         _print_json({"campaign": name, "steps": steps})

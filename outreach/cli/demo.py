@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -80,9 +81,9 @@ def demo(folder: Path) -> None:
                   f"for signers who signed before it (first due {later[0]:%Y-%m-%d %H:%M} UTC)"
                   if later else ""))
     with engine.connect() as connection:
-        report = outbox_report(connection)
+        sent: dict[str, Any] = outbox_report(connection)
     per_channel: dict[str, int] = {}
-    for group in report["by_campaign"]:
+    for group in sent["by_campaign"]:
         per_channel[group["channel"]] = per_channel.get(group["channel"], 0) + \
             group["states"].get("sent", 0)
     click.echo("Sent so far: " + ", ".join(f"{n} {channel}" for channel, n in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -115,8 +116,9 @@ def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
         frame = audience_frame(connection)
     if chosen is not None:
         frame = select_audience(frame, chosen)
-    report = gaps(frame, effective, corrections.bounced_offices(engine),
-                  settings.data.roster_stale_days, today, campaign=chosen.name if chosen else None)
+    report: dict[str, Any] = gaps(
+        frame, effective, corrections.bounced_offices(engine), settings.data.roster_stale_days,
+        today, campaign=chosen.name if chosen else None)
     if as_json:
         _print_json(report)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -117,12 +118,13 @@ def suppress_list(include_removed: bool, as_json: bool) -> None:
 @clear_errors
 def suppress_import(file: Path, reason: str, source: str, as_json: bool) -> None:
     """Suppress every email and phone in a CSV file's email/phone columns."""
-    result = suppressions.import_file(_store(), file, source, reason, datetime.now(UTC))
+    result: dict[str, Any] = suppressions.import_file(_store(), file, source, reason,
+                                                      datetime.now(UTC))
     _say(result, f"{result['added']} addresses suppressed; {len(result['problems'])} cells "
                  "could not be read", as_json)
 
 
-def _say(payload: dict, text: str, as_json: bool) -> None:
+def _say(payload: dict[str, object], text: str, as_json: bool) -> None:
     if as_json:
         _print_json(payload)
     else:
@@ -136,7 +138,7 @@ def report_command(as_json: bool) -> None:
     """Outbox totals by state, per campaign and channel; unknown and failed rows listed."""
     engine = db.open_store(Settings.from_env().store.database_url)
     with engine.connect() as connection:
-        report = outbox_report(connection)
+        report: dict[str, Any] = outbox_report(connection)
     if as_json:
         _print_json(report)
         return

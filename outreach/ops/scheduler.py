@@ -40,11 +40,11 @@ from sqlalchemy import Engine
 
 from outreach.campaigns.definitions import SCHEDULE_FILE, parse_duration, read_toml
 from outreach.config import Settings
-from outreach.errors import SchedulerError
+from outreach.errors import SchedulerError, StoreError
 from outreach.geo.current import CurrentGeo
 from outreach.privacy import mask_text
 from outreach.store import schedule
-from outreach.store.db import StoreError, database_problem, database_reason, is_connection_loss
+from outreach.store.db import database_problem, database_reason, is_connection_loss
 
 log = logging.getLogger("outreach.scheduler")
 
@@ -153,15 +153,17 @@ def load_schedule(settings: Settings) -> list[ScheduleEntry]:
 def latest_fire_time(trigger: BaseTrigger, now: datetime) -> datetime:
     """The fire time a run starting `now` serves: the trigger's last one at or before now."""
     if isinstance(trigger, IntervalTrigger):
-        periods = (now - trigger.start_date) // trigger.interval
-        return trigger.start_date + periods * trigger.interval
+        start: datetime = trigger.start_date  # APScheduler 3 is untyped: its values are Any
+        interval: timedelta = trigger.interval
+        return start + (now - start) // interval * interval
     for lookback in (timedelta(hours=1), timedelta(days=1), timedelta(days=8),
                      timedelta(days=32), timedelta(days=367)):
-        fire = trigger.get_next_fire_time(None, now - lookback)
+        fire: datetime | None = trigger.get_next_fire_time(None, now - lookback)
         if fire is None or fire > now:
             continue
         while True:
-            following = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+            following: datetime | None = trigger.get_next_fire_time(
+                fire, fire + timedelta(microseconds=1))
             if following is None or following > now:
                 return fire
             fire = following
@@ -354,20 +356,22 @@ def _run_job(context: Context, name: str) -> None:
 JOBSTORE_RETRY_SECONDS = 5.0  # after an outage, the schedule resumes within this
 
 
-class PatientJobStore(SQLAlchemyJobStore):
+# APScheduler 3 ships no type information, so its job store is Any to mypy.
+class PatientJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     """APScheduler's job store in our database, through an outage: a failed read of the due
     jobs is one line in the log (APScheduler logs the error's text and retries), and a failed
     write of a job's next run time or read of the next wake-up is one line too instead of an
     exception that ends APScheduler's thread (the scheduler would stay up doing nothing)."""
 
-    def get_due_jobs(self, now: datetime) -> list:
+    def get_due_jobs(self, now: datetime) -> list[Any]:
         if self._scheduler is not None and self._scheduler.state == STATE_STOPPED:
             # APScheduler's loop makes one more pass after shutdown() has stopped its
             # executors: jobs still due then (overdue after an outage) would each log a
             # traceback ("cannot schedule new futures after shutdown").
             return []
         try:
-            return super().get_due_jobs(now)
+            jobs: list[Any] = super().get_due_jobs(now)
+            return jobs
         except Exception as error:
             if not is_connection_loss(error):
                 raise
@@ -375,7 +379,8 @@ class PatientJobStore(SQLAlchemyJobStore):
 
     def get_next_run_time(self) -> datetime | None:
         try:
-            return super().get_next_run_time()
+            next_run: datetime | None = super().get_next_run_time()
+            return next_run
         except Exception as error:
             if not is_connection_loss(error):
                 raise

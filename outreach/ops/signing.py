@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from outreach.campaigns.definitions import Campaign, CampaignError
+from outreach.campaigns.definitions import Campaign
 from outreach.campaigns.planner import queue_for_signers
+from outreach.errors import CampaignError
 from outreach.geo.locate import Geo
 from outreach.roster.offices import Roster
 from outreach.sending.consent import request_sms_confirmation
@@ -61,7 +62,7 @@ class Signing:
 
 def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
                     campaign: Callable[[], Campaign], record: dict[str, object], *,
-                    source: str, submitted: dict[str, object], session: str,
+                    source: str, submitted: Mapping[str, object], session: str,
                     sms_phone: str | None, now: datetime) -> Signing:
     """Store one untrusted form record with everything that follows from it, in one
     transaction. `submitted`: the form as sent (the evidence); `session`: session_key();

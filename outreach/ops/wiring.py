@@ -8,11 +8,12 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import Engine
 
-from outreach.campaigns.definitions import Campaign, CampaignError, Step, find_campaign
+from outreach.campaigns.definitions import Campaign, Step, find_campaign
 from outreach.campaigns.planner import StepPlan, plan_campaign
 from outreach.campaigns.preview import Prices, preview
 from outreach.campaigns.render import Renderer, Sender
-from outreach.config import ConfigError, Settings
+from outreach.config import Settings
+from outreach.errors import CampaignError, ConfigError
 from outreach.roster.corrections import effective_roster
 from outreach.roster.offices import Roster
 from outreach.sending.compliance import Gate

@@ -14,9 +14,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -100,7 +101,7 @@ class OutboxRow:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row) -> OutboxRow:
+    def from_row(cls, row: Row[*tuple[Any, ...]]) -> OutboxRow:
         return cls(row.id, row.idempotency_key, row.campaign, row.step, row.channel,
                    row.recipient_kind, row.recipient_id, row.template, json.loads(row.context),
                    row.state, row.attempts, row.claimed_by, row.provider_message_id,
@@ -123,7 +124,7 @@ def enqueue(connection: Connection, messages: Iterable[NewMessage], now: datetim
     return len(connection.execute(statement.returning(outbox.c.id), rows).all())
 
 
-def _sendable() -> tuple:
+def _sendable() -> tuple[ColumnElement[bool], ...]:
     """Rows a worker may take once due: waiting, of an active campaign, of no held step."""
     halted = select(campaign_runs.c.campaign).where(campaign_runs.c.state != "active")
     held = select(send_holds.c.id).where(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
     Connection,
     Delete,
     Integer,
@@ -133,9 +136,10 @@ def _merge_statement(newer: bool) -> Update:
 
     SET expressions see the row's values from before the update on both SQLite and PostgreSQL.
     """
-    values = {}
+    values: dict[str, ColumnElement[Any]] = {}
     for name in MERGED_FIELDS:
-        column, new = signers.c[name], bindparam(f"new_{name}")
+        column = signers.c[name]
+        new: BindParameter[Any] = bindparam(f"new_{name}")
         values[name] = func.coalesce(new, column) if newer else func.coalesce(column, new)
     # The first referrer keeps the credit, whichever row is newer.
     values["referred_by"] = func.coalesce(signers.c.referred_by,
@@ -169,7 +173,8 @@ UNMATCH_NEWER = _unmatch_statement(newer=True)
 UNMATCH_OLDER = _unmatch_statement(newer=False)
 
 
-def merge_signers(connection: Connection, newer: Sequence[dict], older: Sequence[dict]) -> None:
+def merge_signers(connection: Connection, newer: Sequence[dict[str, Any]],
+                  older: Sequence[dict[str, Any]]) -> None:
     """Apply duplicate rows to stored signers (keys: target_id, now, new_<field>...).
 
     A row that changes the address drops the signer's match, so `outreach match` redoes it.
@@ -203,7 +208,7 @@ def record_import(connection: Connection, file_name: str, started_at: datetime,
 
 
 def record_submission(connection: Connection, signer_id: int, source: str, outcome: str,
-                      submitted: dict[str, object], now: datetime, *,
+                      submitted: Mapping[str, object], now: datetime, *,
                       session_key: str | None = None,
                       steps_queued_at: datetime | None = None) -> None:
     """Keep what the public form was sent, as sent: a re-signing by someone the store cannot
@@ -211,7 +216,7 @@ def record_submission(connection: Connection, signer_id: int, source: str, outco
     session_key and steps_queued_at (outreach.signing)."""
     connection.execute(insert(submissions).values(
         signer_id=signer_id, source=source[:200], outcome=outcome,
-        submitted=json.dumps(submitted, sort_keys=True), received_at=now,
+        submitted=json.dumps(dict(submitted), sort_keys=True), received_at=now,
         session_key=session_key, steps_queued_at=steps_queued_at))
 
 
@@ -251,14 +256,15 @@ def mark_signings_queued(connection: Connection, signer_ids: Sequence[int],
         submissions.c.steps_queued_at.is_(None)).values(steps_queued_at=now))
 
 
-def contact(connection: Connection, signer_id: int) -> Row:
+def contact(connection: Connection, signer_id: int) -> Row[Any, Any, Any]:
     """A stored signer's referral code, phone and SMS consent (the signer must exist)."""
     return connection.execute(
         select(signers.c.referral_code, signers.c.phone, signers.c.sms_opt_in)
         .where(signers.c.id == signer_id)).one()
 
 
-def signer_by_referral_code(connection: Connection, code: str) -> Row | None:
+def signer_by_referral_code(connection: Connection,
+                            code: str) -> Row[Any, Any, Any, Any, Any] | None:
     """The signer a referral code names, with their match's offices, confidence and candidate
     counties (None: no such code)."""
     return connection.execute(
@@ -269,7 +275,7 @@ def signer_by_referral_code(connection: Connection, code: str) -> Row | None:
         .where(signers.c.referral_code == code)).first()
 
 
-def recipients(connection: Connection, ids: Sequence[int]) -> dict[int, dict]:
+def recipients(connection: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """signer id -> every stored field of the signer plus their match's felony and
     misdemeanor office ids (None when unmatched): what a message renders at send time."""
     query = (select(signers, signer_matches.c.felony_office_id,
@@ -281,8 +287,9 @@ def recipients(connection: Connection, ids: Sequence[int]) -> dict[int, dict]:
 
 def unsubscribe_token(connection: Connection, signer_id: int) -> str:
     """The signer's unsubscribe token (assign_unsubscribe_tokens gives one first)."""
-    return connection.execute(select(signers.c.unsubscribe_token)
-                              .where(signers.c.id == signer_id)).scalar_one()
+    token: str = connection.execute(select(signers.c.unsubscribe_token)
+                                    .where(signers.c.id == signer_id)).scalar_one()
+    return token
 
 
 def _marker(connection: Connection) -> str:
@@ -290,12 +297,13 @@ def _marker(connection: Connection) -> str:
     return "?" if connection.dialect.paramstyle == "qmark" else "%s"
 
 
-def _driver_rows(connection: Connection, sql: str) -> list[tuple]:
+def _driver_rows(connection: Connection, sql: str) -> list[tuple[Any, ...]]:
     """Plain tuples from the driver: building a million SQLAlchemy Rows costs seconds."""
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
     finally:
         cursor.close()
 
@@ -327,8 +335,8 @@ def chosen_counties(connection: Connection, ids: Sequence[int]) -> dict[int, str
     """signer id -> the county the signer picked, for those of these who picked one."""
     query = select(signer_matches.c.signer_id, signer_matches.c.chosen_county).where(
         signer_matches.c.chosen_county.is_not(None))
-    return dict(select_in(connection, query, signer_matches.c.signer_id,
-                          [int(i) for i in ids]))
+    return {row.signer_id: row.chosen_county for row in select_in(
+        connection, query, signer_matches.c.signer_id, [int(i) for i in ids])}
 
 
 def choose_county(connection: Connection, signer_id: int, county_fips: str) -> None:
@@ -339,8 +347,8 @@ def choose_county(connection: Connection, signer_id: int, county_fips: str) -> N
 def felony_offices(connection: Connection, ids: Sequence[int]) -> dict[int, str | None]:
     """signer id -> felony office id of the stored matches of these signers."""
     query = select(signer_matches.c.signer_id, signer_matches.c.felony_office_id)
-    return dict(select_in(connection, query, signer_matches.c.signer_id,
-                          [int(i) for i in ids]))
+    return {row.signer_id: row.felony_office_id for row in select_in(
+        connection, query, signer_matches.c.signer_id, [int(i) for i in ids])}
 
 
 def save_matches(connection: Connection, matches: pd.DataFrame, matched_at: datetime) -> None:
@@ -420,7 +428,8 @@ def assign_unsubscribe_tokens(connection: Connection, signer_ids: Sequence[int])
 
 def signer_ids_by_referral_code(connection: Connection, codes: Sequence[str]) -> dict[str, int]:
     query = select(signers.c.referral_code, signers.c.id)
-    return dict(select_in(connection, query, signers.c.referral_code, sorted(set(codes))))
+    return {row.referral_code: row.id for row in select_in(
+        connection, query, signers.c.referral_code, sorted(set(codes)))}
 
 
 @dataclass(frozen=True)

@@ -20,22 +20,20 @@ from sqlalchemy import Engine
 from outreach.campaigns.definitions import (
     CONFIRM_CAMPAIGN,
     Campaign,
-    CampaignError,
     campaign_names,
     campaign_to_switch,
     find_campaign,
 )
 from outreach.campaigns.planner import launch, plan_campaign
-from outreach.campaigns.preview import PlanError, Prices, preview
-from outreach.config import ConfigError
-from outreach.errors import RunStateError
+from outreach.campaigns.preview import Prices, preview
+from outreach.errors import CampaignError, ConfigError, PlanError, RunStateError
 from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
 from outreach.roster.coverage import coverage_report
 from outreach.store import outbox as box
 from outreach.store import reports, runs
 from outreach.web.charts import bars_svg, columns_svg
-from outreach.web.deps import AppState, LoginRequired, page, state_of
+from outreach.web.deps import AppState, LoginRequired, StateDep, page
 from outreach.web.security import (
     check_csrf,
     client_address,
@@ -49,8 +47,7 @@ log = logging.getLogger("outreach.web")
 LOGIN_RATE = "10/minute"
 
 
-def require_admin(request: Request) -> None:
-    state = state_of(request)
+def require_admin(request: Request, state: StateDep) -> None:
     if not is_admin(request, state.engine, state.settings, state.clock()):
         raise LoginRequired()
 
@@ -65,10 +62,9 @@ def login_page(request: Request, next: str = "/admin") -> HTMLResponse:
 
 
 @login_router.post("/login")
-def login(request: Request, password: Annotated[str, Form()] = "",
+def login(request: Request, state: StateDep, password: Annotated[str, Form()] = "",
           next: Annotated[str, Form()] = "/admin",
           csrf: Annotated[str, Form()] = "") -> Response:
-    state = state_of(request)
     if not state.limits.allow(LOGIN_RATE, "login", client_address(request)):
         raise HTTPException(429, "Too many attempts; wait a minute.",
                             headers={"Retry-After": "60"})
@@ -86,9 +82,9 @@ def login(request: Request, password: Annotated[str, Form()] = "",
 
 
 @pages.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, state: StateDep, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
-    end_admin_session(request, state_of(request).engine, state_of(request).clock())
+    end_admin_session(request, state.engine, state.clock())
     return RedirectResponse("/admin/login", status_code=303)
 
 
@@ -125,15 +121,14 @@ def progress(engine: Engine, campaign: str) -> dict[str, Any]:
 
 
 @pages.get("", response_class=HTMLResponse)
-def dashboard(request: Request) -> HTMLResponse:
-    state = state_of(request)
+def dashboard(request: Request, state: StateDep) -> HTMLResponse:
     now = state.clock()
     stats = signer_stats(state.engine, now)
     roster = state.geo.roster
     coverage = coverage_report(roster, state.geo.data.counties)
     with state.engine.connect() as connection:
         opt_outs = reports.recent_opt_outs(connection, 15)
-        report = reports.outbox_report(connection)
+        report: dict[str, Any] = reports.outbox_report(connection)
     return page(request, "admin/dashboard.html", {
         "stats": stats, "coverage": coverage,
         "over_time_svg": columns_svg(stats["series"], "Signatures per day, last 30 days"),
@@ -154,10 +149,9 @@ def _campaign_or_404(state: AppState, name: str) -> Campaign:
 
 
 @pages.get("/campaigns/{name}", response_class=HTMLResponse)
-def campaign_page(request: Request, name: str) -> HTMLResponse:
+def campaign_page(request: Request, state: StateDep, name: str) -> HTMLResponse:
     """The plan preview (counts, who is left out and why, segments, cost, masked samples)
     and the launch form."""
-    state = state_of(request)
     campaign = _campaign_or_404(state, name)
     renderer = state.renderer
     plans = plan_campaign(state.engine, campaign, state.clock(), roster=renderer.roster,
@@ -192,10 +186,10 @@ def _grace(minutes: str) -> timedelta:
 
 
 @pages.post("/campaigns/{name}/launch")
-def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()] = "",
+def launch_campaign(request: Request, state: StateDep, name: str,
+                    confirm: Annotated[str, Form()] = "",
                     grace_minutes: Annotated[str, Form()] = "10",
                     csrf: Annotated[str, Form()] = "") -> Response:
-    state = state_of(request)
     check_csrf(request, csrf)
     campaign = _campaign_or_404(state, name)
     if confirm != name:
@@ -213,11 +207,10 @@ def launch_campaign(request: Request, name: str, confirm: Annotated[str, Form()]
 
 
 @pages.post("/campaigns/{name}/{action}")
-def switch_campaign(request: Request, name: str, action: str,
+def switch_campaign(request: Request, state: StateDep, name: str, action: str,
                     csrf: Annotated[str, Form()] = "") -> Response:
     if action not in runs.RUN_ACTIONS:
         raise HTTPException(404, "no such action")
-    state = state_of(request)
     check_csrf(request, csrf)
     try:
         campaign_to_switch(state.settings.campaigns.jobs_dir, name, runs.RUN_ACTIONS[action])
@@ -233,9 +226,9 @@ def switch_campaign(request: Request, name: str, action: str,
 
 
 @pages.get("/campaigns/{name}/progress")
-def campaign_progress(request: Request, name: str) -> dict[str, Any]:
+def campaign_progress(state: StateDep, name: str) -> dict[str, Any]:
     """Polled by the campaign page every two seconds while a blast runs."""
-    return progress(state_of(request).engine, name)
+    return progress(state.engine, name)
 
 
 router = APIRouter()

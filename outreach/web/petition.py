@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -32,7 +32,7 @@ from outreach.ops.signing import session_key, store_signature
 from outreach.signers.fields import check_email, check_phone
 from outreach.signers.match import match
 from outreach.store.signers import choose_county, signer_by_referral_code
-from outreach.web.deps import AppState, page, state_of
+from outreach.web.deps import AppState, StateDep, page
 from outreach.web.security import check_csrf, client_address
 
 log = logging.getLogger("outreach.web")
@@ -48,9 +48,8 @@ EMAIL_DISCLOSURE = ("Send me email updates from {org}. Every email has a one-cli
                     "unsubscribe link.")
 
 
-def _petition(request: Request, values: dict[str, str], errors: dict[str, str],
-              status_code: int = 200) -> HTMLResponse:
-    state = state_of(request)
+def _petition(request: Request, state: AppState, values: dict[str, str],
+              errors: dict[str, str], status_code: int = 200) -> HTMLResponse:
     organization = state.settings.campaigns.organization
     return page(request, "petition.html", {
         "campaign": state.campaign(), "values": values, "errors": errors,
@@ -59,8 +58,8 @@ def _petition(request: Request, values: dict[str, str], errors: dict[str, str],
 
 
 @router.get("/", response_class=HTMLResponse)
-def petition_page(request: Request, ref: str = "") -> HTMLResponse:
-    return _petition(request, {"ref": ref[:16]}, {})
+def petition_page(request: Request, state: StateDep, ref: str = "") -> HTMLResponse:
+    return _petition(request, state, {"ref": ref[:16]}, {})
 
 
 def validate(values: dict[str, str], sms_opt_in: bool) -> dict[str, str]:
@@ -88,14 +87,13 @@ def validate(values: dict[str, str], sms_opt_in: bool) -> dict[str, str]:
 
 
 @router.post("/sign")
-def sign(request: Request, first_name: Annotated[str, Form()] = "",
+def sign(request: Request, state: StateDep, first_name: Annotated[str, Form()] = "",
          last_name: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
          phone: Annotated[str, Form()] = "", street: Annotated[str, Form()] = "",
          zip: Annotated[str, Form()] = "", email_opt_in: Annotated[str, Form()] = "",
          sms_opt_in: Annotated[str, Form()] = "", ref: Annotated[str, Form()] = "",
          website: Annotated[str, Form()] = "",  # the honeypot: people never see it
          csrf: Annotated[str, Form()] = "") -> Response:
-    state = state_of(request)
     if not state.limits.allow(state.settings.web.sign_rate, "sign", client_address(request)):
         raise HTTPException(429, "Too many signatures from your connection. Please wait a "
                                  "minute and try again.", headers={"Retry-After": "60"})
@@ -110,7 +108,7 @@ def sign(request: Request, first_name: Annotated[str, Form()] = "",
     values.update(email_opt_in="1" if wants_email else "", sms_opt_in="1" if wants_sms else "")
     errors = validate(values, wants_sms)
     if errors:
-        return _petition(request, values, errors, status_code=422)
+        return _petition(request, state, values, errors, status_code=422)
     record = {**{k: values[k] for k in FIELDS}, "ref": values["ref"],
               "email_opt_in": wants_email}  # SMS consent: only through the YES below
     sms_phone = check_phone(values["phone"].strip()).value if wants_sms else None
@@ -118,7 +116,8 @@ def sign(request: Request, first_name: Annotated[str, Form()] = "",
                               source=SOURCE, submitted=values, session=session_key(csrf),
                               sms_phone=sms_phone, now=state.clock())
     if signing.signer_id is None:
-        return _petition(request, values, {"form": signing.reason or ""}, status_code=422)
+        return _petition(request, state, values, {"form": signing.reason or ""},
+                         status_code=422)
     if signing.sms_confirmation:
         request.session["confirm_sms"] = True
     code = signing.code
@@ -131,8 +130,7 @@ def sign(request: Request, first_name: Annotated[str, Form()] = "",
     return RedirectResponse(f"/thanks/{code}", status_code=303)
 
 
-def _queue_campaign_steps(request: Request, signer_id: int, now: datetime) -> None:
-    state = state_of(request)
+def _queue_campaign_steps(state: AppState, signer_id: int, now: datetime) -> None:
     queue_for_signers(state.engine, state.campaign(), state.geo.roster, [signer_id], now)
 
 
@@ -159,15 +157,14 @@ def _share_links(state: AppState, code: str) -> dict[str, str]:
             "facebook": f"https://www.facebook.com/sharer/sharer.php?u={quote(url)}"}
 
 
-def _signer_by_code(state: AppState, code: str) -> Row | None:
+def _signer_by_code(state: AppState, code: str) -> Row[Any, Any, Any, Any, Any] | None:
     """The signer a thanks page's code names, with their match (None: no such code)."""
     with state.engine.connect() as connection:
         return signer_by_referral_code(connection, code[:16])
 
 
 @router.get("/thanks/{code}", response_class=HTMLResponse)
-def thanks(request: Request, code: str) -> HTMLResponse:
-    state = state_of(request)
+def thanks(request: Request, state: StateDep, code: str) -> HTMLResponse:
     confirm_sms = bool(request.session.pop("confirm_sms", False))
     if code == "received":
         return page(request, "thanks.html", {"generic": True, "confirm_sms": confirm_sms})
@@ -187,11 +184,11 @@ def thanks(request: Request, code: str) -> HTMLResponse:
 
 
 @router.post("/thanks/{code}/county")
-def pick_county(request: Request, code: str, county: Annotated[str, Form()] = "",
+def pick_county(request: Request, state: StateDep, code: str,
+                county: Annotated[str, Form()] = "",
                 csrf: Annotated[str, Form()] = "") -> Response:
     """An ambiguous address: the signer says which county they live in (only the browser that
     signed may say it)."""
-    state = state_of(request)
     check_csrf(request, csrf)
     if request.session.get("signed") != code:
         raise HTTPException(403, "Only the person who signed can choose the county.")
@@ -202,5 +199,5 @@ def pick_county(request: Request, code: str, county: Annotated[str, Form()] = ""
         choose_county(connection, row.id, county)
     # Matching honors the choice (now, and every rematch after).
     match(state.engine, state.geo, by_zip=state.by_zip, only=[row.id])
-    _queue_campaign_steps(request, row.id, state.clock())
+    _queue_campaign_steps(state, row.id, state.clock())
     return RedirectResponse(f"/thanks/{code}", status_code=303)
