@@ -30,7 +30,7 @@ SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET")  # also the password hash:
 @dataclass(frozen=True)
 class Settings:
     """Every setting; describe a new one in outreach/settings_doc.py (the README's table is
-    generated from it, and tests/test_settings_doc.py fails until it is there)."""
+    generated from it, and tests/integration/test_settings_doc.py fails until it is there)."""
 
     data_dir: Path
     roster_path: Path

@@ -1,9 +1,10 @@
 """Every OUTREACH_* variable described once: its default as shown and its meaning, by area.
 
 README.md's settings table is generated from SETTINGS_DOC (`python scripts/settings_table.py
---write`), and tests/test_settings_doc.py fails when a variable the engine reads has no line
-here, a line names no variable, or the README's table is not the generated one: a setting added
-to outreach/config.py without a word for organizers, or a stale row, cannot go unnoticed.
+--write`), and tests/integration/test_settings_doc.py fails when a variable the engine reads has
+no line here, a line names no variable, or the README's table is not the generated one: a
+setting added to outreach/config.py without a word for organizers, or a stale row, cannot go
+unnoticed.
 
 To describe a new setting, add one line to the right area below: the name, the default as an
 organizer should read it (in backticks when it is a literal value), and what it does. Secrets
@@ -225,7 +226,8 @@ def names_in_source(root: Path = PACKAGE_ROOT) -> dict[str, list[Path]]:
     """Every OUTREACH_* name the code mentions, with the files it is in: the settings, and the
     variables read straight from os.environ (OUTREACH_CONFIG, the tests' own), so that a new
     one cannot be missed however it is read."""
-    skip = {Path(__file__).resolve(), (root / "tests" / "test_settings_doc.py").resolve(),
+    skip = {Path(__file__).resolve(),
+            (root / "tests" / "integration" / "test_settings_doc.py").resolve(),
             (root / "scripts" / "settings_table.py").resolve()}
     found: dict[str, list[Path]] = {}
     for folder in SOURCE_DIRS:

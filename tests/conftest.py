@@ -19,8 +19,8 @@ from outreach.geo.locate import Geo, GeoData
 from outreach.roster.offices import ROSTER_COLUMNS, Roster, load_roster
 from outreach.signers.match import zip_answers
 from outreach.store.db import open_store
+from outreach.testing.census import RunningStandIn
 from outreach.us.counties import Counties, load_counties
-from tests.census_standin import RunningStandIn
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

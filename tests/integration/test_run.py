@@ -21,7 +21,7 @@ from outreach.store.db import open_store
 from outreach.store.schema import imports, outbox, scheduler_runs
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QUICK_SCHEDULE = """
 [[job]]
 name = "inbox"
