@@ -7,19 +7,23 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint data bench clean
 
+# uv (from PyPI, into the venv) installs the same packages as pip does, in seconds where pip
+# takes a minute; pip does it where uv cannot be had.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	{ $(BIN)/pip install --quiet uv && \
+	  VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install --quiet -e '.[dev]'; } || \
+	  $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/outreach demo
 
+# On every core (pytest-xdist); `.venv/bin/pytest tests/unit` and the like run in one process.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

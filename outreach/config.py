@@ -170,7 +170,7 @@ SECTIONS: dict[str, tuple[type, str]] = {
 @dataclass(frozen=True)
 class Settings:
     """Every setting, by section: `settings.send.email_transport`. A new setting is one line
-    in VARIABLES and one field in its section's class (tests/test_settings_doc.py checks
+    in VARIABLES and one field in its section's class (tests/integration/test_settings_doc.py checks
     that they agree, and that the README's table is regenerated)."""
 
     store: StoreSettings

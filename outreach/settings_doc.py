@@ -5,7 +5,7 @@ Each setting is described once, in outreach/config.py's VARIABLES (the default t
 the default the table shows). The few variables read straight from the environment, not
 settings (OUTREACH_CONFIG, OUTREACH_DEBUG, the test suite's own), are described here in
 ENVIRONMENT_ONLY. `python scripts/settings_table.py --write` puts the tables in the README, one
-per section of Settings, and tests/test_settings_doc.py fails when a variable the code mentions
+per section of Settings, and tests/integration/test_settings_doc.py fails when a variable the code mentions
 has no description, a description names no variable, or the README's tables are not the
 generated ones: a setting added without a word for organizers, or a stale row, cannot go
 unnoticed. Secrets (names with KEY, TOKEN, PASSWORD or SECRET: outreach.config.is_secret) are
@@ -99,7 +99,8 @@ def names_in_source(root: Path = PACKAGE_ROOT) -> dict[str, list[Path]]:
     """Every OUTREACH_* name the code mentions, with the files it is in: the settings, and the
     variables read straight from os.environ (OUTREACH_CONFIG, the tests' own), so that a new
     one cannot be missed however it is read."""
-    skip = {Path(__file__).resolve(), (root / "tests" / "test_settings_doc.py").resolve(),
+    skip = {Path(__file__).resolve(),
+            (root / "tests" / "integration" / "test_settings_doc.py").resolve(),
             (root / "scripts" / "settings_table.py").resolve()}
     found: dict[str, list[Path]] = {}
     for folder in SOURCE_DIRS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import shutil
 import subprocess
@@ -12,17 +13,80 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import OperationalError
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine, create_engine, inspect
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from outreach.geo.by_zip import zip_answers
 from outreach.geo.locate import Geo, GeoData
 from outreach.roster.offices import ROSTER_COLUMNS, Roster, load_roster
-from outreach.store.db import open_store
+from outreach.store.db import current_revision, open_store
+from outreach.testing.census import RunningStandIn
 from outreach.us.counties import Counties, load_counties
-from tests.census_standin import RunningStandIn
 
 DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def _contents(*files: Path) -> tuple[str, ...]:
+    """What the files hold (a digest each): a key that a rewrite within the file system's
+    timestamp granularity, or to the same size, cannot fool."""
+    return tuple(hashlib.blake2b(f.read_bytes(), digest_size=16).hexdigest() for f in files)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def geography_once() -> Iterator[None]:
+    """The roster file's rows, the offline ZIP tables and the per-ZIP match answers, worked
+    out once per session for each input instead of once per web app, worker or planner a test
+    builds (3 to 4 seconds each: most of a web test's time). All three are pure functions of
+    their inputs: the rows and the tables of the files' contents, the answers of the tables
+    and the roster's offices (compared by value, so a correction makes a new roster, worked out
+    anew). Every caller gets its own copy of what it may change (rows, the answers' frame);
+    the tables are read-only. Subprocesses (the CLI, `outreach serve`) still load everything
+    themselves, and the first build of each input runs the real code."""
+    import outreach.roster.corrections as corrections_module
+    import outreach.roster.offices as offices_module
+    import outreach.signers.match as match_module
+
+    read_rows = offices_module.read_rows
+    load_tables = GeoData.load.__func__  # type: ignore[attr-defined]
+    answer_zips = match_module.zip_answers
+    rows: dict[tuple, list[dict[str, str]]] = {}
+    tables: dict[tuple, GeoData] = {}
+    answers: list[tuple[GeoData, tuple, dict, pd.DataFrame]] = []
+
+    def roster_rows(path: Path) -> list[dict[str, str]]:
+        if not Path(path).is_file():
+            return read_rows(path)  # its own error
+        key = (Path(path).resolve(), *_contents(Path(path)))
+        if key not in rows:
+            rows[key] = read_rows(path)
+        return [dict(row) for row in rows[key]]
+
+    def load(cls: type[GeoData], data_dir: Path) -> GeoData:
+        files = [Path(data_dir) / n for n in ("zip_county.csv", "ct_towns.csv", "counties.csv")]
+        if not all(f.is_file() for f in files):
+            return load_tables(cls, data_dir)  # its own error
+        key = (cls, *_contents(*files))
+        if key not in tables:
+            tables[key] = load_tables(cls, data_dir)
+        return tables[key]
+
+    def zip_answers(geo: Geo) -> pd.DataFrame:
+        for data, offices, by_county, frame in answers:
+            if geo.data is data and geo.roster.offices == offices and \
+                    geo.roster.by_county == by_county:
+                return frame.copy()
+        frame = answer_zips(geo)
+        answers.insert(0, (geo.data, geo.roster.offices, geo.roster.by_county, frame))
+        del answers[8:]
+        return frame.copy()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(offices_module, "read_rows", roster_rows)
+        patch.setattr(corrections_module, "read_rows", roster_rows)
+        patch.setattr(GeoData, "load", classmethod(load))
+        patch.setattr(match_module, "zip_answers", zip_answers)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +112,8 @@ def geo(roster: Roster, geo_data: GeoData) -> Geo:
 @pytest.fixture(scope="session")
 def by_zip(geo: Geo) -> pd.DataFrame:
     """The per-ZIP match answers, worked out once for the whole session."""
+    from outreach.signers.match import zip_answers  # the memoized one (geography_once)
+
     return zip_answers(geo)
 
 
@@ -101,8 +167,9 @@ def _start_postgres() -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A scratch database on the local PostgreSQL server, dropped at the end of the session."""
+def postgres_admin() -> str:
+    """The server's admin URL, once it answers (started if it is down; skipped or failed
+    with the reason if it does not come up)."""
     if not _postgres_reachable():
         _start_postgres()
         for _ in range(20):
@@ -114,19 +181,125 @@ def postgres_server() -> Iterator[str]:
             if os.environ.get("OUTREACH_TEST_POSTGRES") == "required":
                 pytest.fail(reason + "; OUTREACH_TEST_POSTGRES=required")
             pytest.skip(reason)
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_server(postgres_admin: str) -> Iterator[str]:
+    """A scratch database on the local PostgreSQL server, dropped at the end of the session
+    (each xdist worker is its own process, so its own database)."""
     name = f"outreach_test_{os.getpid()}"
+    _admin(f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    yield _database_url(name)
+    _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _admin(*statements: str) -> None:
+    """Run statements on the server's admin database (CREATE/DROP DATABASE)."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+    try:
+        with admin.connect() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        admin.dispose()
+
+
+def _database_url(name: str) -> str:
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session (per xdist worker): each store test gets a
+    copy, which costs a millisecond where running the migrations costs a quarter second."""
+    path = tmp_path_factory.mktemp("template") / "outreach.sqlite3"
+    open_store(f"sqlite:///{path}").dispose()
+    # The last connection's close checkpoints the WAL into the main file and removes it.
+    assert not path.with_name(path.name + "-wal").exists(), "the template kept a -wal file"
+    return path
+
+
+class PostgresStore:
+    """One migrated PostgreSQL database per session (per xdist worker), emptied before each
+    test: a DELETE of every table and a restart of every sequence leave it as the migrations
+    left it (they insert no rows, which `__init__` checks), in milliseconds where migrating
+    takes a second. A test that leaves it unusable (a lock still held, the schema changed or
+    dropped, a wrong revision) gets a database cloned afresh from the migrated template."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.template = f"{name}_template"
+        self.url = _database_url(name)
+        self.drop()
+        _admin(f"CREATE DATABASE {self.template}")
+        template = open_store(_database_url(self.template))
+        self.head = current_revision(template)
+        self.tables = self._tables(template)
+        with template.connect() as connection:
+            seeded = [t for t in self.tables
+                      if connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()]
+        template.dispose()
+        assert not seeded, f"migrations insert rows into {seeded}: emptying would drop them"
+        self._clone()
+
+    @staticmethod
+    def _tables(bind: Engine | Connection) -> list[str]:
+        return [t for t in inspect(bind).get_table_names() if t != "alembic_version"]
+
+    def _clone(self) -> None:
+        _admin(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)",
+               f"CREATE DATABASE {self.name} TEMPLATE {self.template}")
+
+    def reset(self) -> None:
+        """The database as the migrations left it, before a test."""
+        engine = create_engine(self.url, connect_args={"options": "-c lock_timeout=2000"})
+        try:
+            with engine.begin() as connection:
+                revision = MigrationContext.configure(connection).get_current_revision()
+                if revision != self.head or sorted(self._tables(connection)) != sorted(self.tables):
+                    raise LookupError("the schema is not the migrated one")
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                for table in self.tables:
+                    connection.exec_driver_sql(f"DELETE FROM {table}")
+                for sequence in connection.exec_driver_sql(
+                        "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+                ).scalars():
+                    connection.exec_driver_sql(f"SELECT setval('{sequence}', 1, false)")
+        except (LookupError, DBAPIError):
+            engine.dispose()
+            self._clone()
+        else:
+            engine.dispose()
+
+    def drop(self) -> None:
+        _admin(*(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                 for database in (self.name, self.template)))
+
+
+@pytest.fixture(scope="session")
+def postgres_store(postgres_admin: str) -> Iterator[PostgresStore]:
+    store = PostgresStore(f"outreach_store_{os.getpid()}")
+    yield store
+    store.drop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL at the newest schema, with no rows: a copy of the session's migrated
+    SQLite file, or the session's PostgreSQL store database emptied. Tests of the migrations
+    themselves take `empty_store_url`."""
+    if request.param == "sqlite":
+        path = tmp_path / "outreach.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    postgres: PostgresStore = request.getfixturevalue("postgres_store")
+    postgres.reset()
+    return postgres.url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database URL (the schema is not there yet: open_store migrates it)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'outreach.sqlite3'}"

@@ -162,7 +162,7 @@ def test_a_full_demo_run_logs_no_signers_contact(demo_run):
     import csv
 
     _, logged = demo_run
-    sample = Path(__file__).resolve().parent.parent / "data" / "sample_signers.csv"
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample_signers.csv"
     with sample.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     emails = {r["Email Address"] for r in rows if "@" in r["Email Address"]}

@@ -1,4 +1,5 @@
-"""A local stand-in for the U.S. Census Geocoder, for tests (the real service is out of reach).
+"""A local stand-in for the U.S. Census Geocoder, for tests and benchmarks (the real service is
+out of reach).
 
 It speaks the documented formats: `geographies/onelineaddress` answers JSON with
 result.addressMatches[].geographies{Counties, County Subdivisions}; `geographies/addressbatch`

@@ -27,7 +27,7 @@ from outreach.store.schema import signers, suppressions
 from outreach.web import create_app
 from tests.web_helpers import ROOT, web_settings
 
-EXPORTS = Path(__file__).parent / "fixtures" / "exports"
+EXPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "exports"
 JOBS = ROOT / "jobs"
 
 

@@ -21,7 +21,7 @@ from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 

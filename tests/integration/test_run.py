@@ -22,7 +22,7 @@ from outreach.store.runs import set_run_state
 from outreach.store.schema import imports, outbox, scheduler_runs
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QUICK_SCHEDULE = """
 [[job]]
 name = "inbox"
@@ -174,8 +174,20 @@ def test_two_schedulers_on_postgresql_run_each_due_job_once(tmp_path, postgres_s
     (tmp_path / "jobs" / "schedule.toml").write_text(TWO_SCHEDULERS)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     schedulers = [_start(["scheduler"], env, log) for log in logs]
+
+    def both_ran_a_while() -> bool:
+        """Both took a maintain run, and eight fire times (16 s) passed since the first:
+        counted from the store, not from the start, which takes seconds on a busy machine
+        (a fixed 16 s sleep saw one run, or signalled them before their handlers were set)."""
+        with engine.connect() as connection:
+            runs = connection.execute(select(scheduler_runs.c.fire_time, scheduler_runs.c.host)
+                                      .where(scheduler_runs.c.job == "maintain")).all()
+        times = [r.fire_time for r in runs]
+        return len({r.host for r in runs}) == 2 and \
+            (max(times) - min(times)).total_seconds() >= 14 if times else False
+
     try:
-        time.sleep(16)
+        _wait(both_ran_a_while, 120, "both schedulers to run the maintain job for 16 s")
     finally:
         for process in schedulers:
             process.send_signal(signal.SIGTERM)

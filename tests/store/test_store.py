@@ -10,8 +10,8 @@ from outreach.store import db
 from outreach.store.schema import metadata
 
 
-def test_first_use_migrates_an_empty_database(store_url):
-    engine = db.open_store(store_url)
+def test_first_use_migrates_an_empty_database(empty_store_url):
+    engine = db.open_store(empty_store_url)
     assert db.current_revision(engine) == db.head_revision(engine)
     assert {"signers", "signer_matches", "imports", "outbox"} <= \
         set(inspect(engine).get_table_names())
@@ -23,19 +23,19 @@ def test_migrations_match_the_declared_schema(store):
     assert differences == []
 
 
-def test_upgrade_twice_is_a_no_op(store_url):
-    engine = db.make_engine(store_url)
+def test_upgrade_twice_is_a_no_op(empty_store_url):
+    engine = db.make_engine(empty_store_url)
     head = db.head_revision(engine)
     assert db.upgrade(engine) == (None, head)
     assert db.upgrade(engine) == (head, head)
 
 
-def test_picked_counties_stored_as_exact_become_chosen(store_url):
+def test_picked_counties_stored_as_exact_become_chosen(empty_store_url):
     """Migration 0012: a county the signer picked was stored as `exact` before."""
     from alembic import command
     from sqlalchemy import text
 
-    engine = db.make_engine(store_url)
+    engine = db.make_engine(empty_store_url)
     command.upgrade(db.alembic_config(engine), "0010")
     with engine.begin() as connection:
         for signer_id, chosen in ((1, "13135"), (2, None)):

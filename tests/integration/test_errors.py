@@ -31,11 +31,11 @@ from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 from outreach.web import create_app
 from outreach.web.security import hash_password
-from tests.test_campaigns import VALID
-from tests.test_run import _env, _start, _wait
+from tests.integration.test_run import _env, _start, _wait
+from tests.store.test_campaigns import VALID
 from tests.web_helpers import web_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def outreach(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -24,7 +24,7 @@ from outreach.signers.intake import IntakeError, IntakeLimits, intake
 from outreach.store.schema import signers
 
 HEADER = "First Name,Email,Phone,Street,ZIP\n"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:

@@ -30,7 +30,7 @@ from outreach.settings_doc import (
     with_table,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIX = "run `python scripts/settings_table.py --write` and commit README.md"
 
 

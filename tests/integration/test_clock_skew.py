@@ -26,7 +26,7 @@ from outreach.store.db import open_store
 from outreach.store.signers import insert_signers
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEXTS = 160
 KILLS = 8
 

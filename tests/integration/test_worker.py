@@ -26,7 +26,7 @@ from outreach.store.runs import set_run_state
 from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 

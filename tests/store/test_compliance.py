@@ -24,7 +24,7 @@ from outreach.store.schema import outbox, signers
 from outreach.store.signers import audience_frame
 from outreach.us.quiet_hours import area_code_state, area_code_zones, parse_windows
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 EASTERN = ZoneInfo("America/New_York")
 PEOPLE = {  # signer id: (city, zip, phone)
     1: ("New York", "10001", "+12125550101"),

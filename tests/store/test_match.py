@@ -11,7 +11,7 @@ from outreach.geo.census import CensusGeocoder
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store.schema import signer_matches, signers
-from tests.census_standin import KnownAddress
+from outreach.testing.census import KnownAddress
 
 SIGNERS = """email,address,city,state,zip
 pa@example.com,1421 Arch St,Philadelphia,PA,19102

@@ -31,7 +31,7 @@ from outreach.store.runs import set_run_state
 from outreach.store.schema import outbox
 from outreach.store.signers import as_utc
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 LAUNCH = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday, 10:00 Eastern
 GRACE = timedelta(minutes=10)
 CAMPAIGN = """name = "timing"

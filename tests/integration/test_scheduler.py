@@ -28,7 +28,7 @@ from outreach.signers.match import match
 from outreach.store.runs import set_run_state
 from outreach.store.schema import imports, outbox, scheduler_runs, signer_matches, signers
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings_for(tmp_path: Path, database_url: str, **extra: str) -> Settings:

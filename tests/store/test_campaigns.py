@@ -15,7 +15,7 @@ from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store import suppressions
 
-JOBS = Path(__file__).resolve().parent.parent / "jobs"
+JOBS = Path(__file__).resolve().parents[2] / "jobs"
 VALID = """name = "spring"
 [sender]
 organization = "Org"
@@ -218,7 +218,7 @@ def test_letters_respect_the_daily_cap_and_reply_to_the_signer(tmp_path, store, 
     from outreach.campaigns.render import Renderer, Sender
 
     renderer = Renderer(store, roster_with_contacts,
-                        Path(__file__).resolve().parent.parent / "templates",
+                        Path(__file__).resolve().parents[2] / "templates",
                         Sender("Org <team@org.example>", "+1", "Org", "1 Main St"))
     shown = preview([plan], renderer, Prices())
     sample = shown["steps"][0]["samples"][0]

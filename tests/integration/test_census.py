@@ -8,7 +8,7 @@ import pytest
 
 from outreach.geo.census import BATCH_LIMIT, BatchAddress, CensusGeocoder, GeocoderError
 from outreach.geo.locate import Geo
-from tests.census_standin import KnownAddress, RunningStandIn
+from outreach.testing.census import KnownAddress, RunningStandIn
 
 PHILLY = "1421 Arch Street, Philadelphia, PA 19102"
 BRASELTON = "5000 Tanger Blvd, Braselton, GA 30517"  # a ZIP touching four counties

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from outreach.cli import cli
 from outreach.store import outbox as box
 from outreach.store.db import open_store
-from tests.census_standin import KnownAddress
+from outreach.testing.census import KnownAddress
 from tests.conftest import shipped_rows, write_roster
 
 
