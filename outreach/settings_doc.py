@@ -5,10 +5,10 @@ Each setting is described once, in outreach/config.py's VARIABLES (the default t
 the default the table shows). The few variables read straight from the environment, not
 settings (OUTREACH_CONFIG, OUTREACH_DEBUG, the test suite's own), are described here in
 ENVIRONMENT_ONLY. `python scripts/settings_table.py --write` puts the tables in the README, one
-per section of Settings, and tests/integration/test_settings_doc.py fails when a variable the code mentions
-has no description, a description names no variable, or the README's tables are not the
-generated ones: a setting added without a word for organizers, or a stale row, cannot go
-unnoticed. Secrets (names with KEY, TOKEN, PASSWORD or SECRET: outreach.config.is_secret) are
+per section of Settings, and tests/integration/test_settings_doc.py fails when a variable the
+code mentions has no description, a description names no variable, or the README's tables are
+not the generated ones: a setting added without a word for organizers, or a stale row, cannot
+go unnoticed. Secrets (names with KEY, TOKEN, PASSWORD or SECRET: outreach.config.is_secret) are
 marked in their section's table.
 """
 

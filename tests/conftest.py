@@ -17,7 +17,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, inspect
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from outreach.geo.by_zip import zip_answers
 from outreach.geo.locate import Geo, GeoData
 from outreach.roster.offices import ROSTER_COLUMNS, Roster, load_roster
 from outreach.store.db import current_revision, open_store

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 
@@ -51,7 +52,7 @@ class CensusStandIn:
     addresses: dict[str, KnownAddress] = field(default_factory=dict)
     ties: set[str] = field(default_factory=set)
     faults: list[Fault] = field(default_factory=list)
-    requests: list[dict] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, address: str, known: KnownAddress) -> None:
@@ -71,7 +72,7 @@ class CensusStandIn:
             return self.faults.pop(0) if self.faults else None
 
     # --- documented answers -------------------------------------------------------------
-    def oneline(self, params: dict[str, list[str]]) -> tuple[int, dict]:
+    def oneline(self, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         address = params.get("address", [""])[0]
         if not address or len(address) > 100:
             return 400, {"errors": ["Address cannot be empty and cannot exceed 100 characters"],
@@ -88,8 +89,8 @@ class CensusStandIn:
         }}
 
     @staticmethod
-    def _match_json(known: KnownAddress) -> dict:
-        geographies: dict[str, list] = {
+    def _match_json(known: KnownAddress) -> dict[str, Any]:
+        geographies: dict[str, list[dict[str, str]]] = {
             "Counties": [{"GEOID": known.county_geoid, "NAME": known.county_name,
                           "STATE": known.county_geoid[:2], "COUNTY": known.county_geoid[2:]}],
         }
@@ -132,7 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # keep test output clean
         pass
 
-    def _reply(self, status: int, body: str, content_type: str, headers: dict | None = None):
+    def _reply(self, status: int, body: str, content_type: str,
+               headers: dict[str, str] | None = None) -> None:
         payload = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -178,10 +180,12 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         message = BytesParser(policy=HTTP).parsebytes(
             f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + raw)
-        fields = {}
+        fields: dict[str, str] = {}
         for part in message.iter_parts():
-            fields[part.get_param("name", header="content-disposition")] = \
-                part.get_payload(decode=True).decode()
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                fields[str(part.get_param("name", header="content-disposition"))] = \
+                    payload.decode()
         rows = list(csv.reader(io.StringIO(fields.get("addressFile", ""))))
         self.server.standin.requests.append({"method": "POST", "path": url.path,
                                              "fields": {k: v for k, v in fields.items()
@@ -215,6 +219,7 @@ class RunningStandIn:
                                        daemon=True)
         self.thread.start()
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server: a text address
         self.url = f"http://{host}:{port}/geocoder"
 
     def close(self) -> None:
