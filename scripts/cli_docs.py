@@ -7,7 +7,8 @@ Usage:
   python scripts/cli_docs.py --check   # exit 1 if docs/cli.md is not this text
 
 Run --write after changing a command, an option or a help text, and commit docs/cli.md;
-tests/test_cli_docs.py fails until then. The whole file is generated (outreach/cli/reference.py).
+tests/integration/test_cli_docs.py fails until then. The whole file is generated
+(outreach/cli/reference.py).
 """
 
 from __future__ import annotations

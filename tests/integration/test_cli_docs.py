@@ -13,7 +13,7 @@ import pytest
 from outreach.cli import cli
 from outreach.cli.reference import DOC, SCRIPT, commands, help_text, reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_docs_cli_md_is_the_generated_reference():

@@ -23,7 +23,7 @@ from outreach.store import outbox as box
 from outreach.store import suppressions
 from outreach.store.schema import outbox
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 

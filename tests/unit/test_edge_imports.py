@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "outreach"
+PACKAGE = Path(__file__).resolve().parents[2] / "outreach"
 ROUTERS = ("admin", "api", "hooks", "petition", "unsubscribe")
 # Deferred on purpose: the web stack costs 0.7 s, so only `serve` and `admin hash-password`
 # load it (it imports nothing of the CLI, so there is no cycle to hide).

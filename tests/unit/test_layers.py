@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "outreach"
 
 # Bottom to top. A key names a module and everything under it; "outreach" itself names only the
@@ -300,7 +300,7 @@ def violations() -> dict[str, list[str]]:
         if layer_key(module) is None:
             found[f"unplaced: {module}"].append(
                 f"{MODULES[module].relative_to(ROOT)}: module {module} is not in the layer map;"
-                " place it in LAYERS (tests/test_layers.py) and ARCHITECTURE.md"
+                " place it in LAYERS (tests/unit/test_layers.py) and ARCHITECTURE.md"
             )
 
     for edge in edges:
