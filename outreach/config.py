@@ -618,6 +618,12 @@ _BY_NAME = {variable.name: variable for variable in VARIABLES}
 _BY_FIELD = {variable.field: variable for variable in VARIABLES}
 
 
+def default_of(name: str) -> Any:
+    """A setting's default, as VARIABLES states it: for code that keeps a default of its own
+    (a dataclass field), so the number is written once."""
+    return _BY_NAME[name].default
+
+
 def section_fields(section: str) -> list[str]:
     """The fields a section's class declares, in order (VARIABLES must fill exactly these)."""
     return [field.name for field in fields(SECTIONS[section][0])]

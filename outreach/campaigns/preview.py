@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from outreach.campaigns.planner import StepPlan
 from outreach.campaigns.render import Renderer
 from outreach.campaigns.sms import sms_segments
+from outreach.config import default_of
 from outreach.errors import PlanError, RenderError, TemplateFailure
 from outreach.message import Message
 from outreach.privacy import mask
@@ -25,8 +26,9 @@ SAMPLES_PER_STEP = 3
 
 @dataclass(frozen=True)
 class Prices:
-    email: float = 0.0  # per message (a plan-based provider: 0)
-    sms_segment: float = 0.0083  # USD per segment, a U.S. long-code list price: set yours
+    email: float = default_of("OUTREACH_EMAIL_PRICE")  # per message (a plan-based provider: 0)
+    # USD per segment, a U.S. long-code list price: set yours
+    sms_segment: float = default_of("OUTREACH_SMS_SEGMENT_PRICE")
 
 
 def _rows(plan: StepPlan) -> list[OutboxRow]:

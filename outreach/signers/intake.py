@@ -45,6 +45,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from outreach.config import default_of
 from outreach.csvsafe import SafeCsvWriter
 from outreach.errors import IntakeError
 from outreach.signers import fields, formats
@@ -57,8 +58,8 @@ if TYPE_CHECKING:
 
 CHUNK_ROWS = 50_000
 CHUNK_CHARS = 16 << 20  # a chunk also ends after this many characters of rows (wide files)
-MAX_FIELD = 1 << 20  # characters in one cell (OUTREACH_INTAKE_MAX_FIELD)
-MAX_COLUMNS = 1000  # header columns (OUTREACH_INTAKE_MAX_COLUMNS)
+MAX_FIELD: int = default_of("OUTREACH_INTAKE_MAX_FIELD")  # characters in one cell
+MAX_COLUMNS: int = default_of("OUTREACH_INTAKE_MAX_COLUMNS")  # header columns
 POOL_THRESHOLD_BYTES = 2_000_000  # below this a process pool costs more than it saves
 
 # Canonical column -> the header spellings petition platforms use (compared case-insensitively,
