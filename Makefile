@@ -8,12 +8,16 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint data bench clean
 
 # uv (from PyPI, into the venv) installs the same packages as pip does, in seconds where pip
-# takes a minute; pip does it where uv cannot be had.
+# takes a minute; pip does it where uv cannot be had. Both write the bytecode at install time
+# (pip by default, uv with --compile-bytecode), and the package's own modules are compiled
+# too: where PYTHONDONTWRITEBYTECODE is set (as in many containers) a process would otherwise
+# compile every module it imports, about 2.4 s of CPU for each `outreach` command.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	{ $(BIN)/pip install --quiet uv && \
-	  VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install --quiet -e '.[dev]'; } || \
+	  VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install --quiet --compile-bytecode -e '.[dev]'; } || \
 	  $(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q outreach
 	touch $(STAMP)
 
 demo: $(STAMP)
