@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import cast
+from typing import Any, Literal, cast
 
 import pandas as pd
 
@@ -48,6 +48,31 @@ KINDS = ("county", "multi_county", "city", "state")
 SELECTIONS = ("elected", "appointed")
 HANDLES = ("felony_and_misdemeanor", "felony", "misdemeanor")
 
+# The contact fields whose every value carries its own provenance (ContactSource).
+CONTACT_FIELDS = ("phone", "email", "website", "officeholder", "mailing_address")
+ContactStatus = Literal["verified", "lead"]
+CONTACT_STATUSES: tuple[ContactStatus, ...] = ("verified", "lead")
+
+
+@dataclass(frozen=True)
+class ContactSource:
+    """Where one contact value of one office comes from.
+
+    `verified`: read from a dated primary source (the office's own page, a state directory) or
+    set by an organizer's correction; `lead`: from a secondary or old source (a volunteer
+    database, a registered domain), worth using where nothing better exists and worth checking.
+    `source` is a short name of the data set ("jurisdictions", "pacga", "uspd", "dotgov",
+    "harvest", "correction"); `as_of` the day (or month, or year) the source was read or dated.
+    """
+
+    value: str
+    status: ContactStatus
+    source: str
+    source_url: str = ""
+    as_of: str = ""  # YYYY, YYYY-MM or YYYY-MM-DD; empty: unknown
+    note: str = ""
+
+
 _OFFICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FIPS = re.compile(r"^\d{5}$")
 AS_OF = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
@@ -80,9 +105,18 @@ class Office:
     notes: str = ""
     effective_from: str = ""  # YYYY-MM-DD, inclusive; empty: always was
     effective_to: str = ""  # YYYY-MM-DD, exclusive; empty: still is
+    mailing_address: str = ""  # one line, as the source printed it
     # county FIPS -> the normalized places this office serves there; a county absent from this
     # map is served whole (or as "the rest of the county" where another office claims places).
     places: dict[str, frozenset[str]] = field(default_factory=dict, compare=False)
+    # contact field (CONTACT_FIELDS) -> where its value comes from; a field without a value
+    # has no entry.
+    provenance: Mapping[str, ContactSource] = field(default_factory=dict, compare=False)
+
+    def contact_status(self, field_name: str) -> ContactStatus | None:
+        """`verified`, `lead`, or None when the office has no value for the field."""
+        found = self.provenance.get(field_name)
+        return found.status if found and getattr(self, field_name) else None
 
     def in_force(self, day: date) -> bool:
         iso = day.isoformat()
@@ -293,8 +327,9 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
                         for column, problem in found)
         if found:
             continue
-        values = {c: row[c] for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS
-                  if c not in ("county_fips", "places")}
+        # Any: the text columns go to Office's str fields by name (provenance is not a column).
+        values: dict[str, Any] = {c: row[c] for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS
+                                  if c not in ("county_fips", "places")}
         offices.append(Office(county_fips=county_fips, places=places, **values))
     if problems:
         raise RosterError(problems)
