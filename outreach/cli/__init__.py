@@ -13,7 +13,7 @@ import os
 
 import click
 
-from outreach.cli import campaigns, demo, geo, ops, roster, sending, signers
+from outreach.cli import campaigns, demo, geo, ops, roster, sending, signers, stances
 from outreach.cli.common import OneLineErrors
 from outreach.privacy import install_log_masking, private_files
 
@@ -33,7 +33,7 @@ for command in (
     sending.worker_command, campaigns.plan_command, campaigns.launch_command,
     campaigns.cancel_command, campaigns.pause_command, campaigns.resume_command,
     sending.suppress_group, sending.report_command, ops.scheduler_command, ops.run_command,
-    ops.admin_group, ops.serve_command, demo.demo, roster.roster,
+    ops.admin_group, ops.serve_command, demo.demo, roster.roster, stances.stance,
 ):
     cli.add_command(command)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -214,6 +215,24 @@ roster_corrections = Table(
     Column("file_name", String(300)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("roster_corrections_office", "office_id"),
+)
+
+# Where each prosecutor stands on each of the petition's three demands (issue 17): every
+# statement kept with its source, its date and who recorded it; the latest-dated one of an
+# office's demand is its stance (outreach.roster.stances).
+office_stances = Table(
+    "office_stances",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("office_id", String(80), nullable=False),
+    Column("demand", String(10), nullable=False),  # expunge | drop | divert
+    Column("stance", String(10), nullable=False),  # unknown | no | partial | yes
+    Column("source_url", String(500), nullable=False),
+    Column("stated_on", Date, nullable=False),  # the day the source dates the stance from
+    Column("note", Text),
+    Column("set_by", String(200), nullable=False),  # cli:USER | dashboard:ADMIN | import:FILE
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("office_stances_office", "office_id", "demand"),
 )
 
 # What the public form was sent, as sent: an unauthenticated submission never overwrites a stored
