@@ -115,13 +115,21 @@ class OfficeRow:
 class Board:
     """What both pages show, computed at once and kept for a minute."""
 
-    key: tuple[int, int]  # (the roster's identity, the newest stance statement)
+    roster: Roster  # the roster it was built on (a reloaded roster rebuilds it)
+    newest_stance: int  # the newest stance statement's id when it was built
     built_at: datetime
     rows: tuple[OfficeRow, ...]  # every office in force, by state and name
     by_id: dict[str, OfficeRow]
     map_svg: str
     counties_by_summary: dict[Summary, int]
     calls_recorded: bool
+    signers_of: dict[str, int]  # every office's, an office no longer in force included
+    calls_of: dict[str, int] | None
+
+    def offices_with(self, summary: Summary) -> list[OfficeRow]:
+        """The offices of one summary (the committed are named above the map: a city's
+        county is a speck on it)."""
+        return [row for row in self.rows if row.stance.summary == summary]
 
 
 def _felony_offices(roster: Roster, counties: Iterable[str]) -> list[Office]:
@@ -176,8 +184,8 @@ def build_board(state: AppState, now: datetime) -> Board:
          for office in roster.offices),
         key=lambda r: (r.office.state, r.office.office_name.casefold())))
     svg, tally = _map(load_shapes(), roster, counties, stances, per_county)
-    return Board((id(roster), newest), now, rows, {r.office.office_id: r for r in rows}, svg,
-                 tally, calls is not None)
+    return Board(roster, newest, now, rows, {r.office.office_id: r for r in rows}, svg, tally,
+                 calls is not None, per_office, calls)
 
 
 def board_of(request: Request, state: AppState) -> Board:
@@ -187,8 +195,8 @@ def board_of(request: Request, state: AppState) -> Board:
     with state.engine.connect() as connection:
         newest = newest_stance_id(connection) if stances_table_exists(connection) else 0
     board: Board | None = getattr(request.app.state, "scoreboard", None)
-    if board is None or board.key != (id(state.geo.roster), newest) or \
-            now - board.built_at >= timedelta(seconds=CACHE_SECONDS) or now < board.built_at:
+    if board is None or board.roster is not state.geo.roster or board.newest_stance != newest \
+            or not board.built_at <= now < board.built_at + timedelta(seconds=CACHE_SECONDS):
         board = build_board(state, now)
         request.app.state.scoreboard = board
     return board
@@ -279,6 +287,8 @@ def scoreboard(request: Request, state: StateDep, sort: str = "state", dir: str 
               for s in SUMMARIES]
     response = page(request, "prosecutors.html", {
         "map_svg": board.map_svg, "legend": legend,
+        "committed": [r.view() for r in board.offices_with("committed")],
+        "partly": len(board.offices_with("partial")),
         "rows": [r.view() for r in shown], "columns": columns, "states": states,
         "state_code": wanted, "sort": sort, "dir": direction, "total": len(rows),
         "first": (number - 1) * PAGE_SIZE + 1 if shown else 0,
@@ -308,8 +318,9 @@ def office_page(request: Request, state: StateDep, office_id: str) -> Response:
         stance = current_stances(connection, [office.office_id]).get(
             office.office_id, OfficeStance(office.office_id))
     found = board.by_id.get(office.office_id)
-    row = OfficeRow(office, stance, found.signers if found else 0,
-                    found.calls if found else None)
+    calls = board.calls_of
+    row = OfficeRow(office, stance, board.signers_of.get(office.office_id, 0),
+                    None if calls is None else calls.get(office.office_id, 0))
     view = row.view()
     counties = state.geo.data.counties
     served = [f"{'part of ' if f in office.places else ''}{counties[f].name}"

@@ -109,6 +109,7 @@ def test_the_page_is_a_map_and_a_table_without_any_script(client):
     rows = table_rows(page)
     assert len(rows) == scoreboard.PAGE_SIZE and rows[0].startswith("ak-")  # by state
     assert "Offices 1–100 of " in page and "No calls recorded yet." in page
+    assert "No prosecutor yet. Yours could be the first." in page
     assert 'href="/prosecutors?page=2#offices"' in page  # the next page is a link
     # Every county starts unknown, its hover text in words.
     assert county_group(page, "42101") == "unknown"
@@ -173,6 +174,9 @@ def test_a_committed_office_is_drawn_committed_at_once(client, store):
     assert county_group(page, "42003") == "partial"
     assert county_title(page, "42101").startswith("Philadelphia County, PA: committed to all")
     assert re.search(r'Committed to all three <span class="hint">\(1 county\)', page)
+    named = re.search(r'<section aria-labelledby="committed-h".*?</section>', page, re.S).group(0)
+    assert '<a href="/prosecutors/pa-philadelphia">Philadelphia District Attorney</a>' in named
+    assert "Allegheny" not in named and "1 more has committed to part" in named
     cells = row_cells(client.get("/prosecutors?state=PA", headers=HTML).text,
                       "pa-philadelphia")
     assert cells[3:6] == ["Yes source"] * 3  # each demand's stance with its source
