@@ -7,8 +7,9 @@ it: the page is whole without JavaScript, and the browser loads nothing from els
 
 Each county is a <path>, in a group per stance whose class gives its color (the colors and
 the partial hatching are in static/scoreboard.css, as the Content-Security-Policy allows no
-inline style), with a <title> that a browser shows on hover and a screen reader reads: the
-county, its prosecutor's stance and its number of signers, in words.
+inline style), with a <title> that a browser shows on hover: the county, its prosecutor's
+stance and its number of signers, in words. To a screen reader the map is one image (role
+img) named by its title and described by its counts per stance; the table says the rest.
 """
 
 from __future__ import annotations
