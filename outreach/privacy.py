@@ -125,3 +125,22 @@ def private_files() -> None:
     libraries create themselves (SQLite gives -wal and -shm the main file's mode, pandas
     writes CSVs) and any writer added later. Set by the `outreach` command at start."""
     os.umask(PRIVATE_UMASK)
+
+
+
+PUBLIC_COUNT_MINIMUM = 5
+
+
+def public_count(count: int) -> str:
+    """A count of people as a public page (the scoreboard) shows it: under 5 it reads "fewer
+    than 5", so that a county's or an office's one or two signers cannot be picked out by
+    whoever knows the neighbours (issue 17; the small-cell suppression public statistics use,
+    as CDC WONDER shows no count under 10)."""
+    return f"{count:,}" if count >= PUBLIC_COUNT_MINIMUM else \
+        f"fewer than {PUBLIC_COUNT_MINIMUM}"
+
+
+def public_rank(count: int) -> int:
+    """The value a public table sorts a count by: every count under 5 ranks as 0, so the
+    order of rows does not tell 0 from 4 where the cells do not."""
+    return count if count >= PUBLIC_COUNT_MINIMUM else 0

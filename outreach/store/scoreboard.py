@@ -1,0 +1,58 @@
+"""Counts for the public scoreboard (/prosecutors): signers per county and per office, calls
+per office. One GROUP BY each over the match table, whatever the number of signers; the web
+layer keeps the answers for a minute and shows only the counts, never who.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection
+
+from sqlalchemy import Connection, MetaData, Table, func, inspect, select
+
+from outreach.store.schema import signer_matches
+
+CALLS_TABLE = "call_outcomes"  # the calls' outcomes, one row per logged call (issue 17.3)
+
+
+def signers_by_county(connection: Connection, confidences: Collection[str]) -> dict[str, int]:
+    """County FIPS -> signers matched to it with one of these confidences (an ambiguous
+    address, between two counties, is counted in neither)."""
+    county = signer_matches.c.county_fips
+    return {fips: count for fips, count in connection.execute(
+        select(county, func.count())
+        .where(county.is_not(None), signer_matches.c.confidence.in_(list(confidences)))
+        .group_by(county))}
+
+
+def signers_by_office(connection: Connection) -> dict[str, int]:
+    """Office id -> signers it prosecutes for: those whose felony office it is, plus those
+    whose misdemeanor office it is (a signer whose office handles both counted once)."""
+    felony, misdemeanor = signer_matches.c.felony_office_id, signer_matches.c.misdemeanor_office_id
+    counts: Counter[str] = Counter()
+    for office_id, count in connection.execute(
+            select(felony, func.count()).where(felony.is_not(None)).group_by(felony)):
+        counts[office_id] += count
+    for office_id, count in connection.execute(
+            select(misdemeanor, func.count())
+            .where(misdemeanor.is_not(None),
+                   (felony.is_(None)) | (felony != misdemeanor))
+            .group_by(misdemeanor)):
+        counts[office_id] += count
+    return dict(counts)
+
+
+def calls_by_office(connection: Connection) -> dict[str, int] | None:
+    """Office id -> calls logged to it; None while the store has no calls table (a store
+    from before the calls' migration): the page then says no calls are recorded yet.
+
+    The table is read by name (reflected), so this works with whichever migration adds it;
+    it needs only an `office_id` column."""
+    if not inspect(connection).has_table(CALLS_TABLE):
+        return None
+    calls = Table(CALLS_TABLE, MetaData(), autoload_with=connection)
+    if "office_id" not in calls.c:
+        return None
+    office = calls.c.office_id
+    return {office_id: count for office_id, count in connection.execute(
+        select(office, func.count()).where(office.is_not(None)).group_by(office))}
