@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal, cast, overload
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from jinja2 import (
     FileSystemLoader,
@@ -209,6 +209,11 @@ class Renderer:
                    "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS,
                    "share_url": sender.link_base() + "/"
                    + (f"?ref={signer['referral_code']}" if signer.get("referral_code") else ""),
+                   # The signer's call page, naming the campaign whose message links it (the
+                   # calls it brings are counted under it): empty without a referral code.
+                   "call_url": (f"{sender.link_base()}/call/{signer['referral_code']}?"
+                                + urlencode({"c": row.campaign})
+                                if signer.get("referral_code") else ""),
                    **row.context}
         if row.channel == "email":
             if not signer.get("email"):

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from outreach.campaigns.audience import select_audience
+from outreach.campaigns.calls import wrong_number_reports
 from outreach.campaigns.definitions import find_campaign
 from outreach.cli.common import (
     _print_json,
@@ -106,7 +107,7 @@ def roster_export(output: Path | None) -> None:
 @clear_errors
 def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
     """Offices ranked by the signers they serve that lack a phone, an email or a current
-    officeholder: the contacts worth finding first."""
+    officeholder, or whose number callers reported wrong: the contacts worth finding first."""
     settings = Settings.from_env()
     engine = _store()
     chosen = find_campaign(settings.campaigns.jobs_dir, campaign) if campaign else None
@@ -118,7 +119,8 @@ def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
         frame = select_audience(frame, chosen)
     report: dict[str, Any] = gaps(
         frame, effective, corrections.bounced_offices(engine), settings.data.roster_stale_days,
-        today, campaign=chosen.name if chosen else None)
+        today, campaign=chosen.name if chosen else None,
+        wrong_numbers=wrong_number_reports(engine))
     if as_json:
         _print_json(report)
         return
@@ -127,6 +129,9 @@ def roster_gaps(campaign: str | None, limit: int, as_json: bool) -> None:
                f"have: {shares}")
     for office in report["offices"][:limit]:
         bounced = " (email bounced)" if office["email_bounced"] else ""
+        wrong = office["number_reported_wrong"]
+        if wrong:
+            bounced += f" ({wrong} caller{'s' if wrong != 1 else ''} since the phone was set)"
         click.echo(f"{office['signers']:>7}  {office['office_id']}: missing "
                    f"{', '.join(office['missing'])}{bounced}")
     if not report["offices"]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from outreach.campaigns.calls import calls_report, calls_summary
 from outreach.cli.common import _print_json, _store, clear_errors, json_option
 from outreach.config import Settings
 from outreach.ops.wiring import build_worker
@@ -135,10 +136,12 @@ def _say(payload: dict[str, object], text: str, as_json: bool) -> None:
 @json_option
 @clear_errors
 def report_command(as_json: bool) -> None:
-    """Outbox totals by state, per campaign and channel; unknown and failed rows listed."""
+    """Outbox totals by state, per campaign and channel; unknown and failed rows listed; the
+    calls signers logged on their call pages, by outcome, office and campaign."""
     engine = db.open_store(Settings.from_env().store.database_url)
     with engine.connect() as connection:
         report: dict[str, Any] = outbox_report(connection)
+        report["calls"] = calls_report(connection)  # what signers said after calling
     if as_json:
         _print_json(report)
         return
@@ -161,6 +164,7 @@ def report_command(as_json: bool) -> None:
         click.echo(f"HELD {held['campaign']}/{held['step']}/{held['channel']} since "
                    f"{held['since']}: {held['reason']} (`outreach resume "
                    f"{held['campaign']}` lifts it)")
+    click.echo(calls_summary(report["calls"]))
     if report["delivery"]:
         click.echo("Delivery (provider reports): " + ", ".join(
             f"{k} {v}" for k, v in sorted(report["delivery"].items())))

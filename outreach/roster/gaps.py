@@ -1,4 +1,5 @@
-"""`outreach roster gaps`: the offices that serve the most signers and lack a contact.
+"""`outreach roster gaps`: the offices that serve the most signers and lack a contact (or have
+a phone their callers reported wrong).
 
 Data in, report out: the caller (the CLI) reads the audience and the bounced offices from the
 store and picks the campaign's audience, so the roster layer needs neither campaigns nor SQL.
@@ -7,6 +8,7 @@ store and picks the campaign's audience, so the roster layer needs neither campa
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date
 
 import pandas as pd
@@ -16,11 +18,15 @@ from outreach.roster.offices import Roster
 
 
 def gaps(frame: pd.DataFrame, roster: Roster, bounced: set[str], stale_days: int, day: date,
-         *, campaign: str | None = None) -> dict[str, object]:
+         *, campaign: str | None = None,
+         wrong_numbers: Mapping[str, int] | None = None) -> dict[str, object]:
     """Offices ranked by how many matched signers of `frame` (the audience, with its
     felony_office_id and misdemeanor_office_id) they serve and lack a phone, an email or a
     current officeholder: the contacts worth finding first. `bounced`: the offices whose email
-    bounced; `campaign`: the name the report gives the audience (None: every signer)."""
+    bounced; `campaign`: the name the report gives the audience (None: every signer);
+    `wrong_numbers`: office -> callers who reported its phone wrong on their call page since it
+    was last corrected (outreach.campaigns.calls), listed as "number reported wrong"."""
+    wrong_numbers = wrong_numbers or {}
     served = Counter(frame["felony_office_id"].dropna())
     served.update(frame["misdemeanor_office_id"].dropna())
     people = int(frame["felony_office_id"].notna().sum())
@@ -34,7 +40,9 @@ def gaps(frame: pd.DataFrame, roster: Roster, bounced: set[str], stale_days: int
             continue
         missing = [label for label, lacking in (
             ("phone", not office.phone), ("email", not office.email),
-            ("current officeholder", office_id in stale)) if lacking]
+            ("current officeholder", office_id in stale),
+            ("number reported wrong", bool(office.phone and wrong_numbers.get(office_id))))
+            if lacking]
         for label, present in (("phone", office.phone), ("email", office.email),
                                ("website", office.website),
                                ("current officeholder", office_id not in stale)):
@@ -44,6 +52,7 @@ def gaps(frame: pd.DataFrame, roster: Roster, bounced: set[str], stale_days: int
             ranked.append({"office_id": office_id, "office_name": office.office_name,
                            "state": office.state, "signers": count, "missing": missing,
                            "email_bounced": office_id in bounced,
+                           "number_reported_wrong": wrong_numbers.get(office_id, 0),
                            "website": office.website})
     return {"signers_matched": people, "campaign": campaign,
             "share_covered": {label: round(covered[label] / people, 4) if people else 0.0

@@ -235,6 +235,26 @@ office_stances = Table(
     Index("office_stances_office", "office_id", "demand"),
 )
 
+# What signers said happened when they called their prosecutor from their call page (issue 17.3,
+# `/call/<code>`). One row per signer, office and call day (the signer's local calendar day): a
+# second outcome the same day replaces the first, so a person's clicks, or a stranger holding
+# their share code, count as at most one call a day per office. "wrong_number" reports feed
+# `outreach roster gaps`.
+call_outcomes = Table(
+    "call_outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("office_id", String(80), nullable=False),
+    Column("campaign", String(100)),  # the link's ?c=NAME; None: the thanks page, a bare link
+    Column("signer_id", Integer, ForeignKey("signers.id", ondelete="CASCADE"), nullable=False),
+    Column("outcome", String(20), nullable=False),  # spoke | voicemail | no_answer | wrong_number
+    Column("call_day", Date, nullable=False),  # the dedupe key's day, in the signer's zone
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),  # the latest outcome's time
+    Index("call_outcomes_once_a_day", "signer_id", "office_id", "call_day", unique=True),
+    Index("call_outcomes_office", "office_id", "outcome"),
+)
+
 # What the public form was sent, as sent: an unauthenticated submission never overwrites a stored
 # signer (DESIGN invariant 10), so a re-signing is kept here as evidence instead. The values are
 # personal data: they stay in the store, never in logs.

@@ -8,11 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 
-from sqlalchemy import Connection, MetaData, Table, func, inspect, select
+from sqlalchemy import Connection, func, select
 
-from outreach.store.schema import signer_matches
-
-CALLS_TABLE = "call_outcomes"  # the calls' outcomes, one row per logged call (issue 17.3)
+from outreach.store.schema import call_outcomes, signer_matches
 
 
 def signers_by_county(connection: Connection, confidences: Collection[str]) -> dict[str, int]:
@@ -42,17 +40,8 @@ def signers_by_office(connection: Connection) -> dict[str, int]:
     return dict(counts)
 
 
-def calls_by_office(connection: Connection) -> dict[str, int] | None:
-    """Office id -> calls logged to it; None while the store has no calls table (a store
-    from before the calls' migration): the page then says no calls are recorded yet.
-
-    The table is read by name (reflected), so this works with whichever migration adds it;
-    it needs only an `office_id` column."""
-    if not inspect(connection).has_table(CALLS_TABLE):
-        return None
-    calls = Table(CALLS_TABLE, MetaData(), autoload_with=connection)
-    if "office_id" not in calls.c:
-        return None
-    office = calls.c.office_id
+def calls_by_office(connection: Connection) -> dict[str, int]:
+    """Office id -> calls logged to it (one per signer, office and day: outreach.store.calls)."""
+    office = call_outcomes.c.office_id
     return {office_id: count for office_id, count in connection.execute(
-        select(office, func.count()).where(office.is_not(None)).group_by(office))}
+        select(office, func.count()).group_by(office))}

@@ -1,6 +1,6 @@
-"""The organizer dashboard (/admin): signers over time and by state, roster coverage,
-campaigns with their plan preview and a launch that asks for confirmation, a blast's live
-progress, recent opt-outs and failures. Contacts shown are masked.
+"""The organizer dashboard (/admin): signers over time and by state, roster coverage, calls
+by outcome, campaigns with their plan preview and a launch that asks for confirmation, a
+blast's live progress, recent opt-outs and failures. Contacts shown are masked.
 
 Every route but the login page requires a session; without one the answer is a redirect to
 the login page (a test walks all of them). Launch, pause and resume are POSTs with the
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
+from outreach.campaigns.calls import OUTCOME_LABELS, OUTCOMES, calls_report
 from outreach.campaigns.definitions import (
     CONFIRM_CAMPAIGN,
     Campaign,
@@ -30,6 +31,7 @@ from outreach.errors import CampaignError, ConfigError, PlanError, RunStateError
 from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
 from outreach.roster.coverage import coverage_report
+from outreach.roster.offices import Roster
 from outreach.store import outbox as box
 from outreach.store import reports, runs
 from outreach.web.charts import bars_svg, columns_svg
@@ -129,7 +131,11 @@ def dashboard(request: Request, state: StateDep) -> HTMLResponse:
     with state.engine.connect() as connection:
         opt_outs = reports.recent_opt_outs(connection, 15)
         report: dict[str, Any] = reports.outbox_report(connection)
+        calls: dict[str, Any] = calls_report(connection)
     return page(request, "admin/dashboard.html", {
+        "calls": calls, "call_outcomes": [(o, OUTCOME_LABELS[o]) for o in OUTCOMES],
+        "call_offices": [{**office, "name": _office_name(roster, office["office_id"])}
+                         for office in calls["by_office"][:15]],
         "stats": stats, "coverage": coverage,
         "over_time_svg": columns_svg(stats["series"], "Signatures per day, last 30 days"),
         "by_state_svg": bars_svg(stats["by_state"][:15], "Signers by state (top 15)"),
@@ -138,6 +144,13 @@ def dashboard(request: Request, state: StateDep) -> HTMLResponse:
         "opt_outs": [{"channel": o.channel, "address": mask(o.address), "source": o.source,
                       "when": o.created_at} for o in opt_outs],
         "failures": report["attention"][:20], "holds": report["holds"]})
+
+
+def _office_name(roster: Roster, office_id: str) -> str:
+    try:
+        return roster.office(office_id).office_name
+    except KeyError:  # the roster dropped it since the calls
+        return office_id
 
 
 # --- campaigns -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""The web app (FastAPI): petition page, thanks page, public API, webhooks, unsubscribe links,
-organizer dashboard, health and metrics (DESIGN "Web routes"). Every answer carries the
-security headers (web/security.py); /metrics is an organizer page here, since this port is the
-public one (Prometheus scrapes `outreach serve --metrics-port` instead).
+"""The web app (FastAPI): petition page, thanks page, call page, public API, webhooks,
+unsubscribe links, organizer dashboard, health and metrics (DESIGN "Web routes"). Every answer
+carries the security headers (web/security.py); /metrics is an organizer page here, since this
+port is the public one (Prometheus scrapes `outreach serve --metrics-port` instead).
 
 Handlers that touch the database are plain `def` functions: FastAPI runs them in its thread
 pool, so a slow query never stalls the event loop. Pages are server-rendered Jinja2; the few
@@ -30,7 +30,7 @@ from outreach.clock import utcnow
 from outreach.config import Settings
 from outreach.ops.metrics import exposition
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store, ping
-from outreach.web import admin, api, hooks, petition, scoreboard, unsubscribe
+from outreach.web import admin, api, calls, hooks, petition, scoreboard, unsubscribe
 from outreach.web.body_limit import BodyLimit, BodyLimits
 from outreach.web.deps import AppState, LoginRequired, StateDep, state_of
 from outreach.web.security import SecurityHeaders, csrf_token, session_options
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.outreach = AppState(settings, engine or open_store(settings.store.database_url),
                                   templates, clock)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (petition, api, hooks, unsubscribe, admin, scoreboard):
+    for module in (petition, calls, api, hooks, unsubscribe, admin, scoreboard):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

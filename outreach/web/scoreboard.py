@@ -95,7 +95,7 @@ class OfficeRow:
     office: Office
     stance: OfficeStance
     signers: int
-    calls: int | None  # None: the store has no calls table yet
+    calls: int
 
     def view(self) -> dict[str, Any]:
         """The table's and the office page's fields: counts as words, never raw."""
@@ -124,7 +124,7 @@ class Board:
     counties_by_summary: dict[Summary, int]
     calls_recorded: bool
     signers_of: dict[str, int]  # every office's, an office no longer in force included
-    calls_of: dict[str, int] | None
+    calls_of: dict[str, int]
 
     def offices_with(self, summary: Summary) -> list[OfficeRow]:
         """The offices of one summary (the committed are named above the map: a city's
@@ -180,12 +180,12 @@ def build_board(state: AppState, now: datetime) -> Board:
     rows = tuple(sorted(
         (OfficeRow(office, stances.get(office.office_id, OfficeStance(office.office_id)),
                    per_office.get(office.office_id, 0),
-                   None if calls is None else calls.get(office.office_id, 0))
+                   calls.get(office.office_id, 0))
          for office in roster.offices),
         key=lambda r: (r.office.state, r.office.office_name.casefold())))
     svg, tally = _map(load_shapes(), roster, counties, stances, per_county)
     return Board(roster, newest, now, rows, {r.office.office_id: r for r in rows}, svg, tally,
-                 calls is not None, per_office, calls)
+                 bool(calls), per_office, calls)
 
 
 def board_of(request: Request, state: AppState) -> Board:
@@ -318,9 +318,8 @@ def office_page(request: Request, state: StateDep, office_id: str) -> Response:
         stance = current_stances(connection, [office.office_id]).get(
             office.office_id, OfficeStance(office.office_id))
     found = board.by_id.get(office.office_id)
-    calls = board.calls_of
     row = OfficeRow(office, stance, board.signers_of.get(office.office_id, 0),
-                    None if calls is None else calls.get(office.office_id, 0))
+                    board.calls_of.get(office.office_id, 0))
     view = row.view()
     counties = state.geo.data.counties
     served = [f"{'part of ' if f in office.places else ''}{counties[f].name}"

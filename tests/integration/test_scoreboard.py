@@ -11,19 +11,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    inspect,
-)
+from sqlalchemy import select
 
 from outreach.roster import stances
 from outreach.signers.intake import intake
 from outreach.signers.match import match
+from outreach.store.calls import record_outcome
+from outreach.store.schema import signers
 from outreach.web import create_app, scoreboard
 from tests.web_helpers import web_settings
 
@@ -214,13 +208,19 @@ def test_an_unknown_office_is_a_404(client):
         "detail": "We have no prosecutor's office at this address."}
 
 
-def test_calls_show_once_the_store_has_a_calls_table(client, store, clock):
+def test_calls_show_once_calls_are_logged(client, store, clock, geo, by_zip, tmp_path):
     page = client.get("/prosecutors?state=PA", headers=HTML).text
     assert row_cells(page, "pa-philadelphia")[-1] == "none yet"
+    assert "No calls recorded yet." in page
+    add_signers(store, geo, by_zip, tmp_path, ["19102"] * 7 + ["15219"] * 2)
     with store.begin() as connection:
-        calls = _calls_table(connection)
-        connection.execute(calls.insert(), [_call_row(calls, "pa-philadelphia")] * 7
-                           + [_call_row(calls, "pa-allegheny")] * 2)
+        ids = [row.id for row in connection.execute(select(signers.c.id).order_by(signers.c.id))]
+        for signer_id in ids[:7]:
+            record_outcome(connection, signer_id, "pa-philadelphia", None, "spoke",
+                           NOW.date(), NOW)
+        for signer_id in ids[7:]:
+            record_outcome(connection, signer_id, "pa-allegheny", None, "voicemail",
+                           NOW.date(), NOW)
     clock.now += timedelta(seconds=scoreboard.CACHE_SECONDS)  # the minute's counts expire
     page = client.get("/prosecutors?state=PA", headers=HTML).text
     assert row_cells(page, "pa-philadelphia")[-1] == "7"
@@ -228,30 +228,6 @@ def test_calls_show_once_the_store_has_a_calls_table(client, store, clock):
     assert "No calls recorded yet." not in page
     office = client.get("/prosecutors/pa-philadelphia", headers=HTML).text
     assert re.search(r'id="calls">7<', office)
-
-
-def _calls_table(connection) -> Table:  # type: ignore[no-untyped-def]
-    """The calls' table: the calls migration's where it has landed, else a stand-in with
-    the one column the scoreboard reads."""
-    if inspect(connection).has_table("call_outcomes"):
-        return Table("call_outcomes", MetaData(), autoload_with=connection)
-    table = Table("call_outcomes", MetaData(), Column("id", Integer, primary_key=True),
-                  Column("office_id", String(80), nullable=False),
-                  Column("created_at", DateTime(timezone=True)))
-    table.create(connection)
-    return table
-
-
-def _call_row(table: Table, office_id: str) -> dict[str, object]:
-    """A value for every required column (whatever the migration has), the office's id."""
-    row: dict[str, object] = {"office_id": office_id}
-    for column in table.columns:
-        if column.name in row or column.primary_key or column.nullable or \
-                column.server_default is not None:
-            continue
-        python = column.type.python_type
-        row[column.name] = NOW if python is datetime else 1 if python is int else "spoke"
-    return row
 
 
 def test_the_page_goes_gzipped_to_a_browser_that_takes_it(client):
