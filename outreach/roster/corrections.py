@@ -39,6 +39,7 @@ from outreach.store.corrections import (
     corrections_table_exists,
     insert_corrections,
     newest_correction_id,
+    office_corrections,
 )
 from outreach.store.db import existing_store
 from outreach.us.counties import Counties, load_counties
@@ -343,6 +344,14 @@ def effective_roster(settings: Settings, counties: Counties | None = None, *,
     finally:
         if engine is None and store is not None:
             store.dispose()
+
+
+def correction_history(engine: Engine, office_id: str, limit: int = 50) -> list[Row[Any]]:
+    """One office's stored corrections, newest first, each with its source, as-of and file."""
+    with engine.connect() as connection:
+        if not corrections_table_exists(connection):
+            return []
+        return office_corrections(connection, office_id, limit)
 
 
 def corrections_version(engine: Engine | None) -> int:

@@ -219,6 +219,7 @@ class Office:
             "handles": self.handles,
             "selection": self.selection,
             "officeholder": self.officeholder,
+            "officeholder_as_of": self.officeholder_confirmed,
             "phone": self.phone,
             "email": self.email,
             "website": self.website,

@@ -68,6 +68,28 @@ def to_check(office: Office, day: date, stale_days: int) -> list[tuple[str, str]
     return found
 
 
+def contact_view(office: Office, day: date, stale_days: int) -> list[dict[str, str]]:
+    """Each contact field of the office as the dashboard's Roster page shows it: the value,
+    its status (verified, lead, unsourced, missing; an officeholder also current or stale),
+    its source, and whether a correction can set it."""
+    rows = []
+    for name in CONTACT_FIELDS:
+        source = office.provenance.get(name)
+        value = getattr(office, name)
+        status: str = office.contact_status(name) or ("unsourced" if value else "missing")
+        as_of = source.as_of if source else ""
+        if name == "officeholder":
+            as_of = office.officeholder_confirmed
+            if value:
+                status = f"{status}, {office.officeholder_state(day, stale_days)}"
+        rows.append({"field": name, "value": value, "status": status,
+                     "source": source.source if source else "",
+                     "source_url": source.source_url if source else "",
+                     "as_of": as_of, "note": source.note if source else "",
+                     "editable": "yes" if name in EDITABLE else ""})
+    return rows
+
+
 def main_county(office: Office, counties: Counties) -> str:
     """Where the office sits, as near as data/ tells: its most populous county ("Cook
     County, IL"); the roster has no county seats."""
