@@ -238,3 +238,22 @@ def test_verify_refuses_an_unknown_state_or_campaign_in_one_line(tmp_path):
     assert bad_campaign.exit_code == 2
     assert bad_campaign.output.count("\n") == 1 and "error" in bad_campaign.output
     assert not sheet.exists()
+
+
+def test_a_correction_dated_in_the_future_waits_for_its_day(tmp_path):
+    env = env_for(tmp_path)
+    today = datetime.now(UTC).date()
+    sworn_in = (today + timedelta(days=30)).isoformat()
+    path = tmp_path / "elect.csv"
+    path.write_text("office_id,officeholder,source_url,as_of\n"
+                    f"il-cook,Next Holder,{COOK_SOURCE},{sworn_in}\n", encoding="utf-8")
+    dry = run(env, "roster", "import", str(path), "--dry-run")
+    assert f"il-cook\tofficeholder\t{BURKE!r} -> 'Next Holder'\t({COOK_SOURCE}, {sworn_in}; " \
+           f"waits for {sworn_in})" in dry.output
+    assert run(env, "roster", "import", str(path), "--yes").exit_code == 0
+    now = json.loads(run(env, "lookup", "60602", "--json").output)["offices"][0]
+    assert now["officeholder"] == BURKE
+    then = json.loads(run(env, "lookup", "60602", "--date", sworn_in, "--json").output)
+    assert then["offices"][0]["officeholder"] == "Next Holder"
+    assert then["offices"][0]["officeholder_status"] == "current"
+    assert then["offices"][0]["officeholder_as_of"] == sworn_in
