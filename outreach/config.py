@@ -416,8 +416,11 @@ VARIABLES: tuple[Variable, ...] = (
         shown="`$OUTREACH_DATA_DIR/prosecutors.csv`"),
     Variable(
         "OUTREACH_ROSTER_STALE_DAYS", "data", "roster_stale_days", 365,
-        "`roster_check` warns about offices whose officeholder data is undated or older than "
-        "this many days", _whole),
+        "a message names an office's officeholder only if the name was confirmed within "
+        "this many days (counted from its as-of, on the day the message renders); otherwise "
+        "it addresses the office by title (\"the Cook County State's Attorney\"). "
+        "`roster_check`, `roster gaps` and the call sheet list the older names as stale",
+        _whole),
 
     Variable(
         "OUTREACH_INBOX_DIR", "intake", "inbox_dir", Path("inbox"),

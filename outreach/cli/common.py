@@ -148,6 +148,13 @@ def format_coverage(report: dict[str, Any]) -> str:
         f"{report['offices_without_officeholder']} without a named officeholder; "
         f"{report['offices_without_any_contact']} with no contact at all; "
         f"{report['offices_to_verify']} rows marked 'verify'",
-        f"Offices per state: {per_state}",
     ]
+    population = report.get("coverage", {}).get("population")
+    if population:
+        shares = ", ".join(f"{name.replace('_', ' ')} {share:.1%}"
+                           for name, share in population.items())
+        lines.append(f"People served (2020 Census) whose felony office has: {shares}; "
+                     f"{report['offices_with_stale_officeholder']} officeholder names not "
+                     "confirmed within OUTREACH_ROSTER_STALE_DAYS (messages use the title)")
+    lines.append(f"Offices per state: {per_state}")
     return "\n".join(lines)

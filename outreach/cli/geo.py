@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import click
 
@@ -10,6 +11,7 @@ from outreach.cli.common import _print_json, clear_errors, date_option, json_opt
 from outreach.config import Settings
 from outreach.geo.current import build_geo
 from outreach.geo.locate import Lookup
+from outreach.roster.offices import Roster
 
 
 @click.command()
@@ -19,14 +21,27 @@ from outreach.geo.locate import Lookup
 @clear_errors
 def lookup(address: str, on: date | None, as_json: bool) -> None:
     """The prosecutor office(s) for one U.S. address, ZIP code, or "City, ST"."""
-    answer = build_geo(Settings.from_env(), on).lookup(address)
+    settings = Settings.from_env()
+    geo = build_geo(settings, on)
+    answer = geo.lookup(address)
+    statuses = officeholder_statuses(geo.roster, settings.data.roster_stale_days)
     if as_json:
-        _print_json(answer.to_dict())
+        payload: dict[str, Any] = answer.to_dict()
+        for office in [*payload["offices"],
+                       *(o for c in payload["candidates"] for o in c["offices"])]:
+            office["officeholder_status"] = statuses.get(office["office_id"], "missing")
+        _print_json(payload)
     else:
-        click.echo(format_lookup(answer))
+        click.echo(format_lookup(answer, statuses))
 
 
-def format_lookup(answer: Lookup) -> str:
+def officeholder_statuses(roster: Roster, stale_days: int) -> dict[str, str]:
+    """office_id -> current, stale or missing on the roster's day (Office.officeholder_state):
+    a lookup shows the stored name, and says when messages would not use it."""
+    return {o.office_id: o.officeholder_state(roster.day, stale_days) for o in roster.offices}
+
+
+def format_lookup(answer: Lookup, statuses: dict[str, str] | None = None) -> str:
     where = answer.county_name or "several counties"
     lines = [f"{answer.input} -> {where} ({answer.state}); confidence: {answer.confidence}"
              + (f", via {answer.source}" if answer.source != "offline" else "")]
@@ -38,7 +53,11 @@ def format_lookup(answer: Lookup) -> str:
             lines.append(f"  candidate {candidate.county_fips} {candidate.county_name}: {names}")
     for office in answer.offices:
         contact = office["phone"] or office["website"] or "no contact on file"
+        stale = (statuses or {}).get(office["office_id"]) == "stale"
         holder = f", {office['officeholder']}" if office["officeholder"] else ""
+        if office["officeholder"] and stale:
+            holder += (f" (stale: confirmed {office.get('officeholder_as_of') or 'never'}; "
+                       "messages use the title)")
         lines.append(f"  {office['office_name']} [{office['handles']}, {office['selection']}]"
                      f"{holder} - {contact}")
     return "\n".join(lines)

@@ -76,6 +76,12 @@ class CurrentGeo:
             self._version = version
             return self._geo
 
+    def expire(self) -> None:
+        """Look for new corrections on the next call, not a minute later (one was just
+        stored by this process: the dashboard's page after a correction shows it)."""
+        with self._lock:
+            self._checked = 0.0
+
     def by_zip(self) -> pd.DataFrame:
         """The per-ZIP match answers of the current roster (match's join table)."""
         with self._lock:

@@ -4,7 +4,8 @@ run` assemble the same worker, renderer and gate."""
 from __future__ import annotations
 
 import functools
-from datetime import datetime, time, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
@@ -12,9 +13,10 @@ from outreach.campaigns.definitions import Campaign, Step, find_campaign
 from outreach.campaigns.planner import StepPlan, plan_campaign
 from outreach.campaigns.preview import Prices, preview
 from outreach.campaigns.render import Renderer, Sender
+from outreach.clock import utcnow
 from outreach.config import Settings
 from outreach.errors import CampaignError, ConfigError
-from outreach.roster.corrections import effective_roster
+from outreach.roster.current import CurrentRoster
 from outreach.roster.offices import Roster
 from outreach.sending.compliance import Gate
 from outreach.sending.transports.select import build_transports
@@ -82,9 +84,13 @@ def prepare_launch(settings: Settings, engine: Engine, campaign: Campaign, rende
     return plans
 
 
-def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = None) -> Renderer:
+def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = None, *,
+                   today: Callable[[], date] | None = None) -> Renderer:
     """The renderer, with each campaign's own sender identity and the default for the rest
-    (on the given roster, or the effective roster loaded now)."""
+    (on the given roster, or the current one: reloaded when the day changes or a correction
+    arrives, so a name or office that changes on a known day switches by itself), naming
+    officeholders confirmed within OUTREACH_ROSTER_STALE_DAYS of `today` (default: the
+    clock's)."""
 
     @functools.cache
     def sender_of(name: str) -> Sender | None:
@@ -93,10 +99,11 @@ def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = N
         except CampaignError:
             return None
 
-    if roster is None:
-        roster = effective_roster(settings, engine=engine)
-    return Renderer(engine, roster, settings.campaigns.templates_dir, default_sender(settings),
-                    sender_of)
+    day = today or (lambda: utcnow().date())
+    source: Roster | CurrentRoster = roster if roster is not None else \
+        CurrentRoster(settings, engine, day)
+    return Renderer(engine, source, settings.campaigns.templates_dir, default_sender(settings),
+                    sender_of, stale_days=settings.data.roster_stale_days, today=day)
 
 
 def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None,

@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -52,6 +52,10 @@ HANDLES = ("felony_and_misdemeanor", "felony", "misdemeanor")
 CONTACT_FIELDS = ("phone", "email", "website", "officeholder", "mailing_address")
 ContactStatus = Literal["verified", "lead"]
 CONTACT_STATUSES: tuple[ContactStatus, ...] = ("verified", "lead")
+# Whether a message may name the officeholder today: `current` (confirmed within the stale
+# window), `stale` (a name, not confirmed within it, or only from a day still to come),
+# `missing` (no name).
+OfficeholderState = Literal["current", "stale", "missing"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,29 @@ AS_OF = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URL = re.compile(r"^https?://\S+$")
+
+
+def as_of_start(as_of: str) -> date:
+    """The first day an as-of date can mean: 2024 -> 2024-01-01, 2024-03 -> 2024-03-01."""
+    parts = [int(p) for p in as_of.split("-")]
+    return date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+
+
+def as_of_end(as_of: str) -> date:
+    """The latest day an as-of date can mean: 2024 -> 2024-12-31, 2024-03 -> 2024-03-31."""
+    parts = [int(p) for p in as_of.split("-")]
+    if len(parts) == 3:
+        return date(*parts)
+    year, month = parts[0], parts[1] if len(parts) == 2 else 12
+    return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
+# The trimmings an office's name carries that a salutation drops: "(Alaska Department of
+# Law)", "(Franklin, Richland, West Carroll Parishes)"; "... Prosecutor's Office"; "Office of
+# the ..." / "Department of the ...".
+_PARENTHETICAL = re.compile(r"\s*\([^()]*\)")
+_OFFICE_SUFFIX = re.compile(r"['’]s\s+Office\b", re.IGNORECASE)
+_OFFICE_OF = re.compile(r"^(?:the\s+)?(?:office|department)\s+of\s+(?:the\s+)?", re.IGNORECASE)
 
 
 def normalize_place(name: str) -> str:
@@ -118,6 +145,54 @@ class Office:
         found = self.provenance.get(field_name)
         return found.status if found and getattr(self, field_name) else None
 
+    @property
+    def officeholder_confirmed(self) -> str:
+        """When the officeholder's name was last confirmed (an as-of, YYYY[-MM[-DD]], empty:
+        never): the later of the row's `officeholder_as_of` and its provenance's as-of (a
+        volunteer's check of an unchanged name dates the provenance, not the name)."""
+        dates = [d for d in (self.officeholder_as_of,
+                             getattr(self.provenance.get("officeholder"), "as_of", ""))
+                 if d and AS_OF.match(d)]
+        return max(dates, key=as_of_end, default="")
+
+    def officeholder_state(self, today: date, stale_days: int) -> OfficeholderState:
+        """Whether a message may name the officeholder on `today`.
+
+        Prosecutors change at every election, by appointment and by resignation, so a name is
+        only as good as its date: `current` when it was confirmed within `stale_days`
+        (OUTREACH_ROSTER_STALE_DAYS) of `today`, counted from the last day its as-of can
+        mean (2024-03 -> 2024-03-31); `stale` when it is older, undated, or dated after
+        `today` (a DA-elect's name before their first day); `missing` without a name."""
+        if not self.officeholder:
+            return "missing"
+        confirmed = self.officeholder_confirmed
+        if not confirmed or as_of_start(confirmed) > today:
+            return "stale"
+        return "current" if (today - as_of_end(confirmed)).days <= stale_days else "stale"
+
+    def current_officeholder(self, today: date, stale_days: int) -> str:
+        """The officeholder's name if a message may use it on `today`, else "" (the message
+        then addresses the office by title: `addressee`)."""
+        return self.officeholder if self.officeholder_state(today, stale_days) == "current" \
+            else ""
+
+    @property
+    def addressee(self) -> str:
+        """The office's holder named by title alone, for a message that cannot name them:
+        "the Cook County State's Attorney", "the State Attorney for the 13th Judicial Circuit"
+        (from "Office of the State Attorney, 13th Judicial Circuit (Hillsborough)"), "the
+        Atlantic County Prosecutor" (from "Atlantic County Prosecutor's Office")."""
+        name = _PARENTHETICAL.sub("", self.office_name).strip()
+        name = _OFFICE_OF.sub("", _OFFICE_SUFFIX.sub("", name)).strip()
+        head, comma, rest = name.partition(", ")
+        if comma and head.casefold() == self.title.casefold():
+            # "District Attorney, 5th Judicial District": the title, then what it serves.
+            rest = rest if rest.casefold().startswith("the ") else f"the {rest}"
+            name = f"{head} for {rest}"
+        if not name:
+            name = self.title
+        return name if name.casefold().startswith("the ") else f"the {name}"
+
     def in_force(self, day: date) -> bool:
         iso = day.isoformat()
         return (not self.effective_from or self.effective_from <= iso) and \
@@ -144,6 +219,7 @@ class Office:
             "handles": self.handles,
             "selection": self.selection,
             "officeholder": self.officeholder,
+            "officeholder_as_of": self.officeholder_confirmed,
             "phone": self.phone,
             "email": self.email,
             "website": self.website,

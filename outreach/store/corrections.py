@@ -25,6 +25,13 @@ def correction_rows(connection: Connection) -> list[Row[Any]]:
     return list(connection.execute(select(roster_corrections).order_by(roster_corrections.c.id)))
 
 
+def office_corrections(connection: Connection, office_id: str, limit: int) -> list[Row[Any]]:
+    """One office's corrections, newest first (the dashboard's history of its contacts)."""
+    return list(connection.execute(
+        select(roster_corrections).where(roster_corrections.c.office_id == office_id)
+        .order_by(roster_corrections.c.id.desc()).limit(limit)))
+
+
 def insert_corrections(connection: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     """Store corrections (one row per office field, with its source) in one executemany."""
     connection.execute(roster_corrections.insert(), list(rows))

@@ -1,7 +1,8 @@
 """The counties and county-equivalents of the 50 states and DC (data/counties.csv).
 
-One table serves the roster (is this FIPS real, and in that state?) and geo (county name and
-time zone for a FIPS), so both agree on what a county is.
+One table serves the roster (is this FIPS real, and in that state?), geo (county name and
+time zone for a FIPS) and the coverage reports (how many people live there: the 2020 Census
+count, data/README.md), so all agree on what a county is.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from outreach.errors import RosterError
+
 
 @dataclass(frozen=True)
 class County:
@@ -21,6 +24,7 @@ class County:
     state: str
     name: str
     time_zone: str
+    population: int = 0  # 2020 Census (county_pop2020.csv, built by scripts/build_data.py)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,12 @@ class Counties:
     @cached_property
     def states(self) -> frozenset[str]:
         return frozenset(c.state for c in self.by_fips.values())
+
+    @cached_property
+    def population(self) -> int:
+        """The 2020 Census population of the 50 states and DC: the sum of the counties'
+        (331,450,370 in the shipped file; data/README.md)."""
+        return sum(c.population for c in self.by_fips.values())
 
     def __len__(self) -> int:
         return len(self.by_fips)
@@ -43,12 +53,18 @@ class Counties:
 
 @cache
 def load_counties(path: Path) -> Counties:
+    """The counties file; RosterError naming the line when a population is not a whole number
+    (a county counted as nobody would skew every coverage share without a word)."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "population" not in frame.columns:
+        raise RosterError([f"{path}: line 1: no population column (rebuild it: make data)"])
     # Every field is a string (dtype=str); pandas types a row's fields as any scalar.
     rows: Iterable[Any] = frame.itertuples(index=False)
-    return Counties(
-        {
-            row.county_fips: County(row.county_fips, row.state, row.county_name, row.time_zone)
-            for row in rows
-        }
-    )
+    counties: dict[str, County] = {}
+    for line, row in enumerate(rows, start=2):
+        if not row.population.isdigit():
+            raise RosterError([f"{path}: line {line}: column population: "
+                               f"{row.population!r} is not a whole number"])
+        counties[row.county_fips] = County(row.county_fips, row.state, row.county_name,
+                                           row.time_zone, int(row.population))
+    return Counties(counties)

@@ -1,10 +1,12 @@
 """The organizer dashboard (/admin): signers over time and by state, roster coverage, calls
 by outcome, campaigns with their plan preview and a launch that asks for confirmation, a
-blast's live progress, recent opt-outs and failures. Contacts shown are masked.
+blast's live progress, recent opt-outs and failures, and the Roster page (gaps ranked by
+signers and people served, each office's contacts with status and source, a form to correct
+or confirm a value). Signers' contacts shown are masked.
 
 Every route but the login page requires a session; without one the answer is a redirect to
-the login page (a test walks all of them). Launch, pause and resume are POSTs with the
-session's CSRF token.
+the login page (a test walks all of them). Launch, pause, resume and roster corrections are
+POSTs with the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -30,10 +32,20 @@ from outreach.campaigns.preview import Prices, preview
 from outreach.errors import CampaignError, ConfigError, PlanError, RunStateError
 from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
-from outreach.roster.coverage import coverage_report
+from outreach.roster.corrections import (
+    bounced_offices,
+    correction_history,
+    effective_rows,
+    plan_correction,
+    record_changes,
+)
+from outreach.roster.coverage import coverage_report, population_coverage
+from outreach.roster.gaps import gaps
 from outreach.roster.offices import Roster
+from outreach.roster.verify import SHEET_FIELDS, contact_view
 from outreach.store import outbox as box
 from outreach.store import reports, runs
+from outreach.store.signers import audience_frame
 from outreach.web.charts import bars_svg, columns_svg
 from outreach.web.deps import AppState, LoginRequired, StateDep, page
 from outreach.web.security import (
@@ -127,7 +139,8 @@ def dashboard(request: Request, state: StateDep) -> HTMLResponse:
     now = state.clock()
     stats = signer_stats(state.engine, now)
     roster = state.geo.roster
-    coverage = coverage_report(roster, state.geo.data.counties)
+    coverage = coverage_report(roster, state.geo.data.counties,
+                               state.settings.data.roster_stale_days)
     with state.engine.connect() as connection:
         opt_outs = reports.recent_opt_outs(connection, 15)
         report: dict[str, Any] = reports.outbox_report(connection)
@@ -242,6 +255,89 @@ def switch_campaign(request: Request, state: StateDep, name: str, action: str,
 def campaign_progress(state: StateDep, name: str) -> dict[str, Any]:
     """Polled by the campaign page every two seconds while a blast runs."""
     return progress(state.engine, name)
+
+
+# --- the roster ------------------------------------------------------------------------------
+ROSTER_PAGE_OFFICES = 50
+
+
+def _roster_gaps(state: AppState) -> dict[str, Any]:
+    """`outreach roster gaps` for every signer, as the Roster page ranks it."""
+    with state.engine.connect() as connection:
+        frame = audience_frame(connection)
+    return gaps(frame, state.geo.roster, bounced_offices(state.engine),
+                state.settings.data.roster_stale_days, state.clock().date(),
+                counties=state.geo.data.counties)
+
+
+@pages.get("/roster", response_class=HTMLResponse)
+def roster_page(request: Request, state: StateDep, region: str = "") -> HTMLResponse:
+    """The gaps, ranked by signers then people served, each office linked to its contacts."""
+    report = _roster_gaps(state)
+    wanted = region.strip().upper()[:2]
+    offices = [o for o in report["offices"] if not wanted or o["state"] == wanted]
+    roster = state.geo.roster
+    counties = state.geo.data.counties
+    return page(request, "admin/roster.html", {
+        "report": report, "offices": offices[:ROSTER_PAGE_OFFICES], "region": wanted,
+        "shown_of": len(offices),
+        "coverage": population_coverage(roster, counties, state.settings.data.roster_stale_days),
+        "states": sorted(counties.states)})
+
+
+def _office_page(request: Request, state: AppState, office_id: str, *,
+                 errors: list[str] | None = None, form: dict[str, str] | None = None,
+                 saved: str = "", status_code: int = 200) -> HTMLResponse:
+    try:
+        office = state.geo.roster.office(office_id)
+    except KeyError:
+        raise HTTPException(404, f"No office {office_id!r} in the roster.") from None
+    today = state.clock().date()
+    return page(request, "admin/roster_office.html", {
+        "office": office, "addressee": office.addressee,
+        "contacts": contact_view(office, today, state.settings.data.roster_stale_days),
+        "fields": SHEET_FIELDS, "history": correction_history(state.engine, office_id),
+        "errors": errors or [], "saved": saved,
+        "form": form or {"field": "phone", "value": "", "source_url": "",
+                         "verified_on": today.isoformat()}}, status_code)
+
+
+@pages.get("/roster/{office_id}", response_class=HTMLResponse)
+def roster_office(request: Request, state: StateDep, office_id: str,
+                  saved: str = "") -> HTMLResponse:
+    """One office's contacts with their status and source, its corrections, and the form."""
+    return _office_page(request, state, office_id, saved=saved[:40])
+
+
+@pages.post("/roster/{office_id}")
+def correct_office(request: Request, state: StateDep, office_id: str,
+                   field: Annotated[str, Form()] = "", value: Annotated[str, Form()] = "",
+                   source_url: Annotated[str, Form()] = "",
+                   verified_on: Annotated[str, Form()] = "",
+                   csrf: Annotated[str, Form()] = "") -> Response:
+    """Correct or confirm one value: stored as `outreach roster import` stores a call sheet's
+    row (a source URL and the day it was read required; the same value confirms it)."""
+    check_csrf(request, csrf)
+    form = {"field": field[:40], "value": value[:500], "source_url": source_url[:500],
+            "verified_on": verified_on[:10]}
+    current = {row["office_id"]: row
+               for row in effective_rows(state.settings.data.roster_path, state.engine)}
+    counties = state.geo.data.counties
+    changes, problems = plan_correction(office_id, form["field"], form["value"],
+                                        form["source_url"], form["verified_on"], current,
+                                        counties, state.clock().date())
+    if office_id not in current:
+        raise HTTPException(404, f"No office {office_id!r} in the roster.")
+    if problems:
+        return _office_page(request, state, office_id, errors=problems, form=form,
+                            status_code=400)
+    with state.engine.begin() as connection:
+        record_changes(connection, changes, "dashboard", state.clock())
+    state.current.expire()
+    log.info("roster: %s %s corrected from the dashboard (%d stored)", office_id,
+             form["field"], len(changes))
+    kind = "verified" if any(c.kind == "verified" for c in changes) else "changed"
+    return RedirectResponse(f"/admin/roster/{office_id}?saved={kind}", status_code=303)
 
 
 router = APIRouter()

@@ -63,7 +63,8 @@ class AppState:
         """The plan previews' renderer, on the current roster."""
         roster = self.geo.roster
         if self._renderer is None or self._renderer.roster is not roster:
-            self._renderer = build_renderer(self.settings, self.engine, roster)
+            self._renderer = build_renderer(self.settings, self.engine, roster,
+                                            today=lambda: self.clock().date())
         return self._renderer
 
     def campaign(self) -> Campaign:

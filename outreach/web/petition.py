@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Row
 
 from outreach.campaigns.planner import queue_for_signers
+from outreach.campaigns.render import office_view
 from outreach.ops.signing import session_key, store_signature
 from outreach.signers.fields import check_email, check_phone
 from outreach.signers.match import match
@@ -135,13 +136,15 @@ def _queue_campaign_steps(state: AppState, signer_id: int, now: datetime) -> Non
 
 
 def _office_view(state: AppState, office_id: str | None) -> dict[str, str] | None:
+    """The office as the thanks page shows it: as a message would (render.office_view: the
+    officeholder named only while current, else the office by title), with a tel: link."""
     if not office_id:
         return None
     try:
         office = state.geo.roster.office(office_id)
     except KeyError:
         return None
-    view = office.summary()
+    view = office_view(office, state.clock().date(), state.settings.data.roster_stale_days)
     view["tel"] = (check_phone(office.phone).value or "") if office.phone else ""  # E.164
     return view
 

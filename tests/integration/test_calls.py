@@ -294,7 +294,7 @@ def test_number_wrong_reports_appear_in_roster_gaps_until_the_phone_is_corrected
                  if o["office_id"] == PHILADELPHIA)
     assert "number reported wrong" in entry["missing"] and entry["number_reported_wrong"] == 2
     text = CliRunner().invoke(cli, ["roster", "gaps", "--limit", "500"], env=env).output
-    line = next(x for x in text.splitlines() if f"{PHILADELPHIA}:" in x)
+    line = next(x for x in text.splitlines() if f"  {PHILADELPHIA} (" in x)
     assert "number reported wrong" in line and "(2 callers since the phone was set)" in line
     fix = tmp_path / "phone.csv"
     fix.write_text("office_id,phone,source_url,as_of\n"

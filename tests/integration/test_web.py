@@ -4,7 +4,7 @@ through FastAPI's test client (the browser tests drive the same pages in Chromiu
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -178,8 +178,8 @@ def _admin_routes() -> list[tuple[str, str]]:
     assert {r.path for r in admin.login_router.routes} == {"/admin/login"}
     routes = []
     for route in admin.pages.routes:
-        concrete = route.path.replace("{name}", "marijuana_justice").replace("{action}",
-                                                                             "pause")
+        concrete = route.path.replace("{name}", "marijuana_justice").replace(
+            "{action}", "pause").replace("{office_id}", "pa-philadelphia")
         routes.extend((method, concrete) for method in sorted(route.methods or ()))
     return routes
 
@@ -274,3 +274,82 @@ def test_dashboard_launch_refuses_a_template_that_raises_as_the_cli_does(
         assert "ana@example.org" not in refused.text  # the recipient masked
         progress = client.get("/admin/campaigns/spring/progress").json()
         assert progress["total"] == 0 and progress["run"] != "active"
+
+
+# --- the Roster page and names that are current or absent ----------------------------------
+DA_SOURCE = "https://phillyda.org/about"
+
+
+def _store_correction(store, field: str, value: str, as_of: str) -> None:
+    from outreach.roster.corrections import Change, apply_import
+
+    apply_import(store, [Change(2, "pa-philadelphia", field, "", value, DA_SOURCE, as_of)],
+                 "fix.csv", datetime.now(UTC))
+
+
+def test_the_roster_page_ranks_gaps_and_takes_a_correction_only_with_its_source(client, store):
+    from outreach.store.schema import roster_corrections
+
+    sign(client)  # one Philadelphia signer: their office leads the gaps
+    assert login(client).status_code == 303
+    roster = client.get("/admin/roster", headers=HTML).text
+    rows = re.findall(r'<a href="/admin/roster/([a-z0-9-]+)">', roster)
+    assert rows[0] == "pa-philadelphia"
+    assert rows[1] == "ca-los-angeles-da"  # no signer: the most people served next
+    assert "People served (2020 Census)" in roster and "officeholder stale" in roster
+    assert "/admin/roster/tx-harris-county-da" in \
+        client.get("/admin/roster?region=TX", headers=HTML).text
+    office = client.get("/admin/roster/pa-philadelphia", headers=HTML).text
+    assert "(215) 686-8000" in office and "the Philadelphia District Attorney" in office
+    assert re.search(r"<td>officeholder</td><td>Larry Krasner</td><td>unsourced, stale</td>",
+                     office)
+    token = csrf_of(client, "/admin/roster/pa-philadelphia")
+    form = {"field": "phone", "value": "(215) 686-8001", "verified_on": "2026-11-30",
+            "csrf": token}
+    unsourced = client.post("/admin/roster/pa-philadelphia", data={**form, "source_url": ""},
+                            headers=HTML, follow_redirects=False)
+    assert unsourced.status_code == 400
+    assert "source_url: required for every change" in unsourced.text
+    assert 'value="(215) 686-8001"' in unsourced.text  # what was typed is kept
+    forged = client.post("/admin/roster/pa-philadelphia",
+                         data={**form, "source_url": DA_SOURCE, "csrf": "forged"},
+                         headers=HTML, follow_redirects=False)
+    assert forged.status_code == 403
+    with store.connect() as connection:
+        assert connection.execute(select(roster_corrections)).all() == []
+    saved = client.post("/admin/roster/pa-philadelphia", data={**form, "source_url": DA_SOURCE},
+                        headers=HTML, follow_redirects=False)
+    assert saved.status_code == 303
+    assert saved.headers["location"] == "/admin/roster/pa-philadelphia?saved=changed"
+    after = client.get(saved.headers["location"], headers=HTML).text
+    assert "(215) 686-8001" in after and "Saved (changed)" in after
+    assert f'href="{DA_SOURCE}"' in after  # the history shows where the value came from
+    # The same value again, checked on the phone: a verification, kept with its date.
+    confirmed = client.post("/admin/roster/pa-philadelphia",
+                            data={**form, "value": "215-686-8001", "verified_on": "2026-12-01",
+                                  "source_url": DA_SOURCE}, headers=HTML,
+                            follow_redirects=False)
+    assert confirmed.headers["location"].endswith("saved=verified")
+    with store.connect() as connection:
+        stored = connection.execute(select(roster_corrections)
+                                    .order_by(roster_corrections.c.id)).all()
+    assert [(r.field, r.value, r.old_value, r.as_of, r.file_name) for r in stored] == [
+        ("phone", "(215) 686-8001", "(215) 686-8000", "2026-11-30", "dashboard"),
+        ("phone", "(215) 686-8001", "(215) 686-8001", "2026-12-01", "dashboard")]
+
+
+def test_the_thanks_page_names_the_prosecutor_only_while_the_name_is_current(client, store):
+    today = datetime.now(UTC).date()
+    long_ago = (today - timedelta(days=800)).isoformat()
+    _store_correction(store, "officeholder_as_of", long_ago, long_ago)
+    answer = sign(client)
+    stale = client.get(answer.headers["location"], headers=HTML).text
+    heading = re.search(r'<h2 id="da-h">(.*?)</h2>', stale).group(1)
+    assert heading == "Your prosecutor is the Philadelphia District Attorney"
+    assert "Krasner" not in stale
+    assert "to ask\n        the Philadelphia District Attorney to expunge" in stale
+    _store_correction(store, "officeholder_as_of", today.isoformat(), today.isoformat())
+    client.app.state.outreach.current.expire()
+    current = client.get(answer.headers["location"], headers=HTML).text
+    heading = re.search(r'<h2 id="da-h">(.*?)</h2>', current).group(1)
+    assert heading == "Your prosecutor is Larry Krasner, the Philadelphia District Attorney"

@@ -183,3 +183,116 @@ def test_anything_a_template_raises_is_a_template_failure_naming_file_and_line(
     failure = _one_email(tmp_path, store, roster, SENDER, "bomb", tmp_path)
     assert isinstance(failure, TemplateFailure)
     assert str(failure) == expected and failure.recipient == "j***@example.org"
+
+
+# --- names that are current or absent ---------------------------------------------------------
+COOK_SOURCE = "https://www.cookcountystatesattorney.org/about"
+
+
+def _settings(**extra: str):
+    from outreach.config import Settings
+
+    return Settings.from_env({"OUTREACH_DATA_DIR": str(TEMPLATES.parent / "data"), **extra})
+
+
+def _correct_cook(store, confirmed: str, name: str = "Eileen O'Neill Burke",
+                  now: datetime | None = None) -> None:
+    """A stored correction: Cook County's State's Attorney, confirmed on `confirmed`, and an
+    office email (an office letter needs one)."""
+    from outreach.roster.corrections import Change, apply_import
+
+    apply_import(store, [Change(2, "il-cook", "officeholder", "", name, COOK_SOURCE, confirmed),
+                         Change(2, "il-cook", "officeholder_as_of", "", confirmed, COOK_SOURCE,
+                                confirmed),
+                         Change(2, "il-cook", "email", "", "sao@cook.example", COOK_SOURCE,
+                                "2026-01-05")], "cook.csv", now or datetime.now(UTC))
+
+
+def _chicago_messages(store, renderer, geo, by_zip, tmp_path) -> dict[str, str]:
+    """The call-your-DA email and text to a Chicago signer, and a constituent letter to the
+    Cook County State's Attorney, rendered through `renderer`."""
+    path = tmp_path / "chicago.csv"
+    path.write_text("first_name,email,phone,address,city,state,zip,sms_opt_in\n"
+                    "Lee,lee@example.org,+13125550101,50 W Washington St,Chicago,IL,60602,"
+                    "yes\n")
+    intake(path, store)
+    match(store, geo, by_zip=by_zip)
+    now = datetime.now(UTC)
+    rows = [box.OutboxRow(-1, "k1", "mj", "c", "email", "signer", "1", "call_your_da", {},
+                          "queued", 0, None, None, None, now),
+            box.OutboxRow(-2, "k2", "mj", "c", "sms", "signer", "1", "call_your_da", {},
+                          "queued", 0, None, None, None, now),
+            box.OutboxRow(-3, "k3", "mj", "l", "email", "office", "il-cook@1", "office_letter",
+                          {"office_id": "il-cook", "signer_id": 1}, "queued", 0, None, None,
+                          None, now)]
+    rendered = renderer.render_batch(rows)
+    assert not [m for m in rendered.values() if isinstance(m, Exception)], rendered
+    return {key: " ".join(rendered[i].text.split())
+            for key, i in (("email", -1), ("sms", -2), ("letter", -3))}
+
+
+def test_a_name_confirmed_400_days_ago_is_left_out_for_the_office_by_title(
+        tmp_path, store, counties, geo, by_zip):
+    from outreach.roster.corrections import effective_roster
+
+    today = datetime.now(UTC).date()
+    _correct_cook(store, (today - timedelta(days=400)).isoformat())
+    roster = effective_roster(_settings(), counties, engine=store)
+    assert roster.office("il-cook").officeholder == "Eileen O'Neill Burke"  # still on file
+    renderer = Renderer(store, roster, TEMPLATES, SENDER, stale_days=365)
+    texts = _chicago_messages(store, renderer, geo, by_zip, tmp_path)
+    assert not any("Burke" in text for text in texts.values())
+    assert "Your prosecutor is the Cook County State's Attorney." in texts["email"]
+    assert "I am asking the Cook County State's Attorney to expunge" in texts["email"]
+    assert "call the Cook County State's Attorney at" in texts["sms"] or \
+        "contact the Cook County State's Attorney" in texts["sms"]
+    assert texts["letter"].startswith("To the Cook County State's Attorney: I live in")
+    assert renderer.fallbacks["salutation: office name only"] == 1
+
+
+def test_a_name_confirmed_ten_days_ago_is_used(tmp_path, store, counties, geo, by_zip):
+    from outreach.roster.corrections import effective_roster
+
+    _correct_cook(store, (datetime.now(UTC).date() - timedelta(days=10)).isoformat())
+    roster = effective_roster(_settings(), counties, engine=store)
+    renderer = Renderer(store, roster, TEMPLATES, SENDER, stale_days=365)
+    texts = _chicago_messages(store, renderer, geo, by_zip, tmp_path)
+    assert "State's Attorney Eileen O'Neill Burke." in texts["email"]
+    assert "I am asking Eileen O'Neill Burke to expunge" in texts["email"]
+    assert texts["letter"].startswith(
+        "To Eileen O'Neill Burke, the Cook County State's Attorney: I live in")
+    # The same roster, rendered 400 days on: the name has aged out.
+    later = Renderer(store, roster, TEMPLATES, SENDER, stale_days=365,
+                     today=lambda: datetime.now(UTC).date() + timedelta(days=390))
+    assert "Burke" not in _render_letter(later)
+
+
+def _render_letter(renderer: Renderer) -> str:
+    row = box.OutboxRow(-9, "k9", "mj", "l", "email", "office", "il-cook@9", "office_letter",
+                        {"office_id": "il-cook", "signer_id": 1}, "queued", 0, None, None,
+                        None, datetime.now(UTC))
+    message = renderer.render_batch([row])[-9]
+    assert not isinstance(message, Exception), message
+    return message.text
+
+
+def test_a_da_elect_takes_over_the_messages_on_their_first_day(tmp_path, store, geo, by_zip):
+    """A correction dated in the future waits for its day; a long-running renderer (the
+    worker's: build_renderer without a roster) switches by itself, with time frozen."""
+    import time_machine
+
+    from outreach.ops.wiring import build_renderer
+
+    settings = _settings(OUTREACH_DATABASE_URL="sqlite://", OUTREACH_PUBLIC_URL=SENDER.public_url,
+                         OUTREACH_MAILING_ADDRESS="1 Main St, X", OUTREACH_ORGANIZATION="MJ")
+    with time_machine.travel(datetime(2026, 12, 20, 15, tzinfo=UTC), tick=False):
+        _correct_cook(store, "2026-06-01", name="Old Holder")
+        _correct_cook(store, "2027-01-01", name="New Holder")  # sworn in on New Year's Day
+        renderer = build_renderer(settings, store)
+        _chicago_messages(store, renderer, geo, by_zip, tmp_path)  # the signer and match
+        assert "To Old Holder, the Cook County State's Attorney:" in _render_letter(renderer)
+    with time_machine.travel(datetime(2026, 12, 31, 23, tzinfo=UTC), tick=False):
+        assert "To Old Holder," in _render_letter(renderer)
+    with time_machine.travel(datetime(2027, 1, 1, 9, tzinfo=UTC), tick=False):
+        assert "To New Holder, the Cook County State's Attorney:" in _render_letter(renderer)
+        assert renderer.roster.office("il-cook").officeholder_as_of == "2027-01-01"
