@@ -5,6 +5,9 @@ The shipped file stays the baseline: a package upgrade replaces it, and the corr
 with its source URL, as-of date, file and time) are laid over the new one, so nothing an
 organizer fixed is lost and nothing loses its provenance. The newest correction of a field
 wins; older ones stay as history. `outreach roster export` writes the effective roster.
+A corrected contact field (offices.CONTACT_FIELDS) is `verified` from its correction's source
+URL and as-of date, also when the correction set the value it already had: an organizer or a
+volunteer confirming a lead is what makes it verified.
 The SQL is `outreach.store.corrections`; what the rows mean is decided here.
 """
 
@@ -25,8 +28,10 @@ from outreach.csvsafe import SafeCsvWriter
 from outreach.errors import RosterError
 from outreach.roster.offices import (
     AS_OF,
+    CONTACT_FIELDS,
     OPTIONAL_COLUMNS,
     ROSTER_COLUMNS,
+    ContactSource,
     Roster,
     load_roster,
     read_rows,
@@ -42,6 +47,7 @@ from outreach.store.db import existing_store
 from outreach.us.counties import Counties, load_counties
 
 BOUNCE_SOURCE = "provider:bounce"
+CORRECTION_SOURCE = "correction"  # ContactSource.source of a corrected contact value
 EDITABLE = [c for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS if c not in ("office_id", "source_url")]
 
 
@@ -82,9 +88,31 @@ def _latest_corrections(engine: Engine | None) -> dict[tuple[str, str], Row[Any]
 
 def overrides(engine: Engine | None) -> dict[str, dict[str, str]]:
     """office_id -> {field: value}: what the corrections lay over the shipped file."""
+    return _overrides(_latest_corrections(engine))
+
+
+def _overrides(latest: dict[tuple[str, str], Row[Any]]) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    for (office_id, field), row in _latest_corrections(engine).items():
+    for (office_id, field), row in latest.items():
         result.setdefault(office_id, {})[field] = row.value
+    return result
+
+
+def correction_sources(engine: Engine | None) -> dict[str, dict[str, ContactSource]]:
+    """office_id -> {contact field: its provenance}: the newest correction of each contact
+    field that has a value, `verified` from the correction's source (a bounce clears the
+    email, leaving nothing to source)."""
+    return _correction_sources(_latest_corrections(engine))
+
+
+def _correction_sources(latest: dict[tuple[str, str], Row[Any]]
+                        ) -> dict[str, dict[str, ContactSource]]:
+    result: dict[str, dict[str, ContactSource]] = {}
+    for (office_id, field), row in latest.items():
+        if field in CONTACT_FIELDS and row.value:
+            result.setdefault(office_id, {})[field] = ContactSource(
+                row.value, "verified", CORRECTION_SOURCE, row.source_url, row.as_of,
+                f"organizer's correction ({row.file_name})")
     return result
 
 
@@ -200,7 +228,9 @@ def effective_roster(settings: Settings, counties: Counties | None = None, *,
     counties = counties or load_counties(settings.data.data_dir / "counties.csv")
     store = engine if engine is not None else existing_store(settings.store.database_url)
     try:
-        return load_roster(settings.data.roster_path, counties, on=on, overrides=overrides(store))
+        latest = _latest_corrections(store)
+        return load_roster(settings.data.roster_path, counties, on=on,
+                           overrides=_overrides(latest), corrected=_correction_sources(latest))
     finally:
         if engine is None and store is not None:
             store.dispose()
