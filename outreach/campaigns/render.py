@@ -37,7 +37,7 @@ from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable AP
 from outreach.errors import RenderError, TemplateFailure
 from outreach.message import Message
 from outreach.privacy import mask, mask_text
-from outreach.roster.offices import Roster
+from outreach.roster.offices import POLICY_FIELDS, ContactPolicy, Office, Roster
 from outreach.store.outbox import OutboxRow
 from outreach.store.signers import assign_unsubscribe_tokens, recipients, unsubscribe_token
 
@@ -92,6 +92,25 @@ def contact_level(office: dict[str, str] | None) -> str:
     return "website (no phone)" if office.get("website") else "office name only"
 
 
+def contact_lead(office: dict[str, str] | None) -> str | None:
+    """The contact field a message points its reader at when that value is a lead (a
+    secondary or old source), else None: what `outreach plan` counts."""
+    level = contact_level(office)
+    used = {"phone": "phone", "website (no phone)": "website"}.get(level)
+    return used if used and office and office.get(f"{used}_status") == "lead" else None
+
+
+def office_view(office: Office, contacts: ContactPolicy = "any") -> dict[str, str]:
+    """The template's view of an office: its summary, without the phone, email and website
+    a message may not use (OUTREACH_CONTACTS=verified keeps only verified ones), so the
+    templates' fallbacks (phone -> website -> the office's name) apply to what is left."""
+    view = office.summary()
+    for name in POLICY_FIELDS:
+        if not office.usable(name, contacts):
+            view[name] = view[f"{name}_status"] = view[f"{name}_source"] = ""
+    return view
+
+
 @dataclass(frozen=True)
 class Sender:
     email: str  # "Name <address>", the organization's own domain
@@ -138,7 +157,7 @@ class Renderer:
     def __init__(self, engine: Engine, roster: Roster, templates: Path, sender: Sender,
                  campaign_sender: Callable[[str], Sender | None] = lambda name: None):
         self.engine = engine
-        self.roster = roster
+        self.roster = roster  # with its OUTREACH_CONTACTS: may messages use leads?
         self.sender = sender
         self.campaign_sender = campaign_sender  # a campaign's own sender identity wins
         self.environment = SandboxedEnvironment(
@@ -149,6 +168,8 @@ class Renderer:
                                         plural=plural)
         # How each rendered message could reach its office: `outreach plan` shows the counts.
         self.fallbacks: Counter[str] = Counter()
+        # Messages whose office contact is a lead, by field (phone, website, email).
+        self.leads: Counter[str] = Counter()
 
     def render_batch(self, rows: Sequence[OutboxRow]) -> dict[int, Message | RenderError]:
         """Render a claimed batch, reading its recipients in one query."""
@@ -203,6 +224,9 @@ class Renderer:
         office = self._office(signer.get("felony_office_id"))
         misdemeanor_office = self._office(signer.get("misdemeanor_office_id"))
         self.fallbacks[contact_level(office)] += 1
+        lead = contact_lead(office)
+        if lead:
+            self.leads[lead] += 1
         sender = self._sender(row)
         context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
                    "organization": sender.organization,
@@ -276,6 +300,11 @@ class Renderer:
         address = self.roster.office(office_id).email
         if not address:
             raise RenderError(f"office {office_id} has no email address")
+        if not office["email"]:
+            raise RenderError(f"office {office_id} has no verified email address "
+                              "(OUTREACH_CONTACTS=verified; its email is a lead)")
+        if office["email_status"] == "lead":
+            self.leads["email"] += 1
         sender = self._sender(row)
         constituents = [people[i] for i in _context_ids(row.context.get("signer_ids", []))
                         if i in people]
@@ -304,7 +333,7 @@ class Renderer:
         if not office_id:
             return None
         try:
-            return self.roster.office(office_id).summary()
+            return office_view(self.roster.office(office_id), self.roster.contacts)
         except KeyError:
             return None
 

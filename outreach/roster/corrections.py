@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Row
 
@@ -31,6 +31,7 @@ from outreach.roster.offices import (
     CONTACT_FIELDS,
     OPTIONAL_COLUMNS,
     ROSTER_COLUMNS,
+    ContactPolicy,
     ContactSource,
     Roster,
     load_roster,
@@ -223,14 +224,15 @@ def effective_rows(baseline: Path, engine: Engine | None) -> list[dict[str, str]
 
 def effective_roster(settings: Settings, counties: Counties | None = None, *,
                      on: date | None = None, engine: Engine | None = None) -> Roster:
-    """The shipped roster with the store's corrections, as in force on `on` (default today):
-    what every command and process loads."""
+    """The shipped roster with the store's corrections, as in force on `on` (default today),
+    with this deployment's OUTREACH_CONTACTS: what every command and process loads."""
     counties = counties or load_counties(settings.data.data_dir / "counties.csv")
     store = engine if engine is not None else existing_store(settings.store.database_url)
     try:
         latest = _latest_corrections(store)
         return load_roster(settings.data.roster_path, counties, on=on,
-                           overrides=_overrides(latest), corrected=_correction_sources(latest))
+                           overrides=_overrides(latest), corrected=_correction_sources(latest),
+                           contacts=cast(ContactPolicy, settings.campaigns.contacts))
     finally:
         if engine is None and store is not None:
             store.dispose()

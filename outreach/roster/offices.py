@@ -214,6 +214,9 @@ class Roster:
     day: date = field(default_factory=date.today)
     # Every row, in force or not: a message queued to an office before it ended still renders.
     all_offices: tuple[Office, ...] = ()
+    # OUTREACH_CONTACTS as this deployment loaded the roster: may messages, letters and their
+    # plans use an office's lead phone, email or website (Office.usable)?
+    contacts: ContactPolicy = "any"
 
     def __len__(self) -> int:
         return len(self.offices)
@@ -442,7 +445,8 @@ def _provenance(row: dict[str, str], listed: Mapping[str, ContactSource],
 
 def load_roster(path: Path, counties: Counties, *, on: date | None = None,
                 overrides: Mapping[str, Mapping[str, str]] | None = None,
-                corrected: Mapping[str, Mapping[str, ContactSource]] | None = None) -> Roster:
+                corrected: Mapping[str, Mapping[str, ContactSource]] | None = None,
+                contacts: ContactPolicy = "any") -> Roster:
     """Read and validate the roster as in force on `on` (default today), with organizers'
     corrections laid over the file (roster/corrections.py: `overrides` their values,
     `corrected` their provenance) and each contact value's source from the contact sources
@@ -489,4 +493,4 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
         for fips in office.county_fips:
             by_county[fips].append(office)
     return Roster(tuple(current), {k: tuple(v) for k, v in by_county.items()}, path, day,
-                  tuple(offices))
+                  tuple(offices), contacts)
