@@ -86,6 +86,7 @@ class CampaignSettings:
     email_from: str
     email_price: float
     sms_segment_price: float
+    contacts: str  # `any` | `verified`: may messages use lead phones, emails, websites
 
 
 @dataclass(frozen=True)
@@ -482,6 +483,12 @@ VARIABLES: tuple[Variable, ...] = (
         "OUTREACH_SMS_SEGMENT_PRICE", "campaigns", "sms_segment_price", 0.0083,
         "estimated cost per SMS segment in `plan` (dollars; a U.S. long-code list price)",
         _positive_float),
+    Variable(
+        "OUTREACH_CONTACTS", "campaigns", "contacts", "any",
+        "`any`: messages may point readers at an office's lead phone, email or website (a "
+        "secondary or old source: better than none; `plan` counts them); `verified`: only "
+        "verified ones (a dated primary source or an organizer's correction), and letters "
+        "go only to verified office emails", _one_of("any", "verified")),
 
     Variable(
         "OUTREACH_EMAIL_TRANSPORT", "send", "email_transport", "files",

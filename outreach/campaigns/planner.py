@@ -167,6 +167,12 @@ def _office_step(step: Step, campaign: Campaign, audience: pd.DataFrame, roster:
     emails = {o.office_id: o.email for o in roster.offices}
     no_email = pairs["office_id"].map(emails).fillna("") == ""
     plan.skipped["office has no email address"] = int(no_email.sum())
+    if roster.contacts == "verified":  # OUTREACH_CONTACTS: no letters to a lead's address
+        usable = {o.office_id: o.usable("email", "verified") for o in roster.offices}
+        lead_only = ~no_email & (pairs["office_id"].map(usable).fillna("") == "")
+        plan.skipped["office email is only a lead (OUTREACH_CONTACTS=verified)"] = \
+            int(lead_only.sum())
+        no_email |= lead_only
     pairs = pairs[~no_email].assign(day=pairs["signed_at"].dt.date)
     plan.by_office.update(_counts(pairs["office_id"]))
     for (office_id, day), group in pairs.sort_values("signed_at").groupby(

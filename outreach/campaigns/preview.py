@@ -1,5 +1,10 @@
 """What a planned campaign will look like and cost: every message rendered in memory first.
 
+It also counts the messages that would point readers at (or write to) an office contact that
+is only a lead, a secondary or old source (`office_contact_leads`), so an organizer sees how
+much of a blast rests on unverified numbers before it goes (OUTREACH_CONTACTS=verified drops
+them).
+
 A template that fails for any recipient fails the plan, naming the step, template, line and
 recipient, so a missing variable is found before launch and not at 3 a.m. in the worker
 (DESIGN invariant 6). SMS steps report their segments (and which characters forced UCS-2).
@@ -53,8 +58,10 @@ def preview(plans: list[StepPlan], renderer: Renderer, prices: Prices) -> dict[s
     for plan in plans:
         rows = _rows(plan)
         before = Counter(renderer.fallbacks)
+        leads_before = Counter(renderer.leads)
         rendered = renderer.render_batch(rows) if rows else {}
         office_contact = dict(Counter(renderer.fallbacks) - before)
+        office_contact_leads = dict(Counter(renderer.leads) - leads_before)
         messages: list[Message] = []
         for row in rows:
             result = rendered[row.id]
@@ -68,6 +75,9 @@ def preview(plans: list[StepPlan], renderer: Renderer, prices: Prices) -> dict[s
         entry: dict[str, object] = plan.summary()
         if office_contact:
             entry["office_contact"] = office_contact  # the templates' fallbacks used
+        if office_contact_leads:
+            # Messages whose office phone, website or (letters) email is a lead, by field.
+            entry["office_contact_leads"] = office_contact_leads
         if plan.step.channel == "sms":
             counts = [sms_segments(m.text) for m in messages]
             segments = sum(c.segments for c in counts)

@@ -40,7 +40,7 @@ from outreach.config import default_of
 from outreach.errors import RenderError, TemplateFailure
 from outreach.message import Message
 from outreach.privacy import mask, mask_text
-from outreach.roster.offices import Office, Roster
+from outreach.roster.offices import POLICY_FIELDS, ContactPolicy, Office, Roster
 from outreach.store.outbox import OutboxRow
 from outreach.store.signers import assign_unsubscribe_tokens, recipients, unsubscribe_token
 
@@ -96,6 +96,14 @@ def contact_level(office: dict[str, str] | None) -> str:
     return "website (no phone)" if office.get("website") else "office name only"
 
 
+def contact_lead(office: dict[str, str] | None) -> str | None:
+    """The contact field a message points its reader at when that value is a lead (a
+    secondary or old source), else None: what `outreach plan` counts."""
+    level = contact_level(office)
+    used = {"phone": "phone", "website (no phone)": "website"}.get(level)
+    return used if used and office and office.get(f"{used}_status") == "lead" else None
+
+
 @dataclass(frozen=True)
 class Sender:
     email: str  # "Name <address>", the organization's own domain
@@ -138,13 +146,20 @@ class Sender:
         return self.public_url if self.has_public_url() else LOCAL_PUBLIC_URL
 
 
-def office_view(office: Office, today: date, stale_days: int) -> dict[str, str]:
+def office_view(office: Office, today: date, stale_days: int,
+                contacts: ContactPolicy = "any") -> dict[str, str]:
     """What a template (or the thanks page) sees of an office: its lookup fields, with
     `officeholder` empty unless the name was confirmed within `stale_days` of `today`
     (Office.officeholder_state: a message that names a prosecutor who left office discredits
     the whole campaign), `addressee` naming the holder by title alone ("the Cook County
-    State's Attorney") and `officeholder_status` (current, stale or missing)."""
+    State's Attorney") and `officeholder_status` (current, stale or missing); without the
+    phone, email and website a message may not use (OUTREACH_CONTACTS=verified keeps only
+    verified ones), so the templates' fallbacks (phone -> website -> the office's name) apply
+    to what is left."""
     view = office.summary()
+    for name in POLICY_FIELDS:
+        if not office.usable(name, contacts):
+            view[name] = view[f"{name}_status"] = view[f"{name}_source"] = ""
     view["officeholder"] = office.current_officeholder(today, stale_days)
     view["officeholder_status"] = office.officeholder_state(today, stale_days)
     view["addressee"] = office.addressee
@@ -179,6 +194,8 @@ class Renderer:
                                         plural=plural)
         # How each rendered message could reach its office: `outreach plan` shows the counts.
         self.fallbacks: Counter[str] = Counter()
+        # Messages whose office contact is a lead, by field (phone, website, email).
+        self.leads: Counter[str] = Counter()
 
     @property
     def roster(self) -> Roster:
@@ -242,6 +259,9 @@ class Renderer:
         office = self._office(signer.get("felony_office_id"), batch)
         misdemeanor_office = self._office(signer.get("misdemeanor_office_id"), batch)
         self.fallbacks[contact_level(office)] += 1
+        lead = contact_lead(office)
+        if lead:
+            self.leads[lead] += 1
         sender = self._sender(row)
         context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
                    "organization": sender.organization,
@@ -321,6 +341,11 @@ class Renderer:
         address = office["email"]
         if not address:
             raise RenderError(f"office {office_id} has no email address")
+        if not office["email"]:
+            raise RenderError(f"office {office_id} has no verified email address "
+                              "(OUTREACH_CONTACTS=verified; its email is a lead)")
+        if office["email_status"] == "lead":
+            self.leads["email"] += 1
         sender = self._sender(row)
         constituents = [people[i] for i in _context_ids(row.context.get("signer_ids", []))
                         if i in people]
@@ -350,7 +375,8 @@ class Renderer:
         if not office_id:
             return None
         try:
-            return office_view(batch.roster.office(office_id), batch.day, self.stale_days)
+            return office_view(batch.roster.office(office_id), batch.day, self.stale_days,
+                               batch.roster.contacts)
         except KeyError:
             return None
 

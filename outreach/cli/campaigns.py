@@ -52,6 +52,11 @@ def plan_command(campaign: str, as_json: bool) -> None:
         if step.get("office_contact"):
             click.echo("    office contact in these messages: " + ", ".join(
                 f"{level} {count}" for level, count in step["office_contact"].items()))
+        if step.get("office_contact_leads"):
+            click.echo("    of these, a lead (unverified source; OUTREACH_CONTACTS=verified "
+                       "drops them): " + ", ".join(
+                           f"{field} {count}"
+                           for field, count in step["office_contact_leads"].items()))
         if step.get("backfilled"):
             late = step["backfilled"]
             click.echo(f"    back-filled: {late['signers']} signed before they entered the "

@@ -5,6 +5,9 @@ The shipped file stays the baseline: a package upgrade replaces it, and the corr
 with its source URL, as-of date, file and time) are laid over the new one, so nothing an
 organizer fixed is lost and nothing loses its provenance. The newest correction of a field
 wins; older ones stay as history. `outreach roster export` writes the effective roster.
+A corrected contact field (offices.CONTACT_FIELDS) is `verified` from its correction's source
+URL and as-of date, also when the correction set the value it already had: an organizer or a
+volunteer confirming a lead is what makes it verified.
 The SQL is `outreach.store.corrections`; what the rows mean is decided here.
 """
 
@@ -17,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, Row
 
@@ -26,8 +29,11 @@ from outreach.csvsafe import FORMULA_STARTS, SafeCsvWriter
 from outreach.errors import RosterError
 from outreach.roster.offices import (
     AS_OF,
+    CONTACT_FIELDS,
     OPTIONAL_COLUMNS,
     ROSTER_COLUMNS,
+    ContactPolicy,
+    ContactSource,
     Roster,
     as_of_start,
     load_roster,
@@ -45,6 +51,7 @@ from outreach.store.db import existing_store
 from outreach.us.counties import Counties, load_counties
 
 BOUNCE_SOURCE = "provider:bounce"
+CORRECTION_SOURCE = "correction"  # ContactSource.source of a corrected contact value
 EDITABLE = [c for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS if c not in ("office_id", "source_url")]
 
 
@@ -113,8 +120,12 @@ def _latest_corrections(engine: Engine | None,
 def overrides(engine: Engine | None, on: date | None = None) -> dict[str, dict[str, str]]:
     """office_id -> {field: value}: what the corrections lay over the shipped file on `on`
     (default today)."""
+    return _overrides(_latest_corrections(engine, on))
+
+
+def _overrides(latest: dict[tuple[str, str], Row[Any]]) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    for (office_id, field), row in _latest_corrections(engine, on).items():
+    for (office_id, field), row in latest.items():
         result.setdefault(office_id, {})[field] = row.value
     return result
 
@@ -194,6 +205,24 @@ def _sheet_row(line: int, row: dict[str, str], old: dict[str, str], counties: Co
                                   old, row.get("source_url", ""), row["verified_on"],
                                   verified=True, counties=counties)
     return changes, [("value" if c == field else c, p) for c, p in problems], True
+
+
+def correction_sources(engine: Engine | None) -> dict[str, dict[str, ContactSource]]:
+    """office_id -> {contact field: its provenance}: the newest correction of each contact
+    field that has a value, `verified` from the correction's source (a bounce clears the
+    email, leaving nothing to source)."""
+    return _correction_sources(_latest_corrections(engine))
+
+
+def _correction_sources(latest: dict[tuple[str, str], Row[Any]]
+                        ) -> dict[str, dict[str, ContactSource]]:
+    result: dict[str, dict[str, ContactSource]] = {}
+    for (office_id, field), row in latest.items():
+        if field in CONTACT_FIELDS and row.value:
+            result.setdefault(office_id, {})[field] = ContactSource(
+                row.value, "verified", CORRECTION_SOURCE, row.source_url, row.as_of,
+                f"organizer's correction ({row.file_name})")
+    return result
 
 
 def plan_import(path: Path, current: dict[str, dict[str, str]], counties: Counties, *,
@@ -334,13 +363,15 @@ def effective_rows(baseline: Path, engine: Engine | None,
 
 def effective_roster(settings: Settings, counties: Counties | None = None, *,
                      on: date | None = None, engine: Engine | None = None) -> Roster:
-    """The shipped roster with the store's corrections, as in force on `on` (default today):
-    what every command and process loads."""
+    """The shipped roster with the store's corrections, as in force on `on` (default today),
+    with this deployment's OUTREACH_CONTACTS: what every command and process loads."""
     counties = counties or load_counties(settings.data.data_dir / "counties.csv")
     store = engine if engine is not None else existing_store(settings.store.database_url)
     try:
+        latest = _latest_corrections(store, on)
         return load_roster(settings.data.roster_path, counties, on=on,
-                           overrides=overrides(store, on))
+                           overrides=_overrides(latest), corrected=_correction_sources(latest),
+                           contacts=cast(ContactPolicy, settings.campaigns.contacts))
     finally:
         if engine is None and store is not None:
             store.dispose()

@@ -3,10 +3,19 @@
 Every other step trusts the roster to answer "who prosecutes here?", so loading is strict: a row
 that names an unknown state, a FIPS code that is not a county of that state, a duplicate id or a
 value outside the allowed sets stops the load with the file, line and column at fault.
+
+Every contact value (CONTACT_FIELDS) carries its own provenance (ContactSource): the roster's
+contact sources file beside it (data/prosecutors.sources.csv, built by scripts/build_contacts.py)
+says where each value comes from and whether it is `verified` or a `lead`; an organizer's
+correction makes the field `verified`; a value with neither (an operator's own roster file) is a
+`lead` resting on the row's own source_url. The file is checked as strictly as the roster: a
+row naming an unknown office or field, a value that is not the roster's, or an unknown status
+stops the load with its file, line and column.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -41,7 +50,9 @@ ROSTER_COLUMNS = [
 ]
 # Optional: the period a row is in force (YYYY-MM-DD, from inclusive, to exclusive), so a known
 # redistricting is entered ahead of time and switches by itself.
-OPTIONAL_COLUMNS = ["effective_from", "effective_to"]
+DATE_COLUMNS = ["effective_from", "effective_to"]
+# Optional columns: a roster file without them still loads (they read as empty).
+OPTIONAL_COLUMNS = [*DATE_COLUMNS, "mailing_address"]
 REQUIRED_VALUES = ("office_id", "state", "office_name", "title", "kind", "county_fips",
                    "selection", "handles", "source_url")
 KINDS = ("county", "multi_county", "city", "state")
@@ -56,6 +67,16 @@ CONTACT_STATUSES: tuple[ContactStatus, ...] = ("verified", "lead")
 # window), `stale` (a name, not confirmed within it, or only from a day still to come),
 # `missing` (no name).
 OfficeholderState = Literal["current", "stale", "missing"]
+# OUTREACH_CONTACTS: `any` lets messages use leads (a lead phone beats none), `verified` only
+# verified values of these fields (phone, email, website: what a message points a reader at).
+ContactPolicy = Literal["any", "verified"]
+CONTACT_POLICIES: tuple[ContactPolicy, ...] = ("any", "verified")
+POLICY_FIELDS = ("phone", "email", "website")
+# The contact sources file beside a roster file: FILE.csv -> FILE.sources.csv.
+CONTACT_SOURCES_SUFFIX = ".sources.csv"
+CONTACT_SOURCE_COLUMNS = ["office_id", "field", "value", "status", "source", "source_url",
+                          "as_of", "note"]
+ROSTER_SOURCE = "roster"  # ContactSource.source of a value the sources file does not list
 
 
 @dataclass(frozen=True)
@@ -192,6 +213,15 @@ class Office:
         if not name:
             name = self.title
         return name if name.casefold().startswith("the ") else f"the {name}"
+    def usable(self, field_name: str, contacts: ContactPolicy = "any") -> str:
+        """The field's value if a message may use it: with OUTREACH_CONTACTS=verified a phone,
+        email or website that is not verified (a lead, or a value of unknown provenance) is
+        not handed to readers or written to."""
+        value: str = getattr(self, field_name)
+        if contacts == "verified" and field_name in POLICY_FIELDS and \
+                self.contact_status(field_name) != "verified":
+            return ""
+        return value
 
     def in_force(self, day: date) -> bool:
         iso = day.isoformat()
@@ -211,8 +241,10 @@ class Office:
                                 ("misdemeanor", self.prosecutes_misdemeanors)) if on}
 
     def summary(self) -> dict[str, str]:
-        """The fields a lookup answer shows for this office."""
-        return {
+        """The fields a lookup answer shows for this office, and for each contact field its
+        status (`verified` | `lead`, empty without a value) and source (`FIELD_status`,
+        `FIELD_source`), so a reader of the answer knows which values to trust."""
+        shown = {
             "office_id": self.office_id,
             "office_name": self.office_name,
             "title": self.title,
@@ -223,7 +255,13 @@ class Office:
             "phone": self.phone,
             "email": self.email,
             "website": self.website,
+            "mailing_address": self.mailing_address,
         }
+        for name in CONTACT_FIELDS:
+            found = self.provenance.get(name) if getattr(self, name) else None
+            shown[f"{name}_status"] = found.status if found else ""
+            shown[f"{name}_source"] = found.source if found else ""
+        return shown
 
 
 @dataclass(frozen=True)
@@ -251,6 +289,9 @@ class Roster:
     day: date = field(default_factory=date.today)
     # Every row, in force or not: a message queued to an office before it ended still renders.
     all_offices: tuple[Office, ...] = ()
+    # OUTREACH_CONTACTS as this deployment loaded the roster: may messages, letters and their
+    # plans use an office's lead phone, email or website (Office.usable)?
+    contacts: ContactPolicy = "any"
 
     def __len__(self) -> int:
         return len(self.offices)
@@ -312,6 +353,20 @@ def _parse_places(raw: str, counties: tuple[str, ...]) -> tuple[dict[str, frozen
     return places, ""
 
 
+def contact_value_problem(field_name: str, value: str) -> str:
+    """Why a contact value cannot stand in the roster ("" when it can): the loader's, the
+    corrections' and the data build's one check of a phone, email or website."""
+    if not value:
+        return ""
+    if field_name == "email" and not _EMAIL.match(value):
+        return f"{value!r} is not an email address"
+    if field_name == "phone" and len(re.sub(r"\D", "", value).removeprefix("1")) != 10:
+        return f"{value!r} is not a 10-digit U.S. phone number"
+    if field_name in ("website", "source_url") and not _URL.match(value):
+        return f"{value!r} is not an http(s) URL"
+    return ""
+
+
 def row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str]]:
     """(column, problem) pairs for one roster row (the loader's and the corrections' check)."""
     problems: list[tuple[str, str]] = []
@@ -339,14 +394,13 @@ def row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str
     if row["officeholder_as_of"] and not AS_OF.match(row["officeholder_as_of"]):
         problems.append(("officeholder_as_of", f"{row['officeholder_as_of']!r} is not YYYY, "
                                                "YYYY-MM or YYYY-MM-DD"))
-    if row["email"] and not _EMAIL.match(row["email"]):
-        problems.append(("email", f"{row['email']!r} is not an email address"))
-    if row["phone"] and len(re.sub(r"\D", "", row["phone"]).removeprefix("1")) != 10:
-        problems.append(("phone", f"{row['phone']!r} is not a 10-digit U.S. phone number"))
-    for column in ("website", "source_url"):
-        if row[column] and not _URL.match(row[column]):
-            problems.append((column, f"{row[column]!r} is not an http(s) URL"))
-    for column in OPTIONAL_COLUMNS:
+    for column in ("email", "phone", "website", "source_url"):
+        problem = contact_value_problem(column, row[column])
+        if problem:
+            problems.append((column, problem))
+    if "\n" in row.get("mailing_address", ""):
+        problems.append(("mailing_address", "must be one line"))
+    for column in DATE_COLUMNS:
         if row.get(column) and not _DATE.match(row[column]):
             problems.append((column, f"{row[column]!r} is not a date YYYY-MM-DD"))
     if row.get("effective_from") and row.get("effective_to") and \
@@ -376,13 +430,107 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     return cast(list[dict[str, str]], frame.to_dict("records"))
 
 
+def contact_sources_path(roster_path: Path) -> Path:
+    """The contact sources file that belongs to a roster file: prosecutors.csv ->
+    prosecutors.sources.csv beside it (paired by name, so an operator's own roster in the same
+    folder is never checked against the shipped file's sources)."""
+    return roster_path.with_name(roster_path.stem + CONTACT_SOURCES_SUFFIX)
+
+
+def read_contact_sources(path: Path, rows: list[dict[str, str]]
+                         ) -> dict[str, dict[str, ContactSource]]:
+    """office_id -> {field: ContactSource} from a contact sources file, checked against the
+    roster file's rows (as shipped, before corrections): RosterError naming file, line and
+    column for an unknown office or field, a value that is not the roster's, a bad status or
+    date, or a second row for the same field."""
+    cells = {row["office_id"]: row for row in rows}
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise RosterError([f"{path}: no such contact sources file"]) from None
+    found: dict[str, dict[str, ContactSource]] = defaultdict(dict)
+    problems: list[str] = []
+    first_line: dict[tuple[str, str], int] = {}
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in CONTACT_SOURCE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RosterError([f"{path}: line 1: missing column(s) {', '.join(missing)}"])
+        for raw in reader:
+            line = reader.line_num
+            entry = {c: (raw.get(c) or "").strip() for c in CONTACT_SOURCE_COLUMNS}
+            office_id, name, value = entry["office_id"], entry["field"], entry["value"]
+            wrong: list[tuple[str, str]] = []
+            if office_id not in cells:
+                wrong.append(("office_id", f"no office {office_id!r} in the roster"))
+            elif name not in CONTACT_FIELDS:
+                wrong.append(("field", f"{name!r} is not one of {'|'.join(CONTACT_FIELDS)}"))
+            elif not value:
+                wrong.append(("value", "is empty (a field without a value has no source)"))
+            elif value != cells[office_id][name]:
+                wrong.append(("value", f"{value!r} is not the roster's {name} of {office_id} "
+                                       f"({cells[office_id][name]!r})"))
+            elif (office_id, name) in first_line:
+                wrong.append(("field", f"second row for {office_id} {name} (first on line "
+                                       f"{first_line[(office_id, name)]})"))
+            if entry["status"] not in CONTACT_STATUSES:
+                wrong.append(("status", f"{entry['status']!r} is not one of "
+                                        f"{'|'.join(CONTACT_STATUSES)}"))
+            if not entry["source"]:
+                wrong.append(("source", "is empty"))
+            if entry["source_url"] and not _URL.match(entry["source_url"]):
+                wrong.append(("source_url", f"{entry['source_url']!r} is not an http(s) URL"))
+            if entry["as_of"] and not AS_OF.match(entry["as_of"]):
+                wrong.append(("as_of", f"{entry['as_of']!r} is not YYYY, YYYY-MM or "
+                                       "YYYY-MM-DD"))
+            problems.extend(f"{path}: line {line}: column {column}: {problem}"
+                            for column, problem in wrong)
+            if wrong:
+                continue
+            first_line[(office_id, name)] = line
+            found[office_id][name] = ContactSource(
+                value, cast(ContactStatus, entry["status"]), entry["source"],
+                entry["source_url"], entry["as_of"], entry["note"])
+    if problems:
+        raise RosterError(problems)
+    return dict(found)
+
+
+def _provenance(row: dict[str, str], listed: Mapping[str, ContactSource],
+                corrected: Mapping[str, ContactSource]) -> dict[str, ContactSource]:
+    """Each contact value's source: the newest correction of the field, else the sources
+    file's row for that very value, else the roster row itself (a lead)."""
+    provenance: dict[str, ContactSource] = {}
+    for name in CONTACT_FIELDS:
+        value = row[name]
+        if not value:
+            continue
+        for candidate in (corrected.get(name), listed.get(name)):
+            if candidate is not None and candidate.value == value:
+                provenance[name] = candidate
+                break
+        else:
+            provenance[name] = ContactSource(
+                value, "lead", ROSTER_SOURCE, row["source_url"],
+                row["officeholder_as_of"] if name == "officeholder" else "",
+                "in the roster file with no row in its contact sources file: resting on the "
+                "row's own source")
+    return provenance
+
+
 def load_roster(path: Path, counties: Counties, *, on: date | None = None,
-                overrides: Mapping[str, Mapping[str, str]] | None = None) -> Roster:
+                overrides: Mapping[str, Mapping[str, str]] | None = None,
+                corrected: Mapping[str, Mapping[str, ContactSource]] | None = None,
+                contacts: ContactPolicy = "any") -> Roster:
     """Read and validate the roster as in force on `on` (default today), with organizers'
-    corrections laid over the file (roster/corrections.py); raise RosterError naming file,
-    line and column."""
+    corrections laid over the file (roster/corrections.py: `overrides` their values,
+    `corrected` their provenance) and each contact value's source from the contact sources
+    file beside it, when there is one; raise RosterError naming file, line and column."""
     rows = read_rows(path)
     overrides = overrides or {}
+    corrected = corrected or {}
+    sources_file = contact_sources_path(path)
+    listed = read_contact_sources(sources_file, rows) if sources_file.is_file() else {}
 
     problems: list[str] = []
     offices: list[Office] = []
@@ -406,7 +554,10 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
         # Any: the text columns go to Office's str fields by name (provenance is not a column).
         values: dict[str, Any] = {c: row[c] for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS
                                   if c not in ("county_fips", "places")}
-        offices.append(Office(county_fips=county_fips, places=places, **values))
+        provenance = _provenance(row, listed.get(row["office_id"], {}),
+                                 corrected.get(row["office_id"], {}))
+        offices.append(Office(county_fips=county_fips, places=places, provenance=provenance,
+                              **values))
     if problems:
         raise RosterError(problems)
     day = on or date.today()
@@ -417,4 +568,4 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
         for fips in office.county_fips:
             by_county[fips].append(office)
     return Roster(tuple(current), {k: tuple(v) for k, v in by_county.items()}, path, day,
-                  tuple(offices))
+                  tuple(offices), contacts)

@@ -180,14 +180,14 @@ def test_the_thanks_page_links_to_the_call_page(client):
 
 
 def test_an_office_without_a_phone_points_to_its_website_and_has_no_buttons(client):
-    code = sign(client, email="phoenix@example.org", phone="", street="200 W Washington St",
-                zip="85003")  # Maricopa County Attorney: a website, no phone in the roster
+    code = sign(client, email="houston@example.org", phone="", street="1201 Franklin St",
+                zip="77002")  # Harris County District Attorney: a website, no phone known
     text = client.get(f"/call/{code}", headers=HTML).text
-    assert "Maricopa County Attorney" in text
+    assert "Harris County District Attorney" in text
     assert "We don't have this office's phone number yet" in text
-    assert 'href="https://www.maricopacountyattorney.org"' in text
+    assert 'href="https://www.harriscountyda.com"' in text
     assert 'name="outcome"' not in text and "tel:" not in text
-    assert press(client, code, "spoke", office="az-maricopa-county-attorney",
+    assert press(client, code, "spoke", office="tx-harris-county-da",
                  csrf=csrf_of(client, "/")).status_code == 400
 
 

@@ -136,47 +136,43 @@ def test_a_call_sheet_goes_out_and_comes_back_verified(tmp_path):
     assert cook["officeholder"]["status"] == "stale"
     assert cook["officeholder"]["lead"] == BURKE
     assert cook["officeholder"]["lead_as_of"] == "2025-03"
-    assert cook["website"]["status"] == "unsourced"
     assert cook["phone"]["county"] == "Cook County, IL"
     assert cook["phone"]["people_served"] == "5275541" and cook["phone"]["signers"] == "1"
     assert all(r["value"] == r["source_url"] == r["verified_on"] == "" for r in rows)
 
-    # A volunteer calls Cook County: the website and the name are right, here is the phone.
+    assert "website" not in cook  # verified (the jurisdiction file's, from a dated source)
+    # A volunteer calls Cook County: the name is right, here is the phone.
     today = _today()
-    for field, value in (("website", cook["website"]["lead"]),
-                         ("officeholder", BURKE),
-                         ("phone", "312-603-1880")):
+    for field, value in (("officeholder", BURKE), ("phone", "312-603-1880")):
         cook[field].update(value=value, source_url=COOK_SOURCE, verified_on=today)
     filled = _write_sheet(tmp_path / "filled.csv", rows)
     dry = run(env, "roster", "import", str(filled), "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert f"il-cook\twebsite\tverified '{cook['website']['lead']}'\t({COOK_SOURCE}, " \
-           f"{today})" in dry.output
     assert f"il-cook\tofficeholder\tverified {BURKE!r}" in dry.output
     assert "il-cook\tphone\t'' -> '312-603-1880'" in dry.output
     assert f"il-cook\tofficeholder_as_of\t'2025-03' -> '{today}'" in dry.output
-    assert f"{len(rows) - 3} sheet rows not checked" in dry.output
+    assert f"{len(rows) - 2} sheet rows not checked" in dry.output
     plan = json.loads(run(env, "roster", "import", str(filled), "--yes", "--json").output)
-    assert plan["verified"] == 2 and plan["applied"] == 4 and plan["errors"] == []
-    assert plan["unchecked_rows"] == len(rows) - 3
+    assert plan["verified"] == 1 and plan["applied"] == 3 and plan["errors"] == []
+    assert plan["unchecked_rows"] == len(rows) - 2
 
     engine = open_store(env["OUTREACH_DATABASE_URL"])
     with engine.connect() as connection:
         stored = {r.field: r for r in connection.execute(select(roster_corrections))}
     engine.dispose()
-    assert stored["website"].value == stored["website"].old_value == cook["website"]["lead"]
-    assert stored["website"].as_of == today and stored["website"].source_url == COOK_SOURCE
+    assert stored["officeholder"].value == stored["officeholder"].old_value == BURKE
+    assert stored["officeholder"].as_of == today
+    assert stored["officeholder"].source_url == COOK_SOURCE
     assert stored["officeholder_as_of"].value == today
     lookup = json.loads(run(env, "lookup", "60602", "--json").output)["offices"][0]
     assert lookup["officeholder_status"] == "current"  # confirmed today: messages name her
     assert lookup["phone"] == "312-603-1880"
-    # Cook's name is no longer stale, so the next sheet asks nothing of it but the email
-    # (and the values that no source vouches for yet).
+    # Cook's name is no longer stale and its phone is verified, so the next sheet asks
+    # nothing of it but the email and the postal address it lacks.
     again = tmp_path / "again.csv"
     run(env, "roster", "verify", "--export", str(again), "--state", "IL", "--limit", "1")
     assert {r["field"]: r["status"] for r in _sheet(again) if r["office_id"] == "il-cook"} \
-        == {"phone": "unsourced", "email": "missing", "website": "unsourced",
-            "officeholder": "unsourced"}
+        == {"email": "missing", "mailing_address": "missing"}
 
 
 def test_a_call_sheet_row_needs_its_source_and_a_day_that_has_come(tmp_path):

@@ -301,7 +301,7 @@ def test_the_roster_page_ranks_gaps_and_takes_a_correction_only_with_its_source(
         client.get("/admin/roster?region=TX", headers=HTML).text
     office = client.get("/admin/roster/pa-philadelphia", headers=HTML).text
     assert "(215) 686-8000" in office and "the Philadelphia District Attorney" in office
-    assert re.search(r"<td>officeholder</td><td>Larry Krasner</td><td>unsourced, stale</td>",
+    assert re.search(r"<td>officeholder</td><td>Larry Krasner</td><td>verified, stale</td>",
                      office)
     token = csrf_of(client, "/admin/roster/pa-philadelphia")
     form = {"field": "phone", "value": "(215) 686-8001", "verified_on": "2026-11-30",

@@ -138,7 +138,7 @@ def test_a_name_without_a_name_is_missing_and_provenance_can_refresh_it(roster):
     ("dc-us-attorney", "the United States Attorney for the District of Columbia"),
     ("nj-atlantic-prosecutor", "the Atlantic County Prosecutor"),
     ("ak-anchorage-da", "the Anchorage District Attorney"),
-    ("ct-fairfield", "the State's Attorney for the Judicial District of Fairfield"),
+    ("ct-fairfield", "the State's Attorney for the Judicial District of Bridgeport"),
     ("ga-fulton-solicitor-general", "the Solicitor-General for the State Court of Fulton County"),
     ("md-baltimore-city", "the State's Attorney for Baltimore City"),
 ])
