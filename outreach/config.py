@@ -86,6 +86,8 @@ class CampaignSettings:
     email_from: str
     email_price: float
     sms_segment_price: float
+    packet_link_days: int  # how long an office digest's packet link opens the packet
+    packet_font: Path | None  # None: DejaVu Sans where Debian installs it
 
 
 @dataclass(frozen=True)
@@ -479,6 +481,17 @@ VARIABLES: tuple[Variable, ...] = (
         "OUTREACH_SMS_SEGMENT_PRICE", "campaigns", "sms_segment_price", 0.0083,
         "estimated cost per SMS segment in `plan` (dollars; a U.S. long-code list price)",
         _positive_float),
+    Variable(
+        "OUTREACH_PACKET_LINK_DAYS", "campaigns", "packet_link_days", 30,
+        "days an office digest's link to its delivery packet (names and towns of the "
+        "office's constituents) opens it; `outreach packet-links revoke` ends one sooner",
+        _count),
+    Variable(
+        "OUTREACH_PACKET_FONT", "campaigns", "packet_font", None,
+        "the TrueType font delivery packets embed, for names in any Latin, Greek or Cyrillic "
+        "script (a `-Bold` file beside it is the bold); none found: a built-in font, accents "
+        "outside Latin-1 dropped, and the packet says so", _optional_path,
+        shown="DejaVu Sans of Debian's `fonts-dejavu-core`"),
 
     Variable(
         "OUTREACH_EMAIL_TRANSPORT", "send", "email_transport", "files",
