@@ -14,6 +14,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal, cast, overload
@@ -29,16 +30,20 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Engine
 
+from outreach.campaigns.packets import issue_link
 from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable API names it here)
     SmsSegments,
     normalize_typography,
     sms_segments,
 )
+from outreach.clock import utcnow
+from outreach.config import default_of
 from outreach.errors import RenderError, TemplateFailure
 from outreach.message import Message
 from outreach.privacy import mask, mask_text
 from outreach.roster.offices import Roster
 from outreach.store.outbox import OutboxRow
+from outreach.store.packets import constituent_count
 from outreach.store.signers import assign_unsubscribe_tokens, recipients, unsubscribe_token
 
 log = logging.getLogger("outreach.render")
@@ -136,8 +141,10 @@ class Sender:
 
 class Renderer:
     def __init__(self, engine: Engine, roster: Roster, templates: Path, sender: Sender,
-                 campaign_sender: Callable[[str], Sender | None] = lambda name: None):
+                 campaign_sender: Callable[[str], Sender | None] = lambda name: None,
+                 packet_link_days: int = default_of("OUTREACH_PACKET_LINK_DAYS")):
         self.engine = engine
+        self.packet_link_lifetime = timedelta(days=packet_link_days)
         self.roster = roster
         self.sender = sender
         self.campaign_sender = campaign_sender  # a campaign's own sender identity wins
@@ -288,7 +295,8 @@ class Renderer:
         context = {"office": office, "signer": signer, "constituents": constituents,
                    "count": len(constituents), "day": row.context.get("day"),
                    "organization": sender.organization,
-                   "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS}
+                   "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS,
+                   **self._packet_context(row, office_id, sender)}
         reply_to = signer.get("email") if signer else None
         missing = tuple(sender.missing_office_settings())
         return Message(row.id, "email", address, sender.email, reply_to=reply_to,
@@ -298,6 +306,27 @@ class Renderer:
                                                    context).split()),
                        html=self._text(f"email/{row.template}.html", context, optional=True),
                        placeholders=missing)
+
+    def _packet_context(self, row: OutboxRow, office_id: str, sender: Sender
+                        ) -> dict[str, object]:
+        """A digest's view of the office's whole packet: how many constituents signed in all
+        (`total_count`) and a link to the packet (`packet_url`, until `packet_expires`).
+
+        The link is an unguessable token that expires and can be revoked (issue_link): the
+        packet names the office's constituents, for the office's eyes. Without an absolute
+        public URL there is no link (it would point at a placeholder): the count alone."""
+        if "signer_ids" not in row.context:  # a letter from one constituent: no packet
+            return {"total_count": 0, "packet_url": "", "packet_expires": ""}
+        with self.engine.begin() as connection:
+            total = constituent_count(connection, office_id)
+            if not sender.has_public_url():
+                return {"total_count": total, "packet_url": "", "packet_expires": ""}
+            link = issue_link(connection, office_id, now=utcnow(),
+                              lifetime=self.packet_link_lifetime,
+                              issued_by=f"digest:{row.campaign}")
+        return {"total_count": total,
+                "packet_url": f"{sender.public_url.rstrip('/')}/packet/{link.token}",
+                "packet_expires": link.expires_at.date().isoformat()}
 
     def _office(self, office_id: str | None) -> dict[str, str] | None:
         """The template's view of an office (the roster may have dropped it since the match)."""

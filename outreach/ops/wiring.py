@@ -96,7 +96,7 @@ def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = N
     if roster is None:
         roster = effective_roster(settings, engine=engine)
     return Renderer(engine, roster, settings.campaigns.templates_dir, default_sender(settings),
-                    sender_of)
+                    sender_of, packet_link_days=settings.campaigns.packet_link_days)
 
 
 def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None,
