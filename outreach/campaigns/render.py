@@ -317,10 +317,11 @@ class Renderer:
         public URL there is no link (it would point at a placeholder): the count alone."""
         if "signer_ids" not in row.context:  # a letter from one constituent: no packet
             return {"total_count": 0, "packet_url": "", "packet_expires": ""}
-        with self.engine.begin() as connection:
+        with self.engine.connect() as connection:
             total = constituent_count(connection, office_id)
-            if not sender.has_public_url():
-                return {"total_count": total, "packet_url": "", "packet_expires": ""}
+        if not sender.has_public_url():
+            return {"total_count": total, "packet_url": "", "packet_expires": ""}
+        with self.engine.begin() as connection:
             link = issue_link(connection, office_id, now=utcnow(),
                               lifetime=self.packet_link_lifetime,
                               issued_by=f"digest:{row.campaign}")

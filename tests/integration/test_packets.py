@@ -107,6 +107,14 @@ def test_philadelphia_packet_pdf_names_its_constituents_and_none_of_their_contac
     assert "Harriston" not in text
 
 
+def test_without_output_the_packet_is_written_beside_as_packet_office_pdf(
+        store_url, tmp_path, seeded, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(store_url, "packet", "pa-philadelphia", "--format", "pdf")
+    assert result.exit_code == 0, result.output
+    assert "José Muñoz" in pdf_text((tmp_path / "packet-pa-philadelphia.pdf").read_bytes())
+
+
 def test_json_report_has_counts_and_days_and_no_name(store_url, tmp_path, seeded):
     result = run(store_url, "packet", "pa-philadelphia", "--output",
                  str(tmp_path / "p.pdf"), "--json")
