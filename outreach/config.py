@@ -87,6 +87,8 @@ class CampaignSettings:
     email_price: float
     sms_segment_price: float
     contacts: str  # `any` | `verified`: may messages use lead phones, emails, websites
+    packet_link_days: int  # how long an office digest's packet link opens the packet
+    packet_font: Path | None  # None: DejaVu Sans where Debian installs it
 
 
 @dataclass(frozen=True)
@@ -489,7 +491,17 @@ VARIABLES: tuple[Variable, ...] = (
         "secondary or old source: better than none; `plan` counts them); `verified`: only "
         "verified ones (a dated primary source or an organizer's correction), and letters "
         "go only to verified office emails", _one_of("any", "verified")),
-
+    Variable(
+        "OUTREACH_PACKET_LINK_DAYS", "campaigns", "packet_link_days", 30,
+        "days an office digest's link to its delivery packet (names and towns of the "
+        "office's constituents) opens it; `outreach packet-links revoke` ends one sooner",
+        _count),
+    Variable(
+        "OUTREACH_PACKET_FONT", "campaigns", "packet_font", None,
+        "the TrueType font delivery packets embed, for names in any Latin, Greek or Cyrillic "
+        "script (a `-Bold` file beside it is the bold); none found: a built-in font, accents "
+        "outside Latin-1 dropped, and the packet says so", _optional_path,
+        shown="DejaVu Sans of Debian's `fonts-dejavu-core`"),
     Variable(
         "OUTREACH_EMAIL_TRANSPORT", "send", "email_transport", "files",
         "`files`, `smtp` or `sendgrid`", _one_of("files", "smtp", "sendgrid")),

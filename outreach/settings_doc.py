@@ -46,6 +46,10 @@ ENVIRONMENT_ONLY: dict[str, tuple[str, str, str]] = {
     "OUTREACH_TEST_BROWSER": (
         TESTS, "(none)",
         "`required`: the browser tests fail instead of skipping without Chromium"),
+    "OUTREACH_TEST_PDF": (
+        TESTS, "(none)",
+        "`required`: the delivery packet tests fail instead of skipping without `pdftotext` "
+        "(poppler-utils)"),
     "OUTREACH_CHROMIUM": (TESTS, "`/usr/bin/chromium`", "the browser the browser tests drive"),
     "OUTREACH_TEST_ARTIFACTS": (
         TESTS, "`test-artifacts/` of this checkout", "where the browser tests save screenshots"),

@@ -14,7 +14,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal, cast, overload
@@ -30,6 +30,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Engine
 
+from outreach.campaigns.packets import issue_link
 from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable API names it here)
     SmsSegments,
     normalize_typography,
@@ -42,6 +43,7 @@ from outreach.message import Message
 from outreach.privacy import mask, mask_text
 from outreach.roster.offices import POLICY_FIELDS, ContactPolicy, Office, Roster
 from outreach.store.outbox import OutboxRow
+from outreach.store.packets import constituent_count
 from outreach.store.signers import assign_unsubscribe_tokens, recipients, unsubscribe_token
 
 log = logging.getLogger("outreach.render")
@@ -179,11 +181,13 @@ class Renderer:
     def __init__(self, engine: Engine, roster: Roster | Callable[[], Roster], templates: Path,
                  sender: Sender,
                  campaign_sender: Callable[[str], Sender | None] = lambda name: None, *,
-                 stale_days: int = STALE_DAYS, today: Callable[[], date] = _today):
+                 stale_days: int = STALE_DAYS, today: Callable[[], date] = _today,
+                 packet_link_days: int = default_of("OUTREACH_PACKET_LINK_DAYS")):
         self.engine = engine
         self._roster = roster
         self.stale_days = stale_days
         self.today = today
+        self.packet_link_lifetime = timedelta(days=packet_link_days)
         self.sender = sender
         self.campaign_sender = campaign_sender  # a campaign's own sender identity wins
         self.environment = SandboxedEnvironment(
@@ -358,7 +362,8 @@ class Renderer:
         context = {"office": office, "signer": signer, "constituents": constituents,
                    "count": len(constituents), "day": row.context.get("day"),
                    "organization": sender.organization,
-                   "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS}
+                   "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS,
+                   **self._packet_context(row, office_id, sender)}
         reply_to = signer.get("email") if signer else None
         missing = tuple(sender.missing_office_settings())
         return Message(row.id, "email", address, sender.email, reply_to=reply_to,
@@ -368,6 +373,28 @@ class Renderer:
                                                    context).split()),
                        html=self._text(f"email/{row.template}.html", context, optional=True),
                        placeholders=missing)
+
+    def _packet_context(self, row: OutboxRow, office_id: str, sender: Sender
+                        ) -> dict[str, object]:
+        """A digest's view of the office's whole packet: how many constituents signed in all
+        (`total_count`) and a link to the packet (`packet_url`, until `packet_expires`).
+
+        The link is an unguessable token that expires and can be revoked (issue_link): the
+        packet names the office's constituents, for the office's eyes. Without an absolute
+        public URL there is no link (it would point at a placeholder): the count alone."""
+        if "signer_ids" not in row.context:  # a letter from one constituent: no packet
+            return {"total_count": 0, "packet_url": "", "packet_expires": ""}
+        with self.engine.connect() as connection:
+            total = constituent_count(connection, office_id)
+        if not sender.has_public_url():
+            return {"total_count": total, "packet_url": "", "packet_expires": ""}
+        with self.engine.begin() as connection:
+            link = issue_link(connection, office_id, now=utcnow(),
+                              lifetime=self.packet_link_lifetime,
+                              issued_by=f"digest:{row.campaign}")
+        return {"total_count": total,
+                "packet_url": f"{sender.public_url.rstrip('/')}/packet/{link.token}",
+                "packet_expires": link.expires_at.date().isoformat()}
 
     def _office(self, office_id: str | None, batch: _Batch) -> dict[str, str] | None:
         """The template's view of an office (office_view; the roster may have dropped it since

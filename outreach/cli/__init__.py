@@ -13,7 +13,7 @@ import os
 
 import click
 
-from outreach.cli import campaigns, demo, geo, ops, roster, sending, signers, stances
+from outreach.cli import campaigns, demo, geo, ops, packets, roster, sending, signers, stances
 from outreach.cli.common import OneLineErrors
 from outreach.privacy import install_log_masking, private_files
 
@@ -34,6 +34,7 @@ for command in (
     campaigns.cancel_command, campaigns.pause_command, campaigns.resume_command,
     sending.suppress_group, sending.report_command, ops.scheduler_command, ops.run_command,
     ops.admin_group, ops.serve_command, demo.demo, roster.roster, stances.stance,
+    packets.packet_command, packets.packet_links,
 ):
     cli.add_command(command)
 

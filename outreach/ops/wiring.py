@@ -103,7 +103,8 @@ def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = N
     source: Roster | CurrentRoster = roster if roster is not None else \
         CurrentRoster(settings, engine, day)
     return Renderer(engine, source, settings.campaigns.templates_dir, default_sender(settings),
-                    sender_of, stale_days=settings.data.roster_stale_days, today=day)
+                    sender_of, stale_days=settings.data.roster_stale_days, today=day,
+                    packet_link_days=settings.campaigns.packet_link_days)
 
 
 def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None,

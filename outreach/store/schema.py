@@ -255,6 +255,26 @@ call_outcomes = Table(
     Index("call_outcomes_office", "office_id", "outcome"),
 )
 
+# Links to delivery packets (issue 17.5): an office digest links its office's packet (names
+# and towns of its constituents, outreach.campaigns.packets) by a token of 256 random bits.
+# The token is the credential, like an unsubscribe token: it expires, and an organizer can
+# revoke it (`outreach packet-links revoke`); downloads are counted for the office's record.
+packet_links = Table(
+    "packet_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", String(64), nullable=False),
+    Column("office_id", String(80), nullable=False),
+    Column("issued_by", String(200), nullable=False),  # digest:CAMPAIGN | cli:USER
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("downloads", Integer, nullable=False),
+    Column("last_download_at", DateTime(timezone=True)),
+    Index("packet_links_token", "token", unique=True),
+    Index("packet_links_office", "office_id"),
+)
+
 # What the public form was sent, as sent: an unauthenticated submission never overwrites a stored
 # signer (DESIGN invariant 10), so a re-signing is kept here as evidence instead. The values are
 # personal data: they stay in the store, never in logs.

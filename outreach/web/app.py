@@ -30,7 +30,7 @@ from outreach.clock import utcnow
 from outreach.config import Settings
 from outreach.ops.metrics import exposition
 from outreach.store.db import WEB_LOCK_TIMEOUT, is_lock_timeout, open_store, ping
-from outreach.web import admin, api, calls, hooks, petition, scoreboard, unsubscribe
+from outreach.web import admin, api, calls, hooks, packets, petition, scoreboard, unsubscribe
 from outreach.web.body_limit import BodyLimit, BodyLimits
 from outreach.web.deps import AppState, LoginRequired, StateDep, state_of
 from outreach.web.security import SecurityHeaders, csrf_token, session_options
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.outreach = AppState(settings, engine or open_store(settings.store.database_url),
                                   templates, clock)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (petition, calls, api, hooks, unsubscribe, admin, scoreboard):
+    for module in (petition, calls, api, hooks, unsubscribe, admin, scoreboard, packets):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
