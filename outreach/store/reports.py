@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Date, Row, cast, func, select
+from sqlalchemy import Connection, Date, Row, cast, func, or_, select
 
 from outreach.store.outbox import CLAIMABLE, state_counts
 from outreach.store.runs import run_states
@@ -117,6 +117,43 @@ def recent_opt_outs(connection: Connection, limit: int = 15) -> list[Row[Any]]:
     """The newest suppression entries (lifted ones included), newest first."""
     return list(connection.execute(select(suppressions).order_by(
         suppressions.c.created_at.desc()).limit(limit)).all())
+
+
+# --- the dashboard's office view ---------------------------------------------------------------
+def office_signatures_per_day(connection: Connection, office_id: str,
+                              since: datetime | None = None) -> dict[str, int]:
+    """ISO day -> how many of the signers matched to this office (as felony or misdemeanor
+    office: one match row per signer, so each once) signed on it, from `since` on. Counts
+    only: the office view charts them and never needs a signer."""
+    day = _signing_day(connection)
+    query = (select(day, func.count())
+             .select_from(signers.join(signer_matches,
+                                       signer_matches.c.signer_id == signers.c.id))
+             .where(or_(signer_matches.c.felony_office_id == office_id,
+                        signer_matches.c.misdemeanor_office_id == office_id))
+             .group_by(day))
+    if since is not None:
+        query = query.where(signers.c.signed_at >= since)
+    return {str(d): n for d, n in connection.execute(query)}
+
+
+def office_letter_counts(connection: Connection, office_id: str
+                         ) -> list[tuple[str, str, str, int]]:
+    """(campaign, template, state, letters) of the outbox rows addressed to this office.
+
+    The planner names an office recipient `OFFICE_ID@DAY` (a daily digest) or
+    `OFFICE_ID/SIGNER_ID` (a letter per signer), and the roster's ids are lowercase letters,
+    digits and hyphens, so the prefix picks exactly this office's rows (an office whose id
+    merely begins alike does not match: the separator follows the whole id)."""
+    recipient = outbox.c.recipient_id
+    return [(campaign, template, state, count) for campaign, template, state, count in
+            connection.execute(
+                select(outbox.c.campaign, outbox.c.template, outbox.c.state, func.count())
+                .where(outbox.c.recipient_kind == "office",
+                       or_(recipient.startswith(f"{office_id}@", autoescape=True),
+                           recipient.startswith(f"{office_id}/", autoescape=True)))
+                .group_by(outbox.c.campaign, outbox.c.template, outbox.c.state)
+                .order_by(outbox.c.campaign, outbox.c.template, outbox.c.state))]
 
 
 # --- monitoring: the metric gauges and the health line ---------------------------------------

@@ -1,18 +1,22 @@
 """The organizer dashboard (/admin): signers over time and by state, roster coverage, calls
 by outcome, campaigns with their plan preview and a launch that asks for confirmation, a
-blast's live progress, recent opt-outs and failures, and the Roster page (gaps ranked by
-signers and people served, each office's contacts with status and source, a form to correct
-or confirm a value). Signers' contacts shown are masked.
+blast's live progress, recent opt-outs and failures, the Roster page (gaps ranked by signers
+and people served) and each office's view (/admin/roster/<office_id>): its constituents'
+signatures per week, calls by outcome, letters sent to it, its stance history with a form to
+record a stance, its contacts with status and source and a form to correct or confirm one,
+and its delivery packet (PDF or CSV). Signers' contacts shown are masked; the office view
+shows counts only, and names only inside the packet it downloads.
 
 Every route but the login page requires a session; without one the answer is a redirect to
-the login page (a test walks all of them). Launch, pause, resume and roster corrections are
-POSTs with the session's CSRF token.
+the login page (a test walks all of them). Launch, pause, resume, roster corrections and
+stances are POSTs with the session's CSRF token.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -27,6 +31,8 @@ from outreach.campaigns.definitions import (
     campaign_to_switch,
     find_campaign,
 )
+from outreach.campaigns.packet_documents import packet_document
+from outreach.campaigns.packets import FORMATS, Format, build_packet
 from outreach.campaigns.planner import launch, plan_campaign
 from outreach.campaigns.preview import Prices, preview
 from outreach.errors import CampaignError, ConfigError, PlanError, RunStateError
@@ -42,12 +48,24 @@ from outreach.roster.corrections import (
 from outreach.roster.coverage import coverage_report, population_coverage
 from outreach.roster.gaps import gaps
 from outreach.roster.offices import Roster
+from outreach.roster.stances import (
+    DEMAND_TEXT,
+    DEMANDS,
+    STANCES,
+    OfficeStance,
+    current_stances,
+    history,
+    plan_changes,
+    record,
+)
 from outreach.roster.verify import SHEET_FIELDS, contact_view
 from outreach.store import outbox as box
 from outreach.store import reports, runs
+from outreach.store.packets import constituent_count
 from outreach.store.signers import audience_frame
 from outreach.web.charts import bars_svg, columns_svg
 from outreach.web.deps import AppState, LoginRequired, StateDep, page
+from outreach.web.packets import _font as packet_font
 from outreach.web.security import (
     check_csrf,
     client_address,
@@ -285,27 +303,105 @@ def roster_page(request: Request, state: StateDep, region: str = "") -> HTMLResp
         "states": sorted(counties.states)})
 
 
+OFFICE_CHART_WEEKS = 26
+STANCE_SET_BY = "dashboard:admin"
+# A letter's state as the office view groups it: what reached the office, what waits, what
+# did not go (unknown: the provider may have sent it), what the gate left out.
+LETTER_STATES = ("sent", "queued", "failed", "unknown", "skipped")
+_WAITING = {"queued", "retry", "claimed", "sending"}
+
+
+def _letter_state(state: str) -> str:
+    return "queued" if state in _WAITING else state
+
+
+def signers_per_week(per_day: dict[str, int], today: date,
+                     weeks: int = OFFICE_CHART_WEEKS) -> list[tuple[str, int]]:
+    """(Monday as MM-DD, signatures that week) for the last `weeks` weeks to this one."""
+    this_monday = today - timedelta(days=today.weekday())
+    counts: Counter[date] = Counter()
+    for day, count in per_day.items():
+        signed = date.fromisoformat(day[:10])
+        counts[signed - timedelta(days=signed.weekday())] += count
+    mondays = [this_monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    return [(monday.strftime("%m-%d"), counts.get(monday, 0)) for monday in mondays]
+
+
+def office_activity(state: AppState, office_id: str) -> dict[str, Any]:
+    """The office view's counts: constituents and their signatures per week, calls by
+    outcome (and campaign), letters by state (and campaign and template), and the stances."""
+    today = state.clock().date()
+    first_monday = today - timedelta(days=today.weekday(), weeks=OFFICE_CHART_WEEKS - 1)
+    since = datetime.combine(first_monday, time.min, tzinfo=state.clock().tzinfo)
+    with state.engine.connect() as connection:
+        constituents = constituent_count(connection, office_id)
+        per_day = reports.office_signatures_per_day(connection, office_id, since)
+        calls: dict[str, Any] = calls_report(connection)
+        letter_rows = reports.office_letter_counts(connection, office_id)
+        statements = history(connection, [office_id])
+        stance = current_stances(connection, [office_id]).get(office_id,
+                                                              OfficeStance(office_id))
+    weeks = signers_per_week(per_day, today)
+    office_calls = next((o for o in calls["by_office"] if o["office_id"] == office_id),
+                        {"total": 0, "outcomes": dict.fromkeys(OUTCOMES, 0), "by_campaign": []})
+    letters: Counter[str] = Counter()
+    by_template: dict[tuple[str, str], Counter[str]] = {}
+    for campaign, template, letter_state, count in letter_rows:
+        shown = _letter_state(letter_state)
+        letters[shown] += count
+        by_template.setdefault((campaign, template), Counter())[shown] += count
+    return {
+        "constituents": constituents, "weeks": weeks,
+        "weeks_svg": columns_svg(weeks, f"Constituents' signatures per week (weeks from "
+                                        f"Monday, last {OFFICE_CHART_WEEKS} weeks)"),
+        "calls": office_calls,
+        "letters": {"total": sum(letters.values()),
+                    "states": {s: letters.get(s, 0) for s in LETTER_STATES},
+                    "by_template": [{"campaign": c, "template": t, "total": sum(n.values()),
+                                     "states": {s: n.get(s, 0) for s in LETTER_STATES}}
+                                    for (c, t), n in sorted(by_template.items())]},
+        "stance": stance,
+        "stance_history": list(reversed(statements)),
+    }
+
+
+def _stance_form(stance: OfficeStance, today: date) -> dict[str, str]:
+    return {**{d: stance.of(d) for d in DEMANDS}, "source_url": "", "stated_on":
+            today.isoformat(), "note": ""}
+
+
 def _office_page(request: Request, state: AppState, office_id: str, *,
                  errors: list[str] | None = None, form: dict[str, str] | None = None,
+                 stance_errors: list[str] | None = None,
+                 stance_form: dict[str, str] | None = None,
                  saved: str = "", status_code: int = 200) -> HTMLResponse:
     try:
         office = state.geo.roster.office(office_id)
     except KeyError:
         raise HTTPException(404, f"No office {office_id!r} in the roster.") from None
     today = state.clock().date()
+    activity = office_activity(state, office.office_id)
     return page(request, "admin/roster_office.html", {
         "office": office, "addressee": office.addressee,
         "contacts": contact_view(office, today, state.settings.data.roster_stale_days),
         "fields": SHEET_FIELDS, "history": correction_history(state.engine, office_id),
         "errors": errors or [], "saved": saved,
         "form": form or {"field": "phone", "value": "", "source_url": "",
-                         "verified_on": today.isoformat()}}, status_code)
+                         "verified_on": today.isoformat()},
+        "activity": activity, "call_outcomes": [(o, OUTCOME_LABELS[o]) for o in OUTCOMES],
+        "letter_states": LETTER_STATES,
+        "demands": [(d, DEMAND_TEXT[d]) for d in DEMANDS], "stances": STANCES,
+        "stance_errors": stance_errors or [],
+        "stance_form": stance_form or _stance_form(activity["stance"], today),
+        "packet_formats": FORMATS}, status_code)
 
 
 @pages.get("/roster/{office_id}", response_class=HTMLResponse)
 def roster_office(request: Request, state: StateDep, office_id: str,
                   saved: str = "") -> HTMLResponse:
-    """One office's contacts with their status and source, its corrections, and the form."""
+    """The office view: its constituents' signatures per week, calls, letters, stances (and
+    the stance form), contacts with their status and source (and the correction form), the
+    corrections, and its packet's download links."""
     return _office_page(request, state, office_id, saved=saved[:40])
 
 
@@ -338,6 +434,73 @@ def correct_office(request: Request, state: StateDep, office_id: str,
              form["field"], len(changes))
     kind = "verified" if any(c.kind == "verified" for c in changes) else "changed"
     return RedirectResponse(f"/admin/roster/{office_id}?saved={kind}", status_code=303)
+
+
+@pages.post("/roster/{office_id}/stance")
+def record_stance(request: Request, state: StateDep, office_id: str,
+                  expunge: Annotated[str, Form()] = "", drop: Annotated[str, Form()] = "",
+                  divert: Annotated[str, Form()] = "",
+                  source_url: Annotated[str, Form()] = "",
+                  stated_on: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
+                  csrf: Annotated[str, Form()] = "") -> Response:
+    """Record where the office stands, as `outreach stance set` does: checked by the same
+    rules (a public http(s) source required, a date not in the future), only the demands whose
+    stance changes are stored, and kept in the history as set by the dashboard."""
+    check_csrf(request, csrf)
+    roster = state.geo.roster
+    try:
+        roster.office(office_id)
+    except KeyError:
+        raise HTTPException(404, f"No office {office_id!r} in the roster.") from None
+    form = {"expunge": expunge[:10], "drop": drop[:10], "divert": divert[:10],
+            "source_url": source_url[:500], "stated_on": stated_on[:10], "note": note[:500]}
+    now, recorded = state.clock(), 0
+    with state.engine.begin() as connection:
+        plan = plan_changes(office_id, {d: form[d] for d in DEMANDS}, form["source_url"],
+                            form["stated_on"], form["note"],
+                            current=current_stances(connection, [office_id]),
+                            office_ids={o.office_id for o in roster.all_offices or
+                                        roster.offices},
+                            today=now.date())
+        problems = plan.errors or ([] if plan.changes else [
+            "Nothing to record: the office already stands so on every demand. Change a "
+            "demand's stance to record it."])
+        if not problems:
+            recorded = record(connection, plan.changes, STANCE_SET_BY, now)
+    if problems:
+        return _office_page(request, state, office_id, stance_errors=problems,
+                            stance_form=form, status_code=400)
+    log.info("stance: %s, %d demand(s) recorded from the dashboard", office_id, recorded)
+    return RedirectResponse(f"/admin/roster/{office_id}?saved=stance", status_code=303)
+
+
+@pages.get("/roster/{office_id}/packet")
+def office_packet(state: StateDep, office_id: str, format: str = "pdf") -> Response:
+    """The office's delivery packet, as `outreach packet OFFICE_ID --format pdf|csv` writes
+    it: its constituents' names and towns (never an email, phone or street), so only for a
+    logged-in organizer and never kept by a browser or proxy."""
+    if format not in FORMATS:
+        raise HTTPException(400, f"format must be one of {', '.join(FORMATS)}, not "
+                                 f"{format[:20]!r}.")
+    try:
+        office = state.geo.roster.office(office_id)
+    except KeyError:
+        raise HTTPException(404, f"No office {office_id!r} in the roster.") from None
+    identity = state.identity()
+    with state.engine.connect() as connection:
+        found = build_packet(connection, office, organization=identity["organization"],
+                             mailing_address=identity["mailing_address"], now=state.clock())
+    fmt: Format = "pdf" if format == "pdf" else "csv"
+    document = packet_document(found, fmt,
+                               packet_font(state.settings.campaigns.packet_font)
+                               if fmt == "pdf" else None)
+    log.info("packet of %s (%s) downloaded from the dashboard (%d constituents)", office_id,
+             fmt, found.count)
+    return Response(document.data,
+                    media_type="application/pdf" if fmt == "pdf" else "text/csv; charset=utf-8",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="packet-{office.office_id}.{fmt}"',
+                             "Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"})
 
 
 router = APIRouter()

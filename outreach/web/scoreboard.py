@@ -48,6 +48,7 @@ from outreach.store.stances import newest_stance_id, stances_table_exists
 from outreach.us.counties import Counties
 from outreach.web.county_map import CountyShapes, MapCounty, load_shapes, map_svg
 from outreach.web.deps import AppState, StateDep, page
+from outreach.web.security import is_admin
 
 router = APIRouter()
 
@@ -313,6 +314,7 @@ def office_page(request: Request, state: StateDep, office_id: str) -> Response:
     except KeyError:
         raise HTTPException(404, "We have no prosecutor's office at this address.") from None
     board = board_of(request, state)
+    organizer = is_admin(request, state.engine, state.settings, state.clock())
     with state.engine.connect() as connection:
         statements = history(connection, [office.office_id])
         stance = current_stances(connection, [office.office_id]).get(
@@ -338,5 +340,8 @@ def office_page(request: Request, state: StateDep, office_id: str) -> Response:
                     for s in reversed(statements)],
         "og": {"title": f"Where the {office.office_name} stands", "description": description,
                "url": url, "type": "website"},
-        "calls_recorded": board.calls_recorded})
-    return _compressed(request, response)
+        "calls_recorded": board.calls_recorded, "organizer": organizer})
+    compressed = _compressed(request, response)
+    if organizer:  # the link to the office view is for this organizer only: no shared cache
+        compressed.headers["cache-control"] = "private, no-store"
+    return compressed
