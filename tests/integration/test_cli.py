@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -63,7 +64,8 @@ def test_lookup_json_has_the_contract_keys():
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)
     assert {"input", "zip", "county_fips", "county_name", "state", "time_zone", "confidence",
-            "offices"} <= set(answer)
+            "offices", "share", "candidates"} <= set(answer)
+    assert answer["share"] == answer["candidates"][0]["share"] == 1.0
     assert set(answer["offices"][0]) >= {"office_id", "office_name", "title", "handles",
                                          "officeholder", "phone", "email"}
     assert answer["confidence"] == "zip" and answer["county_fips"] == "42101"
@@ -74,6 +76,17 @@ def test_lookup_text_lists_candidates_when_ambiguous():
     assert result.exit_code == 0
     assert "confidence: ambiguous" in result.output
     assert result.output.count("candidate ") == 4
+    # Likeliest first, with the share of the ZIP in each.
+    shares = [float(s) for s in re.findall(r"candidate \d{5} [^(]+\((\d+\.\d)%\)",
+                                             result.output)]
+    assert len(shares) == 4 and shares == sorted(shares, reverse=True)
+
+
+def test_lookup_text_shows_the_share_of_a_resolved_zip():
+    result = run("lookup", "Boise, ID 83702")
+    assert result.exit_code == 0
+    assert result.output.startswith("Boise, ID 83702 -> Ada County (ID); confidence: zip, "
+                                    ">99.9% of the ZIP")
 
 
 def test_unreadable_address_exits_2_with_one_line():
