@@ -421,7 +421,7 @@ VARIABLES: tuple[Variable, ...] = (
 
     Variable(
         "OUTREACH_DATA_DIR", "data", "data_dir", PACKAGE_ROOT / "data",
-        "where `prosecutors.csv`, `counties.csv`, `zip_county.csv` live", _path,
+        "where `prosecutors.csv`, `counties.csv`, `zip_county.csv`, `zip_shares.csv` live", _path,
         shown="`data/` of this checkout"),
     Variable(
         "OUTREACH_ROSTER_PATH", "data", "roster_path",
