@@ -280,6 +280,17 @@ def test_a_zip_split_between_counties_of_one_office_names_that_office(geo: Geo):
     assert found > 100
 
 
+def test_the_answers_for_every_zip_at_once_are_the_lookups_of_each(geo: Geo):
+    """zip_lookups (the matcher's per-ZIP table) skips reading each ZIP back from text: it
+    must answer what lookup(zip) answers, for one-county, shared, split and unshared ZIPs."""
+    compared = 0
+    for number, (row, answer) in enumerate(geo.zip_lookups()):
+        if number % 7 == 0 or len(answer.candidates) > 1 or answer.share is None:
+            assert answer == geo.lookup(row.zip), row.zip
+            compared += 1
+    assert compared > 10_000
+
+
 def test_the_minimum_share_is_a_setting(roster, geo_data):
     strict = Geo(roster, geo_data, zip_min_share=0.99)
     answer = strict.lookup("30601")  # Clarke holds 97.8% of its homes, 97.8% of its people
