@@ -413,7 +413,7 @@ class Geo:
         nothing about which part of the ZIP an address is in. (Measured on
         tests/fixtures/checks/hospitals_address_county.csv: keeping only the counties where
         the city lookup places the city answered 349 of 384 ambiguous rows, 15 of them
-        wrong, 4.3%; README "Looking up an address".)"""
+        wrong, 4.3%; README, "What it does today".)"""
         if not town or len(resolution.counties) < 2 or not self.town_picks_county(row):
             return resolution
         county = self.data.ct_towns.get(normalize_place(town))
