@@ -12,7 +12,7 @@ always kept. City answers keep no share (none is measured for a city).
 
 Revision ID: 0018
 Revises: 0017
-Create Date: 2026-12-14
+Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
