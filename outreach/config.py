@@ -73,6 +73,7 @@ class GeoSettings:
     census_geocoder_url: str
     census_timeout_seconds: float
     census_retries: int
+    zip_min_share: float  # a ZIP resolves when one felony office holds this much of it
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,15 @@ def _count(env: dict[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _majority_share(env: dict[str, str], name: str, default: float) -> float:
+    """A share above one half (so at most one county or office can hold it), at most 1."""
+    value = _positive_float(env, name, default)
+    if not 0.5 < value <= 1:
+        raise ConfigError(f"{name}={env.get(name)!r}: expected a share above 0.5 and at most "
+                          "1, such as 0.95")
+    return value
+
+
 def _positive_float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -411,7 +421,7 @@ VARIABLES: tuple[Variable, ...] = (
 
     Variable(
         "OUTREACH_DATA_DIR", "data", "data_dir", PACKAGE_ROOT / "data",
-        "where `prosecutors.csv`, `counties.csv`, `zip_county.csv` live", _path,
+        "where `prosecutors.csv`, `counties.csv`, `zip_county.csv`, `zip_shares.csv` live", _path,
         shown="`data/` of this checkout"),
     Variable(
         "OUTREACH_ROSTER_PATH", "data", "roster_path",
@@ -456,6 +466,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "OUTREACH_CENSUS_RETRIES", "geo", "census_retries", 3,
         "retries on connection errors, timeouts, 429 and 5xx", _whole),
+    Variable(
+        "OUTREACH_ZIP_MIN_SHARE", "geo", "zip_min_share", 0.95,
+        "a ZIP code that spans counties resolves to one felony office (or county) only when "
+        "it holds at least this share of the ZIP's residential addresses (HUD) and of its "
+        "2020 population (Geocorr), in each source that has the ZIP; above 0.5, at most 1",
+        _majority_share),
 
     Variable(
         "OUTREACH_JOBS_DIR", "campaigns", "jobs_dir", PACKAGE_ROOT / "jobs",

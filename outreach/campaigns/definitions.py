@@ -105,6 +105,10 @@ class Audience(_Strict):
         ["exact", "chosen", "zip", "city", "ambiguous"]
     sources: list[str] = []
     limit: int | None = Field(default=None, gt=0)
+    # Leave out signers whose match holds less than this share of their ZIP code (Lookup.share:
+    # 1.0 for exact and chosen; none for a city, an ambiguous answer or a ZIP without shares,
+    # which are left out too): `outreach plan` counts them with the reason.
+    min_share: float | None = Field(default=None, gt=0, le=1)
 
     @field_validator("states")
     @classmethod

@@ -21,7 +21,7 @@ from typing import cast
 import pandas as pd
 from sqlalchemy import Engine
 
-from outreach.campaigns.audience import select_audience
+from outreach.campaigns.audience import audience_and_left_out
 from outreach.campaigns.definitions import Campaign, Step, find_campaign
 from outreach.errors import CampaignError
 from outreach.privacy import mask_text
@@ -212,7 +212,7 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
         suppressed = {channel: suppressions.suppressed_among(connection, channel,
                                                              frame[column].dropna())
                       for channel, column in (("email", "email"), ("sms", "phone"))}
-    audience = select_audience(frame, campaign)
+    audience, left_out = audience_and_left_out(frame, campaign)
     plans = []
     for step in campaign.steps:
         if step.to == "supporters":
@@ -222,6 +222,7 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
             raise ValueError("office steps need the roster")
         else:
             plans.append(_office_step(step, campaign, audience, roster, now + grace))
+        plans[-1].skipped.update(left_out)  # the audience's min_share: every step's too
     return plans
 
 

@@ -41,16 +41,29 @@ def officeholder_statuses(roster: Roster, stale_days: int) -> dict[str, str]:
     return {o.office_id: o.officeholder_state(roster.day, stale_days) for o in roster.offices}
 
 
+def percent(share: float) -> str:
+    """0.977832 -> "97.8%"; never "100.0%" for a share short of the whole."""
+    shown = f"{share:.1%}"
+    return ">99.9%" if shown == "100.0%" and share < 1 else shown
+
+
 def format_lookup(answer: Lookup, statuses: dict[str, str] | None = None) -> str:
     where = answer.county_name or "several counties"
+    share = ""
+    if answer.share is not None and answer.confidence == "zip":
+        share = f", {percent(answer.share)} of the ZIP"
+    elif answer.share is not None and answer.confidence == "ambiguous":  # the office is known
+        share = f"; its felony office has {percent(answer.share)} of the ZIP"
     lines = [f"{answer.input} -> {where} ({answer.state}); confidence: {answer.confidence}"
-             + (f", via {answer.source}" if answer.source != "offline" else "")]
+             + share + (f", via {answer.source}" if answer.source != "offline" else "")]
     if answer.geocoder_note:
         lines.append(f"  note: {answer.geocoder_note}")
     if answer.confidence == "ambiguous":
         for candidate in answer.candidates:
             names = "; ".join(o["office_name"] for o in candidate.offices)
-            lines.append(f"  candidate {candidate.county_fips} {candidate.county_name}: {names}")
+            part = f" ({percent(candidate.share)})" if candidate.share is not None else ""
+            lines.append(f"  candidate {candidate.county_fips} {candidate.county_name}{part}: "
+                         f"{names}")
     for office in answer.offices:
         contact = office["phone"] or office["website"] or "no contact on file"
         stale = (statuses or {}).get(office["office_id"]) == "stale"

@@ -21,20 +21,25 @@ def answer_columns(answer: Lookup) -> dict[str, Any]:
         "felony_office_id": felony["office_id"] if felony else None,
         "misdemeanor_office_id": misdemeanor["office_id"] if misdemeanor else None,
         "office_ids": ";".join(o["office_id"] for o in offices) or None,
+        # Likeliest first: the thanks page's county picker lists them in this order.
         "candidate_counties": ";".join(c.county_fips for c in answer.candidates)
         if len(answer.candidates) > 1 else None,
         "confidence": answer.confidence,
+        "share": answer.share,
     }
 
 
 def zip_answers(geo: Geo) -> pd.DataFrame:
-    """The match fields for every ZIP code, plus whether the town can change the answer."""
-    split = {f for office in geo.roster.offices for f in office.places}
+    """The match fields for every ZIP code, plus whether the signer's town can change the
+    answer (the matcher then looks that signer up with their town)."""
     records = []
-    for zip_code, row in geo.data.by_zip.items():
-        record = answer_columns(geo.lookup(zip_code))
-        record["zip"] = zip_code
+    for row, answer in geo.zip_lookups():
+        record = answer_columns(answer)
+        record["zip"] = row.zip
         record["zip_state"] = row.state
-        record["town_decides"] = any(f in split for f in row.counties)
+        record["town_decides"] = geo.town_may_decide(row, answer)
         records.append(record)
-    return pd.DataFrame(records).set_index("zip")
+    frame = pd.DataFrame(records).set_index("zip")
+    # Object, not float: the matcher writes None (no share) into it, as into the text columns.
+    frame["share"] = frame["share"].astype(object)
+    return frame

@@ -30,7 +30,8 @@ def build_geo(settings: Settings, on: date | None = None, engine: Engine | None 
         geocoder = CensusGeocoder(settings.geo.census_geocoder_url,
                                   timeout=settings.geo.census_timeout_seconds,
                                   retries=settings.geo.census_retries)
-    return Geo(roster, GeoData.load(settings.data.data_dir), geocoder)
+    return Geo(roster, GeoData.load(settings.data.data_dir), geocoder,
+               zip_min_share=settings.geo.zip_min_share)
 
 
 @cache
@@ -71,7 +72,8 @@ class CurrentGeo:
                 self._geo = build_geo(self.settings, version[0], self.engine)
             elif version != self._version:
                 roster = effective_roster(self.settings, on=version[0], engine=self.engine)
-                self._geo = Geo(roster, self._geo.data, self._geo.geocoder)
+                self._geo = Geo(roster, self._geo.data, self._geo.geocoder,
+                                zip_min_share=self._geo.zip_min_share)
                 self._by_zip = None
             self._version = version
             return self._geo

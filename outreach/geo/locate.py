@@ -1,25 +1,30 @@
 """Address -> county FIPS -> prosecutor office(s), offline by default.
 
-Offline, an address resolves through its ZIP code (data/zip_county.csv: the ZIP's main county,
-the other counties its area touches, its city and time zone) or, without a ZIP, through its city
-and state. A ZIP or city that touches several counties is answered `ambiguous` with every
-candidate county listed: the engine never picks one silently. With OUTREACH_GEOCODER=census a
-street address is placed exactly by the U.S. Census Geocoder, falling back to the offline answer
-(and saying so) when the service has no match or cannot be reached.
+Offline, an address resolves through its ZIP code or, without a ZIP, through its city and state.
+A ZIP's counties come with their shares (data/zip_shares.csv: HUD's share of the ZIP's
+residential addresses, Geocorr's share of its 2020 population): the ZIP resolves to one felony
+office when that office's counties hold at least OUTREACH_ZIP_MIN_SHARE of it in every source
+that has the ZIP, and to one county when that county does (`share` says how much). A ZIP neither
+source has keeps the USPS answer of data/zip_county.csv (its main county, and every county its
+area touches). Anything else, and a city that touches several counties, is answered `ambiguous`
+with every candidate county listed, likeliest first: the engine never picks one silently. With
+OUTREACH_GEOCODER=census a street address is placed exactly by the U.S. Census Geocoder, falling
+back to the offline answer (and saying so) when the service has no match or cannot be reached.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol, cast
+from typing import cast
 
 import pandas as pd
 
-from outreach.errors import AddressError, GeocoderError
+from outreach.config import default_of
+from outreach.errors import AddressError, ConfigError, GeocoderError
 from outreach.geo.address import ParsedAddress, parse_address
 from outreach.geo.census import CensusGeocoder, CensusMatch
 from outreach.roster.offices import OfficeChoice, Roster, normalize_place
@@ -37,6 +42,10 @@ class CountyCandidate:
     # True where the county alone does not decide the office (a town-split county, no town known)
     office_ambiguous: bool = False
     certain_office_ids: list[str] = field(default_factory=list)
+    # The share of the ZIP in this county (HUD's residential addresses; Geocorr's population
+    # where HUD lacks the ZIP); 1.0 for a county the Census Geocoder placed the address in;
+    # None where nothing measured it (a city, a ZIP neither source has).
+    share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,12 @@ class Lookup:
     candidates: list[CountyCandidate] = field(default_factory=list)
     source: str = "offline"  # offline | census
     geocoder_note: str = ""
+    # How much of the ZIP the answer covers: the share of it in `county_fips`, or, where the
+    # county is in doubt but the felony office is not, in that office's counties; the lower of
+    # the sources' shares (HUD, Geocorr) where both have the ZIP. 1.0 for an address the Census
+    # Geocoder placed; None when the felony office is in doubt or nothing measured it (a city,
+    # a ZIP neither source has).
+    share: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -66,16 +81,9 @@ def _city_key(city: str) -> str:
                                                    "ft": "fort"}[m.group(1)], key)
 
 
-class _ZipColumns(Protocol):
-    """A row of data/zip_county.csv as itertuples gives it (all text, see GeoData.from_dir)."""
-
-    zip: str
-    state: str
-    city: str
-    acceptable_cities: str  # "|"-separated
-    county_fips: str
-    other_county_fips: str  # ";"-separated
-    time_zone: str
+# The columns of data/zip_county.csv a ZipRow is made of (all text, see GeoData.load).
+_ZIP_COLUMNS = ("zip", "state", "city", "acceptable_cities", "county_fips", "other_county_fips",
+                "time_zone")
 
 
 @dataclass(frozen=True)
@@ -93,28 +101,148 @@ class ZipRow:
         return [f for f in (self.county_fips, *self.other_county_fips) if f]
 
 
-class GeoData:
-    """The offline ZIP table, indexed by ZIP and by (state, city)."""
+class ZipShares:
+    """How one ZIP divides among counties (data/zip_shares.csv), per source; a source that
+    lacks the ZIP is empty. Shares are fractions (0.978, not 97.8). Read-only by convention:
+    a plain class, as one is made for every ZIP at each process start."""
 
-    def __init__(self, zip_table: pd.DataFrame, counties: Counties, ct_towns: dict[str, str]):
+    __slots__ = ("geocorr", "hud", "sources")
+
+    def __init__(self, hud: Mapping[str, float], geocorr: Mapping[str, float]):
+        self.hud = hud  # residential addresses (all addresses where none is residential)
+        self.geocorr = geocorr  # 2020 population of the ZCTA
+        # The sources that have the ZIP, the preferred (HUD) first.
+        self.sources = tuple(s for s in (hud, geocorr) if s)
+
+    def __repr__(self) -> str:
+        return f"ZipShares(hud={dict(self.hud)!r}, geocorr={dict(self.geocorr)!r})"
+
+    def share(self, county_fips: str) -> float:
+        """The county's share as the preferred source (HUD, else Geocorr) gives it."""
+        return self.sources[0].get(county_fips, 0.0)
+
+    def counties(self) -> list[str]:
+        """Every county either source puts some of the ZIP in, likeliest first (the preferred
+        source's share, then the other's)."""
+        first = self.sources[0]
+        if len(self.sources) == 1:
+            return list(first) if len(first) == 1 else sorted(first, key=lambda f: (-first[f], f))
+        other = self.sources[1]
+        if len(first) == 1 and first.keys() == other.keys():
+            return list(first)
+        return sorted({*first, *other},
+                      key=lambda f: (-first.get(f, 0.0), -other.get(f, 0.0), f))
+
+
+SHARE_COLUMNS = ("zip", "county_fips", "hud_share", "hud_basis", "geocorr_share", "pop2020")
+
+
+class ZipShareTable(Mapping[str, ZipShares]):
+    """data/zip_shares.csv by ZIP, read at every process start, so kept cheap: the file's lines
+    are indexed by ZIP (the build writes them sorted, one county a line, plain numbers) and a
+    ZIP's lines are parsed when it is looked up (a bad line fails then, naming its number)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lines = path.read_text(encoding="utf-8").splitlines()
+        if not self._lines or tuple(self._lines[0].split(",")) != SHARE_COLUMNS:
+            raise ConfigError(f"{path}: line 1: expected the columns {','.join(SHARE_COLUMNS)} "
+                              "(rebuild it: make data)")
+        self._at: dict[str, tuple[int, int]] = {}
+        first, current = 1, ""
+        for number in range(1, len(self._lines) + 1):
+            zip_code = self._lines[number][:5] if number < len(self._lines) else ""
+            if zip_code != current:
+                if current:
+                    if current in self._at:
+                        raise ConfigError(f"{path}: line {number}: ZIP {current} appears "
+                                          "apart from its other lines (rebuild it: make data)")
+                    self._at[current] = (first, number)
+                first, current = number, zip_code
+
+    def __getitem__(self, zip_code: str) -> ZipShares:
+        # Parsed anew each time, not kept: a few lines, and 40,000 kept objects would cost the
+        # garbage collector more than the parsing does.
+        start, end = self._at[zip_code]
+        return self._parse(start, end)
+
+    def _parse(self, start: int, end: int) -> ZipShares:
+        hud: dict[str, float] = {}
+        geocorr: dict[str, float] = {}
+        for number in range(start, end):
+            try:
+                _, county, hud_share, _, geocorr_share, _ = self._lines[number].split(",")
+                if hud_share:
+                    hud[county] = float(hud_share)
+                if geocorr_share:
+                    geocorr[county] = float(geocorr_share)
+            except ValueError:
+                raise ConfigError(f"{self.path}: line {number + 1}: not zip,county_fips,"
+                                  "share,basis,share,population with numbers for shares "
+                                  "(rebuild it: make data)") from None
+        return ZipShares(hud, geocorr)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
+def _itself(county_fips: str) -> str:
+    return county_fips
+
+
+def dominant(sources: Iterable[Mapping[str, float]], key: Callable[[str], Hashable],
+             minimum: float) -> tuple[Hashable, float] | None:
+    """The group (`key` of a county: the county itself, or its felony offices) that holds at
+    least `minimum` of the ZIP in every source, with the lowest of those shares; None when a
+    source gives it less or the sources' largest groups differ."""
+    found: Hashable = None
+    lowest = 1.0
+    for shares in sources:
+        totals: dict[Hashable, float] = defaultdict(float)
+        for fips, share in shares.items():
+            totals[key(fips)] += share
+        top = max(totals, key=lambda k: totals[k])
+        total = round(totals[top], 6)  # the file's precision: 0.95 split in two is 0.95
+        if total < minimum or (found is not None and top != found):
+            return None
+        found, lowest = top, min(lowest, total)
+    return (found, lowest) if found is not None else None
+
+
+class GeoData:
+    """The offline ZIP tables, indexed by ZIP and by (state, city), and the ZIPs' shares."""
+
+    def __init__(self, zip_table: pd.DataFrame, counties: Counties, ct_towns: dict[str, str],
+                 shares: Mapping[str, ZipShares] | None = None):
         self.table = zip_table
         self.counties = counties
         self.ct_towns = ct_towns
+        self.shares = shares or {}
         self.by_zip: dict[str, ZipRow] = {}
         self.by_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
         self.by_other_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
-        # pandas types a row's cells as any scalar; from_dir reads every column as text.
-        rows = cast(Iterable[_ZipColumns], zip_table.itertuples(index=False))
-        for r in rows:
-            row = ZipRow(r.zip, r.state, r.city,
-                         tuple(filter(None, r.acceptable_cities.split("|"))),
-                         r.county_fips, tuple(filter(None, r.other_county_fips.split(";"))),
-                         r.time_zone)
-            self.by_zip[row.zip] = row
-            if row.city:
-                self.by_city[(row.state, _city_key(row.city))].append(row)
+        # Whole columns as lists (load reads every column as text): a tenth of the time of
+        # itertuples, and this runs at every process start. City names repeat: keyed once.
+        columns: list[list[str]] = [zip_table[c].tolist() for c in _ZIP_COLUMNS]
+        keys: dict[str, str] = {}
+
+        def key_of(name: str) -> str:
+            if name not in keys:
+                keys[name] = _city_key(name)
+            return keys[name]
+
+        for zip_code, state, city, others, county, other_counties, zone in zip(*columns,
+                                                                                strict=True):
+            row = ZipRow(zip_code, state, city, tuple(filter(None, others.split("|"))),
+                         county, tuple(filter(None, other_counties.split(";"))), zone)
+            self.by_zip[zip_code] = row
+            if city:
+                self.by_city[(state, key_of(city))].append(row)
             for other in row.acceptable_cities:
-                self.by_other_city[(row.state, _city_key(other))].append(row)
+                self.by_other_city[(state, key_of(other))].append(row)
 
     @classmethod
     def load(cls, data_dir: Path) -> GeoData:
@@ -122,7 +250,8 @@ class GeoData:
         towns = pd.read_csv(data_dir / "ct_towns.csv", dtype=str, keep_default_na=False)
         return cls(table, load_counties(data_dir / "counties.csv"),
                    {normalize_place(t): f for t, f in zip(towns.town, towns.county_fips,
-                                                           strict=True)})
+                                                           strict=True)},
+                   ZipShareTable(data_dir / "zip_shares.csv"))
 
     def legacy_ct_county(self, county_fips: str, town: str) -> str:
         """Map a Connecticut planning region (09110-09190, used by the Census since 2022) back to
@@ -141,15 +270,35 @@ class _Resolution:
     # True: `places` are in order of trust and the first one a town list names decides
     # (the Census town before the typed city). False: they must all agree (a ZIP's names).
     first_place_decides: bool = False
+    # How much of the ZIP the answer covers (Lookup.share), and each county's share.
+    share: float | None = None
+    shares: dict[str, float] = field(default_factory=dict)
 
 
 class Geo:
     """Answers lookups from a roster and the offline data, optionally with the Census Geocoder."""
 
-    def __init__(self, roster: Roster, data: GeoData, geocoder: CensusGeocoder | None = None):
+    def __init__(self, roster: Roster, data: GeoData, geocoder: CensusGeocoder | None = None,
+                 zip_min_share: float = default_of("OUTREACH_ZIP_MIN_SHARE")):
         self.roster = roster
         self.data = data
         self.geocoder = geocoder
+        self.zip_min_share = zip_min_share
+        self._felony_keys: dict[str, frozenset[str]] = {}
+        # Counties some office serves by town, and the offices of the others (which no town
+        # changes), worked out once: the per-ZIP answers ask for them 40,000 times.
+        self._split = {f for office in roster.offices for f in office.places}
+        self._whole: dict[str, OfficeChoice] = {}
+
+    def felony_key(self, county_fips: str) -> frozenset[str]:
+        """The felony offices of a county (all of them where towns split it): counties with
+        the same key send a signer to the same felony prosecutor."""
+        key = self._felony_keys.get(county_fips)
+        if key is None:
+            key = frozenset(o.office_id for o in self.roster.by_county.get(county_fips, ())
+                            if o.prosecutes_felonies)
+            self._felony_keys[county_fips] = key
+        return key
 
     def lookup(self, address: str) -> Lookup:
         parsed = parse_address(address)
@@ -180,7 +329,8 @@ class Geo:
         fips = self.data.legacy_ct_county(county_fips, town)
         if fips not in self.data.counties:
             raise AddressError(f"county {fips} is not in the county list")
-        resolution = _Resolution([fips], [town] if town else [], "exact")
+        resolution = _Resolution([fips], [town] if town else [], "exact", share=1.0,
+                                 shares={fips: 1.0})
         return self._answer(label, ParsedAddress("", town, self.data.counties[fips].state, ""),
                             resolution, "census", "")
 
@@ -200,8 +350,10 @@ class Geo:
         # where they pick different offices the answer says ambiguous.
         towns = [t for t in (matches[0].town, parsed.city) if t]
         zip_row = self.data.by_zip.get(matches[0].zip or parsed.zip)
-        confidence = "exact" if len(counties) == 1 else "ambiguous"
-        return _Resolution(counties, towns, confidence, zip_row, first_place_decides=True)
+        if len(counties) == 1:
+            return _Resolution(counties, towns, "exact", zip_row, first_place_decides=True,
+                               share=1.0, shares={counties[0]: 1.0})
+        return _Resolution(counties, towns, "ambiguous", zip_row, first_place_decides=True)
 
     def _resolve_offline(self, parsed: ParsedAddress) -> _Resolution:
         if parsed.zip:
@@ -213,7 +365,8 @@ class Geo:
             # A typed town decides a town-split county; otherwise every name the USPS accepts
             # for the ZIP is tried, and disagreement between them is ambiguity.
             places = [parsed.city] if parsed.city else [row.city, *row.acceptable_cities]
-            return _Resolution(row.counties, [p for p in places if p], "zip", row)
+            resolution = self._resolve_zip(row, [p for p in places if p])
+            return self._narrow_by_town(resolution, row, parsed.city)
         if not parsed.state:
             raise AddressError("a city without a state or ZIP code is ambiguous: add the state")
         key = (parsed.state, _city_key(parsed.city))
@@ -226,8 +379,77 @@ class Geo:
         counties = [fips for fips, _ in counted.most_common()]
         return _Resolution(counties, [parsed.city], "city", rows[0] if len(rows) == 1 else None)
 
+    def _resolve_zip(self, row: ZipRow, places: list[str]) -> _Resolution:
+        """A ZIP's counties by their shares: one county, or one felony office's counties, when
+        it holds OUTREACH_ZIP_MIN_SHARE of the ZIP in every source; else all, likeliest
+        first. A ZIP neither source has keeps the USPS table's counties."""
+        shares = self.data.shares.get(row.zip)
+        if shares is None:
+            return _Resolution(row.counties, places, "zip", row)
+        sources = shares.sources
+        counties = shares.counties()
+        by_share = {f: sources[0].get(f, 0.0) for f in counties}
+        if len(counties) == 1:  # most ZIPs: one county in every source
+            share = round(min(s[counties[0]] for s in sources), 6)
+            if share >= self.zip_min_share:
+                return _Resolution(counties, places, "zip", row, share=share, shares=by_share)
+        county = dominant(sources, _itself, self.zip_min_share)
+        if county is not None:
+            fips = cast(str, county[0])
+            return _Resolution([fips], places, "zip", row, share=county[1],
+                               shares={fips: by_share[fips]})
+        office = dominant(sources, self.felony_key, self.zip_min_share)
+        if office is not None:
+            counties = [f for f in counties if self.felony_key(f) == office[0]]
+            return _Resolution(counties, places, "zip", row, share=office[1],
+                               shares={f: by_share[f] for f in counties})
+        return _Resolution(counties, places, "zip", row, shares=by_share)
+
+    def _narrow_by_town(self, resolution: _Resolution, row: ZipRow, town: str) -> _Resolution:
+        """A typed town picks the county among a ZIP's candidates only where towns lie wholly
+        in one county and we know which (Connecticut: data/ct_towns.csv; its counties are made
+        of whole towns). Elsewhere a typed city narrows nothing: postal city names cross
+        county lines, and the USPS name of a ZIP is what everyone in it writes, so it says
+        nothing about which part of the ZIP an address is in. (Measured on
+        tests/fixtures/checks/hospitals_address_county.csv: keeping only the counties where
+        the city lookup places the city answered 349 of 384 ambiguous rows, 15 of them
+        wrong, 4.3%; README, "What it does today".)"""
+        if not town or len(resolution.counties) < 2 or not self.town_picks_county(row):
+            return resolution
+        county = self.data.ct_towns.get(normalize_place(town))
+        if county not in resolution.counties:
+            return resolution
+        return _Resolution([county], resolution.places, "zip", row,
+                           shares={county: resolution.shares.get(county, 0.0)})
+
+    @staticmethod
+    def town_picks_county(row: ZipRow) -> bool:
+        """Whether a typed town can pick the county of this ZIP (see _narrow_by_town)."""
+        return row.state == "CT"
+
+    def town_may_decide(self, row: ZipRow, answer: Lookup) -> bool:
+        """Whether the signer's typed town can change a bare ZIP's answer: a candidate county
+        split between offices by town, or a town that picks the county (Connecticut)."""
+        return any(c.county_fips in self._split for c in answer.candidates) or \
+            (len(answer.candidates) > 1 and self.town_picks_county(row))
+
+    def zip_lookups(self) -> Iterator[tuple[ZipRow, Lookup]]:
+        """Every ZIP code with its bare-ZIP answer, the same as `lookup(zip)` gives, without
+        reading each ZIP back from text (the web app and the scheduler make these 40,000
+        answers at every start)."""
+        for zip_code, row in self.data.by_zip.items():
+            places = [p for p in (row.city, *row.acceptable_cities) if p]
+            resolution = self._resolve_zip(row, places)
+            yield row, self._answer(zip_code, ParsedAddress("", "", "", zip_code), resolution,
+                                    "offline", "")
+
     def _offices(self, county_fips: str, places: list[str], first_decides: bool) -> OfficeChoice:
         """Offices for a county; ambiguous when the candidate places disagree or none decides."""
+        if county_fips not in self._split:
+            whole = self._whole.get(county_fips)
+            if whole is None:
+                whole = self._whole[county_fips] = self.roster.offices_for(county_fips)
+            return whole
         if first_decides:
             named = [p for p in places if self.roster.names_place(county_fips, p)]
             places = named[:1] or places
@@ -249,7 +471,7 @@ class Geo:
             candidates.append(CountyCandidate(
                 fips, county.name, county.state, county.time_zone,
                 [o.summary() for o in choice.offices], choice.ambiguous,
-                [o.office_id for o in choice.certain]))
+                [o.office_id for o in choice.certain], resolution.shares.get(fips)))
         certain_ids = set.intersection(*(set(c.certain_office_ids) for c in candidates)) \
             if candidates else set()
         offices = [s for s in candidates[0].offices if s["office_id"] in certain_ids] \
@@ -275,4 +497,7 @@ class Geo:
             candidates=candidates,
             source=source,
             geocoder_note=note,
+            # A share vouches for the felony office: none where that office is in doubt.
+            share=resolution.share if any(o["handles"] != "misdemeanor" for o in offices)
+            else None,
         )

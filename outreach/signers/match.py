@@ -45,7 +45,7 @@ class MatchSummary:
 
 NO_MATCH = {"county_fips": None, "time_zone": None, "felony_office_id": None,
             "misdemeanor_office_id": None, "office_ids": None, "candidate_counties": None,
-            "confidence": "none"}
+            "confidence": "none", "share": None}
 
 
 def _lookup_each(geo: Geo, addresses: pd.Series) -> pd.DataFrame:

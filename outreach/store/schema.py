@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -64,9 +65,13 @@ signer_matches = Table(
     Column("felony_office_id", String(80)),
     Column("misdemeanor_office_id", String(80)),
     Column("office_ids", Text),  # ';'-separated: every office certain for the address
-    Column("candidate_counties", Text),  # ';'-separated when confidence is ambiguous
+    # ';'-separated when confidence is ambiguous, likeliest (largest share) first
+    Column("candidate_counties", Text),
     # exact | chosen (picked by the signer) | zip | city | ambiguous | none
     Column("confidence", String(10), nullable=False),
+    # How much of the ZIP the matched county (or felony office) holds, 0-1 (Lookup.share);
+    # 1.0 for exact and chosen; empty where the office is in doubt or nothing measured it.
+    Column("share", Float),
     Column("matched_at", DateTime(timezone=True), nullable=False),
     # The county the signer picked where the ZIP spans several: rematches keep it; a changed
     # address deletes the row, and with it the choice.

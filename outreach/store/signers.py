@@ -37,7 +37,7 @@ from outreach.store.schema import imports, signer_matches, signers, submissions
 MERGED_FIELDS = ("email", "email_key", "phone", "phone_type", "first_name", "last_name",
                  "street", "city", "state", "zip", "email_opt_in", "sms_opt_in", "source")
 MATCH_FIELDS = ("county_fips", "time_zone", "felony_office_id", "misdemeanor_office_id",
-                "office_ids", "candidate_counties", "confidence")
+                "office_ids", "candidate_counties", "confidence", "share")
 
 
 def as_utc(value: datetime) -> datetime:
@@ -264,11 +264,11 @@ def contact(connection: Connection, signer_id: int) -> Row[Any, Any, Any]:
 
 
 def signer_by_referral_code(connection: Connection,
-                            code: str) -> Row[Any, Any, Any, Any, Any] | None:
-    """The signer a referral code names, with their match's offices, confidence and candidate
-    counties (None: no such code)."""
+                            code: str) -> Row[Any, Any, Any, Any, Any, Any] | None:
+    """The signer a referral code names, with their ZIP and their match's offices, confidence
+    and candidate counties (None: no such code)."""
     return connection.execute(
-        select(signers.c.id, signer_matches.c.felony_office_id,
+        select(signers.c.id, signers.c.zip, signer_matches.c.felony_office_id,
                signer_matches.c.misdemeanor_office_id, signer_matches.c.confidence,
                signer_matches.c.candidate_counties)
         .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
@@ -387,7 +387,7 @@ def audience_frame(connection: Connection, ids: Sequence[int] | None = None) -> 
     columns = ["id", "email", "phone", "email_opt_in", "sms_opt_in", "state", "source",
                "signed_at", "created_at"]
     match_columns = ["county_fips", "office_ids", "felony_office_id", "misdemeanor_office_id",
-                     "confidence", "time_zone"]
+                     "confidence", "time_zone", "share"]
     sql = (f"SELECT {', '.join('s.' + c for c in columns)}, "
            f"{', '.join('m.' + c for c in match_columns)} FROM signers s "
            "LEFT JOIN signer_matches m ON m.signer_id = s.id" + _id_filter(ids))

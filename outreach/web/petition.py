@@ -160,7 +160,8 @@ def _share_links(state: AppState, code: str) -> dict[str, str]:
             "facebook": f"https://www.facebook.com/sharer/sharer.php?u={quote(url)}"}
 
 
-def _signer_by_code(state: AppState, code: str) -> Row[Any, Any, Any, Any, Any] | None:
+def _signer_by_code(state: AppState,
+                    code: str) -> Row[Any, Any, Any, Any, Any, Any] | None:
     """The signer a thanks page's code names, with their match (None: no such code)."""
     with state.engine.connect() as connection:
         return signer_by_referral_code(connection, code[:16])
@@ -175,15 +176,24 @@ def thanks(request: Request, state: StateDep, code: str) -> HTMLResponse:
     if row is None:
         raise HTTPException(404, "We could not find this page.")
     owner = request.session.get("signed") == code
-    counties = state.geo.data.counties
-    candidates = [{"fips": fips, "name": counties[fips].name, "state": counties[fips].state}
-                  for fips in (row.candidate_counties or "").split(";") if fips in counties]
+    candidates = _candidates(state, row.candidate_counties, row.zip)
     return page(request, "thanks.html", {
         "generic": False, "code": code, "owner": owner, "confirm_sms": confirm_sms,
         "office": _office_view(state, row.felony_office_id),
         "misdemeanor_office": _office_view(state, row.misdemeanor_office_id),
         "ambiguous": row.confidence == "ambiguous" and bool(candidates),
         "candidates": candidates, "share": _share_links(state, code)})
+
+
+def _candidates(state: AppState, stored: str | None, zip_code: str | None
+                ) -> list[dict[str, object]]:
+    """The counties the signer may pick, in the stored order (likeliest first), each with the
+    share of their ZIP code in it where the ZIP shares have one ("about 52%")."""
+    counties = state.geo.data.counties
+    shares = state.geo.data.shares.get(zip_code or "")
+    return [{"fips": fips, "name": counties[fips].name, "state": counties[fips].state,
+             "percent": round(100 * shares.share(fips)) if shares else None}
+            for fips in (stored or "").split(";") if fips in counties]
 
 
 @router.post("/thanks/{code}/county")

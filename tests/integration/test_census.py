@@ -124,6 +124,8 @@ def test_geo_uses_the_census_county_for_a_street_address(census, roster, geo_dat
     answer = Geo(roster, geo_data, client(census)).lookup(BRASELTON)
     assert (answer.confidence, answer.source, answer.county_fips) == ("exact", "census", "13135")
     assert "ga-gwinnett-circuit" in [o["office_id"] for o in answer.offices]
+    # Placed itself, not by its ZIP's shares (Gwinnett holds under a fifth of 30517).
+    assert answer.share == answer.candidates[0].share == 1.0
 
 
 def test_connecticut_planning_region_maps_back_to_the_county_by_town(census, roster, geo_data):

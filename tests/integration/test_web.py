@@ -124,10 +124,17 @@ def test_the_honeypot_stores_nothing(client, store):
 
 
 def test_an_ambiguous_zip_asks_for_the_county(client, store, geo, by_zip):
-    answer = sign(client, email="amb@example.org", street="", zip="30517")  # GA, 3 counties
+    answer = sign(client, email="amb@example.org", street="", zip="30517")  # GA, 4 counties
     thanks = client.get(answer.headers["location"], headers=HTML).text
     assert "Which county do you live in?" in thanks
-    county = re.findall(r'name="county" value="(\d{5})"', thanks)[0]
+    # Likeliest first, each with its share of the ZIP (HUD: Jackson County has most homes).
+    listed = re.findall(r'name="county" value="(\d{5})" required> ([^<]+?) <span class="hint">'
+                        r'\(about (\d+)% of your ZIP code\)', thanks)
+    shares = geo.data.shares["30517"]
+    assert [fips for fips, _, _ in listed] == sorted(shares.hud, key=lambda f: -shares.hud[f])
+    assert listed[0][:2] == ("13157", "Jackson County, GA")
+    assert [int(p) for _, _, p in listed] == [round(100 * shares.hud[f]) for f, _, _ in listed]
+    county = listed[1][0]  # not the likeliest: the signer's word decides
     code = answer.headers["location"].rsplit("/", 1)[1]
     chosen = client.post(f"/thanks/{code}/county",
                          data={"county": county, "csrf": csrf_of(client)}, headers=HTML,
@@ -137,6 +144,7 @@ def test_an_ambiguous_zip_asks_for_the_county(client, store, geo, by_zip):
         match = connection.execute(select(signer_matches)).one()
     assert match.county_fips == county and match.felony_office_id
     assert match.confidence == "chosen"  # their word, not a geocoded street address
+    assert match.share == 1.0
     rematch(store, geo, rematch_all=True, by_zip=by_zip)  # a roster change: everyone again
     with store.connect() as connection:
         again = connection.execute(select(signer_matches)).one()

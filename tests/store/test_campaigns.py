@@ -114,6 +114,29 @@ def test_suppressed_and_filtered_signers_are_not_planned(signed_up, tmp_path):
     assert plan.skipped == {"on the suppression list": 1}
 
 
+def test_an_audience_can_require_a_share_of_the_zip(tmp_path, store, geo, by_zip):
+    path = tmp_path / "signers.csv"
+    path.write_text("email,city,state,zip\n"
+                    "boise@example.org,,,83702\n"  # Ada County holds 99.99% of it
+                    "athens@example.org,,,30601\n"  # Clarke holds 97.8%
+                    "braselton@example.org,,,30517\n"  # four counties: no share
+                    "city@example.org,Pasadena,CA,\n")  # a city: nothing measured
+    intake(path, store)
+    match(store, geo, by_zip=by_zip)
+    strict = write(tmp_path, VALID.replace('[sender]', '[audience]\nmin_share = 0.98\n'
+                                                       '[sender]'))
+    [plan] = plan_campaign(store, load_campaign(strict), datetime.now(UTC))
+    assert [m.recipient_id for m in plan.messages] == ["1"]
+    assert plan.skipped == {
+        "share of the ZIP below min_share 0.98": 1,
+        "no share for the match (a city, an ambiguous ZIP, a ZIP without shares)": 2}
+    [everyone] = plan_campaign(store, load_campaign(write(tmp_path, VALID)), datetime.now(UTC))
+    assert len(everyone.messages) == 4 and not everyone.skipped
+    with pytest.raises(CampaignError, match=r"audience\.min_share: Input should be less than"):
+        load_campaign(write(tmp_path, VALID.replace('[sender]', '[audience]\nmin_share = 95\n'
+                                                                '[sender]')))
+
+
 def test_messages_are_due_after_their_delay_and_never_within_the_grace(signed_up, roster,
                                                                        tmp_path):
     campaign = find_campaign(JOBS, "marijuana_justice")

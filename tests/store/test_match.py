@@ -65,6 +65,30 @@ def test_ambiguous_zip_lists_its_counties_and_is_not_guessed(tmp_path, store, ge
     assert braselton["felony_office_id"] is None
 
 
+def test_the_match_stores_the_share_and_the_likeliest_county_first(tmp_path, store, geo,
+                                                                  by_zip):
+    load(tmp_path, store, "email,city,state,zip\n"
+                          "boise@example.com,Boise,ID,83702\n"
+                          "braselton@example.com,Braselton,GA,30517\n"
+                          "haddam@example.com,East Haddam,CT,06415\n"
+                          "colchester@example.com,,,06415\n"
+                          "athens@example.com,Athens,GA,\n")
+    match(store, geo, by_zip=by_zip)
+    found = matches(store)
+    boise = found["boise@example.com"]
+    assert (boise["county_fips"], boise["felony_office_id"]) == ("16001", "id-ada")
+    assert boise["share"] == geo.lookup("83702").share and boise["share"] >= 0.95
+    braselton = found["braselton@example.com"]
+    assert braselton["share"] is None  # no felony office holds enough of it
+    candidates = braselton["candidate_counties"].split(";")
+    shares = geo.data.shares["30517"]
+    assert candidates == sorted(candidates, key=lambda f: -shares.share(f))
+    # A Connecticut town picks the county of its ZIP; without the town the ZIP stays ambiguous.
+    assert found["haddam@example.com"]["county_fips"] == "09007"
+    assert found["colchester@example.com"]["confidence"] == "ambiguous"
+    assert found["athens@example.com"]["share"] is None  # a city: nothing measured
+
+
 def test_the_signers_town_decides_a_split_county(tmp_path, store, geo, by_zip):
     load(tmp_path, store)
     match(store, geo, by_zip=by_zip)
@@ -120,6 +144,7 @@ def test_census_batch_places_ambiguous_signers_exactly(tmp_path, store, geo, by_
     braselton = matches(store)["braselton@example.com"]
     assert (braselton["confidence"], braselton["county_fips"]) == ("exact", "13135")
     assert braselton["felony_office_id"] == "ga-gwinnett-circuit"
+    assert braselton["share"] == 1.0  # the Census placed the street address itself
     [batch] = [r for r in census.standin.requests if r["method"] == "POST"]
     # Only ambiguous or city-only signers with a street go: Athens (no street) stays offline.
     assert batch["rows"] == 1

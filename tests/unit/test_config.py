@@ -46,3 +46,17 @@ def test_with_values_changes_fields_in_their_own_sections():
     assert settings.store.database_url == "sqlite:///outreach.sqlite3"  # frozen: a copy
     with pytest.raises(TypeError, match="'databse_url' is not a setting's field"):
         settings.with_values(databse_url="x")
+
+
+@pytest.mark.parametrize("value", ["0.5", "0.3", "1.2", "ninety", "-1"])
+def test_the_zip_minimum_share_is_a_majority_share(value):
+    from outreach.config import ConfigError
+
+    with pytest.raises(ConfigError, match="OUTREACH_ZIP_MIN_SHARE"):
+        Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": value})
+
+
+def test_the_zip_minimum_share_defaults_to_95_percent():
+    assert Settings.from_values({}).geo.zip_min_share == 0.95
+    assert Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": "0.9"}).geo.zip_min_share == 0.9
+    assert Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": "1"}).geo.zip_min_share == 1.0
