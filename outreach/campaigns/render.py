@@ -206,6 +206,7 @@ class Renderer:
         # Every office's stance, read again only when a statement was recorded since (its
         # newest id): one cheap query per batch on the send path, not one per message.
         self.stances: dict[str, OfficeStance] = {}
+        self._stance_views: dict[str, Mapping[str, object]] = {}
         self._stance_mark: int | None = None
         self._stances_stored = False
 
@@ -254,13 +255,19 @@ class Renderer:
         mark = newest_stance_id(connection)
         if mark != self._stance_mark:
             self.stances = current_stances(connection)
+            self._stance_views = {}
             self._stance_mark = mark
 
-    def stance(self, office_id: object) -> dict[str, object] | None:
-        """The templates' view of an office's stance (None: no office), see stance_view."""
+    def stance(self, office_id: object) -> Mapping[str, object] | None:
+        """The templates' view of an office's stance (None: no office), see stance_view;
+        worked out once per office until a stance is recorded (it is read-only)."""
         if not office_id:
             return None
-        return stance_view(office_stance(self.stances, str(office_id)))
+        key = str(office_id)
+        view = self._stance_views.get(key)
+        if view is None:
+            view = self._stance_views[key] = stance_view(office_stance(self.stances, key))
+        return view
 
     def _render(self, row: OutboxRow, people: dict[int, dict[str, Any]],
                 batch: _Batch) -> Message:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import cast
 
 from outreach.roster.stances import (
@@ -91,21 +92,29 @@ def and_list(items: Iterable[object]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def stance_view(stance: OfficeStance) -> dict[str, object]:
+def stance_view(stance: OfficeStance) -> Mapping[str, object]:
     """The templates' `stance`: OfficeStance.to_dict() (the summary, and per demand its
-    stance, text, source_url, stated_on and note), each demand's `short` text for SMS, and
-    the demands `committed` (yes) and `open` (anything else) as lists of those per-demand
-    views, so a template can thank for the one and press for the other:
-    `{{ stance.open | map(attribute="text") | and_list }}`."""
+    stance, text, source_url, stated_on and note) with each demand's `short` text for SMS,
+    the demands `committed` (yes) and `open` (anything else) as tuples of those per-demand
+    views, and, worked out once here rather than in every message's template, their texts
+    joined (`committed_text`, `open_text`: "a, b and c") and the committed demands' distinct
+    sources (`sources`). Read-only: the renderer hands one view to every message of an
+    office, and a template must not change what the next message reads."""
     view = stance.to_dict()
-    demands: dict[Demand, dict[str, object]] = {}
+    demands: dict[Demand, Mapping[str, object]] = {}
     for demand in DEMANDS:
-        demands[demand] = {"demand": demand, **cast(dict[str, object], view[demand]),
-                           "short": DEMAND_SHORT[demand]}
+        demands[demand] = MappingProxyType({"demand": demand,
+                                            **cast(dict[str, object], view[demand]),
+                                            "short": DEMAND_SHORT[demand]})
         view[demand] = demands[demand]
-    view["committed"] = [demands[d] for d in DEMANDS if stance.of(d) == "yes"]
-    view["open"] = [demands[d] for d in DEMANDS if stance.of(d) != "yes"]
-    return view
+    committed = tuple(demands[d] for d in DEMANDS if stance.of(d) == "yes")
+    still_open = tuple(demands[d] for d in DEMANDS if stance.of(d) != "yes")
+    view["committed"], view["open"] = committed, still_open
+    view["committed_text"] = and_list(d["text"] for d in committed)
+    view["open_text"] = and_list(d["text"] for d in still_open)
+    view["sources"] = tuple(dict.fromkeys(str(d["source_url"]) for d in committed
+                                          if d["source_url"]))
+    return MappingProxyType(view)
 
 
 def office_stance(stances: Mapping[str, OfficeStance], office_id: str) -> OfficeStance:

@@ -19,6 +19,7 @@ answers YES (consent.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -162,7 +163,8 @@ def _share_links(state: AppState, code: str) -> dict[str, str]:
             "facebook": f"https://www.facebook.com/sharer/sharer.php?u={quote(url)}"}
 
 
-def _stance_views(state: AppState, *office_ids: str | None) -> list[dict[str, object] | None]:
+def _stance_views(state: AppState,
+                  *office_ids: str | None) -> list[Mapping[str, object] | None]:
     """The templates' view of each office's stance (None for no office), read once per page:
     the page thanks a prosecutor who committed and presses one who has not."""
     wanted = [o for o in office_ids if o]

@@ -365,7 +365,8 @@ def test_templates_get_the_stance_of_the_office_and_of_the_misdemeanor_office(
         " {{ stance.drop.source_url }} {{ stance.drop.stated_on }} open="
         "{{ stance.open | map(attribute='demand') | join(',') }} committed="
         "{{ stance.committed | map(attribute='text') | and_list }} "
-        "misdemeanor={{ misdemeanor_stance }}{% else %}none{% endif %}")
+        "misdemeanor={{ misdemeanor_stance }} [{{ stance.open_text }}|{{ stance.sources | "
+        "join(',') }}]{% else %}none{% endif %}")
     record(store, roster, "pa-philadelphia", LAUNCH, expunge="yes", drop="yes")
     renderer = Renderer(store, roster, tmp_path / "t", SENDER)
     rows = claimed(store, "ctx")
@@ -376,9 +377,14 @@ def test_templates_get_the_stance_of_the_office_and_of_the_misdemeanor_office(
     [nowhere] = ids_of(store, "nowhere@example.org")
     assert texts[philly] == (f"pa-philadelphia partial drop=yes {SOURCE} 2026-11-30 "
                              "open=divert committed=expunge past marijuana convictions and "
-                             "drop pending low-level marijuana cases misdemeanor=None")
+                             "drop pending low-level marijuana cases misdemeanor=None "
+                             "[send non-violent drug offenders to treatment and diversion "
+                             f"instead of jail|{SOURCE}]")
     assert texts[pittsburgh] == ("pa-allegheny unknown drop=unknown   open=expunge,drop,divert "
-                                 "committed= misdemeanor=None")
+                                 "committed= misdemeanor=None [expunge past marijuana "
+                                 "convictions, drop pending low-level marijuana cases and send "
+                                 "non-violent drug offenders to treatment and diversion instead "
+                                 "of jail|]")
     assert texts[nowhere] == "none"
 
 
