@@ -262,20 +262,24 @@ def _waiting_trigger(step: Step, campaign: Campaign, audience: pd.DataFrame,
     assert trigger is not None
     matching = sum(1 for s in stances.values() if trigger.matches(s))
     plan = StepPlan(campaign.name, step, note=(
-        f"trigger {step.trigger}: queued when a stance recorded after the launch makes the "
-        f"office of a signer match; {plural_offices(matching)} already match"))
+        f"trigger {step.trigger}: queued for an office's constituents when a stance recorded "
+        f"after the launch makes the office match; offices matching already (they fire "
+        f"nothing): {matching}"))
     if step.channel == "email":
         reachable = audience["email"].notna() & audience["email_opt_in"]
     else:
         reachable = audience["phone"].notna() & audience["sms_opt_in"]
-    sample = audience[reachable].head(SAMPLES * 10)  # some may be suppressed
+    # Samples of what it would say: constituents of offices that match now first.
+    matching_offices = {o for o, s in stances.items() if trigger.matches(s)}
+    matched = pd.Series(False, index=audience.index)
+    for kind in OFFICE_KINDS[step.offices]:
+        matched |= audience[f"{kind}_office_id"].isin(matching_offices)
+    sample = audience[reachable].assign(_matched=matched[reachable]).sort_values(
+        "_matched", ascending=False, kind="stable").head(SAMPLES * 10)  # some suppressed
     plan.previews = _supporter_step(step, campaign, sample, suppressed, launch_at, launched_at,
                                     windows).messages[:SAMPLES]
     return plan
 
-
-def plural_offices(count: int) -> str:
-    return f"{count} office{'' if count == 1 else 's'}"
 
 
 def launch(engine: Engine, plans: list[StepPlan], now: datetime,
