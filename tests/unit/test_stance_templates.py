@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from outreach.campaigns.render import Renderer, Sender
+from outreach.campaigns.render import Renderer, Sender, office_view
 from outreach.campaigns.sms import normalize_typography, sms_segments
 from outreach.campaigns.stances import stance_view
 from outreach.roster.stances import OfficeStance, StanceStatement
@@ -29,15 +29,21 @@ def stance(office_id: str, values: dict[str, str]) -> dict[str, object]:
         for d, v in values.items()}))
 
 
+TODAY = date(2026, 12, 1)
+
+
 def context(office, values, misdemeanor=None):  # type: ignore[no-untyped-def]
+    """What the renderer hands a template (its office_view of each office)."""
     return {"signer": {"first_name": "Alexandria", "last_name": "Q", "city": "Town"},
-            "office": office.summary(), "stance": stance(office.office_id, values),
-            "misdemeanor_office": misdemeanor.summary() if misdemeanor else None,
+            "office": office_view(office, TODAY, 365), "stance": stance(office.office_id, values),
+            "misdemeanor_office": office_view(misdemeanor, TODAY, 365) if misdemeanor else None,
             "misdemeanor_stance": stance(misdemeanor.office_id, values) if misdemeanor
             else None,
             "organization": SENDER.organization, "mailing_address": SENDER.mailing_address,
             "share_url": "https://example.org/?ref=abc", "unsubscribe_url": "https://x/u/t",
-            "constituents": [], "count": 0, "day": "2026-12-01"}
+            "call_url": "https://example.org/call/abc?c=marijuana_justice",
+            "constituents": [], "count": 0, "day": "2026-12-01", "total_count": 0,
+            "packet_url": "", "packet_expires": ""}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,7 @@ def environment(roster):  # type: ignore[no-untyped-def]
     return Renderer(None, roster, TEMPLATES, SENDER).environment  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["welcome", "call_your_da", "stance_news"])
+@pytest.mark.parametrize("name", ["welcome", "call_your_da", "stance_news", "call"])
 def test_texts_stay_gsm7_and_no_longer_than_without_a_stance(environment, roster, name):
     template = environment.get_template(f"sms/{name}.txt")
     for office in roster.offices:
@@ -59,7 +65,7 @@ def test_texts_stay_gsm7_and_no_longer_than_without_a_stance(environment, roster
         assert max(counts.values()) <= counts["unknown"], (office.office_id, counts)
 
 
-@pytest.mark.parametrize("name", ["welcome", "call_your_da", "share", "stance_news",
+@pytest.mark.parametrize("name", ["welcome", "call_your_da", "share", "stance_news", "call",
                                   "office_letter", "office_digest"])
 def test_every_email_renders_under_every_stance(environment, roster, name):
     offices = {o.office_id: o for o in roster.offices}
