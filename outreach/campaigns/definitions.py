@@ -14,9 +14,18 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from outreach.campaigns.stances import StanceTrigger, parse_trigger
 from outreach.errors import CampaignError
+from outreach.roster.stances import DEMANDS, Demand, StanceValue, Summary
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -95,6 +104,19 @@ class Sender(_Strict):
     mailing_address: str = Field(min_length=5)
 
 
+class StanceFilter(_Strict):
+    """`stance = { drop = ["unknown", "no", "partial"] }`: keep the signers whose prosecutor
+    (their felony office) stands at one of these on each demand listed."""
+
+    expunge: list[StanceValue] = []
+    drop: list[StanceValue] = []
+    divert: list[StanceValue] = []
+
+    def demands(self) -> dict[Demand, list[StanceValue]]:
+        """The demands filtered on (an empty list, like an absent key, keeps every stance)."""
+        return {d: getattr(self, d) for d in DEMANDS if getattr(self, d)}
+
+
 class Audience(_Strict):
     states: list[str] = []
     office_ids: list[str] = []
@@ -109,6 +131,13 @@ class Audience(_Strict):
     # 1.0 for exact and chosen; none for a city, an ambiguous answer or a ZIP without shares,
     # which are left out too): `outreach plan` counts them with the reason.
     min_share: float | None = Field(default=None, gt=0, le=1)
+    # Where the signer's prosecutor (felony office) stands: per demand, and/or the summary.
+    stance: StanceFilter = StanceFilter()
+    stance_summary: list[Summary] = []
+
+    @property
+    def filters_by_stance(self) -> bool:
+        return bool(self.stance.demands() or self.stance_summary)
 
     @field_validator("states")
     @classmethod
@@ -134,8 +163,13 @@ class Step(_Strict):
     delivery: Literal["letter", "digest"] = "letter"
     digest_threshold: int = Field(default=25, gt=0)
     daily_cap: int | None = Field(default=None, gt=0)
-    # Which of a constituent's offices hear from them (where a county has both).
+    # Which of a constituent's offices hear from them (where a county has both); for a
+    # supporter step with a trigger, whose offices' stance fires it.
     offices: Literal["felony", "misdemeanor", "both"] = "felony"
+    # Supporters only: queued when a stance recorded later makes the signer's office match
+    # ("stance:yes", "stance:committed", "stance:drop:yes"; outreach.campaigns.stances),
+    # `delay` after that recording, instead of at the signer's entry.
+    trigger: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -151,6 +185,23 @@ class Step(_Strict):
     @classmethod
     def _delay_range(cls, value: timedelta) -> timedelta:
         return check_duration(value)
+
+    @field_validator("trigger")
+    @classmethod
+    def _trigger(cls, value: str | None) -> str | None:
+        return None if value is None else parse_trigger(value).spelled
+
+    @model_validator(mode="after")
+    def _trigger_for_supporters(self) -> Step:
+        if self.trigger is not None and self.to != "supporters":
+            raise ValueError(f"trigger: {self.trigger!r} is for supporter steps only "
+                             "(to = \"supporters\"): a stance change writes to the office's "
+                             "constituents")
+        return self
+
+    @property
+    def stance_trigger(self) -> StanceTrigger | None:
+        return None if self.trigger is None else parse_trigger(self.trigger)
 
 
 START_FROM = ("entered", "signed")
@@ -191,6 +242,12 @@ class Campaign(_Strict):
         if duplicated:
             raise ValueError(f"step names must be unique; repeated: {', '.join(duplicated)}")
         return steps
+
+    @property
+    def watches_stances(self) -> bool:
+        """Whether planning must follow stance changes for it: a step has a trigger, or the
+        audience filters by stance (an office's change moves its constituents in or out)."""
+        return self.audience.filters_by_stance or any(s.trigger for s in self.steps)
 
     def step(self, name: str) -> Step:
         for step in self.steps:

@@ -12,33 +12,38 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from outreach.campaigns.audience import audience_and_left_out
 from outreach.campaigns.definitions import Campaign, Step, find_campaign
+from outreach.campaigns.stances import StanceChanges, changes_since
 from outreach.errors import CampaignError
 from outreach.privacy import mask_text
 from outreach.roster.offices import Roster
+from outreach.roster.stances import OfficeStance, current_stances, history
 from outreach.store import outbox as box
 from outreach.store import runs, suppressions
+from outreach.store import stances as stance_store
 from outreach.store.db import is_connection_loss
 from outreach.store.signers import (
     assign_referral_codes,
     assign_unsubscribe_tokens,
     audience_frame,
     changed_since,
+    constituents,
 )
 from outreach.us.quiet_hours import STATE_WINDOWS, text_hours
 
 log = logging.getLogger("outreach.planner")
 PLAN_MARGIN = timedelta(hours=1)  # an import commits its rows stamped with its start time
+SAMPLES = 3  # a trigger step's rendered samples in a plan
 FULL_PLAN_EVERY = timedelta(days=1)
 
 
@@ -55,6 +60,9 @@ class StepPlan:
     # Supporters who signed before they entered the campaign (before the launch, or an older
     # list stored later): how many got this step, and when it falls for them.
     backfilled: dict[str, object] = field(default_factory=dict)
+    # Rendered by a plan's preview, never queued: samples of a trigger step, which queues
+    # nothing until a stance change (so its template is checked before the launch too).
+    previews: list[box.NewMessage] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         return {"step": self.step.name, "channel": self.step.channel, "to": self.step.to,
@@ -122,7 +130,10 @@ def _counts(values: pd.Series) -> dict[str, int]:
 
 def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
                     suppressed: set[str], launch_at: datetime, launched_at: datetime,
-                    windows: dict[str, tuple[time, time]]) -> StepPlan:
+                    windows: dict[str, tuple[time, time]],
+                    at: pd.Series | None = None) -> StepPlan:
+    """`at`: when each signer's step falls (a trigger's: its stance's recording plus the
+    delay), instead of their entry plus the delay."""
     plan = StepPlan(campaign.name, step)
     if step.channel == "email":
         address, consent = audience["email"], audience["email_opt_in"]
@@ -139,9 +150,13 @@ def _supporter_step(step: Step, campaign: Campaign, audience: pd.DataFrame,
     chosen = audience[reason == ""]
     signed = chosen["signed_at"]
     entered = entry_times(chosen, launched_at)
-    due = (signed if campaign.start == "signed" else entered) + step.delay
+    if at is None:
+        due = (signed if campaign.start == "signed" else entered) + step.delay
+    else:
+        due = at.loc[chosen.index] + step.delay
     due = due.where(due > launch_at, pd.Timestamp(launch_at))
-    plan.backfilled = _backfill_preview(due, entered > signed)
+    if at is None:
+        plan.backfilled = _backfill_preview(due, entered > signed)
     plan.by_state.update(_counts(chosen["state"].fillna("unknown")))
     plan.by_office.update(_counts(chosen["felony_office_id"].dropna()))
     if step.channel == "sms":
@@ -209,21 +224,62 @@ def plan_campaign(engine: Engine, campaign: Campaign, now: datetime,
     with engine.connect() as connection:
         launched_at = runs.launched_at(connection, campaign.name) or now
         frame = audience_frame(connection, signer_ids)
-        suppressed = {channel: suppressions.suppressed_among(connection, channel,
-                                                             frame[column].dropna())
-                      for channel, column in (("email", "email"), ("sms", "phone"))}
-    audience, left_out = audience_and_left_out(frame, campaign)
+        suppressed = _suppressed(connection, frame)
+        stances = current_stances(connection) if campaign.watches_stances else {}
+    audience, left_out = audience_and_left_out(frame, campaign, stances)
     plans = []
     for step in campaign.steps:
-        if step.to == "supporters":
-            plans.append(_supporter_step(step, campaign, audience, suppressed[step.channel],
-                                         now + grace, launched_at, windows))
+        if step.trigger:
+            plan = _waiting_trigger(step, campaign, audience, stances, suppressed[step.channel],
+                                    now + grace, launched_at, windows)
+        elif step.to == "supporters":
+            plan = _supporter_step(step, campaign, audience, suppressed[step.channel],
+                                   now + grace, launched_at, windows)
         elif roster is None:
             raise ValueError("office steps need the roster")
         else:
-            plans.append(_office_step(step, campaign, audience, roster, now + grace))
-        plans[-1].skipped.update(left_out)  # the audience's min_share: every step's too
+            plan = _office_step(step, campaign, audience, roster, now + grace)
+        plan.skipped.update(left_out)  # the audience's min_share and stance: every step's
+        plans.append(plan)
     return plans
+
+
+def _suppressed(connection: Connection, frame: pd.DataFrame) -> dict[str, set[str]]:
+    """channel -> the suppressed addresses among the frame's signers."""
+    return {channel: suppressions.suppressed_among(connection, channel, frame[column].dropna())
+            for channel, column in (("email", "email"), ("sms", "phone"))}
+
+
+def _waiting_trigger(step: Step, campaign: Campaign, audience: pd.DataFrame,
+                     stances: Mapping[str, OfficeStance], suppressed: set[str],
+                     launch_at: datetime, launched_at: datetime,
+                     windows: dict[str, tuple[time, time]]) -> StepPlan:
+    """A trigger step queues nothing at a launch: it waits for a stance change (planned by
+    plan_stance_changes). The plan says so and how many offices match already (those do not
+    fire: they matched before), and renders a few samples, so a broken template is found
+    before the launch like any other step's (preview.py)."""
+    trigger = step.stance_trigger
+    assert trigger is not None
+    matching = sum(1 for s in stances.values() if trigger.matches(s))
+    plan = StepPlan(campaign.name, step, note=(
+        f"trigger {step.trigger}: queued for an office's constituents when a stance recorded "
+        f"after the launch makes the office match; offices matching already (they fire "
+        f"nothing): {matching}"))
+    if step.channel == "email":
+        reachable = audience["email"].notna() & audience["email_opt_in"]
+    else:
+        reachable = audience["phone"].notna() & audience["sms_opt_in"]
+    # Samples of what it would say: constituents of offices that match now first.
+    matching_offices = {o for o, s in stances.items() if trigger.matches(s)}
+    matched = pd.Series(False, index=audience.index)
+    for kind in OFFICE_KINDS[step.offices]:
+        matched |= audience[f"{kind}_office_id"].isin(matching_offices)
+    sample = audience[reachable].assign(_matched=matched[reachable]).sort_values(
+        "_matched", ascending=False, kind="stable").head(SAMPLES * 10)  # some suppressed
+    plan.previews = _supporter_step(step, campaign, sample, suppressed, launch_at, launched_at,
+                                    windows).messages[:SAMPLES]
+    return plan
+
 
 
 def launch(engine: Engine, plans: list[StepPlan], now: datetime,
@@ -233,6 +289,11 @@ def launch(engine: Engine, plans: list[StepPlan], now: datetime,
     paused one and lifts automatic holds), then its messages are queued."""
     if plans:
         runs.set_run_state(engine, plans[0].campaign, "active", now)
+        if any(p.step.trigger for p in plans):
+            # Its triggers fire for stances recorded from now on (a relaunch keeps the mark).
+            with engine.begin() as connection:
+                stance_store.start_stance_mark(connection, plans[0].campaign,
+                                               stance_store.newest_stance_id(connection), now)
     return enqueue_plans(engine, plans, now, progress)
 
 
@@ -304,7 +365,101 @@ def _plan_active(engine: Engine, jobs_dir: Path, name: str, roster: Roster, now:
                           signer_ids=ids) if ids is None or ids else []
     queued = enqueue_plans(engine, plans, now)
     runs.mark_planned(engine, name, now, full)
+    for step, counts in plan_stance_changes(engine, campaign, roster, now).items():
+        if step in queued:
+            counts = {k: queued[step][k] + v for k, v in counts.items()}
+        queued[step] = counts
     return queued
+
+
+def plan_stance_changes(engine: Engine, campaign: Campaign, roster: Roster, now: datetime,
+                        windows: dict[str, tuple[time, time]] = STATE_WINDOWS
+                        ) -> dict[str, dict[str, int]]:
+    """A planning pass's share of the stances: what the statements recorded since the
+    campaign's mark (stance_marks: its launch, or its last pass) change for it.
+
+    * A trigger step (`trigger = "stance:yes"`) is queued for the constituents of each office
+      the new statements made match (it did not at the mark, it does now): its delay after
+      the recording, through the campaign's audience, consent and suppression like any
+      step, and the send-time gate after. Once per constituent: the outbox's key is the
+      step's and the signer's, so a second pass, a restart between queueing and the mark,
+      or two planners at once queue nothing twice, and an office that matches again later
+      writes only to constituents it never wrote to.
+    * A stance-filtered audience is planned again for the changed offices' constituents:
+      an office that came into the filter brings its signers the campaign's steps now,
+      not at the next full pass.
+
+    A campaign seen for the first time (no mark, launched before triggers existed, or the
+    unlaunched petition campaign) gets its mark now: what was recorded before is old news."""
+    if not campaign.watches_stances:
+        return {}
+    with engine.connect() as connection:
+        mark = stance_store.stance_mark(connection, campaign.name)
+        newest = stance_store.newest_stance_id(connection)
+        statements = history(connection) if mark is not None and newest > mark else []
+    if mark is None:
+        with engine.begin() as connection:
+            stance_store.start_stance_mark(connection, campaign.name, newest, now)
+        return {}
+    if not statements:
+        return {}
+    changes = changes_since(statements, mark)
+    plans = plan_triggered(engine, campaign, changes, now, windows)
+    if campaign.audience.filters_by_stance:
+        with engine.connect() as connection:
+            ids = constituents(connection, changes.offices)
+        plans += [p for p in plan_campaign(engine, campaign, now, timedelta(0), roster=roster,
+                                           signer_ids=ids, windows=windows)
+                  if not p.step.trigger] if ids else []
+    queued = enqueue_plans(engine, plans, now)
+    with engine.begin() as connection:
+        stance_store.advance_stance_mark(connection, campaign.name, changes.newest_id, now)
+    return queued
+
+
+OFFICE_KINDS = {"felony": ("felony",), "misdemeanor": ("misdemeanor",),
+                "both": ("felony", "misdemeanor")}
+
+
+def plan_triggered(engine: Engine, campaign: Campaign, changes: StanceChanges, now: datetime,
+                   windows: dict[str, tuple[time, time]] = STATE_WINDOWS) -> list[StepPlan]:
+    """The campaign's trigger steps for the constituents of the offices `changes` made match
+    (each step's own trigger, and its `offices`: whose stance counts). A message's context
+    names the office (`trigger_office_id`); it falls the step's delay after the recording."""
+    steps = [s for s in campaign.steps if s.trigger]
+    fired = {s.name: changes.fired(s.stance_trigger) for s in steps if s.stance_trigger}
+    if not any(fired.values()):
+        return [StepPlan(campaign.name, s) for s in steps]
+    with engine.connect() as connection:
+        launched_at = runs.launched_at(connection, campaign.name) or now
+        ids = sorted({i for s in steps for i in constituents(
+            connection, fired[s.name], OFFICE_KINDS[s.offices])})
+        frame = audience_frame(connection, ids)
+        suppressed = _suppressed(connection, frame)
+        stances = current_stances(connection)
+    plans = []
+    for step in steps:
+        offices = fired[step.name]
+        # Each signer's office whose change fired the step (the earlier, if both did).
+        found = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+        office_of = pd.Series(None, index=frame.index, dtype="object")
+        for kind in OFFICE_KINDS[step.offices]:
+            column = frame[f"{kind}_office_id"]
+            when = pd.to_datetime(column.map(offices), utc=True)
+            earlier = when.notna() & (found.isna() | (when < found))
+            found = found.where(~earlier, when)
+            office_of = office_of.where(~earlier, column)
+        mine = frame[found.notna()]
+        audience, left_out = audience_and_left_out(mine, campaign, stances)
+        plan = _supporter_step(step, campaign, audience, suppressed[step.channel], now,
+                               launched_at, windows, at=found)
+        plan.skipped.update(left_out)
+        office_by_signer = dict(zip(frame["id"].astype(int), office_of, strict=True))
+        plan.messages = [replace(m, context={"trigger_office_id":
+                                             office_by_signer[int(m.recipient_id)]})
+                         for m in plan.messages]
+        plans.append(plan)
+    return plans
 
 
 def queue_for_signers(engine: Engine, campaign: Campaign, roster: Roster, signer_ids: list[int],

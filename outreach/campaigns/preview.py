@@ -37,11 +37,12 @@ class Prices:
 
 
 def _rows(plan: StepPlan) -> list[OutboxRow]:
+    """The plan's messages, then its previews (a trigger step's samples, never queued)."""
     now = datetime.now(UTC)
     return [OutboxRow(-(i + 1), m.idempotency_key, m.campaign, m.step, m.channel,
                       m.recipient_kind, m.recipient_id, m.template, dict(m.context), "queued",
                       0, None, None, None, now)
-            for i, m in enumerate(plan.messages)]
+            for i, m in enumerate([*plan.messages, *plan.previews])]
 
 
 def _sample(message: Message) -> dict[str, object]:
@@ -72,6 +73,8 @@ def preview(plans: list[StepPlan], renderer: Renderer, prices: Prices) -> dict[s
                 raise PlanError(f"campaign {plan.campaign}, step {plan.step.name}: {result} "
                                 f"(recipient {row.recipient_kind} {row.recipient_id})")
             messages.append(result)
+        samples = messages[:SAMPLES_PER_STEP]
+        messages = messages[:len(plan.messages)]  # what would be sent: the cost
         entry: dict[str, object] = plan.summary()
         if office_contact:
             entry["office_contact"] = office_contact  # the templates' fallbacks used
@@ -91,7 +94,7 @@ def preview(plans: list[StepPlan], renderer: Renderer, prices: Prices) -> dict[s
         else:
             cost = len(messages) * prices.email
         entry["estimated_cost_usd"] = round(cost, 2)
-        entry["samples"] = [_sample(m) for m in messages[:SAMPLES_PER_STEP]]
+        entry["samples"] = [_sample(m) for m in samples]
         total_cost += cost
         steps.append(entry)
     return {"steps": steps, "estimated_cost_usd": round(total_cost, 2)}

@@ -28,7 +28,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from outreach.campaigns.packets import issue_link
 from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable API names it here)
@@ -36,15 +36,18 @@ from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable AP
     normalize_typography,
     sms_segments,
 )
+from outreach.campaigns.stances import and_list, office_stance, stance_view
 from outreach.clock import utcnow
 from outreach.config import default_of
 from outreach.errors import RenderError, TemplateFailure
 from outreach.message import Message
 from outreach.privacy import mask, mask_text
 from outreach.roster.offices import POLICY_FIELDS, ContactPolicy, Office, Roster
+from outreach.roster.stances import OfficeStance, current_stances
 from outreach.store.outbox import OutboxRow
 from outreach.store.packets import constituent_count
 from outreach.store.signers import assign_unsubscribe_tokens, recipients, unsubscribe_token
+from outreach.store.stances import newest_stance_id, stances_table_exists
 
 log = logging.getLogger("outreach.render")
 # Where links point when OUTREACH_PUBLIC_URL is not set: a local `outreach serve` (its default
@@ -195,11 +198,17 @@ class Renderer:
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             keep_trailing_newline=False)
         self.environment.filters.update(first_name=first_name, phone=format_phone,
-                                        plural=plural)
+                                        plural=plural, and_list=and_list)
         # How each rendered message could reach its office: `outreach plan` shows the counts.
         self.fallbacks: Counter[str] = Counter()
         # Messages whose office contact is a lead, by field (phone, website, email).
         self.leads: Counter[str] = Counter()
+        # Every office's stance, read again only when a statement was recorded since (its
+        # newest id): one cheap query per batch on the send path, not one per message.
+        self.stances: dict[str, OfficeStance] = {}
+        self._stance_views: dict[str, Mapping[str, object]] = {}
+        self._stance_mark: int | None = None
+        self._stances_stored = False
 
     @property
     def roster(self) -> Roster:
@@ -207,7 +216,8 @@ class Renderer:
         return self._roster() if callable(self._roster) else self._roster
 
     def render_batch(self, rows: Sequence[OutboxRow]) -> dict[int, Message | RenderError]:
-        """Render a claimed batch, reading its recipients in one query."""
+        """Render a claimed batch, reading its recipients in one query (and the stances
+        once, if any was recorded since the last batch)."""
         ids = [int(r.recipient_id) for r in rows if r.recipient_kind == "signer"]
         for row in rows:  # office mail quotes its constituents
             if row.recipient_kind == "office":
@@ -215,9 +225,11 @@ class Renderer:
                 if "signer_id" in row.context:
                     ids.append(_context_id(row.context["signer_id"]))
         people: dict[int, dict[str, Any]] = {}
-        if ids:
+        if rows:
             with self.engine.connect() as connection:
-                people = recipients(connection, ids)
+                self._refresh_stances(connection)
+                if ids:
+                    people = recipients(connection, ids)
         results: dict[int, Message | RenderError] = {}
         # One roster and one day for the whole batch: its messages agree with each other.
         batch = _Batch(self.roster, self.today())
@@ -231,6 +243,31 @@ class Renderer:
                 results[row.id] = RenderError(
                     f"{type(error).__name__}: {mask_text(str(error))}")
         return results
+
+    def _refresh_stances(self, connection: Connection) -> None:
+        """Read the stances again if one was recorded since they were read (a long-running
+        worker sees an office's new commitment in its next batch). A store migrated before
+        the stances existed has none: every office is unknown."""
+        if not self._stances_stored:
+            self._stances_stored = stances_table_exists(connection)
+            if not self._stances_stored:
+                return
+        mark = newest_stance_id(connection)
+        if mark != self._stance_mark:
+            self.stances = current_stances(connection)
+            self._stance_views = {}
+            self._stance_mark = mark
+
+    def stance(self, office_id: object) -> Mapping[str, object] | None:
+        """The templates' view of an office's stance (None: no office), see stance_view;
+        worked out once per office until a stance is recorded (it is read-only)."""
+        if not office_id:
+            return None
+        key = str(office_id)
+        view = self._stance_views.get(key)
+        if view is None:
+            view = self._stance_views[key] = stance_view(office_stance(self.stances, key))
+        return view
 
     def _render(self, row: OutboxRow, people: dict[int, dict[str, Any]],
                 batch: _Batch) -> Message:
@@ -268,6 +305,9 @@ class Renderer:
             self.leads[lead] += 1
         sender = self._sender(row)
         context = {"signer": signer, "office": office, "misdemeanor_office": misdemeanor_office,
+                   "stance": self.stance(signer.get("felony_office_id")) if office else None,
+                   "misdemeanor_stance": self.stance(signer.get("misdemeanor_office_id"))
+                   if misdemeanor_office else None,
                    "organization": sender.organization,
                    "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS,
                    "share_url": sender.link_base() + "/"
@@ -359,7 +399,8 @@ class Renderer:
             raise RenderError(f"signer {row.context['signer_id']} no longer exists")
         self.fallbacks["salutation: officeholder" if office.get("officeholder")
                        else "salutation: office name only"] += 1
-        context = {"office": office, "signer": signer, "constituents": constituents,
+        context = {"office": office, "stance": self.stance(office_id), "signer": signer,
+                   "constituents": constituents,
                    "count": len(constituents), "day": row.context.get("day"),
                    "organization": sender.organization,
                    "mailing_address": sender.mailing_address or NO_POSTAL_ADDRESS,

@@ -28,6 +28,7 @@ from outreach.config import Settings
 from outreach.roster import corrections
 from outreach.roster.coverage import coverage_report
 from outreach.roster.gaps import gaps, signers_served
+from outreach.roster.stances import stances_by_office
 from outreach.roster.verify import call_sheet, sheet_csv
 from outreach.store.signers import audience_frame
 from outreach.us.counties import load_counties
@@ -123,7 +124,8 @@ def _audience(settings: Settings, engine: Engine, campaign: str | None) -> tuple
     with engine.connect() as connection:
         frame = audience_frame(connection)
     if chosen is not None:
-        frame = select_audience(frame, chosen)
+        frame = select_audience(frame, chosen, stances_by_office(engine)
+                                if chosen.audience.filters_by_stance else None)
     return frame, chosen.name if chosen else None
 
 

@@ -121,8 +121,15 @@ def history(connection: Connection, office_ids: Iterable[str] | None = None
 def current_stances(connection: Connection, office_ids: Iterable[str] | None = None
                     ) -> dict[str, OfficeStance]:
     """office_id -> its current stances, for the offices anyone recorded (absent: unknown)."""
+    return stances_from(history(connection, office_ids))
+
+
+def stances_from(statements: Iterable[StanceStatement]) -> dict[str, OfficeStance]:
+    """office_id -> the stances these statements (in history() order, oldest stated first)
+    add up to: what current_stances reads, or what an office stood at before some newer
+    statements (a trigger compares the two)."""
     latest: dict[str, dict[Demand, StanceStatement]] = {}
-    for statement in history(connection, office_ids):
+    for statement in statements:
         latest.setdefault(statement.office_id, {})[statement.demand] = statement
     return {office_id: OfficeStance(office_id, demands) for office_id, demands in latest.items()}
 

@@ -48,12 +48,14 @@ TEXTS_PER_DAY = 3
 def _earlier_steps(row: OutboxRow, steps: Sequence[Step]) -> list[tuple[Step, timedelta]]:
     """The campaign's supporter steps meant to come before this row's step, each with the gap
     this step must keep after it (its delay minus theirs). Steps of equal delay (a welcome
-    email and a welcome text) go together."""
+    email and a welcome text) go together. A stance trigger's step counts its delay from a
+    stance's recording, not from the signer's entry: it neither waits for the others nor
+    holds them back."""
     mine = next((s for s in steps if s.name == row.step), None)
-    if mine is None:
+    if mine is None or mine.trigger:
         return []
     return [(s, mine.delay - s.delay) for s in steps
-            if s.to == "supporters" and s.delay < mine.delay]
+            if s.to == "supporters" and s.delay < mine.delay and not s.trigger]
 
 
 def spacing_keys(row: OutboxRow, steps: Sequence[Step]) -> list[str]:

@@ -280,6 +280,17 @@ packet_links = Table(
     Index("packet_links_office", "office_id"),
 )
 
+# How far each campaign's planning has read office_stances: the newest statement id it has
+# acted on (its stance triggers fired, its stance-filtered audience re-planned). Statements
+# after it are new to that campaign (outreach.campaigns.stances).
+stance_marks = Table(
+    "stance_marks",
+    metadata,
+    Column("campaign", String(100), primary_key=True),
+    Column("stance_id", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 # What the public form was sent, as sent: an unauthenticated submission never overwrites a stored
 # signer (DESIGN invariant 10), so a re-signing is kept here as evidence instead. The values are
 # personal data: they stay in the store, never in logs.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -349,6 +349,20 @@ def felony_offices(connection: Connection, ids: Sequence[int]) -> dict[int, str 
     query = select(signer_matches.c.signer_id, signer_matches.c.felony_office_id)
     return {row.signer_id: row.felony_office_id for row in select_in(
         connection, query, signer_matches.c.signer_id, [int(i) for i in ids])}
+
+
+def constituents(connection: Connection, office_ids: Iterable[str],
+                 kinds: Sequence[str] = ("felony",)) -> list[int]:
+    """The signers matched to any of these offices as their felony and/or misdemeanor
+    office (`kinds`), by id: who a stance trigger of those offices writes to."""
+    columns = {"felony": signer_matches.c.felony_office_id,
+               "misdemeanor": signer_matches.c.misdemeanor_office_id}
+    found: set[int] = set()
+    for kind in kinds:
+        query = select(signer_matches.c.signer_id)
+        found.update(row.signer_id for row in select_in(connection, query, columns[kind],
+                                                        sorted(set(office_ids))))
+    return sorted(found)
 
 
 def save_matches(connection: Connection, matches: pd.DataFrame, matched_at: datetime) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
 from outreach.campaigns.render import format_phone
+from outreach.campaigns.stances import and_list
 from outreach.clock import utcnow
 from outreach.config import Settings
 from outreach.ops.metrics import exposition
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                                  public_url=settings.compliance.public_url or "",
                                  csrf_token=csrf_token)
     templates.env.filters["phone"] = format_phone
+    templates.env.filters["and_list"] = and_list  # the thanks page's commitments, as emails'
     app.state.outreach = AppState(settings, engine or open_store(settings.store.database_url),
                                   templates, clock)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

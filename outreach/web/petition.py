@@ -19,6 +19,7 @@ answers YES (consent.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -29,7 +30,9 @@ from sqlalchemy import Row
 
 from outreach.campaigns.planner import queue_for_signers
 from outreach.campaigns.render import office_view
+from outreach.campaigns.stances import office_stance, stance_view
 from outreach.ops.signing import session_key, store_signature
+from outreach.roster.stances import current_stances
 from outreach.signers.fields import check_email, check_phone
 from outreach.signers.match import match
 from outreach.store.signers import choose_county, signer_by_referral_code
@@ -160,6 +163,16 @@ def _share_links(state: AppState, code: str) -> dict[str, str]:
             "facebook": f"https://www.facebook.com/sharer/sharer.php?u={quote(url)}"}
 
 
+def _stance_views(state: AppState,
+                  *office_ids: str | None) -> list[Mapping[str, object] | None]:
+    """The templates' view of each office's stance (None for no office), read once per page:
+    the page thanks a prosecutor who committed and presses one who has not."""
+    wanted = [o for o in office_ids if o]
+    with state.engine.connect() as connection:
+        known = current_stances(connection, wanted) if wanted else {}
+    return [stance_view(office_stance(known, o)) if o else None for o in office_ids]
+
+
 def _signer_by_code(state: AppState,
                     code: str) -> Row[Any, Any, Any, Any, Any, Any] | None:
     """The signer a thanks page's code names, with their match (None: no such code)."""
@@ -177,10 +190,15 @@ def thanks(request: Request, state: StateDep, code: str) -> HTMLResponse:
         raise HTTPException(404, "We could not find this page.")
     owner = request.session.get("signed") == code
     candidates = _candidates(state, row.candidate_counties, row.zip)
+    office = _office_view(state, row.felony_office_id)
+    misdemeanor_office = _office_view(state, row.misdemeanor_office_id)
+    stance, misdemeanor_stance = _stance_views(
+        state, row.felony_office_id if office else None,
+        row.misdemeanor_office_id if misdemeanor_office else None)
     return page(request, "thanks.html", {
         "generic": False, "code": code, "owner": owner, "confirm_sms": confirm_sms,
-        "office": _office_view(state, row.felony_office_id),
-        "misdemeanor_office": _office_view(state, row.misdemeanor_office_id),
+        "office": office, "misdemeanor_office": misdemeanor_office,
+        "stance": stance, "misdemeanor_stance": misdemeanor_stance,
         "ambiguous": row.confidence == "ambiguous" and bool(candidates),
         "candidates": candidates, "share": _share_links(state, code)})
 
