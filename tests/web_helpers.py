@@ -1,7 +1,8 @@
-"""Settings and a store snapshot for the web tests."""
+"""Settings, a clock, shared constants and a store snapshot for the web tests."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -11,6 +12,24 @@ from outreach.store.schema import message_events, outbox, send_holds, signers, s
 
 ROOT = Path(__file__).resolve().parent.parent
 TWILIO_TOKEN = "test-token"
+PUBLIC = "https://act.example.org"
+PASSWORD = "correct horse battery staple"  # the organizer's, hashed by each module's fixture
+HTML = {"Accept": "text/html"}
+# A name, email, phone and street that cannot appear on a page by chance.
+SIGNER = {"first_name": "Zorabel", "last_name": "Quixley", "email": "zorabel@example.org",
+          "phone": "+12675550142", "street": "1421 Arch Street", "zip": "19102",
+          "email_opt_in": "yes"}
+
+
+class Clock:
+    """The app's clock, moved by the test (`clock.now += timedelta(...)`): sessions' ages,
+    call days and the scoreboard's cache are read from it."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def web_settings(public_url: str, **extra: str) -> Settings:

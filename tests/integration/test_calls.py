@@ -24,26 +24,9 @@ from outreach.store import outbox as box
 from outreach.store.schema import call_outcomes, signers
 from outreach.web import create_app
 from outreach.web.security import hash_password
-from tests.web_helpers import ROOT, web_settings
+from tests.web_helpers import HTML, PASSWORD, PUBLIC, ROOT, SIGNER, Clock, web_settings
 
-PUBLIC = "https://act.example.org"
-PASSWORD = "correct horse battery staple"
-HTML = {"Accept": "text/html"}
-# A name, email, phone and street that cannot appear on a page by chance.
-SIGNER = {"first_name": "Zorabel", "last_name": "Quixley", "email": "zorabel@example.org",
-          "phone": "+12675550142", "street": "1421 Arch Street", "zip": "19102",
-          "email_opt_in": "yes"}
 PHILADELPHIA = "pa-philadelphia"
-
-
-class Clock:
-    """The app's clock, moved by the test (a call day is a calendar day)."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -21,26 +21,11 @@ from outreach.store.schema import office_stances, outbox, signers
 from outreach.web import create_app
 from outreach.web.security import hash_password
 from tests.pdf_text import one_line, pdf_text
-from tests.web_helpers import web_settings
+from tests.web_helpers import HTML, PASSWORD, PUBLIC, SIGNER, Clock, web_settings
 
-PUBLIC = "https://act.example.org"
-PASSWORD = "correct horse battery staple"
-HTML = {"Accept": "text/html"}
 PHILADELPHIA = "pa-philadelphia"
 OFFICE = f"/admin/roster/{PHILADELPHIA}"
-# A name, email, phone and street that cannot appear on a page by chance.
-SIGNER = {"first_name": "Zorabel", "last_name": "Quixley", "email": "zorabel@example.org",
-          "phone": "+12675550142", "street": "1421 Arch Street", "zip": "19102",
-          "email_opt_in": "yes"}
 DA_SOURCE = "https://phillyda.org/news/marijuana-policy"
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -19,25 +19,15 @@ from outreach.signers.match import match
 from outreach.store.calls import record_outcome
 from outreach.store.schema import signers
 from outreach.web import create_app, scoreboard
-from tests.web_helpers import web_settings
+from tests.web_helpers import HTML, PUBLIC, Clock, web_settings
 
-PUBLIC = "https://act.example.org"
-HTML = {"Accept": "text/html"}
 SOURCE = "https://phillyda.org/news/marijuana-policy"
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

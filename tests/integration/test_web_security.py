@@ -12,22 +12,9 @@ from starlette.requests import Request
 
 from outreach.web import create_app
 from outreach.web.security import client_address, hash_password
-from tests.web_helpers import ROOT, web_settings
+from tests.web_helpers import HTML, PASSWORD, PUBLIC, ROOT, Clock, web_settings
 
-PUBLIC = "https://act.example.org"
-PASSWORD = "correct horse battery staple"
-HTML = {"Accept": "text/html"}
 COOKIE = "outreach_session"
-
-
-class Clock:
-    """The app's clock, moved by the test (sessions' ages are read from it)."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +24,7 @@ def password_hash() -> str:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
 
 
 def make_app(store, password_hash: str, clock: Clock, public: str = PUBLIC, **extra: str):
