@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from outreach.config import Settings
+from outreach.geo.locate import Geo
+from outreach.signers.intake import intake
+from outreach.signers.match import match
 from outreach.store.schema import message_events, outbox, send_holds, signers, suppressions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +54,35 @@ def snapshot(engine: Engine) -> dict[str, list]:
     with engine.connect() as connection:
         return {table.name: sorted(map(tuple, connection.execute(select(table))), key=repr)
                 for table in (signers, suppressions, outbox, message_events, send_holds)}
+
+
+def csrf_of(client: TestClient, path: str = "/") -> str:
+    """The CSRF token of the form on `path` (the page must answer 200)."""
+    page = client.get(path, headers=HTML)
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, f"no CSRF field on {path}"
+    return found.group(1)
+
+
+def sign(client: TestClient, **fields: str) -> str:
+    """Sign through the petition form (SIGNER, with `fields` over it); the signer's code."""
+    answer = client.post("/sign", data={**SIGNER, **fields, "csrf": csrf_of(client, "/")},
+                         headers=HTML, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"].rsplit("/", 1)[1]
+
+
+SIGNER_COLUMNS = ["first_name", "last_name", "email", "phone", "address", "city", "state",
+                  "zip", "signed_at"]
+
+
+def seed_signers(path: Path, store: Engine, geo: Geo, by_zip: object,
+                 rows: Iterable[Iterable[str]]) -> None:
+    """Import rows of SIGNER_COLUMNS through the real intake, then match them."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SIGNER_COLUMNS)
+        writer.writerows(rows)
+    intake(path, store)
+    match(store, geo, by_zip=by_zip)  # type: ignore[arg-type]

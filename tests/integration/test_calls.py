@@ -24,7 +24,16 @@ from outreach.store import outbox as box
 from outreach.store.schema import call_outcomes, signers
 from outreach.web import create_app
 from outreach.web.security import hash_password
-from tests.web_helpers import HTML, PASSWORD, PUBLIC, ROOT, SIGNER, Clock, web_settings
+from tests.web_helpers import (
+    HTML,
+    PASSWORD,
+    PUBLIC,
+    ROOT,
+    Clock,
+    csrf_of,
+    sign,
+    web_settings,
+)
 
 PHILADELPHIA = "pa-philadelphia"
 
@@ -50,20 +59,6 @@ def app(store, clock, password_hash):
 def client(app):
     with TestClient(app, base_url=PUBLIC) as test_client:
         yield test_client
-
-
-def csrf_of(client: TestClient, path: str) -> str:
-    page = client.get(path, headers=HTML)
-    assert page.status_code == 200, page.text
-    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-
-
-def sign(client: TestClient, **fields: str) -> str:
-    """Sign through the petition form; the signer's code."""
-    answer = client.post("/sign", data={**SIGNER, **fields, "csrf": csrf_of(client, "/")},
-                         headers=HTML, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    return answer.headers["location"].rsplit("/", 1)[1]
 
 
 def press(client: TestClient, code: str, outcome: str, office: str = PHILADELPHIA,

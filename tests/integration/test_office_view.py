@@ -14,14 +14,21 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from outreach.signers.intake import intake
-from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.schema import office_stances, outbox, signers
 from outreach.web import create_app
 from outreach.web.security import hash_password
 from tests.pdf_text import one_line, pdf_text
-from tests.web_helpers import HTML, PASSWORD, PUBLIC, SIGNER, Clock, web_settings
+from tests.web_helpers import (
+    HTML,
+    PASSWORD,
+    PUBLIC,
+    Clock,
+    csrf_of,
+    seed_signers,
+    sign,
+    web_settings,
+)
 
 PHILADELPHIA = "pa-philadelphia"
 OFFICE = f"/admin/roster/{PHILADELPHIA}"
@@ -44,20 +51,6 @@ def app(store, password_hash):
 def client(app):
     with TestClient(app, base_url=PUBLIC) as test_client:
         yield test_client
-
-
-def csrf_of(client: TestClient, path: str) -> str:
-    page = client.get(path, headers=HTML)
-    assert page.status_code == 200, page.text
-    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-
-
-def sign(client: TestClient, **fields: str) -> str:
-    """Sign through the petition form; the signer's code."""
-    answer = client.post("/sign", data={**SIGNER, **fields, "csrf": csrf_of(client, "/")},
-                         headers=HTML, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    return answer.headers["location"].rsplit("/", 1)[1]
 
 
 def organizer(app) -> TestClient:
@@ -195,15 +188,9 @@ SIGNERS = [
 
 @pytest.fixture
 def seeded(tmp_path, store, geo, by_zip):
-    path = tmp_path / "signers.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["first_name", "last_name", "email", "phone", "address", "city",
-                         "state", "zip", "signed_at"])
-        for first, last, email, phone, street, city, zip_code, signed in SIGNERS:
-            writer.writerow([first, last, email, phone, street, city, "PA", zip_code, signed])
-    intake(path, store)
-    match(store, geo, by_zip=by_zip)
+    seed_signers(tmp_path / "signers.csv", store, geo, by_zip,
+                 ([first, last, email, phone, street, city, "PA", zip_code, signed]
+                  for first, last, email, phone, street, city, zip_code, signed in SIGNERS))
 
 
 def test_the_packet_download_needs_a_login_and_has_names_not_emails(app, seeded):

@@ -22,15 +22,13 @@ from outreach.campaigns.render import Renderer, Sender
 from outreach.cli import cli
 from outreach.roster import stances
 from outreach.roster.offices import load_roster
-from outreach.signers.intake import intake
-from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store.packets import live_link_office, revoke_links
 from outreach.store.schema import packet_links, signers
 from outreach.web import create_app
 from tests.conftest import DATA, shipped_rows, write_roster
 from tests.pdf_text import one_line, pdf_text
-from tests.web_helpers import ROOT, web_settings
+from tests.web_helpers import ROOT, seed_signers, web_settings
 
 PUBLIC = "https://act.example.org"
 TEMPLATES = ROOT / "templates"
@@ -69,15 +67,9 @@ def contact_details(rows: list[tuple[str, ...]]) -> list[str]:
 
 @pytest.fixture
 def seeded(tmp_path, store, geo, by_zip):
-    path = tmp_path / "signers.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["first_name", "last_name", "email", "phone", "address", "city",
-                         "state", "zip", "signed_at"])
-        for first, last, email, phone, street, city, zip_code, signed in SIGNERS:
-            writer.writerow([first, last, email, phone, street, city, "PA", zip_code, signed])
-    intake(path, store)
-    match(store, geo, by_zip=by_zip)
+    seed_signers(tmp_path / "signers.csv", store, geo, by_zip,
+                 ([first, last, email, phone, street, city, "PA", zip_code, signed]
+                  for first, last, email, phone, street, city, zip_code, signed in SIGNERS))
     return store
 
 

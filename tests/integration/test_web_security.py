@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from outreach.web import create_app
 from outreach.web.security import client_address, hash_password
-from tests.web_helpers import HTML, PASSWORD, PUBLIC, ROOT, Clock, web_settings
+from tests.web_helpers import HTML, PASSWORD, PUBLIC, ROOT, Clock, csrf_of, web_settings
 
 COOKIE = "outreach_session"
 
@@ -37,11 +37,6 @@ def make_app(store, password_hash: str, clock: Clock, public: str = PUBLIC, **ex
 def client(store, password_hash, clock):
     with TestClient(make_app(store, password_hash, clock), base_url=PUBLIC) as test_client:
         yield test_client
-
-
-def csrf_of(client: TestClient, path: str = "/") -> str:
-    page = client.get(path, headers=HTML)
-    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
 
 
 def login(client: TestClient, password: str = PASSWORD) -> int:
