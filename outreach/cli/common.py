@@ -40,6 +40,23 @@ def json_option(command: Command | None = None, /, *,
     return decorator if command is None else decorator(command)
 
 
+def apply_options(command: Command) -> Command:
+    """`--dry-run` and `--yes`, spelled once for every command that plans changes from a file
+    and then applies them (roster import, stance import): the diff first, a question unless
+    --yes, and nothing applied on --dry-run."""
+    command = click.option("--yes", is_flag=True, help="Apply without asking.")(command)
+    return click.option("--dry-run", is_flag=True,
+                        help="Show the changes and errors; change nothing.")(command)
+
+
+def confirmed(has_changes: bool, *, dry_run: bool, yes: bool, as_json: bool,
+              question: str) -> bool:
+    """Whether to apply a plan: there is something to apply, it is not a dry run, and the
+    organizer said yes (--yes, or at the prompt; a --json run never prompts)."""
+    return has_changes and not dry_run and (
+        yes or (not as_json and click.confirm(question, default=False)))
+
+
 def _to_date(_: click.Context, __: click.Parameter, value: datetime | None) -> date | None:
     return value.date() if value else None
 

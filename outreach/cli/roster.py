@@ -19,7 +19,9 @@ from outreach.campaigns.definitions import find_campaign
 from outreach.cli.common import (
     _print_json,
     _store,
+    apply_options,
     clear_errors,
+    confirmed,
     date_option,
     format_coverage,
     json_option,
@@ -59,8 +61,7 @@ def roster_check(on: date | None, as_json: bool) -> None:
 
 @roster.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Show the changes and errors; change nothing.")
-@click.option("--yes", is_flag=True, help="Apply without asking.")
+@apply_options
 @json_option
 @clear_errors
 def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
@@ -92,8 +93,8 @@ def roster_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
         click.echo(f"{len(plan.changes)} changes ({plan.verified} verified unchanged), "
                    f"{len(plan.errors)} errors, "
                    f"{plan.unchanged_rows} rows already as the file says{unchecked}")
-    if plan.changes and not dry_run and (yes or (not as_json and click.confirm(
-            "Apply these changes?", default=False))):
+    if confirmed(bool(plan.changes), dry_run=dry_run, yes=yes, as_json=as_json,
+                 question="Apply these changes?"):
         applied = corrections.apply_import(engine, plan.changes, file.name, datetime.now(UTC))
         if not as_json:
             click.echo(f"applied {applied} changes (kept with their sources; "

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
-from outreach.cli.common import _print_json, _store, clear_errors, json_option
+from outreach.cli.common import (
+    _print_json,
+    _store,
+    apply_options,
+    clear_errors,
+    confirmed,
+    json_option,
+)
 from outreach.config import Settings
 from outreach.roster import stances
 from outreach.roster.corrections import effective_roster
@@ -77,8 +84,7 @@ def stance_set(office_id: str, expunge: str | None, drop: str | None, divert: st
 
 @stance.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Show the changes and errors; change nothing.")
-@click.option("--yes", is_flag=True, help="Apply without asking.")
+@apply_options
 @json_option
 @clear_errors
 def stance_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
@@ -96,8 +102,8 @@ def stance_import(file: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
         _echo_plan(plan)
         click.echo(f"{len(plan.changes)} changes, {len(plan.errors)} errors, "
                    f"{plan.unchanged_rows} rows already as the file says")
-    if plan.changes and not dry_run and (yes or (not as_json and click.confirm(
-            "Record these stances?", default=False))):
+    if confirmed(bool(plan.changes), dry_run=dry_run, yes=yes, as_json=as_json,
+                 question="Record these stances?"):
         with engine.begin() as connection:
             recorded = stances.record(connection, plan.changes, f"import:{file.name}",
                                       datetime.now(UTC))
