@@ -81,6 +81,13 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+def end_sentence(text: str) -> str:
+    """Close a sentence with one period: a name that ends in one ("Ralph D. Ward Jr.") must
+    not make "Jr.." in the text a prosecutor's staff read aloud (`{% filter end_sentence %}`)."""
+    stripped = text.rstrip()
+    return stripped if stripped.endswith((".", "!", "?")) else f"{stripped}."
+
+
 def with_sms_identity(text: str, organization: str) -> str:
     """Every text names its sender and says how to stop (CTIA guidelines, carriers' filters):
     a template an organizer edited without them gets them added, not sent bare."""
@@ -198,7 +205,8 @@ class Renderer:
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             keep_trailing_newline=False)
         self.environment.filters.update(first_name=first_name, phone=format_phone,
-                                        plural=plural, and_list=and_list)
+                                        plural=plural, and_list=and_list,
+                                        end_sentence=end_sentence)
         # How each rendered message could reach its office: `outreach plan` shows the counts.
         self.fallbacks: Counter[str] = Counter()
         # Messages whose office contact is a lead, by field (phone, website, email).

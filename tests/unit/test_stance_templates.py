@@ -4,6 +4,8 @@ office of the shipped roster (issue 17.2: segments are what texts cost)."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -76,3 +78,15 @@ def test_every_email_renders_under_every_stance(environment, roster, name):
             for part in ("subject.txt", "txt"):
                 assert environment.get_template(f"email/{name}.{part}").render(
                     context(office, values, misdemeanor)).strip()
+
+
+@pytest.mark.parametrize("name", ["call_your_da", "call"])
+def test_a_name_ending_in_a_period_ends_its_sentence_once(environment, roster, name):
+    office = roster.office("pa-philadelphia")
+    junior = replace(office, officeholder="Lawrence S. Krasner Jr.", officeholder_as_of="2026-11")
+    text = environment.get_template(f"email/{name}.txt").render(context(junior, {}))
+    assert re.search(r"District Attorney Lawrence S\. Krasner Jr\.\s", text)
+    assert "Jr.." not in text
+    plain = environment.get_template(f"email/{name}.txt").render(context(office, {}))
+    assert "Your prosecutor is the Philadelphia District Attorney" in plain
+    assert "Jr." not in plain
