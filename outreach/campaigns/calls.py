@@ -128,16 +128,17 @@ def _by_outcome(counts: Mapping[str, int]) -> dict[str, int]:
     return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
 
 
-def calls_report(connection: Connection) -> dict[str, object]:
+def calls_report(connection: Connection, office_id: str | None = None) -> dict[str, object]:
     """`outreach report`'s calls section: totals by outcome, then per office (with its
-    campaigns) and per campaign (None: calls from the thanks page or a link without one)."""
+    campaigns) and per campaign (None: calls from the thanks page or a link without one); of
+    one office (the dashboard's office view), or of all."""
     offices: dict[str, Counter[str]] = defaultdict(Counter)
     office_campaigns: dict[str, dict[str | None, Counter[str]]] = defaultdict(
         lambda: defaultdict(Counter))
     campaigns: dict[str | None, Counter[str]] = defaultdict(Counter)
-    for office_id, campaign, outcome, count in outcome_counts(connection):
-        offices[office_id][outcome] += count
-        office_campaigns[office_id][campaign][outcome] += count
+    for office, campaign, outcome, count in outcome_counts(connection, office_id):
+        offices[office][outcome] += count
+        office_campaigns[office][campaign][outcome] += count
         campaigns[campaign][outcome] += count
     total: Counter[str] = sum(offices.values(), Counter())
 

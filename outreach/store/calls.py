@@ -38,14 +38,18 @@ def record_outcome(connection: Connection, signer_id: int, office_id: str,
         set_={"outcome": outcome, "campaign": campaign, "updated_at": now}))
 
 
-def outcome_counts(connection: Connection) -> list[tuple[str, str | None, str, int]]:
-    """(office_id, campaign, outcome, calls) for every combination logged at least once."""
-    return [(office_id, campaign, outcome, count) for office_id, campaign, outcome, count in
-            connection.execute(
-                select(call_outcomes.c.office_id, call_outcomes.c.campaign,
-                       call_outcomes.c.outcome, func.count())
-                .group_by(call_outcomes.c.office_id, call_outcomes.c.campaign,
-                          call_outcomes.c.outcome))]
+def outcome_counts(connection: Connection, office_id: str | None = None
+                   ) -> list[tuple[str, str | None, str, int]]:
+    """(office_id, campaign, outcome, calls) for every combination logged at least once (of
+    one office, or of all)."""
+    query = (select(call_outcomes.c.office_id, call_outcomes.c.campaign,
+                    call_outcomes.c.outcome, func.count())
+             .group_by(call_outcomes.c.office_id, call_outcomes.c.campaign,
+                       call_outcomes.c.outcome))
+    if office_id is not None:
+        query = query.where(call_outcomes.c.office_id == office_id)
+    return [(office, campaign, outcome, count)
+            for office, campaign, outcome, count in connection.execute(query)]
 
 
 def outcome_times(connection: Connection, outcome: str) -> list[tuple[str, datetime]]:

@@ -65,7 +65,7 @@ from outreach.store.packets import constituent_count
 from outreach.store.signers import audience_frame
 from outreach.web.charts import bars_svg, columns_svg
 from outreach.web.deps import AppState, LoginRequired, StateDep, page
-from outreach.web.packets import _font as packet_font
+from outreach.web.packets import packet_font
 from outreach.web.security import (
     check_csrf,
     client_address,
@@ -336,7 +336,7 @@ def office_activity(state: AppState, office_id: str) -> dict[str, Any]:
     with state.engine.connect() as connection:
         constituents = constituent_count(connection, office_id)
         per_day = reports.office_signatures_per_day(connection, office_id, since)
-        calls: dict[str, Any] = calls_report(connection)
+        calls: dict[str, Any] = calls_report(connection, office_id)
         letter_rows = reports.office_letter_counts(connection, office_id)
         statements = history(connection, [office_id])
         stance = current_stances(connection, [office_id]).get(office_id,

@@ -33,7 +33,9 @@ GONE = ("This packet link is unknown, has expired or was revoked. Ask the campai
         "it for a new one.")
 
 
-def _font(configured: Path | None) -> PacketFont | None:
+def packet_font(configured: Path | None) -> PacketFont | None:
+    """The font a packet served by the web app embeds: a bad OUTREACH_PACKET_FONT is logged
+    and the page still serves, without accents (the CLI refuses it instead)."""
     try:
         return find_font(configured)
     except ConfigError as error:  # the CLI refuses; a page still serves, without accents
@@ -59,7 +61,7 @@ def packet(request: Request, state: StateDep, token: str) -> Response:
     with state.engine.connect() as connection:
         found = build_packet(connection, office, organization=identity["organization"],
                              mailing_address=identity["mailing_address"], now=now)
-    document = packet_pdf(found, _font(state.settings.campaigns.packet_font))
+    document = packet_pdf(found, packet_font(state.settings.campaigns.packet_font))
     with state.engine.begin() as connection:
         count_download(connection, token, now)
     log.info("packet of %s downloaded (%d constituents)", office_id, found.count)
