@@ -13,7 +13,6 @@ The SQL is `outreach.store.corrections`; what the rows mean is decided here.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from sqlalchemy import Connection, Engine, Row
 from outreach.config import Settings
 from outreach.csvsafe import FORMULA_STARTS, SafeCsvWriter
 from outreach.errors import RosterError
+from outreach.roster.office_files import office_rows
 from outreach.roster.offices import (
     AS_OF,
     CONTACT_FIELDS,
@@ -236,22 +236,14 @@ def plan_import(path: Path, current: dict[str, dict[str, str]], counties: Counti
     source_url and verified_on). A value confirmed unchanged is kept as a correction with
     that value, dated verified_on, so the roster marks it `verified`."""
     today = today or date.today()
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise RosterError([f"{path}: no such file"]) from None
     changes: list[Change] = []
     errors: list[str] = []
     unchanged = unchecked = 0
-    with handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
+    with office_rows(path) as (header, rows):
         sheet = "field" in header
         allowed = CALL_SHEET_COLUMNS if sheet else \
             (*EDITABLE, "office_id", "source_url", "as_of", "verified_on")
         unknown = [h for h in header if h not in allowed]
-        if "office_id" not in header:
-            raise RosterError([f"{path}: line 1: no office_id column"])
         if sheet and not {"value", "verified_on"} <= set(header):
             raise RosterError([f"{path}: line 1: a call sheet needs the columns field, value, "
                                "source_url and verified_on"])
@@ -260,9 +252,7 @@ def plan_import(path: Path, current: dict[str, dict[str, str]], counties: Counti
                 f"editable: {', '.join(EDITABLE)}"
             raise RosterError([f"{path}: line 1: unknown column(s) {', '.join(unknown)} "
                                f"({what})"])
-        for raw in reader:
-            line = reader.line_num
-            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        for line, row in rows:
             office_id = row.get("office_id", "")
             if office_id not in current:
                 errors.append(f"{path}: line {line}: column office_id: no office "

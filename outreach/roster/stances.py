@@ -14,7 +14,6 @@ input (a stance file, a command's options) exactly as strictly as a roster corre
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -24,6 +23,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Connection, Engine
 
 from outreach.errors import RosterError
+from outreach.roster.office_files import office_rows
 from outreach.store.stances import insert_stances, stance_rows, stances_table_exists
 
 Demand = Literal["expunge", "drop", "divert"]
@@ -223,24 +223,14 @@ def plan_import(path: Path, current: Mapping[str, OfficeStance], office_ids: set
                 today: date) -> StancePlan:
     """Compare a stance file (office_id, any of expunge/drop/divert, source_url, on, note)
     with the stances recorded; every problem names its line and column."""
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise RosterError([f"{path}: no such file"]) from None
     plan = StancePlan([], [])
     allowed = ("office_id", *DEMANDS, "source_url", "on", "note")
-    with handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        if "office_id" not in header:
-            raise RosterError([f"{path}: line 1: no office_id column"])
+    with office_rows(path) as (header, rows):
         unknown = [h for h in header if h not in allowed]
         if unknown:
             raise RosterError([f"{path}: line 1: unknown column(s) {', '.join(unknown)} "
                                f"(allowed: {', '.join(allowed)})"])
-        for raw in reader:
-            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
-            line = reader.line_num
+        for line, row in rows:
             found = plan_changes(row.get("office_id", ""),
                                  {d: row.get(d, "") for d in DEMANDS},
                                  row.get("source_url", ""), row.get("on", ""),
