@@ -127,5 +127,6 @@ def build_worker(settings: Settings, concurrency: int, engine: Engine | None = N
         concurrency=concurrency, rates={"email": settings.send.email_rate,
                                         "sms": settings.send.sms_rate},
         lease=timedelta(seconds=settings.send.claim_lease_seconds),
-        stale_sending_after=timedelta(seconds=settings.send.stale_sending_seconds))
+        stale_sending_after=timedelta(seconds=settings.send.stale_sending_seconds),
+        dead_after=timedelta(seconds=settings.send.worker_dead_seconds))
     return Worker(engine, build_transports(settings), renderer, gate=gate, options=options)
