@@ -191,6 +191,9 @@ class Worker:
                     elif time.monotonic() - looked > self.options.heartbeat_seconds:
                         self.recover_dead_workers()  # one query when nobody died
                         looked = time.monotonic()
+                    if not self._may_call():  # beats failing: claim nothing the senders
+                        self.stop.wait(self.options.poll_seconds)  # would only give back
+                        continue
                     rows = outbox.claim(self.engine, self.options.worker_id,
                                         self.options.batch_size, self.options.lease,
                                         self.clock())

@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -163,3 +164,86 @@ def test_a_worker_killed_holding_claims_has_its_messages_sent_by_another_within_
         bodies = [m["body"] for m in standin.sms]
         assert len(bodies) == len(set(bodies)) == MESSAGES  # each text once, none lost
         assert states["sent"] == MESSAGES and not unknown
+
+
+def test_a_worker_whose_heartbeat_is_blocked_calls_no_provider_for_what_it_lost(
+        tmp_path, store_url, geo, by_zip, monkeypatch):
+    """Alive but cut off: its heartbeat blocks (a stuck connection) while its senders hold
+    texts in `sending`, waiting for the rate. Half the dead limit after its last beat it calls
+    no provider and claims nothing; a survivor declares it dead and reconciles what it held;
+    when the beat gets through it learns it was declared dead and stops with an error. Each
+    text once, none lost: without the fence its senders would send texts the survivor has
+    already found unsent and put back in the queue."""
+    from outreach.campaigns.render import Renderer, Sender
+    from outreach.errors import ServiceError
+    from outreach.sending.transports.twilio import TwilioTransport
+    from outreach.sending.worker import Worker, WorkerOptions
+
+    count = 16
+    engine = _store(tmp_path, store_url, "sms", geo, by_zip)
+    with engine.begin() as connection:  # only the first `count` texts
+        connection.execute(outbox.delete().where(outbox.c.id > count))
+    providers = RunningProviders(ProviderStandIn(latency=0.05))
+    standin = providers.standin
+    sender = Sender("MJ <team@mj.example>", "+12155550199", "MJ Campaign", "PO Box 1",
+                    "https://mj.example")
+
+    def worker(name: str) -> Worker:
+        # Calls time out in 1 s: under the 1.5 s between the fence (half the 3 s limit) and
+        # the earliest moment another worker may declare this one dead.
+        transport = TwilioTransport(standin.twilio_sid, standin.twilio_token,
+                                    from_number="+12155550199", base_url=providers.url,
+                                    timeout=1)
+        return Worker(engine, {"sms": transport},
+                      Renderer(engine, geo.roster, ROOT / "templates", sender),
+                      options=WorkerOptions(worker_id=name, concurrency=4, rates={"sms": 2.0},
+                                            dead_after=timedelta(seconds=3)))
+
+    blocked, beat = threading.Event(), workers.beat
+
+    def stuck_beat(*args, **kwargs):  # type: ignore[no-untyped-def]
+        blocked.wait()
+        return beat(*args, **kwargs)
+
+    cut_off, survivor = worker("cut-off"), worker("survivor")
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            cut_off.run()
+        except BaseException as error:  # handed to the test
+            failure.append(error)
+
+    thread = threading.Thread(target=run)
+    try:
+        thread.start()
+        _wait(lambda: len(standin.sms) >= 2, 30, "the first texts")
+        monkeypatch.setattr(workers, "beat", stuck_beat)
+        time.sleep(3.5)  # past the limit since its last beat
+        assert _states(engine)["sent"] < count  # it held texts when it was cut off
+        done = survivor.recover_dead_workers()
+        sending = threading.Thread(target=survivor.run, kwargs={"once": True})
+        sending.start()
+        assert done["dead_workers"] == 1
+        time.sleep(1.0)  # the survivor sends what it put back; the cut-off one must not
+        blocked.set()  # its beat gets through: refused
+        thread.join(timeout=30)
+        sending.join(timeout=30)
+        assert not thread.is_alive() and not sending.is_alive()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            survivor.run(once=True)
+            states = _states(engine)
+            if states["sent"] == count:
+                break
+            time.sleep(0.2)
+    finally:
+        blocked.set()
+        cut_off.stop.set()
+        thread.join(timeout=30)
+        providers.close()
+    assert failure and isinstance(failure[0], ServiceError), failure
+    assert "declared dead" in str(failure[0])
+    bodies = [m["body"] for m in standin.sms]
+    assert len(bodies) == len(set(bodies)) == count  # each text once, none lost
+    assert _states(engine)["sent"] == count
