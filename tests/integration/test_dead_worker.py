@@ -2,7 +2,7 @@
 the default settings (issue 18.3), not when the 5-minute lease ends, and nothing twice.
 
 Real processes on SQLite and PostgreSQL: the first worker claims the whole blast against a slow
-stand-in (1.5 s per call, so it holds most rows as claims and a few as `sending`); a second one
+stand-in (3 s per call, so it holds most rows as claims and a few as `sending`); a second one
 starts, finds nothing to claim and waits; the first is killed. The second sees its heartbeat go
 silent, declares it dead after OUTREACH_WORKER_DEAD_SECONDS (30), puts its claims back in the
 queue and reconciles its interrupted sends by the channel's rule: Twilio is asked (a text it
@@ -18,6 +18,7 @@ are still written and expired by the hosts' clocks.)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,8 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from outreach.cli import cli
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
@@ -104,7 +107,9 @@ def test_a_worker_killed_holding_claims_has_its_messages_sent_by_another_within_
     engine = _store(tmp_path, store_url, channel, geo, by_zip)
     postgres = engine.dialect.name == "postgresql"
     behind, ahead = (-60, 60) if postgres else (0, 0)
-    providers = RunningProviders(ProviderStandIn(latency=1.5))
+    # Slow enough that the first holds claims however long the second takes to start (up
+    # to 20 s on a busy machine): 80 messages at 4 (email) or 8 (texts) calls per 3 s.
+    providers = RunningProviders(ProviderStandIn(latency=3.0))
     standin = providers.standin
     accepted = standin.emails if channel == "email" else standin.sms
     env = _env(store_url, providers, tmp_path)
@@ -149,6 +154,13 @@ def test_a_worker_killed_holding_claims_has_its_messages_sent_by_another_within_
     assert recovered_in <= WITHIN, f"settled {recovered_in:.1f} s after the kill"
     killed_record, = [w for w in _listing(engine) if w.status == "dead"]
     assert killed_record.declared_dead_by is not None
+    shown = CliRunner().invoke(cli, ["report", "--json"], env={"OUTREACH_DATABASE_URL": store_url})
+    assert shown.exit_code == 0, shown.output
+    dead_shown, = [w for w in json.loads(shown.output)["workers"] if w["status"] == "dead"]
+    assert dead_shown["worker_id"] == killed_record.worker_id
+    assert dead_shown["declared_dead_by"] == killed_record.declared_dead_by
+    text = CliRunner().invoke(cli, ["report"], env={"OUTREACH_DATABASE_URL": store_url}).output
+    assert f"dead: {killed_record.worker_id}" in text and "its work taken by" in text
     states = _states(engine)
     with engine.connect() as connection:
         unknown = set(connection.execute(
