@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from outreach.geo.locate import Geo, Lookup
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def answer_columns(answer: Lookup) -> dict[str, Any]:
@@ -32,6 +33,8 @@ def answer_columns(answer: Lookup) -> dict[str, Any]:
 def zip_answers(geo: Geo) -> pd.DataFrame:
     """The match fields for every ZIP code, plus whether the signer's town can change the
     answer (the matcher then looks that signer up with their town)."""
+    import pandas as pd  # the matcher's join table; a lookup never needs it
+
     records = []
     for row, answer in geo.zip_lookups():
         record = answer_columns(answer)

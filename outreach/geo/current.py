@@ -7,8 +7,8 @@ import threading
 import time
 from datetime import date
 from functools import cache
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import Engine
 
 from outreach.config import Settings
@@ -17,6 +17,9 @@ from outreach.geo.census import CensusGeocoder
 from outreach.geo.locate import Geo, GeoData, Lookup
 from outreach.roster.corrections import corrections_version, effective_roster
 from outreach.us.counties import load_counties
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def build_geo(settings: Settings, on: date | None = None, engine: Engine | None = None) -> Geo:
@@ -30,7 +33,8 @@ def build_geo(settings: Settings, on: date | None = None, engine: Engine | None 
         geocoder = CensusGeocoder(settings.geo.census_geocoder_url,
                                   timeout=settings.geo.census_timeout_seconds,
                                   retries=settings.geo.census_retries)
-    return Geo(roster, GeoData.load(settings.data.data_dir), geocoder,
+    return Geo(roster, GeoData.compiled(settings.data.data_dir, settings.data.cache_dir),
+               geocoder,
                zip_min_share=settings.geo.zip_min_share)
 
 
