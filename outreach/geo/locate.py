@@ -20,17 +20,19 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from outreach.config import default_of
 from outreach.errors import AddressError, ConfigError, GeocoderError
 from outreach.geo.address import ParsedAddress, parse_address
-from outreach.geo.census import CensusGeocoder, CensusMatch
 from outreach.roster.offices import OfficeChoice, Roster, normalize_place
 from outreach.us import counties as counties_module
 from outreach.us.compiled import compiled as compiled_cache
 from outreach.us.counties import Counties, load_counties
 from outreach.us.states import OUTSIDE_ROSTER
+
+if TYPE_CHECKING:  # the geocoder (and requests) is imported only where it is enabled
+    from outreach.geo.census import CensusGeocoder, CensusMatch
 
 
 @dataclass(frozen=True)

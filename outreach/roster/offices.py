@@ -27,7 +27,7 @@ from typing import Any, Literal, cast
 
 from outreach.errors import RosterError
 from outreach.us import counties as counties_module
-from outreach.us.compiled import compiled, digest
+from outreach.us.compiled import cache_key, compiled, digest
 from outreach.us.counties import Counties
 
 ROSTER_COLUMNS = [
@@ -292,6 +292,9 @@ class Roster:
     # OUTREACH_CONTACTS as this deployment loaded the roster: may messages, letters and their
     # plans use an office's lead phone, email or website (Office.usable)?
     contacts: ContactPolicy = "any"
+    # What this roster was compiled from (files, code, corrections, day: load_roster with a
+    # cache folder), so what is built from it can be cached under the same key; "" unknown.
+    key: str = field(default="", compare=False)
 
     def __len__(self) -> int:
         return len(self.offices)
@@ -535,16 +538,18 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
     overrides = overrides or {}
     corrected = corrected or {}
     sources_file = contact_sources_path(path)
+    day = on or date.today()
+    key = ""
     if cache_dir is None or not Path(path).is_file():
         offices = _validated_offices(path, counties, overrides, corrected)
     else:
         sources = [path, *([sources_file] if sources_file.is_file() else []),
                    Path(__file__), Path(counties_module.__file__)]
+        extra = digest((overrides, corrected, counties.by_fips))
         offices = compiled("roster", sources,
                            lambda: _validated_offices(path, counties, overrides, corrected),
-                           directory=cache_dir,
-                           extra=digest((overrides, corrected, counties.by_fips)))
-    day = on or date.today()
+                           directory=cache_dir, extra=extra)
+        key = digest((cache_key(sources, extra), day, contacts))
     current = [o for o in offices if o.in_force(day)]
     by_county: dict[str, list[Office]] = defaultdict(list)
     # Felony prosecutors first: they are the campaign's main target wherever a county has both.
@@ -552,7 +557,7 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
         for fips in office.county_fips:
             by_county[fips].append(office)
     return Roster(tuple(current), {k: tuple(v) for k, v in by_county.items()}, path, day,
-                  offices, contacts)
+                  offices, contacts, key)
 
 
 def _validated_offices(path: Path, counties: Counties,

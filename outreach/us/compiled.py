@@ -48,8 +48,10 @@ def _fingerprint(path: Path) -> tuple[str, int, int]:
 
 
 def digest(value: Any) -> str:
-    """A stable short hash of a picklable value (an `extra` key: the corrections in force)."""
-    return hashlib.blake2b(pickle.dumps(value, protocol=5), digest_size=16).hexdigest()
+    """A short hash of a value made of dicts, tuples, strings and dataclasses (an `extra`
+    key: the corrections in force, the counties), by its repr: equal values give the same
+    key however their objects are shared (a pickle's bytes depend on that)."""
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
 
 def cache_key(sources: Iterable[Path], extra: str = "") -> tuple[Any, ...]:
