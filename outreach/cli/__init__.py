@@ -18,7 +18,10 @@ from typing import Any
 import click
 
 from outreach.cli.common import OneLineErrors
+from outreach.config import Settings
+from outreach.errors import ConfigError
 from outreach.privacy import install_log_masking, private_files
+from outreach.us.compiled import compiled
 
 # Every command, by name, and where it is defined: a module is imported when its command runs
 # (or its --help is asked for), so `outreach --version` imports click and nothing heavy, and
@@ -62,10 +65,6 @@ def _summaries() -> dict[str, Summary]:
     """Every command's listing in `outreach --help`, from the compiled cache (keyed by the
     command modules' files, outreach/us/compiled.py) or, the first time, from the commands
     themselves: the list says what each command does without importing all of them."""
-    from outreach.config import Settings
-    from outreach.errors import ConfigError
-    from outreach.us.compiled import compiled
-
     def build() -> dict[str, Summary]:
         return {name: (c.help, c.short_help, c.hidden, c.deprecated)
                 for name, c in ((n, _load(n)) for n in COMMANDS)}
