@@ -52,6 +52,7 @@ class DataSettings:
     data_dir: Path
     roster_path: Path
     roster_stale_days: int
+    cache_dir: Path  # the compiled data files (outreach/us/compiled.py)
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,12 @@ class Settings:
             by_section.setdefault(_BY_FIELD[name].section, {})[name] = value
         return replace(self, **{section: replace(getattr(self, section), **values)
                                 for section, values in by_section.items()})
+
+
+def _default_cache_dir() -> Path:
+    from outreach.us.compiled import default_cache_dir
+
+    return default_cache_dir()
 
 
 def _text(env: dict[str, str], name: str, default: str) -> str:
@@ -434,6 +441,11 @@ VARIABLES: tuple[Variable, ...] = (
         "it addresses the office by title (\"the Cook County State's Attorney\"). "
         "`roster_check`, `roster gaps` and the call sheet list the older names as stale",
         _whole),
+    Variable(
+        "OUTREACH_CACHE_DIR", "data", "cache_dir", lambda read: _default_cache_dir(),
+        "where processes keep the ZIP index and the roster compiled from the data files "
+        "(rebuilt by itself when a data file changes; safe to delete)", _path,
+        shown="`$XDG_CACHE_HOME/outreach` (else `~/.cache/outreach`)"),
 
     Variable(
         "OUTREACH_INBOX_DIR", "intake", "inbox_dir", Path("inbox"),

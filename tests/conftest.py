@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +82,12 @@ def geography_once() -> Iterator[None]:
         del answers[8:]
         return frame.copy()
 
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, \
+            tempfile.TemporaryDirectory(prefix="outreach-cache-") as cache:
+        # The compiled data (outreach/us/compiled.py) of this session's processes and
+        # subprocesses in a folder of its own, not in the user's cache.
+        patch.setenv("XDG_CACHE_HOME", cache)
+        patch.delenv("OUTREACH_CACHE_DIR", raising=False)
         patch.setattr(offices_module, "read_rows", roster_rows)
         patch.setattr(corrections_module, "read_rows", roster_rows)
         patch.setattr(GeoData, "load", classmethod(load))
