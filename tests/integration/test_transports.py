@@ -341,3 +341,13 @@ def test_twilio_error_mapping_is_unchanged_over_one_kept_alive_connection(provid
     assert failed.outcome == "failed" and "error 21211" in failed.error
     assert transport.send(SMS).outcome == "sent"
     assert providers.standin.connections == 1
+
+
+def test_sendgrid_tls_handshake_failure_is_retry_as_the_sdk_mapped_it(providers):
+    # https to a server that does not speak TLS: the handshake fails before any request byte
+    # left, so nothing can have arrived (the SDK's urllib mapped it to URLError: retry).
+    transport = SendGridTransport(providers.standin.sendgrid_key,
+                                  providers.url.replace("http://", "https://"), timeout=1.0)
+    result = transport.send(EMAIL)
+    assert result.outcome == "retry" and "TLS handshake" in result.error
+    assert providers.standin.emails == []

@@ -19,6 +19,7 @@ broken connection after the request left is "unknown" (it may have been accepted
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 import urllib3
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, CustomArg, Email, Header, Mail, ReplyTo, To
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from outreach.message import Message
 from outreach.privacy import scrub
@@ -61,6 +63,29 @@ def error_text(status: int, body: bytes | None) -> str:
 def _address(value: str) -> tuple[str, str]:
     """parseaddr of a sender or reply-to: the same few strings for a whole blast."""
     return parseaddr(value)
+
+
+# TLS failures only a handshake can raise (OpenSSL reason codes): no request byte was sent.
+HANDSHAKE_REASONS = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "HANDSHAKE_FAILURE",
+                     "PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE")
+
+
+def _failed_handshake(error: BaseException) -> bool:
+    """Did this TLS error come from the handshake (a refused certificate, no common
+    protocol), before any request byte was sent? urllib3 wraps the ssl module's error."""
+    seen: set[int] = set()
+    todo: list[object] = [error]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (ssl.SSLCertVerificationError, CertificateError)) or (
+                isinstance(item, ssl.SSLError)
+                and any(r in str(item.reason or "") for r in HANDSHAKE_REASONS)):
+            return True
+        todo.extend([*item.args, item.__cause__, item.__context__])
+    return False
 
 
 def pool_for(base_url: str, size: int, timeout: float) -> urllib3.PoolManager:
@@ -113,9 +138,15 @@ class SendGridTransport:
             response = self.pool.request("POST", self.url, body=body, headers=self.headers,
                                          redirect=False, retries=False)
         except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
-                urllib3.exceptions.SSLError, urllib3.exceptions.ProxyError) as error:
-            # Never reached SendGrid (refused, no route, handshake failed): safe to retry.
+                urllib3.exceptions.ProxyError) as error:
+            # Never reached SendGrid (refused, no route, no proxy): safe to retry.
             return SendResult("retry", error=f"SendGrid unreachable: {type(error).__name__}")
+        except urllib3.exceptions.SSLError as error:
+            # urllib3 raises this for a failed handshake and for a TLS failure while reading
+            # the answer alike: only a handshake's own failures surely came before the request.
+            if _failed_handshake(error):
+                return SendResult("retry", error="SendGrid unreachable: TLS handshake failed")
+            return SendResult("unknown", error="connection to SendGrid broke: SSLError")
         except urllib3.exceptions.ReadTimeoutError:
             return SendResult("unknown", error="SendGrid did not answer in time")
         except (urllib3.exceptions.HTTPError, OSError) as error:
