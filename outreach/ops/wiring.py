@@ -128,4 +128,5 @@ def build_worker(settings: Settings, concurrency: int, engine: Engine | None = N
                                         "sms": settings.send.sms_rate},
         lease=timedelta(seconds=settings.send.claim_lease_seconds),
         stale_sending_after=timedelta(seconds=settings.send.stale_sending_seconds))
-    return Worker(engine, build_transports(settings), renderer, gate=gate, options=options)
+    return Worker(engine, build_transports(settings, pool_size=concurrency), renderer, gate=gate,
+                  options=options)

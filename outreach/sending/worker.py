@@ -225,54 +225,61 @@ class Worker:
                     if released else "")
 
     def _dispatch(self, rows: list[OutboxRow], jobs: queue.Queue[_Job | None]) -> None:
-        """Check a claimed batch, then hand it to the senders a group at a time."""
+        """Check a claimed batch, then hand it to the senders a group at a time. The rows not
+        sent now (held, failed, skipped, deferred) are settled in one transaction per phase:
+        those the rendering set aside before the gate reads the batch (it sees them as it
+        did one by one), the gate's own after it."""
         worker, now = self.options.worker_id, self.clock()
         rendered = self.renderer.render_batch(rows)
         ready: list[_Job] = []
+        aside: list[outbox.SetAside] = []
         held: set[tuple[str, str, str]] = set()  # steps this batch put on hold
         for row in rows:
             message, step = rendered[row.id], (row.campaign, row.step, row.channel)
             if step in held:  # the rest of a held step waits in the queue with it
-                outbox.defer(self.engine, row.id, worker, now, now)
+                aside.append(outbox.SetAside(row.id, "queued", until=now))
                 self.count("held")
             elif isinstance(message, TemplateFailure):
                 # The template, not the row, is broken: this row fails with the reason and
                 # its step waits for the fix; every other step and campaign goes on.
-                outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
+                aside.append(outbox.SetAside(row.id, "failed", f"render: {message}"))
                 self._hold(row, f"{message} (outbox {row.id})", now)
                 held.add(step)
                 self.count("failed")
             elif isinstance(message, RenderError):
-                outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
+                aside.append(outbox.SetAside(row.id, "failed", f"render: {message}"))
                 self.count("failed")
             elif message.placeholders and self._reaches_people(row.channel):
                 # A compliance setting is missing: held, neither sent degraded nor failed.
                 self._hold(row, message.placeholders[0], now)
-                outbox.defer(self.engine, row.id, worker, now, now)
+                aside.append(outbox.SetAside(row.id, "queued", until=now))
                 held.add(step)
                 self.count("held")
             else:
                 ready.append(_Job(row, message))
+        outbox.set_aside(self.engine, aside, worker, now)
         with self.engine.connect() as connection:
             suppressed = {channel: suppressions.suppressed_among(
                 connection, channel, [j.message.to for j in ready if j.row.channel == channel])
                 for channel in {j.row.channel for j in ready}}
         self.gate.prepare([job.row for job in ready])  # one query for the whole batch
         sendable: list[_Job] = []
+        aside = []
         for job in ready:
             if job.message.to.lower() in suppressed[job.row.channel]:
                 decision = Decision("skip", reason="recipient is on the suppression list")
             else:
                 decision = self.gate(job.row, job.message, now)
             if decision.action == "skip":
-                outbox.skip(self.engine, job.row.id, worker, decision.reason, now)
+                aside.append(outbox.SetAside(job.row.id, "skipped", decision.reason))
                 self.count("skipped")
             elif decision.action == "defer":
-                outbox.defer(self.engine, job.row.id, worker, decision.until or now, now,
-                             reason=decision.reason)
+                aside.append(outbox.SetAside(job.row.id, "queued", decision.reason,
+                                             decision.until or now))
                 self.count("deferred")
             else:
                 sendable.append(job)
+        outbox.set_aside(self.engine, aside, worker, now)
         group = max(1, self.options.concurrency)
         for start in range(0, len(sendable), group):
             while jobs.unfinished_tasks >= group and not self.stop.is_set():
