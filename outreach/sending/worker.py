@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -34,7 +34,7 @@ from outreach.message import Message
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
 from outreach.sending.gate import Decision, Gate, gate_stub
-from outreach.sending.pacing import TokenBucket
+from outreach.sending.pacing import Budget, TokenBucket
 from outreach.sending.transports.base import SendResult, Transport
 from outreach.store import events, outbox, suppressions
 from outreach.store.db import database_reason, is_connection_loss
@@ -62,7 +62,8 @@ class WorkerOptions:
     outage_first_wait_seconds: float = 1.0
     outage_cap_seconds: float = 30.0
     outage_tries_once: int = 5
-    rates: dict[str, float | None] = field(default_factory=dict)  # channel -> messages/second
+    # channel -> messages/second, for the process-local buckets of a worker given no budgets
+    rates: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,7 +75,11 @@ class _Job:
 class Worker:
     def __init__(self, engine: Engine, transports: dict[str, Transport], renderer: Renderer,
                  gate: Gate = gate_stub, options: WorkerOptions | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow,
+                 budgets: Mapping[str, Budget] | None = None):
+        """`budgets`: each channel's pace, shared with the account's other workers
+        (outreach.sending.pacing.SharedBudget; ops.wiring builds them); a channel without one
+        gets a process-local TokenBucket at `options.rates`."""
         self.engine = engine
         self.transports = transports
         self.renderer = renderer
@@ -82,8 +87,9 @@ class Worker:
         self.options = options or WorkerOptions()
         self.clock = clock
         self.stop = threading.Event()
-        self.buckets = {channel: TokenBucket(self.options.rates.get(channel))
-                        for channel in transports}
+        self.buckets: dict[str, Budget] = {
+            channel: (budgets or {}).get(channel) or TokenBucket(self.options.rates.get(channel))
+            for channel in transports}
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._backoff = wait_random_exponential(multiplier=self.options.backoff_base_seconds,
