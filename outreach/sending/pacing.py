@@ -116,7 +116,7 @@ class SharedBudget:
     or not at all: one that passed more than LATE ago (a thread woken late on a busy machine, a
     slot reserved for a thread that found no message) is given up, since a late send bunched
     with the next process's on-time one is how a one-second window overflows. LATE is half of
-    the headroom's slack; the other half is the network's.
+    the headroom's slack; the other half is the client's and the network's.
 
     At high rates a process reserves a block of consecutive slots per round trip (BLOCK_SECONDS
     of them), which keeps the spacing and the windows exact. With no rate there is no round
@@ -135,6 +135,7 @@ class SharedBudget:
     BLOCK_SECONDS = 0.05
     LOOK_EVERY = 1.0
     RETRY_SECONDS = 1.0
+    OFFSET_SAMPLES = 50  # the last reservations' clock readings: seconds of them
 
     def __init__(self, ledger: Ledger, key: str, rate: float | None):
         self.ledger = ledger
@@ -143,6 +144,7 @@ class SharedBudget:
         self.block = max(1, int(rate * HEADROOM * self.BLOCK_SECONDS)) if rate else 1
         self.slots: collections.deque[float] = collections.deque()  # monotonic times
         self.paused_until = 0.0  # monotonic
+        self.offsets: collections.deque[float] = collections.deque(maxlen=self.OFFSET_SAMPLES)
         self.looked = float("-inf")
         self.given_up = 0  # slots not used on time (a measure, for tests and benchmarks)
         self.lock = threading.Lock()
@@ -211,11 +213,21 @@ class SharedBudget:
                     self._warn(error)
                     return None
                 self._reached()
-                answered = time.monotonic()
-                self.slots.extend(answered + reserved.wait + i * self.interval
+                offset = self._offset(time.monotonic() - reserved.now)
+                self.slots.extend(reserved.first + offset + i * self.interval
                                   for i in range(self.block))
-                self.paused_until = max(self.paused_until, answered + reserved.paused_for)
+                self.paused_until = max(self.paused_until, reserved.paused_until + offset)
             return self.slots.popleft()
+
+    def _offset(self, sample: float) -> float:
+        """The ledger's clock onto this process's monotonic clock. A sample (our clock when
+        the answer came, minus the ledger's when it reserved) is the true offset plus however
+        long the answer took to reach this thread: long when the process was not scheduled,
+        and a slot placed by it would be late by as much without anyone noticing, bunched with
+        the next process's. So the smallest of the recent samples is taken (NTP's
+        minimum-delay filter), recent enough that the two clocks' drift does not matter."""
+        self.offsets.append(sample)
+        return min(self.offsets)
 
     def _warn(self, error: BudgetUnreachable) -> None:
         if not self._unreachable:

@@ -9,8 +9,8 @@ past the last, in one atomic step: one UPDATE ... RETURNING on PostgreSQL and SQ
 `BEGIN IMMEDIATE` makes the row's writer the only one), one Lua script in Redis. The time is
 the shared server's clock (PostgreSQL's clock_timestamp(), Redis' TIME), so the hosts' own
 clocks never decide a slot; SQLite serves one host, and its processes share that host's clock.
-The caller gets back relative times only (seconds until its first slot, seconds the pause
-still runs) and adds them to its own monotonic clock.
+The caller gets back the ledger's times with the ledger's clock reading, and maps them onto
+its own monotonic clock (outreach.sending.pacing.SharedBudget).
 
 Redis lives here beside the SQL although it is not the relational store: it holds the same
 state for the same callers, and the two copies of the arithmetic are easiest to keep in step
@@ -19,13 +19,12 @@ when they are read side by side. Only pacing state goes to Redis; nothing durabl
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Float, cast, func, literal, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Float, cast, func, select, update
 
 from outreach.store.db import database_reason, dialect_insert, is_connection_loss
 from outreach.store.schema import send_budgets
@@ -37,22 +36,32 @@ class BudgetUnreachable(Exception):
 
 @dataclass(frozen=True)
 class Reservation:
-    """Reserved slots, relative to the moment the ledger answered: the first is `wait`
-    seconds away (0 or less: now), the others follow it `interval` apart; the account's pause
-    runs `paused_for` more seconds (0 or less: none)."""
+    """Reserved slots, in seconds since the epoch by the ledger's clock: the first at `first`,
+    the others following it `interval` apart; the account paused until `paused_until`; `now`,
+    the ledger's clock when it reserved them (the caller maps these onto its own clock)."""
 
-    wait: float
-    paused_for: float
+    first: float
+    paused_until: float
+    now: float
+
+    @property
+    def wait(self) -> float:
+        return self.first - self.now
+
+    @property
+    def paused_for(self) -> float:
+        return self.paused_until - self.now
 
 
 # --- the store -------------------------------------------------------------------------------
 
 def _now(bind: Connection) -> ColumnElement[float]:
-    """Seconds since the epoch by the database server's clock (PostgreSQL: the time of the
-    evaluation, not of the transaction's start); SQLite, on the one host: its clock."""
+    """Seconds since the epoch by the database's clock when the statement runs, after any
+    wait for the row's lock (PostgreSQL: clock_timestamp(), not the transaction's start;
+    SQLite, on the one host: its clock, to the millisecond)."""
     if bind.dialect.name == "postgresql":
         return cast(func.extract("epoch", func.clock_timestamp()), Float)
-    return literal(time.time(), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0
 
 
 def _greatest(bind: Connection, *values: Any) -> ColumnElement[float]:
@@ -74,12 +83,12 @@ def reserve_slots(engine: Engine, key: str, interval: float, count: int = 1) -> 
         statement = (update(send_budgets).where(c.key == key)
                      .values(next_at=_greatest(connection, c.next_at, c.paused_until, now)
                              + interval * count)
-                     .returning(c.next_at - interval * count - now, c.paused_until - now))
+                     .returning(c.next_at - interval * count, c.paused_until, now))
         row = connection.execute(statement).first()
         if row is None:
             _ensure(connection, key)
             row = connection.execute(statement).one()
-    return Reservation(float(row[0]), float(row[1]))
+    return Reservation(float(row[0]), float(row[1]), float(row[2]))
 
 
 def pause_budget(engine: Engine, key: str, seconds: float) -> None:
@@ -157,7 +166,8 @@ local first = math.max(next_at, paused, now)
 redis.call('HSET', KEYS[1], 'next_at',
            string.format('%.6f', first + tonumber(ARGV[1]) * tonumber(ARGV[2])))
 keep()
-return {string.format('%.6f', first - now), string.format('%.6f', paused - now)}
+return {string.format('%.6f', first), string.format('%.6f', paused),
+        string.format('%.6f', now)}
 """
 _REDIS_PAUSE = _REDIS_CLOCK + """
 paused = math.max(paused, now + tonumber(ARGV[1]))
@@ -185,8 +195,9 @@ class RedisLedger:
 
     def reserve(self, key: str, interval: float, count: int) -> Reservation:
         with self._answering():
-            wait, paused_for = self._reserve(keys=[self.prefix + key], args=[interval, count])
-        return Reservation(float(wait), float(paused_for))
+            first, paused_until, now = self._reserve(keys=[self.prefix + key],
+                                                     args=[interval, count])
+        return Reservation(float(first), float(paused_until), float(now))
 
     def pause(self, key: str, seconds: float) -> None:
         with self._answering():
