@@ -100,8 +100,9 @@ class SendSettings:
     email_transport: str
     sms_transport: str
     outbox_dir: Path
-    email_rate: float | None  # None: unpaced
+    email_rate: float | None  # None: unpaced; the account's rate, shared by all workers
     sms_rate: float | None
+    redis_url: str | None  # None: the send budgets are kept in the store
     claim_lease_seconds: float
     stale_sending_seconds: float
 
@@ -542,11 +543,16 @@ VARIABLES: tuple[Variable, ...] = (
         note="(working directory)"),
     Variable(
         "OUTREACH_EMAIL_RATE", "send", "email_rate", None,
-        "emails per second per worker process (evenly spaced, 4% under the figure); give "
-        "each of several workers its share", _pace, shown="(unpaced)"),
+        "emails per second for the email account (evenly spaced, 4% under the figure), "
+        "shared by every worker process on every host", _pace, shown="(unpaced)"),
     Variable(
         "OUTREACH_SMS_RATE", "send", "sms_rate", None,
-        "texts per second per worker process, likewise", _pace, shown="(unpaced)"),
+        "texts per second for the SMS account, likewise", _pace, shown="(unpaced)"),
+    Variable(
+        "OUTREACH_REDIS_URL", "send", "redis_url", None,
+        "`redis://host:6379/0`: keep the send budgets (each account's pace and Retry-After "
+        "pause) in Redis instead of the store; with a password in it, set it in secrets.env",
+        _optional, shown="(the store)"),
     Variable(
         "OUTREACH_CLAIM_LEASE_SECONDS", "send", "claim_lease_seconds", 300.0,
         "a dead worker's unstarted claims wait this long before others take them",

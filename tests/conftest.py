@@ -295,7 +295,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL at the newest schema, with no rows: a copy of the session's migrated
     SQLite file, or the session's PostgreSQL store database emptied. Tests of the migrations
     themselves take `empty_store_url`."""
-    if request.param == "sqlite":
+    return migrated_store_url(request, request.param, tmp_path)
+
+
+def migrated_store_url(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> str:
+    """`store_url`'s answer for `kind` (sqlite or postgresql), for a fixture of its own params."""
+    if kind == "sqlite":
         path = tmp_path / "outreach.sqlite3"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"

@@ -83,6 +83,12 @@ class ProviderStandIn:
         self._random = random.Random(self.seed)
         self._recent: dict[str, collections.deque[float]] = {"email": collections.deque(),
                                                        "sms": collections.deque()}
+        # Every arrival at the rate check, accepted or not, in the last second; the most any
+        # one-second window held, and the 429s the rate limit answered, per channel.
+        self._arrivals: dict[str, collections.deque[float]] = {"email": collections.deque(),
+                                                         "sms": collections.deque()}
+        self.max_window: collections.Counter[str] = collections.Counter()
+        self.rate_limited: collections.Counter[str] = collections.Counter()
         self.connections = 0  # TCP connections accepted: kept-alive clients open few
 
     def connected(self) -> None:
@@ -124,15 +130,24 @@ class ProviderStandIn:
         return None
 
     def over_rate(self, channel: str) -> bool:
+        """Is this arrival over the channel's limit, counted as the providers count: in any
+        one-second window (a sliding one, the strictest reading)? Counts every arrival's
+        window, limit or not, so a benchmark can tell how close to a limit a sender came."""
         limit = self.sms_per_second if channel == "sms" else self.email_per_second
-        if not limit:
-            return False
         now = time.monotonic()
         with self._lock:
+            arrivals = self._arrivals[channel]
+            arrivals.append(now)
+            while now - arrivals[0] >= 1.0:
+                arrivals.popleft()
+            self.max_window[channel] = max(self.max_window[channel], len(arrivals))
+            if not limit:
+                return False
             recent = self._recent[channel]
             while recent and now - recent[0] >= 1.0:
                 recent.popleft()
             if len(recent) >= limit:
+                self.rate_limited[channel] += 1
                 return True
             recent.append(now)
             return False
@@ -161,7 +176,11 @@ class ProviderStandIn:
                     "sms_bodies": [m["body"] for m in self.sms],
                     "sms_arrivals": [m["sent_at"].timestamp() for m in self.sms],
                     "answered": {str(k): v for k, v in self.answered.items()},
-                    "connections": self.connections}
+                    "connections": self.connections,
+                    # per channel: the most arrivals in any one-second window, and the 429s
+                    # its rate limit answered
+                    "max_window": dict(self.max_window),
+                    "rate_limited": dict(self.rate_limited)}
 
     def duplicates(self, channel: str, key: str) -> int:
         seen = collections.Counter(entry[key] for entry in
@@ -257,10 +276,11 @@ class _Handler(BaseHTTPRequestHandler):
                                           "The provided authorization grant is invalid, "
                                           "expired, or revoked"}]})
             return
+        limited = self.standin.over_rate("email")  # counted as it arrives, before latency
         fault = self._fault("email")
         if fault and fault.kind == "handled":
             return
-        if self.standin.over_rate("email"):
+        if limited:
             self._reply(429, {"errors": [{"field": None, "help": None,
                                           "message": "too many requests"}]},
                         {"Retry-After": "1"})
@@ -309,10 +329,11 @@ class _Handler(BaseHTTPRequestHandler):
         form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
         if not self._twilio_authorized():
             return
+        limited = self.standin.over_rate("sms")  # counted as it arrives, before latency
         fault = self._fault("sms")
         if fault and fault.kind == "handled":
             return
-        if self.standin.over_rate("sms"):
+        if limited:
             self._twilio_error(429, 20429, "Too Many Requests")
             return
         to = form.get("To", "")
