@@ -3,19 +3,25 @@
     python bench/blast.py --messages 20000 --latency-ms 50
     OUTREACH_SMS_RATE=50 python bench/blast.py --channel sms --messages 1000 --latency-ms 50
 
-Enqueues N messages to N synthetic signers in a fresh SQLite store, runs one worker process
-(`concurrency` sender threads) against the stand-in running in its own process with the given
-latency, then a serial loop calling the SendGrid SDK once per message (what a small team writes
-first) on a smaller N, and prints one JSON object: messages, seconds, msgs_per_s, duplicates and
-lost as the stand-in saw them, the baseline, and the ratio.
+Enqueues N messages to N synthetic signers in a fresh SQLite store, runs worker processes
+(`concurrency` sender threads each) against the stand-in running in its own process with the
+given latency, then, in a process of its own, a serial loop calling the SendGrid SDK once per
+message (what a small team writes first) on a smaller N, and prints one JSON object:
+messages, seconds, msgs_per_s, duplicates and lost as the stand-in saw them, the baseline,
+the ratio, and the CPU per message of the worker processes (worker_cpu_ms_per_message) and per
+call of the serial loop (sdk_cpu_ms_per_call). Both CPU figures are each process's own
+(getrusage: all its threads, the stand-in's excluded) over its sending, and again, as
+*_with_start, over its whole life (RUSAGE_CHILDREN: imports and setup included).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -53,15 +59,16 @@ def standin_summary(url: str) -> dict:
         return json.loads(response.read())
 
 
-def prepare_store(path: Path, count: int, channel: str):  # type: ignore[no-untyped-def]
-    """A store with `count` signers and one queued welcome message to each."""
+def prepare_store(path: Path | str, count: int, channel: str):  # type: ignore[no-untyped-def]
+    """A store (a SQLite file, or a database URL) with `count` signers and one queued
+    welcome message to each."""
     import pandas as pd
 
     from outreach.store import outbox as box
     from outreach.store.db import open_store
     from outreach.store.signers import insert_signers
 
-    engine = open_store(f"sqlite:///{path}")
+    engine = open_store(path if isinstance(path, str) else f"sqlite:///{path}")
     now = datetime.now(UTC)
     signers = pd.DataFrame({
         "email": [f"s{i}@example.org" for i in range(count)],
@@ -80,9 +87,21 @@ def prepare_store(path: Path, count: int, channel: str):  # type: ignore[no-unty
     return engine
 
 
+def cpu_seconds(who: int) -> float:
+    """User + system CPU of this process (RUSAGE_SELF: all its threads) or of its children
+    that ended and were waited for (RUSAGE_CHILDREN)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_worker(engine, url: str, concurrency: int, channel: str,  # type: ignore[no-untyped-def]
-               share: int = 1):
-    """One worker; with `share` workers running, each paces at its share of the rates."""
+               pacing: str = "shared", batch_size: int | None = None):
+    """One worker. Its pace (OUTREACH_EMAIL_RATE / OUTREACH_SMS_RATE: the account's) is kept
+    in a budget shared with the other workers (pacing "shared": in Redis with
+    OUTREACH_REDIS_URL, else in the store), or, as before issue 18, in a bucket of its own at
+    the full rate (pacing "process"). Returns its seconds, its stats and the CPU seconds its
+    process spent sending (from its first claim to its last record: not the imports and
+    roster load before)."""
     from outreach.campaigns.render import Renderer, Sender
     from outreach.config import Settings
     from outreach.roster.offices import load_roster
@@ -100,37 +119,73 @@ def run_worker(engine, url: str, concurrency: int, channel: str,  # type: ignore
     from outreach.testing.providers import ProviderStandIn
 
     keys = ProviderStandIn()
+    # One kept-alive connection per sender thread; older revisions (compare.sh) had no pools.
+    pooled = {"pool_size": concurrency} \
+        if "pool_size" in inspect.signature(SendGridTransport).parameters else {}
     transports = {
-        "email": SendGridTransport(keys.sendgrid_key, url, timeout=10),
+        "email": SendGridTransport(keys.sendgrid_key, url, timeout=10, **pooled),
         "sms": TwilioTransport(keys.twilio_sid, keys.twilio_token, from_number="+12155550199",
-                               base_url=url, timeout=10),
+                               base_url=url, timeout=10, **pooled),
     }
-    worker = Worker(engine, transports, renderer, options=WorkerOptions(
-        concurrency=concurrency, batch_size=max(200, concurrency * 4),
-        rates={"email": settings.send.email_rate and settings.send.email_rate / share,
-               "sms": settings.send.sms_rate and settings.send.sms_rate / share}))
-    started = time.perf_counter()
+    rates = {"email": settings.send.email_rate, "sms": settings.send.sms_rate}
+    options = WorkerOptions(concurrency=concurrency,
+                            batch_size=batch_size or max(200, concurrency * 4))
+    try:
+        from outreach.sending.pacing import (
+            Budget,
+            Ledger,
+            SharedBudget,
+            TokenBucket,
+            account_digest,
+            budget_key,
+        )
+        from outreach.store.rates import RedisLedger, StoreLedger
+    except ImportError:  # a revision before shared budgets (compare.sh): rates per process
+        options.rates = rates  # type: ignore[attr-defined]
+        worker = Worker(engine, transports, renderer, options=options)
+        budgets = {}
+    else:
+        budgets: dict[str, Budget] = {channel: TokenBucket(rate)  # type: ignore[no-redef]
+                                      for channel, rate in rates.items()}
+        if pacing == "shared":
+            ledger: Ledger = RedisLedger(settings.send.redis_url) if settings.send.redis_url \
+                else StoreLedger(engine)
+            accounts = {"email": account_digest(keys.sendgrid_key), "sms": keys.twilio_sid}
+            budgets = {channel: SharedBudget(ledger, budget_key(
+                channel, transports[channel].name, accounts[channel]), rate)
+                for channel, rate in rates.items()}
+        worker = Worker(engine, transports, renderer, budgets=budgets, options=options)
+    started, cpu = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     stats = worker.run(once=True)
-    return time.perf_counter() - started, dict(stats)
+    for channel, budget in budgets.items():  # slots a shared budget could not use on time
+        if getattr(budget, "given_up", 0):
+            stats[f"{channel}_slots_given_up"] += budget.given_up
+    return (time.perf_counter() - started, dict(stats),
+            cpu_seconds(resource.RUSAGE_SELF) - cpu)
 
 
-def _worker_process(db_path: str, url: str, concurrency: int, channel: str, share: int,
-                    results: multiprocessing.Queue) -> None:
+def _worker_process(store: str, url: str, concurrency: int, channel: str, pacing: str,
+                    batch_size: int | None, results: multiprocessing.Queue) -> None:
     from outreach.store.db import open_store
 
-    results.put(run_worker(open_store(f"sqlite:///{db_path}"), url, concurrency, channel,
-                           share))
+    results.put(run_worker(open_store(store), url, concurrency, channel, pacing, batch_size))
 
 
-def run_workers(db_path: Path, url: str, concurrency: int, channel: str,
-                processes: int) -> tuple[float, dict]:
-    """`processes` worker processes sharing the store, as several hosts would."""
+def run_workers(db_path: Path | str, url: str, concurrency: int, channel: str,
+                processes: int, pacing: str = "shared",
+                batch_size: int | None = None) -> tuple[float, dict, float, float]:
+    """`processes` worker processes sharing the store (a SQLite file or a database URL), as
+    several hosts would. Returns the
+    seconds from their start, their summed stats, the CPU seconds they spent sending (each
+    measured in its own process) and their whole CPU (RUSAGE_CHILDREN: imports included)."""
+    store = db_path if isinstance(db_path, str) else f"sqlite:///{db_path}"
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [context.Process(target=_worker_process,
-                               args=(str(db_path), url, concurrency, channel, processes,
+                               args=(store, url, concurrency, channel, pacing, batch_size,
                                      results))
                for _ in range(processes)]
+    children = cpu_seconds(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     for process in workers:
         process.start()
@@ -139,25 +194,44 @@ def run_workers(db_path: Path, url: str, concurrency: int, channel: str,
     for process in workers:
         process.join()
     stats: dict[str, int] = {}
-    for _, worker_stats in outcomes:
+    for _, worker_stats, _ in outcomes:
         for key, value in worker_stats.items():
             stats[key] = stats.get(key, 0) + value
-    return seconds, stats
+    return (seconds, stats, sum(cpu for _, _, cpu in outcomes),
+            cpu_seconds(resource.RUSAGE_CHILDREN) - children)
 
 
-def naive_sendgrid(url: str, count: int) -> float:
-    """A serial loop, one SDK call per message: the baseline."""
+def naive_sendgrid(url: str, count: int) -> tuple[float, float]:
+    """A serial loop, one SDK call per message: the baseline. Returns its seconds and the CPU
+    seconds of this process during the loop."""
     from sendgrid import SendGridAPIClient
     from sendgrid.helpers.mail import Mail
 
     from outreach.testing.providers import ProviderStandIn
 
     client = SendGridAPIClient(api_key=ProviderStandIn().sendgrid_key, host=url)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     for i in range(count):
         client.send(Mail(from_email="bench@example.org", to_emails=f"n{i}@example.org",
                          subject="Thank you", plain_text_content="Thanks for signing."))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds(resource.RUSAGE_SELF) - cpu
+
+
+def _naive_process(url: str, count: int, results: multiprocessing.Queue) -> None:
+    results.put(naive_sendgrid(url, count))
+
+
+def run_naive(url: str, count: int) -> tuple[float, float, float]:
+    """The serial loop in its own process, measured as the workers are: its seconds, its CPU
+    during the loop, and its whole CPU (RUSAGE_CHILDREN)."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_naive_process, args=(url, count, results))
+    children = cpu_seconds(resource.RUSAGE_CHILDREN)
+    process.start()
+    seconds, cpu = results.get(timeout=3600)
+    process.join()
+    return seconds, cpu, cpu_seconds(resource.RUSAGE_CHILDREN) - children
 
 
 def main() -> int:
@@ -182,11 +256,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as folder:
             db_path = Path(folder) / "blast.sqlite3"
             engine = prepare_store(db_path, args.messages, args.channel)
-            if args.processes > 1:
-                seconds, stats = run_workers(db_path, url, args.concurrency, args.channel,
-                                             args.processes)
-            else:
-                seconds, stats = run_worker(engine, url, args.concurrency, args.channel)
+            seconds, stats, worker_cpu, worker_cpu_all = run_workers(
+                db_path, url, args.concurrency, args.channel, args.processes)
             from outreach.store import outbox as box
 
             with engine.connect() as connection:
@@ -203,7 +274,7 @@ def main() -> int:
         else:
             lost = len(rows) - len(reported) - len(accepted)
         naive_count = min(args.baseline_messages, args.messages)
-        naive_seconds = naive_sendgrid(url, naive_count) if args.channel == "email" else None
+        naive = run_naive(url, naive_count) if args.channel == "email" else None
     finally:
         process.kill()
     rate = args.messages / seconds
@@ -219,7 +290,14 @@ def main() -> int:
         "lost": lost,
         "states": {s: sum(1 for v in rows.values() if v == s) for s in set(rows.values())},
         "provider_answers": seen["answered"],
+        # TCP connections the stand-in accepted (all clients): kept-alive pools open few.
+        "provider_connections": seen.get("connections"),
         "worker": stats,
+        # CPU of the worker processes while sending, per message (the stand-in's excluded),
+        # and with their start (imports, roster load) included.
+        "worker_cpu_ms_per_message": round(1000 * worker_cpu / args.messages, 3),
+        "worker_cpu_ms_per_message_with_start": round(1000 * worker_cpu_all / args.messages,
+                                                      3),
     }
     if sms_rate:
         # The rate the provider saw: from its first to its last arrival.
@@ -228,11 +306,17 @@ def main() -> int:
         result["sms_rate_asked"] = sms_rate
         result["sms_rate_at_provider"] = round(provider_rate, 2)
         result["sms_rate_within_5_percent"] = abs(provider_rate - sms_rate) <= 0.05 * sms_rate
-    if naive_seconds:
+    if naive:
+        naive_seconds, naive_cpu, naive_cpu_all = naive
         baseline_rate = naive_count / naive_seconds
         result["baseline"] = {"messages": naive_count, "seconds": round(naive_seconds, 2),
                               "msgs_per_s": round(baseline_rate, 1)}
         result["ratio"] = round(rate / baseline_rate, 1)
+        # The serial SDK loop's CPU per call, measured the same way in its own process.
+        result["sdk_cpu_ms_per_call"] = round(1000 * naive_cpu / naive_count, 3)
+        result["sdk_cpu_ms_per_call_with_start"] = round(1000 * naive_cpu_all / naive_count, 3)
+        result["worker_cpu_over_sdk_cpu"] = round(worker_cpu / args.messages
+                                                  / (naive_cpu / naive_count), 2)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -52,6 +52,7 @@ class DataSettings:
     data_dir: Path
     roster_path: Path
     roster_stale_days: int
+    cache_dir: Path  # the compiled data files (outreach/us/compiled.py)
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,9 @@ class SendSettings:
     email_transport: str
     sms_transport: str
     outbox_dir: Path
-    email_rate: float | None  # None: unpaced
+    email_rate: float | None  # None: unpaced; the account's rate, shared by all workers
     sms_rate: float | None
+    redis_url: str | None  # None: the send budgets are kept in the store
     claim_lease_seconds: float
     stale_sending_seconds: float
     worker_dead_seconds: float
@@ -222,6 +224,12 @@ class Settings:
             by_section.setdefault(_BY_FIELD[name].section, {})[name] = value
         return replace(self, **{section: replace(getattr(self, section), **values)
                                 for section, values in by_section.items()})
+
+
+def _default_cache_dir() -> Path:
+    from outreach.us.compiled import default_cache_dir
+
+    return default_cache_dir()
 
 
 def _text(env: dict[str, str], name: str, default: str) -> str:
@@ -435,6 +443,11 @@ VARIABLES: tuple[Variable, ...] = (
         "it addresses the office by title (\"the Cook County State's Attorney\"). "
         "`roster_check`, `roster gaps` and the call sheet list the older names as stale",
         _whole),
+    Variable(
+        "OUTREACH_CACHE_DIR", "data", "cache_dir", lambda read: _default_cache_dir(),
+        "where processes keep the ZIP index and the roster compiled from the data files "
+        "(rebuilt by itself when a data file changes; safe to delete)", _path,
+        shown="`$XDG_CACHE_HOME/outreach` (else `~/.cache/outreach`)"),
 
     Variable(
         "OUTREACH_INBOX_DIR", "intake", "inbox_dir", Path("inbox"),
@@ -531,11 +544,16 @@ VARIABLES: tuple[Variable, ...] = (
         note="(working directory)"),
     Variable(
         "OUTREACH_EMAIL_RATE", "send", "email_rate", None,
-        "emails per second per worker process (evenly spaced, 4% under the figure); give "
-        "each of several workers its share", _pace, shown="(unpaced)"),
+        "emails per second for the email account (evenly spaced, 4% under the figure), "
+        "shared by every worker process on every host", _pace, shown="(unpaced)"),
     Variable(
         "OUTREACH_SMS_RATE", "send", "sms_rate", None,
-        "texts per second per worker process, likewise", _pace, shown="(unpaced)"),
+        "texts per second for the SMS account, likewise", _pace, shown="(unpaced)"),
+    Variable(
+        "OUTREACH_REDIS_URL", "send", "redis_url", None,
+        "`redis://host:6379/0`: keep the send budgets (each account's pace and Retry-After "
+        "pause) in Redis instead of the store; with a password in it, set it in secrets.env",
+        _optional, shown="(the store)"),
     Variable(
         "OUTREACH_CLAIM_LEASE_SECONDS", "send", "claim_lease_seconds", 300.0,
         "a dead worker's unstarted claims wait this long before others take them",

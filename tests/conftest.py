@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +82,12 @@ def geography_once() -> Iterator[None]:
         del answers[8:]
         return frame.copy()
 
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, \
+            tempfile.TemporaryDirectory(prefix="outreach-cache-") as cache:
+        # The compiled data (outreach/us/compiled.py) of this session's processes and
+        # subprocesses in a folder of its own, not in the user's cache.
+        patch.setenv("XDG_CACHE_HOME", cache)
+        patch.delenv("OUTREACH_CACHE_DIR", raising=False)
         patch.setattr(offices_module, "read_rows", roster_rows)
         patch.setattr(corrections_module, "read_rows", roster_rows)
         patch.setattr(GeoData, "load", classmethod(load))
@@ -289,7 +295,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL at the newest schema, with no rows: a copy of the session's migrated
     SQLite file, or the session's PostgreSQL store database emptied. Tests of the migrations
     themselves take `empty_store_url`."""
-    if request.param == "sqlite":
+    return migrated_store_url(request, request.param, tmp_path)
+
+
+def migrated_store_url(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> str:
+    """`store_url`'s answer for `kind` (sqlite or postgresql), for a fixture of its own params."""
+    if kind == "sqlite":
         path = tmp_path / "outreach.sqlite3"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"

@@ -9,6 +9,7 @@ or office is reflected. This is the worker's minimal renderer; the campaigns iss
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from collections import Counter
@@ -23,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
     select_autoescape,
@@ -238,9 +240,10 @@ class Renderer:
                 self._refresh_stances(connection)
                 if ids:
                     people = recipients(connection, ids)
+            self._assign_missing_tokens(rows, people)
         results: dict[int, Message | RenderError] = {}
         # One roster and one day for the whole batch: its messages agree with each other.
-        batch = _Batch(self.roster, self.today())
+        batch = _Batch(self.roster, self.today(), {}, {})
         for row in rows:
             try:
                 results[row.id] = self._render(row, people, batch)
@@ -251,6 +254,19 @@ class Renderer:
                 results[row.id] = RenderError(
                     f"{type(error).__name__}: {mask_text(str(error))}")
         return results
+
+    def _assign_missing_tokens(self, rows: Sequence[OutboxRow],
+                               people: dict[int, dict[str, Any]]) -> None:
+        """Unsubscribe tokens for the batch's email recipients planned before tokens existed,
+        in one transaction for the whole batch (the planner gives them to new supporters)."""
+        missing = sorted({int(r.recipient_id) for r in rows
+                          if r.recipient_kind == "signer" and r.channel == "email"
+                          and int(r.recipient_id) in people
+                          and not people[int(r.recipient_id)].get("unsubscribe_token")})
+        if missing:
+            with self.engine.begin() as connection:
+                assign_unsubscribe_tokens(connection, missing)
+                people.update(recipients(connection, missing))
 
     def _refresh_stances(self, connection: Connection) -> None:
         """Read the stances again if one was recorded since they were read (a long-running
@@ -329,8 +345,8 @@ class Renderer:
         if row.channel == "email":
             if not signer.get("email"):
                 raise RenderError("the signer has no email address")
-            if not signer.get("unsubscribe_token"):
-                with self.engine.begin() as connection:  # planned before tokens existed
+            if not signer.get("unsubscribe_token"):  # planned before tokens existed
+                with self.engine.begin() as connection:  # (render_batch gives a batch's)
                     assign_unsubscribe_tokens(connection, [signer["id"]])
                     signer["unsubscribe_token"] = unsubscribe_token(connection, signer["id"])
             unsubscribe = self._unsubscribe_url(sender, signer["unsubscribe_token"])
@@ -340,10 +356,10 @@ class Renderer:
                            headers=self._unsubscribe_headers(sender, unsubscribe,
                                                              signer["unsubscribe_token"])
                            | self._placeholder_header(missing),
-                           text=self._text(f"email/{row.template}.txt", context),
+                           text=self._text(f"email/{row.template}.txt", context, batch),
                            subject=" ".join(self._text(f"email/{row.template}.subject.txt",
-                                                       context).split()),
-                           html=self._text(f"email/{row.template}.html", context,
+                                                       context, batch).split()),
+                           html=self._text(f"email/{row.template}.html", context, batch,
                                            optional=True),
                            placeholders=missing)
         if not signer.get("phone"):
@@ -351,7 +367,7 @@ class Renderer:
         # One line, and typographic quotes/dashes as their GSM-7 twins: a single curly quote
         # would make the message UCS-2 and halve what fits in a segment.
         text = " ".join(normalize_typography(self._text(f"sms/{row.template}.txt",
-                                                         context)).split())
+                                                         context, batch)).split())
         # A text needs no unsubscribe link, but one carrying a link to the local placeholder
         # (an organizer's template with share_url, no OUTREACH_PUBLIC_URL) would hand real
         # people a dead localhost address: held before a real transport, like such email.
@@ -379,7 +395,7 @@ class Renderer:
     def _unsubscribe_headers(sender: Sender, url: str, token: str) -> dict[str, str]:
         """RFC 2369 List-Unsubscribe (web and mail) and RFC 8058 one-click, as Gmail and
         Yahoo require of bulk senders; the mailto reaches the organization's own address."""
-        mailbox = parseaddr(sender.email)[1]
+        mailbox = _mailbox(sender.email)
         return {"List-Unsubscribe": f"<{url}>, <mailto:{mailbox}?subject=unsubscribe-{token}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
@@ -417,10 +433,11 @@ class Renderer:
         missing = tuple(sender.missing_office_settings())
         return Message(row.id, "email", address, sender.email, reply_to=reply_to,
                        headers=self._placeholder_header(missing),
-                       text=self._text(f"email/{row.template}.txt", context),
+                       text=self._text(f"email/{row.template}.txt", context, batch),
                        subject=" ".join(self._text(f"email/{row.template}.subject.txt",
-                                                   context).split()),
-                       html=self._text(f"email/{row.template}.html", context, optional=True),
+                                                   context, batch).split()),
+                       html=self._text(f"email/{row.template}.html", context, batch,
+                                       optional=True),
                        placeholders=missing)
 
     def _packet_context(self, row: OutboxRow, office_id: str, sender: Sender
@@ -447,38 +464,53 @@ class Renderer:
 
     def _office(self, office_id: str | None, batch: _Batch) -> dict[str, str] | None:
         """The template's view of an office (office_view; the roster may have dropped it since
-        the match)."""
+        the match), worked out once per office in a batch; each message gets its own copy (a
+        template may not change what the next one sees)."""
         if not office_id:
             return None
-        try:
-            return office_view(batch.roster.office(office_id), batch.day, self.stale_days,
-                               batch.roster.contacts)
-        except KeyError:
-            return None
+        if office_id not in batch.offices:
+            try:
+                batch.offices[office_id] = office_view(
+                    batch.roster.office(office_id), batch.day, self.stale_days,
+                    batch.roster.contacts)
+            except KeyError:
+                batch.offices[office_id] = None
+        view = batch.offices[office_id]
+        return dict(view) if view is not None else None
+
+    def _template(self, name: str, batch: _Batch) -> Template | None:
+        """The compiled template (None: no such file), looked up once per batch: Jinja's own
+        cache checks the file's modification time on every lookup, a stat per message; per
+        batch, an organizer's edit still reaches the next batch."""
+        if name not in batch.templates:
+            try:
+                batch.templates[name] = self.environment.get_template(name)
+            except TemplateNotFound:
+                batch.templates[name] = None
+            except Exception as error:
+                line = getattr(error, "lineno", None)
+                raise TemplateFailure(f"template {name}{f' line {line}' if line else ''}: "
+                                      f"{_describe(error)}") from None
+        return batch.templates[name]
 
     @overload
-    def _text(self, name: str, context: Mapping[str, object], *,
+    def _text(self, name: str, context: Mapping[str, object], batch: _Batch, *,
               optional: Literal[False] = False) -> str: ...
 
     @overload
-    def _text(self, name: str, context: Mapping[str, object], *,
+    def _text(self, name: str, context: Mapping[str, object], batch: _Batch, *,
               optional: Literal[True]) -> str | None: ...
 
-    def _text(self, name: str, context: Mapping[str, object], *,
+    def _text(self, name: str, context: Mapping[str, object], batch: _Batch, *,
               optional: bool = False) -> str | None:
         """Render one template file. Anything it raises (Jinja's errors, and Python's own
         inside the sandbox: a division by zero, the sandbox's "range too big") becomes a
         TemplateFailure naming the file and line, never an exception out of the worker."""
-        try:
-            template = self.environment.get_template(name)
-        except TemplateNotFound:
+        template = self._template(name, batch)
+        if template is None:
             if optional:
                 return None
-            raise TemplateFailure(f"template {name} not found") from None
-        except Exception as error:
-            line = getattr(error, "lineno", None)
-            raise TemplateFailure(f"template {name}{f' line {line}' if line else ''}: "
-                                  f"{_describe(error)}") from None
+            raise TemplateFailure(f"template {name} not found")
         try:
             return template.render(context)
         except Exception as error:
@@ -491,8 +523,20 @@ class Renderer:
 
 @dataclass(frozen=True)
 class _Batch:
+    """What one batch's messages share: the roster and day they render with, and what is
+    worked out once for all of them (office views, compiled templates)."""
+
     roster: Roster
     day: date
+    offices: dict[str, dict[str, str] | None]
+    templates: dict[str, Template | None]
+
+
+@functools.lru_cache(maxsize=64)
+def _mailbox(address: str) -> str:
+    """The bare address of a sender ("Org <team@org.example>"): one parse per sender, not
+    one per message."""
+    return parseaddr(address)[1]
 
 
 def _context_id(value: object) -> int:

@@ -10,16 +10,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import wraps
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from outreach.config import Settings
 from outreach.errors import ConfigError, OutreachError
 from outreach.privacy import mask_text
-from outreach.store import db
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 DEBUG_VARIABLE = "OUTREACH_DEBUG"  # =1: an unexpected error prints its (masked) traceback
 JSON_HELP = "Print one JSON object."
@@ -102,12 +102,21 @@ def one_line_errors() -> Iterator[None]:
         raise  # usage errors and --help: click prints its own
     except OutreachError as error:  # every deliberate error, whichever layer raised it
         _fail(str(error))
-    except DBAPIError as error:
-        if not db.is_connection_loss(error):
-            _report_bug(error)
-        _fail(db.database_problem(_configured_database(), error))
     except Exception as error:
+        if _is_database_error(error):
+            from outreach.store import db
+
+            if not db.is_connection_loss(error):
+                _report_bug(error)
+            _fail(db.database_problem(_configured_database(), error))
         _report_bug(error)
+
+
+def _is_database_error(error: Exception) -> bool:
+    """A DBAPIError, told without importing SQLAlchemy: a command that never loaded it (the
+    lookup, --help) cannot have raised one."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.DBAPIError)
 
 
 def _report_bug(error: Exception) -> None:
@@ -141,6 +150,8 @@ def _print_json(payload: object) -> None:
 
 
 def _store() -> Engine:
+    from outreach.store import db
+
     return db.open_store(Settings.from_env().store.database_url)
 
 

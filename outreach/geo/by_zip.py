@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from outreach.geo import locate
+from outreach.geo.locate import GEO_FILES, Geo, Lookup
+from outreach.roster import offices as offices_module
+from outreach.us.compiled import compiled, digest
 
-from outreach.geo.locate import Geo, Lookup
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def answer_columns(answer: Lookup) -> dict[str, Any]:
@@ -32,6 +37,8 @@ def answer_columns(answer: Lookup) -> dict[str, Any]:
 def zip_answers(geo: Geo) -> pd.DataFrame:
     """The match fields for every ZIP code, plus whether the signer's town can change the
     answer (the matcher then looks that signer up with their town)."""
+    import pandas as pd  # the matcher's join table; a lookup never needs it
+
     records = []
     for row, answer in geo.zip_lookups():
         record = answer_columns(answer)
@@ -43,3 +50,17 @@ def zip_answers(geo: Geo) -> pd.DataFrame:
     # Object, not float: the matcher writes None (no share) into it, as into the text columns.
     frame["share"] = frame["share"].astype(object)
     return frame
+
+
+def compiled_zip_answers(geo: Geo, data_dir: Path, cache_dir: Path | None) -> pd.DataFrame:
+    """`zip_answers(geo)` from the compiled cache (outreach/us/compiled.py) when the data
+    files, this code and the roster's offices in force are those it was stored from: the web
+    app and the scheduler make these 40,000 answers at every start (seconds of CPU, and a
+    frame's worth of records at the peak) for a table that changes with the roster (its
+    `key`: files, corrections and day) and OUTREACH_ZIP_MIN_SHARE."""
+    sources = [*(data_dir / name for name in GEO_FILES), Path(__file__),
+               Path(locate.__file__), Path(offices_module.__file__)]
+    if not geo.roster.key:  # a roster not loaded through the cache: nothing to key it by
+        return zip_answers(geo)
+    return compiled("by-zip", sources, lambda: zip_answers(geo), directory=cache_dir,
+                    extra=digest((geo.roster.key, geo.zip_min_share)))

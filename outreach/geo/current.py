@@ -7,31 +7,33 @@ import threading
 import time
 from datetime import date
 from functools import cache
-
-import pandas as pd
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from outreach.config import Settings
-from outreach.geo.by_zip import zip_answers
-from outreach.geo.census import CensusGeocoder
+from outreach.geo.by_zip import compiled_zip_answers
 from outreach.geo.locate import Geo, GeoData, Lookup
 from outreach.roster.corrections import corrections_version, effective_roster
-from outreach.us.counties import load_counties
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy import Engine
 
 
 def build_geo(settings: Settings, on: date | None = None, engine: Engine | None = None) -> Geo:
     """A Geo wired from settings: the roster (with the corrections in `engine`, or in the
     settings' store, as in force on `on`, default today), the offline tables, the geocoder if
     enabled."""
-    counties = load_counties(settings.data.data_dir / "counties.csv")
-    roster = effective_roster(settings, counties, on=on, engine=engine)
+    data = GeoData.compiled(settings.data.data_dir, settings.data.cache_dir)
+    # The counties read back with the tables: one copy for both, and no CSV read.
+    roster = effective_roster(settings, data.counties, on=on, engine=engine)
     geocoder = None
     if settings.geo.geocoder == "census":
+        from outreach.geo.census import CensusGeocoder  # requests: only when it is used
+
         geocoder = CensusGeocoder(settings.geo.census_geocoder_url,
                                   timeout=settings.geo.census_timeout_seconds,
                                   retries=settings.geo.census_retries)
-    return Geo(roster, GeoData.load(settings.data.data_dir), geocoder,
-               zip_min_share=settings.geo.zip_min_share)
+    return Geo(roster, data, geocoder, zip_min_share=settings.geo.zip_min_share)
 
 
 @cache
@@ -71,7 +73,8 @@ class CurrentGeo:
             if self._geo is None:
                 self._geo = build_geo(self.settings, version[0], self.engine)
             elif version != self._version:
-                roster = effective_roster(self.settings, on=version[0], engine=self.engine)
+                roster = effective_roster(self.settings, self._geo.data.counties,
+                                          on=version[0], engine=self.engine)
                 self._geo = Geo(roster, self._geo.data, self._geo.geocoder,
                                 zip_min_share=self._geo.zip_min_share)
                 self._by_zip = None
@@ -89,5 +92,6 @@ class CurrentGeo:
         with self._lock:
             geo = self.geo()
             if self._by_zip is None:
-                self._by_zip = zip_answers(geo)
+                self._by_zip = compiled_zip_answers(geo, self.settings.data.data_dir,
+                                                    self.settings.data.cache_dir)
             return self._by_zip

@@ -14,22 +14,25 @@ back to the offline answer (and saying so) when the service has no match or cann
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
-
-import pandas as pd
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from outreach.config import default_of
 from outreach.errors import AddressError, ConfigError, GeocoderError
 from outreach.geo.address import ParsedAddress, parse_address
-from outreach.geo.census import CensusGeocoder, CensusMatch
 from outreach.roster.offices import OfficeChoice, Roster, normalize_place
+from outreach.us import counties as counties_module
+from outreach.us.compiled import compiled as compiled_cache
 from outreach.us.counties import Counties, load_counties
 from outreach.us.states import OUTSIDE_ROSTER
+
+if TYPE_CHECKING:  # the geocoder (and requests) is imported only where it is enabled
+    from outreach.geo.census import CensusGeocoder, CensusMatch
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,11 @@ _ZIP_COLUMNS = ("zip", "state", "city", "acceptable_cities", "county_fips", "oth
                 "time_zone")
 
 
-@dataclass(frozen=True)
-class ZipRow:
+class ZipRow(NamedTuple):
+    """One line of data/zip_county.csv. A named tuple, not a dataclass: 40,000 of them are
+    read back from the compiled cache at every start, and a tuple is read back in about two
+    thirds of the time and held in half the memory (bench/startup.py)."""
+
     zip: str
     state: str
     city: str
@@ -212,22 +218,38 @@ def dominant(sources: Iterable[Mapping[str, float]], key: Callable[[str], Hashab
     return (found, lowest) if found is not None else None
 
 
+# The files GeoData is built from, in data_dir.
+GEO_FILES = ("zip_county.csv", "zip_shares.csv", "ct_towns.csv", "counties.csv")
+
+
+def _text_columns(path: Path) -> dict[str, list[str]]:
+    """A CSV file's columns by name, every cell text ("" where empty), as read_csv with
+    dtype=str and keep_default_na=False gives them, without importing pandas."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        cells = list(zip(*reader, strict=False)) or [() for _ in header]
+    return {name: list(column) for name, column in zip(header, cells, strict=True)}
+
+
 class GeoData:
     """The offline ZIP tables, indexed by ZIP and by (state, city), and the ZIPs' shares."""
 
-    def __init__(self, zip_table: pd.DataFrame, counties: Counties, ct_towns: dict[str, str],
-                 shares: Mapping[str, ZipShares] | None = None):
-        self.table = zip_table
+    def __init__(self, zip_table: Mapping[str, Sequence[str]], counties: Counties,
+                 ct_towns: dict[str, str], shares: Mapping[str, ZipShares] | None = None):
         self.counties = counties
         self.ct_towns = ct_towns
         self.shares = shares or {}
         self.by_zip: dict[str, ZipRow] = {}
         self.by_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
         self.by_other_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
-        # Whole columns as lists (load reads every column as text): a tenth of the time of
-        # itertuples, and this runs at every process start. City names repeat: keyed once.
-        columns: list[list[str]] = [zip_table[c].tolist() for c in _ZIP_COLUMNS]
+        # Whole columns as lists (every column is text): a tenth of the time of iterating
+        # rows. City names repeat: keyed once. The table itself is not kept (only the index).
+        columns: list[list[str]] = [list(zip_table[c]) for c in _ZIP_COLUMNS]
         keys: dict[str, str] = {}
+        # One string object per distinct value: the index holds 40,000 rows of repeated
+        # states, time zones and counties (less memory in every process that loads it).
+        text: dict[str, str] = {}
 
         def key_of(name: str) -> str:
             if name not in keys:
@@ -236,8 +258,11 @@ class GeoData:
 
         for zip_code, state, city, others, county, other_counties, zone in zip(*columns,
                                                                                 strict=True):
-            row = ZipRow(zip_code, state, city, tuple(filter(None, others.split("|"))),
-                         county, tuple(filter(None, other_counties.split(";"))), zone)
+            row = ZipRow(zip_code, text.setdefault(state, state), text.setdefault(city, city),
+                         tuple(text.setdefault(o, o) for o in others.split("|") if o),
+                         text.setdefault(county, county),
+                         tuple(text.setdefault(f, f) for f in other_counties.split(";") if f),
+                         text.setdefault(zone, zone))
             self.by_zip[zip_code] = row
             if city:
                 self.by_city[(state, key_of(city))].append(row)
@@ -246,12 +271,22 @@ class GeoData:
 
     @classmethod
     def load(cls, data_dir: Path) -> GeoData:
-        table = pd.read_csv(data_dir / "zip_county.csv", dtype=str, keep_default_na=False)
-        towns = pd.read_csv(data_dir / "ct_towns.csv", dtype=str, keep_default_na=False)
-        return cls(table, load_counties(data_dir / "counties.csv"),
-                   {normalize_place(t): f for t, f in zip(towns.town, towns.county_fips,
+        """Build the tables from the CSV files (GeoData.compiled reads them from the cache)."""
+        towns = _text_columns(data_dir / "ct_towns.csv")
+        return cls(_text_columns(data_dir / "zip_county.csv"),
+                   load_counties(data_dir / "counties.csv"),
+                   {normalize_place(t): f for t, f in zip(towns["town"], towns["county_fips"],
                                                            strict=True)},
                    ZipShareTable(data_dir / "zip_shares.csv"))
+
+    @classmethod
+    def compiled(cls, data_dir: Path, cache_dir: Path | None) -> GeoData:
+        """The tables as `load` builds them, read from the compiled cache in `cache_dir`
+        (outreach/us/compiled.py) when the data files and this code are unchanged since it
+        was written: a pickle read instead of 40,000 rows parsed and indexed."""
+        sources = [*(data_dir / name for name in GEO_FILES),
+                   Path(__file__), Path(counties_module.__file__)]
+        return compiled_cache("geo", sources, lambda: cls.load(data_dir), directory=cache_dir)
 
     def legacy_ct_county(self, county_fips: str, town: str) -> str:
         """Map a Connecticut planning region (09110-09190, used by the Census since 2022) back to

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -19,9 +20,12 @@ from outreach.errors import CampaignError, ConfigError
 from outreach.roster.current import CurrentRoster
 from outreach.roster.offices import Roster
 from outreach.sending.compliance import Gate
+from outreach.sending.pacing import Budget, Ledger, SharedBudget, account_digest, budget_key
+from outreach.sending.transports.base import Transport
 from outreach.sending.transports.select import build_transports
 from outreach.sending.worker import Worker, WorkerOptions
 from outreach.store import db, runs
+from outreach.store.rates import RedisLedger, StoreLedger
 from outreach.us.counties import load_counties
 from outreach.us.quiet_hours import STATE_WINDOWS, parse_windows
 
@@ -107,6 +111,34 @@ def build_renderer(settings: Settings, engine: Engine, roster: Roster | None = N
                     packet_link_days=settings.campaigns.packet_link_days)
 
 
+def budget_account(settings: Settings, transport: str) -> str:
+    """The provider account a transport sends from, as a budget key names it: Twilio's
+    account SID (an identifier, not a secret), a digest of the SendGrid API key (the key is
+    the account), the SMTP server and login, the `files` folder."""
+    providers = settings.providers
+    if transport == "twilio":
+        return providers.twilio_account_sid or ""
+    if transport == "sendgrid":
+        return account_digest(providers.sendgrid_api_key or "")
+    if transport == "smtp":
+        url = urlsplit(providers.smtp_url or "")
+        return account_digest(f"{url.hostname}:{url.port}:{url.username}")
+    return account_digest(str(settings.send.outbox_dir.resolve()))
+
+
+def build_budgets(settings: Settings, engine: Engine,
+                  transports: dict[str, Transport]) -> dict[str, Budget]:
+    """Each channel's send budget, one per provider account and shared by every worker
+    process on every host: in Redis when OUTREACH_REDIS_URL is set, else in the store."""
+    ledger: Ledger = RedisLedger(settings.send.redis_url) if settings.send.redis_url \
+        else StoreLedger(engine)
+    rates = {"email": settings.send.email_rate, "sms": settings.send.sms_rate}
+    return {channel: SharedBudget(ledger, budget_key(channel, transport.name,
+                                                     budget_account(settings, transport.name)),
+                                  rates.get(channel))
+            for channel, transport in transports.items()}
+
+
 def build_worker(settings: Settings, concurrency: int, engine: Engine | None = None,
                  roster: Roster | None = None) -> Worker:
     engine = engine or db.open_store(settings.store.database_url)
@@ -124,9 +156,10 @@ def build_worker(settings: Settings, concurrency: int, engine: Engine | None = N
     gate = Gate(engine, renderer.roster, windows,
                 {fips: c.time_zone for fips, c in counties.by_fips.items()}, campaign_steps)
     options = WorkerOptions(
-        concurrency=concurrency, rates={"email": settings.send.email_rate,
-                                        "sms": settings.send.sms_rate},
+        concurrency=concurrency,
         lease=timedelta(seconds=settings.send.claim_lease_seconds),
         stale_sending_after=timedelta(seconds=settings.send.stale_sending_seconds),
         dead_after=timedelta(seconds=settings.send.worker_dead_seconds))
-    return Worker(engine, build_transports(settings), renderer, gate=gate, options=options)
+    transports = build_transports(settings, pool_size=concurrency)
+    return Worker(engine, transports, renderer, gate=gate, options=options,
+                  budgets=build_budgets(settings, engine, transports))

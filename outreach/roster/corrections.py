@@ -361,7 +361,8 @@ def effective_roster(settings: Settings, counties: Counties | None = None, *,
         latest = _latest_corrections(store, on)
         return load_roster(settings.data.roster_path, counties, on=on,
                            overrides=_overrides(latest), corrected=_correction_sources(latest),
-                           contacts=cast(ContactPolicy, settings.campaigns.contacts))
+                           contacts=cast(ContactPolicy, settings.campaigns.contacts),
+                           cache_dir=settings.data.cache_dir)
     finally:
         if engine is None and store is not None:
             store.dispose()

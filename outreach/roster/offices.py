@@ -25,9 +25,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import pandas as pd
-
 from outreach.errors import RosterError
+from outreach.us import counties as counties_module
+from outreach.us.compiled import cache_key, compiled, digest
 from outreach.us.counties import Counties
 
 ROSTER_COLUMNS = [
@@ -292,6 +292,9 @@ class Roster:
     # OUTREACH_CONTACTS as this deployment loaded the roster: may messages, letters and their
     # plans use an office's lead phone, email or website (Office.usable)?
     contacts: ContactPolicy = "any"
+    # What this roster was compiled from (files, code, corrections, day: load_roster with a
+    # cache folder), so what is built from it can be cached under the same key; "" unknown.
+    key: str = field(default="", compare=False)
 
     def __len__(self) -> int:
         return len(self.offices)
@@ -412,6 +415,8 @@ def row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str
 def read_rows(path: Path) -> list[dict[str, str]]:
     """The roster file's rows, trimmed, every column present (the optional ones empty when
     the file lacks them); RosterError when the file cannot be read as a roster."""
+    import pandas as pd  # only when the roster is (re)built: not on a compiled-cache hit
+
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except FileNotFoundError:
@@ -521,14 +526,47 @@ def _provenance(row: dict[str, str], listed: Mapping[str, ContactSource],
 def load_roster(path: Path, counties: Counties, *, on: date | None = None,
                 overrides: Mapping[str, Mapping[str, str]] | None = None,
                 corrected: Mapping[str, Mapping[str, ContactSource]] | None = None,
-                contacts: ContactPolicy = "any") -> Roster:
+                contacts: ContactPolicy = "any", cache_dir: Path | None = None) -> Roster:
     """Read and validate the roster as in force on `on` (default today), with organizers'
     corrections laid over the file (roster/corrections.py: `overrides` their values,
     `corrected` their provenance) and each contact value's source from the contact sources
-    file beside it, when there is one; raise RosterError naming file, line and column."""
-    rows = read_rows(path)
+    file beside it, when there is one; raise RosterError naming file, line and column.
+
+    With `cache_dir`, the validated offices are read from the compiled cache
+    (outreach/us/compiled.py) when the files, this code, the counties and the corrections are
+    those they were stored from; only the day's selection is made anew."""
     overrides = overrides or {}
     corrected = corrected or {}
+    sources_file = contact_sources_path(path)
+    day = on or date.today()
+    key = ""
+    if cache_dir is None or not Path(path).is_file():
+        offices = _validated_offices(path, counties, overrides, corrected)
+    else:
+        sources = [path, *([sources_file] if sources_file.is_file() else []),
+                   Path(__file__), Path(counties_module.__file__)]
+        extra = digest((overrides, corrected, counties.by_fips))
+        offices = compiled("roster", sources,
+                           lambda: _validated_offices(path, counties, overrides, corrected),
+                           directory=cache_dir, extra=extra)
+        key = digest((cache_key(sources, extra), day, contacts))
+    current = [o for o in offices if o.in_force(day)]
+    by_county: dict[str, list[Office]] = defaultdict(list)
+    # Felony prosecutors first: they are the campaign's main target wherever a county has both.
+    for office in sorted(current, key=lambda o: (not o.prosecutes_felonies, o.office_id)):
+        for fips in office.county_fips:
+            by_county[fips].append(office)
+    return Roster(tuple(current), {k: tuple(v) for k, v in by_county.items()}, path, day,
+                  offices, contacts, key)
+
+
+def _validated_offices(path: Path, counties: Counties,
+                       overrides: Mapping[str, Mapping[str, str]],
+                       corrected: Mapping[str, Mapping[str, ContactSource]]
+                       ) -> tuple[Office, ...]:
+    """Every row of the roster file as an Office, corrections laid over it, in force or not;
+    RosterError with every problem found."""
+    rows = read_rows(path)
     sources_file = contact_sources_path(path)
     listed = read_contact_sources(sources_file, rows) if sources_file.is_file() else {}
 
@@ -560,12 +598,4 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
                               **values))
     if problems:
         raise RosterError(problems)
-    day = on or date.today()
-    current = [o for o in offices if o.in_force(day)]
-    by_county: dict[str, list[Office]] = defaultdict(list)
-    # Felony prosecutors first: they are the campaign's main target wherever a county has both.
-    for office in sorted(current, key=lambda o: (not o.prosecutes_felonies, o.office_id)):
-        for fips in office.county_fips:
-            by_county[fips].append(office)
-    return Roster(tuple(current), {k: tuple(v) for k, v in by_county.items()}, path, day,
-                  tuple(offices), contacts)
+    return tuple(offices)

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -34,6 +34,7 @@ from outreach.message import Message
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
 from outreach.sending.gate import Decision, Gate, gate_stub
+from outreach.sending.pacing import Budget, TokenBucket
 from outreach.sending.transports.base import SendResult, Transport
 from outreach.store import events, outbox, suppressions, workers
 from outreach.store.db import database_reason, is_connection_loss
@@ -41,50 +42,6 @@ from outreach.store.events import message_by_provider_id
 from outreach.store.outbox import OutboxRow
 
 log = logging.getLogger("outreach.worker")
-
-
-class TokenBucket:
-    """`rate` sends per second, evenly spaced, shared by all sender threads, and a pause every
-    thread honors (a provider's 429 Retry-After).
-
-    No bursts (a bucket of one token): providers count sends in one-second windows, and a burst
-    on top of the steady rate is exactly what earns a 429. The pace is 4% under the rate asked:
-    that leaves every window about 40 ms of slack for jitter in the client and the network (a
-    first request that opens its connection arrives tens of milliseconds late), at any rate.
-    """
-
-    HEADROOM = 0.96
-
-    def __init__(self, rate: float | None):
-        self.rate = rate * self.HEADROOM if rate else None
-        self.capacity = 1.0
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self.paused_until = 0.0
-        self.lock = threading.Lock()
-
-    def pause(self, seconds: float) -> None:
-        with self.lock:
-            self.paused_until = max(self.paused_until, time.monotonic() + seconds)
-
-    def acquire(self, stop: threading.Event) -> bool:
-        """Wait for a token; False if asked to stop meanwhile."""
-        while not stop.is_set():
-            with self.lock:
-                now = time.monotonic()
-                wait = self.paused_until - now
-                if wait <= 0:
-                    if self.rate is None:
-                        return True
-                    self.tokens = min(self.capacity,
-                                      self.tokens + (now - self.updated) * self.rate)
-                    self.updated = now
-                    if self.tokens >= 1:
-                        self.tokens -= 1
-                        return True
-                    wait = (1 - self.tokens) / self.rate
-            stop.wait(min(wait, 0.5))
-        return False
 
 
 @dataclass
@@ -107,7 +64,8 @@ class WorkerOptions:
     outage_first_wait_seconds: float = 1.0
     outage_cap_seconds: float = 30.0
     outage_tries_once: int = 5
-    rates: dict[str, float | None] = field(default_factory=dict)  # channel -> messages/second
+    # channel -> messages/second, for the process-local buckets of a worker given no budgets
+    rates: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -133,7 +91,11 @@ class _Job:
 class Worker:
     def __init__(self, engine: Engine, transports: dict[str, Transport], renderer: Renderer,
                  gate: Gate = gate_stub, options: WorkerOptions | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow,
+                 budgets: Mapping[str, Budget] | None = None):
+        """`budgets`: each channel's pace, shared with the account's other workers
+        (outreach.sending.pacing.SharedBudget; ops.wiring builds them); a channel without one
+        gets a process-local TokenBucket at `options.rates`."""
         self.engine = engine
         self.transports = transports
         self.renderer = renderer
@@ -141,8 +103,9 @@ class Worker:
         self.options = options or WorkerOptions()
         self.clock = clock
         self.stop = threading.Event()
-        self.buckets = {channel: TokenBucket(self.options.rates.get(channel))
-                        for channel in transports}
+        self.buckets: dict[str, Budget] = {
+            channel: (budgets or {}).get(channel) or TokenBucket(self.options.rates.get(channel))
+            for channel in transports}
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._backoff = wait_random_exponential(multiplier=self.options.backoff_base_seconds,
@@ -333,54 +296,61 @@ class Worker:
                     if released else "")
 
     def _dispatch(self, rows: list[OutboxRow], jobs: queue.Queue[_Job | None]) -> None:
-        """Check a claimed batch, then hand it to the senders a group at a time."""
+        """Check a claimed batch, then hand it to the senders a group at a time. The rows not
+        sent now (held, failed, skipped, deferred) are settled in one transaction per phase:
+        those the rendering set aside before the gate reads the batch (it sees them as it
+        did one by one), the gate's own after it."""
         worker, now = self.options.worker_id, self.clock()
         rendered = self.renderer.render_batch(rows)
         ready: list[_Job] = []
+        aside: list[outbox.SetAside] = []
         held: set[tuple[str, str, str]] = set()  # steps this batch put on hold
         for row in rows:
             message, step = rendered[row.id], (row.campaign, row.step, row.channel)
             if step in held:  # the rest of a held step waits in the queue with it
-                outbox.defer(self.engine, row.id, worker, now, now)
+                aside.append(outbox.SetAside(row.id, "queued", until=now))
                 self.count("held")
             elif isinstance(message, TemplateFailure):
                 # The template, not the row, is broken: this row fails with the reason and
                 # its step waits for the fix; every other step and campaign goes on.
-                outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
+                aside.append(outbox.SetAside(row.id, "failed", f"render: {message}"))
                 self._hold(row, f"{message} (outbox {row.id})", now)
                 held.add(step)
                 self.count("failed")
             elif isinstance(message, RenderError):
-                outbox.fail_unsent(self.engine, row.id, worker, f"render: {message}", now)
+                aside.append(outbox.SetAside(row.id, "failed", f"render: {message}"))
                 self.count("failed")
             elif message.placeholders and self._reaches_people(row.channel):
                 # A compliance setting is missing: held, neither sent degraded nor failed.
                 self._hold(row, message.placeholders[0], now)
-                outbox.defer(self.engine, row.id, worker, now, now)
+                aside.append(outbox.SetAside(row.id, "queued", until=now))
                 held.add(step)
                 self.count("held")
             else:
                 ready.append(_Job(row, message))
+        outbox.set_aside(self.engine, aside, worker, now)
         with self.engine.connect() as connection:
             suppressed = {channel: suppressions.suppressed_among(
                 connection, channel, [j.message.to for j in ready if j.row.channel == channel])
                 for channel in {j.row.channel for j in ready}}
         self.gate.prepare([job.row for job in ready])  # one query for the whole batch
         sendable: list[_Job] = []
+        aside = []
         for job in ready:
             if job.message.to.lower() in suppressed[job.row.channel]:
                 decision = Decision("skip", reason="recipient is on the suppression list")
             else:
                 decision = self.gate(job.row, job.message, now)
             if decision.action == "skip":
-                outbox.skip(self.engine, job.row.id, worker, decision.reason, now)
+                aside.append(outbox.SetAside(job.row.id, "skipped", decision.reason))
                 self.count("skipped")
             elif decision.action == "defer":
-                outbox.defer(self.engine, job.row.id, worker, decision.until or now, now,
-                             reason=decision.reason)
+                aside.append(outbox.SetAside(job.row.id, "queued", decision.reason,
+                                             decision.until or now))
                 self.count("deferred")
             else:
                 sendable.append(job)
+        outbox.set_aside(self.engine, aside, worker, now)
         group = max(1, self.options.concurrency)
         for start in range(0, len(sendable), group):
             while jobs.unfinished_tasks >= group and not self.stop.is_set():

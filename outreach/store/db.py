@@ -13,12 +13,8 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -36,6 +32,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, Operationa
 
 from outreach.errors import StoreError
 from outreach.privacy import mask_text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 URL_EXAMPLES = "sqlite:///outreach.sqlite3 or postgresql+psycopg://user@host:5432/outreach"
@@ -206,7 +205,11 @@ def make_engine(url: str, *, lock_timeout: float | None = None) -> Engine:
     return engine
 
 
+# Alembic is imported by the functions that migrate or read the revision, not with the store:
+# a lookup or a roster check opens the store without migrating it (0.3 s of imports).
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -214,16 +217,22 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision(engine: Engine) -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Migrate to the newest schema; return (revision before, revision after)."""
+    from alembic import command
+
     with answering(engine.url):
         before = current_revision(engine)
         command.upgrade(alembic_config(engine), "head")

@@ -167,15 +167,6 @@ def claim(engine: Engine, worker: str, limit: int, lease: timedelta,
     return sorted(rows, key=lambda r: r.id)
 
 
-def _move(connection: Connection, row_id: int, from_states: tuple[OutboxState, ...],
-          worker: str | None, **values: object) -> bool:
-    """One guarded transition; False if the row was not where we thought (a lost claim)."""
-    condition = [outbox.c.id == row_id, outbox.c.state.in_(from_states)]
-    if worker is not None:
-        condition.append(outbox.c.claimed_by == worker)
-    return connection.execute(update(outbox).where(*condition).values(**values)).rowcount == 1
-
-
 def start_sending_many(engine: Engine, row_ids: Iterable[int], worker: str,
                        now: datetime) -> set[int]:
     """Commit `sending` for claimed rows before their provider calls, in one transaction.
@@ -273,21 +264,65 @@ def settle_sent(connection: Connection, row_id: int, provider_message_id: str,
     return connection.execute(FINISH, outcome.parameters(now)).rowcount == 1
 
 
+SetAsideState = Literal["skipped", "queued", "failed"]
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A claimed row the worker does not send now: `skipped` (terminal: the gate said no,
+    the reason kept), `queued` (deferred: back in the queue, due at `until`, the reason kept
+    for `outreach report`: "waiting for quiet hours until ...") or `failed` (it cannot be
+    sent at all: its template fails, its recipient is gone)."""
+
+    row_id: int
+    state: SetAsideState
+    reason: str | None = None
+    until: datetime | None = None
+
+    def parameters(self, worker: str, now: datetime) -> dict[str, object]:
+        return {"row_id": self.row_id, "worker": worker, "new_state": self.state,
+                "reason": self.reason or None, "now": now,
+                "until": self.until if self.state == "queued" else None}
+
+
+def _set_aside_statement() -> Update:
+    state = bindparam("new_state", type_=String)
+    return (update(outbox)
+            .where(outbox.c.id == bindparam("row_id"), outbox.c.state == "claimed",
+                   outbox.c.claimed_by == bindparam("worker", type_=String))
+            .values(state=state, last_error=bindparam("reason", type_=Text),
+                    updated_at=bindparam("now", type_=DateTime(timezone=True)),
+                    lease_until=None,
+                    not_before=func.coalesce(bindparam("until", type_=DateTime(timezone=True)),
+                                             outbox.c.not_before),
+                    claimed_by=case((state == "queued", None), else_=outbox.c.claimed_by)))
+
+
+SET_ASIDE = _set_aside_statement()
+
+
+def set_aside(engine: Engine, rows: Iterable[SetAside], worker: str, now: datetime) -> int:
+    """Settle many claimed rows that are not sent now, in one transaction (one executemany).
+    Rows no longer claimed by this worker are left alone; returns how many moved."""
+    parameters = [r.parameters(worker, now) for r in rows]
+    if not parameters:
+        return 0
+    with engine.begin() as connection:
+        if len(parameters) == 1:  # rowcount is the row's own, whatever the driver
+            return connection.execute(SET_ASIDE, parameters[0]).rowcount
+        return connection.execute(SET_ASIDE, parameters).rowcount
+
+
 def skip(engine: Engine, row_id: int, worker: str, reason: str, now: datetime) -> bool:
     """The gate said no (opt-out, suppression...): terminal, with the reason."""
-    with engine.begin() as connection:
-        return _move(connection, row_id, ("claimed",), worker, state="skipped",
-                     last_error=reason, updated_at=now, lease_until=None)
+    return set_aside(engine, [SetAside(row_id, "skipped", reason)], worker, now) == 1
 
 
 def defer(engine: Engine, row_id: int, worker: str, until: datetime, now: datetime,
           reason: str | None = None) -> bool:
     """The gate said later (quiet hours...): back in the queue, due at `until`; the reason
     is kept for `outreach report` ("waiting for quiet hours until ...")."""
-    with engine.begin() as connection:
-        return _move(connection, row_id, ("claimed",), worker, state="queued", not_before=until,
-                     claimed_by=None, lease_until=None, updated_at=now,
-                     last_error=reason or None)
+    return set_aside(engine, [SetAside(row_id, "queued", reason, until)], worker, now) == 1
 
 
 def release(engine: Engine, worker: str, now: datetime) -> int:
@@ -340,9 +375,7 @@ def state_counts(connection: Connection) -> dict[OutboxState, int]:
 
 def fail_unsent(engine: Engine, row_id: int, worker: str, error: str, now: datetime) -> bool:
     """A claimed row that cannot be sent at all (its template fails, its recipient is gone)."""
-    with engine.begin() as connection:
-        return _move(connection, row_id, ("claimed",), worker, state="failed", last_error=error,
-                     updated_at=now, lease_until=None)
+    return set_aside(engine, [SetAside(row_id, "failed", error)], worker, now) == 1
 
 
 @dataclass(frozen=True)

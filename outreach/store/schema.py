@@ -291,6 +291,17 @@ stance_marks = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# One send budget per provider account (channel, transport, account id: never a secret), shared
+# by every worker on every host: the next free send slot and the end of the provider's last
+# Retry-After pause, in seconds since the epoch by the database's clock (store/rates.py).
+send_budgets = Table(
+    "send_budgets",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("next_at", Float, nullable=False),
+    Column("paused_until", Float, nullable=False),
+)
+
 # What the public form was sent, as sent: an unauthenticated submission never overwrites a stored
 # signer (DESIGN invariant 10), so a re-signing is kept here as evidence instead. The values are
 # personal data: they stay in the store, never in logs.

@@ -17,6 +17,9 @@ It speaks the documented shapes:
 Twilio's StatusCallback is honoured when `status_callbacks` is on: a "sent" callback, signed
 with the auth token over the full callback URL (query included) as Twilio signs it, is POSTed
 to the URL each message was created with.
+It speaks HTTP/1.1 and keeps connections alive as the real APIs do (`keep_alive=False` closes
+each after its answer), and counts the TCP connections it accepted (`connections`), so a test
+can tell a pooled client from one that connects per request.
 It adds latency, a rate limit, and faults on demand or at random: 5xx, 429 with Retry-After,
 a stall past the client's timeout, and "accepted but the answer is lost". Every accepted message
 is recorded, so a test can count duplicates and losses as the provider saw them.
@@ -65,6 +68,9 @@ class ProviderStandIn:
     unsubscribed_numbers: set[str] = field(default_factory=set)
     landline_numbers: set[str] = field(default_factory=set)
     seed: int = 1
+    # False: every answer says `Connection: close` and closes (a provider dropping kept-alive
+    # connections); a client must open a new one for its next request.
+    keep_alive: bool = True
     emails: list[dict[str, Any]] = field(default_factory=list)
     sms: list[dict[str, Any]] = field(default_factory=list)
     answered: collections.Counter[int] = field(default_factory=collections.Counter)
@@ -77,6 +83,17 @@ class ProviderStandIn:
         self._random = random.Random(self.seed)
         self._recent: dict[str, collections.deque[float]] = {"email": collections.deque(),
                                                        "sms": collections.deque()}
+        # Every arrival at the rate check, accepted or not, in the last second; the most any
+        # one-second window held, and the 429s the rate limit answered, per channel.
+        self._arrivals: dict[str, collections.deque[float]] = {"email": collections.deque(),
+                                                         "sms": collections.deque()}
+        self.max_window: collections.Counter[str] = collections.Counter()
+        self.rate_limited: collections.Counter[str] = collections.Counter()
+        self.connections = 0  # TCP connections accepted: kept-alive clients open few
+
+    def connected(self) -> None:
+        with self._lock:
+            self.connections += 1
 
     # --- faults ---------------------------------------------------------------------------
     def fail_next(self, count: int, status: int = 503, retry_after: str | None = None) -> None:
@@ -113,15 +130,24 @@ class ProviderStandIn:
         return None
 
     def over_rate(self, channel: str) -> bool:
+        """Is this arrival over the channel's limit, counted as the providers count: in any
+        one-second window (a sliding one, the strictest reading)? Counts every arrival's
+        window, limit or not, so a benchmark can tell how close to a limit a sender came."""
         limit = self.sms_per_second if channel == "sms" else self.email_per_second
-        if not limit:
-            return False
         now = time.monotonic()
         with self._lock:
+            arrivals = self._arrivals[channel]
+            arrivals.append(now)
+            while now - arrivals[0] >= 1.0:
+                arrivals.popleft()
+            self.max_window[channel] = max(self.max_window[channel], len(arrivals))
+            if not limit:
+                return False
             recent = self._recent[channel]
             while recent and now - recent[0] >= 1.0:
                 recent.popleft()
             if len(recent) >= limit:
+                self.rate_limited[channel] += 1
                 return True
             recent.append(now)
             return False
@@ -149,7 +175,12 @@ class ProviderStandIn:
             return {"email_ids": [e["outreach_id"] for e in self.emails],
                     "sms_bodies": [m["body"] for m in self.sms],
                     "sms_arrivals": [m["sent_at"].timestamp() for m in self.sms],
-                    "answered": {str(k): v for k, v in self.answered.items()}}
+                    "answered": {str(k): v for k, v in self.answered.items()},
+                    "connections": self.connections,
+                    # per channel: the most arrivals in any one-second window, and the 429s
+                    # its rate limit answered
+                    "max_window": dict(self.max_window),
+                    "rate_limited": dict(self.rate_limited)}
 
     def duplicates(self, channel: str, key: str) -> int:
         seen = collections.Counter(entry[key] for entry in
@@ -184,6 +215,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        self.standin.connected()
+
     @property
     def standin(self) -> ProviderStandIn:
         return self.server.standin
@@ -194,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if not self.standin.keep_alive:
+            self.send_header("Connection", "close")  # http.server then closes it
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -239,10 +276,11 @@ class _Handler(BaseHTTPRequestHandler):
                                           "The provided authorization grant is invalid, "
                                           "expired, or revoked"}]})
             return
+        limited = self.standin.over_rate("email")  # counted as it arrives, before latency
         fault = self._fault("email")
         if fault and fault.kind == "handled":
             return
-        if self.standin.over_rate("email"):
+        if limited:
             self._reply(429, {"errors": [{"field": None, "help": None,
                                           "message": "too many requests"}]},
                         {"Retry-After": "1"})
@@ -291,10 +329,11 @@ class _Handler(BaseHTTPRequestHandler):
         form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
         if not self._twilio_authorized():
             return
+        limited = self.standin.over_rate("sms")  # counted as it arrives, before latency
         fault = self._fault("sms")
         if fault and fault.kind == "handled":
             return
-        if self.standin.over_rate("sms"):
+        if limited:
             self._twilio_error(429, 20429, "Too Many Requests")
             return
         to = form.get("To", "")

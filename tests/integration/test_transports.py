@@ -262,3 +262,92 @@ def test_a_torn_journal_line_is_skipped_and_never_glued_to_the_next(tmp_path):
     assert transport.find_sent(torn, datetime.now(UTC)) == "sms-8"
     lines = (tmp_path / "sms.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["outbox_id"] == 8 and len(lines) == 3
+
+
+def _send_from_threads(send, messages, threads: int) -> list[SendResult]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(send, messages))
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_sends_from_k_threads_share_at_most_k_kept_alive_connections(channel):
+    # The providers' pools: 120 sends over 12 sender threads open at most 12 connections (one
+    # per thread), not one per send (a TLS handshake per email in production); 12 is more
+    # than the pools requests and the Twilio SDK size by default (10; cores + 4). The
+    # latency keeps all 12 in flight at once.
+    threads = 12
+    running = RunningProviders(ProviderStandIn(latency=0.02))
+    try:
+        if channel == "email":
+            transport = sendgrid(running, pool_size=threads)
+            messages = [Message(i, "email", f"s{i}@example.org", EMAIL.sender, "hi",
+                                subject="s") for i in range(120)]
+        else:
+            transport = twilio(running, pool_size=threads)
+            messages = [Message(i, "sms", f"+1215555{i:04d}", SMS.sender, f"text {i}")
+                        for i in range(120)]
+        results = _send_from_threads(transport.send, messages, threads)
+        assert [r.outcome for r in results] == ["sent"] * 120
+        assert 1 <= running.standin.connections <= threads
+    finally:
+        running.close()
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_provider_closing_each_connection_costs_a_reconnect_not_a_message(channel):
+    # A provider may close a kept-alive connection after any answer: the next send opens a
+    # new one and is sent, neither `unknown` nor a retry.
+    running = RunningProviders(ProviderStandIn(keep_alive=False))
+    try:
+        transport = sendgrid(running) if channel == "email" else twilio(running)
+        message = EMAIL if channel == "email" else SMS
+        assert [transport.send(message).outcome for _ in range(5)] == ["sent"] * 5
+        assert running.standin.connections == 5
+    finally:
+        running.close()
+
+
+def test_sendgrid_error_mapping_is_the_sdks_over_one_kept_alive_connection(providers):
+    # Over one pooled connection: sent, then 503 with Retry-After (retry, honoured), 400
+    # (failed with SendGrid's text), a lost answer (unknown: it arrived), and sent again on
+    # a fresh connection; the errors never closed the pool for the sends after them.
+    transport = sendgrid(providers, pool_size=1)
+    assert transport.send(EMAIL).outcome == "sent"
+    providers.standin.fail_next(1, status=503, retry_after="5")
+    assert (transport.send(EMAIL).outcome, transport.send(EMAIL).outcome) == ("retry", "sent")
+    providers.standin.fail_next(1, status=503, retry_after="5")
+    retried = transport.send(EMAIL)
+    assert (retried.retry_after, retried.error) == (5.0, "SendGrid HTTP 503: stand-in fault")
+    providers.standin.fail_next(1, status=400)
+    assert transport.send(EMAIL) == SendResult("failed",
+                                               error="SendGrid HTTP 400: stand-in fault")
+    assert providers.standin.connections == 1
+    providers.standin.lose_next_answers(1)
+    assert transport.send(EMAIL).outcome == "unknown"
+    assert transport.send(EMAIL).outcome == "sent"
+    assert providers.standin.connections == 2  # the broken one was dropped, not reused
+    assert len(providers.standin.emails) == 4  # three sent and the lost one: it arrived
+
+
+def test_twilio_error_mapping_is_unchanged_over_one_kept_alive_connection(providers):
+    transport = twilio(providers, pool_size=1)
+    assert transport.send(SMS).outcome == "sent"
+    providers.standin.fail_next(1, status=429, retry_after="3")
+    assert (transport.send(SMS).outcome, transport.http.retry_after()) == ("retry", 3.0)
+    providers.standin.invalid_numbers.add("+12155550111")
+    failed = transport.send(Message(8, "sms", "+12155550111", SMS.sender, "x"))
+    assert failed.outcome == "failed" and "error 21211" in failed.error
+    assert transport.send(SMS).outcome == "sent"
+    assert providers.standin.connections == 1
+
+
+def test_sendgrid_tls_handshake_failure_is_retry_as_the_sdk_mapped_it(providers):
+    # https to a server that does not speak TLS: the handshake fails before any request byte
+    # left, so nothing can have arrived (the SDK's urllib mapped it to URLError: retry).
+    transport = SendGridTransport(providers.standin.sendgrid_key,
+                                  providers.url.replace("http://", "https://"), timeout=1.0)
+    result = transport.send(EMAIL)
+    assert result.outcome == "retry" and "TLS handshake" in result.error
+    assert providers.standin.emails == []

@@ -92,6 +92,35 @@ def test_skip_defer_and_release(store):
     assert [r.id for r in box.claim(store, "w2", 5, LEASE, NOW)] == [c.id]
 
 
+def test_rows_set_aside_together_move_as_one_by_one_and_only_if_still_ours(store):
+    # One executemany for a batch's skipped, deferred and failed rows: each lands as skip,
+    # defer and fail_unsent would put it; a row another worker holds now is left alone.
+    enqueue(store, messages(5))
+    a, b, c, d, e = box.claim(store, "w1", 5, LEASE, NOW)
+    later = NOW + timedelta(hours=8)
+    with store.begin() as connection:  # e's claim expired and w2 took it
+        connection.execute(outbox.update().where(outbox.c.id == e.id)
+                           .values(claimed_by="w2"))
+    moved = box.set_aside(store, [box.SetAside(a.id, "skipped", "opted out"),
+                                  box.SetAside(b.id, "queued", "quiet hours", later),
+                                  box.SetAside(c.id, "failed", "render: no such signer"),
+                                  box.SetAside(e.id, "skipped", "opted out")], "w1", NOW)
+    assert moved == 3
+    with store.connect() as connection:
+        rows = {r.id: r for r in connection.execute(select(outbox))}
+    assert (rows[a.id].state, rows[a.id].last_error, rows[a.id].claimed_by) == \
+        ("skipped", "opted out", "w1")
+    assert (rows[b.id].state, rows[b.id].last_error, rows[b.id].claimed_by) == \
+        ("queued", "quiet hours", None)
+    assert box.as_utc(rows[b.id].not_before) == later
+    assert (rows[c.id].state, rows[c.id].last_error) == ("failed", "render: no such signer")
+    assert box.as_utc(rows[c.id].not_before) == NOW  # only a deferral moves the due time
+    assert (rows[d.id].state, rows[e.id].state, rows[e.id].claimed_by) == \
+        ("claimed", "claimed", "w2")
+    assert all(rows[i].lease_until is None for i in (a.id, b.id, c.id))
+    assert box.set_aside(store, [], "w1", NOW) == 0
+
+
 def test_concurrent_claimers_never_share_a_row(store):
     enqueue(store, messages(300))
     taken: list[list[int]] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -296,3 +298,63 @@ def test_a_da_elect_takes_over_the_messages_on_their_first_day(tmp_path, store, 
     with time_machine.travel(datetime(2027, 1, 1, 9, tzinfo=UTC), tick=False):
         assert "To New Holder, the Cook County State's Attorney:" in _render_letter(renderer)
         assert renderer.roster.office("il-cook").officeholder_as_of == "2027-01-01"
+
+
+def test_a_batch_renders_with_a_few_statements_whatever_its_size(tmp_path, store, roster):
+    # Recipients, stances and the unsubscribe tokens of signers planned before tokens existed
+    # are read and written once per batch, not once per message: 40 emails, the statements
+    # of one.
+    from sqlalchemy import event
+
+    path = tmp_path / "many.csv"
+    path.write_text("first_name,email,zip\n" + "".join(f"P{i},p{i}@example.org,19107\n"
+                                                        for i in range(40)))
+    intake(path, store)
+    now = datetime.now(UTC)
+    renderer = Renderer(store, roster, TEMPLATES, SENDER)
+    statements: list[str] = []
+    event.listen(store, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: statements.append(statement))
+
+    def render(count: int, start: int) -> dict:
+        with store.begin() as connection:
+            box.enqueue(connection, [box.NewMessage("mj", f"w{start}", "email", "signer",
+                                                    str(i), "welcome", {}, now)
+                                     for i in range(start, start + count)], now)
+        rows = box.claim(store, "t", 100, timedelta(minutes=5), now)
+        statements.clear()
+        return renderer.render_batch(rows)
+
+    one = render(1, 1)
+    few = len(statements)
+    many = render(39, 2)
+    assert len(statements) <= few
+    assert all(m.headers["List-Unsubscribe"].startswith("<https://mj.example/u/")
+               for m in [*one.values(), *many.values()])
+    tokens = {m.headers["List-Unsubscribe"] for m in many.values()}
+    assert len(tokens) == 39  # one token each, none shared
+
+
+def test_an_edited_template_reaches_the_next_batch(tmp_path, store, roster):
+    # Compiled templates are reused within a batch, and an organizer's edit still reaches the
+    # batches after it.
+    (tmp_path / "sms").mkdir()
+    template = tmp_path / "sms" / "note.txt"
+    template.write_text("MJ Campaign: first. Reply STOP to opt out.")
+    path = tmp_path / "s.csv"
+    path.write_text("phone,zip,sms_opt_in\n+12155550123,19107,yes\n+12155550124,19107,yes\n")
+    intake(path, store)
+    now = datetime.now(UTC)
+    renderer = Renderer(store, roster, tmp_path, SENDER)
+
+    def render(signer: str) -> str:
+        with store.begin() as connection:
+            box.enqueue(connection, [box.NewMessage("mj", "n", "sms", "signer", signer,
+                                                    "note", {}, now)], now)
+        [row] = box.claim(store, "t", 5, timedelta(minutes=5), now)
+        return renderer.render_batch([row])[row.id].text
+
+    assert render("1") == "MJ Campaign: first. Reply STOP to opt out."
+    template.write_text("MJ Campaign: second. Reply STOP to opt out.")
+    os.utime(template, (time.time() + 5, time.time() + 5))  # a later mtime, whatever the fs
+    assert render("2") == "MJ Campaign: second. Reply STOP to opt out."

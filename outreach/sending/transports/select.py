@@ -14,14 +14,16 @@ def _required(value: str | None, name: str) -> str:
     return value
 
 
-def build_transports(settings: Settings) -> dict[str, Transport]:
+def build_transports(settings: Settings, pool_size: int = 16) -> dict[str, Transport]:
+    """The transports; the providers' keep-alive pools hold `pool_size` connections (one per
+    sender thread: fewer would open a new connection, a TLS handshake, per call beyond it)."""
     transports: dict[str, Transport] = {}
     if settings.send.email_transport == "sendgrid":
         from outreach.sending.transports.sendgrid import SendGridTransport
 
         transports["email"] = SendGridTransport(
             _required(settings.providers.sendgrid_api_key, "OUTREACH_SENDGRID_API_KEY"),
-            settings.providers.sendgrid_base_url)
+            settings.providers.sendgrid_base_url, pool_size=pool_size)
     elif settings.send.email_transport == "smtp":
         from outreach.sending.transports.smtp import SmtpTransport
 
@@ -42,7 +44,8 @@ def build_transports(settings: Settings) -> dict[str, Transport]:
             _required(settings.providers.twilio_auth_token, "OUTREACH_TWILIO_AUTH_TOKEN"),
             from_number=settings.providers.twilio_from,
             messaging_service_sid=settings.providers.twilio_messaging_service_sid,
-            base_url=settings.providers.twilio_base_url, status_callback=callback)
+            base_url=settings.providers.twilio_base_url, status_callback=callback,
+            pool_size=pool_size)
     else:
         transports["sms"] = FilesTransport(settings.send.outbox_dir, "sms")
     return transports

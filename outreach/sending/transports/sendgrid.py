@@ -1,28 +1,44 @@
-"""SendGrid v3 Mail Send through the official `sendgrid` SDK.
+"""SendGrid v3 Mail Send: the request body built by the official `sendgrid` SDK's helpers
+(`Mail(...).get()`, the SDK's own headers), sent over one keep-alive connection pool.
+
+Why not `SendGridAPIClient.send`: its HTTP layer (python_http_client) builds a new urllib
+opener and opens a new connection for every call (in production a TLS handshake per email,
+and ~1 ms of CPU reading the proxy environment each time). The pool (urllib3, what requests is
+built on) keeps `pool_size` connections open, one per sender thread, and never retries on its
+own: a POST that may have arrived is never repeated below the worker (RFC 9110 9.2.2: POST is
+not idempotent).
 
 Only our opaque outbox id goes to SendGrid in custom_args (it keeps them); never names,
-addresses or phone numbers beyond the recipient it needs. Errors map to outcomes: 429 and 5xx
-retry (honoring Retry-After), other 4xx fail at once with SendGrid's own error text, a timeout
-after the request left is "unknown" (it may have been accepted).
+addresses or phone numbers beyond the recipient it needs. Outcomes are the SDK's error mapping
+(https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send#responses): 429 and
+5xx retry (honoring Retry-After), other 4xx fail at once with SendGrid's own error text; a
+request that never left (refused, connect timeout, TLS handshake) retries; a timeout or a
+broken connection after the request left is "unknown" (it may have been accepted).
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
+import ssl
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
+from functools import lru_cache
+from urllib.parse import urlsplit
 
-from python_http_client.exceptions import HTTPError
+import urllib3
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, CustomArg, Email, Header, Mail, ReplyTo, To
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from outreach.message import Message
 from outreach.privacy import scrub
 from outreach.sending.transports.base import SendResult
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
+MAIL_SEND_PATH = "/v3/mail/send"
+DEFAULT_POOL_SIZE = 16  # the worker's default sender threads
 
 
 def _seconds(value: str | None) -> float | None:
@@ -32,13 +48,56 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-def _error_text(error: HTTPError) -> str:
+def error_text(status: int, body: bytes | None) -> str:
+    """"SendGrid HTTP 400: <its messages>", from SendGrid's documented error body
+    {"errors": [{"message", "field", "help"}]}."""
     try:
-        errors = json.loads(error.body or b"{}").get("errors") or []
+        errors = json.loads(body or b"{}").get("errors") or []
         text = "; ".join(str(e.get("message")) for e in errors if e.get("message"))
     except (ValueError, AttributeError):
         text = ""
-    return f"SendGrid HTTP {error.status_code}" + (f": {text}" if text else "")
+    return f"SendGrid HTTP {status}" + (f": {text}" if text else "")
+
+
+@lru_cache(maxsize=64)
+def _address(value: str) -> tuple[str, str]:
+    """parseaddr of a sender or reply-to: the same few strings for a whole blast."""
+    return parseaddr(value)
+
+
+# TLS failures only a handshake can raise (OpenSSL reason codes): no request byte was sent.
+HANDSHAKE_REASONS = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "HANDSHAKE_FAILURE",
+                     "PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE")
+
+
+def _failed_handshake(error: BaseException) -> bool:
+    """Did this TLS error come from the handshake (a refused certificate, no common
+    protocol), before any request byte was sent? urllib3 wraps the ssl module's error."""
+    seen: set[int] = set()
+    todo: list[object] = [error]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (ssl.SSLCertVerificationError, CertificateError)) or (
+                isinstance(item, ssl.SSLError)
+                and any(r in str(item.reason or "") for r in HANDSHAKE_REASONS)):
+            return True
+        todo.extend([*item.args, item.__cause__, item.__context__])
+    return False
+
+
+def pool_for(base_url: str, size: int, timeout: float) -> urllib3.PoolManager:
+    """A keep-alive pool to `base_url`, through the proxy the environment names for it, as
+    the SDK's urllib opener would (HTTPS_PROXY, NO_PROXY), read once rather than per call."""
+    host = urlsplit(base_url).hostname or ""
+    proxy = urllib.request.getproxies().get(urlsplit(base_url).scheme)
+    timeouts = urllib3.Timeout(connect=timeout, read=timeout)
+    if proxy and not urllib.request.proxy_bypass(host):
+        return urllib3.ProxyManager(proxy, maxsize=size, block=False, retries=False,
+                                    timeout=timeouts)
+    return urllib3.PoolManager(maxsize=size, block=False, retries=False, timeout=timeouts)
 
 
 class SendGridTransport:
@@ -47,22 +106,26 @@ class SendGridTransport:
     channel = "email"
     can_reconcile = False
 
-    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0):
-        self.client = SendGridAPIClient(api_key=api_key, host=base_url.rstrip("/"))
-        self.client.client.timeout = timeout  # the SDK passes it on to every request
+    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0,
+                 pool_size: int = DEFAULT_POOL_SIZE):
+        sdk = SendGridAPIClient(api_key=api_key, host=base_url.rstrip("/"))
+        # The SDK's own headers (Authorization, its User-Agent, Accept), as it would send them.
+        self.headers = {**sdk.client.request_headers, "Content-Type": "application/json"}
+        self.url = base_url.rstrip("/") + MAIL_SEND_PATH
+        self.pool = pool_for(self.url, max(1, pool_size), timeout)
 
     def warm_up(self) -> None:
-        """Nothing to do ahead: the client is built in __init__, each send is one request."""
+        """Nothing to do ahead: connections open on first use and stay open."""
 
     def build(self, message: Message) -> Mail:
-        name, address = parseaddr(message.sender)
+        name, address = _address(message.sender)
         mail = Mail(from_email=Email(address, name or None), to_emails=To(message.to),
                     subject=message.subject)
         mail.add_content(Content("text/plain", message.text))
         if message.html:
             mail.add_content(Content("text/html", message.html))
         if message.reply_to:
-            reply_name, reply_address = parseaddr(message.reply_to)
+            reply_name, reply_address = _address(message.reply_to)
             mail.reply_to = ReplyTo(reply_address, reply_name or None)
         for header, value in message.headers.items():
             mail.add_header(Header(header, value))
@@ -70,25 +133,34 @@ class SendGridTransport:
         return mail
 
     def send(self, message: Message) -> SendResult:
+        body = json.dumps(self.build(message).get()).encode()
         try:
-            response = self.client.send(self.build(message))
-        except HTTPError as error:
-            status = error.status_code
-            text = scrub(_error_text(error), message.to)
-            if status == 429 or status >= 500:
-                retry_after = error.headers.get("Retry-After") if error.headers else None
-                return SendResult("retry", error=text, retry_after=_seconds(retry_after))
-            return SendResult("failed", error=text)
-        except TimeoutError:
+            response = self.pool.request("POST", self.url, body=body, headers=self.headers,
+                                         redirect=False, retries=False)
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+                urllib3.exceptions.ProxyError) as error:
+            # Never reached SendGrid (refused, no route, no proxy): safe to retry.
+            return SendResult("retry", error=f"SendGrid unreachable: {type(error).__name__}")
+        except urllib3.exceptions.SSLError as error:
+            # urllib3 raises this for a failed handshake and for a TLS failure while reading
+            # the answer alike: only a handshake's own failures surely came before the request.
+            if _failed_handshake(error):
+                return SendResult("retry", error="SendGrid unreachable: TLS handshake failed")
+            return SendResult("unknown", error="connection to SendGrid broke: SSLError")
+        except urllib3.exceptions.ReadTimeoutError:
             return SendResult("unknown", error="SendGrid did not answer in time")
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, TimeoutError):
-                return SendResult("unknown", error="SendGrid did not answer in time")
-            return SendResult("retry", error=f"SendGrid unreachable: {error.reason}")
-        except (ConnectionError, OSError) as error:
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            # ProtocolError and the like: the connection broke after the request left.
             return SendResult("unknown", error=f"connection to SendGrid broke: "
                                                f"{type(error).__name__}")
-        return SendResult("sent", provider_message_id=response.headers.get("X-Message-Id"))
+        status = response.status
+        if 200 <= status < 300:
+            return SendResult("sent", provider_message_id=response.headers.get("X-Message-Id"))
+        text = scrub(error_text(status, response.data), message.to)
+        if status == 429 or status >= 500:
+            return SendResult("retry", error=text,
+                              retry_after=_seconds(response.headers.get("Retry-After")))
+        return SendResult("failed", error=text)
 
     def find_sent(self, message: Message, since: datetime,
                   taken: Callable[[str], bool] | None = None) -> str | None:

@@ -29,6 +29,7 @@ from typing import cast
 from urllib.parse import urlencode
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -41,16 +42,35 @@ DEFAULT_BASE_URL = "https://api.twilio.com"
 SUPPRESSING_CODES = {21610}  # "Attempt to send to unsubscribed recipient"
 PERMANENT_CODES = {21211, 21614, 21610, 21408, 21612}
 RECONCILE_MARGIN = timedelta(days=1)  # clock skew tolerated: far beyond any real one
+DEFAULT_POOL_SIZE = 16  # the worker's default sender threads
 
 
 # The twilio SDK ships no type information, so its client class is Any to mypy.
 class _BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
-    """The SDK's own HTTP client, aimed at another base URL (a stand-in, a proxy)."""
+    """The SDK's own HTTP client (its `HttpClient` interface over a requests Session), aimed
+    at another base URL (a stand-in, a proxy), its connections kept alive.
 
-    def __init__(self, base_url: str, timeout: float):
+    The SDK mounts a pool of min(32, cores + 4) connections for https only; the worker's
+    sender threads share this client, so a pool smaller than them opens (and drops) a new
+    connection, in production a TLS handshake, for every call beyond it. Here both schemes get
+    `pool_size` kept-alive connections, one per sender thread. The session's environment
+    (proxies, CA bundle) is read once here instead of on every call (requests'
+    merge_environment_settings scans os.environ each time): the same settings, for the one
+    host this client talks to. Retries stay off (requests' default): a POST that may have
+    arrived is never repeated below the worker."""
+
+    def __init__(self, base_url: str, timeout: float, pool_size: int = DEFAULT_POOL_SIZE):
         super().__init__(timeout=timeout)
         self.base_url = base_url.rstrip("/")
         self._answers = threading.local()  # worker threads share one client
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, HTTPAdapter(pool_connections=1,
+                                                   pool_maxsize=max(1, pool_size)))
+        environment = self.session.merge_environment_settings(self.base_url, {}, None, None,
+                                                              None)
+        self.session.proxies.update(environment["proxies"])
+        self.session.verify = environment["verify"]
+        self.session.trust_env = False
 
     def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
         if url.startswith(DEFAULT_BASE_URL):
@@ -74,11 +94,12 @@ class TwilioTransport:
 
     def __init__(self, account_sid: str, auth_token: str, *, from_number: str | None = None,
                  messaging_service_sid: str | None = None, base_url: str = DEFAULT_BASE_URL,
-                 status_callback: str | None = None, timeout: float = 10.0):
+                 status_callback: str | None = None, timeout: float = 10.0,
+                 pool_size: int = DEFAULT_POOL_SIZE):
         if not (from_number or messaging_service_sid):
             raise ValueError("Twilio needs OUTREACH_TWILIO_FROM or "
                              "OUTREACH_TWILIO_MESSAGING_SERVICE_SID")
-        self.http = _BaseUrlHttpClient(base_url, timeout)
+        self.http = _BaseUrlHttpClient(base_url, timeout, pool_size)
         self.client = Client(account_sid, auth_token, http_client=self.http)
         self.sender = {"messaging_service_sid": messaging_service_sid} if messaging_service_sid \
             else {"from_": from_number}

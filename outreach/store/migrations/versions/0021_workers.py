@@ -3,7 +3,7 @@ queue and its interrupted sends are reconciled within seconds, not when its 5-mi
 (issue 18.3). A new table: no existing row changes.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,183 @@
+"""Shared send budgets (outreach.sending.pacing over outreach.store.rates): one account's pace
+and Retry-After pause, kept by every process that shares the ledger, on SQLite, PostgreSQL and
+Redis.
+
+Each "process" here is its own SharedBudget on its own engine or Redis client (nothing shared
+in memory); they meet only in the ledger, as worker processes on several hosts do.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from outreach.sending.pacing import HEADROOM, SharedBudget
+from outreach.store.db import open_store
+from outreach.store.rates import BudgetUnreachable, RedisLedger, Reservation, StoreLedger
+from tests.conftest import migrated_store_url
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class _Ledgers:
+    """Makes ledgers for one backend, each with its own connection, on one shared state."""
+
+    def __init__(self, make):  # type: ignore[no-untyped-def]
+        self.make = make
+        self.made: list[object] = []
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        ledger = self.make()
+        self.made.append(ledger)
+        return ledger
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+def ledgers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_Ledgers]:
+    """Ledgers on one store (SQLite and PostgreSQL: `store_url`'s params) or one Redis, under a
+    key prefix of this test's own (the Redis is shared with other test runs)."""
+    if request.param == "redis":
+        import redis
+
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        except redis.ConnectionError:
+            pytest.skip(f"no Redis at {REDIS_URL}")
+        prefix = f"test:{uuid.uuid4().hex}:"
+        made = _Ledgers(lambda: RedisLedger(REDIS_URL, prefix=prefix))
+        yield made
+        for ledger in made.made:
+            client = ledger.client  # type: ignore[attr-defined]
+            for key in client.scan_iter(prefix + "*"):
+                client.delete(key)
+            client.close()
+        return
+    url = migrated_store_url(request, request.param, tmp_path)
+    engines: list[Engine] = []
+
+    def store_ledger() -> StoreLedger:
+        engines.append(open_store(url))
+        return StoreLedger(engines[-1])
+
+    yield _Ledgers(store_ledger)
+    for engine in engines:
+        engine.dispose()
+
+
+def _send_for(budget: SharedBudget, seconds: float, threads: int) -> list[float]:
+    """`threads` senders acquiring on `budget` for `seconds`: the times they were let go."""
+    stop, sent, lock = threading.Event(), [], threading.Lock()
+
+    def sender() -> None:
+        while budget.acquire(stop):
+            with lock:
+                sent.append(time.monotonic())
+
+    workers = [threading.Thread(target=sender) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    time.sleep(seconds)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    return sent
+
+
+def _max_window(times: list[float]) -> int:
+    """The most sends in any one-second window (a sliding one, as the stand-in counts)."""
+    times, most, first = sorted(times), 0, 0
+    for last, moment in enumerate(times):
+        while moment - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+@pytest.mark.parametrize("rate", [20.0, 400.0], ids=["20/s", "400/s in blocks"])
+def test_three_processes_sharing_a_budget_keep_its_rate(ledgers, rate):
+    key = f"sms:twilio:AC{uuid.uuid4().hex}"
+    budgets = [SharedBudget(ledgers(), key, rate) for _ in range(3)]
+    sent = [[] for _ in budgets]
+    runs = [threading.Thread(target=lambda i=i: sent[i].extend(_send_for(budgets[i], 2.5, 4)))
+            for i in range(3)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    times = sorted(t for each in sent for t in each)
+    assert all(sent), "every process had its turns"
+    assert _max_window(times) <= rate
+    overall = (len(times) - 1) / (times[-1] - times[0])
+    # Each process alone would go at the full rate: together they still go at it, 4% under.
+    assert overall <= rate
+    assert overall >= 0.85 * rate * HEADROOM
+
+
+@pytest.mark.parametrize("rate", [20.0, None], ids=["paced", "unpaced"])
+def test_a_pause_set_by_one_process_is_honored_by_all(ledgers, rate):
+    key = f"email:sendgrid:{uuid.uuid4().hex[:16]}"
+    first, other = SharedBudget(ledgers(), key, rate), SharedBudget(ledgers(), key, rate)
+    stop = threading.Event()
+    assert other.acquire(stop)  # the other process has been sending
+    first.pause(1.0)  # a 429 with Retry-After: 1, answered to the first process
+    paused_at = time.monotonic()
+    if rate is None:
+        other.looked = float("-inf")  # its next look at the ledger is due
+    assert other.acquire(stop)
+    assert time.monotonic() - paused_at >= 0.95  # the other process waited it out
+
+
+def test_a_longer_pause_already_set_stays(ledgers):
+    key = f"sms:twilio:AC{uuid.uuid4().hex}"
+    ledger = ledgers()
+    ledger.pause(key, 5.0)
+    ledger.pause(key, 1.0)
+    assert 4.0 < ledgers().paused_for(key) <= 5.0
+    assert ledgers().paused_for(f"sms:twilio:AC{uuid.uuid4().hex}") <= 0  # no such budget
+
+
+def test_reserved_slots_follow_each_other_at_the_interval(ledgers):
+    key, ledger = f"sms:twilio:AC{uuid.uuid4().hex}", ledgers()
+    waits = [ledger.reserve(key, 0.1, 3).wait for _ in range(3)]
+    assert waits[0] <= 0.01  # the first block starts now
+    assert waits[1] == pytest.approx(0.3, abs=0.05)  # each after the last one's three slots
+    assert waits[2] == pytest.approx(0.6, abs=0.05)
+
+
+class _Outage:
+    """A ledger that does not answer for its first `failures` reservations."""
+
+    def __init__(self, failures: int):
+        self.failures = failures
+
+    def reserve(self, key: str, interval: float, count: int) -> Reservation:
+        if self.failures:
+            self.failures -= 1
+            raise BudgetUnreachable("connection refused")
+        return Reservation(first=0.0, paused_until=0.0, now=0.0)
+
+    def pause(self, key: str, seconds: float) -> None:
+        raise BudgetUnreachable("connection refused")
+
+    def paused_for(self, key: str) -> float:
+        return 0.0
+
+
+def test_an_unreachable_ledger_makes_senders_wait_not_go_unpaced(caplog):
+    budget = SharedBudget(_Outage(failures=2), "sms:twilio:AC1", 10.0)
+    budget.RETRY_SECONDS = 0.2
+    started = time.monotonic()
+    assert budget.acquire(threading.Event())
+    assert time.monotonic() - started >= 0.4  # two failed tries, each waited out
+    assert [r.getMessage() for r in caplog.records].count(
+        "send budget sms:twilio:AC1 unreachable: connection refused; sends wait for it") == 1
+    budget.pause(0.3)  # the ledger cannot take it: this process pauses all the same
+    started = time.monotonic()
+    assert budget.acquire(threading.Event())
+    assert time.monotonic() - started >= 0.25

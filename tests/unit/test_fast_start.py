@@ -1,0 +1,195 @@
+"""Issue 18, fast start: `outreach --version` and `--help` import nothing heavy, and the ZIP
+index and the roster come from a compiled cache (outreach/us/compiled.py) that answers as the
+CSV files do, is rebuilt when a data file changes, and is never trusted when corrupt."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from outreach.cli.reference import commands, help_text
+from outreach.geo.locate import Geo, GeoData
+from outreach.roster.offices import Roster, load_roster
+from outreach.us import compiled
+from outreach.us.counties import Counties
+from tests.unit.test_lookup_accuracy import measure
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
+HEAVY = ("pandas", "numpy", "pyarrow", "sqlalchemy", "alembic", "jinja2", "fastapi",
+         "sendgrid", "twilio", "rich")
+# Runs the CLI as the console script does, then prints the heavy modules it imported.
+PROBE = """
+import json, sys
+sys.argv = ["outreach", *sys.argv[1:]]
+from outreach.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = HEAVY
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(heavy))))
+""".replace("HEAVY", repr(HEAVY))
+
+
+def _cli(args: list[str], cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True,
+                          text=True, cwd=ROOT, check=True, timeout=120,
+                          env={**os.environ, "OUTREACH_CACHE_DIR": str(cache), **env})
+
+
+def _heavy(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return list(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_version_imports_no_heavy_module(tmp_path: Path) -> None:
+    done = _cli(["--version"], tmp_path)
+    assert "outreach, version" in done.stdout
+    assert _heavy(done) == []
+
+
+def test_help_lists_every_command_from_the_cache_as_the_commands_do(tmp_path: Path) -> None:
+    first = _cli(["--help"], tmp_path, COLUMNS="80")  # builds the summaries
+    warm = _cli(["--help"], tmp_path, COLUMNS="80")
+    assert _heavy(warm) == []
+    listed = "\n".join(warm.stdout.splitlines()[:-1]) + "\n"
+    assert listed == "\n".join(first.stdout.splitlines()[:-1]) + "\n"
+    list(commands())  # every command loaded: click's own listing
+    assert listed == help_text(())
+
+
+def test_lookup_from_the_cache_imports_no_pandas(tmp_path: Path) -> None:
+    env = {"OUTREACH_DATABASE_URL": f"sqlite:///{tmp_path / 'absent.sqlite3'}"}
+    cold = _cli(["lookup", "19102", "--json"], tmp_path / "cache", **env)
+    warm = _cli(["lookup", "19102", "--json"], tmp_path / "cache", **env)
+    assert "pandas" in _heavy(cold)  # the roster file is read with pandas when built
+    assert "pandas" not in _heavy(warm)
+    answer = json.loads("\n".join(warm.stdout.splitlines()[:-1]))
+    assert answer["county_fips"] == "42101"
+    assert answer == json.loads("\n".join(cold.stdout.splitlines()[:-1]))
+    assert {p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()} >= {"geo", "roster"}
+
+
+def test_compiled_is_rebuilt_when_a_source_changes_and_when_corrupt(tmp_path: Path) -> None:
+    source = tmp_path / "table.csv"
+    source.write_text("a\n")
+    builds: list[str] = []
+
+    def build() -> str:
+        builds.append(source.read_text())
+        return source.read_text()
+
+    def value(extra: str = "") -> str:
+        return compiled.compiled("t", [source], build, directory=tmp_path / "c", extra=extra)
+
+    assert value() == "a\n" and value() == "a\n"
+    assert len(builds) == 1  # the second came from the file
+    source.write_text("b\n")  # another size
+    assert value() == "b\n" and len(builds) == 2
+    stat = source.stat()
+    source.write_text("c\n")  # the same size: the mtime tells
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert value() == "c\n" and len(builds) == 3
+    assert value(extra="other corrections") == "c\n" and len(builds) == 4
+    [stored] = (tmp_path / "c").glob("t-*.pickle")
+    stored.write_bytes(stored.read_bytes()[:20])  # truncated
+    assert value() == "c\n" and len(builds) == 5
+    stored.write_bytes(pickle.dumps(("not", "this cache's key")))
+    assert value() == "c\n" and len(builds) == 6
+    assert value() == "c\n" and len(builds) == 6
+    assert list((tmp_path / "c").glob(".*.tmp")) == []  # no temporary file left behind
+
+
+def test_unwritable_cache_folder_still_builds(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert compiled.compiled("t", [blocker], lambda: 7, directory=blocker / "sub") == 7
+
+
+def test_geo_data_rebuilt_when_a_data_file_changes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("zip_county.csv", "zip_shares.csv", "ct_towns.csv", "counties.csv"):
+        shutil.copy(DATA / name, data / name)
+    cache = tmp_path / "cache"
+    assert GeoData.compiled(data, cache).by_zip["19102"].city == "Philadelphia"
+    table = data / "zip_county.csv"
+    table.write_text(table.read_text().replace("19102,PA,Philadelphia,", "19102,PA,Filly,"))
+    assert GeoData.compiled(data, cache).by_zip["19102"].city == "Filly"
+
+
+def test_lookups_from_the_cache_equal_lookups_from_the_csv_files(
+        tmp_path: Path, roster: Roster) -> None:
+    built = Geo(roster, GeoData.load(DATA))
+    GeoData.compiled(DATA, tmp_path)
+    read_back = GeoData.compiled(DATA, tmp_path)  # from the file this time
+    assert read_back is not built.data
+    cached = Geo(roster, read_back)
+    assert read_back.by_zip == built.data.by_zip
+    assert dict(read_back.by_city) == dict(built.data.by_city)
+    assert dict(read_back.by_other_city) == dict(built.data.by_other_city)
+    sample = [*list(built.data.by_zip)[::97], "06484", "19102", "35020", "01331"]
+    for address in [*sample, "Shelton, CT", "Springfield, IL", "Derby, CT 06418"]:
+        assert cached.lookup(address) == built.lookup(address), address
+    # The reference addresses (tests/fixtures/checks): the same counts either way.
+    assert measure(cached) == measure(built)
+
+
+def test_roster_from_the_cache_equals_the_file(tmp_path: Path, counties: Counties) -> None:
+    path = DATA / "prosecutors.csv"
+    fresh = load_roster(path, counties)
+    load_roster(path, counties, cache_dir=tmp_path)
+    cached = load_roster(path, counties, cache_dir=tmp_path)
+    assert cached.offices == fresh.offices and cached.by_county == fresh.by_county
+    assert [(o.places, dict(o.provenance)) for o in cached.all_offices] == \
+        [(o.places, dict(o.provenance)) for o in fresh.all_offices]
+    office = fresh.offices[0].office_id
+    corrected = load_roster(path, counties, cache_dir=tmp_path,
+                            overrides={office: {"officeholder": "Jane Doe"}})
+    assert corrected.office(office).officeholder == "Jane Doe"  # not the cached roster
+
+
+def test_a_corrupt_roster_cache_is_rebuilt(tmp_path: Path, counties: Counties) -> None:
+    path = DATA / "prosecutors.csv"
+    load_roster(path, counties, cache_dir=tmp_path)
+    [stored] = tmp_path.glob("roster-*.pickle")
+    stored.write_bytes(b"\x80\x05garbage")
+    assert len(load_roster(path, counties, cache_dir=tmp_path)) == \
+        len(load_roster(path, counties))
+    assert pickle.loads(stored.read_bytes())[0] == compiled.cache_key(
+        [path, path.with_name("prosecutors.sources.csv"),
+         ROOT / "outreach" / "roster" / "offices.py", ROOT / "outreach" / "us" / "counties.py"],
+        compiled.digest(({}, {}, counties.by_fips)))
+
+
+@pytest.mark.parametrize("zip_code", ["19102", "06484"])
+def test_cached_zip_rows_are_named_tuples_with_counties(tmp_path: Path, zip_code: str) -> None:
+    GeoData.compiled(DATA, tmp_path)
+    row = GeoData.compiled(DATA, tmp_path).by_zip[zip_code]
+    assert row.zip == zip_code and row.counties[0] == row.county_fips
+
+
+def test_zip_answers_from_the_cache_equal_the_built_ones(
+        tmp_path: Path, counties: Counties, geo_data: GeoData) -> None:
+    import pandas as pd
+
+    from outreach.geo.by_zip import compiled_zip_answers, zip_answers
+
+    path = DATA / "prosecutors.csv"
+    roster = load_roster(path, counties, cache_dir=tmp_path)
+    geo = Geo(roster, geo_data)
+    compiled_zip_answers(geo, DATA, tmp_path)
+    read_back = compiled_zip_answers(geo, DATA, tmp_path)
+    pd.testing.assert_frame_equal(read_back, zip_answers(geo))
+    office = roster.offices[0].office_id
+    corrected = load_roster(path, counties, cache_dir=tmp_path,
+                            overrides={office: {"officeholder": "Jane Doe"}})
+    assert corrected.key and roster.key and corrected.key != roster.key
+    assert load_roster(path, counties).key == ""  # no cache: nothing to key by
