@@ -30,6 +30,14 @@ def suppress_many(connection: Connection, channel: str, entries: Sequence[tuple[
                   source: str, now: datetime) -> None:
     """Put (address, reason) entries on the suppression list in the caller's transaction; an
     entry already there keeps its first source and date, a removed one is put back."""
+    suppress_each(connection, channel, [(address, source, reason) for address, reason in entries],
+                  now)
+
+
+def suppress_each(connection: Connection, channel: str,
+                  entries: Sequence[tuple[str, str, str]], now: datetime) -> None:
+    """suppress_many with a source per entry: (address, source, reason), as a webhook batch
+    brings them (a bounce, a spam report, an unsubscribe). One executemany."""
     if not entries:
         return
     statement = dialect_insert(connection, suppressions)
@@ -41,7 +49,7 @@ def suppress_many(connection: Connection, channel: str, entries: Sequence[tuple[
         where=suppressions.c.removed_at.is_not(None))
     connection.execute(statement, [{"channel": channel, "address": address.lower(),
                                     "source": source, "reason": reason, "created_at": now}
-                                   for address, reason in entries])
+                                   for address, source, reason in entries])
 
 
 def unsuppress(connection: Connection, channel: str, address: str, reason: str,
@@ -77,9 +85,27 @@ def suppressed_among(connection: Connection, channel: str,
 
 def signer_ids_at(connection: Connection, channel: str, address: str) -> list[int]:
     """The signers whose email (case-insensitive) or phone is this address."""
+    return signer_ids_among(connection, channel, [address]).get(address_key(channel, address),
+                                                                [])
+
+
+def signer_ids_among(connection: Connection, channel: str,
+                     addresses: Iterable[str]) -> dict[str, list[int]]:
+    """The signers at each of these addresses, keyed as the signers table compares them (an
+    email lower-cased, a phone as given); addresses no signer has are absent."""
     column = signers.c.phone if channel == "sms" else signers.c.email_key
-    value = address if channel == "sms" else address.lower()
-    return list(connection.execute(select(signers.c.id).where(column == value)).scalars())
+    keys = sorted({address_key(channel, address) for address in addresses})
+    found: dict[str, list[int]] = {}
+    for row in select_in(connection, select(column.label("address"), signers.c.id), column,
+                         keys, 500):
+        found.setdefault(row.address, []).append(row.id)
+    return found
+
+
+def address_key(channel: str, address: str) -> str:
+    """An address as the signers table holds it for lookup: an email lower-cased (email_key),
+    a phone as given (E.164)."""
+    return address if channel == "sms" else address.lower()
 
 
 def set_consent(connection: Connection, signer_ids: Sequence[int], channel: str, given: bool,
