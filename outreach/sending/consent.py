@@ -94,8 +94,11 @@ def opt_out_many(connection: Connection, channel: str, entries: Sequence[OptOut]
         first.setdefault(suppressions.address_key(channel, entry.address), entry)
     if not first:
         return 0
-    suppressions.suppress_each(connection, channel, [(e.address, e.source, e.reason)
-                                                     for e in first.values()], now)
+    # In address order: two PostgreSQL transactions suppressing overlapping addresses wait for
+    # each other instead of deadlocking.
+    suppressions.suppress_each(connection, channel, [(first[key].address, first[key].source,
+                                                      first[key].reason) for key in sorted(first)],
+                               now)
     found = suppressions.signer_ids_among(connection, channel, [e.address for e in first.values()])
     by_source: dict[str, list[int]] = {}
     for key, entry in first.items():

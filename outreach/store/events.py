@@ -73,8 +73,10 @@ def record_events(connection: Connection, events: Sequence[ProviderEvent],
     if not rows:
         return set()
     # A list of parameter sets with RETURNING is SQLAlchemy's "insertmanyvalues": one
-    # multi-row VALUES statement per page of rows.
-    return set(connection.execute(_log_insert(connection), list(rows.values())).scalars())
+    # multi-row VALUES statement per page of rows. In key order, so two PostgreSQL
+    # transactions logging overlapping batches wait for each other instead of deadlocking.
+    return set(connection.execute(_log_insert(connection),
+                                  [rows[key] for key in sorted(rows)]).scalars())
 
 
 _LOG_INSERTS: dict[str, Insert] = {}
