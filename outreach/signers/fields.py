@@ -153,17 +153,14 @@ def check_column(column: pd.Series, check: Callable[[str], Checked]) -> pd.DataF
     of microseconds where a look-up costs one."""
     codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
     checked = [check(value) for value in distinct]
-    if not len(column):
-        return pd.DataFrame({"value": [], "kind": [], "error": []}, index=column.index,
-                            dtype=object)
 
-    def take(values: list[str | None]) -> np.ndarray:
-        return np.array(values, dtype=object)[codes]
+    def take(values: list[str | None], dtype: str) -> pd.Series:
+        return pd.Series(np.array(values, dtype=object)[codes], index=column.index,
+                         dtype=dtype)
 
-    return pd.DataFrame({"value": take([c.value for c in checked]),
-                         "kind": take([c.kind for c in checked]),
-                         "error": take([c.error or "" for c in checked])},
-                        index=column.index).astype({"error": "str"})
+    return pd.DataFrame({"value": take([c.value for c in checked], "object"),
+                         "kind": take([c.kind for c in checked], "object"),
+                         "error": take([c.error or "" for c in checked], "str")})
 
 
 def clean_text(column: pd.Series) -> pd.Series:
