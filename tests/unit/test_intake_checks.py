@@ -57,6 +57,7 @@ EMAILS = [
     "müller@müller.de", "用户@例子.广告", "ñandú@xn--mller-kva.de", "josé@EXAMPLE.org",
     "a\u200bb@example.org", "a\u00a0b@example.org", "a\ufe6bb@example.org",
     "a＠b.org", "a＠b@example.org", "a@b\u0301.org", "zoë@exam ple.org",
+    "\u212bngstr\u00f6m@example.org", "\u2126mega@example.org", "\ufb01le@example.org",
     # not valid: the library's own error texts
     "", "not-an-email", "@example.org", "ana@", "ana@@example.org", "ana@example",
     "ana..lopez@example.org", ".ana@example.org", "ana.@example.org", "ana@-example.org",
@@ -73,6 +74,8 @@ EMAILS = [
     "é" * 30 + "@" + ".".join([LONG_LABEL] * 3) + ".org",
     "a" * 200 + "@example.org", "a" * 240 + "@example.org", "a" * 250 + "@ex.org",
     "a" * 190 + "@" + "xn--mller-kva." * 4 + "de", "a" * 230 + "@müller.de",
+    "é" * 120 + "@example.org", "é" * 125 + "@example.org", "a" * 237 + "@müller.de",
+    "a" * 240 + "@müller.de",
 ]
 PHONES = [
     "(215) 555-0100", "215-555-0100", "215.555.0100", "2155550100", "+1 215 555 0100",
