@@ -57,10 +57,11 @@ def check_email(raw: str) -> Checked:
     """The address as email-validator normalizes it, or its error (with the library's text).
 
     No DNS: deliverability is not checked (a million MX look-ups would take hours and fail
-    offline), so the answer depends on the text alone. A plain address (ASCII dot-atom before
-    the @, letters, digits, dots and dashes after it: nearly every real one) takes
-    _plain_email, which asks the library about its domain once per domain; anything else, and
-    every address that shortcut is not sure of, goes to the library whole."""
+    offline), so the answer depends on the text alone. A plain address (a dot-atom before the
+    @, ASCII or safe NFC Unicode: nearly every real one) takes _plain_email, which asks the
+    library about its domain once per domain; anything else, and every address that shortcut
+    is not sure of (a domain it refuses, a length near the limit), goes to the library whole,
+    so every error text is the library's."""
     if len(raw) > MAX_EMAIL:
         return Checked(None, error=f"email longer than {MAX_EMAIL} characters")
     plain = _plain_email(raw)
