@@ -18,6 +18,7 @@ a number that opted out; from any other number it changes nothing.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,12 +66,51 @@ def opt_out(connection: Connection, channel: str, address: str, source: str, rea
 
     In the caller's transaction: a webhook commits its dedupe record with the opt-out, so a
     crash before the commit loses both and the provider's retry applies it (DESIGN 9)."""
-    suppressions.suppress_many(connection, channel, [(address, reason)], source, now)
-    ids = suppressions.signer_ids_at(connection, channel, address)
-    if not ids:
+    return opt_out_many(connection, channel, [OptOut(address, source, reason)], now)
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """One address's opt-out: `source` says who or what asked (sms-stop, sendgrid-bounce...)."""
+
+    address: str
+    source: str
+    reason: str
+
+
+# Signer ids per statement when consent is cleared and messages are withdrawn: well under
+# SQLite's and PostgreSQL's bound-parameter limits.
+_IDS_PER_STATEMENT = 500
+
+
+def opt_out_many(connection: Connection, channel: str, entries: Sequence[OptOut],
+                 now: datetime) -> int:
+    """opt_out for many addresses with a constant number of statements (a webhook batch):
+    one suppression executemany, one signer look-up, then the consent update and the
+    withdrawal per source and 500 signers. The same as calling opt_out for each entry in
+    order: an address given twice keeps its first source, as its suppression does."""
+    first: dict[str, OptOut] = {}
+    for entry in entries:
+        first.setdefault(suppressions.address_key(channel, entry.address), entry)
+    if not first:
         return 0
-    suppressions.set_consent(connection, ids, channel, False, now)
-    return suppressions.withdraw_unsent(connection, ids, channel, f"opted out ({source})", now)
+    # In address order: two PostgreSQL transactions suppressing overlapping addresses wait for
+    # each other instead of deadlocking.
+    suppressions.suppress_each(connection, channel, [(first[key].address, first[key].source,
+                                                      first[key].reason) for key in sorted(first)],
+                               now)
+    found = suppressions.signer_ids_among(connection, channel, [e.address for e in first.values()])
+    by_source: dict[str, list[int]] = {}
+    for key, entry in first.items():
+        by_source.setdefault(entry.source, []).extend(found.get(key, []))
+    withdrawn = 0
+    for source, ids in by_source.items():
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            page = ids[start:start + _IDS_PER_STATEMENT]
+            suppressions.set_consent(connection, page, channel, False, now)
+            withdrawn += suppressions.withdraw_unsent(connection, page, channel,
+                                                      f"opted out ({source})", now)
+    return withdrawn
 
 
 def request_sms_confirmation(connection: Connection, signer_id: int, phone: str,

@@ -13,16 +13,16 @@ import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
 from outreach.privacy import mask_text
 from outreach.roster.corrections import record_bad_email
-from outreach.sending.consent import opt_out
+from outreach.sending.consent import OptOut, opt_out, opt_out_many
 from outreach.store import events as store
-from outreach.store.db import is_lock_timeout
+from outreach.store.db import is_connection_loss, is_lock_timeout
 from outreach.store.outbox import settle_sent
 
 log = logging.getLogger("outreach.delivery")
@@ -40,12 +40,12 @@ SPAM_FILTERED = "30007"  # "Message filtered": the carrier judged it spam
 SENDGRID_SUPPRESSING = {"unsubscribe", "group_unsubscribe", "spamreport", "dropped"}
 SENDGRID_STATUS = {"processed", "delivered", "deferred", "open", "click", "bounce"}
 
-# A SendGrid batch commits every CHUNK_EVENTS events or CHUNK_SECONDS, whichever comes first:
-# SQLite has one write lock, and a petition signature should not wait on it for more than a
-# fraction of a second. Between chunks the lock is left free for CHUNK_PAUSE, longer than a
-# waiting writer's poll (store.db), so it gets its turn.
+# A SendGrid batch commits every CHUNK_EVENTS events, each chunk one transaction of a few
+# set-based statements (look-up, event log, statuses, suppressions): SQLite has one write lock,
+# and a petition signature should not wait on it for more than a fraction of a second. Between
+# chunks the lock is left free for CHUNK_PAUSE, longer than a waiting writer's poll (store.db),
+# so it gets its turn.
 CHUNK_EVENTS = 500
-CHUNK_SECONDS = 0.2
 CHUNK_PAUSE = 0.003
 
 
@@ -110,12 +110,15 @@ def _check_spam_alarm(connection: Connection, message: store.SentMessage, now: d
     return "held"
 
 
-class _EventFailed(Exception):
-    """One event of a batch raised: its chunk is rolled back, the event is skipped."""
+@dataclass(frozen=True)
+class _SendGridEvent:
+    """One well-formed event of a batch, read before any statement runs."""
 
-    def __init__(self, index: int, error: Exception):
-        super().__init__(index)
-        self.index, self.error = index, error
+    index: int  # its place in the batch, for the log
+    name: str
+    record: store.ProviderEvent
+    email: str | None  # set when the address must go on the suppression list
+    reason: str
 
 
 def sendgrid_events(engine: Engine, events: Sequence[object], now: datetime) -> Counter[str]:
@@ -123,43 +126,56 @@ def sendgrid_events(engine: Engine, events: Sequence[object], now: datetime) -> 
 
     The batch is applied in chunks, each one transaction holding its events' dedupe records
     and their effects (statuses, suppressions, bounced office addresses): a crash loses the
-    chunk under way whole, so SendGrid's retry of the batch applies what was lost (audit F2),
-    and no chunk holds SQLite's one write lock long enough to keep a petition signature
-    waiting (F14). An event that raises is that event's error, reported and skipped; the
-    others apply (F13). A lock that cannot be had is the batch's: it propagates, the web app
-    answers 503 and SendGrid retries, the chunks already committed being duplicates then."""
+    chunk under way whole, so SendGrid's retry of the batch applies what was lost and nothing
+    twice (audit F2), and no chunk holds SQLite's one write lock long enough to keep a
+    petition signature waiting (F14). A chunk is a few set-based statements whatever its size
+    (_apply_chunk). An event that cannot be read, or whose statements raise, is that event's
+    error, reported and skipped; the others apply (F13): a chunk that raises is rolled back
+    and applied again in halves, down to the one event that fails. A lock that cannot be had,
+    or a lost connection, is the batch's: it propagates, the web app answers 503 (or 500) and
+    SendGrid retries, the chunks already committed being duplicates then."""
     counts: Counter[str] = Counter()
-    skipped: set[int] = set()
-    position = 0
-    while position < len(events):
-        if position:
+    readable: list[_SendGridEvent] = []
+    for index, event in enumerate(events):
+        try:
+            parsed = _read_sendgrid_event(index, event)
+        except Exception as error:  # one odd event must not fail the batch (F13)
+            _skip(counts, index, len(events), error)
+            continue
+        if parsed is None:
+            counts["invalid"] += 1
+        else:
+            readable.append(parsed)
+    # A stack of chunks still to apply, the next one last: a chunk that fails is replaced by
+    # its two halves, in order, so events still apply in the batch's order.
+    pending = [readable[i:i + CHUNK_EVENTS] for i in range(0, len(readable), CHUNK_EVENTS)]
+    pending.reverse()
+    first = True
+    while pending:
+        chunk = pending.pop()
+        if not first:
             time.sleep(CHUNK_PAUSE)  # the lock is free a moment: a waiting writer's turn
-        chunk: Counter[str] = Counter()
+        first = False
         try:
             with engine.begin() as connection:
-                end = position
-                deadline = time.monotonic() + CHUNK_SECONDS
-                while end < len(events) and end - position < CHUNK_EVENTS and \
-                        time.monotonic() < deadline:
-                    if end not in skipped:
-                        try:
-                            chunk[_apply_sendgrid_event(connection, events[end], now)] += 1
-                        except Exception as error:
-                            raise _EventFailed(end, error) from error
-                    end += 1
-        except _EventFailed as failure:
-            if is_lock_timeout(failure.error):
-                raise failure.error from None
-            # The chunk's earlier events were rolled back with it: the next chunk applies
-            # them again and steps over this one.
-            skipped.add(failure.index)
-            counts["error"] += 1
-            log.warning("SendGrid event %d of %d skipped: %s", failure.index + 1, len(events),
-                        mask_text(f"{type(failure.error).__name__}: {failure.error}"))
+                applied = _apply_chunk(connection, chunk, now)
+        except Exception as error:
+            if is_lock_timeout(error) or is_connection_loss(error):
+                raise
+            if len(chunk) == 1:
+                _skip(counts, chunk[0].index, len(events), error)
+            else:
+                half = len(chunk) // 2
+                pending += [chunk[half:], chunk[:half]]
             continue
-        counts.update(chunk)
-        position = end
+        counts.update(applied)
     return counts
+
+
+def _skip(counts: Counter[str], index: int, total: int, error: Exception) -> None:
+    counts["error"] += 1
+    log.warning("SendGrid event %d of %d skipped: %s", index + 1, total,
+                mask_text(f"{type(error).__name__}: {error}"))
 
 
 def outbox_id_of(raw: object) -> int | None:
@@ -169,16 +185,15 @@ def outbox_id_of(raw: object) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
-def _apply_sendgrid_event(connection: Connection, event: object, now: datetime) -> str:
-    """Log one event, move its message's status, suppress its address when it must go;
-    returns what it did."""
+def _read_sendgrid_event(index: int, event: object) -> _SendGridEvent | None:
+    """What one event says and would do, or None when it is not an event we can key."""
     if not isinstance(event, dict) or not event.get("event") or not event.get("timestamp"):
-        return "invalid"
+        return None
     name = str(event["event"]).lower()[:40]
     try:
         occurred = datetime.fromtimestamp(int(event["timestamp"]), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
-        return "invalid"
+        return None
     outbox_id = outbox_id_of(event.get("outreach_id"))
     # Ours when we sent it; otherwise SendGrid's message id, or a hash of the address (never
     # the address itself: the event log is not a contact list).
@@ -186,22 +201,56 @@ def _apply_sendgrid_event(connection: Connection, event: object, now: datetime) 
         str(event.get("email", "")).lower().encode()).hexdigest()[:24])
     key = f"sendgrid:{subject}:{name}:{int(occurred.timestamp())}"
     hard_bounce = name == "bounce" and str(event.get("type", "bounce")).lower() != "blocked"
-    message = store.message_by_id(connection, outbox_id) if outbox_id else None
-    if not store.record_event(connection, provider="sendgrid", dedupe_key=key,
-                              outbox_id=message.id if message else None, event=name,
-                              error_code=str(event.get("type") or "")[:20] or None,
-                              occurred_at=occurred, now=now):
-        return "duplicate"
-    if message and (name in SENDGRID_STATUS or name in SENDGRID_SUPPRESSING):
-        store.set_delivery_status(connection, message.id, name, now)
-    if not ((name in SENDGRID_SUPPRESSING or hard_bounce) and event.get("email")):
-        return name if name in SENDGRID_STATUS else "recorded"
-    reason = mask_text(str(event.get("reason") or name))[:500]
-    opt_out(connection, "email", str(event["email"]), f"sendgrid-{name}", reason, now)
-    if message is not None and message.recipient_kind == "office" and \
-            name in ("bounce", "dropped"):
-        # The office's address is bad, not the office: it leaves the roster's sending
-        # list and shows in `outreach roster gaps`.
-        office_id = re.split(r"[@/]", message.recipient_id, maxsplit=1)[0]
+    suppressing = (name in SENDGRID_SUPPRESSING or hard_bounce) and bool(event.get("email"))
+    return _SendGridEvent(
+        index, name,
+        store.ProviderEvent("sendgrid", key, outbox_id, name, occurred,
+                            str(event.get("type") or "")[:20] or None),
+        str(event["email"]) if suppressing else None,
+        mask_text(str(event.get("reason") or name))[:500] if suppressing else "")
+
+
+def _apply_chunk(connection: Connection, chunk: Sequence[_SendGridEvent],
+                 now: datetime) -> Counter[str]:
+    """Log a chunk's events and apply the effects of those logged now, in the caller's
+    transaction: one SELECT of their messages, one INSERT ... ON CONFLICT DO NOTHING RETURNING
+    for the log (what it returns is what is new), one UPDATE per delivery status reached, and
+    one opt-out for all the addresses that must go. The same outcome as applying the events
+    one by one in order: a copy of an event later in the chunk is a duplicate, and a message
+    ends at the latest status in DELIVERY_ORDER (the last one of equal rank)."""
+    messages = store.messages_by_id(connection, [e.record.outbox_id for e in chunk
+                                                 if e.record.outbox_id is not None])
+    records = [e.record if e.record.outbox_id in messages
+               else replace(e.record, outbox_id=None) for e in chunk]
+    new = store.record_events(connection, records, now)
+    counts: Counter[str] = Counter()
+    statuses: dict[int, str] = {}
+    opt_outs: list[OptOut] = []
+    bad_office_emails: list[tuple[str, str]] = []
+    for event in chunk:
+        key = event.record.dedupe_key[:300]
+        if key not in new:
+            counts["duplicate"] += 1
+            continue
+        new.discard(key)  # a second copy in this chunk is a duplicate
+        message = messages.get(event.record.outbox_id or 0)
+        if message and (event.name in SENDGRID_STATUS or event.name in SENDGRID_SUPPRESSING):
+            reached = statuses.get(message.id)
+            if reached is None or store.delivery_rank(event.name) >= store.delivery_rank(reached):
+                statuses[message.id] = event.name
+        if event.email is None:
+            counts[event.name if event.name in SENDGRID_STATUS else "recorded"] += 1
+            continue
+        counts["suppressed"] += 1
+        opt_outs.append(OptOut(event.email, f"sendgrid-{event.name}", event.reason))
+        if message is not None and message.recipient_kind == "office" and \
+                event.name in ("bounce", "dropped"):
+            # The office's address is bad, not the office: it leaves the roster's sending
+            # list and shows in `outreach roster gaps`.
+            office_id = re.split(r"[@/]", message.recipient_id, maxsplit=1)[0]
+            bad_office_emails.append((office_id, event.reason))
+    store.advance_delivery_statuses(connection, statuses, now)
+    opt_out_many(connection, "email", opt_outs, now)
+    for office_id, reason in bad_office_emails:
         record_bad_email(connection, office_id, reason, now)
-    return "suppressed"
+    return counts

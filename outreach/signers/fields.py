@@ -1,18 +1,27 @@
 """Normalizing the fields of a signer row: names, email, phone, address, consent, dates.
 
-Column-wide steps are vectorized with pandas; email and phone go through their libraries one
-value at a time (`email-validator`, `phonenumbers`: the checks are theirs, not ours), in batches a
-process pool can share out.
+Column-wide steps are vectorized with pandas; email and phone go through their libraries
+(`email-validator`, `phonenumbers`: the checks are theirs, not ours), each distinct value of a
+column once (check_column), in batches a process pool can share out. Two shortcuts keep those
+checks cheap without changing an answer: an email's domain is checked once per domain (a list
+repeats gmail.com a hundred thousand times), and a phone is typed once, not three times (see
+check_email and check_phone for why each gives the library's own answer).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import email_validator
+import numpy as np
 import pandas as pd
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from outreach.us.states import OUTSIDE_ROSTER, STATE_NAMES
 
@@ -45,32 +54,114 @@ class Checked:
 
 
 def check_email(raw: str) -> Checked:
+    """The address as email-validator normalizes it, or its error (with the library's text).
+
+    No DNS: deliverability is not checked (a million MX look-ups would take hours and fail
+    offline), so the answer depends on the text alone. A plain address (a dot-atom before the
+    @, ASCII or safe NFC Unicode: nearly every real one) takes _plain_email, which asks the
+    library about its domain once per domain; anything else, and every address that shortcut
+    is not sure of (a domain it refuses, a length near the limit), goes to the library whole,
+    so every error text is the library's."""
     if len(raw) > MAX_EMAIL:
         return Checked(None, error=f"email longer than {MAX_EMAIL} characters")
+    plain = _plain_email(raw)
+    if plain is not None:
+        return Checked(plain)
     try:
-        # No DNS in the default path: a million MX look-ups would take hours and fail offline.
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as error:
         return Checked(None, error=f"email not valid: {error}")
     return Checked(result.normalized)
 
 
+# email-validator's dot-atom before the first @ (rfc_constants.ATEXT, and from U+0080 on as
+# DOT_ATOM_TEXT_INTL allows), anything after it. The part before holds no quote, backslash,
+# angle bracket or space, so the library's split_email cuts the address where this does.
+_ATEXT = r"[A-Za-z0-9_!#$%&'*+\-/=?^`{|}~\u0080-\U0010ffff]+"
+_PLAIN_EMAIL = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@(.+)", re.DOTALL)
+_MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)  # RFC 2142: lowercased by the library
+
+
+def _plain_email(raw: str) -> str | None:
+    """A plain address's normalized form, as validate_email(raw) returns it; None where the
+    address is not plain, its domain is not valid, or it is near the length limit (the caller
+    then asks the library, for its answer and its error text).
+
+    Why this is the library's answer (email_validator.validate_email, 2.x, defaults: SMTPUTF8
+    allowed, not strict): a dot-atom local part is valid and kept as typed if it is ASCII (but
+    the RFC 2142 mailbox names, lowercased), and if it is not, when it is NFC-normalized and
+    its other characters are letters, digits, punctuation or symbols (check_unsafe_chars); the
+    domain is checked by validate_email_domain_name(domain) alone, the same whatever the local
+    part, so _domain_of asks once per domain; then come the three lengths, in UTF-8 bytes, that
+    validate_email_length checks."""
+    match = _PLAIN_EMAIL.fullmatch(raw)
+    if match is None:
+        return None
+    local, domain_part = match.groups()
+    if local.isascii():
+        if local.lower() in _MAILBOX_NAMES:
+            local = local.lower()
+    elif not (email_validator.ALLOW_SMTPUTF8 and unicodedata.is_normalized("NFC", local)
+              and all(unicodedata.category(c)[0] in "LNPS" for c in local)):
+        return None
+    domain = _domain_of(domain_part)
+    if domain is None:
+        return None
+    unicode_domain, ascii_domain = domain
+    normalized = f"{local}@{unicode_domain}"
+    lengths = (raw, normalized, f"{local}@{ascii_domain}")
+    if max(len(text.encode()) for text in lengths) > MAX_EMAIL:
+        return None
+    return normalized
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _domain_of(domain_part: str) -> tuple[str, str] | None:
+    """(normalized domain, its IDNA ASCII form) as email-validator reads the part after the @,
+    or None if it refuses it (the caller then asks about the whole address, for its error).
+    Bounded: a file of a million distinct domains keeps memory flat."""
+    try:
+        result = validate_email(f"a@{domain_part}", check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return result.domain, result.ascii_domain
+
+
 def check_phone(raw: str) -> Checked:
+    """E.164 and type of a number read as American (a +CC prefix reads it as that country's),
+    or why not.
+
+    One type look-up, not three: phonenumbers' number_type returns UNKNOWN exactly for a
+    number is_valid_number refuses (both look the region up from the number and test it against
+    that region's patterns: is_valid_number is number_type(...) != UNKNOWN plus a country-code
+    check region_code_for_number always passes), so it answers both questions."""
     try:
         number = phonenumbers.parse(raw, "US")
     except phonenumbers.NumberParseException:
         return Checked(None, error="phone not a phone number")
-    if not phonenumbers.is_valid_number(number):
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
         return Checked(None, error="phone not a valid number")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     # North American numbers are mostly FIXED_LINE_OR_MOBILE: the library cannot tell, and we
     # say "unknown" rather than guess (texting still needs consent either way).
-    return Checked(e164, PHONE_TYPES.get(phonenumbers.number_type(number), "unknown"))
+    return Checked(e164, PHONE_TYPES.get(kind, "unknown"))
 
 
-def check_values(emails: list[str], phones: list[str]) -> tuple[list[Checked], list[Checked]]:
-    """Check a batch of emails and phones (a unit of work for a process pool)."""
-    return [check_email(e) for e in emails], [check_phone(p) for p in phones]
+def check_column(column: pd.Series, check: Callable[[str], Checked]) -> pd.DataFrame:
+    """value, kind and error ("" if none) of each cell, each distinct value checked once: a
+    list repeats its signers (a second signature, a household's phone), and a check costs tens
+    of microseconds where a look-up costs one."""
+    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    checked = [check(value) for value in distinct]
+
+    def take(values: list[str | None], dtype: str) -> pd.Series:
+        return pd.Series(np.array(values, dtype=object)[codes], index=column.index,
+                         dtype=dtype)
+
+    return pd.DataFrame({"value": take([c.value for c in checked], "object"),
+                         "kind": take([c.kind for c in checked], "object"),
+                         "error": take([c.error or "" for c in checked], "str")})
 
 
 def clean_text(column: pd.Series) -> pd.Series:

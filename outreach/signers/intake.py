@@ -576,8 +576,8 @@ def prepare_chunk(frame: pd.DataFrame, source: str, now: pd.Timestamp,
                   export_format: str = formats.GENERIC.name) -> _Prepared:
     """Check and normalize one chunk: the CPU-heavy part, run in a pool for large files."""
     frame = frame.astype({c: "str" for c in HEADER_ALIASES})
-    emails, phones = fields.check_values(list(frame["email"].str.strip()),
-                                         list(frame["phone"].str.strip()))
+    emails = fields.check_column(frame["email"].str.strip(), fields.check_email)
+    phones = fields.check_column(frame["phone"].str.strip(), fields.check_phone)
     return _normalize(frame, emails, phones, source, now, formats.BY_NAME[export_format])
 
 
@@ -593,7 +593,7 @@ def _strictest(given: pd.Series, status: pd.Series) -> pd.Series:
 STATUS_COLUMNS = ("email_suppress", "email_status_off", "sms_status_off")
 
 
-def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[fields.Checked],
+def _normalize(frame: pd.DataFrame, emails: pd.DataFrame, phones: pd.DataFrame,
                source: str, now: pd.Timestamp,
                export: formats.ExportFormat = formats.GENERIC) -> _Prepared:
     """Valid rows, rejected rows and warnings of one chunk, vectorized over its columns."""
@@ -627,11 +627,8 @@ def _normalize(frame: pd.DataFrame, emails: list[fields.Checked], phones: list[f
     reason = _first(reason, zip_problem.where(foreign_zip, ""))
     warn((zip_problem != "") & ~foreign_zip, "ZIP code not 5 digits: stored without ZIP")
 
-    email_value = pd.Series([c.value for c in emails], index=frame.index, dtype=object)
-    email_error = pd.Series([c.error or "" for c in emails], index=frame.index)
-    phone_value = pd.Series([c.value for c in phones], index=frame.index, dtype=object)
-    phone_type = pd.Series([c.kind for c in phones], index=frame.index, dtype=object)
-    phone_error = pd.Series([c.error or "" for c in phones], index=frame.index)
+    email_value, email_error = emails["value"], emails["error"]
+    phone_value, phone_type, phone_error = phones["value"], phones["kind"], phones["error"]
     email_given, phone_given = frame["email"].str.strip() != "", frame["phone"].str.strip() != ""
     email_ok, phone_ok = email_value.notna() & email_given, phone_value.notna() & phone_given
     unreachable = pd.Series("", index=frame.index).mask(

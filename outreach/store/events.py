@@ -6,11 +6,12 @@ event is recorded under a key made of what it says, and only a first copy has ef
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, func, select, update
+from sqlalchemy import Connection, Insert, Integer, bindparam, case, func, select, update
 
 from outreach.store.db import dialect_insert
 from outreach.store.schema import message_events, outbox, send_holds
@@ -34,42 +35,131 @@ class SentMessage:
     recipient_id: str
 
 
+@dataclass(frozen=True)
+class ProviderEvent:
+    """One provider event as the log keeps it: `dedupe_key` names what it says (so a retry with
+    new provider ids is the same event), `outbox_id` the message it is about when it is ours."""
+
+    provider: str
+    dedupe_key: str
+    outbox_id: int | None
+    event: str
+    occurred_at: datetime
+    error_code: str | None = None
+
+
 def record_event(connection: Connection, *, provider: str, dedupe_key: str,
                  outbox_id: int | None, event: str, occurred_at: datetime, now: datetime,
                  error_code: str | None = None) -> bool:
     """Log one event; False if this very event was logged before (a retry, a replay)."""
-    statement = dialect_insert(connection, message_events).values(
-        dedupe_key=dedupe_key[:300], provider=provider, outbox_id=outbox_id, event=event[:40],
-        error_code=error_code, occurred_at=occurred_at, received_at=now,
-    ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(message_events.c.id)
-    return connection.execute(statement).first() is not None
+    return bool(record_events(connection, [ProviderEvent(provider, dedupe_key, outbox_id,
+                                                         event, occurred_at, error_code)], now))
+
+
+def record_events(connection: Connection, events: Sequence[ProviderEvent],
+                  now: datetime) -> set[str]:
+    """Log events with one INSERT ... ON CONFLICT DO NOTHING RETURNING; the dedupe keys (as
+    stored: cut to the column) of those logged now, i.e. not logged before by this or any
+    other transaction (RETURNING names only the rows inserted). A key twice in `events` is
+    logged once. On PostgreSQL a concurrent transaction inserting the same key makes this one
+    wait for its outcome, so exactly one of them has the event's effects."""
+    rows: dict[str, dict[str, Any]] = {}
+    for item in events:
+        key = item.dedupe_key[:300]
+        rows.setdefault(key, {"dedupe_key": key, "provider": item.provider,
+                              "outbox_id": item.outbox_id, "event": item.event[:40],
+                              "error_code": item.error_code, "occurred_at": item.occurred_at,
+                              "received_at": now})
+    if not rows:
+        return set()
+    # A list of parameter sets with RETURNING is SQLAlchemy's "insertmanyvalues": one
+    # multi-row VALUES statement per page of rows. In key order, so two PostgreSQL
+    # transactions logging overlapping batches wait for each other instead of deadlocking.
+    return set(connection.execute(_log_insert(connection),
+                                  [rows[key] for key in sorted(rows)]).scalars())
+
+
+_LOG_INSERTS: dict[str, Insert] = {}
+
+
+def _log_insert(connection: Connection) -> Insert:
+    """The event log's INSERT, built once per dialect: a statement object built anew for
+    every call costs more to key for SQLAlchemy's compiled cache (about a millisecond for
+    these) than a one-event webhook's SQL costs to run."""
+    name = connection.dialect.name
+    if name not in _LOG_INSERTS:
+        _LOG_INSERTS[name] = dialect_insert(connection, message_events).on_conflict_do_nothing(
+            index_elements=["dedupe_key"]).returning(message_events.c.dedupe_key)
+    return _LOG_INSERTS[name]
+
+
+_MESSAGE_COLUMNS = (outbox.c.id, outbox.c.campaign, outbox.c.step, outbox.c.channel,
+                    outbox.c.recipient_kind, outbox.c.recipient_id)
+_MESSAGES_BY_ID = select(*_MESSAGE_COLUMNS).where(outbox.c.id.in_(bindparam("ids",
+                                                                           expanding=True)))
+_MESSAGE_BY_PROVIDER_ID = select(*_MESSAGE_COLUMNS).where(
+    outbox.c.provider_message_id == bindparam("provider_id"))  # typed by the comparison
+# Ids per statement: well under SQLite's and PostgreSQL's bound-parameter limits.
+_PAGE = 500
 
 
 def message_by_id(connection: Connection, outbox_id: int) -> SentMessage | None:
-    row = connection.execute(select(*_columns()).where(outbox.c.id == outbox_id)).first()
-    return SentMessage(*row) if row else None
+    return messages_by_id(connection, [outbox_id]).get(outbox_id)
+
+
+def messages_by_id(connection: Connection, outbox_ids: Iterable[int]) -> dict[int, SentMessage]:
+    """The outbox rows among these ids (one SELECT per 500 ids); ids that are not ours are
+    absent."""
+    ids = sorted(set(outbox_ids))
+    found: dict[int, SentMessage] = {}
+    for start in range(0, len(ids), _PAGE):
+        for row in connection.execute(_MESSAGES_BY_ID, {"ids": ids[start:start + _PAGE]}):
+            found[row.id] = SentMessage(*tuple(row))
+    return found
 
 
 def message_by_provider_id(connection: Connection, provider_id: str) -> SentMessage | None:
-    row = connection.execute(select(*_columns())
-                             .where(outbox.c.provider_message_id == provider_id)).first()
-    return SentMessage(*row) if row else None
+    row = connection.execute(_MESSAGE_BY_PROVIDER_ID, {"provider_id": provider_id}).first()
+    return SentMessage(*tuple(row)) if row else None
 
 
-def _columns() -> tuple[Column[Any], ...]:
-    return (outbox.c.id, outbox.c.campaign, outbox.c.step, outbox.c.channel,
-            outbox.c.recipient_kind, outbox.c.recipient_id)
+def delivery_rank(status: str) -> int:
+    """Where a status stands in DELIVERY_ORDER (0 for one it does not know)."""
+    return DELIVERY_ORDER.get(status, 0)
+
+
+# The status moves only if the stored one's rank, computed in SQL, is not above the new
+# one's: the comparison happens in the UPDATE itself, under the row's lock, so of two
+# transactions moving one message the later news wins whichever commits first (a SELECT then
+# an UPDATE could let an earlier status overwrite a later one on PostgreSQL's READ COMMITTED).
+_ADVANCE = update(outbox).where(
+    outbox.c.id.in_(bindparam("ids", expanding=True)),
+    case(DELIVERY_ORDER, value=outbox.c.delivery_status, else_=0)
+    <= bindparam("rank", type_=Integer),
+).values(delivery_status=bindparam("status", type_=outbox.c.delivery_status.type),
+         delivery_updated_at=bindparam("now", type_=outbox.c.delivery_updated_at.type))
 
 
 def set_delivery_status(connection: Connection, outbox_id: int, status: str,
                         now: datetime) -> None:
     """Move a message's delivery status forward (events arrive out of order)."""
-    current = connection.execute(select(outbox.c.delivery_status)
-                                 .where(outbox.c.id == outbox_id)).scalar_one_or_none()
-    if current and DELIVERY_ORDER.get(current, 0) > DELIVERY_ORDER.get(status, 0):
-        return
-    connection.execute(update(outbox).where(outbox.c.id == outbox_id)
-                       .values(delivery_status=status[:20], delivery_updated_at=now))
+    advance_delivery_statuses(connection, {outbox_id: status}, now)
+
+
+def advance_delivery_statuses(connection: Connection, statuses: Mapping[int, str],
+                              now: datetime) -> None:
+    """Move each message's delivery status forward to the one given, unless it already has a
+    later one (DELIVERY_ORDER; an equal rank is replaced, as the later news). One UPDATE per
+    distinct status (a batch of `delivered` is one statement), ids in pages of 500."""
+    by_status: dict[str, list[int]] = {}
+    for outbox_id, status in statuses.items():
+        by_status.setdefault(status, []).append(outbox_id)
+    for status, ids in by_status.items():
+        ids.sort()
+        for start in range(0, len(ids), _PAGE):
+            connection.execute(_ADVANCE, {"ids": ids[start:start + _PAGE],
+                                          "rank": delivery_rank(status),
+                                          "status": status[:20], "now": now})
 
 
 def error_share(connection: Connection, campaign: str, step: str, code: str,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Insert, Row, bindparam, insert, select, update
 
 from outreach.store.db import dialect_insert, select_in
 from outreach.store.schema import outbox, signers, sms_confirmations, suppressions
@@ -30,18 +30,38 @@ def suppress_many(connection: Connection, channel: str, entries: Sequence[tuple[
                   source: str, now: datetime) -> None:
     """Put (address, reason) entries on the suppression list in the caller's transaction; an
     entry already there keeps its first source and date, a removed one is put back."""
+    suppress_each(connection, channel, [(address, source, reason) for address, reason in entries],
+                  now)
+
+
+def suppress_each(connection: Connection, channel: str,
+                  entries: Sequence[tuple[str, str, str]], now: datetime) -> None:
+    """suppress_many with a source per entry: (address, source, reason), as a webhook batch
+    brings them (a bounce, a spam report, an unsubscribe). One executemany."""
     if not entries:
         return
-    statement = dialect_insert(connection, suppressions)
-    statement = statement.on_conflict_do_update(
-        index_elements=["channel", "address"],
-        set_={"source": statement.excluded.source, "reason": statement.excluded.reason,
-              "created_at": statement.excluded.created_at, "removed_at": None,
-              "removed_reason": None},
-        where=suppressions.c.removed_at.is_not(None))
-    connection.execute(statement, [{"channel": channel, "address": address.lower(),
-                                    "source": source, "reason": reason, "created_at": now}
-                                   for address, reason in entries])
+    connection.execute(_upsert(connection), [{"channel": channel, "address": address.lower(),
+                                              "source": source, "reason": reason,
+                                              "created_at": now}
+                                             for address, source, reason in entries])
+
+
+_UPSERTS: dict[str, Insert] = {}
+
+
+def _upsert(connection: Connection) -> Insert:
+    """The suppression list's upsert, built once per dialect: building it anew cost more than
+    running it for a one-address opt-out (a STOP text)."""
+    name = connection.dialect.name
+    if name not in _UPSERTS:
+        statement = dialect_insert(connection, suppressions)
+        _UPSERTS[name] = statement.on_conflict_do_update(
+            index_elements=["channel", "address"],
+            set_={"source": statement.excluded.source, "reason": statement.excluded.reason,
+                  "created_at": statement.excluded.created_at, "removed_at": None,
+                  "removed_reason": None},
+            where=suppressions.c.removed_at.is_not(None))
+    return _UPSERTS[name]
 
 
 def unsuppress(connection: Connection, channel: str, address: str, reason: str,
@@ -77,9 +97,32 @@ def suppressed_among(connection: Connection, channel: str,
 
 def signer_ids_at(connection: Connection, channel: str, address: str) -> list[int]:
     """The signers whose email (case-insensitive) or phone is this address."""
-    column = signers.c.phone if channel == "sms" else signers.c.email_key
-    value = address if channel == "sms" else address.lower()
-    return list(connection.execute(select(signers.c.id).where(column == value)).scalars())
+    return signer_ids_among(connection, channel, [address]).get(address_key(channel, address),
+                                                                [])
+
+
+def signer_ids_among(connection: Connection, channel: str,
+                     addresses: Iterable[str]) -> dict[str, list[int]]:
+    """The signers at each of these addresses, keyed as the signers table compares them (an
+    email lower-cased, a phone as given); addresses no signer has are absent."""
+    query = _SIGNERS_AT["sms" if channel == "sms" else "email"]
+    keys = sorted({address_key(channel, address) for address in addresses})
+    found: dict[str, list[int]] = {}
+    for start in range(0, len(keys), 500):
+        for row in connection.execute(query, {"addresses": keys[start:start + 500]}):
+            found.setdefault(row.address, []).append(row.id)
+    return found
+
+
+_SIGNERS_AT = {channel: select(column.label("address"), signers.c.id).where(
+    column.in_(bindparam("addresses", expanding=True)))
+    for channel, column in (("sms", signers.c.phone), ("email", signers.c.email_key))}
+
+
+def address_key(channel: str, address: str) -> str:
+    """An address as the signers table holds it for lookup: an email lower-cased (email_key),
+    a phone as given (E.164)."""
+    return address if channel == "sms" else address.lower()
 
 
 def set_consent(connection: Connection, signer_ids: Sequence[int], channel: str, given: bool,

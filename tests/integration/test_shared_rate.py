@@ -70,6 +70,7 @@ def _max_window(times: list[float]) -> int:
 
 
 @pytest.mark.postgres
+@pytest.mark.timing
 def test_three_workers_on_postgresql_keep_the_accounts_sms_rate(tmp_path, postgres_store):
     postgres_store.reset()
     _queue_texts(postgres_store.url, TEXTS)
