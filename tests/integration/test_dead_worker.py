@@ -101,6 +101,7 @@ def _wait(condition, seconds: float, what: str) -> None:  # type: ignore[no-unty
         time.sleep(0.05)
 
 
+@pytest.mark.timing  # 45 s from the kill, measured
 @pytest.mark.parametrize("channel", ["email", "sms"])
 def test_a_worker_killed_holding_claims_has_its_messages_sent_by_another_within_45_s(
         tmp_path, store_url, channel, geo, by_zip):
@@ -178,6 +179,7 @@ def test_a_worker_killed_holding_claims_has_its_messages_sent_by_another_within_
         assert states["sent"] == MESSAGES and not unknown
 
 
+@pytest.mark.timing  # a 3 s dead limit: a loaded machine's stalls are of that order
 def test_a_worker_whose_heartbeat_is_blocked_calls_no_provider_for_what_it_lost(
         tmp_path, store_url, geo, by_zip, monkeypatch):
     """Alive but cut off: its heartbeat blocks (a stuck connection) while its senders hold
