@@ -105,6 +105,7 @@ class SendSettings:
     redis_url: str | None  # None: the send budgets are kept in the store
     claim_lease_seconds: float
     stale_sending_seconds: float
+    worker_dead_seconds: float
 
 
 @dataclass(frozen=True)
@@ -561,6 +562,12 @@ VARIABLES: tuple[Variable, ...] = (
         "OUTREACH_STALE_SENDING_SECONDS", "send", "stale_sending_seconds", 600.0,
         "a dead worker's interrupted sends wait this long before they are reconciled",
         _positive_float),
+    Variable(
+        "OUTREACH_WORKER_DEAD_SECONDS", "send", "worker_dead_seconds", 30.0,
+        "a worker whose heartbeat (every sixth of this) is older than this is declared dead "
+        "by another: its claims go back to the queue and its interrupted sends are reconciled "
+        "at once, not after the two settings above; a worker whose own beats have failed for "
+        "half of this calls no provider until one succeeds", _positive_float),
 
     Variable(
         "OUTREACH_SMTP_URL", "providers", "smtp_url", None,

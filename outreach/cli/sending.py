@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import Connection
 
 from outreach.campaigns.calls import calls_report, calls_summary
 from outreach.cli.common import _print_json, _store, clear_errors, json_option
@@ -15,7 +17,7 @@ from outreach.config import Settings
 from outreach.ops.wiring import build_worker
 from outreach.privacy import mask
 from outreach.sending import suppressions
-from outreach.store import db
+from outreach.store import db, workers
 from outreach.store import outbox as box
 from outreach.store import suppressions as suppression_store
 from outreach.store.reports import outbox_report
@@ -46,6 +48,18 @@ def worker_command(once: bool, concurrency: int, as_json: bool) -> None:
         _print_json(stats)
     else:
         click.echo(summary)
+
+
+def worker_report(connection: Connection, settings: Settings) -> list[dict[str, Any]]:
+    """The workers not cleanly stopped: live, late (beats missing) and dead (declared, or
+    silent past OUTREACH_WORKER_DEAD_SECONDS with no live worker to declare it)."""
+    return [{"worker_id": w.worker_id, "host": w.host, "pid": w.pid, "status": w.status,
+             "started_at": w.started_at.isoformat(), "beat_at": w.beat_at.isoformat(),
+             "silent_seconds": w.silent_seconds, "declared_dead_by": w.declared_dead_by}
+            for w in workers.listing(connection,
+                                     timedelta(seconds=settings.send.worker_dead_seconds),
+                                     datetime.now(UTC))
+            if w.status != "stopped"]
 
 
 def _utc_minute(moment: str) -> str:
@@ -138,14 +152,25 @@ def _say(payload: dict[str, object], text: str, as_json: bool) -> None:
 def report_command(as_json: bool) -> None:
     """Outbox totals by state, per campaign and channel; unknown and failed rows listed; the
     calls signers logged on their call pages, by outcome, office and campaign."""
-    engine = db.open_store(Settings.from_env().store.database_url)
+    settings = Settings.from_env()
+    engine = db.open_store(settings.store.database_url)
     with engine.connect() as connection:
         report: dict[str, Any] = outbox_report(connection)
         report["calls"] = calls_report(connection)  # what signers said after calling
+        report["workers"] = worker_report(connection, settings)
     if as_json:
         _print_json(report)
         return
     click.echo("Outbox: " + ", ".join(f"{k} {v}" for k, v in report["states"].items() if v))
+    by_status = Counter(w["status"] for w in report["workers"])
+    click.echo("Workers: " + (", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
+                              or "none running"))
+    for worker in report["workers"]:
+        if worker["status"] == "dead":
+            by = worker["declared_dead_by"]
+            click.echo(f"  dead: {worker['worker_id']}, no heartbeat for "
+                       f"{worker['silent_seconds']:.0f} s; "
+                       + (f"its work taken by {by}" if by else "no live worker took its work"))
     for group in report["by_campaign"]:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(group["states"].items()))
         run = report["runs"].get(group["campaign"], "")

@@ -13,13 +13,13 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
 from outreach.config import Settings
 from outreach.ops.scheduler import build_scheduler, single_scheduler
-from outreach.store import db, reports
+from outreach.store import db, reports, workers
 from outreach.store import outbox as box
 from outreach.store.db import database_reason, is_connection_loss
 
@@ -27,19 +27,24 @@ log = logging.getLogger("outreach.run")
 
 
 def health_line(engine: Engine, stats: Counter[str], before: Counter[str],
-                seconds: float) -> str:
-    """Queue depth (due now / waiting), sends per second since the last line, errors."""
+                seconds: float, dead_after: timedelta = timedelta(seconds=30)) -> str:
+    """Queue depth (due now / waiting), sends per second since the last line, errors, and
+    the workers by heartbeat (live, late, dead: a dead one no live worker took over is a
+    page-worthy line)."""
     now = datetime.now(UTC)
     with engine.connect() as connection:
         counts = box.state_counts(connection)
         due = reports.due_now(connection, now)
+        beating = Counter(w.status for w in workers.listing(connection, dead_after, now)
+                          if w.status != "stopped")
     sent = stats["sent"] - before["sent"]
     errors = sum(stats[k] - before[k] for k in ("failed", "errors", "unknown"))
     waiting = counts["queued"] + counts["retry"] - due
     return (f"health: queue {due} due now, {waiting} waiting, {counts['sending']} sending; "
             f"sent {sent} in {seconds:.0f} s ({sent / max(seconds, 1e-9):.1f}/s); "
             f"errors {errors}; totals sent {counts['sent']}, failed {counts['failed']}, "
-            f"unknown {counts['unknown']}")
+            f"unknown {counts['unknown']}; workers "
+            + (", ".join(f"{k} {v}" for k, v in sorted(beating.items())) or "none"))
 
 
 def _on_stop_signals(stop: Callable[[], None]) -> None:
@@ -88,7 +93,7 @@ def _health_loop(engine: Engine, worker, every: float) -> None:  # type: ignore[
     while not worker.stop.wait(every):
         current = Counter(worker.stats)
         try:
-            log.info(health_line(engine, current, before, every))
+            log.info(health_line(engine, current, before, every, worker.options.dead_after))
         except Exception as error:  # a health line must never take the process down
             if is_connection_loss(error):
                 log.warning("health: database unreachable: %s", database_reason(error))

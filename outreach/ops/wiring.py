@@ -158,7 +158,8 @@ def build_worker(settings: Settings, concurrency: int, engine: Engine | None = N
     options = WorkerOptions(
         concurrency=concurrency,
         lease=timedelta(seconds=settings.send.claim_lease_seconds),
-        stale_sending_after=timedelta(seconds=settings.send.stale_sending_seconds))
+        stale_sending_after=timedelta(seconds=settings.send.stale_sending_seconds),
+        dead_after=timedelta(seconds=settings.send.worker_dead_seconds))
     transports = build_transports(settings, pool_size=concurrency)
     return Worker(engine, transports, renderer, gate=gate, options=options,
                   budgets=build_budgets(settings, engine, transports))

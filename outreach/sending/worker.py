@@ -29,14 +29,14 @@ from tenacity import RetryCallState, wait_random_exponential
 
 from outreach.campaigns.render import Renderer
 from outreach.clock import utcnow
-from outreach.errors import RenderError, TemplateFailure
+from outreach.errors import RenderError, ServiceError, TemplateFailure
 from outreach.message import Message
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
 from outreach.sending.gate import Decision, Gate, gate_stub
 from outreach.sending.pacing import Budget, TokenBucket
 from outreach.sending.transports.base import SendResult, Transport
-from outreach.store import events, outbox, suppressions
+from outreach.store import events, outbox, suppressions, workers
 from outreach.store.db import database_reason, is_connection_loss
 from outreach.store.events import message_by_provider_id
 from outreach.store.outbox import OutboxRow
@@ -57,6 +57,8 @@ class WorkerOptions:
     stale_sending_after: timedelta = timedelta(minutes=10)
     poll_seconds: float = 1.0
     maintain_every_seconds: float = 30.0
+    # Silent this long: declared dead by another worker (OUTREACH_WORKER_DEAD_SECONDS).
+    dead_after: timedelta = timedelta(seconds=30)
     # The database went away (restart, failover, network): wait 1, 2, 4 ... 30 s between
     # tries and go on when it answers; `--once` gives up (one line) after `outage_tries_once`.
     outage_first_wait_seconds: float = 1.0
@@ -64,6 +66,20 @@ class WorkerOptions:
     outage_tries_once: int = 5
     # channel -> messages/second, for the process-local buckets of a worker given no budgets
     rates: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a worker beats and looks for dead ones: six beats fit in `dead_after`,
+        so a worker is declared dead only after five or six beats in a row went missing."""
+        return self.dead_after.total_seconds() / 6
+
+    @property
+    def fence_seconds(self) -> float:
+        """A worker whose last successful beat started longer ago than this calls no
+        provider: by the time others may declare it dead (`dead_after` after that beat, by
+        the database's clock) every call it started has ended, since a provider call times
+        out in 10 s (the transports' timeout) and this leaves `dead_after` / 2 = 15 s."""
+        return self.dead_after.total_seconds() / 2
 
 
 @dataclass
@@ -94,6 +110,8 @@ class Worker:
         self._stats_lock = threading.Lock()
         self._backoff = wait_random_exponential(multiplier=self.options.backoff_base_seconds,
                                                 max=self.options.backoff_cap_seconds)
+        self._declared_dead = threading.Event()  # another worker took this one's work
+        self._beat_started = time.monotonic()  # when the last successful heartbeat began
 
     def count(self, key: str, amount: int = 1) -> None:
         if amount:
@@ -113,12 +131,16 @@ class Worker:
         senders = [threading.Thread(target=self._sender, args=(jobs, results), daemon=True)
                    for _ in range(self.options.concurrency)]
         recorder = threading.Thread(target=self._recorder, args=(results,), daemon=True)
+        ending = threading.Event()  # set: the heartbeat ends, everything of this run is over
+        heart = threading.Thread(target=self._heartbeat, args=(ending,), daemon=True)
+        self._register()
         for transport in self.transports.values():
             transport.warm_up()
-        for thread in [*senders, recorder]:
+        for thread in [*senders, recorder, heart]:
             thread.start()
         try:
             maintained: float | None = None
+            looked = time.monotonic()  # the last look for dead workers
             outage = 0  # failed tries in a row: the database is not answering
             while not self.stop.is_set():
                 try:
@@ -128,7 +150,13 @@ class Worker:
                     if maintained is None or \
                             time.monotonic() - maintained > self.options.maintain_every_seconds:
                         self.maintain()  # a busy worker still frees a dead one's claims
-                        maintained = time.monotonic()
+                        maintained = looked = time.monotonic()
+                    elif time.monotonic() - looked > self.options.heartbeat_seconds:
+                        self.recover_dead_workers()  # one query when nobody died
+                        looked = time.monotonic()
+                    if not self._may_call():  # beats failing: claim nothing the senders
+                        self.stop.wait(self.options.poll_seconds)  # would only give back
+                        continue
                     rows = outbox.claim(self.engine, self.options.worker_id,
                                         self.options.batch_size, self.options.lease,
                                         self.clock())
@@ -164,7 +192,87 @@ class Worker:
                 released = 0
             if released:
                 self.count("released", released)
+            ending.set()
+            heart.join()
+            self._mark_stopped()
+        if self._declared_dead.is_set():
+            raise ServiceError(
+                f"worker {self.options.worker_id} was declared dead by another worker (no "
+                f"heartbeat for {self.options.dead_after.total_seconds():g} s: a blocked "
+                "database or a stalled process); its claims went to the others, and it "
+                "stopped without sending them: start it again")
         return self.stats
+
+    # --- heartbeats: a dead worker's work is taken in seconds -------------------------------
+    def _register(self) -> None:
+        """This run's row in the workers table, live from now. A database that does not
+        answer yet is no reason not to start: the first beat that gets through registers."""
+        self._declared_dead.clear()
+        self._beat_started = time.monotonic()
+        try:
+            workers.register(self.engine, self.options.worker_id, socket.gethostname(),
+                             os.getpid(), utcnow())
+        except Exception as error:
+            if not is_connection_loss(error):
+                raise
+            log.warning("database unreachable at start: %s; the heartbeat registers this "
+                        "worker when it answers", database_reason(error))
+
+    def _heartbeat(self, ending: threading.Event) -> None:
+        """Beat every `heartbeat_seconds`, from this thread alone: a send loop that is slow (a
+        long batch, a Retry-After pause, a blocked commit) does not delay it. A beat refused
+        because another worker declared this one dead stops the worker: its claims and
+        `sending` rows are someone else's now, and the senders, seeing `stop`, call no
+        provider for the jobs they still hold (they give them back, guarded by owner).
+
+        Beats judge nothing by this host's clock on PostgreSQL (store/workers.py): the wall
+        clock here is only SQLite's, one host. Never the injected business clock, which tests
+        and replays set to another day."""
+        failing = 0
+        while not ending.wait(self.options.heartbeat_seconds):
+            started = time.monotonic()
+            try:
+                alive = workers.beat(self.engine, self.options.worker_id,
+                                     socket.gethostname(), os.getpid(), utcnow())
+            except Exception as error:  # the heartbeat thread must outlive any one beat
+                if failing == 0:
+                    if is_connection_loss(error):
+                        log.warning("heartbeat failed: database unreachable: %s; no provider "
+                                    "is called %gs after the last beat until one gets "
+                                    "through", database_reason(error),
+                                    self.options.fence_seconds)
+                    else:
+                        log.exception("heartbeat failed")
+                failing += 1
+                continue
+            if failing:
+                log.warning("heartbeat back after %d failed beats", failing)
+                failing = 0
+            if not alive:
+                log.error("this worker was declared dead by another (its heartbeat was late "
+                          "by over %gs): it stops and sends none of the work it lost",
+                          self.options.dead_after.total_seconds())
+                self._declared_dead.set()
+                self.stop.set()
+                return
+            self._beat_started = started
+
+    def _may_call(self) -> bool:
+        """May a sender call a provider now? Not once this worker was declared dead, nor while
+        its heartbeat has been failing for `fence_seconds` (the others may be about to declare
+        it dead and reconcile the very rows its senders hold)."""
+        return not self._declared_dead.is_set() and \
+            time.monotonic() - self._beat_started < self.options.fence_seconds
+
+    def _mark_stopped(self) -> None:
+        try:
+            workers.mark_stopped(self.engine, self.options.worker_id, utcnow())
+        except Exception as error:
+            if not is_connection_loss(error):
+                raise
+            log.warning("database unreachable at stop: %s; this worker is declared dead "
+                        "when its heartbeat is %gs old, and what it left is reconciled then",
+                        database_reason(error), self.options.dead_after.total_seconds())
 
     def _database_lost(self, error: Exception, doing: str, tries: int) -> float:
         """One log line for a database that stopped answering; the seconds to wait before the
@@ -280,7 +388,8 @@ class Worker:
             try:
                 # The token is taken after the `sending` commit, right before the call: a slow
                 # commit in between would bunch calls up and break a per-second window.
-                if self.stop.is_set() or not self.buckets[job.row.channel].acquire(self.stop):
+                if self.stop.is_set() or not self.buckets[job.row.channel].acquire(self.stop) \
+                        or not self._may_call():  # declared dead, or about to be
                     outbox.unstart(self.engine, [job.row.id], self.options.worker_id,
                                    self.clock())  # stopping, and the provider was never called
                     continue
@@ -389,24 +498,60 @@ class Worker:
 
     # --- after a crash ------------------------------------------------------------------------
     def maintain(self) -> Counter[str]:
-        """Expired claims back to the queue; `sending` rows left by a dead worker reconciled.
-        Returns what it did (also counted in `stats`)."""
+        """Dead workers' work taken (see recover_dead_workers); expired claims back to the
+        queue; `sending` rows left too long (a worker that died before heartbeats, or whose
+        recovery was cut short) reconciled. Returns what it did (also counted in `stats`)."""
         now = self.clock()
-        done: Counter[str] = Counter()
+        done = self._recover_dead(now)
         done["leases_expired"] = outbox.expire_leases(self.engine, now)
         stale = outbox.stale_sending(self.engine, now - self.options.stale_sending_after)
-        if stale:
-            rendered = self.renderer.render_batch(stale)
-            for row in stale:
-                try:
-                    done[self.reconcile(row, rendered[row.id], now)] += 1
-                except Exception as error:
-                    # One row's surprise (a provider down, a journal it cannot read) is that
-                    # row's: it stays `sending` for the next pass; the rest are settled and
-                    # the worker starts (DESIGN invariant 11).
-                    log.warning("could not reconcile outbox row %s: %s: %s", row.id,
-                                type(error).__name__, mask_text(str(error))[:200])
-                    done["reconcile_errors"] += 1
+        self._reconcile_rows(stale, now, done)
+        return self._counted(done)
+
+    def recover_dead_workers(self) -> Counter[str]:
+        """Take the work of every worker whose heartbeat is older than `dead_after`: its
+        unstarted claims back to the queue, its `sending` rows reconciled at once (Twilio is
+        asked; SendGrid's become `unknown`). One query on the workers table when nobody died,
+        so the loop asks every heartbeat. Returns what it did (also counted in `stats`)."""
+        return self._counted(self._recover_dead(self.clock()))
+
+    def _recover_dead(self, now: datetime) -> Counter[str]:
+        done: Counter[str] = Counter()
+        with self.engine.connect() as connection:
+            silent = workers.dead(connection, self.options.dead_after, utcnow())
+        for worker_id in silent:
+            if worker_id == self.options.worker_id:
+                continue  # our own late beats: the heartbeat thread's to notice, not ours
+            recovery = workers.declare_dead(self.engine, worker_id, self.options.worker_id,
+                                            self.options.dead_after, utcnow())
+            if recovery is None:
+                continue  # it beat meanwhile, or another worker got there first
+            log.warning("worker %s sent no heartbeat for over %gs: declared dead; %d of its "
+                        "claims back in the queue, %d interrupted sends to reconcile",
+                        worker_id, self.options.dead_after.total_seconds(),
+                        recovery.released, len(recovery.sending))
+            done["dead_workers"] += 1
+            done["dead_claims_released"] += recovery.released
+            self._reconcile_rows(recovery.sending, now, done)
+        return done
+
+    def _reconcile_rows(self, rows: list[OutboxRow], now: datetime,
+                        done: Counter[str]) -> None:
+        if not rows:
+            return
+        rendered = self.renderer.render_batch(rows)
+        for row in rows:
+            try:
+                done[self.reconcile(row, rendered[row.id], now)] += 1
+            except Exception as error:
+                # One row's surprise (a provider down, a journal it cannot read) is that
+                # row's: it stays `sending` for the next pass; the rest are settled and
+                # the worker starts (DESIGN invariant 11).
+                log.warning("could not reconcile outbox row %s: %s: %s", row.id,
+                            type(error).__name__, mask_text(str(error))[:200])
+                done["reconcile_errors"] += 1
+
+    def _counted(self, done: Counter[str]) -> Counter[str]:
         done = +done  # only what happened
         for key, amount in done.items():
             self.count(key, amount)

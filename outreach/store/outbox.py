@@ -328,9 +328,26 @@ def defer(engine: Engine, row_id: int, worker: str, until: datetime, now: dateti
 def release(engine: Engine, worker: str, now: datetime) -> int:
     """Give back this worker's unstarted claims (graceful shutdown)."""
     with engine.begin() as connection:
-        return connection.execute(
-            update(outbox).where(outbox.c.state == "claimed", outbox.c.claimed_by == worker)
-            .values(state="queued", claimed_by=None, lease_until=None, updated_at=now)).rowcount
+        return release_claims(connection, worker, now)
+
+
+def release_claims(connection: Connection, worker: str, now: datetime) -> int:
+    """A worker's unstarted claims back to the queue: its own at a stop, a dead one's when a
+    survivor declares it dead (store/workers.py). A `claimed` row was never handed to a
+    provider (that is `sending`, committed first), so giving it back can send nothing twice;
+    if the worker is in fact alive, start_sending_many finds the claim gone and skips it."""
+    return connection.execute(
+        update(outbox).where(outbox.c.state == "claimed", outbox.c.claimed_by == worker)
+        .values(state="queued", claimed_by=None, lease_until=None, updated_at=now)).rowcount
+
+
+def sending_of(connection: Connection, worker: str) -> list[OutboxRow]:
+    """A worker's rows in `sending`: after it died, the sends it may or may not have made, to
+    reconcile at once (DESIGN invariant 1) rather than when they turn stale."""
+    rows = connection.execute(select(outbox).where(outbox.c.state == "sending",
+                                                   outbox.c.claimed_by == worker)
+                              .order_by(outbox.c.id))
+    return [OutboxRow.from_row(r) for r in rows]
 
 
 def expire_leases(engine: Engine, now: datetime) -> int:

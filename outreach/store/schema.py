@@ -353,3 +353,21 @@ admin_sessions = Table(
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
 )
+
+# Worker processes and their heartbeats (store/workers.py): a worker whose beat is older than
+# OUTREACH_WORKER_DEAD_SECONDS is declared dead by another (declared_dead_at/by, once), which
+# gives its claims back to the queue and reconciles its `sending` rows. On PostgreSQL beat_at
+# and the comparison use the server's clock, so a host whose clock is off cannot make a live
+# worker look dead; a clean stop sets stopped_at.
+workers = Table(
+    "workers",
+    metadata,
+    Column("worker_id", String(100), primary_key=True),  # outbox.claimed_by
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("beat_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("declared_dead_at", DateTime(timezone=True)),
+    Column("declared_dead_by", String(100)),
+)

@@ -158,6 +158,7 @@ def test_run_survives_sigterm_mid_blast_and_imports_the_downtime_inbox_once(tmp_
     assert files["late.csv"] == 1
     assert (tmp_path / "inbox" / "processed" / "late.csv").exists()
     assert "health: queue" in log.read_text()
+    assert "; workers live 1" in log.read_text()  # its own heartbeat
 
 
 @pytest.mark.postgres
