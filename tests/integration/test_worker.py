@@ -245,6 +245,7 @@ def test_stop_finishes_in_flight_and_releases_the_rest(
     assert counts["sent"] == len(providers.standin.emails)
 
 
+@pytest.mark.timing
 def test_sms_rate_is_held_without_429s(add_signers, tmp_path, store, roster, providers):
     add_signers(tmp_path, store, 20)
     plan(store, 20, channel="sms")
