@@ -34,11 +34,10 @@ from urllib3.util.ssl_match_hostname import CertificateError
 
 from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import SendResult
+from outreach.sending.transports.base import DEFAULT_POOL_SIZE, SendResult
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 MAIL_SEND_PATH = "/v3/mail/send"
-DEFAULT_POOL_SIZE = 16  # the worker's default sender threads
 
 
 def _seconds(value: str | None) -> float | None:
