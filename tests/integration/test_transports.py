@@ -351,3 +351,61 @@ def test_sendgrid_tls_handshake_failure_is_retry_as_the_sdk_mapped_it(providers)
     result = transport.send(EMAIL)
     assert result.outcome == "retry" and "TLS handshake" in result.error
     assert providers.standin.emails == []
+
+
+class _CutHandshakes:
+    """A plain TCP server that reads each client's first bytes (a TLS ClientHello) and cuts
+    the connection: with an RST (SO_LINGER 0) or a bare FIN (the client's TLS sees an EOF)."""
+
+    def __init__(self, reset: bool):
+        import socket
+        import threading
+
+        self.reset, self.accepted = reset, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket
+        import struct
+
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.accepted += 1
+            connection.recv(4096)
+            if self.reset:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize(("reset", "cause"), [(True, "ConnectionResetError"),
+                                              (False, "TLS handshake failed (SSLEOFError)")],
+                         ids=["reset", "eof"])
+def test_sendgrid_connection_cut_during_the_tls_handshake_is_retry(reset, cause):
+    # A reset (urllib3 re-raises a plain OSError, then wraps it as ProtocolError) or an EOF
+    # (SSL UNEXPECTED_EOF_WHILE_READING) in the handshake: the request was never written, so
+    # it is a retry; `unknown` would strand the row (SendGrid cannot be reconciled).
+    server = _CutHandshakes(reset)
+    try:
+        result = SendGridTransport("SG.x", server.url, timeout=1.0).send(EMAIL)
+    finally:
+        server.close()
+    assert server.accepted == 1
+    assert result == SendResult("retry", error=f"SendGrid unreachable: {cause}")
+
+
+def test_sendgrid_connection_closed_after_the_request_without_an_answer_is_unknown(providers):
+    # The other side of the line: once connected, a server closing without an answer
+    # (RemoteDisconnected, as when a kept-alive connection is closed just as it is reused)
+    # may have read the request, as here: unknown, never retried.
+    providers.standin.lose_next_answers(1)  # read it, wait 1.5 s, close without answering
+    result = sendgrid(providers, timeout=5.0).send(EMAIL)
+    assert result == SendResult("unknown", error="connection to SendGrid broke: ProtocolError")
+    assert len(providers.standin.emails) == 1
