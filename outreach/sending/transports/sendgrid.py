@@ -33,7 +33,7 @@ from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 from sendgrid import SendGridAPIClient
@@ -115,16 +115,31 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _ConnectOrNotSentHTTPS
 
 
+def _proxy_with_credentials(proxy: str) -> tuple[str, dict[str, str]]:
+    """The proxy URL without its user:password, and those as Proxy-Authorization (Basic),
+    which urllib's ProxyHandler (the SDK's) sent and urllib3's ProxyManager does not: it never
+    reads credentials from the URL. Percent-escapes in them are undone, as urllib does; the
+    URL kept (and shown in urllib3's errors and logs) then holds no password."""
+    url = urllib3.util.parse_url(proxy)
+    if not url.auth:
+        return proxy, {}
+    user, _, password = url.auth.partition(":")
+    headers = urllib3.make_headers(proxy_basic_auth=f"{unquote(user)}:{unquote(password)}")
+    return url._replace(auth=None).url, headers
+
+
 def pool_for(base_url: str, size: int, timeout: float) -> urllib3.PoolManager:
     """A keep-alive pool to `base_url`, through the proxy the environment names for it, as
-    the SDK's urllib opener would (HTTPS_PROXY, NO_PROXY), read once rather than per call."""
+    the SDK's urllib opener would (HTTPS_PROXY with its credentials, NO_PROXY), read once
+    rather than per call."""
     host = urlsplit(base_url).hostname or ""
     proxy = urllib.request.getproxies().get(urlsplit(base_url).scheme)
     timeouts = urllib3.Timeout(connect=timeout, read=timeout)
     pool: urllib3.PoolManager
     if proxy and not urllib.request.proxy_bypass(host):
-        pool = urllib3.ProxyManager(proxy, maxsize=size, block=False, retries=False,
-                                    timeout=timeouts)
+        proxy_url, proxy_headers = _proxy_with_credentials(proxy)
+        pool = urllib3.ProxyManager(proxy_url, proxy_headers=proxy_headers, maxsize=size,
+                                    block=False, retries=False, timeout=timeouts)
     else:
         pool = urllib3.PoolManager(maxsize=size, block=False, retries=False, timeout=timeouts)
     pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
