@@ -351,3 +351,173 @@ def test_sendgrid_tls_handshake_failure_is_retry_as_the_sdk_mapped_it(providers)
     result = transport.send(EMAIL)
     assert result.outcome == "retry" and "TLS handshake" in result.error
     assert providers.standin.emails == []
+
+
+class _CutHandshakes:
+    """A plain TCP server that reads each client's first bytes (a TLS ClientHello) and cuts
+    the connection: with an RST (SO_LINGER 0) or a bare FIN (the client's TLS sees an EOF)."""
+
+    def __init__(self, reset: bool):
+        import socket
+        import threading
+
+        self.reset, self.accepted = reset, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket
+        import struct
+
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.accepted += 1
+            connection.recv(4096)
+            if self.reset:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize(("reset", "cause"), [(True, "ConnectionResetError"),
+                                              (False, "TLS handshake failed (SSLEOFError)")],
+                         ids=["reset", "eof"])
+def test_sendgrid_connection_cut_during_the_tls_handshake_is_retry(reset, cause):
+    # A reset (urllib3 re-raises a plain OSError, then wraps it as ProtocolError) or an EOF
+    # (SSL UNEXPECTED_EOF_WHILE_READING) in the handshake: the request was never written, so
+    # it is a retry; `unknown` would strand the row (SendGrid cannot be reconciled).
+    server = _CutHandshakes(reset)
+    try:
+        result = SendGridTransport("SG.x", server.url, timeout=1.0).send(EMAIL)
+    finally:
+        server.close()
+    assert server.accepted == 1
+    assert result == SendResult("retry", error=f"SendGrid unreachable: {cause}")
+
+
+def test_sendgrid_connection_closed_after_the_request_without_an_answer_is_unknown(providers):
+    # The other side of the line: once connected, a server closing without an answer
+    # (RemoteDisconnected, as when a kept-alive connection is closed just as it is reused)
+    # may have read the request, as here: unknown, never retried.
+    providers.standin.lose_next_answers(1)  # read it, wait 1.5 s, close without answering
+    result = sendgrid(providers, timeout=5.0).send(EMAIL)
+    assert result == SendResult("unknown", error="connection to SendGrid broke: ProtocolError")
+    assert len(providers.standin.emails) == 1
+
+
+class _AuthenticatingProxy:
+    """A forward proxy on loopback that wants `Proxy-Authorization: Basic user:password`
+    (407 otherwise), as corporate proxies do: absolute-URI requests (what urllib3 sends for an
+    http destination) are forwarded; CONNECT (an https destination) opens a tunnel."""
+
+    def __init__(self, user: str, password: str):
+        import base64
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        wanted = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.seen: list[tuple[str, bool]] = []  # (method, authorized)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format, *args):
+                pass
+
+            def _authorized(self) -> bool:
+                ok = self.headers.get("Proxy-Authorization") == wanted
+                proxy.seen.append((self.command, ok))
+                if not ok:
+                    self.send_response(407)
+                    self.send_header("Proxy-Authenticate", 'Basic realm="test"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                return ok
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if not self._authorized():
+                    return
+                import urllib3
+
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("proxy-authorization", "connection", "host")}
+                answer = urllib3.request("POST", self.path, body=body, headers=headers,
+                                         retries=False)
+                self.send_response(answer.status)
+                for name in ("Content-Type", "X-Message-Id"):
+                    if name in answer.headers:
+                        self.send_header(name, answer.headers[name])
+                self.send_header("Content-Length", str(len(answer.data)))
+                self.end_headers()
+                self.wfile.write(answer.data)
+
+            def do_CONNECT(self):
+                import selectors
+                import socket
+
+                if not self._authorized():
+                    return
+                host, port = self.path.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)))
+                self.send_response(200)
+                self.end_headers()
+                with selectors.DefaultSelector() as selector, upstream:
+                    selector.register(self.connection, selectors.EVENT_READ, upstream)
+                    selector.register(upstream, selectors.EVENT_READ, self.connection)
+                    while True:
+                        for key, _ in selector.select(5):
+                            data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                            if not data:
+                                return
+                            key.data.sendall(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.port = self.server.server_address[1]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def authenticating_proxy(monkeypatch) -> Iterator[_AuthenticatingProxy]:
+    # The password has a reserved character, percent-encoded in the URL as users write it.
+    proxy = _AuthenticatingProxy("outreach", "s3cr@t:pw")
+    url = f"http://outreach:s3cr%40t%3Apw@127.0.0.1:{proxy.port}"
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY", "HTTPS_PROXY", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", url)
+    monkeypatch.setenv("https_proxy", url)
+    yield proxy
+    proxy.close()
+
+
+def test_sendgrid_through_a_proxy_sends_the_credentials_in_its_url(
+        providers, authenticating_proxy, caplog):
+    # HTTPS_PROXY=http://user:password@host: the SDK's urllib ProxyHandler sent them as
+    # Proxy-Authorization; urllib3's ProxyManager does not read them from the URL. The
+    # password never shows in what is logged or returned.
+    caplog.set_level("DEBUG")
+    transport = sendgrid(providers)
+    assert transport.send(EMAIL).outcome == "sent"
+    assert authenticating_proxy.seen == [("POST", True)]
+    assert len(providers.standin.emails) == 1
+    # https (production): the credentials go with the CONNECT that opens the tunnel; the
+    # stand-in speaks no TLS, so the handshake after it fails (a retry: nothing was sent).
+    tunnelled = SendGridTransport(providers.standin.sendgrid_key,
+                                  providers.url.replace("http://", "https://"), timeout=1.0)
+    result = tunnelled.send(EMAIL)
+    assert authenticating_proxy.seen[1:] == [("CONNECT", True)]
+    assert result.outcome == "retry" and "s3cr" not in (result.error or "")
+    assert "s3cr" not in caplog.text and "s3cr" not in repr(vars(transport.pool))
+    assert len(providers.standin.emails) == 1

@@ -21,6 +21,11 @@ from outreach.message import Message
 SendOutcome = Literal["sent", "retry", "failed", "unknown"]
 OUTCOMES: tuple[SendOutcome, ...] = get_args(SendOutcome)
 
+# Connections a provider transport's keep-alive pool holds unless told: one per sender thread
+# at the worker's default concurrency (fewer would open a connection, a TLS handshake, per
+# call beyond them). The worker passes its own concurrency (ops.wiring).
+DEFAULT_POOL_SIZE = 16
+
 
 @dataclass(frozen=True)
 class SendResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from outreach.config import Settings
 from outreach.errors import ConfigError
-from outreach.sending.transports.base import Transport
+from outreach.sending.transports.base import DEFAULT_POOL_SIZE, Transport
 from outreach.sending.transports.files import FilesTransport
 
 
@@ -14,7 +14,8 @@ def _required(value: str | None, name: str) -> str:
     return value
 
 
-def build_transports(settings: Settings, pool_size: int = 16) -> dict[str, Transport]:
+def build_transports(settings: Settings,
+                     pool_size: int = DEFAULT_POOL_SIZE) -> dict[str, Transport]:
     """The transports; the providers' keep-alive pools hold `pool_size` connections (one per
     sender thread: fewer would open a new connection, a TLS handshake, per call beyond it)."""
     transports: dict[str, Transport] = {}

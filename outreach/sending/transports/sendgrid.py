@@ -11,9 +11,17 @@ not idempotent).
 Only our opaque outbox id goes to SendGrid in custom_args (it keeps them); never names,
 addresses or phone numbers beyond the recipient it needs. Outcomes are the SDK's error mapping
 (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send#responses): 429 and
-5xx retry (honoring Retry-After), other 4xx fail at once with SendGrid's own error text; a
-request that never left (refused, connect timeout, TLS handshake) retries; a timeout or a
-broken connection after the request left is "unknown" (it may have been accepted).
+5xx retry (honoring Retry-After), other 4xx fail at once with SendGrid's own error text.
+Anything that goes wrong while a connection is being opened (refused, no route, a connect
+timeout, the proxy's CONNECT refused, a TLS handshake refused, reset or cut short by EOF)
+retries: the pool's connections mark every such error `_NotSent`, because no request byte is
+written before `connect()` returns. A timeout or a broken connection after that is "unknown"
+(it may have been accepted), including a kept-alive connection the server closed just as we
+reused it (http.client's RemoteDisconnected): urllib3 drops connections it sees closed before
+reusing them, and beyond that check it cannot say whether the server read our request before
+closing, so it is not retried (RFC 9112 9.3.1: no automatic retry of a non-idempotent request
+without a means to detect that it was never applied). SendGrid rows cannot be reconciled, so
+an "unknown" is a message given up as possibly sent: only a surely-unsent one is retried.
 """
 
 from __future__ import annotations
@@ -25,20 +33,22 @@ from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, CustomArg, Email, Header, Mail, ReplyTo, To
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 from urllib3.util.ssl_match_hostname import CertificateError
 
 from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import SendResult
+from outreach.sending.transports.base import DEFAULT_POOL_SIZE, SendResult
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 MAIL_SEND_PATH = "/v3/mail/send"
-DEFAULT_POOL_SIZE = 16  # the worker's default sender threads
 
 
 def _seconds(value: str | None) -> float | None:
@@ -65,39 +75,75 @@ def _address(value: str) -> tuple[str, str]:
     return parseaddr(value)
 
 
-# TLS failures only a handshake can raise (OpenSSL reason codes): no request byte was sent.
-HANDSHAKE_REASONS = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "HANDSHAKE_FAILURE",
-                     "PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE")
+class _NotSent(NewConnectionError):
+    """A connection could not be opened: raised from `connect()`, before any byte of the
+    request is written, so SendGrid cannot have it. As a NewConnectionError it takes urllib3's
+    own path for a refused connection (and becomes a ProxyError when the proxy failed)."""
+
+    def __init__(self, connection: HTTPConnection, cause: Exception):
+        tls = isinstance(cause, (ssl.SSLError, CertificateError))
+        self.what = f"TLS handshake failed ({type(cause).__name__})" if tls \
+            else type(cause).__name__
+        super().__init__(connection, f"could not connect: {self.what}")
 
 
-def _failed_handshake(error: BaseException) -> bool:
-    """Did this TLS error come from the handshake (a refused certificate, no common
-    protocol), before any request byte was sent? urllib3 wraps the ssl module's error."""
-    seen: set[int] = set()
-    todo: list[object] = [error]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, (ssl.SSLCertVerificationError, CertificateError)) or (
-                isinstance(item, ssl.SSLError)
-                and any(r in str(item.reason or "") for r in HANDSHAKE_REASONS)):
-            return True
-        todo.extend([*item.args, item.__cause__, item.__context__])
-    return False
+class _ConnectOrNotSent(HTTPConnection):
+    """urllib3 re-raises some failures of `connect()` as they came (a reset during the TLS
+    handshake as a plain OSError, which urlopen then wraps as ProtocolError, like a break
+    after the request), and others as SSLError like a TLS failure while reading the answer.
+    Opening the connection (TCP, the proxy's CONNECT, the TLS handshake and certificate
+    check) is all in `connect()`: whatever it raises is `_NotSent`."""
+
+    def connect(self) -> None:
+        try:
+            super().connect()
+        except NewConnectionError:
+            raise
+        except Exception as error:
+            raise _NotSent(self, error) from error
+
+
+class _ConnectOrNotSentHTTPS(_ConnectOrNotSent, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _ConnectOrNotSent
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _ConnectOrNotSentHTTPS
+
+
+def _proxy_with_credentials(proxy: str) -> tuple[str, dict[str, str]]:
+    """The proxy URL without its user:password, and those as Proxy-Authorization (Basic),
+    which urllib's ProxyHandler (the SDK's) sent and urllib3's ProxyManager does not: it never
+    reads credentials from the URL. Percent-escapes in them are undone, as urllib does; the
+    URL kept (and shown in urllib3's errors and logs) then holds no password."""
+    url = urllib3.util.parse_url(proxy)
+    if not url.auth:
+        return proxy, {}
+    user, _, password = url.auth.partition(":")
+    headers = urllib3.make_headers(proxy_basic_auth=f"{unquote(user)}:{unquote(password)}")
+    return url._replace(auth=None).url, headers
 
 
 def pool_for(base_url: str, size: int, timeout: float) -> urllib3.PoolManager:
     """A keep-alive pool to `base_url`, through the proxy the environment names for it, as
-    the SDK's urllib opener would (HTTPS_PROXY, NO_PROXY), read once rather than per call."""
+    the SDK's urllib opener would (HTTPS_PROXY with its credentials, NO_PROXY), read once
+    rather than per call."""
     host = urlsplit(base_url).hostname or ""
     proxy = urllib.request.getproxies().get(urlsplit(base_url).scheme)
     timeouts = urllib3.Timeout(connect=timeout, read=timeout)
+    pool: urllib3.PoolManager
     if proxy and not urllib.request.proxy_bypass(host):
-        return urllib3.ProxyManager(proxy, maxsize=size, block=False, retries=False,
-                                    timeout=timeouts)
-    return urllib3.PoolManager(maxsize=size, block=False, retries=False, timeout=timeouts)
+        proxy_url, proxy_headers = _proxy_with_credentials(proxy)
+        pool = urllib3.ProxyManager(proxy_url, proxy_headers=proxy_headers, maxsize=size,
+                                    block=False, retries=False, timeout=timeouts)
+    else:
+        pool = urllib3.PoolManager(maxsize=size, block=False, retries=False, timeout=timeouts)
+    pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return pool
 
 
 class SendGridTransport:
@@ -137,20 +183,17 @@ class SendGridTransport:
         try:
             response = self.pool.request("POST", self.url, body=body, headers=self.headers,
                                          redirect=False, retries=False)
+        except _NotSent as error:
+            return SendResult("retry", error=f"SendGrid unreachable: {error.what}")
         except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
                 urllib3.exceptions.ProxyError) as error:
             # Never reached SendGrid (refused, no route, no proxy): safe to retry.
             return SendResult("retry", error=f"SendGrid unreachable: {type(error).__name__}")
-        except urllib3.exceptions.SSLError as error:
-            # urllib3 raises this for a failed handshake and for a TLS failure while reading
-            # the answer alike: only a handshake's own failures surely came before the request.
-            if _failed_handshake(error):
-                return SendResult("retry", error="SendGrid unreachable: TLS handshake failed")
-            return SendResult("unknown", error="connection to SendGrid broke: SSLError")
         except urllib3.exceptions.ReadTimeoutError:
             return SendResult("unknown", error="SendGrid did not answer in time")
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            # ProtocolError and the like: the connection broke after the request left.
+            # Connected, so the request may have left: ProtocolError (a reset, the server
+            # closing a reused connection), SSLError while writing or reading, and the like.
             return SendResult("unknown", error=f"connection to SendGrid broke: "
                                                f"{type(error).__name__}")
         status = response.status

@@ -36,13 +36,12 @@ from twilio.rest import Client
 
 from outreach.message import Message
 from outreach.privacy import scrub
-from outreach.sending.transports.base import SendResult
+from outreach.sending.transports.base import DEFAULT_POOL_SIZE, SendResult
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 SUPPRESSING_CODES = {21610}  # "Attempt to send to unsubscribed recipient"
 PERMANENT_CODES = {21211, 21614, 21610, 21408, 21612}
 RECONCILE_MARGIN = timedelta(days=1)  # clock skew tolerated: far beyond any real one
-DEFAULT_POOL_SIZE = 16  # the worker's default sender threads
 
 
 # The twilio SDK ships no type information, so its client class is Any to mypy.
