@@ -21,7 +21,8 @@ back is the fastest of the measured choices (bench/startup.py). A pickle runs co
 the names here are predictable, so a file is read only from a folder this user owns that no
 one else may write to, and only when the file is this user's and writable by no one else
 (OUTREACH_CACHE_DIR, default $XDG_CACHE_HOME/outreach, is made 0o700): otherwise the value is
-built, as without a cache, and one warning says why.
+built, as without a cache, and one warning says why. With no home folder to put the default
+under (Path.home() raises RuntimeError: HOME unset and no passwd entry) there is no cache.
 """
 
 from __future__ import annotations
@@ -51,10 +52,18 @@ PACKAGE = Path(__file__).resolve().parent.parent
 _SHARED = stat.S_IWGRP | stat.S_IWOTH
 
 
-def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/outreach, else ~/.cache/outreach (the XDG Base Directory default)."""
+def default_cache_dir() -> Path | None:
+    """$XDG_CACHE_HOME/outreach, else ~/.cache/outreach (the XDG Base Directory default);
+    None (no cache) when there is no home folder: Path.home() raises RuntimeError when HOME is
+    unset and the user has no passwd entry (a container run under an arbitrary uid), and a
+    cache is no reason for every command to fail."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(base) if base else Path.home() / ".cache") / "outreach"
+    if base:
+        return Path(base) / "outreach"
+    try:
+        return Path.home() / ".cache" / "outreach"
+    except RuntimeError:
+        return None
 
 
 def _fingerprint(path: Path) -> tuple[str, int, int]:

@@ -309,3 +309,25 @@ def test_the_cache_folder_is_made_private(tmp_path: Path) -> None:
     assert folder.stat().st_mode & 0o777 == 0o700
     assert compiled.compiled("t", [], lambda: 8, directory=folder) == 7  # and read back
 
+
+# Python's own RuntimeError when there is no HOME and no passwd entry for the user (a
+# container run under an arbitrary uid); this machine has the entry, so it is simulated.
+NO_HOME = """
+import pathlib
+def home(cls=None):
+    raise RuntimeError("Could not determine home directory.")
+pathlib.Path.home = classmethod(home)
+"""
+
+
+def test_lookup_works_with_no_home_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HOME", "XDG_CACHE_HOME", "OUTREACH_CACHE_DIR")}
+    env["OUTREACH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'absent.sqlite3'}"
+    for cache in ({}, {"OUTREACH_CACHE_DIR": str(tmp_path / "cache")}):
+        done = subprocess.run([sys.executable, "-c", NO_HOME + PROBE, "lookup", "19102",
+                               "--json"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120, env={**env, **cache})
+        assert done.returncode == 0, done.stderr
+        assert json.loads("\n".join(done.stdout.splitlines()[:-1]))["county_fips"] == "42101"
+    assert {p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()} >= {"geo", "roster"}
