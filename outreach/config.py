@@ -52,7 +52,7 @@ class DataSettings:
     data_dir: Path
     roster_path: Path
     roster_stale_days: int
-    cache_dir: Path  # the compiled data files (outreach/us/compiled.py)
+    cache_dir: Path | None  # the compiled data files (outreach/us/compiled.py); None: none
 
 
 @dataclass(frozen=True)
@@ -199,11 +199,16 @@ class Settings:
     @classmethod
     def from_values(cls, env: dict[str, str]) -> Settings:
         """Settings from these OUTREACH_* values alone (no config file is read), each read
-        as VARIABLES says, in its order (a default may use a value read before it)."""
+        as VARIABLES says, in its order (a default may use a value read before it). A
+        default that is made (a callable) is made only when the variable is unset or empty:
+        the cache folder's asks for the home folder, which a set OUTREACH_CACHE_DIR must not
+        depend on."""
         read: dict[str, Any] = {}
         by_section: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
         for variable in VARIABLES:
-            default = variable.default(read) if callable(variable.default) else variable.default
+            default = variable.default
+            if callable(default):
+                default = None if env.get(variable.name) else default(read)
             read[variable.field] = by_section[variable.section][variable.field] = \
                 variable.parse(env, variable.name, default)
         return cls(**{section: kind(**by_section[section])
@@ -226,7 +231,7 @@ class Settings:
                                 for section, values in by_section.items()})
 
 
-def _default_cache_dir() -> Path:
+def _default_cache_dir() -> Path | None:
     from outreach.us.compiled import default_cache_dir
 
     return default_cache_dir()
@@ -446,8 +451,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "OUTREACH_CACHE_DIR", "data", "cache_dir", lambda read: _default_cache_dir(),
         "where processes keep the ZIP index and the roster compiled from the data files "
-        "(rebuilt by itself when a data file changes; safe to delete)", _path,
-        shown="`$XDG_CACHE_HOME/outreach` (else `~/.cache/outreach`)"),
+        "(rebuilt by itself when a data file or outreach's code changes; safe to delete). "
+        "Read only when the folder and its files are this user's and writable by no one "
+        "else; made with mode 0700", _optional_path,
+        shown="`$XDG_CACHE_HOME/outreach` (else `~/.cache/outreach`; no home folder: none, "
+        "the data is built at every start)"),
 
     Variable(
         "OUTREACH_INBOX_DIR", "intake", "inbox_dir", Path("inbox"),

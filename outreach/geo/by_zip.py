@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from outreach.geo import locate
 from outreach.geo.locate import GEO_FILES, Geo, Lookup
-from outreach.roster import offices as offices_module
 from outreach.us.compiled import compiled, digest
 
 if TYPE_CHECKING:
@@ -54,12 +52,11 @@ def zip_answers(geo: Geo) -> pd.DataFrame:
 
 def compiled_zip_answers(geo: Geo, data_dir: Path, cache_dir: Path | None) -> pd.DataFrame:
     """`zip_answers(geo)` from the compiled cache (outreach/us/compiled.py) when the data
-    files, this code and the roster's offices in force are those it was stored from: the web
-    app and the scheduler make these 40,000 answers at every start (seconds of CPU, and a
-    frame's worth of records at the peak) for a table that changes with the roster (its
-    `key`: files, corrections and day) and OUTREACH_ZIP_MIN_SHARE."""
-    sources = [*(data_dir / name for name in GEO_FILES), Path(__file__),
-               Path(locate.__file__), Path(offices_module.__file__)]
+    files, the package's code and the roster's offices in force are those it was stored
+    from: the web app and the scheduler make these 40,000 answers at every start (seconds of
+    CPU, and a frame's worth of records at the peak) for a table that changes with the roster
+    (its `key`: files, corrections and day) and OUTREACH_ZIP_MIN_SHARE."""
+    sources = [data_dir / name for name in GEO_FILES]  # the code: in every key (compiled.py)
     if not geo.roster.key:  # a roster not loaded through the cache: nothing to key it by
         return zip_answers(geo)
     return compiled("by-zip", sources, lambda: zip_answers(geo), directory=cache_dir,

@@ -26,7 +26,6 @@ from outreach.config import default_of
 from outreach.errors import AddressError, ConfigError, GeocoderError
 from outreach.geo.address import ParsedAddress, parse_address
 from outreach.roster.offices import OfficeChoice, Roster, normalize_place
-from outreach.us import counties as counties_module
 from outreach.us.compiled import compiled as compiled_cache
 from outreach.us.counties import Counties, load_counties
 from outreach.us.states import OUTSIDE_ROSTER
@@ -282,10 +281,9 @@ class GeoData:
     @classmethod
     def compiled(cls, data_dir: Path, cache_dir: Path | None) -> GeoData:
         """The tables as `load` builds them, read from the compiled cache in `cache_dir`
-        (outreach/us/compiled.py) when the data files and this code are unchanged since it
-        was written: a pickle read instead of 40,000 rows parsed and indexed."""
-        sources = [*(data_dir / name for name in GEO_FILES),
-                   Path(__file__), Path(counties_module.__file__)]
+        (outreach/us/compiled.py) when the data files and the package's code are unchanged
+        since it was written: a pickle read instead of 40,000 rows parsed and indexed."""
+        sources = [data_dir / name for name in GEO_FILES]  # the code: in every key
         return compiled_cache("geo", sources, lambda: cls.load(data_dir), directory=cache_dir)
 
     def legacy_ct_county(self, county_fips: str, town: str) -> str:

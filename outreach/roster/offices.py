@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from outreach.errors import RosterError
-from outreach.us import counties as counties_module
 from outreach.us.compiled import cache_key, compiled, digest
 from outreach.us.counties import Counties
 
@@ -533,8 +532,8 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
     file beside it, when there is one; raise RosterError naming file, line and column.
 
     With `cache_dir`, the validated offices are read from the compiled cache
-    (outreach/us/compiled.py) when the files, this code, the counties and the corrections are
-    those they were stored from; only the day's selection is made anew."""
+    (outreach/us/compiled.py) when the files, the package's code, the counties and the
+    corrections are those they were stored from; only the day's selection is made anew."""
     overrides = overrides or {}
     corrected = corrected or {}
     sources_file = contact_sources_path(path)
@@ -543,8 +542,7 @@ def load_roster(path: Path, counties: Counties, *, on: date | None = None,
     if cache_dir is None or not Path(path).is_file():
         offices = _validated_offices(path, counties, overrides, corrected)
     else:
-        sources = [path, *([sources_file] if sources_file.is_file() else []),
-                   Path(__file__), Path(counties_module.__file__)]
+        sources = [path, *([sources_file] if sources_file.is_file() else [])]
         extra = digest((overrides, corrected, counties.by_fips))
         offices = compiled("roster", sources,
                            lambda: _validated_offices(path, counties, overrides, corrected),

@@ -4,26 +4,36 @@ validated roster), kept on disk so the next process reads it back instead of bui
 Parsing data/zip_county.csv and data/prosecutors.csv and indexing them took about 2 s of every
 `outreach lookup`, web start and worker start (issue 18), for a result that changes only when
 a data file or the code that reads it does. `compiled()` keys what it stores by the source
-files' paths, sizes and modification times (the data files and the modules that build from
-them, so a code change rebuilds too), the Python version, plus any `extra` key the caller passes
-(the corrections laid over the roster): a change to any of them, a file that cannot be read
-back, or one that is not this cache's at all is rebuilt, never trusted. The file is written
+files' paths, sizes and modification times, every module of the package the same way (what
+builds a value reaches well past the module that calls `compiled()`: roster/offices.py's
+normalize_place makes the geography's city keys, us/states.py says which states the roster
+leaves out; listing some of them let a change to another keep a stale file in use), the Python
+version, plus any `extra` key the caller passes (the corrections laid over the roster): a
+change to any of them, a file that cannot be read back, or one that is not this cache's at all
+is rebuilt, never trusted. The file is written
 to a temporary name in the same folder and renamed over the old one (os.replace is atomic on
 POSIX and Windows), so two processes starting together each read a whole file, never one
 half written. A cache folder that cannot be written is no error: the value is built and used.
 
 Pickle, because the values are plain dicts, tuples and frozen dataclasses and reading them
-back is the fastest of the measured choices (bench/startup.py). A pickle runs code when read,
-so the folder must be this deployment's own (OUTREACH_CACHE_DIR, default
-$XDG_CACHE_HOME/outreach), as its data folder is.
+back is the fastest of the measured choices (bench/startup.py). A pickle runs code when read
+(the pickle module's own warning: "never unpickle data received from an untrusted source"), and
+the names here are predictable, so a file is read only from a folder this user owns that no
+one else may write to, and only when the file is this user's and writable by no one else
+(OUTREACH_CACHE_DIR, default $XDG_CACHE_HOME/outreach, is made 0o700): otherwise the value is
+built, as without a cache, and one warning says why. With no home folder to put the default
+under (Path.home() raises RuntimeError: HOME unset and no passwd entry) there is no cache.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
+import logging
 import os
 import pickle
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -32,19 +42,57 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+log = logging.getLogger("outreach.compiled")
+
 # Bumped when the layout of a stored file changes in a way the code key would not see.
 FORMAT = 1
+# The outreach package: every module in it is part of every key.
+PACKAGE = Path(__file__).resolve().parent.parent
+# Group or others may write: another local user could put a file of their own in its place.
+_SHARED = stat.S_IWGRP | stat.S_IWOTH
 
 
-def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/outreach, else ~/.cache/outreach (the XDG Base Directory default)."""
+def default_cache_dir() -> Path | None:
+    """$XDG_CACHE_HOME/outreach, else ~/.cache/outreach (the XDG Base Directory default);
+    None (no cache) when there is no home folder: Path.home() raises RuntimeError when HOME is
+    unset and the user has no passwd entry (a container run under an arbitrary uid), and a
+    cache is no reason for every command to fail."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(base) if base else Path.home() / ".cache") / "outreach"
+    if base:
+        return Path(base) / "outreach"
+    try:
+        return Path.home() / ".cache" / "outreach"
+    except RuntimeError:
+        return None
 
 
 def _fingerprint(path: Path) -> tuple[str, int, int]:
-    stat = path.stat()
-    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+    status = path.stat()
+    return str(path.resolve()), status.st_size, status.st_mtime_ns
+
+
+def package_modules() -> list[tuple[str, int, int]]:
+    """Every module of the package: (path, size, modification time), sorted. os.scandir,
+    not Path.rglob, whose Path objects cost several times as much."""
+    found: list[tuple[str, int, int]] = []
+    folders = [str(PACKAGE)]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        folders.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    status = entry.stat()
+                    found.append((entry.path, status.st_size, status.st_mtime_ns))
+    return sorted(found)
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of every module of the package, worked out once per process (about 150 stat
+    calls): any code change, wherever it is, rebuilds every stored value."""
+    return digest(package_modules())
 
 
 def digest(value: Any) -> str:
@@ -55,18 +103,47 @@ def digest(value: Any) -> str:
 
 
 def cache_key(sources: Iterable[Path], extra: str = "") -> tuple[Any, ...]:
-    """What a stored value was built from: a missing source raises (FileNotFoundError), as
-    building from it would."""
-    return (FORMAT, sys.version_info[:2],
+    """What a stored value was built from (the data `sources`, the package's code, `extra`):
+    a missing source raises (FileNotFoundError), as building from it would."""
+    return (FORMAT, sys.version_info[:2], code_version(),
             tuple(_fingerprint(Path(p)) for p in sources), extra)
 
 
 def cache_path(directory: Path, name: str, sources: Iterable[Path]) -> Path:
-    """One file per name and set of source paths: two checkouts (or two data folders) sharing
-    a cache folder do not overwrite each other's file at every start."""
-    where = hashlib.blake2b("\0".join(str(Path(p).resolve()) for p in sources).encode(),
-                            digest_size=6).hexdigest()
+    """One file per name, package and set of source paths: two checkouts (or two data
+    folders) sharing a cache folder do not overwrite each other's file at every start."""
+    paths = [str(PACKAGE), *(str(Path(p).resolve()) for p in sources)]
+    where = hashlib.blake2b("\0".join(paths).encode(), digest_size=6).hexdigest()
     return directory / f"{name}-{where}.pickle"
+
+
+def _private(status: os.stat_result) -> bool:
+    """This user's, and writable by no one else: what may be unpickled. Without POSIX users
+    (Windows: no os.geteuid) the folder is the user's own profile's, as the OS decides."""
+    if not hasattr(os, "geteuid"):
+        return True
+    return status.st_uid == os.geteuid() and not status.st_mode & _SHARED
+
+
+@functools.cache
+def _warn_shared() -> None:
+    """Once per process: every command and worker start would otherwise repeat it."""
+    log.warning("compiled cache not used: its folder or a file in it is another user's or "
+                "writable by others (OUTREACH_CACHE_DIR must be this user's, mode 0700); "
+                "building the data instead")
+
+
+def _folder_private(directory: Path) -> bool | None:
+    """True: the folder may be read from; False: it is shared or another user's (warned);
+    None: there is none (yet)."""
+    try:
+        status = directory.stat()
+    except OSError:
+        return None
+    if stat.S_ISDIR(status.st_mode) and _private(status):
+        return True
+    _warn_shared()
+    return False
 
 
 def _read(path: Path, key: tuple[Any, ...]) -> tuple[bool, Any]:
@@ -77,6 +154,10 @@ def _read(path: Path, key: tuple[Any, ...]) -> tuple[bool, Any]:
     gc.disable()
     try:
         with path.open("rb") as handle:
+            # The open file's own status: the file checked is the file read.
+            if not _private(os.fstat(handle.fileno())):
+                _warn_shared()
+                return False, None  # built, and written over with this user's own file
             stored = pickle.load(handle)
     except FileNotFoundError:
         return False, None
@@ -92,7 +173,9 @@ def _read(path: Path, key: tuple[Any, ...]) -> tuple[bool, Any]:
 
 def _write(path: Path, key: tuple[Any, ...], value: Any) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _folder_private(path.parent):  # made by another user since it was looked at
+            return
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                                  suffix=".tmp")
     except OSError:
@@ -108,16 +191,21 @@ def _write(path: Path, key: tuple[Any, ...], value: Any) -> None:
 def compiled(name: str, sources: Iterable[Path], build: Callable[[], T], *,
              directory: Path | None, extra: str = "") -> T:
     """`build()`'s value, read from the cache when it was stored from the same `sources`
-    (paths, sizes, mtimes) and `extra` by this version; built and stored otherwise.
-    `directory` None: no cache (build every time)."""
+    (paths, sizes, mtimes) and `extra` by this code; built and stored otherwise.
+    `directory` None: no cache (build every time); a folder another user owns or may write
+    to: built, neither read nor written."""
     if directory is None:
         return build()
     sources = tuple(Path(p) for p in sources)
     key = cache_key(sources, extra)
     path = cache_path(directory, name, sources)
-    found, value = _read(path, key)
-    if found:
-        return value  # type: ignore[no-any-return]
+    private = _folder_private(directory)
+    if private is False:
+        return build()
+    if private:
+        found, value = _read(path, key)
+        if found:
+            return value  # type: ignore[no-any-return]
     value = build()
     _write(path, key, value)
     return value

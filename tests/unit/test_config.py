@@ -60,3 +60,32 @@ def test_the_zip_minimum_share_defaults_to_95_percent():
     assert Settings.from_values({}).geo.zip_min_share == 0.95
     assert Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": "0.9"}).geo.zip_min_share == 0.9
     assert Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": "1"}).geo.zip_min_share == 1.0
+
+
+def test_the_cache_folder_is_none_without_a_home_folder(monkeypatch: pytest.MonkeyPatch):
+    """Path.home() raises RuntimeError with HOME unset and no passwd entry: no cache, not a
+    failure of every command."""
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert Settings.from_values({}).data.cache_dir is None
+    assert Settings.from_values({"OUTREACH_CACHE_DIR": "/srv/cache"}).data.cache_dir == \
+        Path("/srv/cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache")
+    assert Settings.from_values({}).data.cache_dir == Path("/var/cache/outreach")
+
+
+def test_a_made_default_is_made_only_when_its_variable_is_unset(
+        monkeypatch: pytest.MonkeyPatch):
+    from outreach.us import compiled
+
+    def unwanted() -> Path:
+        raise AssertionError("the default was made though the variable is set")
+
+    monkeypatch.setattr(compiled, "default_cache_dir", unwanted)
+    settings = Settings.from_values({"OUTREACH_CACHE_DIR": "/srv/cache",
+                                     "OUTREACH_ROSTER_PATH": "/srv/roster.csv"})
+    assert settings.data.cache_dir == Path("/srv/cache")
+    assert settings.data.roster_path == Path("/srv/roster.csv")

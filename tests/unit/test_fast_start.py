@@ -5,6 +5,7 @@ CSV files do, is rebuilt when a data file changes, and is never trusted when cor
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -164,8 +165,7 @@ def test_a_corrupt_roster_cache_is_rebuilt(tmp_path: Path, counties: Counties) -
     assert len(load_roster(path, counties, cache_dir=tmp_path)) == \
         len(load_roster(path, counties))
     assert pickle.loads(stored.read_bytes())[0] == compiled.cache_key(
-        [path, path.with_name("prosecutors.sources.csv"),
-         ROOT / "outreach" / "roster" / "offices.py", ROOT / "outreach" / "us" / "counties.py"],
+        [path, path.with_name("prosecutors.sources.csv")],
         compiled.digest(({}, {}, counties.by_fips)))
 
 
@@ -193,3 +193,141 @@ def test_zip_answers_from_the_cache_equal_the_built_ones(
                             overrides={office: {"officeholder": "Jane Doe"}})
     assert corrected.key and roster.key and corrected.key != roster.key
     assert load_roster(path, counties).key == ""  # no cache: nothing to key by
+
+
+def test_every_module_of_the_package_is_in_every_key() -> None:
+    """normalize_place (roster/offices.py) makes the geography's city and town keys and
+    OUTSIDE_ROSTER (us/states.py) says which states have no offices: a key listing only the
+    module that calls compiled() kept a stale file in use when they changed."""
+    listed = {Path(p) for p, _, _ in compiled.package_modules()}
+    package = ROOT / "outreach"
+    assert {package / "roster" / "offices.py", package / "us" / "states.py",
+            package / "geo" / "locate.py", package / "cli" / "__init__.py"} <= listed
+    assert listed == set(package.rglob("*.py"))
+    assert compiled.code_version() in compiled.cache_key([])
+
+
+def test_geo_data_rebuilt_when_any_module_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A copy of the package stands for it, so a module can change without touching the tree
+    # other test processes import from.
+    package = tmp_path / "outreach"
+    shutil.copytree(ROOT / "outreach", package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(compiled, "PACKAGE", package)
+    built: list[int] = []
+    load = GeoData.load
+
+    def counted(cls: type[GeoData], data_dir: Path) -> GeoData:
+        built.append(1)
+        return load(data_dir)
+
+    monkeypatch.setattr(GeoData, "load", classmethod(counted))
+
+    def start() -> GeoData:  # a new process: the code is looked at anew
+        compiled.code_version.cache_clear()
+        return GeoData.compiled(DATA, tmp_path / "cache")
+
+    try:
+        start()
+        start()
+        assert len(built) == 1
+        for module in ("roster/offices.py", "us/states.py"):
+            changed = package / module
+            changed.write_text(changed.read_text() + "\n")
+            assert start().by_zip["19102"].county_fips == "42101"
+            start()
+        assert len(built) == 3  # once per change, then read back
+        (package / "geo" / "__pycache__").mkdir(exist_ok=True)
+        (package / "geo" / "__pycache__" / "x.py").write_text("")  # not a module
+        start()
+        assert len(built) == 3
+    finally:
+        compiled.code_version.cache_clear()
+
+
+def _planted(directory: Path, value: object, sources: list[Path]) -> Path:
+    """A file under the name and key compiled() looks for, as another local user could write
+    it (a pickle runs code when read: here it only holds the wrong value)."""
+    directory.mkdir(exist_ok=True)
+    path = compiled.cache_path(directory, "t", sources)
+    path.write_bytes(pickle.dumps((compiled.cache_key(sources), value)))
+    return path
+
+
+def test_a_cache_folder_others_may_write_to_is_not_read(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = tmp_path / "table.csv"
+    source.write_text("a\n")
+    shared = tmp_path / "shared"
+    stored = _planted(shared, "planted", [source])
+    stored.chmod(0o600)
+    compiled._warn_shared.cache_clear()
+    for mode in (0o770, 0o777, 0o1777):
+        shared.chmod(mode)
+        with caplog.at_level(logging.WARNING, logger="outreach.compiled"):
+            assert compiled.compiled("t", [source], lambda: "built", directory=shared) == \
+                "built"
+    assert len(caplog.records) == 1  # warned once, not at every value
+    assert "shared" not in caplog.text  # no path in the line
+    assert pickle.loads(stored.read_bytes())[1] == "planted"  # nor written to
+    shared.chmod(0o700)  # the same file in a private folder: read (the test plants right)
+    assert compiled.compiled("t", [source], lambda: "built", directory=shared) == "planted"
+
+
+def test_a_cache_file_others_may_write_to_is_not_read(tmp_path: Path) -> None:
+    source = tmp_path / "table.csv"
+    source.write_text("a\n")
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o700)
+    stored = _planted(folder, "planted", [source])
+    stored.chmod(0o666)
+    assert compiled.compiled("t", [source], lambda: "built", directory=folder) == "built"
+    assert stored.stat().st_mode & 0o777 == 0o600  # written over with this user's own file
+    assert compiled.compiled("t", [source], lambda: "again", directory=folder) == "built"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="giving a file to another user needs root")
+def test_a_cache_file_or_folder_of_another_user_is_not_read(tmp_path: Path) -> None:
+    source = tmp_path / "table.csv"
+    source.write_text("a\n")
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o700)
+    stored = _planted(folder, "planted", [source])
+    stored.chmod(0o600)
+    os.chown(stored, 4242, 4242)
+    assert compiled.compiled("t", [source], lambda: "built", directory=folder) == "built"
+    stored = _planted(folder, "planted", [source])
+    os.chown(folder, 4242, 4242)
+    assert compiled.compiled("t", [source], lambda: "built", directory=folder) == "built"
+
+
+def test_the_cache_folder_is_made_private(tmp_path: Path) -> None:
+    folder = tmp_path / "new" / "cache"
+    assert compiled.compiled("t", [], lambda: 7, directory=folder) == 7
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert compiled.compiled("t", [], lambda: 8, directory=folder) == 7  # and read back
+
+
+# Python's own RuntimeError when there is no HOME and no passwd entry for the user (a
+# container run under an arbitrary uid); this machine has the entry, so it is simulated.
+NO_HOME = """
+import pathlib
+def home(cls=None):
+    raise RuntimeError("Could not determine home directory.")
+pathlib.Path.home = classmethod(home)
+"""
+
+
+def test_lookup_works_with_no_home_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HOME", "XDG_CACHE_HOME", "OUTREACH_CACHE_DIR")}
+    env["OUTREACH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'absent.sqlite3'}"
+    for cache in ({}, {"OUTREACH_CACHE_DIR": str(tmp_path / "cache")}):
+        done = subprocess.run([sys.executable, "-c", NO_HOME + PROBE, "lookup", "19102",
+                               "--json"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120, env={**env, **cache})
+        assert done.returncode == 0, done.stderr
+        assert json.loads("\n".join(done.stdout.splitlines()[:-1]))["county_fips"] == "42101"
+    assert {p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()} >= {"geo", "roster"}
