@@ -99,6 +99,7 @@ def _max_window(times: list[float]) -> int:
     return most
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("rate", [20.0, 400.0], ids=["20/s", "400/s in blocks"])
 def test_three_processes_sharing_a_budget_keep_its_rate(ledgers, rate):
     key = f"sms:twilio:AC{uuid.uuid4().hex}"
