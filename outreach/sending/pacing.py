@@ -7,8 +7,11 @@ every worker thread, process and host (`SharedBudget`, its numbers in the store 
 outreach/store/rates.py); `TokenBucket` is the process-local one, for a worker built without a
 shared budget (tests, benchmarks of one process).
 
-Either way the worker asks `acquire(stop)` before each provider call and tells `pause(seconds)`
-when the provider answered 429 with Retry-After.
+Either way the worker asks `acquire(stop, deadline)` before each provider call and tells
+`pause(seconds)` when the provider answered 429 with Retry-After. The deadline bounds the wait:
+the worker's row is already `sending`, and a row left so too long is taken for a dead worker's
+by another worker's stale-send sweep (outreach.store.outbox.stale_sending), which would settle
+it (`unknown`, or queued again and sent by someone else) while this thread still holds it.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ HEADROOM = 0.96
 class Budget(Protocol):
     """What the worker asks before a provider call, and tells after a 429."""
 
-    def acquire(self, stop: threading.Event) -> bool:
-        """Wait for this call's turn; False if asked to stop meanwhile."""
+    def acquire(self, stop: threading.Event, deadline: float | None = None) -> bool:
+        """Wait for this call's turn; False if asked to stop meanwhile, or once the turn has
+        not come by `deadline` (a time.monotonic() reading; None: no limit)."""
         ...
 
     def pause(self, seconds: float) -> None:
@@ -88,11 +92,13 @@ class TokenBucket:
         with self.lock:
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
-    def acquire(self, stop: threading.Event) -> bool:
-        """Wait for a token; False if asked to stop meanwhile."""
+    def acquire(self, stop: threading.Event, deadline: float | None = None) -> bool:
+        """Wait for a token; False if asked to stop meanwhile or past `deadline`."""
         while not stop.is_set():
             with self.lock:
                 now = time.monotonic()
+                if _past(deadline, now):
+                    return False
                 wait = self.paused_until - now
                 if wait <= 0:
                     if self.rate is None:
@@ -104,8 +110,17 @@ class TokenBucket:
                         self.tokens -= 1
                         return True
                     wait = (1 - self.tokens) / self.rate
-            stop.wait(min(wait, 0.5))
+            stop.wait(_until(deadline, now, min(wait, 0.5)))
         return False
+
+
+def _past(deadline: float | None, now: float) -> bool:
+    return deadline is not None and now >= deadline
+
+
+def _until(deadline: float | None, now: float, wait: float) -> float:
+    """`wait`, cut short at the deadline (then the caller finds it past and gives up)."""
+    return wait if deadline is None else max(0.0, min(wait, deadline - now))
 
 
 class SharedBudget:
@@ -129,7 +144,9 @@ class SharedBudget:
     thread learns of the pause (the process's next reservation tells it).
 
     A ledger that does not answer (the database restarting) makes callers wait and try again,
-    one warning per outage: a paced send is never let through unpaced.
+    one warning per outage: a paced send is never let through unpaced. A caller's deadline
+    ends any wait (a pause, an outage, a slot too far ahead): acquire says False and the caller
+    gives its message back rather than hold it `sending` longer.
     """
 
     LATE = 0.5 * (1 / HEADROOM - 1)  # about 21 ms
@@ -159,11 +176,13 @@ class SharedBudget:
         except BudgetUnreachable as error:
             self._warn(error)  # this process pauses; the others learn from their own 429s
 
-    def acquire(self, stop: threading.Event) -> bool:
+    def acquire(self, stop: threading.Event, deadline: float | None = None) -> bool:
         while not stop.is_set():
             now = time.monotonic()
+            if _past(deadline, now):
+                return False
             if now < self.paused_until:
-                stop.wait(self.paused_until - now)
+                stop.wait(_until(deadline, now, self.paused_until - now))
                 continue
             if self.interval is None:
                 if self._look(now):
@@ -171,8 +190,15 @@ class SharedBudget:
                 continue
             slot = self._next_slot()
             if slot is None:
-                stop.wait(self.RETRY_SECONDS)
+                stop.wait(_until(deadline, time.monotonic(), self.RETRY_SECONDS))
                 continue
+            if deadline is not None and slot > deadline:
+                # Its turn comes too late for this caller: given up at the deadline, not at
+                # once, so a message given back and taken again does not reserve in a loop.
+                stop.wait(max(0.0, deadline - time.monotonic()))
+                with self.lock:
+                    self.given_up += 1
+                return False
             delay = slot - time.monotonic()
             if delay > 0 and stop.wait(delay):
                 return False

@@ -74,6 +74,16 @@ class WorkerOptions:
         return self.dead_after.total_seconds() / 6
 
     @property
+    def budget_wait_seconds(self) -> float:
+        """How long a `sending` row may wait for its turn in the send budget (a pause, a
+        ledger that does not answer) before it is given back: half of `stale_sending_after`,
+        since past that another worker's stale-send sweep settles the row as if its worker had
+        died (Twilio's queued again and sent by another worker, SendGrid's `unknown`) while
+        this one still holds it. The other half is for the provider call (10 s at most) and
+        for the hosts' clocks, which the sweep compares with ours."""
+        return self.stale_sending_after.total_seconds() / 2
+
+    @property
     def fence_seconds(self) -> float:
         """A worker whose last successful beat started longer ago than this calls no
         provider: by the time others may declare it dead (`dead_after` after that beat, by
@@ -86,6 +96,9 @@ class WorkerOptions:
 class _Job:
     row: OutboxRow
     message: Message
+    # When the provider must have been called by, or the row given back (time.monotonic()):
+    # see Worker.budget_deadline.
+    deadline: float | None = None
 
 
 class Worker:
@@ -358,11 +371,15 @@ class Worker:
             if self.stop.is_set():
                 return  # the rest stay claimed and are released
             part = sendable[start:start + group]
+            # Read before the commit, so the deadline is never later than the row's own
+            # `sending` time.
+            deadline = time.monotonic() + self.options.budget_wait_seconds
             started = outbox.start_sending_many(self.engine, [j.row.id for j in part],
                                                 worker, self.clock())
             self.count("lost_claim", len(part) - len(started))
             for job in part:
                 if job.row.id in started:
+                    job.deadline = deadline
                     jobs.put(job)
 
     def _reaches_people(self, channel: str) -> bool:
@@ -388,10 +405,9 @@ class Worker:
             try:
                 # The token is taken after the `sending` commit, right before the call: a slow
                 # commit in between would bunch calls up and break a per-second window.
-                if self.stop.is_set() or not self.buckets[job.row.channel].acquire(self.stop) \
-                        or not self._may_call():  # declared dead, or about to be
+                if not self._turn(job) or not self._may_call():  # declared dead, or about to be
                     outbox.unstart(self.engine, [job.row.id], self.options.worker_id,
-                                   self.clock())  # stopping, and the provider was never called
+                                   self.clock())  # the provider was never called
                     continue
                 results.put((job, self.call(job)))
             except Exception as error:  # one message's surprise must not kill the sender
@@ -406,6 +422,29 @@ class Worker:
             finally:
                 jobs.task_done()
 
+    def _turn(self, job: _Job) -> bool:
+        """Wait for the message's turn in its channel's budget. False (the row is given back,
+        its provider never called): stopping; the turn did not come by the job's deadline; or
+        the budget failed in a way it does not wait out itself (an unexpected error from its
+        ledger), which must not leave the row `sending` to become `unknown` unsent."""
+        if self.stop.is_set():
+            return False
+        try:
+            if self.buckets[job.row.channel].acquire(self.stop, deadline=job.deadline):
+                return True
+        except Exception as error:
+            log.warning("send budget for %s failed: %s: %s; outbox row %s goes back to the "
+                        "queue", job.row.channel, type(error).__name__,
+                        mask_text(str(error))[:200], job.row.id)
+            self.count("budget_errors")
+            return False
+        if not self.stop.is_set():
+            log.info("outbox row %s waited %gs for its send budget (a pause or an unreachable "
+                     "ledger): back to the queue", job.row.id,
+                     self.options.budget_wait_seconds)
+            self.count("budget_waited_out")
+        return False
+
     def call(self, job: _Job) -> SendResult:
         transport = self.transports[job.row.channel]
         started = self.clock()
@@ -415,7 +454,12 @@ class Worker:
             time.perf_counter() - timer)
         SENDS.labels(job.row.channel, result.outcome).inc()
         if result.outcome == "retry" and result.retry_after:
-            self.buckets[job.row.channel].pause(result.retry_after)
+            try:
+                self.buckets[job.row.channel].pause(result.retry_after)
+            except Exception as error:  # the provider was called: its answer must be kept
+                log.warning("could not pause the %s send budget for %gs: %s: %s",
+                            job.row.channel, result.retry_after, type(error).__name__,
+                            mask_text(str(error))[:200])
         if result.outcome == "unknown" and transport.can_reconcile:
             found = transport.find_sent(job.message, started,
                                         taken=lambda sid: self._taken(sid, job.row.id))

@@ -180,6 +180,20 @@ return string.format('%.6f', paused - now)
 """
 
 
+def _redis_not_answering(error: BaseException) -> bool:
+    """Is this Redis failing to keep the budget, rather than our mistake? Not only a lost
+    connection or a timeout: a replica promoted late (READONLY), a full memory under
+    `noeviction` (OOM), an ACL that refuses the script (NOPERM), a cluster's master down
+    (MASTERDOWN), a loading dataset (LOADING) all leave the budget unkept, and a send is then
+    held, not let through unpaced and not lost (its row was already `sending`). The exceptions
+    are redis-py's for a call we got wrong: a value it cannot encode (DataError) and a script
+    not cached (NoScriptError, which its Script object answers itself by loading it)."""
+    import redis
+
+    return isinstance(error, redis.RedisError) and not isinstance(
+        error, (redis.DataError, redis.exceptions.NoScriptError))
+
+
 class RedisLedger:
     """The budgets in Redis (OUTREACH_REDIS_URL), under `prefix` + budget key: for hosts that
     share a Redis rather than a PostgreSQL store, or to keep the pacing round trips off it."""
@@ -209,11 +223,8 @@ class RedisLedger:
 
     @staticmethod
     def _answering() -> AbstractContextManager[None]:
-        import redis
-
-        return _unreachable_as(
-            lambda error: isinstance(error, (redis.ConnectionError, redis.TimeoutError)),
-            lambda error: f"redis: {error}"[:300])
+        return _unreachable_as(_redis_not_answering,
+                               lambda error: f"redis: {type(error).__name__}: {error}"[:300])
 
     def close(self) -> None:
         self.client.close()

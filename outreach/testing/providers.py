@@ -20,7 +20,8 @@ to the URL each message was created with.
 It speaks HTTP/1.1 and keeps connections alive as the real APIs do (`keep_alive=False` closes
 each after its answer), and counts the TCP connections it accepted (`connections`), so a test
 can tell a pooled client from one that connects per request.
-It adds latency, a rate limit, and faults on demand or at random: 5xx, 429 with Retry-After,
+It adds latency, a rate limit, and faults on demand or at random: 5xx, 429 (Twilio's with
+Retry-After, SendGrid's with X-RateLimit-Reset, as each documents),
 a stall past the client's timeout, and "accepted but the answer is lost". Every accepted message
 is recorded, so a test can count duplicates and losses as the provider saw them.
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 import base64
 import collections
 import json
+import math
 import random
 import sys
 import threading
@@ -255,6 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "lost":
             return fault
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        if channel == "email" and fault.status == 429:
+            headers = self._sendgrid_rate_limit(float(fault.retry_after or 1))
         if channel == "email":
             self._reply(fault.status, {"errors": [{"message": "stand-in fault", "field": None,
                                                    "help": None}]}, headers)
@@ -269,6 +273,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     # --- SendGrid ---------------------------------------------------------------------------
+    def _sendgrid_rate_limit(self, seconds: float) -> dict[str, str]:
+        """A SendGrid 429's headers, as its v3 reference shows them ("Rate Limits"): the
+        limit, none remaining, and the epoch second the refresh period ends, `seconds` from
+        now rounded up. No Retry-After: SendGrid does not send one."""
+        limit = self.standin.email_per_second
+        return {"X-RateLimit-Limit": str(int(limit) if limit else 1),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(math.ceil(time.time() + seconds))}
+
     def _sendgrid(self) -> None:
         raw = self._body()
         if self.headers.get("Authorization") != f"Bearer {self.standin.sendgrid_key}":
@@ -283,7 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
         if limited:
             self._reply(429, {"errors": [{"field": None, "help": None,
                                           "message": "too many requests"}]},
-                        {"Retry-After": "1"})
+                        self._sendgrid_rate_limit(1.0))
             return
         try:
             mail = json.loads(raw)

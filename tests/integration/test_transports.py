@@ -85,7 +85,21 @@ def test_sendgrid_errors_map_to_retry_or_failed(providers, status, outcome):
     assert result.outcome == outcome
     assert result.error.startswith(f"SendGrid HTTP {status}")
     if status == 429:
-        assert result.retry_after == 7
+        # SendGrid's 429 says when its refresh period ends (X-RateLimit-Reset, an epoch
+        # second: 7 s from now, rounded up), not Retry-After.
+        assert 6.5 < result.retry_after <= 8
+
+
+def test_a_sendgrid_429_pauses_until_its_reset_and_no_longer_than_a_minute(providers):
+    transport = sendgrid(providers)
+    providers.standin.email_per_second = 1.0  # the stand-in's own limit answers this one
+    assert transport.send(EMAIL).outcome == "sent"
+    limited = transport.send(EMAIL)
+    assert limited.outcome == "retry" and limited.error == "SendGrid HTTP 429: too many requests"
+    assert 0 < limited.retry_after <= 2
+    providers.standin.email_per_second = None
+    providers.standin.fail_next(1, status=429, retry_after="3600")  # a reset an hour off
+    assert transport.send(EMAIL).retry_after == 60.0
 
 
 def test_sendgrid_bad_key_fails_with_sendgrids_reason(providers):

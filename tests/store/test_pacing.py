@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from outreach.sending.pacing import HEADROOM, SharedBudget
+from outreach.sending.pacing import HEADROOM, SharedBudget, TokenBucket
 from outreach.store.db import open_store
 from outreach.store.rates import BudgetUnreachable, RedisLedger, Reservation, StoreLedger
 from tests.conftest import migrated_store_url
@@ -182,3 +182,74 @@ def test_an_unreachable_ledger_makes_senders_wait_not_go_unpaced(caplog):
     started = time.monotonic()
     assert budget.acquire(threading.Event())
     assert time.monotonic() - started >= 0.25
+
+
+def _bounded(budget: TokenBucket | SharedBudget, seconds: float) -> float:
+    """How long acquire took to give up at a deadline `seconds` away (it must: False)."""
+    started = time.monotonic()
+    assert budget.acquire(threading.Event(), deadline=started + seconds) is False
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("make", [
+    lambda: TokenBucket(10.0),
+    lambda: SharedBudget(_Outage(failures=0), "sms:twilio:AC1", 10.0),
+    lambda: SharedBudget(_Outage(failures=0), "email:sendgrid:1", None),
+], ids=["process-local", "shared", "shared-unpaced"])
+def test_a_long_pause_is_waited_out_only_until_the_callers_deadline(make):
+    """The worker's row is `sending` while it waits: past its deadline acquire gives up (the
+    worker gives the row back) rather than wait for a pause longer than that."""
+    budget = make()
+    budget.pause(60.0)
+    assert 0.25 <= _bounded(budget, 0.3) < 1.0
+
+
+def test_an_unreachable_ledger_is_waited_for_only_until_the_callers_deadline():
+    budget = SharedBudget(_Outage(failures=10**6), "sms:twilio:AC1", 10.0)  # retries each 1 s
+    assert 0.25 <= _bounded(budget, 0.3) < 0.9
+
+
+def test_a_slot_beyond_the_deadline_is_given_up_at_the_deadline(ledgers):
+    key = f"sms:twilio:AC{uuid.uuid4().hex}"
+    ledger = ledgers()
+    ledger.reserve(key, 5.0, 1)  # another process holds the next 5 s of a 0.2/s budget
+    budget = SharedBudget(ledger, key, 0.2 / HEADROOM)
+    assert 0.25 <= _bounded(budget, 0.3) < 1.0
+    assert budget.given_up == 1
+
+
+@pytest.mark.parametrize("error", [
+    "ReadOnlyError", "OutOfMemoryError", "NoPermissionError", "MasterDownError",
+    "BusyLoadingError", "TimeoutError", "ResponseError"])
+def test_redis_failing_to_keep_the_budget_is_unreachable_not_an_escape(error):
+    """READONLY after a failover, OOM under noeviction, an ACL refusing the script: the sends
+    wait for the budget (BudgetUnreachable), as for a lost connection."""
+    import redis
+
+    ledger = RedisLedger(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")  # never connects
+
+    def fail(**kwargs: object) -> object:
+        raise getattr(redis.exceptions, error)("the server says no")
+
+    ledger._reserve = ledger._pause = ledger._paused_for = fail  # type: ignore[assignment]
+    with pytest.raises(BudgetUnreachable, match=f"redis: {error}: the server says no"):
+        ledger.reserve("sms:twilio:AC1", 0.1, 1)
+    with pytest.raises(BudgetUnreachable):
+        ledger.pause("sms:twilio:AC1", 1.0)
+    with pytest.raises(BudgetUnreachable):
+        ledger.paused_for("sms:twilio:AC1")
+    ledger.close()
+
+
+def test_a_redis_call_we_got_wrong_is_not_taken_for_an_outage():
+    import redis
+
+    ledger = RedisLedger(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
+
+    def fail(**kwargs: object) -> object:
+        raise redis.DataError("Invalid input of type: 'NoneType'")
+
+    ledger._reserve = fail  # type: ignore[assignment]
+    with pytest.raises(redis.DataError):
+        ledger.reserve("sms:twilio:AC1", 0.1, 1)
+    ledger.close()

@@ -6,6 +6,8 @@ store (SQLite and PostgreSQL) is the real one, so these pin down the worker's bo
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from outreach.campaigns.render import Renderer, Sender
 from outreach.message import Message
+from outreach.sending.pacing import SharedBudget
 from outreach.sending.transports.base import SendResult
 from outreach.sending.transports.mock import MockTransport
 from outreach.sending.worker import Worker, WorkerOptions
@@ -21,6 +24,7 @@ from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store import suppressions
+from outreach.store.rates import BudgetUnreachable, Reservation
 from outreach.store.schema import outbox
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -44,8 +48,9 @@ def queued(store: Engine, tmp_path: Path, geo, by_zip) -> Engine:
 
 
 def worker(store: Engine, roster, transport: MockTransport, **kwargs: object) -> Worker:
+    kwargs.setdefault("options", WorkerOptions(concurrency=2))
     return Worker(store, {"email": transport}, Renderer(store, roster, TEMPLATES, SENDER),
-                  options=WorkerOptions(concurrency=2), **kwargs)
+                  **kwargs)
 
 
 def outbox_rows(store: Engine) -> dict[int, tuple[str, str | None, str | None]]:
@@ -188,3 +193,93 @@ def test_a_database_outage_of_any_length_waits_at_most_the_cap(store, roster):
     assert lost(error, "claiming", 3) == min(options.outage_cap_seconds,
                                               options.outage_first_wait_seconds * 8)
     assert lost(error, "claiming", 2000) == options.outage_cap_seconds
+
+
+class _Budget:
+    """A send budget that lets every call go, and fails as told: `acquire` raises its first
+    `failures` times, `pause` always (a ledger error of a kind no one foresaw)."""
+
+    def __init__(self, failures: int = 0):
+        self.failures = failures
+        self.paused: list[float] = []
+
+    def acquire(self, stop: threading.Event, deadline: float | None = None) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the ledger said something unexpected")
+        return True
+
+    def pause(self, seconds: float) -> None:
+        self.paused.append(seconds)
+        raise RuntimeError("the ledger said something unexpected")
+
+
+def test_a_budget_that_fails_gives_the_row_back_unsent(queued, roster):
+    """The provider was never called: the row goes back to the queue (and is sent), never left
+    `sending` to become `unknown` unsent."""
+    transport = MockTransport(accept)
+    stats = worker(queued, roster, transport, budgets={"email": _Budget(failures=1)}).run(
+        once=True)
+    assert (stats["budget_errors"], stats["sent"]) == (1, 3)
+    assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
+    assert sorted(m.outbox_id for m in transport.sent) == [1, 2, 3]  # once each
+
+
+def test_a_pause_that_fails_keeps_the_providers_answer(queued, roster):
+    def busy(message: Message) -> SendResult:
+        return SendResult("retry", error="mock 429", retry_after=1.0)
+
+    budget = _Budget()
+    worker(queued, roster, MockTransport(busy), budgets={"email": budget}).run(once=True)
+    assert budget.paused == [1.0, 1.0, 1.0]
+    assert {state for state, _, _ in outbox_rows(queued).values()} == {"retry"}
+
+
+class _Unreachable:
+    """A budget ledger that does not answer until `answering` is set."""
+
+    def __init__(self) -> None:
+        self.answering = threading.Event()
+
+    def reserve(self, key: str, interval: float, count: int) -> Reservation:
+        if not self.answering.is_set():
+            raise BudgetUnreachable("connection refused")
+        return Reservation(first=0.0, paused_until=0.0, now=0.0)
+
+    def pause(self, key: str, seconds: float) -> None:
+        raise BudgetUnreachable("connection refused")
+
+    def paused_for(self, key: str) -> float:
+        return 0.0
+
+
+@pytest.mark.timing  # a 3 s stale-sending age: a loaded machine's stalls are of that order
+def test_a_send_waiting_for_its_budget_is_given_back_before_the_stale_sweep(queued, roster):
+    """A live worker waiting for its budget (the ledger down, a long Retry-After) gives its
+    `sending` rows back within half the stale-sending age; another worker's stale sweep then
+    finds none of them, so none is made `unknown` (SendGrid) or sent by two workers (Twilio)
+    while the first still holds it. Each is sent once when the ledger answers again."""
+    options = {"concurrency": 2, "poll_seconds": 0.1,
+               "stale_sending_after": timedelta(seconds=3)}
+    ledger, transport = _Unreachable(), MockTransport(accept)
+    budget = SharedBudget(ledger, "email:mock:1", 50.0)
+    budget.RETRY_SECONDS = 0.1
+    waiting = worker(queued, roster, transport, options=WorkerOptions(**options),
+                     budgets={"email": budget})
+    running = threading.Thread(target=waiting.run)
+    running.start()
+    try:
+        time.sleep(3.5)  # rows never given back would now be past the stale age
+        swept = worker(queued, roster, MockTransport(accept),
+                       options=WorkerOptions(**options)).maintain()
+        ledger.answering.set()
+        deadline = time.monotonic() + 10
+        while waiting.stats["sent"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        waiting.stop.set()
+        running.join()
+    assert "unknown" not in swept and "reconciled_retry" not in swept
+    assert waiting.stats["budget_waited_out"] >= 2  # each row given back at least once
+    assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
+    assert sorted(m.outbox_id for m in transport.sent) == [1, 2, 3]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime
@@ -49,6 +50,7 @@ from outreach.sending.transports.base import DEFAULT_POOL_SIZE, SendResult
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 MAIL_SEND_PATH = "/v3/mail/send"
+RESET_WAIT_CAP = 60.0  # seconds: the longest wait a 429's X-RateLimit-Reset may ask
 
 
 def _seconds(value: str | None) -> float | None:
@@ -56,6 +58,22 @@ def _seconds(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
+    """How long to wait after a 429 or 5xx: Retry-After when given (a 503 from a proxy or load
+    balancer in front), else until X-RateLimit-Reset, which is what SendGrid's own 429 carries:
+    the epoch second its refresh period ends ("Rate Limits", SendGrid v3 API reference,
+    https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/rate-limits).
+    By our clock, so never negative, and at most RESET_WAIT_CAP: a reset far off is a skewed
+    clock or a daily quota, and the worker's backoff handles those."""
+    after = _seconds(response.headers.get("Retry-After"))
+    if after is not None:
+        return after
+    reset = _seconds(response.headers.get("X-RateLimit-Reset"))
+    if reset is None:
+        return None
+    return min(RESET_WAIT_CAP, max(0.0, reset - time.time()))
 
 
 def error_text(status: int, body: bytes | None) -> str:
@@ -201,8 +219,7 @@ class SendGridTransport:
             return SendResult("sent", provider_message_id=response.headers.get("X-Message-Id"))
         text = scrub(error_text(status, response.data), message.to)
         if status == 429 or status >= 500:
-            return SendResult("retry", error=text,
-                              retry_after=_seconds(response.headers.get("Retry-After")))
+            return SendResult("retry", error=text, retry_after=_retry_after(response))
         return SendResult("failed", error=text)
 
     def find_sent(self, message: Message, since: datetime,
