@@ -314,13 +314,6 @@ def rows_in(connection: Connection, statement: Executable, values: Iterable[obje
         yield from connection.execute(statement, {**(params or {}), param: part})
 
 
-def update_in(connection: Connection, statement: Executable, values: Iterable[object], *,
-              param: str = "ids", params: Mapping[str, Any] | None = None) -> int:
-    """rows_in for an UPDATE: run it for every chunk of `values`; how many rows it changed."""
-    return sum(connection.execute(statement, {**(params or {}), param: part}).rowcount
-               for part in chunks(values))
-
-
 _LOCKS: dict[tuple[str, str], Select[Any]] = {}
 
 
