@@ -78,16 +78,11 @@ class OptOut:
     reason: str
 
 
-# Signer ids per statement when consent is cleared and messages are withdrawn: well under
-# SQLite's and PostgreSQL's bound-parameter limits.
-_IDS_PER_STATEMENT = 500
-
-
 def opt_out_many(connection: Connection, channel: str, entries: Sequence[OptOut],
                  now: datetime) -> int:
     """opt_out for many addresses with a constant number of statements (a webhook batch):
     one suppression executemany, one signer look-up, then the consent update and the
-    withdrawal per source and 500 signers. The same as calling opt_out for each entry in
+    withdrawal (suppressions.opt_out_signers). The same as calling opt_out for each entry in
     order: an address given twice keeps its first source, as its suppression does."""
     first: dict[str, OptOut] = {}
     for entry in entries:
@@ -100,17 +95,11 @@ def opt_out_many(connection: Connection, channel: str, entries: Sequence[OptOut]
                                                       first[key].reason) for key in sorted(first)],
                                now)
     found = suppressions.signer_ids_among(connection, channel, [e.address for e in first.values()])
-    by_source: dict[str, list[int]] = {}
+    reasons: dict[int, str] = {}
     for key, entry in first.items():
-        by_source.setdefault(entry.source, []).extend(found.get(key, []))
-    withdrawn = 0
-    for source, ids in by_source.items():
-        for start in range(0, len(ids), _IDS_PER_STATEMENT):
-            page = ids[start:start + _IDS_PER_STATEMENT]
-            suppressions.set_consent(connection, page, channel, False, now)
-            withdrawn += suppressions.withdraw_unsent(connection, page, channel,
-                                                      f"opted out ({source})", now)
-    return withdrawn
+        for signer_id in found.get(key, []):
+            reasons.setdefault(signer_id, f"opted out ({entry.source})")
+    return suppressions.opt_out_signers(connection, channel, reasons, now)
 
 
 def request_sms_confirmation(connection: Connection, signer_id: int, phone: str,

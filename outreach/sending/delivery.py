@@ -214,8 +214,10 @@ def _apply_chunk(connection: Connection, chunk: Sequence[_SendGridEvent],
                  now: datetime) -> Counter[str]:
     """Log a chunk's events and apply the effects of those logged now, in the caller's
     transaction: one SELECT of their messages, one INSERT ... ON CONFLICT DO NOTHING RETURNING
-    for the log (what it returns is what is new), one UPDATE per delivery status reached, and
-    one opt-out for all the addresses that must go. The same outcome as applying the events
+    for the log (what it returns is what is new), one UPDATE per delivery status reached (on
+    PostgreSQL after one SELECT ... FOR UPDATE of all their rows in id order, so two batches at
+    once cannot deadlock: store.advance_delivery_statuses), and one opt-out for all the
+    addresses that must go. The same outcome as applying the events
     one by one in order: a copy of an event later in the chunk is a duplicate, and a message
     ends at the latest status in DELIVERY_ORDER (the last one of equal rank)."""
     messages = store.messages_by_id(connection, [e.record.outbox_id for e in chunk

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, Integer, bindparam, case, func, select, update
 
-from outreach.store.db import dialect_insert
+from outreach.store.db import chunks, dialect_insert, lock_in_order, per_dialect, rows_in
 from outreach.store.schema import message_events, outbox, send_holds
 
 # Later statuses win over earlier ones; a late "delivered" never overwrites an "open".
@@ -74,23 +74,17 @@ def record_events(connection: Connection, events: Sequence[ProviderEvent],
         return set()
     # A list of parameter sets with RETURNING is SQLAlchemy's "insertmanyvalues": one
     # multi-row VALUES statement per page of rows. In key order, so two PostgreSQL
-    # transactions logging overlapping batches wait for each other instead of deadlocking.
+    # transactions logging overlapping batches wait for each other instead of deadlocking
+    # (each waits on the first key they share, holding none the other wants after it).
     return set(connection.execute(_log_insert(connection),
                                   [rows[key] for key in sorted(rows)]).scalars())
 
 
-_LOG_INSERTS: dict[str, Insert] = {}
-
-
+@per_dialect
 def _log_insert(connection: Connection) -> Insert:
-    """The event log's INSERT, built once per dialect: a statement object built anew for
-    every call costs more to key for SQLAlchemy's compiled cache (about a millisecond for
-    these) than a one-event webhook's SQL costs to run."""
-    name = connection.dialect.name
-    if name not in _LOG_INSERTS:
-        _LOG_INSERTS[name] = dialect_insert(connection, message_events).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]).returning(message_events.c.dedupe_key)
-    return _LOG_INSERTS[name]
+    """The event log's INSERT, built once per dialect (db.per_dialect)."""
+    return dialect_insert(connection, message_events).on_conflict_do_nothing(
+        index_elements=["dedupe_key"]).returning(message_events.c.dedupe_key)
 
 
 _MESSAGE_COLUMNS = (outbox.c.id, outbox.c.campaign, outbox.c.step, outbox.c.channel,
@@ -99,8 +93,6 @@ _MESSAGES_BY_ID = select(*_MESSAGE_COLUMNS).where(outbox.c.id.in_(bindparam("ids
                                                                            expanding=True)))
 _MESSAGE_BY_PROVIDER_ID = select(*_MESSAGE_COLUMNS).where(
     outbox.c.provider_message_id == bindparam("provider_id"))  # typed by the comparison
-# Ids per statement: well under SQLite's and PostgreSQL's bound-parameter limits.
-_PAGE = 500
 
 
 def message_by_id(connection: Connection, outbox_id: int) -> SentMessage | None:
@@ -108,14 +100,10 @@ def message_by_id(connection: Connection, outbox_id: int) -> SentMessage | None:
 
 
 def messages_by_id(connection: Connection, outbox_ids: Iterable[int]) -> dict[int, SentMessage]:
-    """The outbox rows among these ids (one SELECT per 500 ids); ids that are not ours are
-    absent."""
-    ids = sorted(set(outbox_ids))
-    found: dict[int, SentMessage] = {}
-    for start in range(0, len(ids), _PAGE):
-        for row in connection.execute(_MESSAGES_BY_ID, {"ids": ids[start:start + _PAGE]}):
-            found[row.id] = SentMessage(*tuple(row))
-    return found
+    """The outbox rows among these ids (one SELECT per db.IN_CHUNK ids); ids that are not
+    ours are absent."""
+    return {row.id: SentMessage(*tuple(row))
+            for row in rows_in(connection, _MESSAGES_BY_ID, sorted(set(outbox_ids)))}
 
 
 def message_by_provider_id(connection: Connection, provider_id: str) -> SentMessage | None:
@@ -150,15 +138,20 @@ def advance_delivery_statuses(connection: Connection, statuses: Mapping[int, str
                               now: datetime) -> None:
     """Move each message's delivery status forward to the one given, unless it already has a
     later one (DELIVERY_ORDER; an equal rank is replaced, as the later news). One UPDATE per
-    distinct status (a batch of `delivered` is one statement), ids in pages of 500."""
+    distinct status (a batch of `delivered` is one statement) and db.IN_CHUNK ids.
+
+    The UPDATEs lock their rows a status at a time, so two transactions moving the same
+    messages to different statuses (two SendGrid POSTs, one with `delivered`, one with
+    `open`) would lock them in different orders and could deadlock on PostgreSQL: all the
+    rows are locked first, in id order (db.lock_in_order), and the UPDATEs then find them
+    held, or wait for the other transaction as a whole."""
+    lock_in_order(connection, outbox.c.id, statuses)
     by_status: dict[str, list[int]] = {}
     for outbox_id, status in statuses.items():
         by_status.setdefault(status, []).append(outbox_id)
     for status, ids in by_status.items():
-        ids.sort()
-        for start in range(0, len(ids), _PAGE):
-            connection.execute(_ADVANCE, {"ids": ids[start:start + _PAGE],
-                                          "rank": delivery_rank(status),
+        for part in chunks(sorted(ids)):
+            connection.execute(_ADVANCE, {"ids": part, "rank": delivery_rank(status),
                                           "status": status[:20], "now": now})
 
 

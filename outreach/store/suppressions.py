@@ -9,13 +9,20 @@ what a STOP or a YES means stay in sending/consent.py, which decides the transac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Insert, Row, bindparam, insert, select, update
 
-from outreach.store.db import dialect_insert, select_in
+from outreach.store.db import (
+    chunks,
+    dialect_insert,
+    lock_in_order,
+    per_dialect,
+    rows_in,
+    select_in,
+)
 from outreach.store.schema import outbox, signers, sms_confirmations, suppressions
 
 
@@ -46,22 +53,17 @@ def suppress_each(connection: Connection, channel: str,
                                              for address, source, reason in entries])
 
 
-_UPSERTS: dict[str, Insert] = {}
-
-
+@per_dialect
 def _upsert(connection: Connection) -> Insert:
-    """The suppression list's upsert, built once per dialect: building it anew cost more than
-    running it for a one-address opt-out (a STOP text)."""
-    name = connection.dialect.name
-    if name not in _UPSERTS:
-        statement = dialect_insert(connection, suppressions)
-        _UPSERTS[name] = statement.on_conflict_do_update(
-            index_elements=["channel", "address"],
-            set_={"source": statement.excluded.source, "reason": statement.excluded.reason,
-                  "created_at": statement.excluded.created_at, "removed_at": None,
-                  "removed_reason": None},
-            where=suppressions.c.removed_at.is_not(None))
-    return _UPSERTS[name]
+    """The suppression list's upsert, built once per dialect (db.per_dialect): building it
+    anew cost more than running it for a one-address opt-out (a STOP text)."""
+    statement = dialect_insert(connection, suppressions)
+    return statement.on_conflict_do_update(
+        index_elements=["channel", "address"],
+        set_={"source": statement.excluded.source, "reason": statement.excluded.reason,
+              "created_at": statement.excluded.created_at, "removed_at": None,
+              "removed_reason": None},
+        where=suppressions.c.removed_at.is_not(None))
 
 
 def unsuppress(connection: Connection, channel: str, address: str, reason: str,
@@ -88,7 +90,7 @@ def suppressed_among(connection: Connection, channel: str,
     query = select(suppressions.c.address).where(suppressions.c.channel == channel,
                                                  suppressions.c.removed_at.is_(None))
     return {row.address for row in select_in(connection, query, suppressions.c.address,
-                                             sorted({a.lower() for a in addresses}), 500)}
+                                             sorted({a.lower() for a in addresses}))}
 
 
 # --- consent: the statements of sending/consent.py ----------------------------------------------
@@ -105,12 +107,11 @@ def signer_ids_among(connection: Connection, channel: str,
                      addresses: Iterable[str]) -> dict[str, list[int]]:
     """The signers at each of these addresses, keyed as the signers table compares them (an
     email lower-cased, a phone as given); addresses no signer has are absent."""
-    query = _SIGNERS_AT["sms" if channel == "sms" else "email"]
     keys = sorted({address_key(channel, address) for address in addresses})
     found: dict[str, list[int]] = {}
-    for start in range(0, len(keys), 500):
-        for row in connection.execute(query, {"addresses": keys[start:start + 500]}):
-            found.setdefault(row.address, []).append(row.id)
+    for row in rows_in(connection, _SIGNERS_AT["sms" if channel == "sms" else "email"], keys,
+                       param="addresses"):
+        found.setdefault(row.address, []).append(row.id)
     return found
 
 
@@ -131,6 +132,27 @@ def set_consent(connection: Connection, signer_ids: Sequence[int], channel: str,
     column = "sms_opt_in" if channel == "sms" else "email_opt_in"
     connection.execute(update(signers).where(signers.c.id.in_(signer_ids))
                        .values({column: given, "updated_at": now}))
+
+
+def opt_out_signers(connection: Connection, channel: str, reasons: Mapping[int, str],
+                    now: datetime) -> int:
+    """Clear these signers' consent for the channel and withdraw their unsent messages on it,
+    each signer's with its reason (signer id -> reason); how many messages were withdrawn. A
+    statement per db.IN_CHUNK signers (and reason, for the withdrawal).
+
+    The signers are locked first, in id order across all reasons (db.lock_in_order): two
+    transactions opting out overlapping signers (two webhook batches) wait for each other
+    instead of deadlocking, and as every opt-out holds its signers' rows before it withdraws
+    their messages, the withdrawals of the two cannot cross either."""
+    ids = sorted(reasons)
+    lock_in_order(connection, signers.c.id, ids)
+    for part in chunks(ids):
+        set_consent(connection, part, channel, False, now)
+    by_reason: dict[str, list[int]] = {}
+    for signer_id in ids:
+        by_reason.setdefault(reasons[signer_id], []).append(signer_id)
+    return sum(withdraw_unsent(connection, part, channel, reason, now)
+               for reason, same in by_reason.items() for part in chunks(same))
 
 
 def withdraw_unsent(connection: Connection, signer_ids: Sequence[int], channel: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -658,3 +659,58 @@ def test_two_deliveries_of_one_batch_at_once_apply_each_event_once(store_url, pe
     with people.connect() as connection:
         assert connection.execute(select(func.count()).select_from(message_events)
                                   ).scalar_one() == 3000
+
+
+def _apply_at_once(engine, events: list[dict], now: datetime, start: threading.Barrier,
+                   outcomes: list) -> None:
+    start.wait()
+    try:
+        outcomes.append(sendgrid_events(engine, events, now))
+    except Exception as error:  # the caller's assertion names it
+        outcomes.append(error)
+
+
+@pytest.mark.postgres
+def test_two_batches_moving_the_same_messages_to_different_statuses_do_not_deadlock(
+        postgres_store):
+    """Two SendGrid POSTs at once about the same messages, one bringing `delivered` for the
+    even ones and `open` for the odd ones, the other the reverse, each listing its events so
+    that its first status group is the other's second: the UPDATEs of a status lock their
+    rows a group at a time, so without one global lock order the two transactions lock each
+    other's second group and PostgreSQL ends one with DeadlockDetected (40P01; the batch
+    would answer 503). Several rounds, the statuses reset between them so the UPDATEs lock
+    rows every time; every message ends `open` (it outranks `delivered`)."""
+    postgres_store.reset()
+    engine = open_store(postgres_store.url)
+    count, now = 300, datetime.now(UTC)
+    with engine.begin() as connection:
+        box.enqueue(connection, [box.NewMessage("mj", "welcome", "email", "signer", str(i),
+                                                "welcome", {}, NOW) for i in range(count)], NOW)
+        connection.execute(update(outbox).values(state="sent", sent_at=NOW))
+        ids = sorted(connection.execute(select(outbox.c.id)).scalars())
+    engines = [open_store(postgres_store.url), open_store(postgres_store.url)]
+    try:
+        for round_ in range(6):
+            stamp = int(now.timestamp()) + round_
+            with engine.begin() as connection:
+                connection.execute(update(outbox).values(delivery_status=None))
+            batches = [[SendGridCaller.event("delivered" if n % 2 == odd else "open",
+                                             f"u{n}@example.org", outbox_id, stamp)
+                        for n, outbox_id in enumerate(ids)] for odd in (0, 1)]
+            batches[1].reverse()  # its first event: the last message's, `delivered`
+            start, outcomes = threading.Barrier(2), []
+            threads = [threading.Thread(target=_apply_at_once, args=(*pair, now, start,
+                                                                    outcomes))
+                       for pair in zip(engines, batches, strict=True)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert [type(o).__name__ for o in outcomes] == ["Counter", "Counter"], outcomes
+            assert outcomes[0] + outcomes[1] == {"delivered": count, "open": count}
+            with engine.connect() as connection:
+                assert dict(Counter(connection.execute(select(outbox.c.delivery_status))
+                                    .scalars())) == {"open": count}
+    finally:
+        for each in [engine, *engines]:
+            each.dispose()
