@@ -190,6 +190,17 @@ class ProviderStandIn:
         return sum(count - 1 for count in seen.values() if count > 1)
 
 
+def busiest_second(times: list[float]) -> int:
+    """The most arrivals in any one-second window of `times` (seconds), a sliding window as
+    the stand-in counts its own: what a provider's per-second limit is judged by."""
+    times, most, first = sorted(times), 0, 0
+    for last, moment in enumerate(times):
+        while moment - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 def _rfc2822(moment: datetime) -> str:
     return moment.strftime("%a, %d %b %Y %H:%M:%S +0000")
 

@@ -19,7 +19,9 @@ from sqlalchemy import Engine
 
 from outreach.sending.pacing import HEADROOM, SharedBudget, TokenBucket
 from outreach.store.db import open_store
-from outreach.store.rates import BudgetUnreachable, RedisLedger, Reservation, StoreLedger
+from outreach.store.rates import BudgetUnreachable, RedisLedger, StoreLedger
+from outreach.testing.ledgers import LedgerOutage
+from outreach.testing.providers import busiest_second
 from tests.conftest import migrated_store_url
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -89,16 +91,6 @@ def _send_for(budget: SharedBudget, seconds: float, threads: int) -> list[float]
     return sent
 
 
-def _max_window(times: list[float]) -> int:
-    """The most sends in any one-second window (a sliding one, as the stand-in counts)."""
-    times, most, first = sorted(times), 0, 0
-    for last, moment in enumerate(times):
-        while moment - times[first] >= 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
-
-
 @pytest.mark.timing
 @pytest.mark.parametrize("rate", [20.0, 400.0], ids=["20/s", "400/s in blocks"])
 def test_three_processes_sharing_a_budget_keep_its_rate(ledgers, rate):
@@ -113,7 +105,7 @@ def test_three_processes_sharing_a_budget_keep_its_rate(ledgers, rate):
         run.join()
     times = sorted(t for each in sent for t in each)
     assert all(sent), "every process had its turns"
-    assert _max_window(times) <= rate
+    assert busiest_second(times) <= rate
     overall = (len(times) - 1) / (times[-1] - times[0])
     # Each process alone would go at the full rate: together they still go at it, 4% under.
     assert overall <= rate
@@ -151,27 +143,8 @@ def test_reserved_slots_follow_each_other_at_the_interval(ledgers):
     assert waits[2] == pytest.approx(0.6, abs=0.05)
 
 
-class _Outage:
-    """A ledger that does not answer for its first `failures` reservations."""
-
-    def __init__(self, failures: int):
-        self.failures = failures
-
-    def reserve(self, key: str, interval: float, count: int) -> Reservation:
-        if self.failures:
-            self.failures -= 1
-            raise BudgetUnreachable("connection refused")
-        return Reservation(first=0.0, paused_until=0.0, now=0.0)
-
-    def pause(self, key: str, seconds: float) -> None:
-        raise BudgetUnreachable("connection refused")
-
-    def paused_for(self, key: str) -> float:
-        return 0.0
-
-
 def test_an_unreachable_ledger_makes_senders_wait_not_go_unpaced(caplog):
-    budget = SharedBudget(_Outage(failures=2), "sms:twilio:AC1", 10.0)
+    budget = SharedBudget(LedgerOutage(failures=2), "sms:twilio:AC1", 10.0)
     budget.RETRY_SECONDS = 0.2
     started = time.monotonic()
     assert budget.acquire(threading.Event())
@@ -193,8 +166,8 @@ def _bounded(budget: TokenBucket | SharedBudget, seconds: float) -> float:
 
 @pytest.mark.parametrize("make", [
     lambda: TokenBucket(10.0),
-    lambda: SharedBudget(_Outage(failures=0), "sms:twilio:AC1", 10.0),
-    lambda: SharedBudget(_Outage(failures=0), "email:sendgrid:1", None),
+    lambda: SharedBudget(LedgerOutage(failures=0), "sms:twilio:AC1", 10.0),
+    lambda: SharedBudget(LedgerOutage(failures=0), "email:sendgrid:1", None),
 ], ids=["process-local", "shared", "shared-unpaced"])
 def test_a_long_pause_is_waited_out_only_until_the_callers_deadline(make):
     """The worker's row is `sending` while it waits: past its deadline acquire gives up (the
@@ -205,7 +178,7 @@ def test_a_long_pause_is_waited_out_only_until_the_callers_deadline(make):
 
 
 def test_an_unreachable_ledger_is_waited_for_only_until_the_callers_deadline():
-    budget = SharedBudget(_Outage(failures=10**6), "sms:twilio:AC1", 10.0)  # retries each 1 s
+    budget = SharedBudget(LedgerOutage(failures=10**6), "sms:twilio:AC1", 10.0)  # retries each 1 s
     assert 0.25 <= _bounded(budget, 0.3) < 0.9
 
 

@@ -24,8 +24,8 @@ from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store import suppressions
-from outreach.store.rates import BudgetUnreachable, Reservation
 from outreach.store.schema import outbox
+from outreach.testing.ledgers import LedgerOutage
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
@@ -235,24 +235,6 @@ def test_a_pause_that_fails_keeps_the_providers_answer(queued, roster):
     assert {state for state, _, _ in outbox_rows(queued).values()} == {"retry"}
 
 
-class _Unreachable:
-    """A budget ledger that does not answer until `answering` is set."""
-
-    def __init__(self) -> None:
-        self.answering = threading.Event()
-
-    def reserve(self, key: str, interval: float, count: int) -> Reservation:
-        if not self.answering.is_set():
-            raise BudgetUnreachable("connection refused")
-        return Reservation(first=0.0, paused_until=0.0, now=0.0)
-
-    def pause(self, key: str, seconds: float) -> None:
-        raise BudgetUnreachable("connection refused")
-
-    def paused_for(self, key: str) -> float:
-        return 0.0
-
-
 @pytest.mark.timing  # a 3 s stale-sending age: a loaded machine's stalls are of that order
 def test_a_send_waiting_for_its_budget_is_given_back_before_the_stale_sweep(queued, roster):
     """A live worker waiting for its budget (the ledger down, a long Retry-After) gives its
@@ -261,7 +243,7 @@ def test_a_send_waiting_for_its_budget_is_given_back_before_the_stale_sweep(queu
     while the first still holds it. Each is sent once when the ledger answers again."""
     options = {"concurrency": 2, "poll_seconds": 0.1,
                "stale_sending_after": timedelta(seconds=3)}
-    ledger, transport = _Unreachable(), MockTransport(accept)
+    ledger, transport = LedgerOutage(failures=10**9), MockTransport(accept)
     budget = SharedBudget(ledger, "email:mock:1", 50.0)
     budget.RETRY_SECONDS = 0.1
     waiting = worker(queued, roster, transport, options=WorkerOptions(**options),
@@ -272,7 +254,7 @@ def test_a_send_waiting_for_its_budget_is_given_back_before_the_stale_sweep(queu
         time.sleep(3.5)  # rows never given back would now be past the stale age
         swept = worker(queued, roster, MockTransport(accept),
                        options=WorkerOptions(**options)).maintain()
-        ledger.answering.set()
+        ledger.failures = 0  # the ledger answers again
         deadline = time.monotonic() + 10
         while waiting.stats["sent"] < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
