@@ -36,10 +36,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import count
 from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
@@ -371,7 +372,7 @@ class _Lines:
     module, not strict, would return it without a word).
     """
 
-    def __init__(self, handle: TextIO, limit: int,
+    def __init__(self, handle: TextIO | _Source, limit: int,
                  recode: Callable[[str], tuple[str, str]] | None):
         self.handle, self.limit, self.recode = handle, limit, recode
         self.row: list[tuple[int, str, str]] = []  # (line number, text, note); 0: the end
@@ -410,6 +411,16 @@ class _Lines:
         line = self.handle.readline(size)
         return self.recode(line) if self.recode is not None and line else (line, "")
 
+    def between_rows(self) -> bool:
+        """Nothing of a row is pending: the next line starts one (see _Source.plain_lines)."""
+        return not self.row and not self._again and not self._end_given
+
+    def skip(self, count: int) -> int:
+        """Count `count` lines read past this reader (plain ones); the number of the first."""
+        first = self._number + 1
+        self._number += count
+        return first
+
     def lines_in_row(self) -> int:
         return sum(1 for number, _, _ in self.row if number)
 
@@ -440,6 +451,63 @@ class _Lines:
         return number, first.rstrip("\r\n")
 
 
+class _Source:
+    """The file for _Lines, read in blocks; a block with no quote and one kind of line end
+    is handed out as plain lines (`plain_lines`), split by str.split in C: one line is one
+    row, its cells are split at the delimiter, exactly as the csv reader would split them.
+
+    Any other block (a quote, which may span lines or stay open; a lone carriage return; a
+    line over the row limit) is read line by line through `readline`, as before."""
+
+    BLOCK = 1 << 20  # characters
+
+    def __init__(self, handle: TextIO, limit: int):
+        self.handle, self.limit = handle, limit
+        self._pending = io.StringIO("", newline="")  # a block's lines not handed out plain
+        self._pending_left = 0  # characters of it not read yet
+
+    def readline(self, size: int) -> str:
+        if not self._pending_left:
+            return self.handle.readline(size)
+        line = self._pending.readline(size)
+        self._pending_left -= len(line)
+        if self._pending_left or line.endswith(_LINE_ENDS) or len(line) >= size:
+            return line
+        return line + self.handle.readline(size - len(line))  # its rest is in the file
+
+    def plain_lines(self) -> tuple[list[str], list[str]] | None:
+        """(the next block's lines without their ends, their ends) if the block is plain;
+        else None, and its lines come through readline. None at the end of the file too."""
+        if self._pending_left:
+            return None
+        text = self.handle.read(self.BLOCK)
+        if text and not text.endswith(_LINE_ENDS):
+            text += self.handle.readline(self.limit + 1)  # the last line's rest, bounded
+        if text.endswith("\r"):  # a "\r\n" cut in two would read as two lines
+            position = self.handle.tell()
+            if self.handle.read(1) == "\n":
+                text += "\n"
+            else:
+                self.handle.seek(position)
+        if not text:
+            return None
+        ending = "\r\n" if "\r" in text else "\n"
+        if '"' not in text and (ending == "\n" or text.count("\r") == text.count("\n")
+                                == text.count("\r\n")):
+            lines = text.split(ending)
+            ends = [ending] * len(lines)
+            if lines[-1] == "":
+                lines.pop()
+                ends.pop()
+            else:
+                ends[-1] = ""  # the file's last line, without an end
+            if max(map(len, lines)) + len(ending) <= self.limit:
+                return lines, ends
+        self._pending = io.StringIO(text, newline="")
+        self._pending_left = len(text)
+        return None
+
+
 def _rows(handle: TextIO, delimiter: str, limit: int,
           recode: Callable[[str], tuple[str, str]] | None
           ) -> Iterator[tuple[int, list[str] | None, str, str]]:
@@ -447,9 +515,16 @@ def _rows(handle: TextIO, delimiter: str, limit: int,
     for a row that cannot be split (note: why; text: its first line, if whole); else note
     says what decoding found ("" | RECODED | UNDECODABLE | LONE_SURROGATE)."""
     _allow_fields(limit)
-    lines = _Lines(handle, limit, recode)
+    source = _Source(handle, limit) if recode is None else None
+    lines = _Lines(source or handle, limit, recode)
     reader = csv.reader(lines, delimiter=delimiter)
     while True:
+        if source is not None and lines.between_rows() and \
+                (plain := source.plain_lines()) is not None:
+            for number, line, end in zip(count(lines.skip(len(plain[0]))), *plain,
+                                         strict=False):
+                yield number, line.split(delimiter), line + end, ""
+            continue
         try:
             cells = next(reader)
         except StopIteration:
@@ -715,7 +790,7 @@ class _Merger:
         newer_merges: list[dict[str, Any]] = []
         older_merges: list[dict[str, Any]] = []
         ordered = rows[~plain].sort_values(["signed_at", "line"], kind="stable")
-        records = cast(list[dict[str, Any]], ordered.to_dict("records"))  # labels are str
+        records = _records(ordered)
         for group in _same_person(records):
             emails = [self.by_email.get(r["email_key"]) for r in group if r["email_key"]]
             phones = [self.by_phone.get(r["phone"]) for r in group if r["phone"]]
@@ -805,6 +880,14 @@ class _Merger:
         id_array = pd.Series(ids)
         self.by_email.update(zip(new["email_key"][emails], id_array[emails], strict=True))
         self.by_phone.update(zip(new["phone"][phones], id_array[phones], strict=True))
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as dicts of Python objects, as to_dict("records") gives them (a
+    Timestamp, not datetime64), column by column: to_dict boxes every cell on its own."""
+    names = [str(name) for name in frame.columns]
+    columns = [frame[name].to_numpy(dtype=object).tolist() for name in frame.columns]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _same_person(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
