@@ -31,12 +31,13 @@ import functools
 import io
 import os
 import re
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from itertools import count
+from itertools import accumulate, chain, count, repeat
 from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
@@ -508,12 +509,25 @@ class _Source:
         return None
 
 
+@dataclass
+class _Plain:
+    """Rows of a plain block (_Source.plain_lines): one line each, from line `first` on."""
+
+    first: int
+    cells: list[list[str]]
+    texts: list[str]  # with their line ends
+
+    def rows(self) -> Iterator[tuple[int, list[str] | None, str, str]]:
+        return zip(count(self.first), self.cells, self.texts, repeat(""), strict=False)
+
+
 def _rows(handle: TextIO, delimiter: str, limit: int,
           recode: Callable[[str], tuple[str, str]] | None
-          ) -> Iterator[tuple[int, list[str] | None, str, str]]:
-    """(first line, cells, text, note) of every record, the header's included. cells is None
-    for a row that cannot be split (note: why; text: its first line, if whole); else note
-    says what decoding found ("" | RECODED | UNDECODABLE | LONE_SURROGATE)."""
+          ) -> Iterator[tuple[int, list[str] | None, str, str] | _Plain]:
+    """(first line, cells, text, note) of every record, the header's included, or a _Plain
+    block of them. cells is None for a row that cannot be split (note: why; text: its first
+    line, if whole); else note says what decoding found ("" | RECODED | UNDECODABLE |
+    LONE_SURROGATE)."""
     _allow_fields(limit)
     source = _Source(handle, limit) if recode is None else None
     lines = _Lines(source or handle, limit, recode)
@@ -521,9 +535,8 @@ def _rows(handle: TextIO, delimiter: str, limit: int,
     while True:
         if source is not None and lines.between_rows() and \
                 (plain := source.plain_lines()) is not None:
-            for number, line, end in zip(count(lines.skip(len(plain[0]))), *plain,
-                                         strict=False):
-                yield number, line.split(delimiter), line + end, ""
+            yield _Plain(lines.skip(len(plain[0])), [line.split(delimiter) for line in plain[0]],
+                         [line + end for line, end in zip(*plain, strict=True)])
             continue
         try:
             cells = next(reader)
@@ -578,43 +591,82 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
               *((f"{column}{_FALLBACK}{n}", position)
                 for n, (column, position) in enumerate(shape.fallbacks))]
     pick = itemgetter(*(i for _, i in wanted), width)  # the extra index: a padding cell
+    pick_whole = itemgetter(*(i for _, i in wanted), 0)  # a row of `width` cells
     padding = [""] * (width + 1)
     handle, recode = _open(path, shape.encoding, shape.mixed_encoding)
     with handle:
         rows = _rows(handle, shape.delimiter, limits.max_row, recode)
-        next(rows, None)  # header
+        header = next(rows, None)
+        if isinstance(header, _Plain):  # the first block's first row is the header
+            rows = chain([_Plain(header.first + 1, header.cells[1:], header.texts[1:])], rows)
         records: list[tuple[str, ...]] = []
         lines: list[int] = []
         raws: list[str] = []
         malformed: list[tuple[int, str, str]] = []
         warnings: list[tuple[int, str]] = []
         blank = chars = 0
-        for line, row, text, note in rows:
-            chars += len(text)
-            if row is None:
-                malformed.append((line, note, text))
-            elif not "".join(row).strip():
-                blank += 1  # only delimiters: no signer, but counted
-            elif note and note != RECODED:
-                malformed.append((line, note, text))
-            elif len(row) > width:
-                malformed.append((line, f"row has {len(row)} fields, the header {width}", text))
-            elif max(map(len, row)) > limits.max_field:
-                longest = max(range(len(row)), key=lambda i: len(row[i]))
-                malformed.append((line, f"{shape.header[longest] or f'column {longest + 1}'} "
-                                        f"longer than {limits.max_field:,} characters", text))
-            else:
-                records.append(pick(row + padding[len(row):]))
-                lines.append(line)
-                raws.append(text)
-                if note:
-                    warnings.append((line, note))
-            if len(records) + len(malformed) >= chunk_rows or chars >= CHUNK_CHARS:
-                yield _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
-                records, lines, raws, malformed, warnings = [], [], [], [], []
-                blank = chars = 0
+
+        def full() -> bool:
+            return len(records) + len(malformed) >= chunk_rows or chars >= CHUNK_CHARS
+
+        def chunk() -> _Chunk:
+            nonlocal records, lines, raws, malformed, warnings, blank, chars
+            done = _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
+            records, lines, raws, malformed, warnings = [], [], [], [], []
+            blank = chars = 0
+            return done
+
+        for item in rows:
+            if isinstance(item, _Plain) and _regular(item, width, limits.max_field):
+                # Every row whole and within bounds: taken in slices up to the chunk's end.
+                start = 0
+                while start < len(item.texts):
+                    room = chunk_rows - len(records) - len(malformed)
+                    ends = list(accumulate(map(len, item.texts[start:start + room]),
+                                           initial=chars))[1:]
+                    end = start + min(bisect_left(ends, CHUNK_CHARS) + 1, len(ends))
+                    records.extend(map(pick_whole, item.cells[start:end]))
+                    lines.extend(range(item.first + start, item.first + end))
+                    raws.extend(item.texts[start:end])
+                    chars = ends[end - start - 1]
+                    start = end
+                    if full():
+                        yield chunk()
+                continue
+            for line, row, text, note in item.rows() if isinstance(item, _Plain) else [item]:
+                chars += len(text)
+                if row is None:
+                    malformed.append((line, note, text))
+                elif not "".join(row).strip():
+                    blank += 1  # only delimiters: no signer, but counted
+                elif note and note != RECODED:
+                    malformed.append((line, note, text))
+                elif len(row) > width:
+                    malformed.append((line, f"row has {len(row)} fields, the header {width}",
+                                      text))
+                elif max(map(len, row)) > limits.max_field:
+                    longest = max(range(len(row)), key=lambda i: len(row[i]))
+                    malformed.append((line, f"{shape.header[longest] or f'column {longest + 1}'}"
+                                            f" longer than {limits.max_field:,} characters",
+                                      text))
+                else:
+                    records.append(pick(row + padding[len(row):]))
+                    lines.append(line)
+                    raws.append(text)
+                    if note:
+                        warnings.append((line, note))
+                if full():
+                    yield chunk()
         if records or malformed or blank:
-            yield _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
+            yield chunk()
+
+
+def _regular(block: _Plain, width: int, max_field: int) -> bool:
+    """Whether every row of the block has the header's width, no cell over max_field and a
+    character that is not a delimiter or a space (taken as a whole by _read_chunks)."""
+    return bool(block.cells) and min(map(len, block.cells)) == max(map(len, block.cells)) \
+        == width and max(map(len, block.texts)) <= max_field \
+        and all(map(str.strip, map("".join, block.cells)))
 
 
 _FALLBACK = "#"  # "phone#0": a fallback column for phone, folded into it by _frame
@@ -629,11 +681,8 @@ def _frame(records: list[tuple[str, ...]], lines: list[int],
         frame[column] = frame[column].mask(frame[column].fillna("").str.strip() == "",
                                            frame[name])
         frame = frame.drop(columns=name)
-    for column in HEADER_ALIASES:
-        if column not in frame:
-            frame[column] = ""
     frame["line"] = lines
-    return frame.fillna("")
+    return frame.fillna("")  # the fields the file lacks: added by prepare_chunk
 
 
 def _first(reason: pd.Series, new: pd.Series) -> pd.Series:
@@ -649,7 +698,11 @@ class _Prepared:
 
 def prepare_chunk(frame: pd.DataFrame, source: str, now: pd.Timestamp,
                   export_format: str = formats.GENERIC.name) -> _Prepared:
-    """Check and normalize one chunk: the CPU-heavy part, run in a pool for large files."""
+    """Check and normalize one chunk: the CPU-heavy part, run in a pool for large files.
+
+    The frame holds the file's fields only (less to send to the pool); the others are
+    added here, empty."""
+    frame = frame.assign(**{c: "" for c in HEADER_ALIASES if c not in frame})
     frame = frame.astype({c: "str" for c in HEADER_ALIASES})
     emails = fields.check_column(frame["email"].str.strip(), fields.check_email)
     phones = fields.check_column(frame["phone"].str.strip(), fields.check_phone)
