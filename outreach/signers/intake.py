@@ -31,15 +31,17 @@ import functools
 import io
 import os
 import re
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate, chain, count, repeat
 from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
@@ -371,7 +373,7 @@ class _Lines:
     module, not strict, would return it without a word).
     """
 
-    def __init__(self, handle: TextIO, limit: int,
+    def __init__(self, handle: TextIO | _Source, limit: int,
                  recode: Callable[[str], tuple[str, str]] | None):
         self.handle, self.limit, self.recode = handle, limit, recode
         self.row: list[tuple[int, str, str]] = []  # (line number, text, note); 0: the end
@@ -410,6 +412,16 @@ class _Lines:
         line = self.handle.readline(size)
         return self.recode(line) if self.recode is not None and line else (line, "")
 
+    def between_rows(self) -> bool:
+        """Nothing of a row is pending: the next line starts one (see _Source.plain_lines)."""
+        return not self.row and not self._again and not self._end_given
+
+    def skip(self, count: int) -> int:
+        """Count `count` lines read past this reader (plain ones); the number of the first."""
+        first = self._number + 1
+        self._number += count
+        return first
+
     def lines_in_row(self) -> int:
         return sum(1 for number, _, _ in self.row if number)
 
@@ -440,16 +452,92 @@ class _Lines:
         return number, first.rstrip("\r\n")
 
 
+class _Source:
+    """The file for _Lines, read in blocks; a block with no quote and one kind of line end
+    is handed out as plain lines (`plain_lines`), split by str.split in C: one line is one
+    row, its cells are split at the delimiter, exactly as the csv reader would split them.
+
+    Any other block (a quote, which may span lines or stay open; a lone carriage return; a
+    line over the row limit) is read line by line through `readline`, as before."""
+
+    BLOCK = 1 << 20  # characters
+
+    def __init__(self, handle: TextIO, limit: int):
+        self.handle, self.limit = handle, limit
+        self._pending = io.StringIO("", newline="")  # a block's lines not handed out plain
+        self._pending_left = 0  # characters of it not read yet
+
+    def readline(self, size: int) -> str:
+        if not self._pending_left:
+            return self.handle.readline(size)
+        line = self._pending.readline(size)
+        self._pending_left -= len(line)
+        if self._pending_left or line.endswith(_LINE_ENDS) or len(line) >= size:
+            return line
+        return line + self.handle.readline(size - len(line))  # its rest is in the file
+
+    def plain_lines(self) -> tuple[list[str], list[str]] | None:
+        """(the next block's lines without their ends, their ends) if the block is plain;
+        else None, and its lines come through readline. None at the end of the file too."""
+        if self._pending_left:
+            return None
+        text = self.handle.read(self.BLOCK)
+        if text and not text.endswith(_LINE_ENDS):
+            text += self.handle.readline(self.limit + 1)  # the last line's rest, bounded
+        if text.endswith("\r"):  # a "\r\n" cut in two would read as two lines
+            position = self.handle.tell()
+            if self.handle.read(1) == "\n":
+                text += "\n"
+            else:
+                self.handle.seek(position)
+        if not text:
+            return None
+        ending = "\r\n" if "\r" in text else "\n"
+        if '"' not in text and (ending == "\n" or text.count("\r") == text.count("\n")
+                                == text.count("\r\n")):
+            lines = text.split(ending)
+            ends = [ending] * len(lines)
+            if lines[-1] == "":
+                lines.pop()
+                ends.pop()
+            else:
+                ends[-1] = ""  # the file's last line, without an end
+            if max(map(len, lines)) + len(ending) <= self.limit:
+                return lines, ends
+        self._pending = io.StringIO(text, newline="")
+        self._pending_left = len(text)
+        return None
+
+
+@dataclass
+class _Plain:
+    """Rows of a plain block (_Source.plain_lines): one line each, from line `first` on."""
+
+    first: int
+    cells: list[list[str]]
+    texts: list[str]  # with their line ends
+
+    def rows(self) -> Iterator[tuple[int, list[str] | None, str, str]]:
+        return zip(count(self.first), self.cells, self.texts, repeat(""), strict=False)
+
+
 def _rows(handle: TextIO, delimiter: str, limit: int,
           recode: Callable[[str], tuple[str, str]] | None
-          ) -> Iterator[tuple[int, list[str] | None, str, str]]:
-    """(first line, cells, text, note) of every record, the header's included. cells is None
-    for a row that cannot be split (note: why; text: its first line, if whole); else note
-    says what decoding found ("" | RECODED | UNDECODABLE | LONE_SURROGATE)."""
+          ) -> Iterator[tuple[int, list[str] | None, str, str] | _Plain]:
+    """(first line, cells, text, note) of every record, the header's included, or a _Plain
+    block of them. cells is None for a row that cannot be split (note: why; text: its first
+    line, if whole); else note says what decoding found ("" | RECODED | UNDECODABLE |
+    LONE_SURROGATE)."""
     _allow_fields(limit)
-    lines = _Lines(handle, limit, recode)
+    source = _Source(handle, limit) if recode is None else None
+    lines = _Lines(source or handle, limit, recode)
     reader = csv.reader(lines, delimiter=delimiter)
     while True:
+        if source is not None and lines.between_rows() and \
+                (plain := source.plain_lines()) is not None:
+            yield _Plain(lines.skip(len(plain[0])), [line.split(delimiter) for line in plain[0]],
+                         [line + end for line, end in zip(*plain, strict=True)])
+            continue
         try:
             cells = next(reader)
         except StopIteration:
@@ -503,43 +591,82 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
               *((f"{column}{_FALLBACK}{n}", position)
                 for n, (column, position) in enumerate(shape.fallbacks))]
     pick = itemgetter(*(i for _, i in wanted), width)  # the extra index: a padding cell
+    pick_whole = itemgetter(*(i for _, i in wanted), 0)  # a row of `width` cells
     padding = [""] * (width + 1)
     handle, recode = _open(path, shape.encoding, shape.mixed_encoding)
     with handle:
         rows = _rows(handle, shape.delimiter, limits.max_row, recode)
-        next(rows, None)  # header
+        header = next(rows, None)
+        if isinstance(header, _Plain):  # the first block's first row is the header
+            rows = chain([_Plain(header.first + 1, header.cells[1:], header.texts[1:])], rows)
         records: list[tuple[str, ...]] = []
         lines: list[int] = []
         raws: list[str] = []
         malformed: list[tuple[int, str, str]] = []
         warnings: list[tuple[int, str]] = []
         blank = chars = 0
-        for line, row, text, note in rows:
-            chars += len(text)
-            if row is None:
-                malformed.append((line, note, text))
-            elif not "".join(row).strip():
-                blank += 1  # only delimiters: no signer, but counted
-            elif note and note != RECODED:
-                malformed.append((line, note, text))
-            elif len(row) > width:
-                malformed.append((line, f"row has {len(row)} fields, the header {width}", text))
-            elif max(map(len, row)) > limits.max_field:
-                longest = max(range(len(row)), key=lambda i: len(row[i]))
-                malformed.append((line, f"{shape.header[longest] or f'column {longest + 1}'} "
-                                        f"longer than {limits.max_field:,} characters", text))
-            else:
-                records.append(pick(row + padding[len(row):]))
-                lines.append(line)
-                raws.append(text)
-                if note:
-                    warnings.append((line, note))
-            if len(records) + len(malformed) >= chunk_rows or chars >= CHUNK_CHARS:
-                yield _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
-                records, lines, raws, malformed, warnings = [], [], [], [], []
-                blank = chars = 0
+
+        def full() -> bool:
+            return len(records) + len(malformed) >= chunk_rows or chars >= CHUNK_CHARS
+
+        def chunk() -> _Chunk:
+            nonlocal records, lines, raws, malformed, warnings, blank, chars
+            done = _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
+            records, lines, raws, malformed, warnings = [], [], [], [], []
+            blank = chars = 0
+            return done
+
+        for item in rows:
+            if isinstance(item, _Plain) and _regular(item, width, limits.max_field):
+                # Every row whole and within bounds: taken in slices up to the chunk's end.
+                start = 0
+                while start < len(item.texts):
+                    room = chunk_rows - len(records) - len(malformed)
+                    ends = list(accumulate(map(len, item.texts[start:start + room]),
+                                           initial=chars))[1:]
+                    end = start + min(bisect_left(ends, CHUNK_CHARS) + 1, len(ends))
+                    records.extend(map(pick_whole, item.cells[start:end]))
+                    lines.extend(range(item.first + start, item.first + end))
+                    raws.extend(item.texts[start:end])
+                    chars = ends[end - start - 1]
+                    start = end
+                    if full():
+                        yield chunk()
+                continue
+            for line, row, text, note in item.rows() if isinstance(item, _Plain) else [item]:
+                chars += len(text)
+                if row is None:
+                    malformed.append((line, note, text))
+                elif not "".join(row).strip():
+                    blank += 1  # only delimiters: no signer, but counted
+                elif note and note != RECODED:
+                    malformed.append((line, note, text))
+                elif len(row) > width:
+                    malformed.append((line, f"row has {len(row)} fields, the header {width}",
+                                      text))
+                elif max(map(len, row)) > limits.max_field:
+                    longest = max(range(len(row)), key=lambda i: len(row[i]))
+                    malformed.append((line, f"{shape.header[longest] or f'column {longest + 1}'}"
+                                            f" longer than {limits.max_field:,} characters",
+                                      text))
+                else:
+                    records.append(pick(row + padding[len(row):]))
+                    lines.append(line)
+                    raws.append(text)
+                    if note:
+                        warnings.append((line, note))
+                if full():
+                    yield chunk()
         if records or malformed or blank:
-            yield _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
+            yield chunk()
+
+
+def _regular(block: _Plain, width: int, max_field: int) -> bool:
+    """Whether every row of the block has the header's width, no cell over max_field and a
+    character that is not a delimiter or a space (taken as a whole by _read_chunks)."""
+    return bool(block.cells) and min(map(len, block.cells)) == max(map(len, block.cells)) \
+        == width and max(map(len, block.texts)) <= max_field \
+        and all(map(str.strip, map("".join, block.cells)))
 
 
 _FALLBACK = "#"  # "phone#0": a fallback column for phone, folded into it by _frame
@@ -554,11 +681,8 @@ def _frame(records: list[tuple[str, ...]], lines: list[int],
         frame[column] = frame[column].mask(frame[column].fillna("").str.strip() == "",
                                            frame[name])
         frame = frame.drop(columns=name)
-    for column in HEADER_ALIASES:
-        if column not in frame:
-            frame[column] = ""
     frame["line"] = lines
-    return frame.fillna("")
+    return frame.fillna("")  # the fields the file lacks: added by prepare_chunk
 
 
 def _first(reason: pd.Series, new: pd.Series) -> pd.Series:
@@ -574,7 +698,11 @@ class _Prepared:
 
 def prepare_chunk(frame: pd.DataFrame, source: str, now: pd.Timestamp,
                   export_format: str = formats.GENERIC.name) -> _Prepared:
-    """Check and normalize one chunk: the CPU-heavy part, run in a pool for large files."""
+    """Check and normalize one chunk: the CPU-heavy part, run in a pool for large files.
+
+    The frame holds the file's fields only (less to send to the pool); the others are
+    added here, empty."""
+    frame = frame.assign(**{c: "" for c in HEADER_ALIASES if c not in frame})
     frame = frame.astype({c: "str" for c in HEADER_ALIASES})
     emails = fields.check_column(frame["email"].str.strip(), fields.check_email)
     phones = fields.check_column(frame["phone"].str.strip(), fields.check_phone)
@@ -715,7 +843,7 @@ class _Merger:
         newer_merges: list[dict[str, Any]] = []
         older_merges: list[dict[str, Any]] = []
         ordered = rows[~plain].sort_values(["signed_at", "line"], kind="stable")
-        records = cast(list[dict[str, Any]], ordered.to_dict("records"))  # labels are str
+        records = _records(ordered)
         for group in _same_person(records):
             emails = [self.by_email.get(r["email_key"]) for r in group if r["email_key"]]
             phones = [self.by_phone.get(r["phone"]) for r in group if r["phone"]]
@@ -805,6 +933,14 @@ class _Merger:
         id_array = pd.Series(ids)
         self.by_email.update(zip(new["email_key"][emails], id_array[emails], strict=True))
         self.by_phone.update(zip(new["phone"][phones], id_array[phones], strict=True))
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as dicts of Python objects, as to_dict("records") gives them (a
+    Timestamp, not datetime64), column by column: to_dict boxes every cell on its own."""
+    names = [str(name) for name in frame.columns]
+    columns = [frame[name].to_numpy(dtype=object).tolist() for name in frame.columns]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _same_person(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
