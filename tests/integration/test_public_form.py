@@ -9,7 +9,6 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -18,29 +17,14 @@ from outreach.signers.intake import intake_records
 from outreach.store.schema import outbox, signer_matches, signers, sms_confirmations, submissions
 from outreach.testing.webhooks import TwilioCaller
 from outreach.web import create_app
-from tests.web_helpers import TWILIO_TOKEN, snapshot, web_settings
+from tests.web_helpers import HTML, PUBLIC, TWILIO_TOKEN, snapshot, web_settings
 
-PUBLIC = "https://act.example.org"
-HTML = {"Accept": "text/html"}
 VICTIM = {"first_name": "Victoria", "last_name": "Vance", "email": "victim@example.org",
           "phone": "+1 215 555 0147", "street": "1421 Arch Street", "zip": "19102",
           "email_opt_in": "yes"}
 VICTIM_PHONE = "+12155550147"
 # 11:00 in Philadelphia on a Tuesday: inside every texting window.
-DAYTIME = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
 twilio = TwilioCaller(TWILIO_TOKEN)
-
-
-@pytest.fixture
-def daytime():
-    with time_machine.travel(DAYTIME, tick=True):
-        yield
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return web_settings(PUBLIC, OUTREACH_SESSION_SECRET="s" * 32,
-                        OUTREACH_OUTBOX_DIR=str(tmp_path / "out"))
 
 
 @pytest.fixture

@@ -8,39 +8,21 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import UTC, datetime
 
-import pytest
-import time_machine
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from outreach.cli import cli
 from outreach.ops.wiring import build_worker
 from outreach.web import create_app
-from tests.web_helpers import ROOT, web_settings
+from tests.web_helpers import HTML, PUBLIC, ROOT
 
-PUBLIC = "https://act.example.org"
-HTML = {"Accept": "text/html"}
 SOURCE = "https://phillyda.org/news/marijuana-policy"
 PHILADELPHIA = {"first_name": "Victoria", "last_name": "Vance", "email": "victoria@example.org",
                 "phone": "", "street": "1421 Arch Street", "zip": "19102",
                 "email_opt_in": "yes"}
 PITTSBURGH = {"first_name": "Pat", "last_name": "Park", "email": "pat@example.org",
               "phone": "", "street": "436 Grant Street", "zip": "15219", "email_opt_in": "yes"}
-DAYTIME = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)  # 11:00 in Pennsylvania, a Tuesday
-
-
-@pytest.fixture
-def daytime():
-    with time_machine.travel(DAYTIME, tick=True):
-        yield
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return web_settings(PUBLIC, OUTREACH_SESSION_SECRET="s" * 32,
-                        OUTREACH_OUTBOX_DIR=str(tmp_path / "out"))
 
 
 def sign(app, fields: dict[str, str]) -> tuple[TestClient, str]:
