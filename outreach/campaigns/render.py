@@ -48,7 +48,7 @@ from outreach.roster.offices import POLICY_FIELDS, ContactPolicy, Office, Roster
 from outreach.roster.stances import OfficeStance, current_stances
 from outreach.store.outbox import OutboxRow
 from outreach.store.packets import constituent_count
-from outreach.store.signers import assign_unsubscribe_tokens, recipients, unsubscribe_token
+from outreach.store.signers import assign_unsubscribe_tokens, recipients
 from outreach.store.stances import newest_stance_id, stances_table_exists
 
 log = logging.getLogger("outreach.render")
@@ -345,10 +345,6 @@ class Renderer:
         if row.channel == "email":
             if not signer.get("email"):
                 raise RenderError("the signer has no email address")
-            if not signer.get("unsubscribe_token"):  # planned before tokens existed
-                with self.engine.begin() as connection:  # (render_batch gives a batch's)
-                    assign_unsubscribe_tokens(connection, [signer["id"]])
-                    signer["unsubscribe_token"] = unsubscribe_token(connection, signer["id"])
             unsubscribe = self._unsubscribe_url(sender, signer["unsubscribe_token"])
             context["unsubscribe_url"] = unsubscribe
             missing = tuple(sender.missing_settings())

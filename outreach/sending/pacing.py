@@ -78,10 +78,8 @@ class TokenBucket:
     it (SharedBudget is what several workers share).
     """
 
-    HEADROOM = HEADROOM
-
     def __init__(self, rate: float | None):
-        self.rate = rate * self.HEADROOM if rate else None
+        self.rate = rate * HEADROOM if rate else None
         self.capacity = 1.0
         self.tokens = self.capacity
         self.updated = time.monotonic()

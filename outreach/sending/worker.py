@@ -177,7 +177,8 @@ class Worker:
                         if once:
                             break
                         self.stop.wait(self.options.poll_seconds)
-                        self.maintain()
+                        self.maintain()  # it looks for dead workers too
+                        looked = time.monotonic()
                         continue
                     self._dispatch(rows, jobs)
                 except Exception as error:

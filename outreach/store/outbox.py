@@ -313,18 +313,6 @@ def set_aside(engine: Engine, rows: Iterable[SetAside], worker: str, now: dateti
         return connection.execute(SET_ASIDE, parameters).rowcount
 
 
-def skip(engine: Engine, row_id: int, worker: str, reason: str, now: datetime) -> bool:
-    """The gate said no (opt-out, suppression...): terminal, with the reason."""
-    return set_aside(engine, [SetAside(row_id, "skipped", reason)], worker, now) == 1
-
-
-def defer(engine: Engine, row_id: int, worker: str, until: datetime, now: datetime,
-          reason: str | None = None) -> bool:
-    """The gate said later (quiet hours...): back in the queue, due at `until`; the reason
-    is kept for `outreach report` ("waiting for quiet hours until ...")."""
-    return set_aside(engine, [SetAside(row_id, "queued", reason, until)], worker, now) == 1
-
-
 def release(engine: Engine, worker: str, now: datetime) -> int:
     """Give back this worker's unstarted claims (graceful shutdown)."""
     with engine.begin() as connection:
@@ -371,11 +359,6 @@ def state_counts(connection: Connection) -> dict[OutboxState, int]:
     counts = dict.fromkeys(OUTBOX_STATES, 0)
     counts.update({state: count for state, count in rows})
     return counts
-
-
-def fail_unsent(engine: Engine, row_id: int, worker: str, error: str, now: datetime) -> bool:
-    """A claimed row that cannot be sent at all (its template fails, its recipient is gone)."""
-    return set_aside(engine, [SetAside(row_id, "failed", error)], worker, now) == 1
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,6 @@ class Reservation:
     def wait(self) -> float:
         return self.first - self.now
 
-    @property
-    def paused_for(self) -> float:
-        return self.paused_until - self.now
-
 
 # --- the store -------------------------------------------------------------------------------
 

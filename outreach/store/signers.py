@@ -295,13 +295,6 @@ def recipients(connection: Connection, ids: Sequence[int]) -> dict[int, dict[str
     return {r.id: dict(r._mapping) for r in connection.execute(query)}
 
 
-def unsubscribe_token(connection: Connection, signer_id: int) -> str:
-    """The signer's unsubscribe token (assign_unsubscribe_tokens gives one first)."""
-    token: str = connection.execute(select(signers.c.unsubscribe_token)
-                                    .where(signers.c.id == signer_id)).scalar_one()
-    return token
-
-
 def _marker(connection: Connection) -> str:
     """The driver's placeholder, for statements sent straight to it (executemany)."""
     return "?" if connection.dialect.paramstyle == "qmark" else "%s"

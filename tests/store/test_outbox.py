@@ -83,8 +83,9 @@ def test_expired_lease_goes_back_to_the_queue_but_sending_does_not(store):
 def test_skip_defer_and_release(store):
     enqueue(store, messages(3))
     a, b, c = box.claim(store, "w1", 3, LEASE, NOW)
-    assert box.skip(store, a.id, "w1", "opted out", NOW)
-    assert box.defer(store, b.id, "w1", NOW + timedelta(hours=8), NOW)
+    assert box.set_aside(store, [box.SetAside(a.id, "skipped", "opted out")], "w1", NOW) == 1
+    assert box.set_aside(store, [box.SetAside(b.id, "queued", None, NOW + timedelta(hours=8))],
+                         "w1", NOW) == 1
     assert box.release(store, "w1", NOW) == 1  # c: claimed, never started
     with store.connect() as connection:
         counts = box.state_counts(connection)
@@ -94,7 +95,7 @@ def test_skip_defer_and_release(store):
 
 def test_rows_set_aside_together_move_as_one_by_one_and_only_if_still_ours(store):
     # One executemany for a batch's skipped, deferred and failed rows: each lands as skip,
-    # defer and fail_unsent would put it; a row another worker holds now is left alone.
+    # defer and fail put it one at a time; a row another worker holds now is left alone.
     enqueue(store, messages(5))
     a, b, c, d, e = box.claim(store, "w1", 5, LEASE, NOW)
     later = NOW + timedelta(hours=8)
