@@ -230,7 +230,7 @@ def _apply_chunk(connection: Connection, chunk: Sequence[_SendGridEvent],
     opt_outs: list[OptOut] = []
     bad_office_emails: list[tuple[str, str]] = []
     for event in chunk:
-        key = event.record.dedupe_key[:300]
+        key = event.record.stored_key
         if key not in new:
             counts["duplicate"] += 1
             continue

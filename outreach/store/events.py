@@ -16,6 +16,8 @@ from sqlalchemy import Connection, Insert, Integer, bindparam, case, func, selec
 from outreach.store.db import chunks, dialect_insert, lock_in_order, per_dialect, rows_in
 from outreach.store.schema import message_events, outbox, send_holds
 
+_DEDUPE_KEY_LENGTH: int = message_events.c.dedupe_key.type.length  # type: ignore[attr-defined]
+
 # Later statuses win over earlier ones; a late "delivered" never overwrites an "open".
 DELIVERY_ORDER = {"queued": 0, "accepted": 0, "sending": 1, "sent": 2, "deferred": 3,
                   "delivered": 4, "undelivered": 4, "failed": 4, "bounce": 4, "dropped": 4,
@@ -47,6 +49,11 @@ class ProviderEvent:
     occurred_at: datetime
     error_code: str | None = None
 
+    @property
+    def stored_key(self) -> str:
+        """The dedupe key as the log stores it: cut to its column, as every look-up of it."""
+        return self.dedupe_key[:_DEDUPE_KEY_LENGTH]
+
 
 def record_event(connection: Connection, *, provider: str, dedupe_key: str,
                  outbox_id: int | None, event: str, occurred_at: datetime, now: datetime,
@@ -65,7 +72,7 @@ def record_events(connection: Connection, events: Sequence[ProviderEvent],
     wait for its outcome, so exactly one of them has the event's effects."""
     rows: dict[str, dict[str, Any]] = {}
     for item in events:
-        key = item.dedupe_key[:300]
+        key = item.stored_key
         rows.setdefault(key, {"dedupe_key": key, "provider": item.provider,
                               "outbox_id": item.outbox_id, "event": item.event[:40],
                               "error_code": item.error_code, "occurred_at": item.occurred_at,
