@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from outreach.geo.locate import GEO_FILES, Geo, Lookup
+from outreach.geo.locate import Geo, Lookup, geo_files
 from outreach.us.compiled import compiled, digest
 
 if TYPE_CHECKING:
@@ -56,8 +56,7 @@ def compiled_zip_answers(geo: Geo, data_dir: Path, cache_dir: Path | None) -> pd
     from: the web app and the scheduler make these 40,000 answers at every start (seconds of
     CPU, and a frame's worth of records at the peak) for a table that changes with the roster
     (its `key`: files, corrections and day) and OUTREACH_ZIP_MIN_SHARE."""
-    sources = [data_dir / name for name in GEO_FILES]  # the code: in every key (compiled.py)
     if not geo.roster.key:  # a roster not loaded through the cache: nothing to key it by
         return zip_answers(geo)
-    return compiled("by-zip", sources, lambda: zip_answers(geo), directory=cache_dir,
+    return compiled("by-zip", geo_files(data_dir), lambda: zip_answers(geo), directory=cache_dir,
                     extra=digest((geo.roster.key, geo.zip_min_share)))

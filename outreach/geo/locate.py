@@ -221,6 +221,12 @@ def dominant(sources: Iterable[Mapping[str, float]], key: Callable[[str], Hashab
 GEO_FILES = ("zip_county.csv", "zip_shares.csv", "ct_towns.csv", "counties.csv")
 
 
+def geo_files(data_dir: Path) -> list[Path]:
+    """The data files the geography is built from: what a compiled copy of it is keyed by
+    (with the package's code, which compiled.py puts in every key)."""
+    return [data_dir / name for name in GEO_FILES]
+
+
 def _text_columns(path: Path) -> dict[str, list[str]]:
     """A CSV file's columns by name, every cell text ("" where empty), as read_csv with
     dtype=str and keep_default_na=False gives them, without importing pandas."""
@@ -283,8 +289,8 @@ class GeoData:
         """The tables as `load` builds them, read from the compiled cache in `cache_dir`
         (outreach/us/compiled.py) when the data files and the package's code are unchanged
         since it was written: a pickle read instead of 40,000 rows parsed and indexed."""
-        sources = [data_dir / name for name in GEO_FILES]  # the code: in every key
-        return compiled_cache("geo", sources, lambda: cls.load(data_dir), directory=cache_dir)
+        return compiled_cache("geo", geo_files(data_dir), lambda: cls.load(data_dir),
+                              directory=cache_dir)
 
     def legacy_ct_county(self, county_fips: str, town: str) -> str:
         """Map a Connecticut planning region (09110-09190, used by the Census since 2022) back to
