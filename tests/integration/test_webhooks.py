@@ -395,6 +395,7 @@ def test_a_locked_store_answers_503_with_retry_after_and_the_retry_applies(store
     assert suppressed(people) == {PHONES[0]: "sms-stop", "p1@example.org": "sendgrid-unsubscribe"}
 
 
+@pytest.mark.timing  # a wait under 1 s: the parallel suite's load stretched one to 1.08 s in CI
 def test_a_large_batch_commits_in_chunks_so_another_writer_waits_briefly(tmp_path):
     """SQLite has one write lock: a petition signature arriving during a large batch waits for
     one chunk, not for the batch (audit F14: 20 s for 20,000 events in one transaction). Set-
