@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import functools
 import io
 import os
 import re
@@ -802,6 +801,13 @@ def _normalize(frame: pd.DataFrame, emails: pd.DataFrame, phones: pd.DataFrame,
 class _Merger:
     """Dedupe against the store and within the file; newest row wins for the fields it has.
 
+    Rows are taken one by one in file order, each against the signers stored and those the
+    rows before it made, so where a file's chunks are cut changes nothing (and a file imports
+    as its rows would one by one). A row's email names its signer before its phone does; an
+    email or phone another signer holds stays with that signer and the row's is dropped with
+    a warning: two people are never made one (a shared household phone, a typo), and a row
+    linking two signers is handled alike whether they are stored or earlier in its chunk.
+
     Untrusted rows (the public form: anyone may type anyone's email) change nothing of a
     stored signer they match (DESIGN invariant 10): not a contact (a stranger who knows a
     phone-only signer's number would attach their own email, and receive that signer's mail,
@@ -823,8 +829,8 @@ class _Merger:
         """(new signers, merges where the row is newer, merges where older, warnings).
 
         Most rows are new and unrepeated: they pass through as a frame. Only rows that repeat
-        an email or phone (stored, or elsewhere in the chunk) are walked one by one, oldest
-        first, so that the newest ends up winning.
+        an email or phone (stored, or elsewhere in the chunk) are walked one by one, in file
+        order; a new signer among them is known by a provisional id (negative) until stored.
         """
         warnings: list[tuple[int, str]] = []
         if not self.trusted:
@@ -839,38 +845,39 @@ class _Merger:
         plain = known_email.isna() & known_phone.isna() & ~repeated
         stored_ids = pd.concat([known_email[~plain], known_phone[~plain]]).dropna()
         identities = fetch(sorted({int(i) for i in stored_ids}))
-        pending: list[dict[str, Any]] = []
+        pending: dict[int, dict[str, Any]] = {}  # provisional id -> the new signer's row
         newer_merges: list[dict[str, Any]] = []
         older_merges: list[dict[str, Any]] = []
-        ordered = rows[~plain].sort_values(["signed_at", "line"], kind="stable")
-        records = _records(ordered)
-        for group in _same_person(records):
-            emails = [self.by_email.get(r["email_key"]) for r in group if r["email_key"]]
-            phones = [self.by_phone.get(r["phone"]) for r in group if r["phone"]]
-            target = next((i for i in [*emails, *phones] if i is not None), None)
+        for row in _records(rows[~plain]):
+            line = row.pop("line")
+            owners = (self.by_email.get(row["email_key"]) if row["email_key"] else None,
+                      self.by_phone.get(row["phone"]) if row["phone"] else None)
+            target = owners[0] if owners[0] is not None else owners[1]
             if target is None:
-                for row in group:
-                    del row["line"]
-                pending.append(functools.reduce(_merge_rows, group))
-                continue
-            if not self.trusted:
+                target = -1 - len(pending)
+                pending[target] = row
+                identities[target] = Identity(None, None, row["signed_at"].to_pydatetime())
+            elif target > 0 and not self.trusted:
                 continue  # evidence only, see the class docstring
-            for row in group:  # oldest first, so the newest has the last word
-                line = row.pop("line")
-                for key, table, fields_ in ((row["email_key"], self.by_email,
-                                             ("email", "email_key")),
-                                            (row["phone"], self.by_phone,
-                                             ("phone", "phone_type"))):
-                    if key and table.get(key, target) != target:
-                        warnings.append((line, f"{fields_[0]} belongs to another signer: "
-                                               "not changed"))
-                        for name in fields_:
-                            row[name] = None
-                merge = self._merge_stored(identities[target], target, row, now)
-                (newer_merges if merge.pop("_newer") else older_merges).append(merge)
+            for owner, fields_ in zip(owners, (("email", "email_key"), ("phone", "phone_type")),
+                                      strict=True):
+                if owner is not None and owner != target:
+                    warnings.append((line, f"{fields_[0]} belongs to another signer: "
+                                           "not changed"))
+                    for name in fields_:
+                        row[name] = None
+            newer = self._take_keys(identities[target], target, row)
+            if target < 0:
+                if row is not pending[target]:
+                    _fill(pending[target], row, newer)
+                continue
+            merge = {f"new_{name}": row[name] for name in store.MERGED_FIELDS}
+            merge.update(new_ref=row.get("ref"), target_id=target, now=now,
+                         new_signed_at=row["signed_at"].to_pydatetime())
+            (newer_merges if newer else older_merges).append(merge)
         new = rows[plain].drop(columns=["line"])
         if pending:
-            new = pd.concat([new, pd.DataFrame(pending, columns=new.columns)],
+            new = pd.concat([new, pd.DataFrame(list(pending.values()), columns=new.columns)],
                             ignore_index=True)
         return new, newer_merges, older_merges, warnings
 
@@ -891,28 +898,28 @@ class _Merger:
         return rows.assign(phone=rows["phone"].mask(foreign, None),
                            phone_type=rows["phone_type"].mask(foreign, None))
 
-    def _merge_stored(self, stored: Identity, target: int, row: dict[str, Any],
-                      now: datetime) -> dict[str, Any]:
-        signed_at = row["signed_at"].to_pydatetime()
-        newer = signed_at >= stored.signed_at
+    def _take_keys(self, signer: Identity, target: int, row: dict[str, Any]) -> bool:
+        """Whether the row is newer than its signer (stored, or new in this chunk). Its email
+        and phone become the signer's where it is newer or the signer has none (the keys move
+        in the lookup tables at once, for the rows after it); otherwise they are cleared from
+        the row: an older row never replaces an email or phone."""
+        signed_at: datetime = row["signed_at"].to_pydatetime()
+        newer = signed_at >= signer.signed_at
         for key, table, name in ((row["email_key"], self.by_email, "email_key"),
                                  (row["phone"], self.by_phone, "phone")):
-            current = getattr(stored, name)
+            current = getattr(signer, name)
             if key and key != current and (newer or current is None):
                 if current:
                     table.pop(current, None)
                 table[key] = target
-                setattr(stored, name, key)
-            elif key != current:  # an older row never replaces a stored email or phone
+                setattr(signer, name, key)
+            elif key != current:
                 if name == "email_key":
                     row["email"] = row["email_key"] = None
                 else:
                     row["phone"] = row["phone_type"] = None
-        stored.signed_at = max(stored.signed_at, signed_at)
-        merge = {f"new_{name}": row[name] for name in store.MERGED_FIELDS}
-        merge["new_ref"] = row.get("ref")
-        merge.update(target_id=target, now=now, new_signed_at=signed_at, _newer=newer)
-        return merge
+        signer.signed_at = max(signer.signed_at, signed_at)
+        return newer
 
     def reload(self, connection: Connection, email_keys: list[str], phones: list[str]) -> None:
         """Read these emails' and phones' owners again, as stored now (after a concurrent
@@ -943,37 +950,17 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
-def _same_person(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Group rows that share an email or a phone, directly or through other rows (union-find):
-    A and B share an email, B and C a phone: one person. Groups keep the rows' order."""
-    parent = list(range(len(rows)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first_with: dict[tuple[str, str], int] = {}
-    for i, row in enumerate(rows):
-        for key in (("email", row["email_key"]), ("phone", row["phone"])):
-            if key[1] is None:
-                continue
-            if key in first_with:
-                parent[root(i)] = root(first_with[key])
-            else:
-                first_with[key] = i
-    groups: dict[int, list[dict[str, Any]]] = {}
-    for i, row in enumerate(rows):
-        groups.setdefault(root(i), []).append(row)
-    return list(groups.values())
-
-
-def _merge_rows(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
-    """Two rows of one new signer: the newer's values win, the older's fill its gaps."""
-    if newer["signed_at"] < older["signed_at"]:
-        older, newer = newer, older
-    return {k: (newer[k] if newer[k] is not None else older[k]) for k in newer}
+def _fill(signer: dict[str, Any], row: dict[str, Any], newer: bool) -> None:
+    """A later row of a signer new in this chunk, merged as store.merge_signers merges one
+    into a stored signer: a newer row's values win where it has them, an older one fills
+    gaps; the first referral code keeps the credit."""
+    for name in store.MERGED_FIELDS:
+        if row[name] is not None and (newer or signer[name] is None):
+            signer[name] = row[name]
+    if newer:
+        signer["signed_at"] = row["signed_at"]
+    if signer["ref"] is None:
+        signer["ref"] = row["ref"]
 
 
 def _with_defaults(new: pd.DataFrame, now: datetime) -> pd.DataFrame:
