@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from outreach.campaigns.planner import plan_active_campaigns
 from outreach.campaigns.render import Renderer, Sender
@@ -34,7 +34,7 @@ from outreach.signers.match import match
 from outreach.store import workers
 from outreach.store.runs import set_run_state
 from outreach.store.schema import imports, outbox, scheduler_runs, signer_matches, signers
-from outreach.store.schema import workers as workers_table
+from tests.heartbeats import age_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,17 +111,6 @@ def test_a_run_is_claimed_once_per_fire_time(store):
     assert claim_run(store, "roster_check", fire + timedelta(days=1), "host-b", now)
 
 
-def _age(engine, worker_id: str, by: timedelta) -> None:
-    """As if everything the worker's row records happened `by` earlier (by whichever clock
-    wrote it: PostgreSQL's own there)."""
-    columns = ("started_at", "beat_at", "stopped_at", "declared_dead_at")
-    mine = workers_table.c.worker_id == worker_id
-    with engine.begin() as connection:  # read first: SQLite stores text, no date arithmetic
-        row = connection.execute(select(workers_table).where(mine)).one()
-        connection.execute(update(workers_table).where(mine).values(
-            {c: getattr(row, c) - by for c in columns if getattr(row, c) is not None}))
-
-
 def test_the_maintain_job_forgets_workers_gone_for_a_week_and_keeps_the_rest(
         tmp_path, store, store_url, roster):
     dead_after = timedelta(seconds=30)
@@ -131,13 +120,13 @@ def test_the_maintain_job_forgets_workers_gone_for_a_week_and_keeps_the_rest(
         workers.register(store, worker_id, "host", 1, now)
     workers.mark_stopped(store, "stopped-long-ago", now)
     workers.mark_stopped(store, "stopped-yesterday", now)
-    _age(store, "dead-long-ago", dead_after * 2)
+    age_worker(store, "dead-long-ago", dead_after * 2)
     assert workers.declare_dead(store, "dead-long-ago", "live", dead_after, now)
     for worker_id in ("stopped-long-ago", "dead-long-ago"):
-        _age(store, worker_id, WORKER_RETENTION + timedelta(hours=1))
-    _age(store, "stopped-yesterday", timedelta(days=1))
-    _age(store, "late", dead_after / 2)  # silent for half the limit: late, not dead
-    _age(store, "silent-for-weeks", timedelta(days=21))  # never declared dead until now
+        age_worker(store, worker_id, WORKER_RETENTION + timedelta(hours=1))
+    age_worker(store, "stopped-yesterday", timedelta(days=1))
+    age_worker(store, "late", dead_after / 2)  # silent for half the limit: late, not dead
+    age_worker(store, "silent-for-weeks", timedelta(days=21))  # never declared dead until now
     maintenance = Worker(store, {"email": FilesTransport(tmp_path / "out", "email")},
                          Renderer(store, roster, ROOT / "templates",
                                   Sender("MJ <team@mj.example>", "+1", "MJ", "PO Box 1")),
