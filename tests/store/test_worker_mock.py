@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from outreach.store import outbox as box
 from outreach.store import suppressions
 from outreach.store.schema import outbox
 from outreach.testing.ledgers import LedgerOutage
+from tests.conftest import REDIS_URL
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
@@ -295,6 +297,37 @@ def test_a_long_running_worker_backs_off_a_failing_budget_and_sends_once_it_work
     assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
     assert sorted(m.outbox_id for m in transport.sent) == [1, 2, 3]  # once each
     assert any("send budget for email works again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_redis_budget_whose_script_fails_ends_the_once_pass_with_nothing_sent(
+        queued, roster):
+    """A real Redis answering the budget's script with an error at every call (here its key
+    holds a string: WRONGTYPE, as a prefix shared with something else would): the once pass
+    ends, nothing sent, instead of each send waiting for the "outage" to end."""
+    import redis
+
+    from outreach.store.rates import RedisLedger
+
+    prefix = f"test:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.set(prefix + "email:mock:1", "not a budget")
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    ledger = RedisLedger(REDIS_URL, prefix=prefix)
+    transport = MockTransport(accept)
+    failing = worker(queued, roster, transport,
+                     budgets={"email": SharedBudget(ledger, "email:mock:1", 50.0)},
+                     options=WorkerOptions(**QUICK_BACKOFF))
+    try:
+        error = _run_bounded(failing, 20)
+    finally:
+        client.delete(prefix + "email:mock:1")
+        client.close()
+        ledger.close()
+    assert isinstance(error, ServiceError) and "ResponseError: WRONGTYPE" in str(error)
+    assert transport.sent == []
+    assert outbox_rows(queued) == {i: ("queued", None, None) for i in (1, 2, 3)}
 
 
 def test_a_briefly_unreachable_ledger_is_waited_for_not_taken_for_a_failing_budget(
