@@ -222,6 +222,7 @@ class Worker:
             maintained: float | None = None
             looked = time.monotonic()  # the last look for dead workers
             outage = 0  # failed tries in a row: the database is not answering
+            refused = self.stats["budget_errors"]  # --once: when the claimer last found none
             while not self.stop.is_set():
                 try:
                     if outage:  # the first try after a failure: is it back?
@@ -249,7 +250,15 @@ class Worker:
                                         self.clock())
                     if not rows:
                         if once:
-                            break
+                            # The sends in flight end first: a row its budget refused is back
+                            # in the queue, due, and is tried again (a budget that keeps
+                            # refusing then stops the pass: _FailingBudgets). Only after new
+                            # refusals, so rows taken meanwhile by another worker end it.
+                            jobs.join()
+                            if self.stats["budget_errors"] == refused:
+                                break
+                            refused = self.stats["budget_errors"]
+                            continue
                         self.stop.wait(self.options.poll_seconds)
                         self.maintain()  # it looks for dead workers too
                         looked = time.monotonic()

@@ -254,14 +254,17 @@ def _run_bounded(running: Worker, seconds: float, once: bool = True) -> BaseExce
     return raised[0] if raised else None
 
 
+@pytest.mark.parametrize("concurrency", [2, 8], ids=["in groups", "all in flight at once"])
 def test_a_budget_failing_at_every_call_ends_the_once_pass_with_one_error_nothing_sent(
-        queued, roster, caplog):
+        queued, roster, caplog, concurrency):
     """A misconfigured ledger (a Redis script error, a wrong table) fails every call: the pass
     stops, its rows back in the queue as they were (due, attempts untouched), a few lines in
-    the log instead of one per row and try, and `--once` fails with one line."""
+    the log instead of one per row and try, and `--once` fails with one line. Also when every
+    due row is in flight as the claimer finds nothing more to claim: the rows the budget gave
+    back are due, and a pass that ended there would say nothing was wrong."""
     transport = MockTransport(accept)
     failing = worker(queued, roster, transport, budgets={"email": _Budget(failures=10**9)},
-                     options=WorkerOptions(**QUICK_BACKOFF))
+                     options=WorkerOptions(**{**QUICK_BACKOFF, "concurrency": concurrency}))
     with caplog.at_level(logging.WARNING, logger="outreach.worker"):
         error = _run_bounded(failing, 20)
     assert isinstance(error, ServiceError)
