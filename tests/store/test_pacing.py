@@ -238,3 +238,29 @@ def test_an_answer_that_repeats_at_every_call_is_not_taken_for_an_outage(error, 
     with pytest.raises(getattr(redis.exceptions, error)):
         ledger.reserve("sms:twilio:AC1", 0.1, 1)
     ledger.close()
+
+
+def test_an_unpaced_budget_whose_ledger_refuses_its_calls_lets_sends_go(caplog):
+    """With no rate there is only the account's pause to learn: a ledger that refuses the
+    call at every look (its Redis key of another type) does not hold the sends, nor give a
+    row back once a second; one line says so."""
+    import redis
+
+    prefix = f"test:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.set(prefix + "email:sendgrid:1", "not a budget")
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    ledger = RedisLedger(REDIS_URL, prefix=prefix)
+    budget = SharedBudget(ledger, "email:sendgrid:1", None)
+    budget.LOOK_EVERY = 0.0  # a look at every call
+    try:
+        assert all(budget.acquire(threading.Event()) for _ in range(5))
+    finally:
+        client.delete(prefix + "email:sendgrid:1")
+        client.close()
+        ledger.close()
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("send budget email:sendgrid:1 unreachable: ResponseError: WRONGTYPE")
+    assert line.endswith("; sends go on unpaced, paused by this process's own 429s")
