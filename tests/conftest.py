@@ -149,6 +149,9 @@ def write_roster(path: Path, rows: list[dict[str, str]],
 
 POSTGRES_ADMIN_URL = os.environ.get("OUTREACH_TEST_POSTGRES_URL",
                                     "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+# The send-budget tests' Redis (shared with other test runs: each test keys under a prefix of
+# its own); a test skips when none answers.
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def _postgres_reachable() -> bool:

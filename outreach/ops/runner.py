@@ -35,8 +35,7 @@ def health_line(engine: Engine, stats: Counter[str], before: Counter[str],
     with engine.connect() as connection:
         counts = box.state_counts(connection)
         due = reports.due_now(connection, now)
-        beating = Counter(w.status for w in workers.listing(connection, dead_after, now)
-                          if w.status != "stopped")
+        beating = workers.status_counts(connection, dead_after, now)
     sent = stats["sent"] - before["sent"]
     errors = sum(stats[k] - before[k] for k in ("failed", "errors", "unknown"))
     waiting = counts["queued"] + counts["retry"] - due
@@ -44,7 +43,7 @@ def health_line(engine: Engine, stats: Counter[str], before: Counter[str],
             f"sent {sent} in {seconds:.0f} s ({sent / max(seconds, 1e-9):.1f}/s); "
             f"errors {errors}; totals sent {counts['sent']}, failed {counts['failed']}, "
             f"unknown {counts['unknown']}; workers "
-            + (", ".join(f"{k} {v}" for k, v in sorted(beating.items())) or "none"))
+            + (", ".join(f"{k} {v}" for k, v in sorted(beating.items()) if v) or "none"))
 
 
 def _on_stop_signals(stop: Callable[[], None]) -> None:

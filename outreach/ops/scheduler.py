@@ -22,6 +22,7 @@ import fcntl
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,16 +40,21 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from sqlalchemy import Engine
 
 from outreach.campaigns.definitions import SCHEDULE_FILE, parse_duration, read_toml
+from outreach.clock import utcnow
 from outreach.config import Settings
 from outreach.errors import SchedulerError, StoreError
 from outreach.geo.current import CurrentGeo
 from outreach.privacy import mask_text
-from outreach.store import schedule
+from outreach.store import schedule, workers
 from outreach.store.db import database_problem, database_reason, is_connection_loss
 
 log = logging.getLogger("outreach.scheduler")
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)  # interval fire times are counted from here
+# A stopped or dead worker's heartbeat row is kept this long after it stopped or was declared
+# dead, for `outreach report` and /healthz to show (a weekend and the Monday after it); every
+# restart adds a row, so without a limit the table grows for as long as the deployment runs.
+WORKER_RETENTION = timedelta(days=7)
 Action = Literal["inbox", "match", "plan", "maintain", "roster_check"]
 
 
@@ -257,7 +263,13 @@ def _plan(context: Context, entry: ScheduleEntry, now: datetime) -> str:
 
 
 def _maintain(context: Context, entry: ScheduleEntry, now: datetime) -> str:
-    done = context.maintenance_worker.maintain()
+    """The outbox's repairs (Worker.maintain: dead workers' work taken, expired claims freed,
+    stale sends reconciled), then the heartbeat rows of workers gone for WORKER_RETENTION.
+    Only a row stopped or declared dead that long ago goes: a live or late worker's, and a
+    silent one's that the repairs just declared dead, stay. The pruning is judged by the wall
+    clock (PostgreSQL's own there), never the scheduler's business clock `now`."""
+    done = context.maintenance_worker.maintain() + Counter(  # a sum keeps what is positive
+        workers_pruned=workers.prune(context.engine, WORKER_RETENTION, utcnow()))
     return ", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "nothing to fix"
 
 

@@ -215,9 +215,11 @@ class SharedBudget:
             self.looked = now
             try:
                 paused_for = self.ledger.paused_for(self.key)
-            except BudgetUnreachable as error:
-                self._warn(error)
-                return True  # no pace to keep: the process's own 429s still pause it
+            except Exception as error:  # unreachable, or refusing the call every time
+                # No pace to keep, only the others' pauses to learn: the sends go on, and
+                # the process's own 429s still pause it.
+                self._warn(error, "sends go on unpaced, paused by this process's own 429s")
+                return True
             self._reached()
             self.paused_until = max(self.paused_until, time.monotonic() + paused_for)
             return paused_for <= 0
@@ -254,10 +256,12 @@ class SharedBudget:
         self.offsets.append(sample)
         return min(self.offsets)
 
-    def _warn(self, error: BudgetUnreachable) -> None:
+    def _warn(self, error: Exception, then: str = "sends wait for it") -> None:
         if not self._unreachable:
             self._unreachable = True
-            log.warning("send budget %s unreachable: %s; sends wait for it", self.key, error)
+            log.warning("send budget %s unreachable: %s; %s", self.key,
+                        error if isinstance(error, BudgetUnreachable)
+                        else f"{type(error).__name__}: {error}"[:300], then)
 
     def _reached(self) -> None:
         if self._unreachable:

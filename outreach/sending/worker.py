@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import cast
@@ -43,6 +43,12 @@ from outreach.store.outbox import OutboxRow
 
 log = logging.getLogger("outreach.worker")
 
+# A channel's send budget that raised this many times in a row (no acquire between them that
+# worked) fails at every call rather than once in a while: a Redis script error, a ledger table
+# that is not there. One stray error is not that, and when it is, the first group of
+# concurrent senders gets there at once.
+BUDGET_ERRORS_IN_A_ROW = 3
+
 
 @dataclass
 class WorkerOptions:
@@ -61,6 +67,7 @@ class WorkerOptions:
     dead_after: timedelta = timedelta(seconds=30)
     # The database went away (restart, failover, network): wait 1, 2, 4 ... 30 s between
     # tries and go on when it answers; `--once` gives up (one line) after `outage_tries_once`.
+    # A send budget that keeps failing (BUDGET_ERRORS_IN_A_ROW) is waited for the same way.
     outage_first_wait_seconds: float = 1.0
     outage_cap_seconds: float = 30.0
     outage_tries_once: int = 5
@@ -90,6 +97,63 @@ class WorkerOptions:
         the database's clock) every call it started has ended, since a provider call times
         out in 10 s (the transports' timeout) and this leaves `dead_after` / 2 = 15 s."""
         return self.dead_after.total_seconds() / 2
+
+
+@dataclass
+class _BudgetStreak:
+    """One channel's send budget failing: its errors in a row and the last one."""
+
+    errors: int = 0
+    error: str = ""  # the last error's type and masked text
+    unseen: int = 0  # errors since the claimer last looked
+    looks: int = 0  # times the claimer found it failing: its waits so far
+
+
+class _FailingBudgets:
+    """Each channel's send budget errors in a row: counted by the senders, read by the
+    claimer, which starts no more sends while one keeps failing and waits before it tries
+    again (a failing budget would otherwise give every row back at once, and the claimer
+    take it again, for ever). A budget that is briefly unreachable is not here: it waits
+    inside acquire (outreach.sending.pacing.SharedBudget) and raises nothing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streaks: dict[str, _BudgetStreak] = {}
+
+    def failed(self, channel: str, error: Exception) -> bool:
+        """One more error; True when it begins a streak (the one the log is told about)."""
+        with self._lock:
+            streak = self._streaks.setdefault(channel, _BudgetStreak())
+            streak.errors += 1
+            streak.unseen += 1
+            streak.error = f"{type(error).__name__}: {mask_text(str(error))[:200]}"
+            return streak.errors == 1
+
+    def worked(self, channel: str) -> _BudgetStreak | None:
+        """An acquire that worked ends the channel's streak: the one it ended, if any. Every
+        send asks, so with no streak at all it takes no lock (a streak another thread begins
+        meanwhile is ended by the next send that works)."""
+        if not self._streaks:
+            return None
+        with self._lock:
+            return self._streaks.pop(channel, None)
+
+    def failing(self, look: bool = False) -> tuple[str, _BudgetStreak] | None:
+        """A channel whose budget failed BUDGET_ERRORS_IN_A_ROW times in a row, again since
+        the claimer last looked, and a copy of its streak; `look`: the claimer's look (the
+        channel's errors from now on are new, and its waits count one more)."""
+        with self._lock:
+            for channel, streak in self._streaks.items():
+                if streak.errors >= BUDGET_ERRORS_IN_A_ROW and streak.unseen:
+                    if look:
+                        streak.unseen = 0
+                        streak.looks += 1
+                    return channel, replace(streak)
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._streaks.clear()
 
 
 @dataclass
@@ -125,6 +189,7 @@ class Worker:
                                                 max=self.options.backoff_cap_seconds)
         self._declared_dead = threading.Event()  # another worker took this one's work
         self._beat_started = time.monotonic()  # when the last successful heartbeat began
+        self._budgets = _FailingBudgets()
 
     def count(self, key: str, amount: int = 1) -> None:
         if amount:
@@ -147,6 +212,8 @@ class Worker:
         ending = threading.Event()  # set: the heartbeat ends, everything of this run is over
         heart = threading.Thread(target=self._heartbeat, args=(ending,), daemon=True)
         self._register()
+        self._budgets.clear()
+        given_up: tuple[str, _BudgetStreak] | None = None  # --once: a budget kept failing
         for transport in self.transports.values():
             transport.warm_up()
         for thread in [*senders, recorder, heart]:
@@ -155,6 +222,7 @@ class Worker:
             maintained: float | None = None
             looked = time.monotonic()  # the last look for dead workers
             outage = 0  # failed tries in a row: the database is not answering
+            refused = self.stats["budget_errors"]  # --once: when the claimer last found none
             while not self.stop.is_set():
                 try:
                     if outage:  # the first try after a failure: is it back?
@@ -170,12 +238,27 @@ class Worker:
                     if not self._may_call():  # beats failing: claim nothing the senders
                         self.stop.wait(self.options.poll_seconds)  # would only give back
                         continue
+                    failing = self._budgets.failing(look=True)
+                    if failing is not None:
+                        if once and failing[1].looks >= self.options.outage_tries_once:
+                            given_up = failing
+                            break
+                        self.stop.wait(self._budget_failing(*failing))
+                        continue
                     rows = outbox.claim(self.engine, self.options.worker_id,
                                         self.options.batch_size, self.options.lease,
                                         self.clock())
                     if not rows:
                         if once:
-                            break
+                            # The sends in flight end first: a row its budget refused is back
+                            # in the queue, due, and is tried again (a budget that keeps
+                            # refusing then stops the pass: _FailingBudgets). Only after new
+                            # refusals, so rows taken meanwhile by another worker end it.
+                            jobs.join()
+                            if self.stats["budget_errors"] == refused:
+                                break
+                            refused = self.stats["budget_errors"]
+                            continue
                         self.stop.wait(self.options.poll_seconds)
                         self.maintain()  # it looks for dead workers too
                         looked = time.monotonic()
@@ -215,6 +298,13 @@ class Worker:
                 f"heartbeat for {self.options.dead_after.total_seconds():g} s: a blocked "
                 "database or a stalled process); its claims went to the others, and it "
                 "stopped without sending them: start it again")
+        if given_up is not None:
+            channel, streak = given_up
+            raise ServiceError(
+                f"the send budget for {channel} failed {streak.errors} times in a row (last: "
+                f"{streak.error}): the pass stopped, and the messages it could not send are "
+                "back in the queue unsent; check the ledger it is kept in (OUTREACH_REDIS_URL's "
+                "Redis, or the store's send_budgets table), then run again")
         return self.stats
 
     # --- heartbeats: a dead worker's work is taken in seconds -------------------------------
@@ -288,16 +378,35 @@ class Worker:
                         "when its heartbeat is %gs old, and what it left is reconciled then",
                         database_reason(error), self.options.dead_after.total_seconds())
 
+    def _retry_wait(self, tries: int) -> float:
+        """The seconds to wait after `tries` failed tries (exponential, capped: a restarting
+        server is not hammered). The exponent stops growing long after the cap is reached:
+        2.0 ** 1024 would overflow a float, and the worker would die of a long outage instead
+        of waiting it out."""
+        return min(self.options.outage_cap_seconds,
+                   self.options.outage_first_wait_seconds * 2.0 ** min(tries, 1000))
+
     def _database_lost(self, error: Exception, doing: str, tries: int) -> float:
         """One log line for a database that stopped answering; the seconds to wait before the
-        next try (exponential, capped: a restarting server is not hammered). The exponent
-        stops growing long after the cap is reached: 2.0 ** 1024 would overflow a float, and
-        the worker would die of a long outage instead of waiting it out."""
-        wait = min(self.options.outage_cap_seconds,
-                   self.options.outage_first_wait_seconds * 2.0 ** min(tries, 1000))
+        next try (_retry_wait)."""
+        wait = self._retry_wait(tries)
         log.warning("database unreachable while %s: %s; retrying in %gs", doing,
                     database_reason(error), wait)
         self.count("database_outages" if tries == 0 else "database_retries")
+        return wait
+
+    def _budget_failing(self, channel: str, streak: _BudgetStreak) -> float:
+        """A channel's budget keeps failing: the batch's claims not started yet go back to the
+        queue (its started rows were given back by the senders, their provider never
+        called), one line says so, and the claimer waits (_retry_wait) before it claims again,
+        the rows due as they were. The seconds to wait."""
+        released = outbox.release(self.engine, self.options.worker_id, self.clock())
+        self.count("released", released)
+        wait = self._retry_wait(streak.looks - 1)
+        log.warning("send budget for %s failed %d times in a row (last: %s); no send starts "
+                    "until it works: the rows it refused are back in the queue unsent, and "
+                    "the worker claims again in %gs", channel, streak.errors, streak.error,
+                    wait)
         return wait
 
     def _database_back(self, tries: int) -> None:
@@ -369,7 +478,7 @@ class Worker:
         for start in range(0, len(sendable), group):
             while jobs.unfinished_tasks >= group and not self.stop.is_set():
                 time.sleep(0.002)
-            if self.stop.is_set():
+            if self.stop.is_set() or self._budgets.failing() is not None:
                 return  # the rest stay claimed and are released
             part = sendable[start:start + group]
             # Read before the commit, so the deadline is never later than the row's own
@@ -427,16 +536,24 @@ class Worker:
         """Wait for the message's turn in its channel's budget. False (the row is given back,
         its provider never called): stopping; the turn did not come by the job's deadline; or
         the budget failed in a way it does not wait out itself (an unexpected error from its
-        ledger), which must not leave the row `sending` to become `unknown` unsent."""
+        ledger), which must not leave the row `sending` to become `unknown` unsent. Errors in
+        a row are one line in the log, and the claimer's to act on (_FailingBudgets)."""
         if self.stop.is_set():
             return False
+        channel = job.row.channel
         try:
-            if self.buckets[job.row.channel].acquire(self.stop, deadline=job.deadline):
+            if self.buckets[channel].acquire(self.stop, deadline=job.deadline):
+                ended = self._budgets.worked(channel)
+                if ended is not None and ended.errors >= BUDGET_ERRORS_IN_A_ROW:
+                    log.warning("send budget for %s works again after %d errors in a row",
+                                channel, ended.errors)
                 return True
         except Exception as error:
-            log.warning("send budget for %s failed: %s: %s; outbox row %s goes back to the "
-                        "queue", job.row.channel, type(error).__name__,
-                        mask_text(str(error))[:200], job.row.id)
+            if self._budgets.failed(channel, error):
+                log.warning("send budget for %s failed: %s: %s; outbox row %s goes back to "
+                            "the queue unsent (if it keeps failing, the rows it refuses are "
+                            "counted in budget_errors, not each logged)", channel,
+                            type(error).__name__, mask_text(str(error))[:200], job.row.id)
             self.count("budget_errors")
             return False
         if not self.stop.is_set():

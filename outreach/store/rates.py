@@ -176,18 +176,33 @@ return string.format('%.6f', paused - now)
 """
 
 
+# Redis' own "not now" answers that redis-py gives no class of their own: a script running
+# past lua-time-limit (BUSY), snapshots failing to save so writes are refused (MISCONF).
+_REDIS_NOT_NOW = ("BUSY ", "MISCONF ")
+
+
 def _redis_not_answering(error: BaseException) -> bool:
-    """Is this Redis failing to keep the budget, rather than our mistake? Not only a lost
-    connection or a timeout: a replica promoted late (READONLY), a full memory under
-    `noeviction` (OOM), an ACL that refuses the script (NOPERM), a cluster's master down
-    (MASTERDOWN), a loading dataset (LOADING) all leave the budget unkept, and a send is then
-    held, not let through unpaced and not lost (its row was already `sending`). The exceptions
-    are redis-py's for a call we got wrong: a value it cannot encode (DataError) and a script
-    not cached (NoScriptError, which its Script object answers itself by loading it)."""
+    """Is this Redis failing to keep the budget for now, rather than refusing our call as it
+    will every time? Not only a lost connection or a timeout: a replica promoted late
+    (READONLY), a full memory under `noeviction` (OOM), a cluster's master down (MASTERDOWN),
+    a loading dataset (LOADING), a busy script (BUSY) all pass, and a send is held meanwhile,
+    not let through unpaced and not lost (its row was already `sending`).
+
+    An answer that will be the same at every call is not an outage: a script error or a key
+    of another type (a plain ResponseError), a refused login (AuthenticationError) or ACL
+    (NOPERM), a value redis-py cannot encode (DataError), a script not cached (NoScriptError,
+    which its Script object answers itself by loading it). It reaches the worker, which
+    gives the row back unsent and stops sending while it repeats (outreach.sending.worker:
+    a long-running worker waits and tries again, `--once` stops with one line); held as an
+    outage it would keep `outreach worker --once` waiting for ever."""
     import redis
 
-    return isinstance(error, redis.RedisError) and not isinstance(
-        error, (redis.DataError, redis.exceptions.NoScriptError))
+    if isinstance(error, (redis.DataError, redis.exceptions.NoScriptError,
+                          redis.AuthenticationError, redis.exceptions.NoPermissionError)):
+        return False
+    if type(error) is redis.ResponseError:  # an answer redis-py has no class for
+        return str(error).startswith(_REDIS_NOT_NOW)
+    return isinstance(error, redis.RedisError)
 
 
 class RedisLedger:

@@ -155,3 +155,15 @@ def listing(connection: Connection, dead_after: timedelta, now: datetime) -> lis
             as_utc(row.declared_dead_at) if row.declared_dead_at is not None else None,
             row.declared_dead_by, round(silent, 1), status))
     return records
+
+
+def status_counts(connection: Connection, dead_after: timedelta,
+                  now: datetime) -> dict[str, int]:
+    """How many workers are live, late and dead (stopped ones are not counted: they left
+    nothing behind), every key present: /healthz, the dashboard and `outreach run`'s health
+    line say the same as `outreach report`, without a host name or worker id."""
+    counts = dict.fromkeys(("live", "late", "dead"), 0)
+    for record in listing(connection, dead_after, now):
+        if record.status != "stopped":
+            counts[record.status] += 1
+    return counts

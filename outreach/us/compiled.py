@@ -15,6 +15,13 @@ to a temporary name in the same folder and renamed over the old one (os.replace 
 POSIX and Windows), so two processes starting together each read a whole file, never one
 half written. A cache folder that cannot be written is no error: the value is built and used.
 
+The name holds the package's and the sources' paths, not their contents: a new release in a
+new folder, a new virtualenv, a data folder moved or a command module added makes a new file
+and leaves the old one behind. So each write also removes this user's files of the same kind
+(the same `name`) that no process has read or written for UNUSED_AFTER, and temporary files
+left by a writer that was killed: a file that is read back has its modification time
+refreshed, so the file of another checkout sharing the folder, still in use, stays.
+
 Pickle, because the values are plain dicts, tuples and frozen dataclasses and reading them
 back is the fastest of the measured choices (bench/startup.py). A pickle runs code when read
 (the pickle module's own warning: "never unpickle data received from an untrusted source"), and
@@ -27,16 +34,20 @@ under (Path.home() raises RuntimeError: HOME unset and no passwd entry) there is
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import hashlib
 import logging
 import os
 import pickle
+import re
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +61,11 @@ FORMAT = 1
 PACKAGE = Path(__file__).resolve().parent.parent
 # Group or others may write: another local user could put a file of their own in its place.
 _SHARED = stat.S_IWGRP | stat.S_IWOTH
+# A file of one kind no process read or wrote for this long is removed at that kind's next
+# write: a week covers a checkout or release left unused over a weekend, which pays one
+# rebuild (seconds) when it is used again.
+UNUSED_AFTER = timedelta(days=7)
+_WHERE_BYTES = 6  # the paths' hash in a file's name: 12 hex digits
 
 
 def default_cache_dir() -> Path | None:
@@ -113,8 +129,16 @@ def cache_path(directory: Path, name: str, sources: Iterable[Path]) -> Path:
     """One file per name, package and set of source paths: two checkouts (or two data
     folders) sharing a cache folder do not overwrite each other's file at every start."""
     paths = [str(PACKAGE), *(str(Path(p).resolve()) for p in sources)]
-    where = hashlib.blake2b("\0".join(paths).encode(), digest_size=6).hexdigest()
+    where = hashlib.blake2b("\0".join(paths).encode(), digest_size=_WHERE_BYTES).hexdigest()
     return directory / f"{name}-{where}.pickle"
+
+
+def _own_files(name: str) -> re.Pattern[str]:
+    """The names cache_path and _write give files of kind `name`: `NAME-HASH.pickle` and its
+    temporaries `.NAME-HASH.pickle.RANDOM.tmp`; nothing else in the folder (another kind
+    whose name begins with this one's, a user's own file) ever matches."""
+    stored = rf"{re.escape(name)}-[0-9a-f]{{{2 * _WHERE_BYTES}}}\.pickle"
+    return re.compile(rf"{stored}|\.{stored}\.\w+\.tmp")
 
 
 def _private(status: os.stat_result) -> bool:
@@ -159,6 +183,9 @@ def _read(path: Path, key: tuple[Any, ...]) -> tuple[bool, Any]:
                 _warn_shared()
                 return False, None  # built, and written over with this user's own file
             stored = pickle.load(handle)
+            if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key):
+                return False, None
+            _used(handle.fileno())
     except FileNotFoundError:
         return False, None
     except Exception:  # truncated, corrupt, or written by other code: rebuilt, never trusted
@@ -166,12 +193,43 @@ def _read(path: Path, key: tuple[Any, ...]) -> tuple[bool, Any]:
     finally:
         if enabled:
             gc.enable()
-    if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key):
-        return False, None
     return True, stored[1]
 
 
-def _write(path: Path, key: tuple[Any, ...], value: Any) -> None:
+def _used(descriptor: int) -> None:
+    """A file read back is in use: its modification time says so, or another checkout's
+    write would take it for a forgotten one after UNUSED_AFTER (_sweep). A folder that
+    cannot be written (a read-only mount) keeps the old time: no error, nor where a file's
+    time cannot be set through its descriptor (Windows: NotImplementedError)."""
+    with contextlib.suppress(OSError, NotImplementedError):
+        os.utime(descriptor)
+
+
+def _sweep(directory: Path, name: str, kept: Path) -> None:
+    """Remove this user's files of kind `name` in `directory`, other than `kept`, that were
+    not read or written for UNUSED_AFTER (their modification time). Only regular files,
+    judged by lstat: a symbolic link is neither followed nor removed, and nothing but this
+    cache's own names is touched. Called after a write, in a folder _write found private."""
+    own = _own_files(name)
+    cutoff = time.time() - UNUSED_AFTER.total_seconds()
+    user = os.geteuid() if hasattr(os, "geteuid") else None
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name == kept.name or not own.fullmatch(entry.name):
+                    continue
+                try:
+                    status = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(status.st_mode) and status.st_mtime < cutoff and \
+                            (user is None or status.st_uid == user):
+                        os.unlink(entry.path)
+                except OSError:
+                    continue  # gone meanwhile, or not ours to remove: left as it is
+    except OSError:
+        return
+
+
+def _write(path: Path, name: str, key: tuple[Any, ...], value: Any) -> None:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _folder_private(path.parent):  # made by another user since it was looked at
@@ -186,6 +244,8 @@ def _write(path: Path, key: tuple[Any, ...], value: Any) -> None:
         os.replace(temporary, path)  # readers see the old file or the new one, whole
     except Exception:
         Path(temporary).unlink(missing_ok=True)
+        return
+    _sweep(path.parent, name, path)
 
 
 def compiled(name: str, sources: Iterable[Path], build: Callable[[], T], *,
@@ -207,5 +267,5 @@ def compiled(name: str, sources: Iterable[Path], build: Callable[[], T], *,
         if found:
             return value  # type: ignore[no-any-return]
     value = build()
-    _write(path, key, value)
+    _write(path, name, key, value)
     return value

@@ -163,6 +163,7 @@ def dashboard(request: Request, state: StateDep) -> HTMLResponse:
         opt_outs = reports.recent_opt_outs(connection, 15)
         report: dict[str, Any] = reports.outbox_report(connection)
         calls: dict[str, Any] = calls_report(connection)
+        beating = state.worker_counts(connection)
     return page(request, "admin/dashboard.html", {
         "calls": calls, "call_outcomes": [(o, OUTCOME_LABELS[o]) for o in OUTCOMES],
         "call_offices": [{**office, "name": _office_name(roster, office["office_id"])}
@@ -174,7 +175,7 @@ def dashboard(request: Request, state: StateDep) -> HTMLResponse:
                       for name in campaign_names(state.settings.campaigns.jobs_dir)],
         "opt_outs": [{"channel": o.channel, "address": mask(o.address), "source": o.source,
                       "when": o.created_at} for o in opt_outs],
-        "failures": report["attention"][:20], "holds": report["holds"]})
+        "failures": report["attention"][:20], "holds": report["holds"], "workers": beating})
 
 
 def _office_name(roster: Roster, office_id: str) -> str:

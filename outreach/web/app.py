@@ -98,13 +98,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @app.get("/healthz")
     def healthz(state: StateDep) -> JSONResponse:
-        """Up, and the database answers (load balancers and systemd watchdogs ask this)."""
+        """Up, and the database answers (load balancers and systemd watchdogs ask this), with
+        the sending workers by heartbeat as `outreach report` counts them (`workers`: live,
+        late, dead; counts only, this page is public). A dead worker is a page for the
+        operator, not a reason to take this web process out of rotation: still 200."""
         try:
             with state.engine.connect() as connection:
                 ping(connection)
+                beating = state.worker_counts(connection)
         except Exception as error:  # the answer is the point: say what is wrong, 503
             return JSONResponse({"status": "error", "database": type(error).__name__}, 503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        return JSONResponse({"status": "ok", "database": "ok", "workers": beating})
 
     @app.get("/metrics", dependencies=[Depends(admin.require_admin)])
     def metrics(state: StateDep) -> Response:

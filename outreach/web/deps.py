@@ -10,22 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from outreach.campaigns.definitions import Campaign, find_campaign
 from outreach.campaigns.render import Renderer
+from outreach.clock import utcnow
 from outreach.config import Settings
 from outreach.errors import CampaignError
 from outreach.geo.current import CurrentGeo
 from outreach.geo.locate import Geo
 from outreach.ops.wiring import build_renderer
+from outreach.store import workers
 from outreach.web.security import RateLimits
 
 
@@ -66,6 +68,13 @@ class AppState:
             self._renderer = build_renderer(self.settings, self.engine, roster,
                                             today=lambda: self.clock().date())
         return self._renderer
+
+    def worker_counts(self, connection: Connection) -> dict[str, int]:
+        """The sending workers live, late and dead (store.workers.status_counts), judged by
+        the wall clock as the workers' beats are, never by the app's clock (tests and
+        replays set it to another day)."""
+        return workers.status_counts(
+            connection, timedelta(seconds=self.settings.send.worker_dead_seconds), utcnow())
 
     def campaign(self) -> Campaign:
         """The petition's campaign, read fresh (organizers edit the file)."""

@@ -12,8 +12,12 @@ import time_machine
 from sqlalchemy import select
 
 from outreach.campaigns.planner import plan_active_campaigns
+from outreach.campaigns.render import Renderer, Sender
 from outreach.config import Settings
 from outreach.ops.scheduler import (
+    ACTIONS,
+    WORKER_RETENTION,
+    Context,
     ScheduleEntry,
     SchedulerError,
     build_scheduler,
@@ -22,11 +26,15 @@ from outreach.ops.scheduler import (
     load_schedule,
     single_scheduler,
 )
+from outreach.sending.transports.files import FilesTransport
+from outreach.sending.worker import Worker, WorkerOptions
 from outreach.signers.inbox import process_inbox
 from outreach.signers.intake import intake
 from outreach.signers.match import match
+from outreach.store import workers
 from outreach.store.runs import set_run_state
 from outreach.store.schema import imports, outbox, scheduler_runs, signer_matches, signers
+from tests.heartbeats import age_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,6 +109,39 @@ def test_a_run_is_claimed_once_per_fire_time(store):
     assert claim_run(store, "roster_check", fire, "host-a", now) is not None
     assert claim_run(store, "roster_check", fire, "host-b", now) is None
     assert claim_run(store, "roster_check", fire + timedelta(days=1), "host-b", now)
+
+
+def test_the_maintain_job_forgets_workers_gone_for_a_week_and_keeps_the_rest(
+        tmp_path, store, store_url, roster):
+    dead_after = timedelta(seconds=30)
+    now = datetime.now(UTC)
+    for worker_id in ("stopped-long-ago", "dead-long-ago", "stopped-yesterday", "live",
+                      "late", "silent-for-weeks"):
+        workers.register(store, worker_id, "host", 1, now)
+    workers.mark_stopped(store, "stopped-long-ago", now)
+    workers.mark_stopped(store, "stopped-yesterday", now)
+    age_worker(store, "dead-long-ago", dead_after * 2)
+    assert workers.declare_dead(store, "dead-long-ago", "live", dead_after, now)
+    for worker_id in ("stopped-long-ago", "dead-long-ago"):
+        age_worker(store, worker_id, WORKER_RETENTION + timedelta(hours=1))
+    age_worker(store, "stopped-yesterday", timedelta(days=1))
+    age_worker(store, "late", dead_after / 2)  # silent for half the limit: late, not dead
+    age_worker(store, "silent-for-weeks", timedelta(days=21))  # never declared dead until now
+    maintenance = Worker(store, {"email": FilesTransport(tmp_path / "out", "email")},
+                         Renderer(store, roster, ROOT / "templates",
+                                  Sender("MJ <team@mj.example>", "+1", "MJ", "PO Box 1")),
+                         options=WorkerOptions(worker_id="scheduler", dead_after=dead_after))
+    entry = ScheduleEntry(name="maintain", action="maintain", interval="1m")
+    context = Context(settings_for(tmp_path, store_url), store, {"maintain": entry},
+                      worker=maintenance)
+    outcome = ACTIONS["maintain"](context, entry, now)
+    assert "workers_pruned 2" in outcome and "dead_workers 1" in outcome
+    with store.connect() as connection:
+        kept = {w.worker_id: w.status for w in workers.listing(connection, dead_after,
+                                                               datetime.now(UTC))}
+    assert kept == {"stopped-yesterday": "stopped", "live": "live", "late": "late",
+                    "silent-for-weeks": "dead"}  # declared dead now: kept for a week from now
+    assert ACTIONS["maintain"](context, entry, now) == "nothing to fix"
 
 
 def test_a_second_scheduler_on_one_sqlite_file_refuses(tmp_path):

@@ -11,10 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from outreach.signers.match import match as rematch
+from outreach.store import workers
 from outreach.store.runs import run_states, set_run_state
 from outreach.store.schema import outbox, signer_matches, signers
 from outreach.web import admin, create_app
 from outreach.web.security import hash_password
+from tests.heartbeats import age_worker
 from tests.web_helpers import web_settings
 
 PUBLIC = "https://act.example.org"
@@ -245,6 +247,27 @@ def test_login_dashboard_preview_launch_and_progress(client, store):
     assert lifted.status_code == 303 and lifted.headers["location"] == "/admin"
     assert client.post("/admin/campaigns/_consent/cancel", data={"csrf": token},
                        follow_redirects=False).status_code == 404
+
+
+def test_healthz_and_the_dashboard_count_the_sending_workers_by_heartbeat(client, store):
+    """What `outreach report` lists, as counts: a monitor sees a dead worker without a shell
+    on the host. The public /healthz names no host or worker, and stays 200."""
+    none = {"live": 0, "late": 0, "dead": 0}
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok", "workers": none}
+    for worker_id in ("w-live", "w-late", "w-dead", "w-stopped"):
+        workers.register(store, worker_id, "sender-7.internal", 4242, datetime.now(UTC))
+    workers.mark_stopped(store, "w-stopped", datetime.now(UTC))
+    age_worker(store, "w-late", timedelta(seconds=15))  # half of the 30 s limit: late
+    age_worker(store, "w-dead", timedelta(minutes=5))
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "database": "ok",
+                             "workers": {"live": 1, "late": 1, "dead": 1}}
+    assert "sender-7" not in answer.text and "w-" not in answer.text
+    assert login(client).status_code == 303
+    line = re.search(r'<p id="workers"[^>]*>(.*?)</p>', client.get("/admin", headers=HTML).text)
+    assert line is not None and "live 1 · late 1 · dead 1" in line.group(1)
+    assert 'class="error"' in line.group(0)  # a dead worker stands out
 
 
 def test_dashboard_launch_refuses_a_template_that_raises_as_the_cli_does(

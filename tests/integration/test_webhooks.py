@@ -465,7 +465,8 @@ def test_unknown_unsubscribe_token_is_404_and_changes_nothing(client, people):
 
 
 def test_healthz(client):
-    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok",
+                                             "workers": {"live": 0, "late": 0, "dead": 0}}
 
 
 # --- our own id in the status callback URL (security audit F23) ----------------------------------

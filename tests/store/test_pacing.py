@@ -22,9 +22,7 @@ from outreach.store.db import open_store
 from outreach.store.rates import BudgetUnreachable, RedisLedger, StoreLedger
 from outreach.testing.ledgers import LedgerOutage
 from outreach.testing.providers import busiest_second
-from tests.conftest import migrated_store_url
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.conftest import REDIS_URL, migrated_store_url
 
 
 class _Ledgers:
@@ -191,21 +189,31 @@ def test_a_slot_beyond_the_deadline_is_given_up_at_the_deadline(ledgers):
     assert budget.given_up == 1
 
 
-@pytest.mark.parametrize("error", [
-    "ReadOnlyError", "OutOfMemoryError", "NoPermissionError", "MasterDownError",
-    "BusyLoadingError", "TimeoutError", "ResponseError"])
-def test_redis_failing_to_keep_the_budget_is_unreachable_not_an_escape(error):
-    """READONLY after a failover, OOM under noeviction, an ACL refusing the script: the sends
-    wait for the budget (BudgetUnreachable), as for a lost connection."""
-    import redis
-
-    ledger = RedisLedger(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")  # never connects
+def _failing_redis(error: Exception) -> RedisLedger:
+    """A RedisLedger whose every call gets `error` (it never connects)."""
+    ledger = RedisLedger(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
 
     def fail(**kwargs: object) -> object:
-        raise getattr(redis.exceptions, error)("the server says no")
+        raise error
 
     ledger._reserve = ledger._pause = ledger._paused_for = fail  # type: ignore[assignment]
-    with pytest.raises(BudgetUnreachable, match=f"redis: {error}: the server says no"):
+    return ledger
+
+
+@pytest.mark.parametrize(("error", "text"), [
+    ("ReadOnlyError", "the server says no"), ("OutOfMemoryError", "the server says no"),
+    ("MasterDownError", "the server says no"), ("BusyLoadingError", "the server says no"),
+    ("TimeoutError", "the server says no"), ("ConnectionError", "the server says no"),
+    ("TryAgainError", "the server says no"),
+    ("ResponseError", "BUSY Redis is busy running a script"),
+    ("ResponseError", "MISCONF Redis is configured to save RDB snapshots")])
+def test_redis_failing_to_keep_the_budget_is_unreachable_not_an_escape(error, text):
+    """READONLY after a failover, OOM under noeviction, a script busy past its time limit:
+    the sends wait for the budget (BudgetUnreachable), as for a lost connection."""
+    import redis
+
+    ledger = _failing_redis(getattr(redis.exceptions, error)(text))
+    with pytest.raises(BudgetUnreachable, match=f"redis: {error}: {text}"):
         ledger.reserve("sms:twilio:AC1", 0.1, 1)
     with pytest.raises(BudgetUnreachable):
         ledger.pause("sms:twilio:AC1", 1.0)
@@ -214,15 +222,45 @@ def test_redis_failing_to_keep_the_budget_is_unreachable_not_an_escape(error):
     ledger.close()
 
 
-def test_a_redis_call_we_got_wrong_is_not_taken_for_an_outage():
+@pytest.mark.parametrize(("error", "text"), [
+    ("DataError", "Invalid input of type: 'NoneType'"),
+    ("ResponseError", "user_script:1: attempt to perform arithmetic on a nil value"),
+    ("ResponseError", "WRONGTYPE Operation against a key holding the wrong kind of value"),
+    ("AuthenticationError", "invalid username-password pair or user is disabled."),
+    ("NoPermissionError", "this user has no permissions to run the 'evalsha' command")])
+def test_an_answer_that_repeats_at_every_call_is_not_taken_for_an_outage(error, text):
+    """A call we got wrong, a script error, a key of another kind, a refused login or ACL:
+    the same at every call, so not waited for (the worker stops sending on it instead of
+    waiting for ever)."""
     import redis
 
-    ledger = RedisLedger(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
-
-    def fail(**kwargs: object) -> object:
-        raise redis.DataError("Invalid input of type: 'NoneType'")
-
-    ledger._reserve = fail  # type: ignore[assignment]
-    with pytest.raises(redis.DataError):
+    ledger = _failing_redis(getattr(redis.exceptions, error)(text))
+    with pytest.raises(getattr(redis.exceptions, error)):
         ledger.reserve("sms:twilio:AC1", 0.1, 1)
     ledger.close()
+
+
+def test_an_unpaced_budget_whose_ledger_refuses_its_calls_lets_sends_go(caplog):
+    """With no rate there is only the account's pause to learn: a ledger that refuses the
+    call at every look (its Redis key of another type) does not hold the sends, nor give a
+    row back once a second; one line says so."""
+    import redis
+
+    prefix = f"test:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.set(prefix + "email:sendgrid:1", "not a budget")
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    ledger = RedisLedger(REDIS_URL, prefix=prefix)
+    budget = SharedBudget(ledger, "email:sendgrid:1", None)
+    budget.LOOK_EVERY = 0.0  # a look at every call
+    try:
+        assert all(budget.acquire(threading.Event()) for _ in range(5))
+    finally:
+        client.delete(prefix + "email:sendgrid:1")
+        client.close()
+        ledger.close()
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("send budget email:sendgrid:1 unreachable: ResponseError: WRONGTYPE")
+    assert line.endswith("; sends go on unpaced, paused by this process's own 429s")

@@ -6,8 +6,10 @@ store (SQLite and PostgreSQL) is the real one, so these pin down the worker's bo
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from outreach.campaigns.render import Renderer, Sender
+from outreach.errors import ServiceError
 from outreach.message import Message
 from outreach.sending.pacing import SharedBudget
 from outreach.sending.transports.base import SendResult
@@ -26,6 +29,7 @@ from outreach.store import outbox as box
 from outreach.store import suppressions
 from outreach.store.schema import outbox
 from outreach.testing.ledgers import LedgerOutage
+from tests.conftest import REDIS_URL
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
@@ -223,6 +227,122 @@ def test_a_budget_that_fails_gives_the_row_back_unsent(queued, roster):
     assert (stats["budget_errors"], stats["sent"]) == (1, 3)
     assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
     assert sorted(m.outbox_id for m in transport.sent) == [1, 2, 3]  # once each
+
+
+QUICK_BACKOFF = {"concurrency": 2, "poll_seconds": 0.05, "outage_first_wait_seconds": 0.05,
+                 "outage_cap_seconds": 0.2}
+
+
+def _run_bounded(running: Worker, seconds: float, once: bool = True) -> BaseException | None:
+    """Run the worker in a thread; what it raised. A run still going after `seconds` (a pass
+    that never ends) is stopped and fails the test."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            running.run(once=once)
+        except BaseException as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    ended = not thread.is_alive()
+    running.stop.set()
+    thread.join(30)
+    assert ended, f"the pass did not end within {seconds} s: {dict(running.stats)}"
+    return raised[0] if raised else None
+
+
+@pytest.mark.parametrize("concurrency", [2, 8], ids=["in groups", "all in flight at once"])
+def test_a_budget_failing_at_every_call_ends_the_once_pass_with_one_error_nothing_sent(
+        queued, roster, caplog, concurrency):
+    """A misconfigured ledger (a Redis script error, a wrong table) fails every call: the pass
+    stops, its rows back in the queue as they were (due, attempts untouched), a few lines in
+    the log instead of one per row and try, and `--once` fails with one line. Also when every
+    due row is in flight as the claimer finds nothing more to claim: the rows the budget gave
+    back are due, and a pass that ended there would say nothing was wrong."""
+    transport = MockTransport(accept)
+    failing = worker(queued, roster, transport, budgets={"email": _Budget(failures=10**9)},
+                     options=WorkerOptions(**{**QUICK_BACKOFF, "concurrency": concurrency}))
+    with caplog.at_level(logging.WARNING, logger="outreach.worker"):
+        error = _run_bounded(failing, 20)
+    assert isinstance(error, ServiceError)
+    assert str(error).startswith("the send budget for email failed")
+    assert "RuntimeError: the ledger said something unexpected" in str(error)
+    assert transport.sent == []
+    assert outbox_rows(queued) == {i: ("queued", None, None) for i in (1, 2, 3)}
+    with queued.connect() as connection:
+        assert {r.attempts for r in connection.execute(select(outbox.c.attempts))} == {0}
+    tries = WorkerOptions().outage_tries_once
+    assert len(caplog.records) <= tries + 1  # the first failure, then one per wait
+    assert failing.stats["budget_errors"] <= 3 * tries  # no spinning between the waits
+
+
+def test_a_long_running_worker_backs_off_a_failing_budget_and_sends_once_it_works(
+        queued, roster, caplog):
+    budget, transport = _Budget(failures=10**9), MockTransport(accept)
+    running = worker(queued, roster, transport, budgets={"email": budget},
+                     options=WorkerOptions(**QUICK_BACKOFF))
+    thread = threading.Thread(target=running.run)
+    thread.start()
+    try:
+        time.sleep(1.5)  # waits of 0.05, 0.1, 0.2, 0.2 ... s: about ten tries, not thousands
+        failed = running.stats["budget_errors"]
+        budget.failures = 0  # fixed
+        deadline = time.monotonic() + 10
+        while running.stats["sent"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        running.stop.set()
+        thread.join()
+    assert 3 <= failed <= 3 * 12
+    assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
+    assert sorted(m.outbox_id for m in transport.sent) == [1, 2, 3]  # once each
+    assert any("send budget for email works again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_redis_budget_whose_script_fails_ends_the_once_pass_with_nothing_sent(
+        queued, roster):
+    """A real Redis answering the budget's script with an error at every call (here its key
+    holds a string: WRONGTYPE, as a prefix shared with something else would): the once pass
+    ends, nothing sent, instead of each send waiting for the "outage" to end."""
+    import redis
+
+    from outreach.store.rates import RedisLedger
+
+    prefix = f"test:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.set(prefix + "email:mock:1", "not a budget")
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    ledger = RedisLedger(REDIS_URL, prefix=prefix)
+    transport = MockTransport(accept)
+    failing = worker(queued, roster, transport,
+                     budgets={"email": SharedBudget(ledger, "email:mock:1", 50.0)},
+                     options=WorkerOptions(**QUICK_BACKOFF))
+    try:
+        error = _run_bounded(failing, 20)
+    finally:
+        client.delete(prefix + "email:mock:1")
+        client.close()
+        ledger.close()
+    assert isinstance(error, ServiceError) and "ResponseError: WRONGTYPE" in str(error)
+    assert transport.sent == []
+    assert outbox_rows(queued) == {i: ("queued", None, None) for i in (1, 2, 3)}
+
+
+def test_a_briefly_unreachable_ledger_is_waited_for_not_taken_for_a_failing_budget(
+        queued, roster):
+    budget = SharedBudget(LedgerOutage(failures=4), "email:mock:1", 50.0)
+    budget.RETRY_SECONDS = 0.05
+    transport = MockTransport(accept)
+    waiting = worker(queued, roster, transport, budgets={"email": budget},
+                     options=WorkerOptions(**QUICK_BACKOFF))
+    assert _run_bounded(waiting, 20) is None
+    assert (waiting.stats["sent"], waiting.stats["budget_errors"]) == (3, 0)
+    assert sorted(m.outbox_id for m in transport.sent) == [1, 2, 3]
 
 
 def test_a_pause_that_fails_keeps_the_providers_answer(queued, roster):

@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
 
 from outreach.store import outbox as box
 from outreach.store import workers
-from outreach.store.schema import workers as workers_table
+from tests.heartbeats import age_worker
 
 DEAD = timedelta(seconds=30)
 LEASE = timedelta(minutes=5)
@@ -23,11 +22,7 @@ def now() -> datetime:
 
 def silence(store, worker_id: str, seconds: float = 3600) -> None:
     """As if the worker's last beat was `seconds` ago (by whichever clock wrote it)."""
-    with store.begin() as connection:
-        beat_at = connection.execute(select(workers_table.c.beat_at).where(
-            workers_table.c.worker_id == worker_id)).scalar_one()
-        connection.execute(update(workers_table).where(workers_table.c.worker_id == worker_id)
-                           .values(beat_at=beat_at - timedelta(seconds=seconds)))
+    age_worker(store, worker_id, timedelta(seconds=seconds))
 
 
 def dead(store) -> list[str]:

@@ -11,6 +11,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,64 @@ def test_compiled_is_rebuilt_when_a_source_changes_and_when_corrupt(tmp_path: Pa
     assert value() == "c\n" and len(builds) == 6
     assert value() == "c\n" and len(builds) == 6
     assert list((tmp_path / "c").glob(".*.tmp")) == []  # no temporary file left behind
+
+
+def _unused_for(path: Path, days: float) -> None:
+    """As if no process had read or written `path` (a link itself, not its target) for
+    `days`."""
+    then = time.time() - days * 86400
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+def test_a_write_removes_this_kinds_files_unused_for_a_week_and_nothing_else(
+        tmp_path: Path) -> None:
+    """A new release, virtualenv or data folder writes a file of its own: the old ones, and a
+    killed writer's temporary, go at the next write; what is in use, or not this cache's, or
+    not this user's, or a link, stays."""
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o700)
+    source = tmp_path / "table.csv"
+    source.write_text("a\n")
+    old_release = compiled.cache_path(folder, "t", [tmp_path / "old.csv"])
+    sibling = compiled.cache_path(folder, "t", [tmp_path / "sibling.csv"])  # another checkout
+    killed = folder / f".{old_release.name}.k1ll3d_x.tmp"
+    other_kind = compiled.cache_path(folder, "t-index", [tmp_path / "old.csv"])
+    someone = compiled.cache_path(folder, "t", [tmp_path / "someone.csv"])
+    outside = tmp_path / "outside.pickle"
+    link = compiled.cache_path(folder, "t", [tmp_path / "link.csv"])
+    for path in (old_release, sibling, killed, other_kind, someone, outside,
+                 folder / "notes.txt"):
+        path.write_bytes(b"old")
+        _unused_for(path, 8)
+    link.symlink_to(outside)
+    _unused_for(link, 8)
+    _unused_for(sibling, 6)  # read back six days ago: in use
+    owned_by_another = hasattr(os, "geteuid") and os.geteuid() == 0
+    if owned_by_another:
+        os.chown(someone, 4242, 4242)
+    assert compiled.compiled("t", [source], lambda: "built", directory=folder) == "built"
+    left = {p.name for p in folder.iterdir()}
+    assert old_release.name not in left and killed.name not in left
+    assert {compiled.cache_path(folder, "t", [source]).name, sibling.name, other_kind.name,
+            link.name, "notes.txt"} <= left
+    assert (someone.name in left) is owned_by_another  # this user's own old file goes
+    assert outside.read_bytes() == b"old" and link.is_symlink()
+
+
+def test_a_file_read_back_counts_as_in_use(tmp_path: Path) -> None:
+    """Two checkouts share the folder: one's file, read at every start and never rewritten,
+    is not taken for a forgotten one when the other writes."""
+    folder = tmp_path / "cache"
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("1\n")
+    second.write_text("2\n")
+    assert compiled.compiled("t", [first], lambda: 1, directory=folder) == 1
+    stored = compiled.cache_path(folder, "t", [first])
+    _unused_for(stored, 30)  # written a month ago...
+    assert compiled.compiled("t", [first], lambda: -1, directory=folder) == 1  # ...read now
+    assert compiled.compiled("t", [second], lambda: 2, directory=folder) == 2
+    assert stored.exists()
+    assert compiled.compiled("t", [first], lambda: -1, directory=folder) == 1
 
 
 def test_unwritable_cache_folder_still_builds(tmp_path: Path) -> None:
