@@ -223,8 +223,14 @@ GEO_FILES = ("zip_county.csv", "zip_shares.csv", "ct_towns.csv", "counties.csv")
 
 def geo_files(data_dir: Path) -> list[Path]:
     """The data files the geography is built from: what a compiled copy of it is keyed by
-    (with the package's code, which compiled.py puts in every key)."""
-    return [data_dir / name for name in GEO_FILES]
+    (with the package's code, which compiled.py puts in every key). A missing one is the
+    operator's setting, not a bug: ConfigError names the folder and the setting that chose it."""
+    paths = [data_dir / name for name in GEO_FILES]
+    missing = [path.name for path in paths if not path.is_file()]
+    if missing:
+        raise ConfigError(f"{data_dir}: no {', '.join(missing)} in this data folder "
+                          "(OUTREACH_DATA_DIR must name a folder like the package's data/)")
+    return paths
 
 
 def _text_columns(path: Path) -> dict[str, list[str]]:
@@ -277,6 +283,7 @@ class GeoData:
     @classmethod
     def load(cls, data_dir: Path) -> GeoData:
         """Build the tables from the CSV files (GeoData.compiled reads them from the cache)."""
+        geo_files(data_dir)
         towns = _text_columns(data_dir / "ct_towns.csv")
         return cls(_text_columns(data_dir / "zip_county.csv"),
                    load_counties(data_dir / "counties.csv"),

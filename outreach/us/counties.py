@@ -54,6 +54,8 @@ def load_counties(path: Path) -> Counties:
     (a county counted as nobody would skew every coverage share without a word)."""
     # The csv module, not pandas: every process that looks an address up reads this file, and
     # importing pandas took longer than reading it.
+    if not path.is_file():  # the data folder's setting, as roster files say it (offices.py)
+        raise RosterError([f"{path}: no such counties file"])
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         if "population" not in (reader.fieldnames or ()):

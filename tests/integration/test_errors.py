@@ -66,6 +66,24 @@ def test_a_bad_database_url_is_one_line_without_a_traceback(url, expected):
         assert "OUTREACH_DATABASE_URL" in lines[0]  # says what to fix
 
 
+# --- the data folder -------------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "expected"), [
+    (["lookup", "19102"], "no zip_county.csv, zip_shares.csv, ct_towns.csv, counties.csv"),
+    (["roster", "check"], "counties.csv: no such counties file"),
+])
+def test_a_data_folder_without_the_data_files_is_one_line_naming_the_folder(tmp_path, args,
+                                                                            expected):
+    """An operator's OUTREACH_DATA_DIR that names the wrong folder is their setting to fix,
+    not "unexpected FileNotFoundError ... (a bug)" as it was answered."""
+    done = outreach(*args, OUTREACH_DATA_DIR=str(tmp_path),
+                    OUTREACH_DATABASE_URL=f"sqlite:///{tmp_path / 'o.sqlite3'}")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith(f"outreach: error: {tmp_path}") and expected in lines[0]
+    assert "a bug" not in lines[0]
+
+
 @pytest.mark.parametrize("args", [["db", "upgrade"], ["worker", "--once"], ["match"],
                                   ["suppress", "list"], ["plan", "marijuana_justice"]])
 def test_every_command_reports_an_unreachable_database_in_one_line(args):
