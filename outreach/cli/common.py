@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -102,6 +103,8 @@ def one_line_errors() -> Iterator[None]:
         raise  # usage errors and --help: click prints its own
     except OutreachError as error:  # every deliberate error, whichever layer raised it
         _fail(str(error))
+    except BrokenPipeError:
+        _reader_left()
     except Exception as error:
         if _is_database_error(error):
             from outreach.store import db
@@ -110,6 +113,16 @@ def one_line_errors() -> Iterator[None]:
                 _report_bug(error)
             _fail(db.database_problem(_configured_database(), error))
         _report_bug(error)
+
+
+def _reader_left() -> None:
+    """stdout's reader closed the pipe (`outreach report | head -1`, a pager quit): not a bug
+    and nothing to say. Python's own recipe (the signal module's "Note on SIGPIPE"): point
+    stdout at /dev/null so the flush at exit cannot fail again, and exit as a process that
+    SIGPIPE ended would (128 + 13), so a pipeline under `set -o pipefail` still sees it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(128 + signal.SIGPIPE)
 
 
 def _is_database_error(error: Exception) -> bool:

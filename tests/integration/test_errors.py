@@ -84,6 +84,22 @@ def test_a_data_folder_without_the_data_files_is_one_line_naming_the_folder(tmp_
     assert "a bug" not in lines[0]
 
 
+@pytest.mark.parametrize("args", [["roster", "gaps"], ["report"]])
+def test_a_reader_that_left_the_pipe_is_no_error(tmp_path, args):
+    """`outreach report | head -1`: the reader is gone before the command writes. That is no
+    bug to report: nothing on stderr, and the exit status of a process SIGPIPE ended."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    done = subprocess.run([sys.executable, "-m", "outreach.cli", *args], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True, timeout=120,
+                          env={**clean, "OUTREACH_DATABASE_URL":
+                               f"sqlite:///{tmp_path / 'o.sqlite3'}"})
+    os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 128 + signal.SIGPIPE
+
+
 @pytest.mark.parametrize("args", [["db", "upgrade"], ["worker", "--once"], ["match"],
                                   ["suppress", "list"], ["plan", "marijuana_justice"]])
 def test_every_command_reports_an_unreachable_database_in_one_line(args):
