@@ -211,3 +211,89 @@ def test_a_unicode_local_part_the_shortcut_takes_is_nfc_and_safe():
             local = plain.rpartition("@")[0]
             assert unicodedata.is_normalized("NFC", local)
             assert plain == email_per_row(raw).value
+
+
+# Every way _NANP_PLAIN lets a number be written, and some it does not (the library answers).
+NANP_FORMS = ["{a}{e}{n}", "({a}) {e}-{n}", "({a}){e}-{n}", "{a}-{e}-{n}", "{a}.{e}.{n}",
+              "{a} {e} {n}", "+1{a}{e}{n}", "+1 {a}-{e}-{n}", "+1 ({a}) {e}-{n}",
+              "+1.{a}.{e}.{n}", "1{a}{e}{n}", "1 ({a}) {e}-{n}", "1-{a}-{e}-{n}",
+              "1({a}){e}{n}", "({a} {e}-{n}", "{a}) {e}-{n}", "+ 1 {a} {e} {n}",
+              "+1  {a} {e} {n}", "{a}--{e}{n}", "{a}{e}{n}0", "0{a}{e}{n}", "11{a}{e}{n}"]
+
+
+def nanp_numbers() -> list[tuple[str, str, str]]:
+    """(area code, exchange, line): every area code 200-999 (the states', Canada's, the
+    Caribbean's, toll-free and premium ones, codes not in use), exchanges from 000 to 999,
+    the regions' example numbers and their neighbours, and Barbados' and Jamaica's numbers,
+    whose patterns read a seventh digit."""
+    numbers = [(f"{area}", f"{(area * 7 + k * 311) % 1000:03d}", f"{(area * 13 + k) % 10_000:04d}")
+               for area in range(200, 1000) for k in range(3)]
+    # The metadata's example number of each type of each region of country code 1, and the
+    # numbers one digit away from it in each of its first eight places: where the patterns
+    # tell numbers apart.
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        for desc in vars(metadata).values():
+            example = getattr(desc, "example_number", None)
+            if isinstance(example, str) and len(example) == 10:
+                numbers += [(n[:3], n[3:6], n[6:]) for place in range(8) for digit in "0123456789"
+                            if (n := example[:place] + digit + example[place + 1:])[0] in
+                            "23456789"]
+    numbers += [("246", "521", "0100"), ("246", "521", "1100"), ("246", "523", "0100"),
+                ("876", "606", "0100"), ("876", "607", "0100"), ("658", "295", "1234"),
+                ("555", "555", "0100"), ("800", "555", "0100"), ("900", "555", "0100")]
+    return numbers
+
+
+def test_a_plain_american_number_gets_the_answer_the_library_gives_it():
+    for n, (area, exchange, line) in enumerate(nanp_numbers()):
+        raw = NANP_FORMS[n % len(NANP_FORMS)].format(a=area, e=exchange, n=line)
+        assert fields.check_phone(raw) == phone_per_row(raw), raw
+
+
+def test_each_written_form_of_a_number_gets_the_librarys_answer():
+    for area, exchange, line in nanp_numbers()[::97]:
+        for form in NANP_FORMS:
+            raw = form.format(a=area, e=exchange, n=line)
+            assert fields.check_phone(raw) == phone_per_row(raw), raw
+
+
+def test_a_plain_number_is_not_parsed_and_its_type_is_asked_once_per_six_digits(monkeypatch):
+    parsed: list[str] = []
+    parse = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda raw, *a, **k: parsed.append(raw) or
+                        parse(raw, *a, **k))
+    fields._nanp_kind.cache_clear()
+    raws = [f"(215) 555-{i:04d}" for i in range(300)] + [f"+1 212 555 {i:04d}" for i in range(300)]
+    checked = [fields.check_phone(raw) for raw in raws]
+    assert parsed == []
+    assert fields._nanp_kind.cache_info().misses == 2
+    fields.check_phone("215-555-0100 x12")  # not plain: the library parses it
+    assert parsed == ["215-555-0100 x12"]
+    assert checked == [phone_per_row(raw) for raw in raws]
+
+
+def test_the_installed_patterns_allow_the_shortcut_but_for_the_regions_read_further():
+    wide = fields._nanp_regions()
+    assert wide is not None
+    assert wide.match("2465210100") and wide.match("8766060100")  # Barbados, Jamaica
+    assert not wide.match("2155550100")
+    assert fields._plain_nanp("(246) 521-0100") is None  # the library answers it whole
+
+
+@pytest.mark.parametrize(("pattern", "whole", "width"), [
+    (r"[2-9]\d{9}|3\d{6}", True, 1),  # the first digit, then only the length
+    (r"983[2-57-9]\d{6}", True, 4),
+    (r"(?:2(?:0[1-35-9]|1[02-9])|3(?:0[1-57-9]))[2-9]\d{6}", True, 4),
+    (r"52[34][2-9]1[02-9]\d{4}", True, 6),
+    (r"246521[0369]\d{3}", True, 7),
+    (r"\d{1,2}5\d{3}", True, 3),  # \d5\d{3} or \d\d5\d{3}
+    (r"5\d{3}6", True, 5),  # digits before a literal are read
+    (r"8001|8[024]9", False, 4),  # matched at the start: its widest match
+    (r"(?=1)\d{10}", True, None),  # a look-ahead reads on
+    (r"1\d*", True, None),  # unbounded
+    (r"(\d)\1\d{8}", True, None),  # a back-reference
+    (r"^2\d{9}$", True, None),  # anchors
+])
+def test_the_pattern_reader_says_how_far_a_pattern_reads(pattern, whole, width):
+    assert fields._deciding_width(pattern, whole) == width
