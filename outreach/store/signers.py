@@ -104,8 +104,29 @@ def _timestamps(connection: Connection, column: pd.Series) -> pd.Series:
     if connection.dialect.name != "sqlite":
         return pd.Series(when.dt.to_pydatetime(), index=column.index)
     naive = when.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    text = np.char.replace(np.datetime_as_string(naive, unit="us"), "T", " ")
-    return pd.Series(text, index=column.index, dtype=object)
+    return pd.Series(_sqlite_stamps(naive), index=column.index, dtype=object)
+
+
+_FOUR_DIGIT_YEARS = (np.datetime64("0000-01-01", "us"), np.datetime64("9999-12-31T23:59:59.999999"))
+
+
+def _sqlite_stamps(naive: np.ndarray) -> list[str]:
+    """datetime64[us] values as SQLITE_TIMESTAMP text: their ISO form ("2026-01-01T10:00:00.
+    000000", which astype("U26") writes as datetime_as_string does, three times faster) with
+    the "T" a space, set in the array's characters rather than replaced string by string.
+    Anything else (NaT, a year of five digits or before year 0) is replaced the slow way, as
+    it always was."""
+    if not len(naive):
+        return []
+    first, last = _FOUR_DIGIT_YEARS
+    if np.isnat(naive).any() or naive.min() < first or naive.max() > last:
+        slow: list[str] = np.char.replace(np.datetime_as_string(naive, unit="us"), "T",
+                                          " ").tolist()
+        return slow
+    text = naive.astype("U26")
+    text.view(np.uint32).reshape(len(text), 26)[:, 10] = ord(" ")
+    stamps: list[str] = text.tolist()
+    return stamps
 
 
 def insert_signers(connection: Connection, frame: pd.DataFrame) -> list[int]:
