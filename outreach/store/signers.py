@@ -213,9 +213,34 @@ def merge_signers(connection: Connection, newer: Sequence[dict[str, Any]],
     for rows, unmatch, merge in ((newer, UNMATCH_NEWER, MERGE_NEWER),
                                  (older, UNMATCH_OLDER, MERGE_OLDER)):
         if rows:
-            keys = ["target_id", *(f"new_{name}" for name in ADDRESS_FIELDS)]
-            connection.execute(unmatch, [{k: r[k] for k in keys} for r in rows])
-            connection.execute(merge, list(rows))
+            _driver_executemany(connection, unmatch, rows)
+            _driver_executemany(connection, merge, rows)
+
+
+def _driver_executemany(connection: Connection, statement: Update | Delete,
+                        rows: Sequence[Mapping[str, Any]]) -> None:
+    """`statement` once per row, straight to the driver: compiled for the connection's
+    dialect once, each value bound by its type's bind processor as SQLAlchemy binds it (a
+    DateTime as SQLite's text), without SQLAlchemy's per-row parameter processing (tens of
+    microseconds a row: a file of 100,000 duplicates). A row's keys the statement does not
+    name are not sent; one it names and the row lacks is a KeyError."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect)
+    names = list(compiled.positiontup or compiled.binds)
+    processors = [(name, processor) for name in dict.fromkeys(names)
+                  if (processor := compiled.binds[name].type.dialect_impl(dialect)
+                      .bind_processor(dialect))]
+    values: list[dict[str, Any]] = []
+    for row in rows:
+        bound = {name: row[name] for name in names}
+        for name, processor in processors:
+            bound[name] = processor(bound[name])
+        values.append(bound)
+    if compiled.positiontup is None:  # named placeholders (psycopg)
+        connection.exec_driver_sql(str(compiled), values)
+    else:
+        connection.exec_driver_sql(str(compiled), [tuple(bound[name] for name in names)
+                                                   for bound in values])
 
 
 def withdraw_consent(connection: Connection, column: str, keys: Sequence[str],
