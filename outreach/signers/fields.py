@@ -306,9 +306,29 @@ def clean_text(column: pd.Series) -> pd.Series:
     """Trim, collapse inner whitespace, drop control characters; keep Unicode and punctuation.
 
     HTML stays as typed: it is text here, and escaping is the renderer's job where it is shown.
+    Only the cells that need it go through those steps (_UNCLEAN: nearly every name and
+    address is clean as typed).
     """
+    dirty = column.str.contains(_UNCLEAN, regex=True).fillna(True).to_numpy(dtype=bool)
+    if not dirty.any():
+        return column.copy()
+    cleaned = column.copy()
+    cleaned[dirty] = _clean_text(column[dirty]).to_numpy()
+    return cleaned
+
+
+def _clean_text(column: pd.Series) -> pd.Series:
     return (column.str.replace(_CONTROL, " ", regex=True)
             .str.replace(r"\s+", " ", regex=True).str.strip())
+
+
+# What clean_text may change: a control character, a whitespace character but the space (Cc,
+# Zs, Zl, Zp: a test checks every code point against str.isspace and the categories), two
+# spaces, a space at either end. Every code point is named (no class escape): the pattern means the
+# same to Python's re and to pyarrow's RE2, whichever runs it; a cell it does not match has
+# nothing any whitespace rule would replace or strip.
+_UNCLEAN = ("[\\x00-\\x1f\\x7f-\\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+            "|  |^ | $")
 
 
 def split_full_name(full: pd.Series) -> tuple[pd.Series, pd.Series]:
