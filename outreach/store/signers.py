@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -227,20 +228,27 @@ def _driver_executemany(connection: Connection, statement: Update | Delete,
     dialect = connection.dialect
     compiled = statement.compile(dialect=dialect)
     names = list(compiled.positiontup or compiled.binds)
-    processors = [(name, processor) for name in dict.fromkeys(names)
+    processors = {name: processor for name in names
                   if (processor := compiled.binds[name].type.dialect_impl(dialect)
-                      .bind_processor(dialect))]
-    values: list[dict[str, Any]] = []
-    for row in rows:
-        bound = {name: row[name] for name in names}
-        for name, processor in processors:
-            bound[name] = processor(bound[name])
-        values.append(bound)
+                      .bind_processor(dialect))}
+    take = itemgetter(*names)
+    values = [take(row) if len(names) > 1 else (take(row),) for row in rows]
+    if processors:
+        at = [(i, processors[name]) for i, name in enumerate(names) if name in processors]
+        values = [_processed(row, at) for row in values]
     if compiled.positiontup is None:  # named placeholders (psycopg)
-        connection.exec_driver_sql(str(compiled), values)
+        connection.exec_driver_sql(str(compiled), [dict(zip(names, row, strict=True))
+                                                   for row in values])
     else:
-        connection.exec_driver_sql(str(compiled), [tuple(bound[name] for name in names)
-                                                   for bound in values])
+        connection.exec_driver_sql(str(compiled), values)
+
+
+def _processed(row: tuple[Any, ...], at: Sequence[tuple[int, Callable[[Any], Any]]]
+               ) -> tuple[Any, ...]:
+    values = list(row)
+    for i, processor in at:
+        values[i] = processor(values[i])
+    return tuple(values)
 
 
 def withdraw_consent(connection: Connection, column: str, keys: Sequence[str],
