@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import functools
 import re
+import re._parser as _sre  # type: ignore[import-not-found]
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import email_validator
 import numpy as np
@@ -134,11 +136,20 @@ def check_phone(raw: str) -> Checked:
     One type look-up, not three: phonenumbers' number_type returns UNKNOWN exactly for a
     number is_valid_number refuses (both look the region up from the number and test it against
     that region's patterns: is_valid_number is number_type(...) != UNKNOWN plus a country-code
-    check region_code_for_number always passes), so it answers both questions."""
+    check region_code_for_number always passes), so it answers both questions. A plain North
+    American number (_plain_nanp: nearly every row) is answered without parsing it, by the
+    type of its first six digits."""
+    plain = _plain_nanp(raw)
+    if plain is not None:
+        return plain
     try:
         number = phonenumbers.parse(raw, "US")
     except phonenumbers.NumberParseException:
         return Checked(None, error="phone not a phone number")
+    return _typed(number)
+
+
+def _typed(number: phonenumbers.PhoneNumber) -> Checked:
     kind = phonenumbers.number_type(number)
     if kind == phonenumbers.PhoneNumberType.UNKNOWN:
         return Checked(None, error="phone not a valid number")
@@ -146,6 +157,133 @@ def check_phone(raw: str) -> Checked:
     # North American numbers are mostly FIXED_LINE_OR_MOBILE: the library cannot tell, and we
     # say "unknown" rather than guess (texting still needs consent either way).
     return Checked(e164, PHONE_TYPES.get(kind, "unknown"))
+
+
+# Ten digits, the first 2-9, written as Americans write them: "2155550100", "(215) 555-0100",
+# "215.555.0100", "+1 215-555-0100", "1 (215) 555 0100"; ASCII digits only.
+_NANP_PLAIN = re.compile(r"(?:\+?1[ .-]?)?(?:\(([2-9][0-9]{2})\)|([2-9][0-9]{2}))[ .-]?"
+                         r"([0-9]{3})[ .-]?([0-9]{4})")
+NANP_DECIDING_DIGITS = 6  # the leading digits of a national number its type is read from
+
+
+def _plain_nanp(raw: str) -> Checked | None:
+    """check_phone's answer for a plain North American number (_NANP_PLAIN), or None for any
+    other text, or where the library's patterns do not allow the shortcut (the caller then
+    asks the library).
+
+    Why this is the library's answer (phonenumbers.parse(raw, "US"), then _typed): parse
+    drops the punctuation (spaces, dots, dashes, parentheses), reads a leading "+1" as the
+    country code, and a leading "1" before ten digits as the country code too (the eleven
+    digits match no American number, the ten after it do); what is left is the ten-digit
+    national number, which starts with 2-9 so no national prefix ("1") is stripped from it:
+    PhoneNumber(country_code=1, national_number=int(those ten digits)). number_type then
+    picks the region among country code 1's, in the library's order (a region with leading
+    digits by those, one without by its type patterns), and the type by the region's
+    patterns (fixed line, mobile, toll free...), all matched against the national number:
+    where each pattern it reads is decided by the first NANP_DECIDING_DIGITS digits
+    (_nanp_regions), so is the type, and it is asked once per six digits (_nanp_kind).
+    E.164 is "+1" and the ten digits (format_number's E164)."""
+    match = _NANP_PLAIN.fullmatch(raw)
+    if match is None:
+        return None
+    national = f"{match[1] or match[2]}{match[3]}{match[4]}"
+    wide = _nanp_regions()
+    if wide is None or wide.match(national):
+        return None
+    kind = _nanp_kind(national[:NANP_DECIDING_DIGITS])
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        return Checked(None, error="phone not a valid number")
+    return Checked(f"+1{national}", PHONE_TYPES.get(kind, "unknown"))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _nanp_kind(first_digits: str) -> int:
+    """The library's type of the ten-digit American national numbers that start with these
+    digits (see _plain_nanp), asked of one of them. Bounded: memory stays flat."""
+    national = int(first_digits.ljust(10, "0"))
+    return phonenumbers.number_type(phonenumbers.PhoneNumber(country_code=1,
+                                                             national_number=national))
+
+
+@functools.cache
+def _nanp_regions() -> re.Pattern[str] | None:
+    """The leading digits of the regions of country code 1 whose patterns read further than
+    NANP_DECIDING_DIGITS digits (Barbados' 246521..., for one), as one pattern: a number
+    they start is asked of the library whole. None: the shortcut is off (a newer phonenumbers
+    whose patterns this cannot read, or a region read further that has no leading digits).
+
+    Why the others are decided by their first digits: number_type tries the regions in
+    order; one with leading digits (matched at the start, reading no further than their
+    widest match) is chosen or not by them, so a number these wide regions' digits do not
+    start never gets to their patterns; one without is chosen by its type patterns, which
+    must then all be decided by the first digits (_deciding_width); and so are the chosen
+    region's."""
+    wide: list[str] = []
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if metadata is None:
+            return None
+        patterns = [desc.national_number_pattern for desc in vars(metadata).values()
+                    if isinstance(desc, phonenumbers.PhoneNumberDesc)
+                    and desc.national_number_pattern]
+        widths = [_deciding_width(pattern) for pattern in patterns]
+        narrow = all(w is not None and w <= NANP_DECIDING_DIGITS for w in widths)
+        leading = metadata.leading_digits
+        if leading is not None:
+            width = _deciding_width(leading, whole=False)
+            if width is None or width > NANP_DECIDING_DIGITS:
+                return None
+            if not narrow:
+                wide.append(f"(?:{leading})")
+        elif not narrow:
+            return None
+    return re.compile("|".join(wide) or "(?!)")
+
+
+def _deciding_width(pattern: str, whole: bool = True) -> int | None:
+    """How many leading characters decide whether a string of ASCII digits of a given length
+    matches `pattern` whole (whole=False: at its start), or None where this cannot tell:
+    patterns of plain characters, classes, groups, alternatives and bounded repeats (no
+    look-around, anchor or back-reference). Digit wildcards at the end of a pattern read only
+    the length; one alternative of several reads the most any of them does."""
+    return _sequence_width(tuple(_sre.parse(pattern)), whole)
+
+
+def _sequence_width(items: tuple[tuple[Any, Any], ...], whole: bool) -> int | None:
+    if not items:
+        return 0
+    if whole and all(_digit_run(item) for item in items):
+        return 0  # \\d{n} to the end: only the length counts
+    (opcode, value), rest = items[0], items[1:]
+    if opcode in (_sre.LITERAL, _sre.NOT_LITERAL, _sre.IN):
+        after = _sequence_width(rest, whole)
+        return None if after is None else 1 + after
+    if opcode is _sre.BRANCH:  # A|B then the rest: A and the rest, or B and the rest
+        return _widest([tuple(branch) + rest for branch in value[1]], whole)
+    if opcode is _sre.SUBPATTERN:
+        return _sequence_width(tuple(value[3]) + rest, whole)
+    if opcode in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+        low, high, body = value
+        if high == _sre.MAXREPEAT or high > 16:
+            return None
+        return _widest([tuple(body) * times + rest for times in range(low, high + 1)], whole)
+    return None
+
+
+def _widest(alternatives: list[tuple[tuple[Any, Any], ...]], whole: bool) -> int | None:
+    widths = [_sequence_width(alternative, whole) for alternative in alternatives]
+    return None if None in widths else max(w for w in widths if w is not None)
+
+
+def _digit_run(item: tuple[Any, Any]) -> bool:
+    """\\d or \\d{n}: any n digits."""
+    opcode, value = item
+    if opcode is _sre.IN:
+        return list(value) == [(_sre.CATEGORY, _sre.CATEGORY_DIGIT)]
+    if opcode in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+        low, high, body = value
+        return bool(low == high and len(body) == 1 and _digit_run(body[0]))
+    return False
 
 
 def check_column(column: pd.Series, check: Callable[[str], Checked]) -> pd.DataFrame:
@@ -168,9 +306,29 @@ def clean_text(column: pd.Series) -> pd.Series:
     """Trim, collapse inner whitespace, drop control characters; keep Unicode and punctuation.
 
     HTML stays as typed: it is text here, and escaping is the renderer's job where it is shown.
+    Only the cells that need it go through those steps (_UNCLEAN: nearly every name and
+    address is clean as typed).
     """
+    dirty = column.str.contains(_UNCLEAN, regex=True).fillna(True).to_numpy(dtype=bool)
+    if not dirty.any():
+        return column.copy()
+    cleaned = column.copy()
+    cleaned[dirty] = _clean_text(column[dirty]).to_numpy()
+    return cleaned
+
+
+def _clean_text(column: pd.Series) -> pd.Series:
     return (column.str.replace(_CONTROL, " ", regex=True)
             .str.replace(r"\s+", " ", regex=True).str.strip())
+
+
+# What clean_text may change: a control character, a whitespace character but the space (Cc,
+# Zs, Zl, Zp: a test checks every code point against str.isspace and the categories), two
+# spaces, a space at either end. Every code point is named (no class escape): the pattern means the
+# same to Python's re and to pyarrow's RE2, whichever runs it; a cell it does not match has
+# nothing any whitespace rule would replace or strip.
+_UNCLEAN = ("[\\x00-\\x1f\\x7f-\\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+            "|  |^ | $")
 
 
 def split_full_name(full: pd.Series) -> tuple[pd.Series, pd.Series]:

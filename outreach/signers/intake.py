@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import accumulate, chain, count, repeat
 from multiprocessing import get_context
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -510,14 +510,16 @@ class _Source:
 
 @dataclass
 class _Plain:
-    """Rows of a plain block (_Source.plain_lines): one line each, from line `first` on."""
+    """Rows of a plain block (_Source.plain_lines): one line each, from line `first` on; its
+    cells are the line split at the delimiter."""
 
     first: int
-    cells: list[list[str]]
-    texts: list[str]  # with their line ends
+    lines: list[str]  # without their line ends
+    texts: list[str]  # with them
 
-    def rows(self) -> Iterator[tuple[int, list[str] | None, str, str]]:
-        return zip(count(self.first), self.cells, self.texts, repeat(""), strict=False)
+    def rows(self, delimiter: str) -> Iterator[tuple[int, list[str] | None, str, str]]:
+        return zip(count(self.first), (line.split(delimiter) for line in self.lines),
+                   self.texts, repeat(""), strict=False)
 
 
 def _rows(handle: TextIO, delimiter: str, limit: int,
@@ -534,7 +536,7 @@ def _rows(handle: TextIO, delimiter: str, limit: int,
     while True:
         if source is not None and lines.between_rows() and \
                 (plain := source.plain_lines()) is not None:
-            yield _Plain(lines.skip(len(plain[0])), [line.split(delimiter) for line in plain[0]],
+            yield _Plain(lines.skip(len(plain[0])), plain[0],
                          [line + end for line, end in zip(*plain, strict=True)])
             continue
         try:
@@ -572,12 +574,52 @@ def _cells(text: str, delimiter: str) -> list[str]:
 
 
 @dataclass
+class _Rows:
+    """A chunk's rows as read, in file order: runs of whole plain lines (a regular block's,
+    see _regular), split at the delimiter and picked only where the frame is built, in the
+    pool's worker (the reading process has the rest of intake to do), and runs of rows read
+    one by one, their cells picked already."""
+
+    delimiter: str
+    wanted: list[tuple[str, int]]  # canonical column (or fallback) -> position in the header
+    lines: list[int] = field(default_factory=list)  # the line each row starts on
+    runs: list[tuple[bool, list[Any]]] = field(default_factory=list)  # (plain?, rows)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def add_lines(self, first: int, lines: list[str]) -> None:
+        """Plain lines of a regular block, the first of them line `first`."""
+        self.runs.append((True, lines))
+        self.lines.extend(range(first, first + len(lines)))
+
+    def add_row(self, line: int, cells: tuple[str, ...]) -> None:
+        if not self.runs or self.runs[-1][0]:
+            self.runs.append((False, []))
+        self.runs[-1][1].append(cells)
+        self.lines.append(line)
+
+    def frame(self) -> pd.DataFrame:
+        """Canonical columns as text, plus "line" (see _frame)."""
+        pick_whole = itemgetter(*(i for _, i in self.wanted), 0)  # 0: for _frame to drop
+        delimiter = self.delimiter
+        records = chain.from_iterable(
+            map(pick_whole, (line.split(delimiter) for line in rows)) if plain else rows
+            for plain, rows in self.runs)
+        return _frame(list(records), self.lines, self.wanted)
+
+
+@dataclass
 class _Chunk:
-    frame: pd.DataFrame  # canonical columns as text, plus "line"
+    rows: _Rows
     raws: list[str]  # the rows' text, by frame position (for the rejects file)
     malformed: list[tuple[int, str, str]]  # (line, reason, text) of rows rejected on reading
     blank_rows: int = 0
     warnings: list[tuple[int, str]] = field(default_factory=list)  # (line, text)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.rows.frame()
 
 
 def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
@@ -590,16 +632,14 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
               *((f"{column}{_FALLBACK}{n}", position)
                 for n, (column, position) in enumerate(shape.fallbacks))]
     pick = itemgetter(*(i for _, i in wanted), width)  # the extra index: a padding cell
-    pick_whole = itemgetter(*(i for _, i in wanted), 0)  # a row of `width` cells
     padding = [""] * (width + 1)
     handle, recode = _open(path, shape.encoding, shape.mixed_encoding)
     with handle:
         rows = _rows(handle, shape.delimiter, limits.max_row, recode)
         header = next(rows, None)
         if isinstance(header, _Plain):  # the first block's first row is the header
-            rows = chain([_Plain(header.first + 1, header.cells[1:], header.texts[1:])], rows)
-        records: list[tuple[str, ...]] = []
-        lines: list[int] = []
+            rows = chain([_Plain(header.first + 1, header.lines[1:], header.texts[1:])], rows)
+        records = _Rows(shape.delimiter, wanted)
         raws: list[str] = []
         malformed: list[tuple[int, str, str]] = []
         warnings: list[tuple[int, str]] = []
@@ -609,14 +649,15 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
             return len(records) + len(malformed) >= chunk_rows or chars >= CHUNK_CHARS
 
         def chunk() -> _Chunk:
-            nonlocal records, lines, raws, malformed, warnings, blank, chars
-            done = _Chunk(_frame(records, lines, wanted), raws, malformed, blank, warnings)
-            records, lines, raws, malformed, warnings = [], [], [], [], []
+            nonlocal records, raws, malformed, warnings, blank, chars
+            done = _Chunk(records, raws, malformed, blank, warnings)
+            records, raws, malformed, warnings = _Rows(shape.delimiter, wanted), [], [], []
             blank = chars = 0
             return done
 
         for item in rows:
-            if isinstance(item, _Plain) and _regular(item, width, limits.max_field):
+            if isinstance(item, _Plain) and _regular(item, width, limits.max_field,
+                                                     shape.delimiter):
                 # Every row whole and within bounds: taken in slices up to the chunk's end.
                 start = 0
                 while start < len(item.texts):
@@ -624,15 +665,15 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
                     ends = list(accumulate(map(len, item.texts[start:start + room]),
                                            initial=chars))[1:]
                     end = start + min(bisect_left(ends, CHUNK_CHARS) + 1, len(ends))
-                    records.extend(map(pick_whole, item.cells[start:end]))
-                    lines.extend(range(item.first + start, item.first + end))
+                    records.add_lines(item.first + start, item.lines[start:end])
                     raws.extend(item.texts[start:end])
                     chars = ends[end - start - 1]
                     start = end
                     if full():
                         yield chunk()
                 continue
-            for line, row, text, note in item.rows() if isinstance(item, _Plain) else [item]:
+            for line, row, text, note in (item.rows(shape.delimiter) if isinstance(item, _Plain)
+                                          else [item]):
                 chars += len(text)
                 if row is None:
                     malformed.append((line, note, text))
@@ -649,8 +690,7 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
                                             f" longer than {limits.max_field:,} characters",
                                       text))
                 else:
-                    records.append(pick(row + padding[len(row):]))
-                    lines.append(line)
+                    records.add_row(line, pick(row + padding[len(row):]))
                     raws.append(text)
                     if note:
                         warnings.append((line, note))
@@ -660,12 +700,17 @@ def _read_chunks(path: Path, shape: FileShape, chunk_rows: int,
             yield chunk()
 
 
-def _regular(block: _Plain, width: int, max_field: int) -> bool:
+def _regular(block: _Plain, width: int, max_field: int, delimiter: str) -> bool:
     """Whether every row of the block has the header's width, no cell over max_field and a
-    character that is not a delimiter or a space (taken as a whole by _read_chunks)."""
-    return bool(block.cells) and min(map(len, block.cells)) == max(map(len, block.cells)) \
-        == width and max(map(len, block.texts)) <= max_field \
-        and all(map(str.strip, map("".join, block.cells)))
+    character that is not a delimiter or a space (taken as a whole by _read_chunks), read
+    from the lines without splitting them: a line splits into one cell more than it has
+    delimiters, and its cells joined are the line without them."""
+    if not block.lines:
+        return False
+    delimiters = list(map(methodcaller("count", delimiter), block.lines))
+    return min(delimiters) == max(delimiters) == width - 1 \
+        and max(map(len, block.texts)) <= max_field \
+        and all(map(str.strip, map(methodcaller("replace", delimiter, ""), block.lines)))
 
 
 _FALLBACK = "#"  # "phone#0": a fallback column for phone, folded into it by _frame
@@ -706,6 +751,12 @@ def prepare_chunk(frame: pd.DataFrame, source: str, now: pd.Timestamp,
     emails = fields.check_column(frame["email"].str.strip(), fields.check_email)
     phones = fields.check_column(frame["phone"].str.strip(), fields.check_phone)
     return _normalize(frame, emails, phones, source, now, formats.BY_NAME[export_format])
+
+
+def _prepare_rows(rows: _Rows, source: str, now: pd.Timestamp,
+                  export_format: str = formats.GENERIC.name) -> _Prepared:
+    """prepare_chunk for a file's chunk, its frame built here (in the pool's worker)."""
+    return prepare_chunk(rows.frame(), source, now, export_format)
 
 
 def _strictest(given: pd.Series, status: pd.Series) -> pd.Series:
@@ -1163,12 +1214,12 @@ def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int
     chunks = _read_chunks(path, shape, chunk_rows, limits)
     if workers <= 1:
         for chunk in chunks:
-            yield chunk, prepare_chunk(chunk.frame, source, now, shape.format)
+            yield chunk, _prepare_rows(chunk.rows, source, now, shape.format)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         ahead: list[tuple[_Chunk, Future[_Prepared]]] = []
         for chunk in chunks:
-            ahead.append((chunk, pool.submit(prepare_chunk, chunk.frame, source, now,
+            ahead.append((chunk, pool.submit(_prepare_rows, chunk.rows, source, now,
                                              shape.format)))
             if len(ahead) > workers:
                 done, future = ahead.pop(0)
@@ -1218,7 +1269,7 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
         for chunk, prepared in _prepared_chunks(path, shape, chunk_rows, workers,
                                                 source or path.name, now, limits):
             rows, row_warnings = prepared.rows, prepared.warnings + chunk.warnings
-            summary.rows += len(chunk.frame) + len(chunk.malformed)
+            summary.rows += len(chunk.rows) + len(chunk.malformed)
             summary.blank_rows += chunk.blank_rows
             for line, reason, text in chunk.malformed:
                 rejects.write([line, reason, *_cells(text, shape.delimiter)])

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -104,8 +105,29 @@ def _timestamps(connection: Connection, column: pd.Series) -> pd.Series:
     if connection.dialect.name != "sqlite":
         return pd.Series(when.dt.to_pydatetime(), index=column.index)
     naive = when.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    text = np.char.replace(np.datetime_as_string(naive, unit="us"), "T", " ")
-    return pd.Series(text, index=column.index, dtype=object)
+    return pd.Series(_sqlite_stamps(naive), index=column.index, dtype=object)
+
+
+_FOUR_DIGIT_YEARS = (np.datetime64("0000-01-01", "us"), np.datetime64("9999-12-31T23:59:59.999999"))
+
+
+def _sqlite_stamps(naive: np.ndarray) -> list[str]:
+    """datetime64[us] values as SQLITE_TIMESTAMP text: their ISO form ("2026-01-01T10:00:00.
+    000000", which astype("U26") writes as datetime_as_string does, three times faster) with
+    the "T" a space, set in the array's characters rather than replaced string by string.
+    Anything else (NaT, a year of five digits or before year 0) is replaced the slow way, as
+    it always was."""
+    if not len(naive):
+        return []
+    first, last = _FOUR_DIGIT_YEARS
+    if np.isnat(naive).any() or naive.min() < first or naive.max() > last:
+        slow: list[str] = np.char.replace(np.datetime_as_string(naive, unit="us"), "T",
+                                          " ").tolist()
+        return slow
+    text = naive.astype("U26")
+    text.view(np.uint32).reshape(len(text), 26)[:, 10] = ord(" ")
+    stamps: list[str] = text.tolist()
+    return stamps
 
 
 def insert_signers(connection: Connection, frame: pd.DataFrame) -> list[int]:
@@ -192,9 +214,41 @@ def merge_signers(connection: Connection, newer: Sequence[dict[str, Any]],
     for rows, unmatch, merge in ((newer, UNMATCH_NEWER, MERGE_NEWER),
                                  (older, UNMATCH_OLDER, MERGE_OLDER)):
         if rows:
-            keys = ["target_id", *(f"new_{name}" for name in ADDRESS_FIELDS)]
-            connection.execute(unmatch, [{k: r[k] for k in keys} for r in rows])
-            connection.execute(merge, list(rows))
+            _driver_executemany(connection, unmatch, rows)
+            _driver_executemany(connection, merge, rows)
+
+
+def _driver_executemany(connection: Connection, statement: Update | Delete,
+                        rows: Sequence[Mapping[str, Any]]) -> None:
+    """`statement` once per row, straight to the driver: compiled for the connection's
+    dialect once, each value bound by its type's bind processor as SQLAlchemy binds it (a
+    DateTime as SQLite's text), without SQLAlchemy's per-row parameter processing (tens of
+    microseconds a row: a file of 100,000 duplicates). A row's keys the statement does not
+    name are not sent; one it names and the row lacks is a KeyError."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect)
+    names = list(compiled.positiontup or compiled.binds)
+    processors = {name: processor for name in names
+                  if (processor := compiled.binds[name].type.dialect_impl(dialect)
+                      .bind_processor(dialect))}
+    take = itemgetter(*names)
+    values = [take(row) if len(names) > 1 else (take(row),) for row in rows]
+    if processors:
+        at = [(i, processors[name]) for i, name in enumerate(names) if name in processors]
+        values = [_processed(row, at) for row in values]
+    if compiled.positiontup is None:  # named placeholders (psycopg)
+        connection.exec_driver_sql(str(compiled), [dict(zip(names, row, strict=True))
+                                                   for row in values])
+    else:
+        connection.exec_driver_sql(str(compiled), values)
+
+
+def _processed(row: tuple[Any, ...], at: Sequence[tuple[int, Callable[[Any], Any]]]
+               ) -> tuple[Any, ...]:
+    values = list(row)
+    for i, processor in at:
+        values[i] = processor(values[i])
+    return tuple(values)
 
 
 def withdraw_consent(connection: Connection, column: str, keys: Sequence[str],

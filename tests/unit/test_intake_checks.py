@@ -9,6 +9,7 @@ formats, lengths at the limit) and on the platform exports in tests/fixtures/exp
 from __future__ import annotations
 
 import csv
+import random
 import unicodedata
 from pathlib import Path
 
@@ -211,3 +212,123 @@ def test_a_unicode_local_part_the_shortcut_takes_is_nfc_and_safe():
             local = plain.rpartition("@")[0]
             assert unicodedata.is_normalized("NFC", local)
             assert plain == email_per_row(raw).value
+
+
+# Every way _NANP_PLAIN lets a number be written, and some it does not (the library answers).
+NANP_FORMS = ["{a}{e}{n}", "({a}) {e}-{n}", "({a}){e}-{n}", "{a}-{e}-{n}", "{a}.{e}.{n}",
+              "{a} {e} {n}", "+1{a}{e}{n}", "+1 {a}-{e}-{n}", "+1 ({a}) {e}-{n}",
+              "+1.{a}.{e}.{n}", "1{a}{e}{n}", "1 ({a}) {e}-{n}", "1-{a}-{e}-{n}",
+              "1({a}){e}{n}", "({a} {e}-{n}", "{a}) {e}-{n}", "+ 1 {a} {e} {n}",
+              "+1  {a} {e} {n}", "{a}--{e}{n}", "{a}{e}{n}0", "0{a}{e}{n}", "11{a}{e}{n}"]
+
+
+def nanp_numbers() -> list[tuple[str, str, str]]:
+    """(area code, exchange, line): every area code 200-999 (the states', Canada's, the
+    Caribbean's, toll-free and premium ones, codes not in use), exchanges from 000 to 999,
+    the regions' example numbers and their neighbours, and Barbados' and Jamaica's numbers,
+    whose patterns read a seventh digit."""
+    numbers = [(f"{area}", f"{(area * 7 + k * 311) % 1000:03d}", f"{(area * 13 + k) % 10_000:04d}")
+               for area in range(200, 1000) for k in range(3)]
+    # The metadata's example number of each type of each region of country code 1, and the
+    # numbers one digit away from it in each of its first eight places: where the patterns
+    # tell numbers apart.
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        for desc in vars(metadata).values():
+            example = getattr(desc, "example_number", None)
+            if isinstance(example, str) and len(example) == 10:
+                numbers += [(n[:3], n[3:6], n[6:]) for place in range(8) for digit in "0123456789"
+                            if (n := example[:place] + digit + example[place + 1:])[0] in
+                            "23456789"]
+    numbers += [("246", "521", "0100"), ("246", "521", "1100"), ("246", "523", "0100"),
+                ("876", "606", "0100"), ("876", "607", "0100"), ("658", "295", "1234"),
+                ("555", "555", "0100"), ("800", "555", "0100"), ("900", "555", "0100")]
+    return numbers
+
+
+def test_a_plain_american_number_gets_the_answer_the_library_gives_it():
+    for n, (area, exchange, line) in enumerate(nanp_numbers()):
+        raw = NANP_FORMS[n % len(NANP_FORMS)].format(a=area, e=exchange, n=line)
+        assert fields.check_phone(raw) == phone_per_row(raw), raw
+
+
+def test_each_written_form_of_a_number_gets_the_librarys_answer():
+    for area, exchange, line in nanp_numbers()[::97]:
+        for form in NANP_FORMS:
+            raw = form.format(a=area, e=exchange, n=line)
+            assert fields.check_phone(raw) == phone_per_row(raw), raw
+
+
+def test_a_plain_number_is_not_parsed_and_its_type_is_asked_once_per_six_digits(monkeypatch):
+    parsed: list[str] = []
+    parse = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda raw, *a, **k: parsed.append(raw) or
+                        parse(raw, *a, **k))
+    fields._nanp_kind.cache_clear()
+    raws = [f"(215) 555-{i:04d}" for i in range(300)] + [f"+1 212 555 {i:04d}" for i in range(300)]
+    checked = [fields.check_phone(raw) for raw in raws]
+    assert parsed == []
+    assert fields._nanp_kind.cache_info().misses == 2
+    fields.check_phone("215-555-0100 x12")  # not plain: the library parses it
+    assert parsed == ["215-555-0100 x12"]
+    assert checked == [phone_per_row(raw) for raw in raws]
+
+
+def test_the_installed_patterns_allow_the_shortcut_but_for_the_regions_read_further():
+    wide = fields._nanp_regions()
+    assert wide is not None
+    assert wide.match("2465210100") and wide.match("8766060100")  # Barbados, Jamaica
+    assert not wide.match("2155550100")
+    assert fields._plain_nanp("(246) 521-0100") is None  # the library answers it whole
+
+
+@pytest.mark.parametrize(("pattern", "whole", "width"), [
+    (r"[2-9]\d{9}|3\d{6}", True, 1),  # the first digit, then only the length
+    (r"983[2-57-9]\d{6}", True, 4),
+    (r"(?:2(?:0[1-35-9]|1[02-9])|3(?:0[1-57-9]))[2-9]\d{6}", True, 4),
+    (r"52[34][2-9]1[02-9]\d{4}", True, 6),
+    (r"246521[0369]\d{3}", True, 7),
+    (r"\d{1,2}5\d{3}", True, 3),  # \d5\d{3} or \d\d5\d{3}
+    (r"5\d{3}6", True, 5),  # digits before a literal are read
+    (r"8001|8[024]9", False, 4),  # matched at the start: its widest match
+    (r"(?=1)\d{10}", True, None),  # a look-ahead reads on
+    (r"1\d*", True, None),  # unbounded
+    (r"(\d)\1\d{8}", True, None),  # a back-reference
+    (r"^2\d{9}$", True, None),  # anchors
+])
+def test_the_pattern_reader_says_how_far_a_pattern_reads(pattern, whole, width):
+    assert fields._deciding_width(pattern, whole) == width
+
+
+def clean_per_cell(column: pd.Series) -> pd.Series:
+    """clean_text's steps on every cell, as before the clean cells were let through."""
+    return fields._clean_text(column)
+
+
+def test_the_unclean_pattern_names_every_control_and_whitespace_character_but_the_space():
+    """Checked on every code point, in Python's re and in pyarrow's RE2 alike (a lone space
+    is at both ends of its cell)."""
+    chars = [chr(code) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF]
+    expected = [char.isspace() or unicodedata.category(char) in ("Cc", "Zs", "Zl", "Zp")
+                for char in chars]
+    for dtype in ("str", object):
+        found = pd.Series(chars, dtype=dtype).str.contains(fields._UNCLEAN, regex=True)
+        assert found.tolist() == expected, dtype
+
+
+def test_text_is_cleaned_as_every_cell_was():
+    rng = random.Random(5)
+    # Letters, spaces of every kind, controls, line breaks, format characters, emoji.
+    alphabet = ["a", "Z", "é", "Ø", "用", "😀", " ", "  ", "\t", "\n", "\r", "\x00", "\x1c",
+                "\x1f", "\x7f", "\x85", "\xa0", "\u1680", "\u2000", "\u2028", "\u2029",
+                "\u202f", "\u3000", "\u200b", "\u180e", "\ufeff", "\u00ad", "-", "'", "<b>"]
+    cells = ["", " ", "Ana", "Ana María", " Ana", "Ana ", "Ana  María", "1421 Arch St"]
+    cells += ["".join(rng.choices(alphabet, k=rng.randint(0, 8))) for _ in range(20_000)]
+    cells += [chr(code) for code in range(0x3000)]
+    for dtype in ("str", object):
+        column = pd.Series(cells, index=range(7, 7 + len(cells)), dtype=dtype)
+        pd.testing.assert_series_equal(fields.clean_text(column), clean_per_cell(column))
+    column = pd.Series(["Ana", None, " Ben ", float("nan")], dtype=object)
+    pd.testing.assert_series_equal(fields.clean_text(column), clean_per_cell(column))
+    clean = pd.Series(["Ana", "Ben"], dtype="str")
+    pd.testing.assert_series_equal(fields.clean_text(clean), clean)
