@@ -84,6 +84,9 @@ def database_problem(url: str | URL, error: BaseException) -> str:
     """One line for an operator: which database (password hidden), what the driver said, and
     what to do."""
     where = shown_url(url)
+    if isinstance(error, DBAPIError) and _not_a_database(error):
+        return (f"OUTREACH_DATABASE_URL {where} names a file that is not a SQLite database: "
+                "fix OUTREACH_DATABASE_URL (the file was not changed)")
     if str(url).startswith("sqlite"):
         return (f"cannot use the SQLite database at {where} ({database_reason(error)}): check "
                 "that its folder exists, is writable and has free space, or fix "
@@ -101,6 +104,9 @@ def _url_problem(url: str, error: Exception) -> str:
         return f"OUTREACH_DATABASE_URL is empty: set it to {URL_EXAMPLES}"
     shown = shown_url(url)
     kind = url.partition("://")[0]
+    if kind.startswith("sqlite"):  # sqlite://file: the path read as a host name
+        return (f"OUTREACH_DATABASE_URL {shown}: a SQLite URL is sqlite:/// and the file's "
+                "path (three slashes; four before an absolute path: sqlite:////var/lib/x.db)")
     if isinstance(error, ArgumentError) and "://" in url and kind:
         return (f"OUTREACH_DATABASE_URL {shown}: {kind!r} is not a database this engine "
                 f"knows: use {URL_EXAMPLES}")
@@ -116,9 +122,16 @@ def answering(url: str | URL) -> Iterator[None]:
     try:
         yield
     except DBAPIError as error:
-        if not is_connection_loss(error):
+        if not is_connection_loss(error) and not _not_a_database(error):
             raise
         raise StoreError(database_problem(url, error)) from None
+
+
+def _not_a_database(error: DBAPIError) -> bool:
+    """SQLITE_NOTADB: OUTREACH_DATABASE_URL names a file that is not a SQLite database (a
+    CSV, a PostgreSQL dump): the setting to fix, not a bug."""
+    return isinstance(error.orig, sqlite3.DatabaseError) and \
+        "file is not a database" in str(error.orig)
 
 # How long a command, the worker or the scheduler waits for the store's write lock.
 LOCK_TIMEOUT = 30.0
@@ -203,6 +216,12 @@ def make_engine(url: str, *, lock_timeout: float | None = None) -> Engine:
         engine = create_engine(url, hide_parameters=True, **options)
     except (ArgumentError, ValueError, ImportError) as error:
         raise StoreError(_url_problem(url, error)) from None
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        # What `sqlite:///$DB` gives with DB unset: SQLite opens a database in memory, the
+        # command reports its rows stored, and they are gone when it exits.
+        raise StoreError(f"OUTREACH_DATABASE_URL {shown_url(url)} names no file: SQLite would "
+                         "keep the store in memory and lose it at exit; use "
+                         "sqlite:///outreach.sqlite3 or another file's path")
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin(lock_timeout or LOCK_TIMEOUT))

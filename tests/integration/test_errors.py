@@ -53,6 +53,10 @@ def outreach(*args: str, **env: str) -> subprocess.CompletedProcess:
     ("postgresql+psycopg://postgres@127.0.0.1:1/outreach", "(connection refused)"),
     ("", "OUTREACH_DATABASE_URL is empty"),
     ("sqlite:////nonexistent-folder/sub/outreach.sqlite3", "unable to open database file"),
+    ("sqlite:///", "names no file"),  # sqlite:///$DB with DB unset: an in-memory store
+    ("sqlite://", "names no file"),
+    ("sqlite://outreach.sqlite3", "three slashes"),  # the path read as a host name
+    (f"sqlite:///{ROOT / 'README.md'}", "names a file that is not a SQLite database"),
 ])
 def test_a_bad_database_url_is_one_line_without_a_traceback(url, expected):
     done = outreach("report", OUTREACH_DATABASE_URL=url)
