@@ -246,6 +246,26 @@ def _optional(env: dict[str, str], name: str, default: str | None) -> str | None
     return env.get(name) or default
 
 
+def _argon2_hash(env: dict[str, str], name: str, default: str | None) -> str | None:
+    """An Argon2 hash as `outreach admin hash-password` prints it. Checked when read, since a
+    shell that expands its `$v=19$m=...` parts unquoted leaves a string no password matches:
+    the dashboard then refused the right password with "Wrong password." (the value is a
+    secret's hash: it is not printed)."""
+    raw = env.get(name) or default
+    if raw is None:
+        return None
+    from argon2 import extract_parameters  # a few ms: only when the setting is given
+    from argon2.exceptions import InvalidHashError
+
+    try:
+        extract_parameters(raw)
+    except InvalidHashError:
+        raise ConfigError(f"{name} is not an Argon2 hash as `outreach admin hash-password` "
+                          "prints it ($argon2id$v=19$m=...): set it in single quotes, or the "
+                          "shell replaces its $ parts") from None
+    return raw
+
+
 def _path(env: dict[str, str], name: str, default: Path) -> Path:
     return Path(env.get(name, default))
 
@@ -669,7 +689,8 @@ VARIABLES: tuple[Variable, ...] = (
         "logged out at every restart", _optional, shown="a random one per process"),
     Variable(
         "OUTREACH_ADMIN_PASSWORD_HASH", "web", "admin_password_hash", None,
-        "the dashboard's login, from `outreach admin hash-password` (Argon2id)", _optional,
+        "the dashboard's login, from `outreach admin hash-password` (Argon2id; in single "
+        "quotes in a shell)", _argon2_hash,
         shown="(none: no login)"),
     Variable(
         "OUTREACH_API_TOKEN", "web", "api_token", None,

@@ -79,7 +79,11 @@ def admin_hash_password(password: str) -> None:
 
     if len(password) < 12:
         _fail("use at least 12 characters")
-    click.echo(hash_password(password))
+    hashed = hash_password(password)
+    click.echo(hashed)
+    # Its $ parts are shell variables to an unquoted export: say how to set it (stderr, so
+    # `$(outreach admin hash-password)` still captures the bare hash).
+    click.echo("set it in single quotes: export OUTREACH_ADMIN_PASSWORD_HASH='...'", err=True)
 
 
 @click.command("serve")

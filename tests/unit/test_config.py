@@ -89,3 +89,21 @@ def test_a_made_default_is_made_only_when_its_variable_is_unset(
                                      "OUTREACH_ROSTER_PATH": "/srv/roster.csv"})
     assert settings.data.cache_dir == Path("/srv/cache")
     assert settings.data.roster_path == Path("/srv/roster.csv")
+
+
+def test_an_admin_hash_the_shell_mangled_is_refused_without_printing_it():
+    """`export OUTREACH_ADMIN_PASSWORD_HASH=$argon2id$v=19$m=...` unquoted leaves
+    "=19=65536,t=3,p=4$...": no password matches it, and the dashboard answered the right
+    one "Wrong password." Refused when read, with how to set it; the value is not shown."""
+    from argon2 import PasswordHasher
+
+    from outreach.config import ConfigError
+
+    good = PasswordHasher().hash("correct horse battery")
+    assert Settings.from_values({"OUTREACH_ADMIN_PASSWORD_HASH": good}).web.admin_password_hash \
+        == good
+    mangled = "=19=65536,t=3,p=4" + good.rsplit("p=4", 1)[1]
+    with pytest.raises(ConfigError, match="single quotes") as refused:
+        Settings.from_values({"OUTREACH_ADMIN_PASSWORD_HASH": mangled})
+    assert mangled not in str(refused.value) and "p=4$" not in str(refused.value)
+    assert Settings.from_values({}).web.admin_password_hash is None
