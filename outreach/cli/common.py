@@ -105,6 +105,9 @@ def one_line_errors() -> Iterator[None]:
         _fail(str(error))
     except BrokenPipeError:
         _reader_left()
+    except KeyboardInterrupt:  # Ctrl-C: what was committed stays; no traceback, no "a bug"
+        click.echo("outreach: interrupted", err=True)
+        sys.exit(128 + signal.SIGINT)
     except Exception as error:
         if _is_database_error(error):
             from outreach.store import db

@@ -30,10 +30,12 @@ import csv
 import io
 import os
 import re
+import signal
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import accumulate, chain, count, repeat
@@ -1218,14 +1220,33 @@ def _prepared_chunks(path: Path, shape: FileShape, chunk_rows: int, workers: int
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         ahead: list[tuple[_Chunk, Future[_Prepared]]] = []
-        for chunk in chunks:
-            ahead.append((chunk, pool.submit(_prepare_rows, chunk.rows, source, now,
-                                             shape.format)))
-            if len(ahead) > workers:
-                done, future = ahead.pop(0)
+        try:
+            for chunk in chunks:
+                with _interrupts_held():
+                    ahead.append((chunk, pool.submit(_prepare_rows, chunk.rows, source, now,
+                                                     shape.format)))
+                if len(ahead) > workers:
+                    done, future = ahead.pop(0)
+                    yield done, future.result()
+            for done, future in ahead:
                 yield done, future.result()
-        for done, future in ahead:
-            yield done, future.result()
+        except BaseException:  # Ctrl-C, an error storing a chunk: the chunks ahead are moot
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT blocked while a submit may start a pool worker: Ctrl-C signals the whole process
+    group, and each worker printed its own KeyboardInterrupt traceback (one still starting
+    up, too, so a handler set by the worker comes too late). A blocked signal stays blocked
+    across fork and exec (POSIX), so the workers never take it; here it waits until the
+    block is lifted, so the importing process stops, and the pool with it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,

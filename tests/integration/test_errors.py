@@ -104,6 +104,26 @@ def test_a_reader_that_left_the_pipe_is_no_error(tmp_path, args):
     assert done.returncode == 128 + signal.SIGPIPE
 
 
+def test_ctrl_c_during_an_intake_is_one_line_and_status_130(tmp_path):
+    """Ctrl-C signals the whole process group: each pool worker printed a KeyboardInterrupt
+    traceback, then click's "Aborted!" exited 1, the status the README gives bugs."""
+    signers = tmp_path / "signers.csv"
+    with signers.open("w") as handle:
+        handle.write("first_name,last_name,email,zip\n")
+        handle.writelines(f"Ana{i},Lee,ana.{i}@example.org,19102\n" for i in range(400_000))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "outreach.cli", "intake", str(signers)], start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**clean, "OUTREACH_DATABASE_URL": f"sqlite:///{tmp_path / 'o.sqlite3'}"})
+    time.sleep(4)  # its pool is reading chunks by now (the whole file takes far longer)
+    assert process.poll() is None, "the intake ended before the interrupt: use more rows"
+    os.killpg(process.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
+    _, err = process.communicate(timeout=60)
+    assert err == "outreach: interrupted\n", err
+    assert process.returncode == 128 + signal.SIGINT
+
+
 @pytest.mark.parametrize("args", [["db", "upgrade"], ["worker", "--once"], ["match"],
                                   ["suppress", "list"], ["plan", "marijuana_justice"]])
 def test_every_command_reports_an_unreachable_database_in_one_line(args):
