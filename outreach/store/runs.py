@@ -13,10 +13,9 @@ from typing import Literal, get_args
 from sqlalchemy import Connection, Engine, select, update
 
 from outreach.errors import RunStateError
-from outreach.store.db import dialect_insert
+from outreach.store.db import as_utc, dialect_insert
 from outreach.store.outbox import CLAIMABLE
 from outreach.store.schema import campaign_runs, outbox, send_holds
-from outreach.store.signers import as_utc
 
 # A campaign's run state, as campaign_runs.state stores it (no row: never launched).
 RunState = Literal["active", "paused", "cancelled"]

@@ -7,10 +7,8 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -30,19 +28,17 @@ from sqlalchemy import (
     update,
 )
 
-from outreach.store.db import select_in
+from outreach.store.db import as_utc, select_in
 from outreach.store.schema import imports, signer_matches, signers, submissions
+
+if TYPE_CHECKING:  # the frame functions load pandas when called: the worker, the web's
+    import pandas as pd  # dashboard and the scheduler read and write signers without it
 
 # Fields a newer row overwrites (where it has a value) and an older row only fills in.
 MERGED_FIELDS = ("email", "email_key", "phone", "phone_type", "first_name", "last_name",
                  "street", "city", "state", "zip", "email_opt_in", "sms_opt_in", "source")
 MATCH_FIELDS = ("county_fips", "time_zone", "felony_office_id", "misdemeanor_office_id",
                 "office_ids", "candidate_counties", "confidence", "share")
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back without a zone; everything we store is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 INSERT_COLUMNS = ("id", "email", "email_key", "phone", "phone_type", "first_name", "last_name",
@@ -100,6 +96,9 @@ def allocate_ids(connection: Connection, count: int) -> list[int]:
 
 def _timestamps(connection: Connection, column: pd.Series) -> pd.Series:
     """UTC timestamps as the driver takes them; for SQLite, the text SQLAlchemy reads back."""
+    import numpy as np
+    import pandas as pd
+
     when = pd.to_datetime(column, utc=True)
     if connection.dialect.name != "sqlite":
         return pd.Series(when.dt.to_pydatetime(), index=column.index)
@@ -133,6 +132,8 @@ def insert_signers(connection: Connection, frame: pd.DataFrame) -> list[int]:
 def _driver_values(column: pd.Series) -> list[Any]:
     """A column as Python objects, None where missing (drivers refuse NaN and numpy types),
     column by column: a frame-wide where() and itertuples cost more than the insert."""
+    import pandas as pd
+
     values = column.to_numpy(dtype=object)
     missing = pd.isna(values)
     if missing.any():
@@ -314,6 +315,8 @@ def _driver_rows(connection: Connection, sql: str) -> list[tuple[Any, ...]]:
 def signers_to_match(connection: Connection, rematch_all: bool = False,
                      ids: Sequence[int] | None = None) -> pd.DataFrame:
     """id, street, city, state, zip of the signers whose match is missing (or all; or these)."""
+    import pandas as pd
+
     columns = ["id", "street", "city", "state", "zip"]
     sql = f"SELECT {', '.join('s.' + c for c in columns)} FROM signers s"
     if ids is not None:
@@ -401,6 +404,8 @@ def audience_frame(connection: Connection, ids: Sequence[int] | None = None) -> 
     """Every signer (or these) with the fields campaigns select and address on (created_at:
     when the signer was first stored, which planning counts their entry from), and its
     match."""
+    import pandas as pd
+
     columns = ["id", "email", "phone", "email_opt_in", "sms_opt_in", "state", "source",
                "signed_at", "created_at"]
     match_columns = ["county_fips", "office_ids", "felony_office_id", "misdemeanor_office_id",
