@@ -93,6 +93,12 @@ def run_states(connection: Connection) -> dict[str, str]:
     return {r.campaign: r.state for r in connection.execute(select(campaign_runs))}
 
 
+def active_campaigns(connection: Connection, only: str | None = None) -> list[str]:
+    """The launched campaigns the planning pass plans (all active ones, or `only`), sorted."""
+    return sorted(name for name, state in run_states(connection).items()
+                  if state == "active" and only in (None, name))
+
+
 def launched_at(connection: Connection, campaign: str) -> datetime | None:
     """When the campaign was first launched (a resume or a second launch keeps it), or None."""
     value = connection.execute(select(campaign_runs.c.launched_at)

@@ -312,6 +312,16 @@ def _driver_rows(connection: Connection, sql: str) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
+# The signers the matching pass takes (signers_to_match): those without a match yet.
+_UNMATCHED = " LEFT JOIN signer_matches m ON m.signer_id = s.id WHERE m.signer_id IS NULL"
+
+
+def any_to_match(connection: Connection) -> bool:
+    """Whether the matching pass has a signer to match (no frame: the scheduler asks before
+    it starts a pass in a process of its own)."""
+    return bool(_driver_rows(connection, f"SELECT s.id FROM signers s{_UNMATCHED} LIMIT 1"))
+
+
 def signers_to_match(connection: Connection, rematch_all: bool = False,
                      ids: Sequence[int] | None = None) -> pd.DataFrame:
     """id, street, city, state, zip of the signers whose match is missing (or all; or these)."""
@@ -322,8 +332,7 @@ def signers_to_match(connection: Connection, rematch_all: bool = False,
     if ids is not None:
         sql += _id_filter(ids)
     elif not rematch_all:
-        sql += (" LEFT JOIN signer_matches m ON m.signer_id = s.id"
-                " WHERE m.signer_id IS NULL")
+        sql += _UNMATCHED
     frame = pd.DataFrame(_driver_rows(connection, sql), columns=columns)
     return frame.astype({"id": "int64"}).fillna("")
 
