@@ -37,6 +37,11 @@ class RosterError(InputError):
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(problems[0] + more)
 
+    def __reduce__(self) -> tuple[type[RosterError], tuple[list[str]]]:
+        """Pickled with its problems (a scheduler's frame pass raises it in a child process:
+        the default, from its one-line message, made a list of that line's characters)."""
+        return type(self), (self.problems,)
+
 
 class AddressError(InputError):
     """The input cannot be read as a U.S. address we can place. The message never echoes it."""

@@ -35,7 +35,7 @@ from outreach.roster.offices import Office, Roster
 from outreach.roster.stances import DEMAND_TEXT, DEMANDS, OfficeStance
 from outreach.store.calls import caller_by_code, outcome_counts, outcome_times, record_outcome
 from outreach.store.corrections import correction_rows, corrections_table_exists
-from outreach.store.signers import as_utc
+from outreach.store.db import as_utc
 
 Outcome = Literal["spoke", "voicemail", "no_answer", "wrong_number"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)

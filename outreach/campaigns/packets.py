@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-import pandas as pd
 from sqlalchemy import Connection
 
-from outreach.campaigns.audience import select_audience
 from outreach.campaigns.definitions import Campaign
 from outreach.csvsafe import SafeCsvWriter
 from outreach.roster.offices import Office
@@ -38,6 +36,7 @@ from outreach.roster.stances import (
     current_stances,
     history,
 )
+from outreach.store.db import as_utc
 from outreach.store.packets import (
     Constituent,
     constituent_counts,
@@ -45,7 +44,6 @@ from outreach.store.packets import (
     insert_packet_link,
     live_link,
 )
-from outreach.store.signers import as_utc, audience_frame
 
 Format = Literal["pdf", "csv"]
 FORMATS: tuple[Format, ...] = ("pdf", "csv")
@@ -116,8 +114,13 @@ def _sort_key(text: str) -> str:
 
 def audience_ids(connection: Connection, campaign: Campaign) -> list[int]:
     """The signer ids of a campaign's audience (its filters, outreach.campaigns.audience):
-    a packet `--campaign C` holds only these. Only the ids leave this function."""
-    chosen: pd.DataFrame = select_audience(audience_frame(connection), campaign)
+    a packet `--campaign C` holds only these. Only the ids leave this function. The frames'
+    modules (pandas) load here: the worker renders packet links through this module and
+    never needs them."""
+    from outreach.campaigns.audience import select_audience
+    from outreach.store.signers import audience_frame
+
+    chosen = select_audience(audience_frame(connection), campaign)
     return [int(i) for i in chosen["id"]]
 
 

@@ -327,8 +327,7 @@ def plan_active_campaigns(engine: Engine, jobs_dir: Path, roster: Roster, now: d
     file changed, and the first time. Re-planning a million signers every minute would cost
     tens of seconds a minute for nothing (idempotent, but not free)."""
     with engine.connect() as connection:
-        active = sorted(name for name, state in runs.run_states(connection).items()
-                        if state == "active" and only in (None, name))
+        active = runs.active_campaigns(connection, only)
         marks = runs.planning_marks(connection)
     results = {}
     for name in active:

@@ -29,8 +29,8 @@ from outreach.errors import InputError
 from outreach.ops.wiring import campaign_sender, default_sender
 from outreach.roster.corrections import effective_roster
 from outreach.roster.offices import Office, Roster
+from outreach.store.db import as_utc
 from outreach.store.packets import link_rows, revoke_links
-from outreach.store.signers import as_utc
 
 if TYPE_CHECKING:
     from outreach.campaigns.packet_documents import Document, PacketFont

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import csv
 import re
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
 
@@ -145,38 +147,48 @@ SHARE_COLUMNS = ("zip", "county_fips", "hud_share", "hud_basis", "geocorr_share"
 class ZipShareTable(Mapping[str, ZipShares]):
     """data/zip_shares.csv by ZIP, read at every process start, so kept cheap: the file's lines
     are indexed by ZIP (the build writes them sorted, one county a line, plain numbers) and a
-    ZIP's lines are parsed when it is looked up (a bad line fails then, naming its number)."""
+    ZIP's lines are parsed when it is looked up (a bad line fails then, naming its number).
+
+    Held compactly, as every web process and matching pass holds it: the lines as one string
+    with their offsets (an array), a ZIP's lines as one int (first << 32 | end), where 55,000
+    line strings and 40,000 pairs took about 11 MB (bench/startup.py)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._lines = path.read_text(encoding="utf-8").splitlines()
-        if not self._lines or tuple(self._lines[0].split(",")) != SHARE_COLUMNS:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if not lines or tuple(lines[0].split(",")) != SHARE_COLUMNS:
             raise ConfigError(f"{path}: line 1: expected the columns {','.join(SHARE_COLUMNS)} "
                               "(rebuild it: make data)")
-        self._at: dict[str, tuple[int, int]] = {}
+        self._text = "\n".join(lines)
+        # Where each line starts in _text, and where the text ends (one past the last line).
+        self._starts = array("L", accumulate((len(line) + 1 for line in lines), initial=0))
+        self._at: dict[str, int] = {}
         first, current = 1, ""
-        for number in range(1, len(self._lines) + 1):
-            zip_code = self._lines[number][:5] if number < len(self._lines) else ""
+        for number in range(1, len(lines) + 1):
+            zip_code = lines[number][:5] if number < len(lines) else ""
             if zip_code != current:
                 if current:
                     if current in self._at:
                         raise ConfigError(f"{path}: line {number}: ZIP {current} appears "
                                           "apart from its other lines (rebuild it: make data)")
-                    self._at[current] = (first, number)
+                    self._at[current] = first << 32 | number
                 first, current = number, zip_code
 
     def __getitem__(self, zip_code: str) -> ZipShares:
         # Parsed anew each time, not kept: a few lines, and 40,000 kept objects would cost the
         # garbage collector more than the parsing does.
-        start, end = self._at[zip_code]
-        return self._parse(start, end)
+        span = self._at[zip_code]
+        return self._parse(span >> 32, span & 0xFFFFFFFF)
+
+    def _line(self, number: int) -> str:
+        return self._text[self._starts[number]:self._starts[number + 1] - 1]
 
     def _parse(self, start: int, end: int) -> ZipShares:
         hud: dict[str, float] = {}
         geocorr: dict[str, float] = {}
         for number in range(start, end):
             try:
-                _, county, hud_share, _, geocorr_share, _ = self._lines[number].split(",")
+                _, county, hud_share, _, geocorr_share, _ = self._line(number).split(",")
                 if hud_share:
                     hud[county] = float(hud_share)
                 if geocorr_share:
@@ -252,8 +264,8 @@ class GeoData:
         self.ct_towns = ct_towns
         self.shares = shares or {}
         self.by_zip: dict[str, ZipRow] = {}
-        self.by_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
-        self.by_other_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
+        by_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
+        by_other_city: dict[tuple[str, str], list[ZipRow]] = defaultdict(list)
         # Whole columns as lists (every column is text): a tenth of the time of iterating
         # rows. City names repeat: keyed once. The table itself is not kept (only the index).
         columns: list[list[str]] = [list(zip_table[c]) for c in _ZIP_COLUMNS]
@@ -276,9 +288,15 @@ class GeoData:
                          text.setdefault(zone, zone))
             self.by_zip[zip_code] = row
             if city:
-                self.by_city[(state, key_of(city))].append(row)
+                by_city[(text[state], key_of(city))].append(row)
             for other in row.acceptable_cities:
-                self.by_other_city[(state, key_of(other))].append(row)
+                by_other_city[(text[state], key_of(other))].append(row)
+        # Tuples, not lists (no room kept for appending), and each key's state the one
+        # string of that state: 30,000 keys held by every process that loads the index.
+        self.by_city: dict[tuple[str, str], tuple[ZipRow, ...]] = \
+            {k: tuple(v) for k, v in by_city.items()}
+        self.by_other_city: dict[tuple[str, str], tuple[ZipRow, ...]] = \
+            {k: tuple(v) for k, v in by_other_city.items()}
 
     @classmethod
     def load(cls, data_dir: Path) -> GeoData:

@@ -56,7 +56,7 @@ def run_scheduler(settings: Settings) -> None:
     engine = db.open_store(settings.store.database_url)
     stopped = threading.Event()
     with single_scheduler(engine):
-        scheduler = build_scheduler(settings, engine)
+        scheduler = build_scheduler(settings, engine, isolate=True)
         _on_stop_signals(stopped.set)
         log.info("scheduler started with jobs: %s",
                  ", ".join(f"{j.id} ({j.trigger})" for j in scheduler.get_jobs()))
@@ -73,7 +73,7 @@ def run_all(settings: Settings, concurrency: int, health_every: float = 60.0) ->
     with single_scheduler(engine):
         worker = build_worker(settings, concurrency, engine=engine)
         _on_stop_signals(worker.stop.set)
-        scheduler = build_scheduler(settings, engine, worker=worker)
+        scheduler = build_scheduler(settings, engine, worker=worker, isolate=True)
         health = threading.Thread(target=_health_loop, args=(engine, worker, health_every),
                                   daemon=True)
         health.start()

@@ -21,14 +21,17 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -44,9 +47,12 @@ from outreach.clock import utcnow
 from outreach.config import Settings
 from outreach.errors import SchedulerError, StoreError
 from outreach.geo.current import CurrentGeo
-from outreach.privacy import mask_text
+from outreach.privacy import install_log_masking, mask_text
 from outreach.store import schedule, workers
-from outreach.store.db import database_problem, database_reason, is_connection_loss
+from outreach.store.db import database_problem, database_reason, is_connection_loss, open_store
+
+if TYPE_CHECKING:
+    from outreach.roster.offices import Roster
 
 log = logging.getLogger("outreach.scheduler")
 
@@ -56,6 +62,14 @@ ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)  # interval fire times are counted fro
 # restart adds a row, so without a limit the table grows for as long as the deployment runs.
 WORKER_RETENTION = timedelta(days=7)
 Action = Literal["inbox", "match", "plan", "maintain", "roster_check"]
+# The actions that work on frames: intake, matching and planning hold pandas (with numpy and
+# pyarrow, about 100 MB resident) and the ZIP index (about 40 MB). A long-running scheduler
+# (`outreach run`, `outreach scheduler`: Context.isolate) runs each of their passes in a child
+# process of its own that exits after it, so between passes the process holds neither: it
+# keeps the worker, the roster and the schedule (bench/startup.py; issue 18). The price is a
+# child's start per pass, about a second of CPU (imports, the ZIP index from the compiled
+# cache).
+FRAME_ACTIONS = frozenset({"inbox", "match", "plan"})
 
 
 class ScheduleEntry(BaseModel):
@@ -188,6 +202,9 @@ class Context:
     host: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     worker: Any = None
+    # FRAME_ACTIONS in a child process per pass (see there); the process itself then loads
+    # no geography, only the worker's current roster.
+    isolate: bool = False
     current: CurrentGeo = field(init=False)
 
     def __post_init__(self) -> None:
@@ -198,20 +215,33 @@ class Context:
         return self.current.geo()
 
     @property
+    def roster(self) -> Roster:
+        """The roster in force today: an isolated scheduler's is its worker's (one copy, kept
+        current by the worker's CurrentRoster), another's the geography's."""
+        if self.isolate:
+            roster: Roster = self.maintenance_worker.renderer.roster
+            return roster
+        return self.geo.roster  # type: ignore[no-any-return]
+
+    @property
     def maintenance_worker(self) -> Any:
         if self.worker is None:
             from outreach.ops.wiring import build_worker
 
             self.worker = build_worker(self.settings, concurrency=1, engine=self.engine,
-                                       roster=self.geo.roster)
+                                       roster=None if self.isolate else self.geo.roster)
         return self.worker
 
     def warm_up(self) -> None:
         """Load what the scheduled actions need (roster, geography, a worker's transports)
         before the first run: a first run that spends seconds loading would overrun a short
-        interval and make the scheduler skip the next fire time."""
+        interval and make the scheduler skip the next fire time. An isolated scheduler's
+        frame passes load theirs in their child."""
         actions = {e.action for e in self.entries.values()}
-        if actions & {"match", "plan", "roster_check"}:
+        if self.isolate:
+            if actions & {"roster_check", "maintain"}:
+                _ = self.roster
+        elif actions & {"match", "plan", "roster_check"}:
             _ = self.geo
         if "maintain" in actions:
             _ = self.maintenance_worker
@@ -221,6 +251,13 @@ _CONTEXT: Context | None = None
 
 
 # --- the actions: each calls the function the CLI calls ------------------------------------
+# What a frame pass with nothing to do answers (its own words, and perform's when it finds
+# that out without starting a child).
+INBOX_EMPTY = "inbox empty"
+NONE_TO_MATCH = "0 signers matched"
+NO_CAMPAIGN = "no active campaign"
+
+
 def _inbox(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     from outreach.signers.inbox import process_inbox
     from outreach.signers.intake import IntakeLimits
@@ -228,7 +265,7 @@ def _inbox(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     results = process_inbox(context.engine, context.settings.intake.inbox_dir,
                             mapping=context.settings.intake.intake_map,
                             limits=IntakeLimits.from_settings(context.settings))
-    return ", ".join(f"{r.file}: {r.outcome}" for r in results) or "inbox empty"
+    return ", ".join(f"{r.file}: {r.outcome}" for r in results) or INBOX_EMPTY
 
 
 def _match(context: Context, entry: ScheduleEntry, now: datetime) -> str:
@@ -251,8 +288,8 @@ def _plan(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     queued = {name: sum(s["queued_now"] for s in steps.values())
               for name, steps in results.items()}
     outcome = ", ".join(f"{name}: {n} queued" for name, n in queued.items()) \
-        or "no active campaign"
-    if entry.campaign in (None, settings.campaigns.petition_campaign):
+        or NO_CAMPAIGN
+    if _plans_petition(context, entry):
         signings = queue_pending_signings(
             context.engine, lambda: find_campaign(settings.campaigns.jobs_dir,
                                                   settings.campaigns.petition_campaign),
@@ -260,6 +297,31 @@ def _plan(context: Context, entry: ScheduleEntry, now: datetime) -> str:
         if signings:
             outcome += f"; petition: steps queued for {signings} waiting signings"
     return outcome
+
+
+def _plans_petition(context: Context, entry: ScheduleEntry) -> bool:
+    """Whether this planning job also queues the petition's waiting signings."""
+    return entry.campaign in (None, context.settings.campaigns.petition_campaign)
+
+
+def _idle(context: Context, entry: ScheduleEntry) -> str | None:
+    """A frame pass's outcome when it is sure to find nothing to do, found without frames
+    (an inbox listing, a one-row query), else None: an idle pass costs a glance, not a
+    child's start, every minute."""
+    if entry.action == "inbox":
+        from outreach.signers.inbox import waiting
+
+        return None if waiting(context.settings.intake.inbox_dir) else INBOX_EMPTY
+    from outreach.store import runs
+    from outreach.store import signers as store
+
+    with context.engine.connect() as connection:
+        if entry.action == "match":
+            return None if store.any_to_match(connection) else NONE_TO_MATCH
+        if runs.active_campaigns(connection, entry.campaign) or (
+                _plans_petition(context, entry) and store.pending_signings(connection, 1)):
+            return None
+    return NO_CAMPAIGN
 
 
 def _maintain(context: Context, entry: ScheduleEntry, now: datetime) -> str:
@@ -276,7 +338,7 @@ def _maintain(context: Context, entry: ScheduleEntry, now: datetime) -> str:
 def _roster_check(context: Context, entry: ScheduleEntry, now: datetime) -> str:
     from outreach.roster.coverage import stale_officeholders
 
-    roster = context.geo.roster
+    roster = context.roster
     days = context.settings.data.roster_stale_days
     stale = stale_officeholders(roster, now.date(), days)
     dated = [o for o in stale if o.officeholder_as_of]
@@ -292,6 +354,41 @@ ACTIONS: dict[str, Callable[[Context, ScheduleEntry, datetime], str]] = {
     "inbox": _inbox, "match": _match, "plan": _plan, "maintain": _maintain,
     "roster_check": _roster_check,
 }
+
+
+def perform(context: Context, entry: ScheduleEntry, now: datetime) -> str:
+    """Run one job's action: here, or, for an isolated scheduler's FRAME_ACTIONS, in a child
+    process started for it (spawned: a fork would copy this process's threads' state) that
+    exits when it is done, unless the pass would find nothing to do (_idle). Its exception,
+    if any, is raised here, as the action's own."""
+    if not (context.isolate and entry.action in FRAME_ACTIONS):
+        return ACTIONS[entry.action](context, entry, now)
+    idle = _idle(context, entry)
+    if idle is not None:
+        return idle
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_child_start,
+                             initargs=(logging.getLogger().getEffectiveLevel(),
+                                       context.settings.ops.log_format == "json")) as pool:
+        return pool.submit(_child_action, context.settings, entry, now).result()
+
+
+def _child_start(level: int, json_lines: bool) -> None:
+    """A frame pass's child: logs as its parent does (masked, to the same stderr), and lets
+    a stop signal reach only the parent, which lets a running job finish (runner.py): a
+    SIGTERM to the whole process group (systemd, Ctrl-C) does not cut the pass short."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+    install_log_masking(level, json_lines)
+
+
+def _child_action(settings: Settings, entry: ScheduleEntry, now: datetime) -> str:
+    """One frame pass in the child, with a store connection and geography of its own."""
+    engine = open_store(settings.store.database_url)
+    try:
+        return ACTIONS[entry.action](Context(settings, engine, {entry.name: entry}), entry,
+                                     now)
+    finally:
+        engine.dispose()
 
 
 # --- running one job exactly once ------------------------------------------------------------
@@ -352,7 +449,7 @@ def _run_job(context: Context, name: str) -> None:
             log.info("job %s for %s already ran elsewhere", name, fire_time.isoformat())
             return
         try:
-            outcome = ACTIONS[entry.action](context, entry, now)
+            outcome = perform(context, entry, now)
             log.info("job %s: %s", name, outcome)
         except Exception as error:  # the scheduler must outlive one job's failure
             if is_connection_loss(error):
@@ -442,12 +539,14 @@ def single_scheduler(engine: Engine) -> Iterator[None]:
 
 def build_scheduler(settings: Settings, engine: Engine,
                     entries: list[ScheduleEntry] | None = None,
-                    worker: Any = None) -> BackgroundScheduler:
+                    worker: Any = None, isolate: bool = False) -> BackgroundScheduler:
     """A started scheduler whose persistent jobs match the schedule (missed runs kept); with
-    `worker`, its outbox maintenance uses that worker instead of building another."""
+    `worker`, its outbox maintenance uses that worker instead of building another; with
+    `isolate`, its frame passes run in child processes (FRAME_ACTIONS)."""
     global _CONTEXT
     entries = entries if entries is not None else load_schedule(settings)
-    _CONTEXT = Context(settings, engine, {e.name: e for e in entries}, worker=worker)
+    _CONTEXT = Context(settings, engine, {e.name: e for e in entries}, worker=worker,
+                       isolate=isolate)
     scheduler = BackgroundScheduler(
         jobstores={"default": PatientJobStore(engine=engine)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},

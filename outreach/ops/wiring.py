@@ -6,13 +6,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
 from outreach.campaigns.definitions import Campaign, Step, find_campaign
-from outreach.campaigns.planner import StepPlan, plan_campaign
-from outreach.campaigns.preview import Prices, preview
 from outreach.campaigns.render import Renderer, Sender
 from outreach.clock import utcnow
 from outreach.config import Settings
@@ -28,6 +27,9 @@ from outreach.store import db, runs
 from outreach.store.rates import RedisLedger, StoreLedger
 from outreach.us.counties import load_counties
 from outreach.us.quiet_hours import STATE_WINDOWS, parse_windows
+
+if TYPE_CHECKING:  # the planner builds frames (pandas): loaded by the launch, not the worker
+    from outreach.campaigns.planner import StepPlan
 
 
 def default_sender(settings: Settings) -> Sender:
@@ -77,6 +79,9 @@ def prepare_launch(settings: Settings, engine: Engine, campaign: Campaign, rende
     launch` and the dashboard alike (two copies drifted: the dashboard queued a template that
     raises): the compliance settings, the run not cancelled, the plan, and every planned
     message rendered. Raises ConfigError, RunStateError or PlanError, each one line."""
+    from outreach.campaigns.planner import plan_campaign
+    from outreach.campaigns.preview import Prices, preview
+
     check_compliance_settings(settings, campaign)
     with engine.connect() as connection:
         runs.ensure_not_cancelled(connection, campaign.name)  # not "already queued N"

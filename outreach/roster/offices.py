@@ -413,25 +413,46 @@ def row_problems(row: dict[str, str], counties: Counties) -> list[tuple[str, str
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     """The roster file's rows, trimmed, every column present (the optional ones empty when
-    the file lacks them); RosterError when the file cannot be read as a roster."""
-    import pandas as pd  # only when the roster is (re)built: not on a compiled-cache hit
+    the file lacks them); RosterError when the file cannot be read as a roster.
 
+    Read with the csv module, as pandas' read_csv(dtype=str, keep_default_na=False) read it
+    (a leading BOM dropped, blank lines skipped, a row longer than the header refused, the
+    first of two same-named columns taken), but without pandas: a roster is rebuilt in the
+    long-running processes (a correction stored, a new day's key, an upgrade's cold cache),
+    which otherwise never import it (`outreach run`'s scheduler: ops/scheduler.py)."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        handle = path.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise RosterError([f"{path}: no such roster file"]) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-        raise RosterError([f"{path}: not a readable CSV file: {first_line}"]) from None
-    missing = [c for c in ROSTER_COLUMNS if c not in frame.columns]
+    with handle:
+        try:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header:
+                raise RosterError([f"{path}: not a readable CSV file: No columns to parse "
+                                   "from file"])
+            lines = []
+            for cells in reader:
+                if not cells:
+                    continue
+                if len(cells) > len(header):
+                    raise RosterError([f"{path}: not a readable CSV file: Expected "
+                                       f"{len(header)} fields in line {reader.line_num}, "
+                                       f"saw {len(cells)}"])
+                lines.append(cells)
+        except (csv.Error, UnicodeDecodeError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() \
+                else "unreadable"
+            raise RosterError([f"{path}: not a readable CSV file: {first_line}"]) from None
+    at: dict[str, int] = {}
+    for position, name in enumerate(header):
+        at.setdefault(name, position)
+    missing = [c for c in ROSTER_COLUMNS if c not in at]
     if missing:
         raise RosterError([f"{path}: line 1: missing column(s) {', '.join(missing)}"])
-    for column in OPTIONAL_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = ""
-    frame = frame[ROSTER_COLUMNS + OPTIONAL_COLUMNS].apply(lambda column: column.str.strip())
-    # Keys are the roster's column names and every cell is text (read with dtype=str).
-    return cast(list[dict[str, str]], frame.to_dict("records"))
+    wanted = [(c, at.get(c)) for c in ROSTER_COLUMNS + OPTIONAL_COLUMNS]
+    return [{column: cells[position].strip() if position is not None and position < len(cells)
+             else "" for column, position in wanted} for cells in lines]
 
 
 def contact_sources_path(roster_path: Path) -> Path:

@@ -22,18 +22,16 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from outreach.errors import ConfigError, IntakeError
-from outreach.signers.intake import (
-    DEFAULT_LIMITS,
-    IntakeLimits,
-    intake,
-    parse_mapping,
-)
 from outreach.store.signers import imported_before
+
+if TYPE_CHECKING:  # intake (pandas) loads with the first file to import: `waiting` needs none
+    from outreach.signers.intake import IntakeLimits
 
 log = logging.getLogger("outreach.inbox")
 
@@ -99,17 +97,31 @@ def _file_away(path: Path, folder: Path) -> Path:
     return target
 
 
+def waiting(inbox: Path, settle_seconds: float = SETTLE_SECONDS) -> bool:
+    """Whether process_inbox has anything to do now: a settled arrival, a file a crash left
+    in processing/, or no inbox folder yet (the pass makes it). The scheduler asks before it
+    starts a pass in a process of its own (ops/scheduler.py, FRAME_ACTIONS)."""
+    processing = inbox / "processing"
+    if not processing.is_dir():
+        return True
+    return bool(_arrivals(inbox, settle_seconds) or _arrivals(processing, 0.0))
+
+
 def process_inbox(engine: Engine, inbox: Path, settle_seconds: float = SETTLE_SECONDS,
-                  mapping: str = "", limits: IntakeLimits = DEFAULT_LIMITS
+                  mapping: str = "", limits: IntakeLimits | None = None
                   ) -> list[InboxResult]:
     """Import every settled file in the inbox (and any a crash left in processing/).
 
     mapping: OUTREACH_INTAKE_MAP, `HEADER=FIELD` items separated by `;`, applied to every
-    file that has the header; limits: OUTREACH_INTAKE_MAX_FIELD and _MAX_COLUMNS.
+    file that has the header; limits: OUTREACH_INTAKE_MAX_FIELD and _MAX_COLUMNS (None:
+    intake's defaults).
 
     A bad OUTREACH_INTAKE_MAP is the deployment's mistake, not the files': it raises one
     ConfigError naming the setting before any file moves (parsed inside each file's import, one
     typo filed every arriving file under failed/)."""
+    from outreach.signers.intake import DEFAULT_LIMITS, parse_mapping
+
+    limits = limits or DEFAULT_LIMITS
     try:
         standing = parse_mapping(mapping.split(";"))
     except IntakeError as error:
@@ -125,7 +137,9 @@ def process_inbox(engine: Engine, inbox: Path, settle_seconds: float = SETTLE_SE
 
 
 def _import_one(engine: Engine, inbox: Path, path: Path, standing: dict[str, str],
-                limits: IntakeLimits = DEFAULT_LIMITS) -> InboxResult:
+                limits: IntakeLimits) -> InboxResult:
+    from outreach.signers.intake import intake, parse_mapping
+
     digest = sha256_of(path)
     with engine.connect() as connection:
         if imported_before(connection, digest):

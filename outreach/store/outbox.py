@@ -32,13 +32,12 @@ from sqlalchemy import (
     update,
 )
 
-from outreach.store.db import dialect_insert, select_in
+from outreach.store.db import as_utc, dialect_insert, select_in
 from outreach.store.schema import (
     campaign_runs,
     outbox,
     send_holds,
 )
-from outreach.store.signers import as_utc
 
 # Where an outbox row can be: the `state` column holds exactly these strings (a Literal, not an
 # Enum, so the stored values, the JSON reports and the callers' strings stay what they are).

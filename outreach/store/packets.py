@@ -16,9 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, or_, select, union, update
 
-from outreach.store.db import select_in
+from outreach.store.db import as_utc, select_in
 from outreach.store.schema import packet_links, signer_matches, signers
-from outreach.store.signers import as_utc
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Date, Row, cast, func, or_, select
 
+from outreach.store.db import as_utc
 from outreach.store.outbox import CLAIMABLE, state_counts
 from outreach.store.runs import run_states
 from outreach.store.schema import outbox, send_holds, signer_matches, signers, suppressions
-from outreach.store.signers import as_utc
 
 
 def outbox_report(connection: Connection) -> dict[str, object]:

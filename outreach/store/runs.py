@@ -13,10 +13,9 @@ from typing import Literal, get_args
 from sqlalchemy import Connection, Engine, select, update
 
 from outreach.errors import RunStateError
-from outreach.store.db import dialect_insert
+from outreach.store.db import as_utc, dialect_insert
 from outreach.store.outbox import CLAIMABLE
 from outreach.store.schema import campaign_runs, outbox, send_holds
-from outreach.store.signers import as_utc
 
 # A campaign's run state, as campaign_runs.state stores it (no row: never launched).
 RunState = Literal["active", "paused", "cancelled"]
@@ -92,6 +91,12 @@ def mark_planned(engine: Engine, campaign: str, when: datetime, full: bool) -> N
 
 def run_states(connection: Connection) -> dict[str, str]:
     return {r.campaign: r.state for r in connection.execute(select(campaign_runs))}
+
+
+def active_campaigns(connection: Connection, only: str | None = None) -> list[str]:
+    """The launched campaigns the planning pass plans (all active ones, or `only`), sorted."""
+    return sorted(name for name, state in run_states(connection).items()
+                  if state == "active" and only in (None, name))
 
 
 def launched_at(connection: Connection, campaign: str) -> datetime | None:

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, select, update
 
+from outreach.store.db import as_utc
 from outreach.store.schema import admin_sessions
-from outreach.store.signers import as_utc
 
 # last_seen_at is written at most this often: the campaign page polls every two seconds.
 TOUCH_EVERY = timedelta(minutes=1)

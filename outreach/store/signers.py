@@ -8,10 +8,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -31,19 +29,18 @@ from sqlalchemy import (
     update,
 )
 
-from outreach.store.db import select_in
+from outreach.store.db import as_utc, select_in
 from outreach.store.schema import imports, signer_matches, signers, submissions
+
+if TYPE_CHECKING:  # the frame functions load pandas when called: the worker, the web's
+    import numpy as np  # dashboard and the scheduler read and write signers without it
+    import pandas as pd
 
 # Fields a newer row overwrites (where it has a value) and an older row only fills in.
 MERGED_FIELDS = ("email", "email_key", "phone", "phone_type", "first_name", "last_name",
                  "street", "city", "state", "zip", "email_opt_in", "sms_opt_in", "source")
 MATCH_FIELDS = ("county_fips", "time_zone", "felony_office_id", "misdemeanor_office_id",
                 "office_ids", "candidate_counties", "confidence", "share")
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back without a zone; everything we store is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 INSERT_COLUMNS = ("id", "email", "email_key", "phone", "phone_type", "first_name", "last_name",
@@ -101,6 +98,8 @@ def allocate_ids(connection: Connection, count: int) -> list[int]:
 
 def _timestamps(connection: Connection, column: pd.Series) -> pd.Series:
     """UTC timestamps as the driver takes them; for SQLite, the text SQLAlchemy reads back."""
+    import pandas as pd
+
     when = pd.to_datetime(column, utc=True)
     if connection.dialect.name != "sqlite":
         return pd.Series(when.dt.to_pydatetime(), index=column.index)
@@ -108,7 +107,7 @@ def _timestamps(connection: Connection, column: pd.Series) -> pd.Series:
     return pd.Series(_sqlite_stamps(naive), index=column.index, dtype=object)
 
 
-_FOUR_DIGIT_YEARS = (np.datetime64("0000-01-01", "us"), np.datetime64("9999-12-31T23:59:59.999999"))
+_FOUR_DIGIT_YEARS = ("0000-01-01", "9999-12-31T23:59:59.999999")  # as datetime64[us]
 
 
 def _sqlite_stamps(naive: np.ndarray) -> list[str]:
@@ -117,9 +116,11 @@ def _sqlite_stamps(naive: np.ndarray) -> list[str]:
     the "T" a space, set in the array's characters rather than replaced string by string.
     Anything else (NaT, a year of five digits or before year 0) is replaced the slow way, as
     it always was."""
+    import numpy as np  # with the frame functions that call this: not at the store's import
+
     if not len(naive):
         return []
-    first, last = _FOUR_DIGIT_YEARS
+    first, last = (np.datetime64(bound, "us") for bound in _FOUR_DIGIT_YEARS)
     if np.isnat(naive).any() or naive.min() < first or naive.max() > last:
         slow: list[str] = np.char.replace(np.datetime_as_string(naive, unit="us"), "T",
                                           " ").tolist()
@@ -155,6 +156,8 @@ def insert_signers(connection: Connection, frame: pd.DataFrame) -> list[int]:
 def _driver_values(column: pd.Series) -> list[Any]:
     """A column as Python objects, None where missing (drivers refuse NaN and numpy types),
     column by column: a frame-wide where() and itertuples cost more than the insert."""
+    import pandas as pd
+
     values = column.to_numpy(dtype=object)
     missing = pd.isna(values)
     if missing.any():
@@ -365,16 +368,27 @@ def _driver_rows(connection: Connection, sql: str) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
+# The signers the matching pass takes (signers_to_match): those without a match yet.
+_UNMATCHED = " LEFT JOIN signer_matches m ON m.signer_id = s.id WHERE m.signer_id IS NULL"
+
+
+def any_to_match(connection: Connection) -> bool:
+    """Whether the matching pass has a signer to match (no frame: the scheduler asks before
+    it starts a pass in a process of its own)."""
+    return bool(_driver_rows(connection, f"SELECT s.id FROM signers s{_UNMATCHED} LIMIT 1"))
+
+
 def signers_to_match(connection: Connection, rematch_all: bool = False,
                      ids: Sequence[int] | None = None) -> pd.DataFrame:
     """id, street, city, state, zip of the signers whose match is missing (or all; or these)."""
+    import pandas as pd
+
     columns = ["id", "street", "city", "state", "zip"]
     sql = f"SELECT {', '.join('s.' + c for c in columns)} FROM signers s"
     if ids is not None:
         sql += _id_filter(ids)
     elif not rematch_all:
-        sql += (" LEFT JOIN signer_matches m ON m.signer_id = s.id"
-                " WHERE m.signer_id IS NULL")
+        sql += _UNMATCHED
     frame = pd.DataFrame(_driver_rows(connection, sql), columns=columns)
     return frame.astype({"id": "int64"}).fillna("")
 
@@ -455,6 +469,8 @@ def audience_frame(connection: Connection, ids: Sequence[int] | None = None) -> 
     """Every signer (or these) with the fields campaigns select and address on (created_at:
     when the signer was first stored, which planning counts their entry from), and its
     match."""
+    import pandas as pd
+
     columns = ["id", "email", "phone", "email_opt_in", "sms_opt_in", "state", "source",
                "signed_at", "created_at"]
     match_columns = ["county_fips", "office_ids", "felony_office_id", "misdemeanor_office_id",

@@ -24,10 +24,9 @@ from typing import Literal
 from sqlalchemy import ColumnElement, Connection, Engine, delete, func, or_, select, update
 
 from outreach.store import outbox
-from outreach.store.db import dialect_insert
+from outreach.store.db import as_utc, dialect_insert
 from outreach.store.outbox import OutboxRow
 from outreach.store.schema import workers
-from outreach.store.signers import as_utc
 
 WorkerStatus = Literal["live", "late", "dead", "stopped"]
 

@@ -31,7 +31,6 @@ from outreach.campaigns.definitions import (
     campaign_to_switch,
     find_campaign,
 )
-from outreach.campaigns.packet_documents import packet_document
 from outreach.campaigns.packets import FORMATS, Format, build_packet
 from outreach.campaigns.planner import launch, plan_campaign
 from outreach.campaigns.preview import Prices, preview
@@ -492,6 +491,9 @@ def office_packet(state: StateDep, office_id: str, format: str = "pdf") -> Respo
         found = build_packet(connection, office, organization=identity["organization"],
                              mailing_address=identity["mailing_address"], now=state.clock())
     fmt: Format = "pdf" if format == "pdf" else "csv"
+    # The PDF library loads with the first packet, not with every web process (web/packets.py).
+    from outreach.campaigns.packet_documents import packet_document
+
     document = packet_document(found, fmt,
                                packet_font(state.settings.campaigns.packet_font)
                                if fmt == "pdf" else None)

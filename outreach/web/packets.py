@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from outreach.campaigns.packet_documents import PacketFont, find_font, packet_pdf
 from outreach.campaigns.packets import build_packet
 from outreach.errors import ConfigError
 from outreach.store.packets import count_download, live_link_office
 from outreach.web.deps import StateDep
 from outreach.web.security import client_address
+
+if TYPE_CHECKING:  # the PDF library (fpdf2, about 30 MB resident) loads with the first packet
+    from outreach.campaigns.packet_documents import PacketFont
 
 log = logging.getLogger("outreach.web")
 router = APIRouter()
@@ -36,6 +39,8 @@ GONE = ("This packet link is unknown, has expired or was revoked. Ask the campai
 def packet_font(configured: Path | None) -> PacketFont | None:
     """The font a packet served by the web app embeds: a bad OUTREACH_PACKET_FONT is logged
     and the page still serves, without accents (the CLI refuses it instead)."""
+    from outreach.campaigns.packet_documents import find_font
+
     try:
         return find_font(configured)
     except ConfigError as error:  # the CLI refuses; a page still serves, without accents
@@ -61,6 +66,8 @@ def packet(request: Request, state: StateDep, token: str) -> Response:
     with state.engine.connect() as connection:
         found = build_packet(connection, office, organization=identity["organization"],
                              mailing_address=identity["mailing_address"], now=now)
+    from outreach.campaigns.packet_documents import packet_pdf  # see PacketFont above
+
     document = packet_pdf(found, packet_font(state.settings.campaigns.packet_font))
     with state.engine.begin() as connection:
         count_download(connection, token, now)

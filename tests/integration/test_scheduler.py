@@ -280,3 +280,57 @@ def test_planning_passes_are_incremental_with_a_daily_full_pass(tmp_path, store,
     daily = plan_active_campaigns(store, ROOT / "jobs", geo.roster, start + timedelta(days=1))
     assert daily["marijuana_justice"]["welcome_email"]["planned"] == 3  # the daily full pass
     assert daily["marijuana_justice"]["welcome_email"]["queued_now"] == 0
+
+
+# An isolated scheduler's passes, in a process of their own: what that process holds after
+# them is read from its own sys.modules.
+ISOLATED_PASSES = """
+import json, os, sys, time
+from datetime import UTC, datetime
+from outreach.config import Settings
+from outreach.ops.scheduler import Context, builtin_entries, perform
+from outreach.store.db import open_store
+
+settings = Settings.from_env()
+entries = {e.name: e for e in builtin_entries(settings)}
+context = Context(settings, open_store(settings.store.database_url), entries, isolate=True)
+outcomes = {}
+for name in ("first", "work", "idle"):
+    if name == "work":
+        arrival = settings.intake.inbox_dir / "a.csv"
+        arrival.write_text("email,zip\\na1@example.org,19107\\na2@example.org,19107\\n")
+        os.utime(arrival, (time.time() - 60, time.time() - 60))
+    outcomes[name] = [perform(context, entries[job], datetime.now(UTC))
+                      for job in ("inbox", "match", "plan")]
+print(json.dumps({"outcomes": outcomes, "geography": context.current._geo is not None,
+                  "frames": sorted({"pandas", "numpy", "pyarrow"} & set(sys.modules))}))
+"""
+
+
+def test_an_isolated_scheduler_runs_frame_passes_in_children_and_holds_no_frames(
+        tmp_path, store_url, store):
+    """`outreach run`'s scheduler imports, matches and plans in a child process per pass, so
+    between passes it holds no pandas (about 100 MB) and no ZIP index; a pass with nothing to
+    do starts no child and answers as the pass itself would."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OUTREACH_DATABASE_URL": store_url,
+           "OUTREACH_DATA_DIR": str(ROOT / "data"), "OUTREACH_JOBS_DIR": str(tmp_path / "jobs"),
+           "OUTREACH_INBOX_DIR": str(tmp_path / "inbox"),
+           "OUTREACH_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", ISOLATED_PASSES], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["outcomes"] == {
+        "first": ["inbox empty", "0 signers matched", "no active campaign"],
+        "work": ["a.csv: imported", "2 signers matched", "no active campaign"],
+        "idle": ["inbox empty", "0 signers matched", "no active campaign"]}
+    assert found["frames"] == [] and not found["geography"]
+    with store.connect() as connection:
+        matched = connection.execute(select(signer_matches.c.felony_office_id)).scalars().all()
+    assert matched == ["pa-philadelphia", "pa-philadelphia"]
+    assert (tmp_path / "inbox" / "processed" / "a.csv").exists()

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
 from outreach.cli import cli
-from outreach.signers import inbox as inbox_module
+from outreach.signers import intake as intake_module
 from outreach.signers.inbox import process_inbox
 from outreach.signers.intake import IntakeError, IntakeLimits, intake
 from outreach.store.schema import signers
@@ -247,14 +247,14 @@ def test_any_failure_files_the_file_away_and_the_next_is_imported(tmp_path, stor
                                                                   monkeypatch):
     """Whatever goes wrong with one file (here a bug that quotes a row in its message) sends
     it to failed/ with a one-line reason and no row data; the next file is imported."""
-    real = inbox_module.intake
+    real = intake_module.intake
 
     def buggy(path, *args, **kwargs):
         if path.name.startswith("a_"):
             raise KeyError("ana.private@example.org")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(inbox_module, "intake", buggy)
+    monkeypatch.setattr(intake_module, "intake", buggy)
     inbox = tmp_path / "inbox"
     drop(inbox, "a_poison.csv", HEADER + "Ana,ana.private@example.org,,,19102\n")
     drop(inbox, "b_good.csv", HEADER + "Cy,cy@example.org,,1 Main St,19102\n")
@@ -271,7 +271,7 @@ def test_a_store_that_does_not_answer_leaves_the_file_for_the_next_run(tmp_path,
     def down(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("database or disk is full"))
 
-    monkeypatch.setattr(inbox_module, "intake", down)
+    monkeypatch.setattr(intake_module, "intake", down)
     inbox = tmp_path / "inbox"
     drop(inbox, "a.csv", HEADER + "Cy,cy@example.org,,1 Main St,19102\n")
     with pytest.raises(OperationalError):

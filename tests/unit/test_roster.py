@@ -158,3 +158,58 @@ def test_every_connecticut_town_has_exactly_one_judicial_district(roster, geo_da
     for town, county in geo_data.ct_towns.items():
         choice = roster.offices_for(county, town)
         assert len(choice.offices) == 1 and not choice.ambiguous, (town, county, choice)
+
+
+def _as_pandas_read_it(path: Path) -> list[dict[str, str]]:
+    """The roster file's rows as read_rows read them with pandas before (dtype=str,
+    keep_default_na=False, optional columns added empty, every cell stripped)."""
+    import pandas as pd
+
+    from outreach.roster.offices import OPTIONAL_COLUMNS, ROSTER_COLUMNS
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    for column in OPTIONAL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+    columns = ROSTER_COLUMNS + OPTIONAL_COLUMNS
+    return frame[columns].apply(lambda column: column.str.strip()).to_dict("records")
+
+
+def test_roster_rows_read_without_pandas_as_pandas_read_them(tmp_path):
+    from outreach.roster.offices import read_rows
+
+    shipped = Path(__file__).resolve().parents[2] / "data" / "prosecutors.csv"
+    assert read_rows(shipped) == _as_pandas_read_it(shipped)
+    rows = shipped_rows()[:3]
+    rows[1]["notes"] = '  a "quoted", spaced note\nover two lines  '
+    columns = [c for c in rows[0] if c not in ("effective_from", "mailing_address")]
+    path = write_roster(tmp_path / "roster.csv", rows, columns)
+    text = path.read_text(encoding="utf-8")
+    path.write_text("\ufeff" + text.replace("\n", "\n\n", 1), encoding="utf-8")  # BOM, blank
+    assert read_rows(path) == _as_pandas_read_it(path)
+    assert read_rows(path)[1]["notes"] == 'a "quoted", spaced note\nover two lines'
+
+
+def test_a_row_longer_than_the_header_is_refused(tmp_path, counties):
+    path = write_roster(tmp_path / "roster.csv", shipped_rows()[:2])
+    path.write_text(path.read_text(encoding="utf-8") + "x," * 30 + "x\n", encoding="utf-8")
+    with pytest.raises(RosterError, match=r"not a readable CSV file: Expected \d+ fields in "
+                                          r"line 4, saw 31"):
+        load_roster(path, counties)
+
+
+def test_a_roster_built_from_its_file_imports_no_pandas(tmp_path):
+    """A long-running process rebuilds the roster (a correction, a new day, a cold cache)
+    without the frame library that `outreach run` keeps out of its scheduler."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from pathlib import Path; from outreach.roster.offices import "
+             "load_roster; from outreach.us.counties import load_counties; "
+             f"data = Path({str(Path(__file__).resolve().parents[2] / 'data')!r}); "
+             "roster = load_roster(data / 'prosecutors.csv', load_counties(data / "
+             "'counties.csv')); print(len(roster.all_offices), 'pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=120)
+    count, pandas_loaded = done.stdout.split()
+    assert int(count) > 2000 and pandas_loaded == "False"
