@@ -93,6 +93,12 @@ class StoreError(ServiceError):
     answer. One line, with the URL's password hidden."""
 
 
+class StoreUnreachable(StoreError):
+    """The database does not answer (a server down or restarting, a connection cut): wait and
+    try again. A class of its own so the answer survives a process boundary: a scheduler's
+    frame pass runs in a child (ops/scheduler.py), whose driver error arrives as this."""
+
+
 class GeocoderError(ServiceError):
     """The geocoder could not answer (unreachable, overloaded, or it rejected the request)."""
 
@@ -104,5 +110,6 @@ class SchedulerError(ServiceError):
 __all__ = [
     "AddressError", "CampaignError", "ConfigError", "GeocoderError", "InputError",
     "IntakeError", "OutreachError", "PlanError", "RenderError", "RosterError", "RunStateError",
-    "SchedulerError", "ServiceError", "StoreError", "SuppressionError", "TemplateFailure",
+    "SchedulerError", "ServiceError", "StoreError", "StoreUnreachable", "SuppressionError",
+    "TemplateFailure",
 ]

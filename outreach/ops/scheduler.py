@@ -45,7 +45,7 @@ from sqlalchemy import Engine
 from outreach.campaigns.definitions import SCHEDULE_FILE, parse_duration, read_toml
 from outreach.clock import utcnow
 from outreach.config import Settings
-from outreach.errors import SchedulerError, StoreError
+from outreach.errors import SchedulerError, StoreUnreachable
 from outreach.geo.current import CurrentGeo
 from outreach.privacy import install_log_masking, mask_text
 from outreach.store import schedule, workers
@@ -387,6 +387,12 @@ def _child_action(settings: Settings, entry: ScheduleEntry, now: datetime) -> st
     try:
         return ACTIONS[entry.action](Context(settings, engine, {entry.name: entry}), entry,
                                      now)
+    except Exception as error:
+        if not is_connection_loss(error):
+            raise  # a bug: its traceback comes back with it, for the parent's log
+        # The parent skips the run in one line, as for its own lost connection (run_job); the
+        # driver's exception need not survive pickling.
+        raise StoreUnreachable(database_problem(settings.store.database_url, error)) from None
     finally:
         engine.dispose()
 
@@ -484,7 +490,7 @@ class PatientJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         except Exception as error:
             if not is_connection_loss(error):
                 raise
-            raise StoreError(database_problem(self.engine.url, error)) from None
+            raise StoreUnreachable(database_problem(self.engine.url, error)) from None
 
     def get_next_run_time(self) -> datetime | None:
         try:

@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
-from outreach.errors import StoreError
+from outreach.errors import StoreError, StoreUnreachable
 from outreach.privacy import mask_text
 
 
@@ -64,6 +64,8 @@ def is_connection_loss(error: BaseException) -> bool:
     """Is this the database going away or not answering (a server down, restarted, a
     connection terminated, a network cut; SQLite's "unable to open", "database is locked")
     rather than a mistake in a statement? Such errors pass: wait and try again."""
+    if isinstance(error, StoreUnreachable):  # said so already (answering, a child's pass)
+        return True
     if isinstance(error, DBAPIError):
         return error.connection_invalidated or isinstance(error, (OperationalError,
                                                                     InterfaceError))
@@ -128,9 +130,11 @@ def answering(url: str | URL) -> Iterator[None]:
     try:
         yield
     except DBAPIError as error:
-        if not is_connection_loss(error) and not _not_a_database(error):
+        if _not_a_database(error):
+            raise StoreError(database_problem(url, error)) from None
+        if not is_connection_loss(error):
             raise
-        raise StoreError(database_problem(url, error)) from None
+        raise StoreUnreachable(database_problem(url, error)) from None
 
 
 def _not_a_database(error: DBAPIError) -> bool:

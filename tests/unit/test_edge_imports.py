@@ -18,7 +18,13 @@ DEFERRED = {("cli/ops.py", "outreach.web"), ("cli/ops.py", "outreach.web.securit
             ("cli/ops.py", "uvicorn"), ("cli/packets.py", "outreach.campaigns.packet_documents"),
             # The store (SQLAlchemy, 0.4 s) loads for the commands that open it, not for
             # --version, --help or every command's error handling (issue 18).
-            ("cli/common.py", "outreach.store")}
+            ("cli/common.py", "outreach.store"),
+            # serve's resident memory (issue 18): the PDF library (fpdf2, ~20 MB) loads with
+            # the first packet, the SendGrid webhook's signature helper (~9 MB with its HTTP
+            # client and ECDSA) with the first SendGrid webhook.
+            ("web/admin.py", "outreach.campaigns.packet_documents"),
+            ("web/packets.py", "outreach.campaigns.packet_documents"),
+            ("web/signatures.py", "sendgrid.helpers.eventwebhook")}
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:
