@@ -856,10 +856,14 @@ class _Merger:
 
     Rows are taken one by one in file order, each against the signers stored and those the
     rows before it made, so where a file's chunks are cut changes nothing (and a file imports
-    as its rows would one by one). A row's email names its signer before its phone does; an
-    email or phone another signer holds stays with that signer and the row's is dropped with
-    a warning: two people are never made one (a shared household phone, a typo), and a row
-    linking two signers is handled alike whether they are stored or earlier in its chunk.
+    as its rows would one by one). The email says who signs, as on the public form: a row's
+    email names its signer before its phone does, and a new email beside a phone whose signer
+    has another email (a household's shared number) is a new signer, not that signer's new
+    address, which would lose the first person's email. A row without email is its phone's
+    signer, and a phone-only signer takes the first email its phone comes with. An email or
+    phone another signer holds stays with that signer and the row's is dropped with a warning:
+    two people are never made one (a shared household phone, a typo), and a row linking two
+    signers is handled alike whether they are stored or earlier in its chunk.
 
     Untrusted rows (the public form: anyone may type anyone's email) change nothing of a
     stored signer they match (DESIGN invariant 10): not a contact (a stranger who knows a
@@ -906,6 +910,9 @@ class _Merger:
             owners = (self.by_email.get(row["email_key"]) if row["email_key"] else None,
                       self.by_phone.get(row["phone"]) if row["phone"] else None)
             target = owners[0] if owners[0] is not None else owners[1]
+            if target is not None and owners[0] is None and row["email_key"] \
+                    and identities[target].email_key:
+                target = None  # a new email beside another email's phone: a new signer
             if target is None:
                 target = -1 - len(pending)
                 pending[target] = row

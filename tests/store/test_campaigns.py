@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from sqlalchemy import select
 
 from outreach.campaigns.definitions import CampaignError, find_campaign, load_campaign
 from outreach.campaigns.planner import launch, plan_campaign
@@ -14,6 +15,7 @@ from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store import outbox as box
 from outreach.store import suppressions
+from outreach.store.schema import signers
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 VALID = """name = "spring"
@@ -308,3 +310,25 @@ def test_plan_counts_states_offices_and_texts_held_for_quiet_hours(signed_up, ro
     plans = {p.step.name: p for p in plan_campaign(signed_up, campaign, noon, timedelta(0),
                                                    roster=roster)}
     assert plans["welcome_sms"].quiet_hours["deferred"] == 0
+
+
+def test_a_household_newcomer_is_never_texted_at_the_phone_it_shares(tmp_path, store, geo,
+                                                                     by_zip, roster):
+    """Bob signs with Alice's number (both ticked texts): he is a signer of his own without
+    a phone (intake), so the SMS step texts that number once, for Alice, and skips Bob."""
+    path = tmp_path / "household.csv"
+    path.write_text("first_name,email,phone,sms_opt_in,zip,state,signed_at\n"
+                    "Alice,alice@example.org,215-555-0142,yes,19107,PA,2026-11-01\n"
+                    "Bob,bob@example.org,215-555-0142,yes,19107,PA,2026-11-02\n")
+    with time_machine.travel(datetime(2026, 11, 28, tzinfo=UTC)):
+        intake(path, store)
+        match(store, geo, by_zip=by_zip)
+    with store.connect() as connection:
+        ids = dict(connection.execute(select(signers.c.first_name, signers.c.id)).all())
+    campaign = find_campaign(JOBS, "marijuana_justice")
+    plans = {p.step.name: p for p in plan_campaign(store, campaign, datetime.now(UTC),
+                                                   roster=roster)}
+    assert sorted(m.recipient_id for m in plans["welcome_email"].messages) == sorted(
+        [str(ids["Alice"]), str(ids["Bob"])])
+    assert [m.recipient_id for m in plans["welcome_sms"].messages] == [str(ids["Alice"])]
+    assert plans["welcome_sms"].skipped == {"no mobile number": 1}

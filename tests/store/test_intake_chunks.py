@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, delete, select
 
-from outreach.signers.intake import intake
+from outreach.signers.intake import intake, intake_records
 from outreach.store.schema import imports, signers
 
 COMPARED = ("email_key", "phone", "phone_type", "first_name", "last_name", "city",
@@ -116,3 +116,77 @@ def test_consent_an_older_row_gives_fills_a_gap_only_while_its_signer_is_unstore
     [split] = import_in_chunks(store, path, chunk_rows=1)[1]
     assert (whole[7], whole[8]) == ("False", "True")
     assert (split[7], split[8]) == ("True", "False")
+
+
+HOUSEHOLD = ["first_name,last_name,email,phone,zip,sms_opt_in,signed_at",
+             "Alice,Ng,alice@example.org,215-555-0142,19102,yes,2026-01-01",
+             "Bob,Ng,bob@example.org,215-555-0142,19102,yes,2026-01-02"]
+
+
+def test_two_emails_sharing_a_phone_are_two_signers_however_the_file_is_cut(tmp_path, store):
+    """A household's number: Bob's row merged into Alice (the phone's signer) and her email
+    was lost, reported as "1 duplicates merged". The email says who signs: Bob is a new
+    signer, without the phone, which stays Alice's (never texted for Bob)."""
+    path = write(tmp_path, HOUSEHOLD)
+    results = {chunk_rows: import_in_chunks(store, path, chunk_rows) for chunk_rows in (1, 100)}
+    assert results[100] == results[1]
+    counts, rows, warnings = results[1]
+    assert counts == (2, 2, 0, 0, 1)
+    assert [(r[0], r[1], r[3], r[8]) for r in rows] == [
+        ("alice@example.org", "+12155550142", "Alice", "True"),
+        ("bob@example.org", "None", "Bob", "True")]  # his consent kept, with no number to text
+    assert warnings[1:] == ["3,phone belongs to another signer: not changed"]
+
+
+def test_two_emails_sharing_a_phone_stay_two_signers_across_imports(tmp_path, store):
+    """Alice in one import, Bob with her number in the next: the stored signer with another
+    email keeps the phone and her email; Bob is imported without the phone."""
+    first = write(tmp_path, HOUSEHOLD[:2])
+    intake(first, store, workers=1)
+    second = tmp_path / "second.csv"
+    second.write_text("\n".join([HOUSEHOLD[0], HOUSEHOLD[2]]) + "\n", encoding="utf-8")
+    summary = intake(second, store, workers=1)
+    assert (summary.rows, summary.imported, summary.duplicates, summary.warnings) == (1, 1, 0, 1)
+    assert Path(summary.warnings_file).read_text().splitlines()[1:] == [
+        "2,phone belongs to another signer: not changed"]
+    with store.connect() as connection:
+        stored = sorted((r.email_key, r.phone, r.first_name)
+                        for r in connection.execute(select(signers)))
+    assert stored == [("alice@example.org", "+12155550142", "Alice"),
+                      ("bob@example.org", None, "Bob")]
+
+
+def test_a_shared_phone_still_merges_rows_without_email_and_fills_a_phone_only_signer(
+        tmp_path, store):
+    """The rule is for an email beside another email's phone only: a row without email is its
+    phone's signer, and a phone-only signer takes the first email its phone comes with (then
+    holds that email, so a third person's email beside the phone is a new signer)."""
+    path = write(tmp_path, ["first_name,email,phone,signed_at",
+                            "Pat,,2155550142,2026-01-01",
+                            "Pat,pat@example.org,2155550142,2026-01-02",
+                            "Pat,,(215) 555-0142,2026-01-03",
+                            "Sam,sam@example.org,2155550142,2026-01-04"])
+    results = {chunk_rows: import_in_chunks(store, path, chunk_rows) for chunk_rows in (1, 100)}
+    assert results[100] == results[1]
+    counts, rows, warnings = results[1]
+    assert counts == (4, 2, 2, 0, 1)
+    assert [(r[0], r[1], r[3]) for r in rows] == [("pat@example.org", "+12155550142", "Pat"),
+                                                  ("sam@example.org", "None", "Sam")]
+    assert warnings[1:] == ["5,phone belongs to another signer: not changed"]
+
+
+def test_pushed_records_sharing_a_phone_are_two_signers_too(store):
+    """POST /api/signers (trusted records) follows the file's rule, in one batch and after."""
+    alice, bob = ({"first_name": name, "email": f"{name.lower()}@example.org",
+                   "phone": "215-555-0142"} for name in ("Alice", "Bob"))
+    together = intake_records([alice, bob], store, source="partner")
+    assert [(r.outcome, r.warnings) for r in together] == [
+        ("imported", []), ("imported", ["phone belongs to another signer: not changed"])]
+    assert together[0].signer_id != together[1].signer_id
+    [again] = intake_records([{**bob, "email": "carol@example.org"}], store, source="partner")
+    assert (again.outcome, again.warnings) == (
+        "imported", ["phone belongs to another signer: not changed"])
+    with store.connect() as connection:
+        stored = sorted((r.email_key, r.phone) for r in connection.execute(select(signers)))
+    assert stored == [("alice@example.org", "+12155550142"), ("bob@example.org", None),
+                      ("carol@example.org", None)]
