@@ -10,6 +10,7 @@ from outreach.cli.common import _print_json, clear_errors, json_option
 from outreach.config import Settings
 from outreach.geo.census import CensusGeocoder
 from outreach.geo.current import build_geo
+from outreach.geo.locate import zip_codes
 from outreach.signers.formats import BY_NAME
 from outreach.signers.intake import IntakeLimits, IntakeSummary, intake, parse_mapping
 from outreach.signers.match import match
@@ -46,7 +47,8 @@ def intake_command(file: Path, source: str | None, maps: tuple[str, ...],
     engine = db.open_store(settings.store.database_url)
     summary = intake(file, engine, source=source, mapping=mapping,
                      reports_dir=reports_dir(settings, rejects_dir),
-                     limits=IntakeLimits.from_settings(settings))
+                     limits=IntakeLimits.from_settings(settings),
+                     zips=zip_codes(settings.data.data_dir))
     if as_json:
         _print_json(summary.to_dict())
         return

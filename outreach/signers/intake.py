@@ -32,7 +32,7 @@ import os
 import re
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -798,6 +798,36 @@ def _normalize(frame: pd.DataFrame, emails: pd.DataFrame, phones: pd.DataFrame,
     return _Prepared(out[reason == ""], rejected, warnings)
 
 
+UNKNOWN_ZIP = "ZIP code not one of the 50 states or DC: stored without ZIP"
+
+
+def default_zips() -> frozenset[str]:
+    """The ZIP codes of the data folder the environment's settings name (OUTREACH_DATA_DIR),
+    for callers that pass none (as `outreach.geo.lookup()` answers from that folder)."""
+    from outreach.config import Settings
+    from outreach.geo.locate import zip_codes
+
+    return zip_codes(Settings.from_env().data.data_dir)
+
+
+def _drop_unknown_zips(prepared: _Prepared, zips: Container[str]) -> _Prepared:
+    """Checked rows whose ZIP the geography does not know (00000, 99999, a territory's):
+    a signer no match can place by it (`outreach lookup` says "not a ZIP code of the 50
+    states or DC"). The row is kept, as one whose ZIP is not 5 digits is: without the ZIP
+    (the matcher then tries the city and state, as for a signer who gave none) and with a
+    warning. Run where the chunk is stored, not in the pool's workers: the set is loaded
+    once per import, and looking 50,000 ZIPs up in it is milliseconds."""
+    rows = prepared.rows
+    unknown = pd.Series([z is not None and z not in zips for z in rows["zip"]],
+                        index=rows.index, dtype=bool)
+    if not unknown.any():
+        return prepared
+    warnings = [*prepared.warnings, *((int(line), UNKNOWN_ZIP)
+                                      for line in rows["line"][unknown])]
+    return _Prepared(rows.assign(zip=rows["zip"].where(~unknown, None)), prepared.rejected,
+                     warnings)
+
+
 class _Merger:
     """Dedupe against the store and within the file; newest row wins for the fields it has.
 
@@ -1078,7 +1108,8 @@ def describe_records(records: list[dict[str, object]],
 
 def intake_records(records: list[dict[str, object]], engine: Engine, *,
                    source: str, mapping: dict[str, str] | None = None,
-                   trusted: bool = True) -> list[RecordResult]:
+                   trusted: bool = True,
+                   zips: Container[str] | None = None) -> list[RecordResult]:
     """Signers pushed one by one (the petition form, POST /api/signers) through the same checks,
     normalization and dedupe as a file. Keys may use any header spelling a file may, an
     export format's included (see describe_records).
@@ -1089,7 +1120,8 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
     consent.request_sms_confirmation).
 
     `engine` may be outreach.store.db.one_transaction(connection): the records are then
-    stored in the caller's transaction.
+    stored in the caller's transaction. `zips`: the ZIP codes the geography knows (a loaded
+    Geo's `data.by_zip`; default: default_zips()), see _drop_unknown_zips.
     """
     started = datetime.now(UTC)
     export, key_columns, _ = describe_records(records, mapping)
@@ -1105,7 +1137,9 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
              for line, record in enumerate(values, 1) if line not in broken]
     frame = _frame(table, [line for line in range(1, len(records) + 1) if line not in broken],
                    wanted)
-    prepared = prepare_chunk(frame, source, pd.Timestamp(started), export.name)
+    prepared = _drop_unknown_zips(prepare_chunk(frame, source, pd.Timestamp(started),
+                                                export.name),
+                                  default_zips() if zips is None else zips)
     rows = prepared.rows
     with engine.connect() as connection:
         merger = _Merger(*store.load_keys(connection, list(rows["email_key"].dropna()),
@@ -1182,12 +1216,14 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
            sha256: str | None = None, mapping: dict[str, str] | None = None,
            default_mapping: dict[str, str] | None = None,
            reports_dir: Path | None = None,
-           limits: IntakeLimits = DEFAULT_LIMITS) -> IntakeSummary:
+           limits: IntakeLimits = DEFAULT_LIMITS,
+           zips: Container[str] | None = None) -> IntakeSummary:
     """Import one signer file; see the module docstring for what happens to each row.
 
     mapping: header -> field for columns no known spelling covers (parse_mapping), see
     inspect_file for default_mapping; reports_dir: where the rejects and warnings files go
-    (default: beside the input); limits: how long a cell, how wide a header."""
+    (default: beside the input); limits: how long a cell, how wide a header; zips: the ZIP
+    codes the geography knows (default: default_zips()), see _drop_unknown_zips."""
     path = Path(path)
     shape = inspect_file(path, mapping, default_mapping, limits)
     export = formats.BY_NAME[shape.format]
@@ -1205,6 +1241,7 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
         Path(reports_dir).mkdir(parents=True, exist_ok=True)
     rejects = _Report(report_path, shape.header, "rejects", ["line", "reason"])
     warnings = _Report(report_path, [], "warnings", ["line", "warning"])
+    known_zips = default_zips() if zips is None else zips
     with engine.connect() as connection:
         merger = _Merger(*store.load_keys(connection))
 
@@ -1217,6 +1254,7 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
     try:
         for chunk, prepared in _prepared_chunks(path, shape, chunk_rows, workers,
                                                 source or path.name, now, limits):
+            prepared = _drop_unknown_zips(prepared, known_zips)
             rows, row_warnings = prepared.rows, prepared.warnings + chunk.warnings
             summary.rows += len(chunk.frame) + len(chunk.malformed)
             summary.blank_rows += chunk.blank_rows

@@ -98,6 +98,20 @@ def test_a_validation_error_keeps_the_input(client, store):
         assert connection.execute(select(signers.c.id)).all() == []
 
 
+def test_a_zip_code_no_state_has_is_a_field_error_and_stores_nothing(client, store):
+    """The tryout: ZIP 00000 was thanked ("we will write to you when we know") and stored,
+    a signer no match could ever place; `outreach lookup 00000` knows it is no ZIP code."""
+    for typed in ("00000", "99999-1234"):
+        answer = sign(client, zip=typed)
+        assert answer.status_code == 422
+        assert 'id="zip-error"' in answer.text
+        assert "not a ZIP code of the 50 states or DC" in answer.text
+        assert f'value="{typed}"' in answer.text  # kept for correcting
+    assert sign(client, zip="83702").status_code == 303  # Boise: a ZIP we know
+    with store.connect() as connection:
+        assert connection.execute(select(signers.c.zip)).scalars().all() == ["83702"]
+
+
 def test_a_forged_post_without_the_csrf_token_is_refused(client, store):
     answer = client.post("/sign", data=PHILADELPHIA, headers=HTML, follow_redirects=False)
     assert answer.status_code == 403
@@ -180,6 +194,17 @@ def test_api_pushes_signers_with_a_token_and_looks_up_addresses(client, store):
     assert lookup["county_fips"] == "42101"
     assert lookup["offices"][0]["office_name"] == "Philadelphia District Attorney"
     assert client.get("/api/lookup", params={"address": "nowhere at all"}).status_code == 400
+
+
+def test_an_api_signer_with_a_zip_code_no_state_has_is_kept_without_it_and_warned(client,
+                                                                                  store):
+    answer = client.post("/api/signers", json=[{"email": "zz@example.org", "zip": "00000"}],
+                         headers={"Authorization": "Bearer api-secret"})
+    [result] = answer.json()["results"]
+    assert result == {"index": 0, "outcome": "imported", "warnings": [
+        "ZIP code not one of the 50 states or DC: stored without ZIP"]}
+    with store.connect() as connection:
+        assert connection.execute(select(signers.c.zip)).scalars().all() == [None]
 
 
 def _admin_routes() -> list[tuple[str, str]]:
