@@ -320,6 +320,14 @@ class GeoData:
         return compiled_cache("geo", geo_files(data_dir), lambda: cls.load(data_dir),
                               directory=cache_dir)
 
+    def state_of(self, county_fips: str | None, zip_code: str | None) -> str | None:
+        """The state of a matched county, else of a ZIP code (one split between counties,
+        even between states, has its USPS state); None where neither is known."""
+        if county_fips and county_fips in self.counties:
+            return self.counties[county_fips].state
+        row = self.by_zip.get(zip_code) if zip_code else None
+        return row.state if row else None
+
     def legacy_ct_county(self, county_fips: str, town: str) -> str:
         """Map a Connecticut planning region (09110-09190, used by the Census since 2022) back to
         the historical county our roster uses, by town."""

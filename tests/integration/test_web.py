@@ -236,6 +236,25 @@ def login(client: TestClient, password: str = PASSWORD):
                        headers=HTML, follow_redirects=False)
 
 
+def test_signers_by_state_counts_form_signers_under_their_matched_state(client, store):
+    """The tryout: the form asks no state, so signers matched to Ada County, ID were counted
+    under "?". A signer who gave none counts under the matched county's state, else (a ZIP
+    split between counties) the ZIP's; "?" is left for those with neither."""
+    for name, zip_code in (("ida", "83702"), ("ike", "83702"), ("gia", "30517")):
+        assert sign(client, email=f"{name}@example.org", zip=zip_code).status_code == 303
+    pushed = client.post("/api/signers", json=[{"email": "pat@example.org", "state": "PA"},
+                                                {"email": "nobody@example.org"}],
+                         headers={"Authorization": "Bearer api-secret"})
+    assert pushed.json()["imported"] == 2
+    assert login(client).status_code == 303
+    dashboard = client.get("/admin", headers=HTML).text
+    chart = dashboard.split('id="state-h"', 1)[1].split("</svg>", 1)[0]
+    bars = re.findall(r'fill="#1a1a1a">([^<]+)</text><rect[^>]*/><text[^>]*>([\d,]+)</text>',
+                      chart)
+    assert sorted(bars) == [("?", "1"), ("GA", "1"), ("ID", "2"), ("PA", "1")]
+    assert bars[0] == ("ID", "2")  # the most signers first
+
+
 def test_login_dashboard_preview_launch_and_progress(client, store):
     sign(client)
     assert login(client, "wrong").status_code == 403
