@@ -134,6 +134,10 @@ class IntakeSummary:
     encoding: str = ""
     delimiter: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> header as in the file
+    # canonical -> the further headers that fill its cells the first leaves empty (ActionKit's
+    # home_phone behind mobile_phone), in order: used as well, so every header is in exactly
+    # one of columns, fallback_columns and unmapped_columns.
+    fallback_columns: dict[str, list[str]] = field(default_factory=dict)
     unmapped_columns: list[str] = field(default_factory=list)  # headers no field took
     suppressed: int = 0  # addresses the export's statuses put on the suppression list
 
@@ -791,6 +795,9 @@ def _normalize(frame: pd.DataFrame, emails: pd.DataFrame, phones: pd.DataFrame,
         out[column] = out[column].astype(object).where(out[column] != "", None)
 
     rejected = pd.DataFrame({"line": frame["line"], "reason": reason})[reason != ""]
+    if len(rejected) and warnings:  # nothing of a rejected row is stored: no caveat either
+        refused = set(rejected["line"])
+        warnings = [warning for warning in warnings if warning[0] not in refused]
     # Missing is None everywhere below (the database layer refuses NaN).
     text_columns = [c for c in out.columns
                     if c not in ("line", "signed_at", "email_status_off", "sms_status_off")]
@@ -1236,6 +1243,8 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
                             delimiter=shape.delimiter,
                             columns={c: shape.header[i] for c, i in shape.columns.items()},
                             unmapped_columns=list(shape.unmapped))
+    for column, position in shape.fallbacks:
+        summary.fallback_columns.setdefault(column, []).append(shape.header[position])
     report_path = Path(reports_dir) / path.name if reports_dir else path
     if reports_dir:
         Path(reports_dir).mkdir(parents=True, exist_ok=True)
@@ -1255,7 +1264,9 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
         for chunk, prepared in _prepared_chunks(path, shape, chunk_rows, workers,
                                                 source or path.name, now, limits):
             prepared = _drop_unknown_zips(prepared, known_zips)
-            rows, row_warnings = prepared.rows, prepared.warnings + chunk.warnings
+            refused = set(prepared.rejected["line"])
+            rows, row_warnings = prepared.rows, prepared.warnings + [
+                warning for warning in chunk.warnings if warning[0] not in refused]
             summary.rows += len(chunk.frame) + len(chunk.malformed)
             summary.blank_rows += chunk.blank_rows
             for line, reason, text in chunk.malformed:
