@@ -10,6 +10,7 @@ from outreach.cli.common import _print_json, clear_errors, json_option
 from outreach.config import Settings
 from outreach.geo.census import CensusGeocoder
 from outreach.geo.current import build_geo
+from outreach.geo.locate import zip_codes
 from outreach.signers.formats import BY_NAME
 from outreach.signers.intake import IntakeLimits, IntakeSummary, intake, parse_mapping
 from outreach.signers.match import match
@@ -46,7 +47,8 @@ def intake_command(file: Path, source: str | None, maps: tuple[str, ...],
     engine = db.open_store(settings.store.database_url)
     summary = intake(file, engine, source=source, mapping=mapping,
                      reports_dir=reports_dir(settings, rejects_dir),
-                     limits=IntakeLimits.from_settings(settings))
+                     limits=IntakeLimits.from_settings(settings),
+                     zips=zip_codes(settings.data.data_dir))
     if as_json:
         _print_json(summary.to_dict())
         return
@@ -61,8 +63,7 @@ def format_intake(summary: IntakeSummary) -> str:
     if summary.format != "generic":
         title = BY_NAME[summary.format].title
         lines.append(f"  format: {title} export; columns used: "
-                     + ", ".join(f"{header} -> {column}"
-                                 for column, header in summary.columns.items()))
+                     + ", ".join(_columns_used(summary)))
     if summary.suppressed:
         lines.append(f"  {summary.suppressed} email addresses unsubscribed, bounced or "
                      "complained of in the export: put on the suppression list")
@@ -75,6 +76,20 @@ def format_intake(summary: IntakeSummary) -> str:
     if summary.warnings_file:
         lines.append(f"  {summary.warnings} warnings: {summary.warnings_file}")
     return "\n".join(lines)
+
+
+def _columns_used(summary: IntakeSummary) -> list[str]:
+    """"HEADER -> field" for every header a field took, a field's further headers with the
+    cells they fill ("home_phone -> phone where mobile_phone is empty")."""
+    used = []
+    for column, header in summary.columns.items():
+        used.append(f"{header} -> {column}")
+        before = [header]
+        for more in summary.fallback_columns.get(column, []):
+            verb = "is" if len(before) == 1 else "are"
+            used.append(f"{more} -> {column} where {', '.join(before)} {verb} empty")
+            before.append(more)
+    return used
 
 
 @click.command("match")

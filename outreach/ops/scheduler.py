@@ -259,12 +259,14 @@ NO_CAMPAIGN = "no active campaign"
 
 
 def _inbox(context: Context, entry: ScheduleEntry, now: datetime) -> str:
+    from outreach.geo.locate import zip_codes
     from outreach.signers.inbox import process_inbox
     from outreach.signers.intake import IntakeLimits
 
     results = process_inbox(context.engine, context.settings.intake.inbox_dir,
                             mapping=context.settings.intake.intake_map,
-                            limits=IntakeLimits.from_settings(context.settings))
+                            limits=IntakeLimits.from_settings(context.settings),
+                            zips=zip_codes(context.settings.data.data_dir))
     return ", ".join(f"{r.file}: {r.outcome}" for r in results) or INBOX_EMPTY
 
 

@@ -69,7 +69,8 @@ def store_signature(engine: Engine, geo: Geo, by_zip: pd.DataFrame,
     `sms_phone`: the E.164 number whose SMS box was ticked (None: not ticked)."""
     with engine.begin() as connection:
         unit = one_transaction(connection)
-        [result] = intake_records([record], unit, source=source, trusted=False)
+        [result] = intake_records([record], unit, source=source, trusted=False,
+                                  zips=geo.data.by_zip)
         if result.signer_id is None:
             return Signing(result.outcome, reason=result.reason or
                            "We could not store this signature.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,13 +109,14 @@ def waiting(inbox: Path, settle_seconds: float = SETTLE_SECONDS) -> bool:
 
 
 def process_inbox(engine: Engine, inbox: Path, settle_seconds: float = SETTLE_SECONDS,
-                  mapping: str = "", limits: IntakeLimits | None = None
-                  ) -> list[InboxResult]:
+                  mapping: str = "", limits: IntakeLimits | None = None,
+                  zips: Container[str] | None = None) -> list[InboxResult]:
     """Import every settled file in the inbox (and any a crash left in processing/).
 
     mapping: OUTREACH_INTAKE_MAP, `HEADER=FIELD` items separated by `;`, applied to every
     file that has the header; limits: OUTREACH_INTAKE_MAX_FIELD and _MAX_COLUMNS (None:
-    intake's defaults).
+    intake's defaults); zips: the ZIP codes the geography knows (intake's default: those of
+    OUTREACH_DATA_DIR).
 
     A bad OUTREACH_INTAKE_MAP is the deployment's mistake, not the files': it raises one
     ConfigError naming the setting before any file moves (parsed inside each file's import, one
@@ -132,12 +134,12 @@ def process_inbox(engine: Engine, inbox: Path, settle_seconds: float = SETTLE_SE
         _move(arrival, _unique(processing, arrival.name))
     results = []
     for path in _arrivals(processing, 0.0):
-        results.append(_import_one(engine, inbox, path, standing, limits))
+        results.append(_import_one(engine, inbox, path, standing, limits, zips))
     return results
 
 
 def _import_one(engine: Engine, inbox: Path, path: Path, standing: dict[str, str],
-                limits: IntakeLimits) -> InboxResult:
+                limits: IntakeLimits, zips: Container[str] | None = None) -> InboxResult:
     from outreach.signers.intake import intake, parse_mapping
 
     digest = sha256_of(path)
@@ -151,7 +153,7 @@ def _import_one(engine: Engine, inbox: Path, path: Path, standing: dict[str, str
         own = parse_mapping(sidecar.read_text(encoding="utf-8-sig").splitlines()) \
             if sidecar.exists() else None
         summary = intake(path, engine, sha256=digest, mapping=own, default_mapping=standing,
-                         limits=limits)
+                         limits=limits, zips=zips)
     except OperationalError:
         raise  # the store, not the file: it stays in processing/ for the next run
     except Exception as error:  # whatever it is, the next file goes on

@@ -33,7 +33,7 @@ import re
 import signal
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -136,6 +136,10 @@ class IntakeSummary:
     encoding: str = ""
     delimiter: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> header as in the file
+    # canonical -> the further headers that fill its cells the first leaves empty (ActionKit's
+    # home_phone behind mobile_phone), in order: used as well, so every header is in exactly
+    # one of columns, fallback_columns and unmapped_columns.
+    fallback_columns: dict[str, list[str]] = field(default_factory=dict)
     unmapped_columns: list[str] = field(default_factory=list)  # headers no field took
     suppressed: int = 0  # addresses the export's statuses put on the suppression list
 
@@ -844,11 +848,44 @@ def _normalize(frame: pd.DataFrame, emails: pd.DataFrame, phones: pd.DataFrame,
         out[column] = out[column].astype(object).where(out[column] != "", None)
 
     rejected = pd.DataFrame({"line": frame["line"], "reason": reason})[reason != ""]
+    if len(rejected) and warnings:  # nothing of a rejected row is stored: no caveat either
+        refused = set(rejected["line"])
+        warnings = [warning for warning in warnings if warning[0] not in refused]
     # Missing is None everywhere below (the database layer refuses NaN).
     text_columns = [c for c in out.columns
                     if c not in ("line", "signed_at", "email_status_off", "sms_status_off")]
     out[text_columns] = out[text_columns].astype(object).where(out[text_columns].notna(), None)
     return _Prepared(out[reason == ""], rejected, warnings)
+
+
+UNKNOWN_ZIP = "ZIP code not one of the 50 states or DC: stored without ZIP"
+
+
+def default_zips() -> frozenset[str]:
+    """The ZIP codes of the data folder the environment's settings name (OUTREACH_DATA_DIR),
+    for callers that pass none (as `outreach.geo.lookup()` answers from that folder)."""
+    from outreach.config import Settings
+    from outreach.geo.locate import zip_codes
+
+    return zip_codes(Settings.from_env().data.data_dir)
+
+
+def _drop_unknown_zips(prepared: _Prepared, zips: Container[str]) -> _Prepared:
+    """Checked rows whose ZIP the geography does not know (00000, 99999, a territory's):
+    a signer no match can place by it (`outreach lookup` says "not a ZIP code of the 50
+    states or DC"). The row is kept, as one whose ZIP is not 5 digits is: without the ZIP
+    (the matcher then tries the city and state, as for a signer who gave none) and with a
+    warning. Run where the chunk is stored, not in the pool's workers: the set is loaded
+    once per import, and looking 50,000 ZIPs up in it is milliseconds."""
+    rows = prepared.rows
+    unknown = pd.Series([z is not None and z not in zips for z in rows["zip"]],
+                        index=rows.index, dtype=bool)
+    if not unknown.any():
+        return prepared
+    warnings = [*prepared.warnings, *((int(line), UNKNOWN_ZIP)
+                                      for line in rows["line"][unknown])]
+    return _Prepared(rows.assign(zip=rows["zip"].where(~unknown, None)), prepared.rejected,
+                     warnings)
 
 
 class _Merger:
@@ -1138,7 +1175,8 @@ def describe_records(records: list[dict[str, object]],
 
 def intake_records(records: list[dict[str, object]], engine: Engine, *,
                    source: str, mapping: dict[str, str] | None = None,
-                   trusted: bool = True) -> list[RecordResult]:
+                   trusted: bool = True,
+                   zips: Container[str] | None = None) -> list[RecordResult]:
     """Signers pushed one by one (the petition form, POST /api/signers) through the same checks,
     normalization and dedupe as a file. Keys may use any header spelling a file may, an
     export format's included (see describe_records).
@@ -1149,7 +1187,8 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
     consent.request_sms_confirmation).
 
     `engine` may be outreach.store.db.one_transaction(connection): the records are then
-    stored in the caller's transaction.
+    stored in the caller's transaction. `zips`: the ZIP codes the geography knows (a loaded
+    Geo's `data.by_zip`; default: default_zips()), see _drop_unknown_zips.
     """
     started = datetime.now(UTC)
     export, key_columns, _ = describe_records(records, mapping)
@@ -1165,7 +1204,9 @@ def intake_records(records: list[dict[str, object]], engine: Engine, *,
              for line, record in enumerate(values, 1) if line not in broken]
     frame = _frame(table, [line for line in range(1, len(records) + 1) if line not in broken],
                    wanted)
-    prepared = prepare_chunk(frame, source, pd.Timestamp(started), export.name)
+    prepared = _drop_unknown_zips(prepare_chunk(frame, source, pd.Timestamp(started),
+                                                export.name),
+                                  default_zips() if zips is None else zips)
     rows = prepared.rows
     with engine.connect() as connection:
         merger = _Merger(*store.load_keys(connection, list(rows["email_key"].dropna()),
@@ -1261,12 +1302,14 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
            sha256: str | None = None, mapping: dict[str, str] | None = None,
            default_mapping: dict[str, str] | None = None,
            reports_dir: Path | None = None,
-           limits: IntakeLimits = DEFAULT_LIMITS) -> IntakeSummary:
+           limits: IntakeLimits = DEFAULT_LIMITS,
+           zips: Container[str] | None = None) -> IntakeSummary:
     """Import one signer file; see the module docstring for what happens to each row.
 
     mapping: header -> field for columns no known spelling covers (parse_mapping), see
     inspect_file for default_mapping; reports_dir: where the rejects and warnings files go
-    (default: beside the input); limits: how long a cell, how wide a header."""
+    (default: beside the input); limits: how long a cell, how wide a header; zips: the ZIP
+    codes the geography knows (default: default_zips()), see _drop_unknown_zips."""
     path = Path(path)
     shape = inspect_file(path, mapping, default_mapping, limits)
     export = formats.BY_NAME[shape.format]
@@ -1279,11 +1322,14 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
                             delimiter=shape.delimiter,
                             columns={c: shape.header[i] for c, i in shape.columns.items()},
                             unmapped_columns=list(shape.unmapped))
+    for column, position in shape.fallbacks:
+        summary.fallback_columns.setdefault(column, []).append(shape.header[position])
     report_path = Path(reports_dir) / path.name if reports_dir else path
     if reports_dir:
         Path(reports_dir).mkdir(parents=True, exist_ok=True)
     rejects = _Report(report_path, shape.header, "rejects", ["line", "reason"])
     warnings = _Report(report_path, [], "warnings", ["line", "warning"])
+    known_zips = default_zips() if zips is None else zips
     with engine.connect() as connection:
         merger = _Merger(*store.load_keys(connection))
 
@@ -1296,7 +1342,10 @@ def intake(path: Path, engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
     try:
         for chunk, prepared in _prepared_chunks(path, shape, chunk_rows, workers,
                                                 source or path.name, now, limits):
-            rows, row_warnings = prepared.rows, prepared.warnings + chunk.warnings
+            prepared = _drop_unknown_zips(prepared, known_zips)
+            refused = set(prepared.rejected["line"])
+            rows, row_warnings = prepared.rows, prepared.warnings + [
+                warning for warning in chunk.warnings if warning[0] not in refused]
             summary.rows += len(chunk.rows) + len(chunk.malformed)
             summary.blank_rows += chunk.blank_rows
             for line, reason, text in chunk.malformed:

@@ -3,6 +3,8 @@ for monitoring (the metric gauges, the health line). Reads only."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -92,11 +94,23 @@ def signatures_per_day(connection: Connection, since: datetime) -> dict[str, int
         select(day, func.count()).where(signers.c.signed_at >= since).group_by(day)))
 
 
-def signers_by_state(connection: Connection) -> list[tuple[str, int]]:
-    """(state, signers) from the most signers down; "?" for signers without a state."""
-    return [(s, n) for s, n in connection.execute(
-        select(func.coalesce(signers.c.state, "?"), func.count())
-        .group_by(signers.c.state).order_by(func.count().desc()))]
+def signers_by_state(connection: Connection,
+                     state_of: Callable[[str | None, str | None], str | None] | None = None
+                     ) -> list[tuple[str, int]]:
+    """(state, signers) from the most signers down. A signer who gave no state (the petition
+    form asks none) counts under `state_of(matched county FIPS, ZIP)` (the geography's
+    answer, which this layer lacks); "?" where it names none or none is given."""
+    counts: Counter[str] = Counter(dict(connection.execute(
+        select(signers.c.state, func.count()).where(signers.c.state.is_not(None))
+        .group_by(signers.c.state)).all()))
+    stateless = (select(signer_matches.c.county_fips, signers.c.zip, func.count())
+                 .select_from(signers.outerjoin(signer_matches,
+                                                signer_matches.c.signer_id == signers.c.id))
+                 .where(signers.c.state.is_(None))
+                 .group_by(signer_matches.c.county_fips, signers.c.zip))
+    for county_fips, zip_code, count in connection.execute(stateless):
+        counts[(state_of(county_fips, zip_code) if state_of else None) or "?"] += count
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def match_confidence(connection: Connection) -> dict[str, int]:

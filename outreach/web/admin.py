@@ -35,6 +35,7 @@ from outreach.campaigns.packets import FORMATS, Format, build_packet
 from outreach.campaigns.planner import launch, plan_campaign
 from outreach.campaigns.preview import Prices, preview
 from outreach.errors import CampaignError, ConfigError, PlanError, RunStateError
+from outreach.geo.locate import GeoData
 from outreach.ops.wiring import prepare_launch, sms_windows
 from outreach.privacy import mask
 from outreach.roster.corrections import (
@@ -125,13 +126,16 @@ def _safe_next(target: str) -> str:
 
 
 # --- the dashboard ---------------------------------------------------------------------------
-def signer_stats(engine: Engine, now: datetime, days: int = 30) -> dict[str, Any]:
+def signer_stats(engine: Engine, now: datetime, days: int = 30,
+                 geo: GeoData | None = None) -> dict[str, Any]:
+    """The dashboard's signer figures; `geo` places the signers who gave no state (the
+    petition form's) in their matched county's state, else their ZIP's."""
     since = now - timedelta(days=days - 1)
     with engine.connect() as connection:
         total = reports.signer_total(connection)
         per_day = reports.signatures_per_day(
             connection, since.replace(hour=0, minute=0, second=0, microsecond=0))
-        by_state = reports.signers_by_state(connection)
+        by_state = reports.signers_by_state(connection, geo.state_of if geo else None)
         confidence = reports.match_confidence(connection)
     series = [((since + timedelta(days=i)).strftime("%m-%d"),
                per_day.get((since + timedelta(days=i)).date().isoformat(), 0))
@@ -154,7 +158,7 @@ def progress(engine: Engine, campaign: str) -> dict[str, Any]:
 @pages.get("", response_class=HTMLResponse)
 def dashboard(request: Request, state: StateDep) -> HTMLResponse:
     now = state.clock()
-    stats = signer_stats(state.engine, now)
+    stats = signer_stats(state.engine, now, geo=state.geo.data)
     roster = state.geo.roster
     coverage = coverage_report(roster, state.geo.data.counties,
                                state.settings.data.roster_stale_days)

@@ -47,7 +47,8 @@ async def push_signers(request: Request, state: StateDep) -> dict[str, Any]:
 
 
 def _store(state: AppState, records: list[dict[str, object]], source: str) -> dict[str, Any]:
-    results = intake_records(records, state.engine, source=source)
+    results = intake_records(records, state.engine, source=source,
+                             zips=state.geo.data.by_zip)
     ids = sorted({r.signer_id for r in results if r.signer_id is not None})
     if ids:
         match(state.engine, state.geo, by_zip=state.by_zip, only=ids)

@@ -19,7 +19,7 @@ answers YES (consent.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -66,8 +66,11 @@ def petition_page(request: Request, state: StateDep, ref: str = "") -> HTMLRespo
     return _petition(request, state, {"ref": ref[:16]}, {})
 
 
-def validate(values: dict[str, str], sms_opt_in: bool) -> dict[str, str]:
-    """Field -> message, with the intake's own email and phone checks."""
+def validate(values: dict[str, str], sms_opt_in: bool,
+             zips: Container[str]) -> dict[str, str]:
+    """Field -> message, with the intake's own email and phone checks, and the ZIP among
+    `zips` (the geography's): one it does not know is a signer no match can ever place, who
+    was thanked with "we will write to you when we know" (the tryout's 00000)."""
     errors: dict[str, str] = {}
     if not values["first_name"].strip():
         errors["first_name"] = "Please enter your first name."
@@ -87,6 +90,9 @@ def validate(values: dict[str, str], sms_opt_in: bool) -> dict[str, str]:
     zip_code = values["zip"].strip()
     if not (len(zip_code) in (5, 10) and zip_code[:5].isdigit()):
         errors["zip"] = "Please enter your 5-digit ZIP code."
+    elif zip_code[:5] not in zips:  # the lookup's own words (outreach lookup)
+        errors["zip"] = (f"ZIP {zip_code[:5]} is not a ZIP code of the 50 states or DC: "
+                         "please check it.")
     return errors
 
 
@@ -110,7 +116,7 @@ def sign(request: Request, state: StateDep, first_name: Annotated[str, Form()] =
               "zip": zip[:10], "ref": ref[:16]}
     wants_email, wants_sms = bool(email_opt_in), bool(sms_opt_in)
     values.update(email_opt_in="1" if wants_email else "", sms_opt_in="1" if wants_sms else "")
-    errors = validate(values, wants_sms)
+    errors = validate(values, wants_sms, state.geo.data.by_zip)
     if errors:
         return _petition(request, state, values, errors, status_code=422)
     record = {**{k: values[k] for k in FIELDS}, "ref": values["ref"],

@@ -98,6 +98,20 @@ def test_a_validation_error_keeps_the_input(client, store):
         assert connection.execute(select(signers.c.id)).all() == []
 
 
+def test_a_zip_code_no_state_has_is_a_field_error_and_stores_nothing(client, store):
+    """The tryout: ZIP 00000 was thanked ("we will write to you when we know") and stored,
+    a signer no match could ever place; `outreach lookup 00000` knows it is no ZIP code."""
+    for typed in ("00000", "99999-1234"):
+        answer = sign(client, zip=typed)
+        assert answer.status_code == 422
+        assert 'id="zip-error"' in answer.text
+        assert "not a ZIP code of the 50 states or DC" in answer.text
+        assert f'value="{typed}"' in answer.text  # kept for correcting
+    assert sign(client, zip="83702").status_code == 303  # Boise: a ZIP we know
+    with store.connect() as connection:
+        assert connection.execute(select(signers.c.zip)).scalars().all() == ["83702"]
+
+
 def test_a_forged_post_without_the_csrf_token_is_refused(client, store):
     answer = client.post("/sign", data=PHILADELPHIA, headers=HTML, follow_redirects=False)
     assert answer.status_code == 403
@@ -182,6 +196,17 @@ def test_api_pushes_signers_with_a_token_and_looks_up_addresses(client, store):
     assert client.get("/api/lookup", params={"address": "nowhere at all"}).status_code == 400
 
 
+def test_an_api_signer_with_a_zip_code_no_state_has_is_kept_without_it_and_warned(client,
+                                                                                  store):
+    answer = client.post("/api/signers", json=[{"email": "zz@example.org", "zip": "00000"}],
+                         headers={"Authorization": "Bearer api-secret"})
+    [result] = answer.json()["results"]
+    assert result == {"index": 0, "outcome": "imported", "warnings": [
+        "ZIP code not one of the 50 states or DC: stored without ZIP"]}
+    with store.connect() as connection:
+        assert connection.execute(select(signers.c.zip)).scalars().all() == [None]
+
+
 def _admin_routes() -> list[tuple[str, str]]:
     """Every organizer route: the login router may hold the login page only, everything
     else sits in the router that requires a session (checked here, then walked below)."""
@@ -209,6 +234,25 @@ def login(client: TestClient, password: str = PASSWORD):
     return client.post("/admin/login", data={"password": password, "next": "/admin",
                                              "csrf": csrf_of(client, "/admin/login")},
                        headers=HTML, follow_redirects=False)
+
+
+def test_signers_by_state_counts_form_signers_under_their_matched_state(client, store):
+    """The tryout: the form asks no state, so signers matched to Ada County, ID were counted
+    under "?". A signer who gave none counts under the matched county's state, else (a ZIP
+    split between counties) the ZIP's; "?" is left for those with neither."""
+    for name, zip_code in (("ida", "83702"), ("ike", "83702"), ("gia", "30517")):
+        assert sign(client, email=f"{name}@example.org", zip=zip_code).status_code == 303
+    pushed = client.post("/api/signers", json=[{"email": "pat@example.org", "state": "PA"},
+                                                {"email": "nobody@example.org"}],
+                         headers={"Authorization": "Bearer api-secret"})
+    assert pushed.json()["imported"] == 2
+    assert login(client).status_code == 303
+    dashboard = client.get("/admin", headers=HTML).text
+    chart = dashboard.split('id="state-h"', 1)[1].split("</svg>", 1)[0]
+    bars = re.findall(r'fill="#1a1a1a">([^<]+)</text><rect[^>]*/><text[^>]*>([\d,]+)</text>',
+                      chart)
+    assert sorted(bars) == [("?", "1"), ("GA", "1"), ("ID", "2"), ("PA", "1")]
+    assert bars[0] == ("ID", "2")  # the most signers first
 
 
 def test_login_dashboard_preview_launch_and_progress(client, store):

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from outreach.campaigns.definitions import find_campaign
 from outreach.campaigns.planner import plan_campaign
 from outreach.cli import cli
+from outreach.cli.signers import format_intake
 from outreach.signers.fields import check_phone, parse_signed_at
 from outreach.signers.inbox import process_inbox
 from outreach.signers.intake import IntakeError, intake, parse_mapping
@@ -159,6 +160,58 @@ def test_an_actionkit_export_without_the_map_lists_the_field(tmp_path, store):
     summary = intake(EXPORTS / "actionkit.csv", store, reports_dir=tmp_path)
     assert "user_sms_optin" in summary.unmapped_columns
     assert not any(p["sms_opt_in"] for p in stored(store).values())
+
+
+# An ActionKit export as the tryout's: core_user's international columns (region, postal)
+# beside state and zip, and home_phone behind mobile_phone. Line 4 is the tryout's UK row.
+ACTIONKIT_WIDE = (
+    "id,email,prefix,first_name,middle_name,last_name,suffix,address1,address2,city,state,"
+    "region,zip,plus4,postal,country,mobile_phone,home_phone,subscription_status,created_at\n"
+    "1001,ak.ana@example.org,,Ana,,Ruiz,,20 Arch St,,Philadelphia,PA,,19102,,19102,"
+    "United States,(215) 555-0161,,subscribed,2026-10-01 14:00:00\n"
+    "1002,ak.ben@example.org,,Ben,,Ode,,21 Main St,,Boise,,Idaho,,,83702,"
+    "United States,,(208) 555-0162,subscribed,2026-10-02 14:00:00\n"
+    "1003,ak.uk@example.org,,Una,,Kerr,,10 Downing St,,London,,Greater London,,,SW1A 2AA,"
+    "United Kingdom,,,subscribed,2026-10-03 14:00:00\n")
+
+
+def test_every_header_of_an_export_is_either_used_or_listed_unused(tmp_path, store):
+    """The tryout: ActionKit's home_phone, region and postal (and EveryAction's Home Phone)
+    were in neither list of the summary, though home_phone was used (row 1002's number was
+    stored): a header that fills another's empty cells is a column used."""
+    path = tmp_path / "actionkit.csv"
+    path.write_text(ACTIONKIT_WIDE, encoding="utf-8")
+    for file in (path, EXPORTS / "everyaction.csv", EXPORTS / "actionkit.csv",
+                 EXPORTS / "action_network.csv"):
+        summary = intake(file, store, reports_dir=tmp_path / "reports")
+        with file.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle))
+        used = [*summary.columns.values(),
+                *(h for headers in summary.fallback_columns.values() for h in headers)]
+        assert sorted(used + summary.unmapped_columns) == sorted(header), file.name
+        assert not set(used) & set(summary.unmapped_columns), file.name
+    ak = intake(path, store, reports_dir=tmp_path / "reports")
+    assert ak.format == "actionkit"
+    assert ak.fallback_columns == {"phone": ["home_phone"], "state": ["region"],
+                                   "zip": ["postal"]}
+    assert stored(store)["ak.ben@example.org"]["phone"] == "+12085550162"
+    text = format_intake(ak)
+    assert "mobile_phone -> phone, home_phone -> phone where mobile_phone is empty" in text
+    assert "not used (5): id, prefix, middle_name, suffix, plus4 " in text
+
+
+def test_a_rejected_export_row_gets_its_rejection_and_no_warning(tmp_path, store):
+    """The tryout: the UK row was rejected ("not a U.S. address") and also warned "ZIP code
+    not 5 digits: stored without ZIP" (its postal code), though nothing of it was stored."""
+    path = tmp_path / "actionkit.csv"
+    path.write_text(ACTIONKIT_WIDE, encoding="utf-8")
+    summary = intake(path, store, reports_dir=tmp_path)
+    assert (summary.imported, summary.rejected) == (2, 1)
+    with open(summary.rejects_file, encoding="utf-8", newline="") as handle:
+        [rejected] = list(csv.DictReader(handle))
+    assert (rejected["line"], rejected["reason"]) == (
+        "4", "not a U.S. address: country United Kingdom")
+    assert summary.warnings == 0 and summary.warnings_file is None
 
 
 def test_an_everyaction_export(tmp_path, store, roster):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from outreach.errors import AddressError
 from outreach.signers.intake import IntakeError, inspect_file, intake
 from outreach.store.schema import imports, signers
 
@@ -161,6 +162,26 @@ def test_full_name_column_is_split(tmp_path, store):
 def test_zip_codes_that_lost_their_leading_zero_get_it_back(tmp_path, store):
     intake(write(tmp_path, "email,zip\na@example.com,2134\nb@example.com,501\n"), store)
     assert [r["zip"] for r in stored(store)] == ["02134", "00501"]
+
+
+def test_a_zip_code_no_state_has_is_stored_without_zip_and_warned(tmp_path, store, geo):
+    """The tryout: 00000 and 99999 imported in silence, though `outreach lookup 00000` says
+    it is no ZIP code and the signer could never be matched. A signer with a good email is
+    still a signer: kept, without the ZIP, as a ZIP not 5 digits is, the warning saying why."""
+    path = write(tmp_path, HEADER + "\n"
+                 "Ana,L,ana@example.com,,,,,00000\n"
+                 "Ben,K,ben@example.com,,,Boise,ID,99999\n"
+                 "Cy,M,cy@example.com,,,,,83702\n")
+    summary = intake(path, store, reports_dir=tmp_path / "reports")
+    assert (summary.imported, summary.rejected, summary.warnings) == (3, 0, 2)
+    assert [(r["email"], r["zip"]) for r in stored(store)] == [
+        ("ana@example.com", None), ("ben@example.com", None), ("cy@example.com", "83702")]
+    with open(summary.warnings_file, encoding="utf-8", newline="") as handle:
+        warned = [(r["line"], r["warning"]) for r in csv.DictReader(handle)]
+    reason = "ZIP code not one of the 50 states or DC: stored without ZIP"
+    assert warned == [("2", reason), ("3", reason)]
+    with pytest.raises(AddressError, match="not a ZIP code of the 50 states or DC"):
+        geo.lookup("00000")  # the lookup's own answer, which the warning repeats
 
 
 def test_formula_cells_are_stored_as_text_and_escaped_in_every_csv_written(tmp_path, store):

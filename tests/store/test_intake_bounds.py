@@ -202,6 +202,17 @@ def test_a_mixed_encoding_file_is_read_line_by_line_with_a_warning(tmp_path, sto
     assert warning["warning"].startswith("not UTF-8 like the rest of the file")
 
 
+def test_a_recoded_row_that_is_rejected_gets_its_rejection_alone(tmp_path, store):
+    """A rejected row is reported once, in the rejects file: nothing of it was stored, so no
+    caveat about how it was stored belongs in the warnings file."""
+    data = (HEADER + "Zoë,zoe.utf8@example.org,,1 Main St,19102\n").encode() \
+        + "Zoë,not-an-email,,2 Main St,19102\n".encode("cp1252")
+    summary = intake(write(tmp_path, "mixed.csv", data), store, workers=1)
+    assert (summary.imported, summary.rejected) == (1, 1)
+    assert report(summary.rejects_file)[0]["line"] == "3"
+    assert summary.warnings == 0 and summary.warnings_file is None
+
+
 def test_bytes_no_encoding_reads_are_that_rows_error(tmp_path, store):
     data = (HEADER + "Zoë,zoe@example.org,,1 Main St,19102\n").encode() \
         + b"Zo\x81,bad@example.org,,2 Main St,19102\n" + good_rows(1).encode()
