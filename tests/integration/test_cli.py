@@ -197,6 +197,11 @@ def test_worker_and_report_commands(tmp_path, store_url):
     assert report["attention"][0]["last_error"] == "render: template email/nope.txt not found"
     text = run("report", env=env).output
     assert "mj / welcome / email: sent 1" in text and "mj / broken / email: failed 1" in text
+    # the failed rows counted by reason under their step, as retrying and skipped ones are
+    assert "mj / broken / email: failed 1\n      failed 1: render: template email/nope.txt " \
+           "not found\n" in text
+    [broken] = [g for g in report["by_campaign"] if g["step"] == "broken"]
+    assert broken["failed_by_reason"] == {"render: template email/nope.txt not found": 1}
     assert report["referrals"] == 0 and report["opt_outs_by_source"] == {}
 
 

@@ -554,3 +554,34 @@ def test_a_text_with_a_link_is_held_without_a_public_url(add_signers, tmp_path, 
     [(campaign, step, channel, reason)] = _holds(store)
     assert (campaign, step, channel) == ("mj", "share", "sms")
     assert reason.startswith("OUTREACH_PUBLIC_URL is not set: this text's link")
+
+
+def test_a_refused_smtp_connection_is_logged_once_and_reported_by_reason(
+        add_signers, tmp_path, store, roster, caplog):
+    """A wrong SMTP host: one masked line in the log for all the rows put back, not silence
+    and not a line per row; `outreach report` counts the retrying rows by their reason."""
+    import socket
+
+    from outreach.sending.transports.smtp import SmtpTransport
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    add_signers(tmp_path, store, 5)
+    plan(store, 5)
+    worker = make_worker(store, roster, {"email": SmtpTransport(f"smtp://127.0.0.1:{port}",
+                                                                timeout=2)},
+                         backoff_base_seconds=60, backoff_cap_seconds=60)
+    with caplog.at_level("WARNING", logger="outreach.worker"):
+        assert worker.run(once=True)["retry"] == 5
+    lines = [r.getMessage() for r in caplog.records if "ConnectionRefusedError" in
+             r.getMessage()]
+    assert len(lines) == 2, lines  # the first row at once, then how many more had it
+    assert "email send put back for retry" in lines[0]
+    assert lines[1].startswith("email: 5 sends put back for retry")
+    assert not any("@" in line for line in lines)
+    with store.connect() as connection:
+        [group] = outbox_report(connection)["by_campaign"]
+    [(reason, count)] = group["retrying_by_reason"].items()
+    assert count == 5 and reason.startswith("SMTP connection: ConnectionRefusedError")
+    assert group["failed_by_reason"] == {}
