@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import cast
+from typing import ClassVar, cast
 
 from sqlalchemy import Engine
 from tenacity import RetryCallState, wait_random_exponential
@@ -170,7 +170,7 @@ class _SendTroubles:
     it; past TROUBLE_REASONS_LOGGED distinct reasons, the others are counted together. The
     reasons are masked (the transports scrub the recipient; mask_text catches the rest)."""
 
-    _SAID = {"retry": "put back for retry", "failed": "failed", "unknown": "unknown (maybe "
+    _SAID: ClassVar[dict[str, str]] = {"retry": "put back for retry", "failed": "failed", "unknown": "unknown (maybe "
              "sent; not re-sent)"}
 
     def __init__(self, window_seconds: float = TROUBLE_WINDOW_SECONDS) -> None:
