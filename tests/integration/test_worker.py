@@ -27,7 +27,7 @@ from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+SENDER = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 
 
@@ -279,7 +279,8 @@ def test_sigterm_lets_the_worker_process_finish_in_flight_and_exit_0(
                 "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
                 "OUTREACH_SENDGRID_BASE_URL": providers.url,
                 "OUTREACH_PUBLIC_URL": "https://mj.example",
-                "OUTREACH_MAILING_ADDRESS": "1 Main St, X"})
+                "OUTREACH_MAILING_ADDRESS": "1 Main St, X",
+                "OUTREACH_EMAIL_FROM": "MJ <team@mj-campaign.org>"})
     worker = subprocess.Popen([sys.executable, "-m", "outreach.cli", "worker", "--concurrency",
                                "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
@@ -315,7 +316,8 @@ def test_two_worker_processes_never_send_a_row_twice(
                 "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
                 "OUTREACH_SENDGRID_BASE_URL": providers.url,
                 "OUTREACH_PUBLIC_URL": "https://mj.example",
-                "OUTREACH_MAILING_ADDRESS": "1 Main St, X"})
+                "OUTREACH_MAILING_ADDRESS": "1 Main St, X",
+                "OUTREACH_EMAIL_FROM": "MJ <team@mj-campaign.org>"})
     command = [sys.executable, "-m", "outreach.cli", "worker", "--once", "--concurrency", "8",
                "--json"]
     workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
@@ -466,7 +468,7 @@ def test_a_missing_public_url_holds_supporter_email_before_a_real_transport(
     add_signers(tmp_path, store, 2)
     plan(store, 2)
     plan(store, 2, channel="sms")
-    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    bare = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X")
     transports = {"email": SendGridTransport(providers.standin.sendgrid_key, providers.url,
                                              timeout=2),
                   "sms": TwilioTransport(providers.standin.twilio_sid,
@@ -490,7 +492,7 @@ def test_the_files_transport_writes_the_placeholder_and_says_so(
         add_signers, tmp_path, store, roster):
     add_signers(tmp_path, store, 1)
     plan(store, 1)
-    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    bare = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X")
     worker = Worker(store, {"email": FilesTransport(tmp_path / "out", "email")},
                     Renderer(store, roster, TEMPLATES, bare))
     assert worker.run(once=True)["sent"] == 1
@@ -543,7 +545,7 @@ def test_a_text_with_a_link_is_held_without_a_public_url(add_signers, tmp_path, 
         box.enqueue(connection, [box.NewMessage("mj", "share", "sms", "signer", str(i),
                                                 "share_link", {}, now) for i in (1, 2)], now)
     plan(store, 2, channel="sms")  # the welcome text: no link, it goes
-    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    bare = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X")
     twilio = TwilioTransport(providers.standin.twilio_sid, providers.standin.twilio_token,
                              from_number="+12155550199", base_url=providers.url, timeout=2)
     worker = Worker(store, {"sms": twilio}, Renderer(store, roster, templates, bare),
