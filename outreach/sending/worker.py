@@ -170,8 +170,9 @@ class _SendTroubles:
     it; past TROUBLE_REASONS_LOGGED distinct reasons, the others are counted together. The
     reasons are masked (the transports scrub the recipient; mask_text catches the rest)."""
 
-    _SAID: ClassVar[dict[str, str]] = {"retry": "put back for retry", "failed": "failed", "unknown": "unknown (maybe "
-             "sent; not re-sent)"}
+    _SAID: ClassVar[dict[str, str]] = {
+        "retry": "put back for retry", "failed": "failed",
+        "unknown": "unknown (maybe sent; not re-sent)"}
 
     def __init__(self, window_seconds: float = TROUBLE_WINDOW_SECONDS) -> None:
         self.window_seconds = window_seconds
