@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, cast, overload
 from urllib.parse import urlencode, urlsplit
 
+import phonenumbers
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -76,6 +77,22 @@ def format_phone(value: object) -> str:
     if len(digits) != 10:
         return str(value or "")
     return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+
+
+def tel_uri(value: object) -> str:
+    """A phone number as a tel: link (RFC 3966: the global number, +14123504400, with an
+    extension as ;ext=12), or "" for text that is not a valid number. A link to the display
+    form, tel:(412) 350-4400, is not a valid URI, and phones and mail clients differ in what
+    they make of it."""
+    try:
+        number = phonenumbers.parse(str(value or ""), "US")
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_valid_number(number):
+        return ""
+    extension = f";ext={number.extension}" if number.extension else ""
+    return f"tel:{phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)}" \
+           f"{extension}"
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
@@ -256,7 +273,7 @@ class Renderer:
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             keep_trailing_newline=False)
         self.environment.filters.update(first_name=first_name, phone=format_phone,
-                                        plural=plural, and_list=and_list,
+                                        plural=plural, and_list=and_list, tel=tel_uri,
                                         end_sentence=end_sentence)
         # How each rendered message could reach its office: `outreach plan` shows the counts.
         self.fallbacks: Counter[str] = Counter()

@@ -393,3 +393,23 @@ def test_a_real_sender_and_postal_address_are_not_placeholders(postal):
     sender = Sender("Org <team@example.community>", "+1", "Org", postal,
                     "https://mj-campaign.org")
     assert sender.missing_settings() == [] and sender.missing_office_settings() == []
+
+
+def test_phone_links_are_rfc_3966_global_numbers(rendered):
+    """href="tel:(412) 350-4400" is not a valid tel URI (RFC 3966): the link carries the
+    global number, the text keeps the readable form."""
+    import re
+
+    html = rendered[("1", "email")].html
+    links = re.findall(r'href="(tel:[^"]*)"', html)
+    assert links and all(re.fullmatch(r"tel:\+1\d{10}", link) for link in links), links
+    assert re.search(r'href="tel:\+1\d{10}">\(\d{3}\) \d{3}-\d{4}</a>', html)
+
+
+@pytest.mark.parametrize(("phone", "uri"), [
+    ("(412) 350-4400", "tel:+14123504400"), ("+14123504400", "tel:+14123504400"),
+    ("412-350-4400 ext. 12", "tel:+14123504400;ext=12"), ("555-1234", ""), ("", "")])
+def test_tel_uri(phone, uri):
+    from outreach.campaigns.render import tel_uri
+
+    assert tel_uri(phone) == uri
