@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, cast, overload
 from urllib.parse import urlencode, urlsplit
 
+import phonenumbers
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -77,6 +79,22 @@ def format_phone(value: object) -> str:
     return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
 
 
+def tel_uri(value: object) -> str:
+    """A phone number as a tel: link (RFC 3966: the global number, +14123504400, with an
+    extension as ;ext=12), or "" for text that is not a valid number. A link to the display
+    form, tel:(412) 350-4400, is not a valid URI, and phones and mail clients differ in what
+    they make of it."""
+    try:
+        number = phonenumbers.parse(str(value or ""), "US")
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_valid_number(number):
+        return ""
+    extension = f";ext={number.extension}" if number.extension else ""
+    return f"tel:{phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)}" \
+           f"{extension}"
+
+
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """1 signer, 2 signers (plural_form for irregular words)."""
     word = singular if count == 1 else (plural_form or singular + "s")
@@ -118,6 +136,39 @@ def contact_lead(office: dict[str, str] | None) -> str | None:
     return used if used and office and office.get(f"{used}_status") == "lead" else None
 
 
+# Names reserved so they never reach anyone (RFC 2606, RFC 6761): a sender address there is
+# the sample's or a default, not the organization's.
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+RESERVED_TLDS = ("example", "test", "invalid", "localhost")
+# A postal address no mail reaches: a number of zeros only (PO Box 0000, ZIP 00000; no U.S.
+# box, street number or ZIP is one) or a word that says it is to be filled in.
+_PLACEHOLDER_ADDRESS = re.compile(
+    r"(?<![\w-])(?:box\s*#?\s*)?0{2,}(?![\w-])|\bbox\s*#?\s*0\b"
+    r"|\b(?:x{3,}|tbd|todo|changeme|placeholder|your\s+(?:postal\s+|mailing\s+|street\s+)?"
+    r"address)\b", re.IGNORECASE)
+
+
+def reserved_sender_domain(address: str) -> str | None:
+    """The domain of a sender address ("Org <team@org.example>") if it is one no mail can
+    come from (RFC 2606 / RFC 6761: example.com, .net, .org and their subdomains, the .example,
+    .test, .invalid and .localhost names, localhost), or "" for an address without a domain;
+    None for a real one."""
+    _, at, domain = _mailbox(address).rpartition("@")
+    domain = domain.lower().rstrip(".")
+    if not at or not domain:
+        return ""
+    if domain in RESERVED_TLDS or domain.rsplit(".", 1)[-1] in RESERVED_TLDS or any(
+            domain == d or domain.endswith("." + d) for d in RESERVED_DOMAINS):
+        return domain
+    return None
+
+
+def placeholder_postal_address(address: str) -> bool:
+    """Is this postal address an obvious stand-in ("PO Box 0000", "ZIP 00000", "TBD")?
+    CAN-SPAM (15 U.S.C. 7704(a)(5)(A)(iii)) requires a valid physical postal address."""
+    return bool(_PLACEHOLDER_ADDRESS.search(address))
+
+
 @dataclass(frozen=True)
 class Sender:
     email: str  # "Name <address>", the organization's own domain
@@ -141,15 +192,30 @@ class Sender:
             problems.append(f"OUTREACH_PUBLIC_URL={self.public_url!r} is not an absolute "
                             "http(s) URL: every supporter email needs a working unsubscribe "
                             "link (CAN-SPAM, RFC 8058)")
-        if not self.mailing_address.strip():
-            problems.append("no postal address: set the campaign's sender.mailing_address or "
-                            "OUTREACH_MAILING_ADDRESS (CAN-SPAM requires one in every email)")
-        return problems
+        return problems + self.missing_office_settings()
 
     def missing_office_settings(self) -> list[str]:
         """What a letter to an office would lack: it has no unsubscribe link (it is not a
-        list mailing), but carries the postal address like every email (CAN-SPAM)."""
-        return [p for p in self.missing_settings() if p.startswith("no postal")]
+        list mailing), but carries the postal address like every email (CAN-SPAM), and comes
+        from the organization's own address. A placeholder (the sample campaign's, a
+        default) is a missing setting: it stops the send, never degrades it."""
+        problems = []
+        domain = reserved_sender_domain(self.email)
+        if domain is not None:
+            problems.append(f"the sender address {_mailbox(self.email) or self.email!r} is "
+                            + (f"on the reserved domain {domain} (RFC 2606, RFC 6761), a "
+                               "placeholder" if domain else "not an email address")
+                            + ": set the campaign's sender.email_from (or OUTREACH_EMAIL_FROM) "
+                            "to the organization's own address")
+        if not self.mailing_address.strip():
+            problems.append("no postal address: set the campaign's sender.mailing_address or "
+                            "OUTREACH_MAILING_ADDRESS (CAN-SPAM requires one in every email)")
+        elif placeholder_postal_address(self.mailing_address):
+            problems.append(f"the postal address {self.mailing_address!r} is a placeholder: set "
+                            "the campaign's sender.mailing_address or OUTREACH_MAILING_ADDRESS "
+                            "to the organization's own (CAN-SPAM requires a valid physical "
+                            "postal address in every email)")
+        return problems
 
     def has_public_url(self) -> bool:
         url = urlsplit(self.public_url)
@@ -207,7 +273,7 @@ class Renderer:
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
             keep_trailing_newline=False)
         self.environment.filters.update(first_name=first_name, phone=format_phone,
-                                        plural=plural, and_list=and_list,
+                                        plural=plural, and_list=and_list, tel=tel_uri,
                                         end_sentence=end_sentence)
         # How each rendered message could reach its office: `outreach plan` shows the counts.
         self.fallbacks: Counter[str] = Counter()

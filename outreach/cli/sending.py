@@ -176,8 +176,10 @@ def report_command(as_json: bool) -> None:
         run = report["runs"].get(group["campaign"], "")
         click.echo(f"  {group['campaign']}{f' ({run})' if run else ''} / {group['step']} / "
                    f"{group['channel']}: {counts}")
-        for reason, count in group["skipped_by_reason"].items():
-            click.echo(f"      skipped {count}: {reason}")
+        for state, key in (("skipped", "skipped_by_reason"), ("retry", "retrying_by_reason"),
+                           ("failed", "failed_by_reason")):
+            for reason, count in group[key].items():
+                click.echo(f"      {state} {count}: {reason}")
         for reason, held in group["waiting_by_reason"].items():
             first, last = (_utc_minute(held[k]) for k in ("first_release", "last_release"))
             click.echo(f"      waiting {held['count']}: {reason}; released "

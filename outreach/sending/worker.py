@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import cast
+from typing import ClassVar, cast
 
 from sqlalchemy import Engine
 from tenacity import RetryCallState, wait_random_exponential
@@ -48,6 +48,12 @@ log = logging.getLogger("outreach.worker")
 # that is not there. One stray error is not that, and when it is, the first group of
 # concurrent senders gets there at once.
 BUDGET_ERRORS_IN_A_ROW = 3
+
+# Send troubles (a row put back for retry, failed, or unknown) are logged once per distinct
+# reason per window; at most this many distinct reasons a window, the rest only counted (a
+# provider whose error text varies per row must not write one line per row of a blast).
+TROUBLE_REASONS_LOGGED = 10
+TROUBLE_WINDOW_SECONDS = 300.0
 
 
 @dataclass
@@ -156,6 +162,62 @@ class _FailingBudgets:
             self._streaks.clear()
 
 
+class _SendTroubles:
+    """The reasons provider calls did not end in `sent`, for the log: an SMTP host that
+    refuses connections must not leave the worker retrying in silence, nor a million-row
+    blast write a million lines. The first row of each distinct (channel, outcome, reason)
+    in a window is one line at once; the window's end (or the run's) says how many more had
+    it; past TROUBLE_REASONS_LOGGED distinct reasons, the others are counted together. The
+    reasons are masked (the transports scrub the recipient; mask_text catches the rest)."""
+
+    _SAID: ClassVar[dict[str, str]] = {
+        "retry": "put back for retry", "failed": "failed",
+        "unknown": "unknown (maybe sent; not re-sent)"}
+
+    def __init__(self, window_seconds: float = TROUBLE_WINDOW_SECONDS) -> None:
+        self.window_seconds = window_seconds
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+        self._unlogged = 0  # rows whose reason came past the cap
+        self._started = time.monotonic()
+
+    def note(self, channel: str, outcomes: list[outbox.Outcome]) -> None:
+        """One recorded batch's outcomes of one channel (only called with troubles)."""
+        with self._lock:
+            if time.monotonic() - self._started > self.window_seconds:
+                self._flush()
+            for outcome in outcomes:
+                if outcome.state not in self._SAID:
+                    continue
+                key = (channel, outcome.state, mask_text(outcome.error or "no reason")[:300])
+                if key not in self._counts and len(self._counts) >= TROUBLE_REASONS_LOGGED:
+                    self._unlogged += 1
+                    continue
+                self._counts[key] += 1
+                if self._counts[key] == 1:
+                    log.warning("%s send %s (outbox row %s): %s; more rows for this reason "
+                                "are counted, not each logged (`outreach report` lists them "
+                                "by reason)", channel, self._SAID[outcome.state], outcome.row_id,
+                                key[2])
+
+    def flush(self) -> None:
+        """The window's counts said now (the run ends)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        for (channel, state, reason), count in sorted(self._counts.items()):
+            if count > 1:
+                log.warning("%s: %d sends %s in the last %.0f s: %s", channel, count,
+                            self._SAID[state], time.monotonic() - self._started, reason)
+        if self._unlogged:
+            log.warning("%d more sends did not go out, for other reasons than those above: "
+                        "see `outreach report`", self._unlogged)
+        self._counts.clear()
+        self._unlogged = 0
+        self._started = time.monotonic()
+
+
 @dataclass
 class _Job:
     row: OutboxRow
@@ -190,6 +252,7 @@ class Worker:
         self._declared_dead = threading.Event()  # another worker took this one's work
         self._beat_started = time.monotonic()  # when the last successful heartbeat began
         self._budgets = _FailingBudgets()
+        self._troubles = _SendTroubles()
 
     def count(self, key: str, amount: int = 1) -> None:
         if amount:
@@ -292,6 +355,7 @@ class Worker:
             ending.set()
             heart.join()
             self._mark_stopped()
+            self._troubles.flush()
         if self._declared_dead.is_set():
             raise ServiceError(
                 f"worker {self.options.worker_id} was declared dead by another worker (no "
@@ -614,6 +678,12 @@ class Worker:
         outcomes = [self._outcome(job, result, now) for job, result in batch]
         for outcome in outcomes:
             self.count(outcome.state)  # what the providers answered, recorded or not
+        troubles: dict[str, list[outbox.Outcome]] = {}
+        for (job, _), outcome in zip(batch, outcomes, strict=True):
+            if outcome.state != "sent":
+                troubles.setdefault(job.row.channel, []).append(outcome)
+        for channel, troubled in troubles.items():
+            self._troubles.note(channel, troubled)
         tries = 0
         while True:
             try:

@@ -25,14 +25,8 @@ def outbox_report(connection: Connection) -> dict[str, object]:
              .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.state))
     for campaign, step, channel, state, count in connection.execute(query):
         groups.setdefault((campaign, step, channel), {})[state] = count
-    skipped: dict[tuple[str, str, str], dict[str, int]] = {}
-    reasons = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
-                      func.count())
-               .where(outbox.c.state == "skipped")
-               .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel,
-                         outbox.c.last_error))
-    for campaign, step, channel, reason, count in connection.execute(reasons):
-        skipped.setdefault((campaign, step, channel), {})[reason or "no reason"] = count
+    skipped, retrying, failed = (_reasons(connection, state)
+                                 for state in ("skipped", "retry", "failed"))
     waiting: dict[tuple[str, str, str], dict[str, dict[str, object]]] = {}
     deferred = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
                        func.count(), func.min(outbox.c.not_before), func.max(outbox.c.not_before))
@@ -58,6 +52,8 @@ def outbox_report(connection: Connection) -> dict[str, object]:
         "states": state_counts(connection),
         "by_campaign": [{"campaign": c, "step": st, "channel": ch, "states": s,
                          "skipped_by_reason": skipped.get((c, st, ch), {}),
+                         "retrying_by_reason": retrying.get((c, st, ch), {}),
+                         "failed_by_reason": failed.get((c, st, ch), {}),
                          "waiting_by_reason": waiting.get((c, st, ch), {})}
                         for (c, st, ch), s in sorted(groups.items())],
         "runs": run_states(connection),
@@ -73,6 +69,29 @@ def outbox_report(connection: Connection) -> dict[str, object]:
             .group_by(outbox.c.delivery_status)).all()),
         "attention": [dict(r._mapping) for r in attention],
     }
+
+
+REASONS_SHOWN = 10  # a step's reasons of one state listed, the most frequent first
+
+
+def _reasons(connection: Connection, state: str) -> dict[tuple[str, str, str], dict[str, int]]:
+    """(campaign, step, channel) -> the reasons (last_error) of its rows in `state`, with
+    how many rows have each: why rows were skipped, are waiting for a retry (a refused SMTP
+    connection), or failed. The REASONS_SHOWN most frequent; the rest counted as "other
+    reasons" (a provider whose text varies per row does not list a blast row by row)."""
+    found: dict[tuple[str, str, str], dict[str, int]] = {}
+    query = (select(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error,
+                    func.count())
+             .where(outbox.c.state == state)
+             .group_by(outbox.c.campaign, outbox.c.step, outbox.c.channel, outbox.c.last_error)
+             .order_by(func.count().desc(), outbox.c.last_error))
+    for campaign, step, channel, reason, count in connection.execute(query):
+        reasons = found.setdefault((campaign, step, channel), {})
+        if len(reasons) < REASONS_SHOWN:
+            reasons[reason or "no reason"] = reasons.get(reason or "no reason", 0) + count
+        else:
+            reasons["other reasons"] = reasons.get("other reasons", 0) + count
+    return found
 
 
 # --- the dashboard ---------------------------------------------------------------------------

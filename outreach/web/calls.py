@@ -31,10 +31,9 @@ from outreach.campaigns.calls import (
     offices_to_call,
     script_demands,
 )
-from outreach.campaigns.render import contact_level
+from outreach.campaigns.render import contact_level, tel_uri
 from outreach.roster.offices import Office
 from outreach.roster.stances import OfficeStance, current_stances
-from outreach.signers.fields import check_phone
 from outreach.web.deps import AppState, StateDep, page
 from outreach.web.security import check_csrf, client_address
 
@@ -59,7 +58,7 @@ def _caller_or_404(state: AppState, code: str) -> Caller:
 
 def _office_view(office: Office, stance: OfficeStance | None) -> dict[str, Any]:
     view: dict[str, Any] = dict(office.summary())
-    view["tel"] = (check_phone(office.phone).value or "") if office.phone else ""  # E.164
+    view["tel"] = tel_uri(office.phone)  # RFC 3966: tel:+12156868000
     view["contact"] = contact_level(view)  # phone, else the website, else the office's name
     view["addressee"] = office.officeholder or f"the {office.title}"
     view.update(script_demands(stance))

@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Row
 
 from outreach.campaigns.planner import queue_for_signers
-from outreach.campaigns.render import office_view
+from outreach.campaigns.render import office_view, tel_uri
 from outreach.campaigns.stances import office_stance, stance_view
 from outreach.ops.signing import session_key, store_signature
 from outreach.roster.stances import current_stances
@@ -154,7 +154,7 @@ def _office_view(state: AppState, office_id: str | None) -> dict[str, str] | Non
     except KeyError:
         return None
     view = office_view(office, state.clock().date(), state.settings.data.roster_stale_days)
-    view["tel"] = (check_phone(office.phone).value or "") if office.phone else ""  # E.164
+    view["tel"] = tel_uri(office.phone)  # RFC 3966: tel:+12156868000
     return view
 
 

@@ -116,7 +116,7 @@ def test_a_philadelphia_resident_signs_and_meets_their_prosecutor(site, page, tm
     assert welcome.state == "queued"  # the welcome is in the outbox...
     transports = {"email": FilesTransport(tmp_path / "out", "email")}
     Worker(engine, transports, Renderer(engine, _roster(), ROOT / "templates",
-                                        Sender("MJ <team@mj.example>", "+1", "MJ Campaign",
+                                        Sender("MJ <team@mj-campaign.org>", "+1", "MJ Campaign",
                                                "PO Box 1")),
            options=WorkerOptions(concurrency=1)).run(once=True)
     sent = [p.read_text() for p in (tmp_path / "out" / "email").glob("*.eml")]
@@ -171,7 +171,7 @@ def test_the_dashboard_requires_login_and_shows_a_blast_progressing(site, page, 
     worker = Worker(engine, {"email": FilesTransport(tmp_path / "out", "email"),
                              "sms": FilesTransport(tmp_path / "out", "sms")},
                     Renderer(engine, _roster(), ROOT / "templates",
-                             Sender("MJ <team@mj.example>", "+1", "MJ", "PO Box 1")),
+                             Sender("MJ <team@mj-campaign.org>", "+1", "MJ", "PO Box 1")),
                     options=WorkerOptions(concurrency=1, rates={"email": 8.0}))
     sending = threading.Thread(target=worker.run, kwargs={"once": True})
     sending.start()

@@ -313,7 +313,7 @@ def test_the_call_email_and_text_link_to_the_signers_call_page(client, store, ro
                                  for channel in ("email", "sms")], now)
     rows = box.claim(store, "t", 10, timedelta(minutes=5), now)
     renderer = Renderer(store, roster, Path(ROOT / "templates"),
-                        Sender("MJ <team@mj.example>", "+12155550199", "MJ Campaign",
+                        Sender("MJ <team@mj-campaign.org>", "+12155550199", "MJ Campaign",
                                "PO Box 1", PUBLIC))
     results = renderer.render_batch(rows)
     messages = {r.channel: results[r.id] for r in rows}

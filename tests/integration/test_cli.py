@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -22,6 +23,20 @@ from tests.conftest import shipped_rows, write_roster
 
 def run(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(cli, list(args), env=env)
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "jobs" / "marijuana_justice.toml"
+
+
+def sample_jobs(folder: Path, sender: str = "team@mj-campaign.org",
+                postal: str = "PO Box 1000, Washington, DC 20001") -> str:
+    """A jobs folder holding the sample campaign with a real sender and postal address in
+    place of its placeholders (which no real transport sends with): for OUTREACH_JOBS_DIR."""
+    folder.mkdir(exist_ok=True)
+    text = SAMPLE.read_text().replace("team@marijuana-justice.example.org", sender)
+    (folder / SAMPLE.name).write_text(text.replace(
+        "Marijuana Justice Campaign, PO Box 0000, Washington, DC 20001", postal))
+    return str(folder)
 
 
 def test_roster_check_json_has_the_contract_keys():
@@ -197,6 +212,11 @@ def test_worker_and_report_commands(tmp_path, store_url):
     assert report["attention"][0]["last_error"] == "render: template email/nope.txt not found"
     text = run("report", env=env).output
     assert "mj / welcome / email: sent 1" in text and "mj / broken / email: failed 1" in text
+    # the failed rows counted by reason under their step, as retrying and skipped ones are
+    assert "mj / broken / email: failed 1\n      failed 1: render: template email/nope.txt " \
+           "not found\n" in text
+    [broken] = [g for g in report["by_campaign"] if g["step"] == "broken"]
+    assert broken["failed_by_reason"] == {"render: template email/nope.txt not found": 1}
     assert report["referrals"] == 0 and report["opt_outs_by_source"] == {}
 
 
@@ -248,7 +268,7 @@ def test_plan_fails_on_a_template_error_naming_template_line_and_recipient(
     (templates / "email" / "hello.txt").write_text(f"Dear {{{{ signer.first_name }}}},\n"
                                                    f"{line_2}\n")
     (jobs / "spring.toml").write_text(
-        'name = "spring"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
+        'name = "spring"\n[sender]\norganization = "O"\nemail_from = "O <o@o-campaign.org>"\n'
         'mailing_address = "1 Main St, T"\n[audience]\nconfidence = ["none"]\n'
         '[[steps]]\nname = "hello"\nchannel = "email"\n'
         'to = "supporters"\ntemplate = "hello"\n')
@@ -370,7 +390,8 @@ def test_sendgrid_without_public_url_refuses_plan_and_launch_and_holds_what_is_q
     providers = RunningProviders(ProviderStandIn())
     env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "sendgrid",
            "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
-           "OUTREACH_SENDGRID_BASE_URL": providers.url, "OUTREACH_PUBLIC_URL": ""}
+           "OUTREACH_SENDGRID_BASE_URL": providers.url, "OUTREACH_PUBLIC_URL": "",
+           "OUTREACH_JOBS_DIR": sample_jobs(tmp_path / "jobs")}
     try:
         path = tmp_path / "signers.csv"
         path.write_text("email,zip\na@example.com,19107\nb@example.com,30303\n")
@@ -451,7 +472,7 @@ def test_office_mail_without_a_postal_address_refuses_plan_and_launch(tmp_path, 
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     (jobs / "letters.toml").write_text(
-        'name = "letters"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
+        'name = "letters"\n[sender]\norganization = "O"\nemail_from = "O <o@o-campaign.org>"\n'
         'mailing_address = "     "\n'  # the schema's 5 characters, all blank
         '[[steps]]\nname = "letter"\nchannel = "email"\nto = "offices"\n'
         'template = "office_letter"\n')
@@ -467,6 +488,31 @@ def test_office_mail_without_a_postal_address_refuses_plan_and_launch(tmp_path, 
         assert (result.exit_code, result.output) == (2, refusal), command
     fixed = run("plan", "letters", env={**env, "OUTREACH_MAILING_ADDRESS": "1 Main St, T"})
     assert fixed.exit_code == 0, fixed.output  # no public URL needed for office mail
+
+
+def test_the_sample_campaigns_placeholder_sender_refuses_plan_and_launch_for_real_mail(
+        tmp_path, store_url):
+    """The shipped campaign's sender (team@marijuana-justice.example.org, PO Box 0000) is a
+    placeholder: a missing setting, so with a transport that reaches people plan and launch
+    refuse it (the files transport, the demo's, plans it as before)."""
+    env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_EMAIL_TRANSPORT": "smtp",
+           "OUTREACH_SMTP_URL": "smtp://127.0.0.1:2599",
+           "OUTREACH_PUBLIC_URL": "https://mj-campaign.org"}
+    for command in (("plan", "marijuana_justice"),
+                    ("launch", "marijuana_justice", "--yes", "--grace", "0")):
+        result = run(*command, env=env)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(
+            "outreach: error: the sender address 'team@marijuana-justice.example.org' is on "
+            "the reserved domain marijuana-justice.example.org (RFC 2606, RFC 6761)"), command
+    jobs = sample_jobs(tmp_path / "jobs", postal="Marijuana Justice Campaign, PO Box 0000, "
+                                                 "Washington, DC 20001")
+    result = run("plan", "marijuana_justice", env={**env, "OUTREACH_JOBS_DIR": jobs})
+    assert result.exit_code == 2
+    assert "the postal address 'Marijuana Justice Campaign, PO Box 0000, Washington, DC " \
+           "20001' is a placeholder" in result.output
+    files = run("plan", "marijuana_justice", env={**env, "OUTREACH_EMAIL_TRANSPORT": "files"})
+    assert files.exit_code == 0, files.output
 
 
 def test_plan_quiet_hours_preview_uses_the_configured_sms_windows(tmp_path, store_url):

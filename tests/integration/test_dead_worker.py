@@ -70,6 +70,7 @@ def _env(store_url: str, providers: RunningProviders, tmp_path: Path) -> dict[st
         "OUTREACH_EMAIL_TRANSPORT": "sendgrid", "OUTREACH_SENDGRID_API_KEY": standin.sendgrid_key,
         "OUTREACH_SENDGRID_BASE_URL": providers.url, "OUTREACH_PUBLIC_URL": "https://mj.example",
         "OUTREACH_MAILING_ADDRESS": "1 Main St, Philadelphia, PA 19107",
+        "OUTREACH_EMAIL_FROM": "MJ <team@mj-campaign.org>",
         "OUTREACH_SMS_TRANSPORT": "twilio", "OUTREACH_TWILIO_ACCOUNT_SID": standin.twilio_sid,
         "OUTREACH_TWILIO_AUTH_TOKEN": standin.twilio_token,
         "OUTREACH_TWILIO_FROM": "+12155550199", "OUTREACH_TWILIO_BASE_URL": providers.url,
@@ -199,7 +200,7 @@ def test_a_worker_whose_heartbeat_is_blocked_calls_no_provider_for_what_it_lost(
         connection.execute(outbox.delete().where(outbox.c.id > count))
     providers = RunningProviders(ProviderStandIn(latency=0.05))
     standin = providers.standin
-    sender = Sender("MJ <team@mj.example>", "+12155550199", "MJ Campaign", "PO Box 1",
+    sender = Sender("MJ <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "PO Box 1",
                     "https://mj.example")
 
     def worker(name: str) -> Worker:

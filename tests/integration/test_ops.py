@@ -34,7 +34,7 @@ def test_metrics_show_queue_depth_and_provider_latency(tmp_path, store, roster):
                                                 "welcome", {}, now + timedelta(days=3))], now)
     Worker(store, {"email": FilesTransport(tmp_path / "out", "email")},
            Renderer(store, roster, ROOT / "templates",
-                    Sender("A <a@x.example>", "+1", "Org", "PO Box 1")),
+                    Sender("A <a@x-campaign.org>", "+1", "Org", "PO Box 1")),
            options=WorkerOptions(concurrency=2)).run(once=True)
     server = serve_metrics(0, store)  # `outreach run|serve --metrics-port`
     try:

@@ -32,7 +32,7 @@ from tests.web_helpers import ROOT, seed_signers, web_settings
 
 PUBLIC = "https://act.example.org"
 TEMPLATES = ROOT / "templates"
-SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign",
+SENDER = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign",
                 "PO Box 1, Philadelphia, PA 19101", PUBLIC)
 # (first, last, email, phone, street, city, zip, signed_at): three of Philadelphia's, one of
 # Pittsburgh's (Allegheny County), one of Harrisburg's (Dauphin County).

@@ -189,7 +189,7 @@ def test_roster_gaps_rank_offices_by_signers_affected(tmp_path, counties):
     engine = open_store(database)
     roster = load_roster(DATA / "prosecutors.csv", counties)
     renderer = Renderer(engine, roster, ROOT / "templates",
-                        Sender("MJ <t@mj.example>", "+12155550100", "MJ Campaign", "PO Box 1"))
+                        Sender("MJ <t@mj-campaign.org>", "+12155550100", "MJ Campaign", "PO Box 1"))
     plans = plan_campaign(engine, find_campaign(ROOT / "jobs", "marijuana_justice"),
                           datetime.now(UTC), timedelta(0), roster=roster)
     waiting = [box.OutboxRow(-(i + 1), m.idempotency_key, m.campaign, m.step, m.channel,
@@ -226,7 +226,7 @@ def test_office_fallbacks_in_messages_and_counts_in_the_plan(tmp_path, store, co
     roster = load_roster(DATA / "prosecutors.csv", counties,
                          overrides={shelby: {"phone": "", "website": ""}})
     renderer = Renderer(store, roster, ROOT / "templates",
-                        Sender("MJ <t@mj.example>", "+1", "MJ Campaign", "PO Box 1"))
+                        Sender("MJ <t@mj-campaign.org>", "+1", "MJ Campaign", "PO Box 1"))
     campaign = find_campaign(ROOT / "jobs", "marijuana_justice")
     plans = plan_campaign(store, campaign, datetime.now(UTC), timedelta(0), roster=roster)
     shown = preview(plans, renderer, Prices(0, 0.01))

@@ -65,7 +65,7 @@ CAMPAIGN = """
 name = "blast"
 [sender]
 organization = "MJ Campaign"
-email_from = "MJ Campaign <team@mj.example>"
+email_from = "MJ Campaign <team@mj-campaign.org>"
 mailing_address = "PO Box 1, Philadelphia, PA 19101"
 [audience]
 confidence = ["exact", "zip", "city", "ambiguous", "none"]

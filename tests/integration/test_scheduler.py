@@ -129,7 +129,7 @@ def test_the_maintain_job_forgets_workers_gone_for_a_week_and_keeps_the_rest(
     age_worker(store, "silent-for-weeks", timedelta(days=21))  # never declared dead until now
     maintenance = Worker(store, {"email": FilesTransport(tmp_path / "out", "email")},
                          Renderer(store, roster, ROOT / "templates",
-                                  Sender("MJ <team@mj.example>", "+1", "MJ", "PO Box 1")),
+                                  Sender("MJ <team@mj-campaign.org>", "+1", "MJ", "PO Box 1")),
                          options=WorkerOptions(worker_id="scheduler", dead_after=dead_after))
     entry = ScheduleEntry(name="maintain", action="maintain", interval="1m")
     context = Context(settings_for(tmp_path, store_url), store, {"maintain": entry},

@@ -14,7 +14,7 @@ from outreach.message import Message
 from outreach.sending.transports.smtp import SmtpTransport
 
 MESSAGE = Message(outbox_id=3, channel="email", to="ana@example.org",
-                  sender="Team <team@mj.example>", subject="Thanks", text="Thank you.",
+                  sender="Team <team@mj-campaign.org>", subject="Thanks", text="Thank you.",
                   headers={"List-Unsubscribe": "<https://mj.example/u/t>"})
 
 
@@ -98,7 +98,7 @@ def test_list_unsubscribe_reaches_the_server_unencoded(smtp_server, tmp_path):
     header = (f"<https://act.reformorg.example/u/{token}>, "
               f"<mailto:team@marijuana-justice.example.org?subject=unsubscribe-{token}>")
     message = Message(outbox_id=4, channel="email", to="ana@example.org",
-                      sender="Team <team@mj.example>", subject="Thanks", text="Thank you.",
+                      sender="Team <team@mj-campaign.org>", subject="Thanks", text="Thank you.",
                       headers={"List-Unsubscribe": header,
                                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
     controller, recorder = smtp_server

@@ -43,7 +43,7 @@ def test_stop_mid_blast_stops_every_later_text_to_that_number(tmp_path, store, r
     standin = providers.standin
     transport = TwilioTransport(standin.twilio_sid, standin.twilio_token,
                                 from_number="+12155550199", base_url=providers.url, timeout=2)
-    sender = Sender("MJ <team@mj.example>", "+12155550199", "MJ Campaign", "PO Box 1")
+    sender = Sender("MJ <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "PO Box 1")
     worker = Worker(store, {"sms": transport},
                     Renderer(store, roster, ROOT / "templates", sender),
                     options=WorkerOptions(concurrency=2, rates={"sms": 20.0}))

@@ -18,7 +18,7 @@ from outreach.testing.providers import ProviderStandIn, RunningProviders
 from tests.full_disk import fill, small_disk
 
 EMAIL = Message(outbox_id=42, channel="email", to="ana@example.org",
-                sender="Marijuana Justice <team@mj.example>", subject="Thank you",
+                sender="Marijuana Justice <team@mj-campaign.org>", subject="Thank you",
                 text="Thanks for signing.", html="<p>Thanks for signing.</p>",
                 reply_to="Ana <ana@example.org>",
                 headers={"List-Unsubscribe": "<https://mj.example/u/tok>"})

@@ -329,7 +329,7 @@ def test_dashboard_launch_refuses_a_template_that_raises_as_the_cli_does(
     (templates / "email" / "hello.txt").write_text("Dear {{ signer.first_name }},\n"
                                                    "Your DA: {{ prosecutor_name }}\n")
     (jobs / "spring.toml").write_text(
-        'name = "spring"\n[sender]\norganization = "O"\nemail_from = "O <o@o.example>"\n'
+        'name = "spring"\n[sender]\norganization = "O"\nemail_from = "O <o@o-campaign.org>"\n'
         'mailing_address = "1 Main St, T"\n[[steps]]\nname = "hello"\nchannel = "email"\n'
         'to = "supporters"\ntemplate = "hello"\n')
     settings = web_settings(PUBLIC, OUTREACH_ADMIN_PASSWORD_HASH=password_hash,

@@ -27,7 +27,7 @@ from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+SENDER = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 
 
@@ -279,7 +279,8 @@ def test_sigterm_lets_the_worker_process_finish_in_flight_and_exit_0(
                 "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
                 "OUTREACH_SENDGRID_BASE_URL": providers.url,
                 "OUTREACH_PUBLIC_URL": "https://mj.example",
-                "OUTREACH_MAILING_ADDRESS": "1 Main St, X"})
+                "OUTREACH_MAILING_ADDRESS": "1 Main St, X",
+                "OUTREACH_EMAIL_FROM": "MJ <team@mj-campaign.org>"})
     worker = subprocess.Popen([sys.executable, "-m", "outreach.cli", "worker", "--concurrency",
                                "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
@@ -315,7 +316,8 @@ def test_two_worker_processes_never_send_a_row_twice(
                 "OUTREACH_SENDGRID_API_KEY": providers.standin.sendgrid_key,
                 "OUTREACH_SENDGRID_BASE_URL": providers.url,
                 "OUTREACH_PUBLIC_URL": "https://mj.example",
-                "OUTREACH_MAILING_ADDRESS": "1 Main St, X"})
+                "OUTREACH_MAILING_ADDRESS": "1 Main St, X",
+                "OUTREACH_EMAIL_FROM": "MJ <team@mj-campaign.org>"})
     command = [sys.executable, "-m", "outreach.cli", "worker", "--once", "--concurrency", "8",
                "--json"]
     workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
@@ -466,7 +468,7 @@ def test_a_missing_public_url_holds_supporter_email_before_a_real_transport(
     add_signers(tmp_path, store, 2)
     plan(store, 2)
     plan(store, 2, channel="sms")
-    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    bare = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X")
     transports = {"email": SendGridTransport(providers.standin.sendgrid_key, providers.url,
                                              timeout=2),
                   "sms": TwilioTransport(providers.standin.twilio_sid,
@@ -490,7 +492,7 @@ def test_the_files_transport_writes_the_placeholder_and_says_so(
         add_signers, tmp_path, store, roster):
     add_signers(tmp_path, store, 1)
     plan(store, 1)
-    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    bare = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X")
     worker = Worker(store, {"email": FilesTransport(tmp_path / "out", "email")},
                     Renderer(store, roster, TEMPLATES, bare))
     assert worker.run(once=True)["sent"] == 1
@@ -543,7 +545,7 @@ def test_a_text_with_a_link_is_held_without_a_public_url(add_signers, tmp_path, 
         box.enqueue(connection, [box.NewMessage("mj", "share", "sms", "signer", str(i),
                                                 "share_link", {}, now) for i in (1, 2)], now)
     plan(store, 2, channel="sms")  # the welcome text: no link, it goes
-    bare = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X")
+    bare = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X")
     twilio = TwilioTransport(providers.standin.twilio_sid, providers.standin.twilio_token,
                              from_number="+12155550199", base_url=providers.url, timeout=2)
     worker = Worker(store, {"sms": twilio}, Renderer(store, roster, templates, bare),
@@ -554,3 +556,34 @@ def test_a_text_with_a_link_is_held_without_a_public_url(add_signers, tmp_path, 
     [(campaign, step, channel, reason)] = _holds(store)
     assert (campaign, step, channel) == ("mj", "share", "sms")
     assert reason.startswith("OUTREACH_PUBLIC_URL is not set: this text's link")
+
+
+def test_a_refused_smtp_connection_is_logged_once_and_reported_by_reason(
+        add_signers, tmp_path, store, roster, caplog):
+    """A wrong SMTP host: one masked line in the log for all the rows put back, not silence
+    and not a line per row; `outreach report` counts the retrying rows by their reason."""
+    import socket
+
+    from outreach.sending.transports.smtp import SmtpTransport
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    add_signers(tmp_path, store, 5)
+    plan(store, 5)
+    worker = make_worker(store, roster, {"email": SmtpTransport(f"smtp://127.0.0.1:{port}",
+                                                                timeout=2)},
+                         backoff_base_seconds=60, backoff_cap_seconds=60)
+    with caplog.at_level("WARNING", logger="outreach.worker"):
+        assert worker.run(once=True)["retry"] == 5
+    lines = [r.getMessage() for r in caplog.records if "ConnectionRefusedError" in
+             r.getMessage()]
+    assert len(lines) == 2, lines  # the first row at once, then how many more had it
+    assert "email send put back for retry" in lines[0]
+    assert lines[1].startswith("email: 5 sends put back for retry")
+    assert not any("@" in line for line in lines)
+    with store.connect() as connection:
+        [group] = outbox_report(connection)["by_campaign"]
+    [(reason, count)] = group["retrying_by_reason"].items()
+    assert count == 5 and reason.startswith("SMTP connection: ConnectionRefusedError")
+    assert group["failed_by_reason"] == {}

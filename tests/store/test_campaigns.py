@@ -21,7 +21,7 @@ JOBS = Path(__file__).resolve().parents[2] / "jobs"
 VALID = """name = "spring"
 [sender]
 organization = "Org"
-email_from = "Org <team@org.example>"
+email_from = "Org <team@org-campaign.org>"
 mailing_address = "1 Main St, Town, ST 00000"
 [[steps]]
 name = "hello"
@@ -178,7 +178,7 @@ def test_launching_twice_queues_once(signed_up, roster):
 OFFICE_STEP = """name = "offices"
 [sender]
 organization = "Org"
-email_from = "Org <team@org.example>"
+email_from = "Org <team@org-campaign.org>"
 mailing_address = "1 Main St, Town, ST 00000"
 [[steps]]
 name = "to_da"
@@ -244,7 +244,7 @@ def test_letters_respect_the_daily_cap_and_reply_to_the_signer(tmp_path, store, 
 
     renderer = Renderer(store, roster_with_contacts,
                         Path(__file__).resolve().parents[2] / "templates",
-                        Sender("Org <team@org.example>", "+1", "Org", "1 Main St"))
+                        Sender("Org <team@org-campaign.org>", "+1", "Org", "1 Main St"))
     shown = preview([plan], renderer, Prices())
     sample = shown["steps"][0]["samples"][0]
     assert sample["to"] == "p***@da.example.gov"
@@ -275,7 +275,7 @@ def test_launch_gives_share_links_and_intake_credits_the_referrer(signed_up, tmp
     share = next(p for p in plans if p.step.name == "share")
     rows = box.claim(signed_up, "t", 100, timedelta(minutes=5), now + timedelta(days=30))
     renderer = Renderer(signed_up, roster, JOBS.parent / "templates",
-                        Sender("O <o@o.example>", "+1", "Org", "1 Main St",
+                        Sender("O <o@o-campaign.org>", "+1", "Org", "1 Main St",
                                "https://sign.example.org"))
     share_rows = [r for r in rows if r.step == "share"]
     rendered = renderer.render_batch(share_rows)

@@ -217,7 +217,7 @@ def test_the_worker_keeps_the_text_to_chicago_until_both_zones_are_awake(
                                                     "welcome", {}, now)], now)
 
         def worker() -> Worker:
-            sender = Sender("MJ <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St")
+            sender = Sender("MJ <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St")
             return Worker(store, {"sms": FilesTransport(texts, "sms")},
                           Renderer(store, roster, TEMPLATES, sender),
                           gate=Gate(store, roster), options=WorkerOptions(concurrency=1))

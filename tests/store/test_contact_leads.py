@@ -24,7 +24,7 @@ from outreach.signers.match import match
 from outreach.store import outbox as box
 
 ROOT = Path(__file__).resolve().parents[2]
-SENDER = Sender("MJ <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+SENDER = Sender("MJ <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 # Gettysburg: Adams County PA, whose DA's phone, email and website are U.S. Prosecutor
 # Database leads (2018-2020) and nothing verified.
@@ -32,7 +32,7 @@ ADAMS = "pa-adams"
 CAMPAIGN = """name = "calls"
 [sender]
 organization = "MJ Campaign"
-email_from = "MJ <team@mj.example>"
+email_from = "MJ <team@mj-campaign.org>"
 mailing_address = "1 Main St, Town, ST 00000"
 [[steps]]
 name = "call"

@@ -24,7 +24,7 @@ from outreach.signers.match import match
 from outreach.store import outbox as box
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+SENDER = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 
 
@@ -125,7 +125,7 @@ def test_every_email_carries_one_click_unsubscribe(rendered, store):
         assert token and len(token) >= 22  # 128 random bits
         assert email.headers["List-Unsubscribe"] == (
             f"<https://mj.example/u/{token}>, "
-            f"<mailto:team@mj.example?subject=unsubscribe-{token}>")
+            f"<mailto:team@mj-campaign.org?subject=unsubscribe-{token}>")
         assert email.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert f"https://mj.example/u/{token}" in email.text
         assert email.placeholders == () and "X-Outreach-Placeholder" not in email.headers
@@ -147,7 +147,7 @@ def _one_email(tmp_path, store, roster, sender, template="welcome", templates=TE
 def test_without_public_url_or_postal_address_the_email_says_it_holds_placeholders(
         tmp_path, store, roster):
     """The files transport may show it (the demo); the worker holds it before any real one."""
-    bare = Sender("Campaign <team@mj.example>", "+1", "MJ Campaign", "")
+    bare = Sender("Campaign <team@mj-campaign.org>", "+1", "MJ Campaign", "")
     email = _one_email(tmp_path, store, roster, bare)
     assert email.headers["List-Unsubscribe"].startswith("<http://localhost:8000/u/")
     assert "(set OUTREACH" not in email.text and "http://localhost:8000/u/" in email.text
@@ -159,10 +159,10 @@ def test_without_public_url_or_postal_address_the_email_says_it_holds_placeholde
 
 
 def test_a_public_url_that_is_not_absolute_http_counts_as_missing():
-    assert Sender("a <a@b.example>", "+1", "O", "PO Box 1", "mj.example").missing_settings() \
+    assert Sender("a <a@b-campaign.org>", "+1", "O", "PO Box 1", "mj.example").missing_settings() \
         == ["OUTREACH_PUBLIC_URL='mj.example' is not an absolute http(s) URL: every supporter "
             "email needs a working unsubscribe link (CAN-SPAM, RFC 8058)"]
-    assert Sender("a <a@b.example>", "+1", "O", "PO Box 1",
+    assert Sender("a <a@b-campaign.org>", "+1", "O", "PO Box 1",
                   "https://mj.example").missing_settings() == []
 
 
@@ -358,3 +358,58 @@ def test_an_edited_template_reaches_the_next_batch(tmp_path, store, roster):
     template.write_text("MJ Campaign: second. Reply STOP to opt out.")
     os.utime(template, (time.time() + 5, time.time() + 5))  # a later mtime, whatever the fs
     assert render("2") == "MJ Campaign: second. Reply STOP to opt out."
+
+
+@pytest.mark.parametrize("address", [
+    "Org <team@example.com>", "team@lists.example.net", "Org <team@mj.example.org>",
+    "team@mj.example", "team@mj.test", "team@mj.invalid", "Outreach <outreach@localhost>",
+    "team@mj.localhost", "Team <TEAM@MJ.EXAMPLE.ORG.>", "Team"])
+def test_a_sender_on_a_reserved_domain_is_a_missing_setting(address):
+    """RFC 2606 / RFC 6761 names reach nobody: the sample's sender or a default, held from
+    every real transport and refused by plan and launch, office mail too."""
+    sender = Sender(address, "+1", "Org", "1000 Market St, Philadelphia, PA 19107",
+                    "https://mj-campaign.org")
+    [problem] = sender.missing_settings()
+    assert problem.startswith("the sender address ") and "sender.email_from" in problem
+    assert sender.missing_office_settings() == [problem]
+
+
+@pytest.mark.parametrize("postal", [
+    "Marijuana Justice Campaign, PO Box 0000, Washington, DC 20001", "PO Box 0, Erie, PA 16501",
+    "1 Main St, Town, ST 00000", "TBD", "Your mailing address here", "XXXX"])
+def test_a_placeholder_postal_address_is_a_missing_setting(postal):
+    sender = Sender("Org <team@mj-campaign.org>", "+1", "Org", postal, "https://mj-campaign.org")
+    [problem] = sender.missing_settings()
+    assert problem == (f"the postal address {postal!r} is a placeholder: set the campaign's "
+                       "sender.mailing_address or OUTREACH_MAILING_ADDRESS to the "
+                       "organization's own (CAN-SPAM requires a valid physical postal address "
+                       "in every email)")
+    assert sender.missing_office_settings() == [problem]
+
+
+@pytest.mark.parametrize("postal", ["PO Box 1000, Washington, DC 20001", "PO Box 1",
+                                    "Suite 100, 1000 Market St, Philadelphia, PA 19107"])
+def test_a_real_sender_and_postal_address_are_not_placeholders(postal):
+    sender = Sender("Org <team@example.community>", "+1", "Org", postal,
+                    "https://mj-campaign.org")
+    assert sender.missing_settings() == [] and sender.missing_office_settings() == []
+
+
+def test_phone_links_are_rfc_3966_global_numbers(rendered):
+    """href="tel:(412) 350-4400" is not a valid tel URI (RFC 3966): the link carries the
+    global number, the text keeps the readable form."""
+    import re
+
+    html = rendered[("1", "email")].html
+    links = re.findall(r'href="(tel:[^"]*)"', html)
+    assert links and all(re.fullmatch(r"tel:\+1\d{10}", link) for link in links), links
+    assert re.search(r'href="tel:\+1\d{10}">\(\d{3}\) \d{3}-\d{4}</a>', html)
+
+
+@pytest.mark.parametrize(("phone", "uri"), [
+    ("(412) 350-4400", "tel:+14123504400"), ("+14123504400", "tel:+14123504400"),
+    ("412-350-4400 ext. 12", "tel:+14123504400;ext=12"), ("555-1234", ""), ("", "")])
+def test_tel_uri(phone, uri):
+    from outreach.campaigns.render import tel_uri
+
+    assert tel_uri(phone) == uri

@@ -29,14 +29,14 @@ from outreach.store import suppressions
 from outreach.store.schema import outbox, stance_marks
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+SENDER = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 SOURCE = "https://phillyda.org/news/marijuana-policy"
 STORED = datetime(2026, 11, 28, tzinfo=UTC)
 LAUNCH = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 SENDER_TOML = """[sender]
 organization = "Org"
-email_from = "Org <team@org.example>"
+email_from = "Org <team@org-campaign.org>"
 mailing_address = "1 Main St, Town, ST 00000"
 """
 TRIGGERED = """name = "thanks"

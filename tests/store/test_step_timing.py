@@ -38,7 +38,7 @@ CAMPAIGN = """name = "timing"
 {start}
 [sender]
 organization = "MJ Campaign"
-email_from = "MJ Campaign <team@mj.example>"
+email_from = "MJ Campaign <team@mj-campaign.org>"
 mailing_address = "PO Box 1, Washington, DC 20001"
 [[steps]]
 name = "welcome"
@@ -85,7 +85,7 @@ def send(store, roster, jobs: Path, folder: Path):
     steps = {"timing": tuple(load_campaign(jobs / "timing.toml").steps)}
     gate = Gate(store, roster, campaign_steps=lambda name: steps.get(name, ()))
     renderer = Renderer(store, roster, TEMPLATES,
-                        Sender("MJ <team@mj.example>", "+12155550199", "MJ Campaign",
+                        Sender("MJ <team@mj-campaign.org>", "+12155550199", "MJ Campaign",
                                "PO Box 1"))
     return Worker(store, {"email": FilesTransport(folder, "email")}, renderer, gate=gate,
                   options=WorkerOptions(concurrency=2)).run(once=True)

@@ -32,7 +32,7 @@ from outreach.testing.ledgers import LedgerOutage
 from tests.conftest import REDIS_URL
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-SENDER = Sender("Campaign <team@mj.example>", "+12155550199", "MJ Campaign", "1 Main St, X",
+SENDER = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X",
                 "https://mj.example")
 
 
@@ -385,3 +385,20 @@ def test_a_send_waiting_for_its_budget_is_given_back_before_the_stale_sweep(queu
     assert waiting.stats["budget_waited_out"] >= 2  # each row given back at least once
     assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
     assert sorted(m.outbox_id for m in transport.sent) == [1, 2, 3]
+
+
+def test_send_troubles_are_logged_masked_and_capped_by_distinct_reason(
+        queued, roster, caplog, monkeypatch):
+    """A provider whose error text differs per row (here it even echoes the recipient): the
+    first TROUBLE_REASONS_LOGGED reasons are one masked line each, the rest one count."""
+    import outreach.sending.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "TROUBLE_REASONS_LOGGED", 2)
+    transport = MockTransport(lambda m: SendResult("retry", error=f"mock 421: busy, ticket "
+                                                          f"{m.outbox_id}, for {m.to}"))
+    with caplog.at_level(logging.WARNING, logger="outreach.worker"):
+        assert worker(queued, roster, transport).run(once=True)["retry"] == 3
+    lines = [r.getMessage() for r in caplog.records if r.name == "outreach.worker"]
+    assert len([line for line in lines if "mock 421" in line]) == 2, lines
+    assert any(line.startswith("1 more sends did not go out") for line in lines), lines
+    assert not any("@example.org" in line and "***@" not in line for line in lines), lines

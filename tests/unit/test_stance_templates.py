@@ -18,7 +18,7 @@ from outreach.roster.stances import OfficeStance, StanceStatement
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # The shipped campaign's name, and a long first name: the longest texts they make.
-SENDER = Sender("Team <t@example.org>", "+1", "Marijuana Justice Campaign", "PO Box 1",
+SENDER = Sender("Team <t@mj-campaign.org>", "+1", "Marijuana Justice Campaign", "PO Box 1",
                 "https://example.org")
 STANCES = {"unknown": {}, "no": {"expunge": "no", "drop": "no", "divert": "no"},
            "one": {"drop": "yes", "divert": "partial"}, "two": {"expunge": "yes", "drop": "yes"},
