@@ -114,8 +114,8 @@ def run_worker(engine, url: str, concurrency: int, channel: str,  # type: ignore
     roster = load_roster(settings.data.roster_path,
                          load_counties(settings.data.data_dir / "counties.csv"))
     renderer = Renderer(engine, roster, settings.campaigns.templates_dir,
-                        Sender("Bench <bench@bench-campaign.org>", "+12155550199", "Bench", "Nowhere",
-                               "https://bench.example"))
+                        Sender("Bench <bench@bench-campaign.org>", "+12155550199", "Bench",
+                               "Nowhere", "https://bench.example"))
     from outreach.testing.providers import ProviderStandIn
 
     keys = ProviderStandIn()
