@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from outreach.geo.locate import Geo, GeoData
 from outreach.roster.offices import ROSTER_COLUMNS, Roster, load_roster
 from outreach.store.db import current_revision, open_store
+from outreach.store.rates import RedisLedger
 from outreach.testing.census import RunningStandIn
 from outreach.us.counties import Counties, load_counties
 
@@ -152,6 +155,28 @@ POSTGRES_ADMIN_URL = os.environ.get("OUTREACH_TEST_POSTGRES_URL",
 # The send-budget tests' Redis (shared with other test runs: each test keys under a prefix of
 # its own); a test skips when none answers.
 REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@contextmanager
+def redis_ledger_whose_key_holds_a_string(key: str) -> Iterator[RedisLedger]:
+    """A Redis ledger under a fresh key prefix where `key` holds a plain string, so a budget's
+    script meets WRONGTYPE at every call (a prefix shared with something else); the key is
+    deleted after. A skip without Redis."""
+    import redis
+
+    prefix = f"test:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.set(prefix + key, "not a budget")
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    ledger = RedisLedger(REDIS_URL, prefix=prefix)
+    try:
+        yield ledger
+    finally:
+        client.delete(prefix + key)
+        client.close()
+        ledger.close()
 
 
 def _postgres_reachable() -> bool:

@@ -22,7 +22,7 @@ from outreach.store.db import open_store
 from outreach.store.rates import BudgetUnreachable, RedisLedger, StoreLedger
 from outreach.testing.ledgers import LedgerOutage
 from outreach.testing.providers import busiest_second
-from tests.conftest import REDIS_URL, migrated_store_url
+from tests.conftest import REDIS_URL, migrated_store_url, redis_ledger_whose_key_holds_a_string
 
 
 class _Ledgers:
@@ -244,23 +244,10 @@ def test_an_unpaced_budget_whose_ledger_refuses_its_calls_lets_sends_go(caplog):
     """With no rate there is only the account's pause to learn: a ledger that refuses the
     call at every look (its Redis key of another type) does not hold the sends, nor give a
     row back once a second; one line says so."""
-    import redis
-
-    prefix = f"test:{uuid.uuid4().hex}:"
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.set(prefix + "email:sendgrid:1", "not a budget")
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    ledger = RedisLedger(REDIS_URL, prefix=prefix)
-    budget = SharedBudget(ledger, "email:sendgrid:1", None)
-    budget.LOOK_EVERY = 0.0  # a look at every call
-    try:
+    with redis_ledger_whose_key_holds_a_string("email:sendgrid:1") as ledger:
+        budget = SharedBudget(ledger, "email:sendgrid:1", None)
+        budget.LOOK_EVERY = 0.0  # a look at every call
         assert all(budget.acquire(threading.Event()) for _ in range(5))
-    finally:
-        client.delete(prefix + "email:sendgrid:1")
-        client.close()
-        ledger.close()
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith("send budget email:sendgrid:1 unreachable: ResponseError: WRONGTYPE")
     assert line.endswith("; sends go on unpaced, paused by this process's own 429s")

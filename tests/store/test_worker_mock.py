@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from outreach.store import outbox as box
 from outreach.store import suppressions
 from outreach.store.schema import outbox
 from outreach.testing.ledgers import LedgerOutage
-from tests.conftest import REDIS_URL
+from tests.conftest import redis_ledger_whose_key_holds_a_string
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SENDER = Sender("Campaign <team@mj-campaign.org>", "+12155550199", "MJ Campaign", "1 Main St, X",
@@ -279,23 +280,34 @@ def test_a_budget_failing_at_every_call_ends_the_once_pass_with_one_error_nothin
     assert failing.stats["budget_errors"] <= 3 * tries  # no spinning between the waits
 
 
+@contextmanager
+def _in_a_thread(running: Worker) -> Iterator[None]:
+    """The worker's long-running loop on a thread of its own, stopped after the block."""
+    thread = threading.Thread(target=running.run)
+    thread.start()
+    try:
+        yield
+    finally:
+        running.stop.set()
+        thread.join()
+
+
+def _until_sent(running: Worker, count: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while running.stats["sent"] < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_a_long_running_worker_backs_off_a_failing_budget_and_sends_once_it_works(
         queued, roster, caplog):
     budget, transport = _Budget(failures=10**9), MockTransport(accept)
     running = worker(queued, roster, transport, budgets={"email": budget},
                      options=WorkerOptions(**QUICK_BACKOFF))
-    thread = threading.Thread(target=running.run)
-    thread.start()
-    try:
+    with _in_a_thread(running):
         time.sleep(1.5)  # waits of 0.05, 0.1, 0.2, 0.2 ... s: about ten tries, not thousands
         failed = running.stats["budget_errors"]
         budget.failures = 0  # fixed
-        deadline = time.monotonic() + 10
-        while running.stats["sent"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        running.stop.set()
-        thread.join()
+        _until_sent(running, 3)
     assert 3 <= failed <= 3 * 12
     assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
     assert sorted(m.outbox_id for m in transport.sent) == [1, 2, 3]  # once each
@@ -307,27 +319,12 @@ def test_a_redis_budget_whose_script_fails_ends_the_once_pass_with_nothing_sent(
     """A real Redis answering the budget's script with an error at every call (here its key
     holds a string: WRONGTYPE, as a prefix shared with something else would): the once pass
     ends, nothing sent, instead of each send waiting for the "outage" to end."""
-    import redis
-
-    from outreach.store.rates import RedisLedger
-
-    prefix = f"test:{uuid.uuid4().hex}:"
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.set(prefix + "email:mock:1", "not a budget")
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    ledger = RedisLedger(REDIS_URL, prefix=prefix)
     transport = MockTransport(accept)
-    failing = worker(queued, roster, transport,
-                     budgets={"email": SharedBudget(ledger, "email:mock:1", 50.0)},
-                     options=WorkerOptions(**QUICK_BACKOFF))
-    try:
+    with redis_ledger_whose_key_holds_a_string("email:mock:1") as ledger:
+        failing = worker(queued, roster, transport,
+                         budgets={"email": SharedBudget(ledger, "email:mock:1", 50.0)},
+                         options=WorkerOptions(**QUICK_BACKOFF))
         error = _run_bounded(failing, 20)
-    finally:
-        client.delete(prefix + "email:mock:1")
-        client.close()
-        ledger.close()
     assert isinstance(error, ServiceError) and "ResponseError: WRONGTYPE" in str(error)
     assert transport.sent == []
     assert outbox_rows(queued) == {i: ("queued", None, None) for i in (1, 2, 3)}
@@ -368,19 +365,12 @@ def test_a_send_waiting_for_its_budget_is_given_back_before_the_stale_sweep(queu
     budget.RETRY_SECONDS = 0.1
     waiting = worker(queued, roster, transport, options=WorkerOptions(**options),
                      budgets={"email": budget})
-    running = threading.Thread(target=waiting.run)
-    running.start()
-    try:
+    with _in_a_thread(waiting):
         time.sleep(3.5)  # rows never given back would now be past the stale age
         swept = worker(queued, roster, MockTransport(accept),
                        options=WorkerOptions(**options)).maintain()
         ledger.failures = 0  # the ledger answers again
-        deadline = time.monotonic() + 10
-        while waiting.stats["sent"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        waiting.stop.set()
-        running.join()
+        _until_sent(waiting, 3)
     assert "unknown" not in swept and "reconciled_retry" not in swept
     assert waiting.stats["budget_waited_out"] >= 2  # each row given back at least once
     assert outbox_rows(queued) == {i: ("sent", f"mock-{i}", None) for i in (1, 2, 3)}
