@@ -104,6 +104,9 @@ def install_log_masking(level: int = logging.WARNING, json_lines: bool = False) 
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(level)
+    # Alembic 1.16+ logs one INFO line per plugin it loads at every migration check ("setup
+    # plugin alembic.autogenerate.schemas", nine of them): start-up noise, not our news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(level, logging.WARNING))
     for handler in root.handlers:
         if json_lines:
             from pythonjsonlogger.json import JsonFormatter

@@ -161,7 +161,8 @@ def report_command(as_json: bool) -> None:
     if as_json:
         _print_json(report)
         return
-    click.echo("Outbox: " + ", ".join(f"{k} {v}" for k, v in report["states"].items() if v))
+    click.echo("Outbox: " + (", ".join(f"{k} {v}" for k, v in report["states"].items() if v)
+                             or "empty"))
     by_status = Counter(w["status"] for w in report["workers"])
     click.echo("Workers: " + (", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
                               or "none running"))

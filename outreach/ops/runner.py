@@ -83,7 +83,8 @@ def run_all(settings: Settings, concurrency: int, health_every: float = 60.0) ->
             stats = worker.run()
         finally:
             scheduler.shutdown(wait=True)
-    log.info("stopped: %s", ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
+    log.info("stopped: %s", ", ".join(f"{k} {v}" for k, v in sorted(stats.items()) if v)
+             or "nothing sent")
     return stats
 
 

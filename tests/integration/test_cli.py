@@ -188,6 +188,12 @@ def test_intake_of_an_unusable_file_exits_2_with_one_line(tmp_path):
         result.output
 
 
+def test_the_report_of_an_empty_store_says_so(store_url):
+    """It printed "Outbox: " with nothing after it."""
+    text = run("report", env={"OUTREACH_DATABASE_URL": store_url}).output
+    assert text.splitlines()[0] == "Outbox: empty"
+
+
 def test_worker_and_report_commands(tmp_path, store_url):
     env = {"OUTREACH_DATABASE_URL": store_url, "OUTREACH_OUTBOX_DIR": str(tmp_path / "out")}
     path = tmp_path / "signers.csv"

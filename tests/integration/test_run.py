@@ -159,6 +159,8 @@ def test_run_survives_sigterm_mid_blast_and_imports_the_downtime_inbox_once(tmp_
     assert (tmp_path / "inbox" / "processed" / "late.csv").exists()
     assert "health: queue" in log.read_text()
     assert "; workers live 1" in log.read_text()  # its own heartbeat
+    assert "setup plugin" not in log.read_text()  # alembic's nine lines of start-up noise
+    assert "stopped: " in log.read_text() and "stopped: \n" not in log.read_text()
 
 
 @pytest.mark.postgres
