@@ -40,6 +40,7 @@ from outreach.store import workers
 from outreach.store.db import open_store
 from outreach.store.schema import outbox
 from outreach.testing.providers import ProviderStandIn, RunningProviders
+from tests.integration.test_run import _wait
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = 80
@@ -92,14 +93,6 @@ def _listing(engine) -> list[workers.WorkerRecord]:  # type: ignore[no-untyped-d
 def _states(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
     with engine.connect() as connection:
         return box.state_counts(connection)
-
-
-def _wait(condition, seconds: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.timing  # 45 s from the kill, measured

@@ -334,12 +334,17 @@ def test_a_cache_folder_others_may_write_to_is_not_read(
     assert compiled.compiled("t", [source], lambda: "built", directory=shared) == "planted"
 
 
-def test_a_cache_file_others_may_write_to_is_not_read(tmp_path: Path) -> None:
+def _planted_in_a_private_folder(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A source file, a private cache folder and a planted cache file for it in there."""
     source = tmp_path / "table.csv"
     source.write_text("a\n")
     folder = tmp_path / "cache"
     folder.mkdir(mode=0o700)
-    stored = _planted(folder, "planted", [source])
+    return source, folder, _planted(folder, "planted", [source])
+
+
+def test_a_cache_file_others_may_write_to_is_not_read(tmp_path: Path) -> None:
+    source, folder, stored = _planted_in_a_private_folder(tmp_path)
     stored.chmod(0o666)
     assert compiled.compiled("t", [source], lambda: "built", directory=folder) == "built"
     assert stored.stat().st_mode & 0o777 == 0o600  # written over with this user's own file
@@ -349,11 +354,7 @@ def test_a_cache_file_others_may_write_to_is_not_read(tmp_path: Path) -> None:
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                     reason="giving a file to another user needs root")
 def test_a_cache_file_or_folder_of_another_user_is_not_read(tmp_path: Path) -> None:
-    source = tmp_path / "table.csv"
-    source.write_text("a\n")
-    folder = tmp_path / "cache"
-    folder.mkdir(mode=0o700)
-    stored = _planted(folder, "planted", [source])
+    source, folder, stored = _planted_in_a_private_folder(tmp_path)
     stored.chmod(0o600)
     os.chown(stored, 4242, 4242)
     assert compiled.compiled("t", [source], lambda: "built", directory=folder) == "built"
