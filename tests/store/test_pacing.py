@@ -133,6 +133,7 @@ def test_a_longer_pause_already_set_stays(ledgers):
     assert ledgers().paused_for(f"sms:twilio:AC{uuid.uuid4().hex}") <= 0  # no such budget
 
 
+@pytest.mark.timing  # slot waits to 0.05 s: CI measured 0.247 for 0.3 with the machine loaded
 def test_reserved_slots_follow_each_other_at_the_interval(ledgers):
     key, ledger = f"sms:twilio:AC{uuid.uuid4().hex}", ledgers()
     waits = [ledger.reserve(key, 0.1, 3).wait for _ in range(3)]
