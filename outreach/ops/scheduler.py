@@ -33,6 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
@@ -49,7 +50,13 @@ from outreach.errors import SchedulerError, StoreUnreachable
 from outreach.geo.current import CurrentGeo
 from outreach.privacy import install_log_masking, mask_text
 from outreach.store import schedule, workers
-from outreach.store.db import database_problem, database_reason, is_connection_loss, open_store
+from outreach.store.db import (
+    database_problem,
+    database_reason,
+    hold_schema_lock,
+    is_connection_loss,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from outreach.roster.offices import Roster
@@ -479,6 +486,15 @@ class PatientJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     jobs is one line in the log (APScheduler logs the error's text and retries), and a failed
     write of a job's next run time or read of the next wake-up is one line too instead of an
     exception that ends APScheduler's thread (the scheduler would stay up doing nothing)."""
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        """SQLAlchemyJobStore.start, whose CREATE TABLE runs under the schema lock: two
+        schedulers starting together on a fresh PostgreSQL database both created the job
+        table, and one exited with UniqueViolation."""
+        BaseJobStore.start(self, scheduler, alias)  # all of the parent's start but its create
+        with self.engine.begin() as connection:
+            hold_schema_lock(connection)
+            self.jobs_t.create(connection, checkfirst=True)
 
     def get_due_jobs(self, now: datetime) -> list[Any]:
         if self._scheduler is not None and self._scheduler.state == STATE_STOPPED:

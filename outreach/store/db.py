@@ -7,6 +7,7 @@ no alembic.ini has to sit in the working directory.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import time
@@ -211,6 +212,24 @@ def _sqlite_begin(lock_timeout: float):  # type: ignore[no-untyped-def]
             driver.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
 
     return begin
+
+
+def advisory_key(name: str) -> int:
+    """The PostgreSQL advisory lock key (a signed 64-bit integer) named `name`."""
+    return int.from_bytes(hashlib.sha256(f"outreach:{name}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+def hold_schema_lock(connection: Connection) -> None:
+    """Make this transaction the only one changing the schema until it ends: hosts that start
+    together on one fresh database each create the same tables, and two PostgreSQL sessions
+    creating one table at once do not both succeed (the second fails with UniqueViolation on
+    pg_type_typname_nsp_index, or DuplicateTable). The lock is a transaction-level advisory
+    lock, given back at commit or rollback; whoever waited for it then finds the tables made.
+    On SQLite every transaction begins IMMEDIATE (_sqlite_begin): one writer already."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                           {"k": advisory_key("schema")})
 
 
 def make_engine(url: str, *, lock_timeout: float | None = None) -> Engine:

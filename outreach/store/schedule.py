@@ -4,18 +4,12 @@ on another (ops/scheduler.py decides when to take them, and on which connection)
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 from sqlalchemy import Connection, text, update
 
-from outreach.store.db import dialect_insert
+from outreach.store.db import advisory_key, dialect_insert
 from outreach.store.schema import scheduler_runs
-
-
-def _lock_key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"outreach:{name}".encode()).digest()[:8], "big",
-                          signed=True)
 
 
 def try_job_lock(connection: Connection, job: str) -> bool:
@@ -23,12 +17,12 @@ def try_job_lock(connection: Connection, job: str) -> bool:
     (False: another session holds it). A session lock outlives the transaction: it is held
     until unlock_job on the same connection, or until the connection closes."""
     return bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                   {"k": _lock_key(job)}).scalar())
+                                   {"k": advisory_key(job)}).scalar())
 
 
 def unlock_job(connection: Connection, job: str) -> None:
     """PostgreSQL: give back the job's advisory lock taken on this connection."""
-    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(job)})
+    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(job)})
 
 
 def claim_run(connection: Connection, job: str, fire_time: datetime, host: str,
