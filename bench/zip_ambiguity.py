@@ -26,6 +26,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if not os.environ.get("PYTHONPATH"):
@@ -34,6 +35,9 @@ if not os.environ.get("PYTHONPATH"):
 from outreach.config import Settings  # noqa: E402
 from outreach.geo.by_zip import zip_answers  # noqa: E402
 from outreach.geo.current import build_geo  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def zcta_population(path: Path) -> dict[str, int]:
@@ -44,6 +48,39 @@ def zcta_population(path: Path) -> dict[str, int]:
             if row["pop2020"]:
                 population[row["zip"]] += int(row["pop2020"])
     return dict(population)
+
+
+def office_ambiguity(answers: pd.DataFrame, population: dict[str, int]) -> dict[str, Any]:
+    """The figures for the per-ZIP answers `answers` (zip_answers), ZIPs weighed by
+    `population` (zcta_population); tests/unit/test_lookup_accuracy.py holds the shipped
+    data to issue 16's bar with it."""
+    people = Counter[str]()
+    zips = Counter[str]()
+    misplaced = 0.0  # residents of resolved ZIPs living outside the answer (the share's rest)
+    for zip_code, felony, confidence, share in zip(
+            answers.index, answers["felony_office_id"], answers["confidence"],
+            answers["share"], strict=True):
+        kind = "office_known" if isinstance(felony, str) else "office_ambiguous"
+        if kind == "office_known" and share is not None and share == share:  # not NaN
+            misplaced += population.get(zip_code, 0) * (1 - float(share))
+        zips[kind] += 1
+        zips[f"confidence_{confidence}"] += 1
+        people[kind] += population.get(zip_code, 0)
+        people[f"confidence_{confidence}"] += population.get(zip_code, 0)
+    counted = sum(population.get(z, 0) for z in answers.index)
+    return {
+        "zips": len(answers),
+        "population_in_zctas": sum(population.values()),
+        "population_counted": counted,
+        "office_ambiguous_zips": zips["office_ambiguous"],
+        "office_ambiguous_population": people["office_ambiguous"],
+        "office_ambiguous_share": round(people["office_ambiguous"] / counted, 4),
+        # The price of a lower OUTREACH_ZIP_MIN_SHARE: of the U.S. population, the share a
+        # bare ZIP places in a county (or office) they do not live in, by the sources' shares.
+        "expected_misplaced_share": round(misplaced / counted, 4),
+        "by_confidence": {k.removeprefix("confidence_"): {"zips": v, "population": people[k]}
+                          for k, v in sorted(zips.items()) if k.startswith("confidence_")},
+    }
 
 
 def main() -> int:
@@ -59,27 +96,10 @@ def main() -> int:
     started = time.perf_counter()
     answers = zip_answers(build_geo(Settings.from_env(env)))
     seconds = time.perf_counter() - started
-    people = Counter[str]()
-    zips = Counter[str]()
-    for zip_code, felony, confidence in zip(answers.index, answers["felony_office_id"],
-                                            answers["confidence"], strict=True):
-        kind = "office_known" if isinstance(felony, str) else "office_ambiguous"
-        zips[kind] += 1
-        zips[f"confidence_{confidence}"] += 1
-        people[kind] += population.get(zip_code, 0)
-        people[f"confidence_{confidence}"] += population.get(zip_code, 0)
-    counted = sum(population.get(z, 0) for z in answers.index)
     print(json.dumps({
         "data_dir": str(args.data_dir),
         "min_share": env.get("OUTREACH_ZIP_MIN_SHARE", "default"),
-        "zips": len(answers),
-        "population_in_zctas": sum(population.values()),
-        "population_counted": counted,
-        "office_ambiguous_zips": zips["office_ambiguous"],
-        "office_ambiguous_population": people["office_ambiguous"],
-        "office_ambiguous_share": round(people["office_ambiguous"] / counted, 4),
-        "by_confidence": {k.removeprefix("confidence_"): {"zips": v, "population": people[k]}
-                          for k, v in sorted(zips.items()) if k.startswith("confidence_")},
+        **office_ambiguity(answers, population),
         "zip_answers_seconds": round(seconds, 2),
     }, indent=2))
     return 0

@@ -414,7 +414,7 @@ def _majority_share(env: dict[str, str], name: str, default: float) -> float:
     value = _positive_float(env, name, default)
     if not 0.5 < value <= 1:
         raise ConfigError(f"{name}={env.get(name)!r}: expected a share above 0.5 and at most "
-                          "1, such as 0.95")
+                          "1, such as 0.93")
     return value
 
 
@@ -509,7 +509,7 @@ VARIABLES: tuple[Variable, ...] = (
         "OUTREACH_CENSUS_RETRIES", "geo", "census_retries", 3,
         "retries on connection errors, timeouts, 429 and 5xx", _whole),
     Variable(
-        "OUTREACH_ZIP_MIN_SHARE", "geo", "zip_min_share", 0.95,
+        "OUTREACH_ZIP_MIN_SHARE", "geo", "zip_min_share", 0.93,
         "a ZIP code that spans counties resolves to one felony office (or county) only when "
         "it holds at least this share of the ZIP's residential addresses (HUD) and of its "
         "2020 population (Geocorr), in each source that has the ZIP; above 0.5, at most 1",

@@ -57,7 +57,7 @@ def test_the_zip_minimum_share_is_a_majority_share(value):
 
 
 def test_the_zip_minimum_share_defaults_to_95_percent():
-    assert Settings.from_values({}).geo.zip_min_share == 0.95
+    assert Settings.from_values({}).geo.zip_min_share == 0.93
     assert Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": "0.9"}).geo.zip_min_share == 0.9
     assert Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": "1"}).geo.zip_min_share == 1.0
 

@@ -11,9 +11,11 @@ answered `ambiguous`, never a silent guess.
 from __future__ import annotations
 
 import csv
+import importlib.util
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from outreach.geo.locate import Geo, _city_key
@@ -101,3 +103,28 @@ def test_multi_county_zips_are_right_where_resolved_and_ambiguous_otherwise(coun
     assert counts[f"{kind}: right"] + counts[f"{kind}: wrong"] + \
         counts[f"{kind}: ambiguous"] == counts[kind]
     assert counts[f"{kind}: office only, right"] == counts[f"{kind}: office only"]
+
+
+def _bench_module():  # type: ignore[no-untyped-def]
+    path = Path(__file__).resolve().parents[2] / "bench" / "zip_ambiguity.py"
+    spec = importlib.util.spec_from_file_location("zip_ambiguity", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_at_most_a_tenth_of_the_population_lives_where_a_zip_leaves_the_office_unknown(
+        by_zip: pd.DataFrame, record_property):
+    """Issue 16's bar, with bench/zip_ambiguity.py's own measure, on the shipped data and the
+    default OUTREACH_ZIP_MIN_SHARE: people weighed by their ZCTA's 2020 population."""
+    bench = _bench_module()
+    data = Path(__file__).resolve().parents[2] / "data" / "zip_shares.csv"
+    figures = bench.office_ambiguity(by_zip, bench.zcta_population(data))
+    shown = {k: v for k, v in figures.items() if k != "by_confidence"}
+    print(shown)
+    record_property("office_ambiguity", shown)
+    assert figures["population_counted"] > 330_000_000  # every ZCTA weighed, none dropped
+    assert figures["office_ambiguous_share"] <= 0.10, shown
+    # What resolving more costs: people a bare ZIP places outside their own county or office.
+    assert figures["expected_misplaced_share"] <= 0.005, shown
