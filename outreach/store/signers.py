@@ -330,14 +330,20 @@ def contact(connection: Connection, signer_id: int) -> Row[Any, Any, Any]:
         .where(signers.c.id == signer_id)).one()
 
 
+# signer_by_referral_code's row: id, zip, county_fips, felony_office_id, misdemeanor_office_id,
+# confidence, share, candidate_counties.
+SignerPage = Row[Any, Any, Any, Any, Any, Any, Any, Any]
+
+
 def signer_by_referral_code(connection: Connection,
-                            code: str) -> Row[Any, Any, Any, Any, Any, Any] | None:
-    """The signer a referral code names, with their ZIP and their match's offices, confidence
-    and candidate counties (None: no such code)."""
+                            code: str) -> SignerPage | None:
+    """The signer a referral code names, with their ZIP and their match's county, offices,
+    confidence, share and candidate counties (None: no such code)."""
     return connection.execute(
-        select(signers.c.id, signers.c.zip, signer_matches.c.felony_office_id,
+        select(signers.c.id, signers.c.zip, signer_matches.c.county_fips,
+               signer_matches.c.felony_office_id,
                signer_matches.c.misdemeanor_office_id, signer_matches.c.confidence,
-               signer_matches.c.candidate_counties)
+               signer_matches.c.share, signer_matches.c.candidate_counties)
         .join(signer_matches, signer_matches.c.signer_id == signers.c.id, isouter=True)
         .where(signers.c.referral_code == code)).first()
 

@@ -21,12 +21,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Container, Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Row
 
 from outreach.campaigns.planner import queue_for_signers
 from outreach.campaigns.render import office_view, tel_uri
@@ -35,7 +34,7 @@ from outreach.ops.signing import session_key, store_signature
 from outreach.roster.stances import current_stances
 from outreach.signers.fields import check_email, check_phone
 from outreach.signers.match import match
-from outreach.store.signers import choose_county, signer_by_referral_code
+from outreach.store.signers import SignerPage, choose_county, signer_by_referral_code
 from outreach.web.deps import AppState, StateDep, page
 from outreach.web.security import check_csrf, client_address
 
@@ -180,7 +179,7 @@ def _stance_views(state: AppState,
 
 
 def _signer_by_code(state: AppState,
-                    code: str) -> Row[Any, Any, Any, Any, Any, Any] | None:
+                    code: str) -> SignerPage | None:
     """The signer a thanks page's code names, with their match (None: no such code)."""
     with state.engine.connect() as connection:
         return signer_by_referral_code(connection, code[:16])
@@ -195,7 +194,7 @@ def thanks(request: Request, state: StateDep, code: str) -> HTMLResponse:
     if row is None:
         raise HTTPException(404, "We could not find this page.")
     owner = request.session.get("signed") == code
-    candidates = _candidates(state, row.candidate_counties, row.zip)
+    candidates = _candidates(state, _pickable(state, row), row.zip)
     office = _office_view(state, row.felony_office_id)
     misdemeanor_office = _office_view(state, row.misdemeanor_office_id)
     stance, misdemeanor_stance = _stance_views(
@@ -206,31 +205,54 @@ def thanks(request: Request, state: StateDep, code: str) -> HTMLResponse:
         "office": office, "misdemeanor_office": misdemeanor_office,
         "stance": stance, "misdemeanor_stance": misdemeanor_stance,
         "ambiguous": row.confidence == "ambiguous" and bool(candidates),
+        "correctable": row.confidence == "zip" and len(candidates) > 1,
+        "county_name": _county_name(state, row.county_fips),
         "candidates": candidates, "share": _share_links(state, code)})
 
 
-def _candidates(state: AppState, stored: str | None, zip_code: str | None
+def _pickable(state: AppState, row: SignerPage) -> list[str]:
+    """The counties this signer may say they live in, likeliest first: an ambiguous match's
+    candidates; and, for a match made from the ZIP's shares (OUTREACH_ZIP_MIN_SHARE: 0.93 of
+    the ZIP is enough), every county the ZIP reaches, since the rest of it lives elsewhere and
+    its own prosecutor is another office's. Other matches (a street address the geocoder
+    placed, a county already chosen, a ZIP wholly in one county) offer none."""
+    if row.confidence == "ambiguous":
+        return [fips for fips in (row.candidate_counties or "").split(";") if fips]
+    if row.confidence == "zip" and row.share is not None and row.share < 1:
+        shares = state.geo.data.shares.get(row.zip or "")
+        return shares.counties() if shares else []
+    return []
+
+
+def _county_name(state: AppState, county_fips: str | None) -> str:
+    counties = state.geo.data.counties
+    if not county_fips or county_fips not in counties:
+        return ""
+    return f"{counties[county_fips].name}, {counties[county_fips].state}"
+
+
+def _candidates(state: AppState, pickable: list[str], zip_code: str | None
                 ) -> list[dict[str, object]]:
-    """The counties the signer may pick, in the stored order (likeliest first), each with the
+    """The counties the signer may pick, in the given order (likeliest first), each with the
     share of their ZIP code in it where the ZIP shares have one ("about 52%")."""
     counties = state.geo.data.counties
     shares = state.geo.data.shares.get(zip_code or "")
     return [{"fips": fips, "name": counties[fips].name, "state": counties[fips].state,
              "percent": round(100 * shares.share(fips)) if shares else None}
-            for fips in (stored or "").split(";") if fips in counties]
+            for fips in pickable if fips in counties]
 
 
 @router.post("/thanks/{code}/county")
 def pick_county(request: Request, state: StateDep, code: str,
                 county: Annotated[str, Form()] = "",
                 csrf: Annotated[str, Form()] = "") -> Response:
-    """An ambiguous address: the signer says which county they live in (only the browser that
-    signed may say it)."""
+    """An ambiguous address, or a ZIP that crosses a county line: the signer says which
+    county they live in (only the browser that signed may say it)."""
     check_csrf(request, csrf)
     if request.session.get("signed") != code:
         raise HTTPException(403, "Only the person who signed can choose the county.")
     row = _signer_by_code(state, code)
-    if row is None or county not in (row.candidate_counties or "").split(";"):
+    if row is None or county not in _pickable(state, row):
         raise HTTPException(400, "Please choose one of the counties listed.")
     with state.engine.begin() as connection:
         choose_county(connection, row.id, county)

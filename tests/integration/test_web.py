@@ -171,6 +171,38 @@ def test_an_ambiguous_zip_asks_for_the_county(client, store, geo, by_zip):
     assert refused.status_code == 403
 
 
+def test_a_zip_that_crosses_a_county_line_lets_its_signer_say_they_live_in_the_other_part(
+        client, store, geo):
+    # Athens 30601: Clarke County holds 97.8% of it, enough to answer from the ZIP; the
+    # Oglethorpe and Jackson parts have their own prosecutors.
+    answer = sign(client, email="athens@example.org", street="", zip="30601")
+    code = answer.headers["location"].rsplit("/", 1)[1]
+    thanks = client.get(answer.headers["location"], headers=HTML).text
+    assert "Which county do you live in?" not in thanks  # answered, not asked
+    assert "Not in Clarke County, GA?" in thanks
+    listed = re.findall(r'name="county" value="(\d{5})"', thanks)
+    assert listed == geo.data.shares["30601"].counties() and listed[0] == "13059"
+    with store.connect() as connection:
+        before = connection.execute(select(signer_matches)).one()
+    assert (before.county_fips, before.confidence) == ("13059", "zip")
+    refused = client.post(f"/thanks/{code}/county", data={"county": "13121",  # Fulton
+                                                          "csrf": csrf_of(client)},
+                          headers=HTML, follow_redirects=False)
+    assert refused.status_code == 400  # only a county the ZIP reaches
+    chosen = client.post(f"/thanks/{code}/county",
+                         data={"county": "13195", "csrf": csrf_of(client)}, headers=HTML,
+                         follow_redirects=False)
+    assert chosen.status_code == 303
+    with store.connect() as connection:
+        after = connection.execute(select(signer_matches)).one()
+    assert (after.county_fips, after.confidence) == ("13195", "chosen")
+    assert after.felony_office_id != before.felony_office_id  # Madison is another circuit
+    assert "Not in" not in client.get(f"/thanks/{code}", headers=HTML).text  # said once
+    # A ZIP wholly in one county offers nothing to correct.
+    one = sign(client, email="philly@example.org", zip="19107")
+    assert "Not in" not in client.get(one.headers["location"], headers=HTML).text
+
+
 def test_api_pushes_signers_with_a_token_and_looks_up_addresses(client, store):
     records = [{"First Name": "Bo", "Email Address": "bo@example.org", "Zip": "19107"},
                {"email": "not-an-email", "zip": "19107"},
