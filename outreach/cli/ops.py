@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import click
 
 from outreach.cli.common import _fail, _print_json, clear_errors, json_option
 from outreach.config import Settings
-from outreach.ops.metrics import serve_metrics
+from outreach.errors import ConfigError
+from outreach.ops.metrics import serve_metrics, unusable_port
 from outreach.ops.runner import run_all, run_scheduler
 from outreach.privacy import install_log_masking
 from outreach.store import db
@@ -94,6 +96,9 @@ def admin_hash_password(password: str) -> None:
 def serve_command(host: str, port: int, metrics_port: int | None) -> None:
     """The web app: petition page, webhooks, unsubscribe links, dashboard, /healthz; /metrics
     for logged-in organizers only (Prometheus scrapes --metrics-port)."""
+    # Bound before anything loads: a port in use is one line at once, where uvicorn logged
+    # its own ERROR after the seconds the roster takes to load, and exited 3.
+    listening = _listen(host, port)
     import uvicorn  # the web stack loads only for `serve` (0.7 s), not for every command
 
     from outreach.web import create_app
@@ -111,5 +116,25 @@ def serve_command(host: str, port: int, metrics_port: int | None) -> None:
     if metrics_port:
         serve_metrics(metrics_port, state.engine)
     # No access log: request paths carry unsubscribe tokens, which are credentials.
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port for uvicorn, or a ConfigError naming --host/--port. Bound,
+    not yet listening: until uvicorn listens on it (asyncio's create_server does, once the
+    app is loaded) a client is refused at once, as before, rather than left waiting; and a
+    server already listening there makes this bind fail."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own
+        listening.bind((host, port))
+    except socket.gaierror as error:
+        raise ConfigError(f"--host {host}: not an address this machine can listen on "
+                          f"({error.strerror})") from None
+    except OSError as error:
+        raise ConfigError(unusable_port(host, port, "--port", error)) from None
+    listening.set_inheritable(True)
+    return listening

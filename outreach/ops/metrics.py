@@ -10,6 +10,7 @@ organization's business (audit F18). The web app shows them to logged-in organiz
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
@@ -17,6 +18,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, star
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
+
+from outreach.errors import ConfigError
 
 # Imported for their registration in the default REGISTRY, which ProcessCollector serves.
 from outreach.metrics import PROVIDER_LATENCY, SENDS  # noqa: F401
@@ -68,6 +71,23 @@ def exposition(engine: Engine) -> bytes:
 
 def serve_metrics(port: int, engine: Engine, host: str = "127.0.0.1") -> WSGIServer:
     """The same metrics over HTTP on their own port, in a background thread (port 0: any
-    free one, see the returned server's server_port)."""
-    server, _thread = start_http_server(port, addr=host, registry=deployment_registry(engine))
+    free one, see the returned server's server_port). A port another process holds is a
+    ConfigError naming the option, not an OSError traceback."""
+    try:
+        server, _thread = start_http_server(port, addr=host,
+                                            registry=deployment_registry(engine))
+    except OSError as error:
+        raise ConfigError(unusable_port(host, port, "--metrics-port", error)) from None
     return server
+
+
+def unusable_port(host: str, port: int, option: str, error: OSError) -> str:
+    """One line for a port that cannot be listened on (EADDRINUSE: another process holds it,
+    often an earlier start of the same command; EACCES: below 1024 without the privilege)."""
+    hint = ""
+    if error.errno == errno.EADDRINUSE:
+        hint = ": another process holds it (an earlier start still running?); stop it or " \
+               f"pick another {option}"
+    elif error.errno == errno.EACCES:
+        hint = f": ports below 1024 need privileges; pick a {option} above 1023"
+    return f"cannot listen on {host}:{port} ({option}): {error.strerror or error}{hint}"
