@@ -275,8 +275,23 @@ def _optional_path(env: dict[str, str], name: str, default: Path | None) -> Path
 
 
 def _base_url(env: dict[str, str], name: str, default: str | None) -> str | None:
-    """An address links are made from: without its trailing slash."""
-    return (env.get(name) or "").rstrip("/") or default
+    """An address links are made from: absolute (http or https, with a host), without its
+    trailing slash. `petition.example.org` alone made links relative to nothing in email
+    (and webhook signatures that never match); the files transport replaced it in silence."""
+    raw = (env.get(name) or "").strip()
+    value = raw.rstrip("/")
+    if not value:
+        return default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        bare = (raw.split("://", 1)[1] if "://" in raw else raw).strip("/")
+        bare = bare or "petition.example.org"
+        raise ConfigError(f"{name}={raw!r}: expected an absolute address with its scheme, "
+                          f"such as https://{bare}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name}={raw!r}: expected an address without ?query or #fragment "
+                          "(paths are added to it)")
+    return value
 
 
 def _stripped(env: dict[str, str], name: str, default: str) -> str:

@@ -81,6 +81,12 @@ def test_unknown_campaign_lists_the_known_ones(tmp_path):
         find_campaign(tmp_path, "nope")
 
 
+def test_a_campaigns_folder_that_does_not_exist_is_named_as_the_problem(tmp_path):
+    with pytest.raises(CampaignError, match=r"campaigns folder .*missing \(OUTREACH_JOBS_DIR\) "
+                                            "does not exist"):
+        find_campaign(tmp_path / "missing", "spring")
+
+
 @pytest.fixture
 def signed_up(tmp_path, store, geo, by_zip):
     path = tmp_path / "signers.csv"

@@ -56,7 +56,7 @@ def test_the_zip_minimum_share_is_a_majority_share(value):
         Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": value})
 
 
-def test_the_zip_minimum_share_defaults_to_95_percent():
+def test_the_zip_minimum_share_defaults_to_93_percent():
     assert Settings.from_values({}).geo.zip_min_share == 0.93
     assert Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": "0.9"}).geo.zip_min_share == 0.9
     assert Settings.from_values({"OUTREACH_ZIP_MIN_SHARE": "1"}).geo.zip_min_share == 1.0
@@ -107,3 +107,22 @@ def test_an_admin_hash_the_shell_mangled_is_refused_without_printing_it():
         Settings.from_values({"OUTREACH_ADMIN_PASSWORD_HASH": mangled})
     assert mangled not in str(refused.value) and "p=4$" not in str(refused.value)
     assert Settings.from_values({}).web.admin_password_hash is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("petition.example.org", "such as https://petition.example.org"),
+    ("ftp://petition.example.org", "such as https://petition.example.org"),
+    ("https://", "such as https://petition.example.org"),
+    ("https://petition.example.org/?src=mail", "without ?query or #fragment"),
+])
+def test_the_public_url_is_an_absolute_http_address(value, expected):
+    from outreach.config import ConfigError
+
+    with pytest.raises(ConfigError, match="OUTREACH_PUBLIC_URL") as raised:
+        Settings.from_values({"OUTREACH_PUBLIC_URL": value})
+    assert expected in str(raised.value)
+
+
+def test_the_public_url_keeps_its_path_without_the_trailing_slash():
+    url = Settings.from_values({"OUTREACH_PUBLIC_URL": " https://ex.org/petition/ "})
+    assert url.compliance.public_url == "https://ex.org/petition"
