@@ -220,16 +220,25 @@ def advisory_key(name: str) -> int:
                           signed=True)
 
 
+# The schema lock's key, in PostgreSQL's two-int advisory key space, which never meets the
+# one-bigint keys of advisory_key (a job may be named anything, "schema" included).
+_SCHEMA_LOCK = (0x6F757472, 1)  # "outr", 1
+
+
 def hold_schema_lock(connection: Connection) -> None:
-    """Make this transaction the only one changing the schema until it ends: hosts that start
-    together on one fresh database each create the same tables, and two PostgreSQL sessions
-    creating one table at once do not both succeed (the second fails with UniqueViolation on
-    pg_type_typname_nsp_index, or DuplicateTable). The lock is a transaction-level advisory
-    lock, given back at commit or rollback; whoever waited for it then finds the tables made.
-    On SQLite every transaction begins IMMEDIATE (_sqlite_begin): one writer already."""
+    """Make this transaction the only one, of those that take this lock, to create tables
+    until it ends: hosts that start together on one fresh database each create the same
+    tables, and two PostgreSQL sessions creating one table at once do not both succeed (the
+    second fails with UniqueViolation on pg_type_typname_nsp_index, or DuplicateTable). A
+    transaction-level advisory lock, given back at commit or rollback; whoever waited for it
+    then finds the tables made. It waits however long another host's migration takes: the
+    web's engine has a 5 s lock_timeout (WEB_LOCK_TIMEOUT), which would end the start with
+    LockNotAvailable. On SQLite every transaction begins IMMEDIATE (_sqlite_begin): one
+    writer already."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                           {"k": advisory_key("schema")})
+        connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
+        connection.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"),
+                           {"a": _SCHEMA_LOCK[0], "b": _SCHEMA_LOCK[1]})
 
 
 def make_engine(url: str, *, lock_timeout: float | None = None) -> Engine:

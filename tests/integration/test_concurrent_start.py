@@ -14,13 +14,20 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine, inspect
 
 from outreach.ops.scheduler import PatientJobStore
-from outreach.store.db import current_revision, head_revision, make_engine, open_store
+from outreach.store.db import (
+    current_revision,
+    head_revision,
+    hold_schema_lock,
+    make_engine,
+    open_store,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -45,8 +52,12 @@ def test_processes_that_migrate_a_fresh_database_at_once_all_succeed(postgres_se
     for process in processes:
         assert process.stdin is not None
         process.stdin.close()
-    outcomes = [(process.wait(timeout=120), process.stderr.read() if process.stderr else "")
-                for process in processes]
+    # Read before waiting: a process blocked on a full stderr pipe would never exit.
+    errors = [process.stderr.read() if process.stderr else "" for process in processes]
+    for process in processes:
+        process.wait(timeout=120)
+    outcomes = [(process.returncode, error) for process, error in zip(processes, errors,
+                                                                       strict=True)]
     assert [code for code, _ in outcomes] == [0] * STARTS, \
         [[line for line in error.splitlines() if "Error" in line][-1:] for _, error in outcomes]
     engine = make_engine(postgres_server)
@@ -76,7 +87,41 @@ def test_schedulers_that_create_the_job_table_at_once_all_start(postgres_server)
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a start hung"
     assert not failures, [type(f).__name__ for f in failures]
     assert "apscheduler_jobs" in inspect(engines[0]).get_table_names()
     for engine in engines:
         engine.dispose()
+
+
+def test_a_web_start_waits_for_another_hosts_migration_beyond_its_lock_timeout(
+        postgres_server):
+    """`outreach serve` opens the store with a 5 s lock_timeout (WEB_LOCK_TIMEOUT, for
+    requests); a migration another host runs longer than that must not end its start."""
+    _blank(postgres_server)
+    holder = make_engine(postgres_server)
+    waiting = make_engine(postgres_server, lock_timeout=0.5)
+    with holder.begin() as connection:
+        hold_schema_lock(connection)  # another host, mid-migration
+        started = threading.Event()
+        done: list[BaseException | None] = []
+
+        def start() -> None:
+            started.set()
+            try:
+                with waiting.begin() as other:
+                    hold_schema_lock(other)
+                done.append(None)
+            except BaseException as error:
+                done.append(error)
+
+        thread = threading.Thread(target=start)
+        thread.start()
+        started.wait()
+        time.sleep(1.5)  # three times the waiting engine's lock_timeout
+        assert done == []  # still waiting, not failed
+    thread.join(timeout=30)
+    assert done == [None]
+    holder.dispose()
+    waiting.dispose()
+
