@@ -427,6 +427,14 @@ class Geo:
         return self._answer(label, ParsedAddress("", town, self.data.counties[fips].state, ""),
                             resolution, "census", "")
 
+    def for_chosen_county(self, county_fips: str, city: str, zip_code: str) -> Lookup:
+        """The answer for a county the signer says they live in (the thanks page's picker):
+        their town decides a county split between offices by town, else their ZIP's own
+        town name (a signer of the form gives no city). Without one, such a county's answer
+        has no felony office, and the signer who picked it would lose theirs."""
+        known = self.data.by_zip.get(zip_code)
+        return self.for_county(county_fips, city or (known.city if known else ""))
+
     def _resolve_census(self, address: str, parsed: ParsedAddress) -> _Resolution | None:
         assert self.geocoder is not None
         matches: list[CensusMatch] = self.geocoder.geocode(address)

@@ -83,16 +83,20 @@ def match_frame(signers: pd.DataFrame, geo: Geo, by_zip: pd.DataFrame) -> pd.Dat
     return result[["id", *NO_MATCH]]
 
 
-def _county_answer(geo: Geo, county_fips: str) -> dict[str, Any]:
+def _county_answer(geo: Geo, county_fips: str, city: str, zip_code: str) -> dict[str, Any]:
     """The match fields for a county the signer named themselves: `chosen`, kept apart from
     `exact` (a street address the Census Geocoder placed) so reports can tell them apart."""
-    return {**answer_columns(geo.for_county(county_fips)), "confidence": "chosen"}
+    return {**answer_columns(geo.for_chosen_county(county_fips, city, zip_code)),
+            "confidence": "chosen"}
 
 
-def _apply_choices(result: pd.DataFrame, choices: dict[int, str], geo: Geo) -> None:
+def _apply_choices(result: pd.DataFrame, choices: dict[int, str], geo: Geo,
+                   signers: pd.DataFrame) -> None:
     """Signers who picked their county keep it, whatever their ZIP alone says."""
     for position in result.index[result["id"].isin(list(choices))]:
-        answer = _county_answer(geo, choices[int(cast(int, result.at[position, "id"]))])
+        answer = _county_answer(geo, choices[int(cast(int, result.at[position, "id"]))],
+                                str(signers.at[position, "city"]),
+                                str(signers.at[position, "zip"]))
         for column, value in answer.items():
             result.at[position, column] = value
 
@@ -141,7 +145,7 @@ def match(engine: Engine, geo: Geo, *, rematch_all: bool = False,
     with engine.begin() as connection:
         ids = list(result["id"])
         before = store.felony_offices(connection, ids)
-        _apply_choices(result, store.chosen_counties(connection, ids), geo)
+        _apply_choices(result, store.chosen_counties(connection, ids), geo, signers)
         store.save_matches(connection, result, datetime.now(UTC))
     previous = result["id"].map(before)
     summary.moved = int((previous.notna() & (previous != result["felony_office_id"])).sum())

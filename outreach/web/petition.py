@@ -205,22 +205,23 @@ def thanks(request: Request, state: StateDep, code: str) -> HTMLResponse:
         "office": office, "misdemeanor_office": misdemeanor_office,
         "stance": stance, "misdemeanor_stance": misdemeanor_stance,
         "ambiguous": row.confidence == "ambiguous" and bool(candidates),
-        "correctable": row.confidence == "zip" and len(candidates) > 1,
+        "correctable": row.confidence == "zip" and bool(candidates),
         "county_name": _county_name(state, row.county_fips),
         "candidates": candidates, "share": _share_links(state, code)})
 
 
 def _pickable(state: AppState, row: SignerPage) -> list[str]:
     """The counties this signer may say they live in, likeliest first: an ambiguous match's
-    candidates; and, for a match made from the ZIP's shares (OUTREACH_ZIP_MIN_SHARE: 0.93 of
-    the ZIP is enough), every county the ZIP reaches, since the rest of it lives elsewhere and
-    its own prosecutor is another office's. Other matches (a street address the geocoder
+    candidates; and, for a match made from the ZIP's shares (at least OUTREACH_ZIP_MIN_SHARE
+    of the ZIP in one county, not all of it), the ZIP's other counties, where the rest of it
+    lives and may have another prosecutor. Other matches (a street address the geocoder
     placed, a county already chosen, a ZIP wholly in one county) offer none."""
     if row.confidence == "ambiguous":
         return [fips for fips in (row.candidate_counties or "").split(";") if fips]
     if row.confidence == "zip" and row.share is not None and row.share < 1:
         shares = state.geo.data.shares.get(row.zip or "")
-        return shares.counties() if shares else []
+        return [fips for fips in shares.counties() if fips != row.county_fips] \
+            if shares else []
     return []
 
 

@@ -11,6 +11,7 @@ from outreach.geo.census import CensusGeocoder
 from outreach.signers.intake import intake
 from outreach.signers.match import match
 from outreach.store.schema import signer_matches, signers
+from outreach.store.signers import choose_county
 from outreach.testing.census import KnownAddress
 
 SIGNERS = """email,address,city,state,zip
@@ -77,7 +78,7 @@ def test_the_match_stores_the_share_and_the_likeliest_county_first(tmp_path, sto
     found = matches(store)
     boise = found["boise@example.com"]
     assert (boise["county_fips"], boise["felony_office_id"]) == ("16001", "id-ada")
-    assert boise["share"] == geo.lookup("83702").share and boise["share"] >= 0.95
+    assert boise["share"] == geo.lookup("83702").share and boise["share"] >= geo.zip_min_share
     braselton = found["braselton@example.com"]
     assert braselton["share"] is None  # no felony office holds enough of it
     candidates = braselton["candidate_counties"].split(";")
@@ -97,6 +98,23 @@ def test_the_signers_town_decides_a_split_county(tmp_path, store, geo, by_zip):
     assert found["phillipston@example.com"]["felony_office_id"] == "ma-worcester"
     assert found["vannuys@example.com"]["office_ids"] == "ca-los-angeles-da;" \
                                                          "ca-los-angeles-city-attorney"
+
+
+def test_a_chosen_county_split_by_town_takes_the_signers_town_or_their_zips(tmp_path, store,
+                                                                            geo, by_zip):
+    # Worcester County is split between two DAs by town. A form signer gives no city: the
+    # ZIP's own town (Brimfield, 01010, mostly in Hampden) decides; a typed city wins.
+    load(tmp_path, store, "email,city,state,zip\nform@example.com,,,01010\n"
+                          "typed@example.com,Athol,MA,01010\n")
+    match(store, geo, by_zip=by_zip)
+    with store.begin() as connection:
+        for signer_id in connection.execute(select(signers.c.id)).scalars():
+            choose_county(connection, signer_id, "25027")
+    match(store, geo, rematch_all=True, by_zip=by_zip)
+    found = matches(store)
+    assert (found["form@example.com"]["confidence"],
+            found["form@example.com"]["felony_office_id"]) == ("chosen", "ma-worcester")
+    assert found["typed@example.com"]["felony_office_id"] == "ma-northwestern"
 
 
 def test_unplaceable_signers_are_none_not_dropped(tmp_path, store, geo, by_zip):
