@@ -12,6 +12,7 @@ from rich.progress import Progress
 from outreach.campaigns.definitions import campaign_to_switch, find_campaign
 from outreach.campaigns.planner import StepPlan, launch, plan_campaign
 from outreach.campaigns.preview import Prices, preview
+from outreach.campaigns.render import plural
 from outreach.cli.common import _fail, _print_json, clear_errors, json_option
 from outreach.config import Settings
 from outreach.ops.wiring import (
@@ -90,7 +91,7 @@ def _show_plans(name: str, plans: list[StepPlan], as_json: bool,
     for plan in plans:
         skipped = ", ".join(f"{k} {v}" for k, v in plan.skipped.most_common()) or "none"
         line = (f"  {plan.step.name} ({plan.step.channel} to {plan.step.to}): "
-                f"{len(plan.messages)} messages; left out: {skipped}")
+                f"{plural(len(plan.messages), 'message')}; left out: {skipped}")
         if launched:
             done = launched[plan.step.name]
             line += f"; queued now {done['queued_now']}, already queued {done['already_queued']}"

@@ -11,6 +11,7 @@ import click
 
 from outreach.campaigns.definitions import find_campaign
 from outreach.campaigns.planner import launch, plan_campaign
+from outreach.campaigns.render import plural
 from outreach.cli.common import clear_errors, format_coverage
 from outreach.cli.geo import format_lookup
 from outreach.config import Settings
@@ -55,11 +56,12 @@ def demo(folder: Path) -> None:
     shutil.copyfile(settings.data.data_dir / "sample_signers.csv", sample)
     engine = db.open_store(f"sqlite:///{folder / 'outreach.sqlite3'}")
     summary = intake(sample, engine)
-    click.echo(f"\nIntake of {sample}: {summary.rows} rows, {summary.imported} imported, "
-               f"{summary.duplicates} duplicates merged, {summary.rejected} rejected"
+    click.echo(f"\nIntake of {sample}: {plural(summary.rows, 'row')}, {summary.imported} "
+               f"imported, {plural(summary.duplicates, 'duplicate')} merged, "
+               f"{summary.rejected} rejected"
                + (f" (reasons in {summary.rejects_file})" if summary.rejects_file else ""))
     matched = match(engine, geo)
-    click.echo(f"Match: {matched.signers} signers matched now: {matched.matched} placed, "
+    click.echo(f"Match: {plural(matched.signers, 'signer')} matched now: {matched.matched} placed, "
                f"{matched.ambiguous} ambiguous, {matched.unmatched} unplaceable; "
                f"{matched.with_felony_office} know their felony prosecutor")
 
@@ -74,7 +76,7 @@ def demo(folder: Path) -> None:
                                          outbox_dir=folder / "outbox")
     stats = build_worker(demo_settings, concurrency=4).run(once=True)
     later = sorted(m.not_before for p in plans for m in p.messages if m.not_before > now)
-    click.echo(f"Campaign {campaign.name}: {queued} messages queued now; worker sent "
+    click.echo(f"Campaign {campaign.name}: {plural(queued, 'message')} queued now; worker sent "
                f"{stats['sent']} into {folder / 'outbox'} (email/*.eml, sms.jsonl); "
                f"{stats['deferred']} texts wait for 8 a.m. in their recipients' time zones"
                + (f"; {len(later)} follow-ups wait for their delays, counted from the launch "

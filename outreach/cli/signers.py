@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from outreach.campaigns.render import plural
 from outreach.cli.common import _print_json, clear_errors, json_option
 from outreach.config import Settings
 from outreach.geo.census import CensusGeocoder
@@ -56,9 +57,11 @@ def intake_command(file: Path, source: str | None, maps: tuple[str, ...],
 
 
 def format_intake(summary: IntakeSummary) -> str:
-    blank = f", {summary.blank_rows} blank rows skipped" if summary.blank_rows else ""
-    lines = [f"{summary.rows} rows: {summary.imported} imported, {summary.duplicates} "
-             f"duplicates merged, {summary.rejected} rejected{blank} "
+    blank = f", {plural(summary.blank_rows, 'blank row')} skipped" \
+        if summary.blank_rows else ""
+    lines = [f"{plural(summary.rows, 'row')}: {summary.imported} imported, "
+             f"{plural(summary.duplicates, 'duplicate')} merged, {summary.rejected} "
+             f"rejected{blank} "
              f"({summary.encoding}, delimiter {summary.delimiter!r})"]
     if summary.format != "generic":
         title = BY_NAME[summary.format].title
@@ -107,7 +110,8 @@ def match_command(rematch: bool, as_json: bool) -> None:
         _print_json(summary.to_dict())
         return
     counts = ", ".join(f"{k} {v}" for k, v in summary.by_confidence.items())
-    click.echo(f"{summary.signers} signers: {summary.matched} matched, {summary.ambiguous} "
+    click.echo(f"{plural(summary.signers, 'signer')}: {summary.matched} matched, "
+               f"{summary.ambiguous} "
                f"ambiguous, {summary.unmatched} unmatched ({counts}); "
                f"{summary.with_felony_office} know their felony prosecutor"
                + (f"; {summary.moved} moved to another office" if rematch else ""))

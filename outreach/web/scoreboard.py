@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from outreach.campaigns.render import plural
 from outreach.privacy import public_count, public_rank
 from outreach.roster.offices import Office, Roster
 from outreach.roster.stances import (
@@ -72,11 +73,6 @@ LEGEND: dict[Summary, str] = {
 STANCE_TEXT = {"yes": "Yes", "partial": "Partly", "no": "No", "unknown": "Unknown"}
 STANCE_RANK = {"yes": 3, "partial": 2, "no": 1, "unknown": 0}
 DEMAND_SHORT: dict[Demand, str] = {"expunge": "Expunge", "drop": "Drop", "divert": "Divert"}
-
-
-def counted(count: int, one: str, many: str) -> str:
-    """A number of things (not people: those are public_count's), "1 county", "3 counties"."""
-    return f"{count:,} {one if count == 1 else many}"
 
 
 def combined_summary(stances: Sequence[OfficeStance]) -> Summary:
@@ -164,7 +160,7 @@ def _map(shapes: CountyShapes, roster: Roster, counties: Counties,
         text = (f"{_county_label(counties, fipses)}: {LEGEND[summary].lower()}; "
                 f"{public_count(signers)} signers")
         drawn.append(MapCounty(shape, summary, text))
-    description = "; ".join(f"{LEGEND[s]}: {counted(tally[s], 'county', 'counties')}"
+    description = "; ".join(f"{LEGEND[s]}: {plural(tally[s], 'county', 'counties')}"
                             for s in SUMMARIES)
     svg = map_svg(shapes, drawn, "Where each county's felony prosecutor stands", description)
     return svg, tally
@@ -284,7 +280,7 @@ def scoreboard(request: Request, state: StateDep, sort: str = "state", dir: str 
         columns.append({"key": key, "label": label, "href": _link(key, flip, wanted),
                         "aria_sort": ("ascending" if direction == "asc" else "descending")
                         if active else ""})
-    legend = [(s, LEGEND[s], counted(board.counties_by_summary[s], "county", "counties"))
+    legend = [(s, LEGEND[s], plural(board.counties_by_summary[s], "county", "counties"))
               for s in SUMMARIES]
     response = page(request, "prosecutors.html", {
         "map_svg": board.map_svg, "legend": legend,

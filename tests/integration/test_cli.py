@@ -135,7 +135,7 @@ def test_installed_command_runs_the_demo(tmp_path):
     assert "Philadelphia District Attorney" in done.stdout
     assert "Western Judicial Circuit District Attorney" in done.stdout
     assert "confidence: ambiguous" in done.stdout
-    assert "320 rows, 315 imported, 1 duplicates merged, 4 rejected" in done.stdout
+    assert "320 rows, 315 imported, 1 duplicate merged, 4 rejected" in done.stdout
     import re
 
     # 1,157 supporter messages and 14 office digests (to the offices whose email the contact

@@ -239,6 +239,8 @@ def test_the_digest_says_how_many_signed_and_links_to_a_packet_the_web_serves(
     assert not isinstance(message, Exception), message
     assert message.to == "da@phila.example.gov"
     assert "1 resident of your jurisdiction signed" in message.text
+    assert message.subject == "1 constituent of the Philadelphia District Attorney asks for " \
+                              "marijuana justice"  # one asks, several ask
     assert "In all, 3 residents of your jurisdiction have signed." in message.text
     [url] = [w for w in message.text.split() if w.startswith(f"{PUBLIC}/packet/")]
     token = url.rsplit("/", 1)[1]

@@ -185,7 +185,7 @@ def test_the_text_report_says_how_many_blank_rows(tmp_path, store_url, monkeypat
     path = write(tmp_path, "blank.csv", HEADER + "Ana,ana@example.org,,,19102\n,,,,\n")
     done = CliRunner().invoke(cli, ["intake", str(path)])
     assert done.exit_code == 0, done.output
-    assert "1 rows: 1 imported, 0 duplicates merged, 0 rejected, 1 blank rows skipped" \
+    assert "1 row: 1 imported, 0 duplicates merged, 0 rejected, 1 blank row skipped" \
         in done.output
 
 
