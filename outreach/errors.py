@@ -68,6 +68,12 @@ class RenderError(InputError):
     """This row cannot become a message (no template, no address, a template error)."""
 
 
+class NoOneToSpeakFor(RenderError):
+    """Office mail whose constituents all live under another office now (a signer corrected
+    their county on the thanks page, a roster change moved them): nothing is wrong and there is
+    nothing to say, so the row is skipped, not failed."""
+
+
 class TemplateFailure(RenderError):
     """The step's template itself fails (not found, bad syntax, or it raised while rendering):
     every row of the step would fail the same way, so the worker holds the step

@@ -43,7 +43,7 @@ from outreach.campaigns.sms import (  # noqa: F401  (sms_segments: the stable AP
 from outreach.campaigns.stances import and_list, office_stance, stance_view
 from outreach.clock import utcnow
 from outreach.config import default_of
-from outreach.errors import RenderError, TemplateFailure
+from outreach.errors import NoOneToSpeakFor, RenderError, TemplateFailure
 from outreach.message import Message
 from outreach.privacy import mask, mask_text
 from outreach.roster.offices import POLICY_FIELDS, ContactPolicy, Office, Roster
@@ -93,6 +93,14 @@ def tel_uri(value: object) -> str:
     extension = f";ext={number.extension}" if number.extension else ""
     return f"tel:{phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)}" \
            f"{extension}"
+
+
+def _moved_from(person: Mapping[str, Any], office_id: str) -> bool:
+    """Whether office mail planned for this constituent no longer speaks for them: their match
+    now names offices and this is neither (a county picked on the thanks page, a rematch). A
+    signer with no office now (unmatched, ambiguous) is kept: not known to have moved."""
+    offices = {person.get("felony_office_id"), person.get("misdemeanor_office_id")} - {None}
+    return bool(offices) and office_id not in offices
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
@@ -477,12 +485,18 @@ class Renderer:
         if office["email_status"] == "lead":
             self.leads["email"] += 1
         sender = self._sender(row)
-        constituents = [people[i] for i in _context_ids(row.context.get("signer_ids", []))
-                        if i in people]
+        listed = [people[i] for i in _context_ids(row.context.get("signer_ids", []))
+                  if i in people]
+        constituents = [p for p in listed if not _moved_from(p, office_id)]
+        if listed and not constituents:
+            raise NoOneToSpeakFor(f"every constituent of this digest ({len(listed)}) lives "
+                                  "under another office now")
         signer = people.get(_context_id(row.context["signer_id"])) \
             if "signer_id" in row.context else None
         if "signer_id" in row.context and signer is None:
             raise RenderError(f"signer {row.context['signer_id']} no longer exists")
+        if signer is not None and _moved_from(signer, office_id):
+            raise NoOneToSpeakFor("the signer lives under another office now")
         self.fallbacks["salutation: officeholder" if office.get("officeholder")
                        else "salutation: office name only"] += 1
         context = {"office": office, "stance": self.stance(office_id), "signer": signer,

@@ -29,7 +29,7 @@ from tenacity import RetryCallState, wait_random_exponential
 
 from outreach.campaigns.render import Renderer
 from outreach.clock import utcnow
-from outreach.errors import RenderError, ServiceError, TemplateFailure
+from outreach.errors import NoOneToSpeakFor, RenderError, ServiceError, TemplateFailure
 from outreach.message import Message
 from outreach.metrics import PROVIDER_LATENCY, SENDS
 from outreach.privacy import mask_text
@@ -504,6 +504,9 @@ class Worker:
                 self._hold(row, f"{message} (outbox {row.id})", now)
                 held.add(step)
                 self.count("failed")
+            elif isinstance(message, NoOneToSpeakFor):
+                aside.append(outbox.SetAside(row.id, "skipped", str(message)))
+                self.count("skipped")
             elif isinstance(message, RenderError):
                 aside.append(outbox.SetAside(row.id, "failed", f"render: {message}"))
                 self.count("failed")

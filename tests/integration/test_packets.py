@@ -15,16 +15,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from outreach.campaigns.packets import build_packet, issue_link
 from outreach.campaigns.render import Renderer, Sender
 from outreach.cli import cli
+from outreach.errors import NoOneToSpeakFor
 from outreach.roster import stances
 from outreach.roster.offices import load_roster
+from outreach.sending.transports.files import FilesTransport
+from outreach.sending.worker import Worker, WorkerOptions
 from outreach.store import outbox as box
 from outreach.store.packets import live_link_office, revoke_links
-from outreach.store.schema import packet_links, signers
+from outreach.store.schema import outbox, packet_links, signer_matches, signers
 from outreach.web import create_app
 from tests.conftest import DATA, shipped_rows, write_roster
 from tests.pdf_text import one_line, pdf_text
@@ -276,6 +279,41 @@ def test_the_digest_says_how_many_signed_and_links_to_a_packet_the_web_serves(
     # Revoked: the next digest carries a new link.
     fresh = renderer.render_batch([digest_row(3, [jose], "2026-11-04")])[3]
     assert f"{PUBLIC}/packet/" in fresh.text and url not in fresh.text
+
+
+def test_a_digest_leaves_out_constituents_who_moved_and_one_left_with_none_is_skipped(
+        seeded, roster_with_email, tmp_path):
+    """A signer who says on the thanks page they live in the ZIP's other county (or whom a
+    rematch moves) is no longer the office's constituent: the digest queued for the office
+    before does not name them, and a digest with nobody left says nothing at all."""
+    renderer = Renderer(seeded, roster_with_email, TEMPLATES, SENDER)
+    jose, other = ids_of(seeded, "jose.munoz@example.org", "nguyen.an@example.org")
+    with seeded.begin() as connection:
+        connection.execute(update(signer_matches).where(signer_matches.c.signer_id == jose)
+                           .values(felony_office_id="pa-delaware"))
+    both = renderer.render_batch([digest_row(1, [jose, other], "2026-11-02")])[1]
+    assert not isinstance(both, Exception), both
+    assert "1 resident of your jurisdiction signed" in both.text
+    assert "Muñoz" not in both.text and "Văn An" in both.text
+    alone = renderer.render_batch([digest_row(2, [jose], "2026-11-02")])[2]
+    assert isinstance(alone, NoOneToSpeakFor)
+    assert str(alone) == "every constituent of this digest (1) lives under another office now"
+
+    # Through the worker: skipped with the reason, not failed, and nothing written out.
+    now = datetime.now(UTC)
+    with seeded.begin() as connection:
+        box.enqueue(connection, [box.NewMessage(
+            "marijuana_justice", "office_digest", "email", "office", "pa-philadelphia@moved",
+            "office_digest", {"office_id": "pa-philadelphia", "day": "2026-11-02",
+                              "signer_ids": [jose]}, now)], now)
+    out = tmp_path / "out"
+    worker = Worker(seeded, {"email": FilesTransport(out, "email")}, renderer,
+                    options=WorkerOptions(concurrency=1))
+    assert worker.run(once=True)["skipped"] == 1
+    with seeded.connect() as connection:
+        row = connection.execute(select(outbox.c.state, outbox.c.last_error)).one()
+    assert row.state == "skipped" and "under another office" in (row.last_error or "")
+    assert not list(out.glob("**/*.eml"))
 
 
 def test_a_link_expires_and_one_past_half_its_life_is_replaced(seeded):
