@@ -375,34 +375,22 @@ def test_a_database_password_is_never_printed_however_broken_the_url(url):
 
 
 # --- a port another process holds (tryout) -------------------------------------------------
-def test_serve_on_a_port_in_use_says_so_in_one_line_before_loading_anything(tmp_path):
+@pytest.mark.parametrize(("command", "option"), [("serve", "--port"),
+                                                 ("run", "--metrics-port")])
+def test_a_port_in_use_is_one_line_before_the_store_opens(tmp_path, command, option):
     import socket
 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        done = outreach("serve", "--port", str(port),
+        done = outreach(command, option, str(port),
                         OUTREACH_DATABASE_URL=f"sqlite:///{tmp_path / 'o.sqlite3'}")
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [
-        f"outreach: error: cannot listen on 127.0.0.1:{port} (--port): Address already in "
-        "use: another process holds it (an earlier start still running?); stop it or pick "
-        "another --port"]
-    # It stopped before opening the store (uvicorn's own bind came after the roster's load).
-    assert not (tmp_path / "o.sqlite3").exists()
-
-
-def test_a_metrics_port_in_use_is_one_line_too(tmp_path):
-    import socket
-
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
-        done = outreach("run", "--metrics-port", str(port),
-                        OUTREACH_DATABASE_URL=f"sqlite:///{tmp_path / 'o.sqlite3'}")
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith(
-        f"outreach: error: cannot listen on 127.0.0.1:{port} (--metrics-port): Address "
-        "already in use")
+    assert done.stderr.splitlines()[-1] == (
+        f"outreach: error: cannot listen on 127.0.0.1:{port} ({option}): Address already in "
+        f"use: another process holds it (an earlier start still running?); stop it or pick "
+        f"another {option}")
+    if command == "serve":  # stopped before the store (uvicorn's bind came after the roster)
+        assert len(done.stderr.splitlines()) == 1
+        assert not (tmp_path / "o.sqlite3").exists()
