@@ -141,7 +141,7 @@ def test_installed_command_runs_the_demo(tmp_path):
     # 1,157 supporter messages and 14 office digests (to the offices whose email the contact
     # leads added: USPD, the harvest; 14, not 12, since the ZIP shares place more signers).
     sent, deferred, later = map(int, re.search(
-        r"Campaign marijuana_justice: 1171 messages queued now; worker sent (\d+) .*; "
+        r"Campaign marijuana_justice: 1,171 messages queued now; worker sent (\d+) .*; "
         r"(\d+) texts wait.*; (\d+) follow-ups wait for their delays", done.stdout).groups())
     mail = [p.read_text() for p in (tmp_path / "outbox" / "email").glob("*.eml")]
     # Supporter email carries List-Unsubscribe; a digest to an office (due now for the days
