@@ -315,8 +315,9 @@ def campaign_to_switch(jobs_dir: Path, name: str, state: str) -> str:
 
 def find_campaign(jobs_dir: Path, name: str) -> Campaign:
     """The campaign called `name` in jobs/ (jobs/NAME.toml), or a path to a file."""
-    path = Path(name) if name.endswith(".toml") else jobs_dir / f"{name}.toml"
-    if not name.endswith(".toml") and not jobs_dir.is_dir():
+    by_name = not name.endswith(".toml")
+    path = jobs_dir / f"{name}.toml" if by_name else Path(name)
+    if by_name and not jobs_dir.is_dir():
         raise CampaignError(f"no campaign {name!r}: the campaigns folder {jobs_dir} "
                             "(OUTREACH_JOBS_DIR) does not exist")
     if not path.exists() or path.name == SCHEDULE_FILE:

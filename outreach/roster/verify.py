@@ -96,8 +96,7 @@ def main_county(office: Office, counties: Counties) -> str:
     known = [counties[f] for f in office.county_fips if f in counties]
     if not known:
         return ""
-    county = max(known, key=lambda c: c.population)
-    return f"{county.name}, {county.state}"
+    return max(known, key=lambda c: c.population).label
 
 
 def call_sheet(roster: Roster, counties: Counties, served: Counter[str], stale_days: int, *,

@@ -23,6 +23,11 @@ class County:
     time_zone: str
     population: int = 0  # 2020 Census (county_pop2020.csv, built by scripts/build_data.py)
 
+    @property
+    def label(self) -> str:
+        """How pages and call sheets name it: "Cook County, IL"."""
+        return f"{self.name}, {self.state}"
+
 
 @dataclass(frozen=True)
 class Counties:

@@ -227,9 +227,7 @@ def _pickable(state: AppState, row: SignerPage) -> list[str]:
 
 def _county_name(state: AppState, county_fips: str | None) -> str:
     counties = state.geo.data.counties
-    if not county_fips or county_fips not in counties:
-        return ""
-    return f"{counties[county_fips].name}, {counties[county_fips].state}"
+    return counties[county_fips].label if county_fips and county_fips in counties else ""
 
 
 def _candidates(state: AppState, pickable: list[str], zip_code: str | None
